@@ -1,0 +1,239 @@
+"""The referrer catalogue and the classification of referrer hosts.
+
+A tracking source's ``referrer_domain`` is one of four kinds (see
+:class:`ReferrerRule`): ``Any``/``*``; a catalogue name such as ``Google``,
+matched by *registrable domain* with the Public Suffix List; a ``%``/``*``
+wildcard pattern over the host; or a plain domain, matching that host and its
+subdomains. The Public Suffix List comes from tldextract's bundled snapshot and
+is never fetched from the network.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import idna
+import tldextract
+
+from dni_engine.triggers import Glob
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueEntry:
+    """A named referrer: which registrable domains belong to it.
+
+    ``labels`` match the registrable label under *any* public suffix
+    (``google`` matches ``google.co.uk``); ``domains`` match exact registrable
+    domains (``t.co``). ``vendor_id``/``vendor_domain`` are the vendor API's own
+    catalogue values, ``None`` for entries the vendor does not list.
+    """
+
+    name: str
+    vendor_id: int | None
+    vendor_domain: str | None
+    labels: frozenset[str] = frozenset()
+    domains: frozenset[str] = frozenset()
+
+
+ANY_VENDOR_ID = 13
+ANY_VENDOR_DOMAIN = "*"
+
+CATALOGUE: tuple[CatalogueEntry, ...] = (
+    CatalogueEntry("Google", 1, "%google.%", labels=frozenset({"google"})),
+    CatalogueEntry("Bing", 2, "%bing.%", labels=frozenset({"bing"})),
+    CatalogueEntry("Yahoo", 3, "%yahoo.%", labels=frozenset({"yahoo"})),
+    CatalogueEntry(
+        "Twitter", 14, "%twitter.com%", domains=frozenset({"twitter.com", "x.com", "t.co"})
+    ),
+    CatalogueEntry(
+        "LinkedIn", 16, "%linkedin.com%", domains=frozenset({"linkedin.com", "lnkd.in"})
+    ),
+    CatalogueEntry(
+        "Facebook", 17, "%facebook.com%", domains=frozenset({"facebook.com", "fb.com", "fb.me"})
+    ),
+    CatalogueEntry(
+        "DuckDuckGo", None, None, labels=frozenset({"duckduckgo"}), domains=frozenset({"ddg.gg"})
+    ),
+    CatalogueEntry("Baidu", None, None, labels=frozenset({"baidu"})),
+    CatalogueEntry(
+        "Yandex", None, None, labels=frozenset({"yandex"}), domains=frozenset({"ya.ru"})
+    ),
+    CatalogueEntry(
+        "Instagram", None, None, domains=frozenset({"instagram.com", "ig.me", "instagr.am"})
+    ),
+    CatalogueEntry("YouTube", None, None, domains=frozenset({"youtube.com", "youtu.be"})),
+    CatalogueEntry("Reddit", None, None, domains=frozenset({"reddit.com", "redd.it"})),
+    CatalogueEntry("TikTok", None, None, domains=frozenset({"tiktok.com"})),
+    CatalogueEntry(
+        "Pinterest", None, None, labels=frozenset({"pinterest"}), domains=frozenset({"pin.it"})
+    ),
+)
+
+_BY_NAME = {entry.name.lower(): entry for entry in CATALOGUE}
+_BY_LABEL = {label: entry for entry in CATALOGUE for label in entry.labels}
+_BY_DOMAIN = {domain: entry for entry in CATALOGUE for domain in entry.domains}
+
+
+def catalogue_entry(name: str) -> CatalogueEntry | None:
+    """The catalogue entry called ``name`` (any case), or ``None``."""
+    return _BY_NAME.get(name.strip().lower())
+
+
+class RuleKind(enum.Enum):
+    """What a ``referrer_domain`` value means."""
+
+    ANY = "any"
+    CATALOGUE = "catalogue"
+    PATTERN = "pattern"
+    DOMAIN = "domain"
+
+
+@dataclass(frozen=True, slots=True)
+class ReferrerRule:
+    """A parsed ``referrer_domain``.
+
+    ``value`` is the canonical form: ``Any``, the catalogue name (``Google``),
+    the lower-cased pattern (``%google.%``) or the ASCII (punycode) domain.
+    """
+
+    kind: RuleKind
+    value: str
+    glob: Glob | None = None
+
+    @property
+    def is_any(self) -> bool:
+        """True for ``Any``/``*``, which matches every visit, direct ones included."""
+        return self.kind is RuleKind.ANY
+
+    def matches(self, host: str | None, referrer_class: str | None) -> bool:
+        """Does this rule match a visit from ``host`` (normalised, or ``None`` if direct)?
+
+        ``referrer_class`` is the catalogue name of ``host`` as given by
+        :func:`classify_host`; passing it lets a caller classify a host once for
+        many rules.
+        """
+        kind = self.kind
+        if kind is RuleKind.ANY:
+            return True
+        if host is None:
+            return False
+        if kind is RuleKind.CATALOGUE:
+            return referrer_class == self.value
+        if kind is RuleKind.DOMAIN:
+            value = self.value
+            return host == value or host.endswith("." + value)
+        assert self.glob is not None
+        return self.glob.matches(host)
+
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_PATTERN_CHARS = re.compile(r"^[a-z0-9.\-*%_]+$")
+_CATALOGUE_NAMES = ", ".join(["Any", *(e.name for e in CATALOGUE)])
+
+
+def parse_referrer_domain(value: str) -> ReferrerRule:
+    """Read a ``referrer_domain`` value, raising ``ValueError`` with a plain reason.
+
+    ``Any``/``*`` (any case), a catalogue name (any case), a wildcard host
+    pattern (contains ``%`` or ``*``), or a domain with a known public suffix.
+    """
+    if not isinstance(value, str):
+        raise ValueError("referrer_domain must be a string")
+    text = value.strip()
+    if not text:
+        raise ValueError("referrer_domain is empty; use Any to match every visitor")
+    lowered = text.lower()
+    if lowered in ("any", "*"):
+        return ReferrerRule(RuleKind.ANY, "Any")
+    entry = _BY_NAME.get(lowered)
+    if entry is not None:
+        return ReferrerRule(RuleKind.CATALOGUE, entry.name)
+    if "*" in lowered or "%" in lowered:
+        if not _PATTERN_CHARS.match(lowered):
+            raise ValueError(
+                f"wildcard pattern {text!r} may contain only letters, digits, '.', '-' and "
+                "the wildcards '*' or '%'"
+            )
+        return ReferrerRule(RuleKind.PATTERN, lowered, Glob.compile(lowered))
+    if "/" in lowered or ":" in lowered:
+        raise ValueError(f"{text!r} looks like a URL; write the host only, e.g. 'example.org'")
+    host = _to_ascii_host(lowered)
+    if host is None or "." not in host or not all(_LABEL.match(lbl) for lbl in host.split(".")):
+        raise ValueError(
+            f"{text!r} is neither a known referrer ({_CATALOGUE_NAMES}) nor a valid domain"
+        )
+    ext = _extractor()(host)
+    if not ext.suffix:
+        raise ValueError(f"{text!r} does not end in a known public suffix (such as .com or .co.uk)")
+    if not ext.domain:
+        raise ValueError(f"{text!r} is a public suffix, not a domain anyone can register")
+    return ReferrerRule(RuleKind.DOMAIN, host)
+
+
+@functools.cache
+def _extractor() -> tldextract.TLDExtract:
+    # suffix_list_urls=() and cache_dir=None: only the bundled snapshot, no
+    # network, no files written.
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+def _to_ascii_host(host: str) -> str | None:
+    host = host.strip().rstrip(".").lower()
+    if not host:
+        return None
+    if host.isascii():
+        return host
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
+
+
+def referrer_host(referrer: str | None) -> str | None:
+    """Normalise an HTTP referrer (a URL or a bare host) to its host, or ``None``.
+
+    Lower-cased, IDNA-encoded to ASCII, port, credentials and trailing dot
+    dropped. Empty, unparseable or binary referrers give ``None`` (a direct
+    visit); this function never raises.
+    """
+    if not referrer:
+        return None
+    try:
+        return _referrer_host(referrer[:4096])
+    except Exception:  # a malformed referrer must never reach the host application
+        return None
+
+
+@functools.lru_cache(maxsize=8192)
+def _referrer_host(referrer: str) -> str | None:
+    text = referrer.strip()
+    if "//" not in text:
+        text = "//" + text
+    netloc = urlsplit(text).netloc
+    if "@" in netloc:
+        netloc = netloc.rpartition("@")[2]
+    if netloc.startswith("["):
+        return None  # IPv6 literal: never a catalogue member or a configured domain
+    host = netloc.partition(":")[0]
+    return _to_ascii_host(host)
+
+
+@functools.lru_cache(maxsize=8192)
+def classify_host(host: str | None) -> str | None:
+    """The catalogue name (``'Google'``...) that ``host`` belongs to, or ``None``.
+
+    Uses the registrable domain, so ``www.google.co.uk`` is Google and
+    ``google.com.evil.net`` is not. Cached (bounded).
+    """
+    if not host:
+        return None
+    ext = _extractor()(host)
+    if not ext.suffix or not ext.domain:
+        return None
+    registrable = f"{ext.domain}.{ext.suffix}"
+    entry = _BY_DOMAIN.get(registrable) or _BY_LABEL.get(ext.domain)
+    return entry.name if entry is not None else None

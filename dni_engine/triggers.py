@@ -1,0 +1,173 @@
+"""The ``url_triggers`` grammar and its linear-time wildcard matching.
+
+A trigger is ``name`` (the parameter is present) or ``name=pattern``; several
+conditions joined by ``&`` must all hold. In a pattern ``*`` and ``%`` both mean
+"any run of characters, possibly empty"; everything else is literal. Names and
+values compare case-insensitively. Query strings are percent-decoded (``+`` is a
+space) before matching; trigger text itself is never decoded, because ``%`` is a
+wildcard there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+MAX_TRIGGER_LENGTH = 512
+WILDCARDS = "*%"
+
+
+@dataclass(frozen=True, slots=True)
+class Glob:
+    """A compiled wildcard pattern: the literal pieces between the ``*`` runs.
+
+    ``Glob.compile('ab*cd*')`` has ``pieces=('ab', 'cd', '')``. A pattern with no
+    wildcard has a single piece and matches only that exact (lower-cased) text.
+    Matching is greedy leftmost, which is exact for ``*``-only globs and runs in
+    time linear in the value (no backtracking).
+    """
+
+    pieces: tuple[str, ...]
+
+    @classmethod
+    def compile(cls, pattern: str) -> Glob:
+        """Compile ``pattern`` (lower-cased, ``%`` read as ``*``)."""
+        text = pattern.lower().replace("%", "*")
+        return cls(tuple(text.split("*")))
+
+    @property
+    def is_literal(self) -> bool:
+        """True when the pattern has no wildcard at all."""
+        return len(self.pieces) == 1
+
+    @property
+    def literal_length(self) -> int:
+        """Number of literal characters; longer means more specific."""
+        return sum(len(p) for p in self.pieces)
+
+    def matches(self, value: str) -> bool:
+        """True when the already lower-cased ``value`` matches the whole pattern."""
+        pieces = self.pieces
+        if len(pieces) == 1:
+            return value == pieces[0]
+        first, last = pieces[0], pieces[-1]
+        if len(value) < len(first) + len(last):
+            return False
+        if not value.startswith(first) or not value.endswith(last):
+            return False
+        pos = len(first)
+        end = len(value) - len(last)
+        for piece in pieces[1:-1]:
+            if not piece:
+                continue
+            found = value.find(piece, pos, end)
+            if found < 0:
+                return False
+            pos = found + len(piece)
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One ``name`` or ``name=pattern`` condition of a trigger."""
+
+    name: str
+    glob: Glob | None  # None: the parameter only has to be present
+
+    def holds(self, params: Mapping[str, Sequence[str]]) -> bool:
+        """True when the (lower-cased, decoded) query ``params`` satisfy this condition."""
+        values = params.get(self.name)
+        if values is None:
+            return False
+        glob = self.glob
+        if glob is None:
+            return True
+        return any(glob.matches(v) for v in values)
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """A parsed url_trigger: all of its ``conditions`` must hold."""
+
+    text: str
+    conditions: tuple[Condition, ...]
+
+    @property
+    def specificity(self) -> int:
+        """How many conditions the trigger has (more wins between pools)."""
+        return len(self.conditions)
+
+    def matches(self, params: Mapping[str, Sequence[str]]) -> bool:
+        """True when every condition holds for the decoded query ``params``."""
+        return all(c.holds(params) for c in self.conditions)
+
+
+def parse_trigger(text: str) -> Trigger:
+    """Parse one url_trigger, raising ``ValueError`` with a plain reason if malformed.
+
+    Rules: not empty; at most 512 characters; conditions joined by ``&`` are each
+    ``name`` or ``name=pattern`` with a non-empty name free of wildcards,
+    whitespace and ``#``; the pattern may use ``*``/``%`` wildcards.
+    """
+    if not isinstance(text, str):
+        raise ValueError("a url_trigger must be a string")
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("empty url_trigger")
+    if len(stripped) > MAX_TRIGGER_LENGTH:
+        raise ValueError(
+            f"url_trigger is {len(stripped)} characters long; the limit is {MAX_TRIGGER_LENGTH}"
+        )
+    stripped = stripped.removeprefix("?")
+    conditions: list[Condition] = []
+    for index, part in enumerate(stripped.split("&")):
+        if not part:
+            raise ValueError(f"condition {index + 1} of the trigger is empty (stray '&')")
+        name, has_value, pattern = part.partition("=")
+        if not name:
+            raise ValueError(f"condition {part!r} has no parameter name before '='")
+        bad = [ch for ch in name if ch in WILDCARDS or ch.isspace() or ch == "#"]
+        if bad:
+            raise ValueError(
+                f"parameter name {name!r} may not contain {bad[0]!r}; "
+                "wildcards are only allowed in the value"
+            )
+        if any(ch.isspace() and ch != " " for ch in pattern) or "#" in pattern:
+            raise ValueError(f"value pattern {pattern!r} contains a control character or '#'")
+        conditions.append(Condition(name.lower(), Glob.compile(pattern) if has_value else None))
+    return Trigger(text=text, conditions=tuple(conditions))
+
+
+def parse_query(query: str) -> dict[str, list[str]]:
+    """Decode a query string into lower-cased ``{name: [values...]}``.
+
+    Percent-decoding never fails (bad escapes stay literal, invalid UTF-8 becomes
+    U+FFFD); ``+`` is a space; a parameter with no ``=`` has the value ``''``.
+    Parameters with an empty name are dropped.
+    """
+    params: dict[str, list[str]] = {}
+    if not query:
+        return params
+    for part in query.split("&"):
+        if not part:
+            continue
+        raw_name, _, raw_value = part.partition("=")
+        name = (
+            unquote_plus(raw_name, errors="replace").lower()
+            if "%" in raw_name or "+" in raw_name
+            else raw_name.lower()
+        )
+        if not name:
+            continue
+        value = (
+            unquote_plus(raw_value, errors="replace").lower()
+            if "%" in raw_value or "+" in raw_value
+            else raw_value.lower()
+        )
+        bucket = params.get(name)
+        if bucket is None:
+            params[name] = [value]
+        else:
+            bucket.append(value)
+    return params
