@@ -24,8 +24,8 @@ demo: $(STAMP)
 	$(PY) -m dni_engine.demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check dni_engine tests benchmarks examples
-	$(VENV)/bin/ruff format --check dni_engine tests benchmarks examples
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict dni_engine
