@@ -1,0 +1,1 @@
+"""Public test harness: hypothesis strategies, a reference oracle, state machines, servers."""
