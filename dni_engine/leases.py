@@ -1,0 +1,422 @@
+"""Leases: who holds which pool number, for how long, and who a call belongs to.
+
+This module is the vocabulary and the rules of number leasing; the state lives
+in a :class:`~dni_engine.stores.base.Store`.
+
+**Time** is a ``float`` number of seconds everywhere: Unix epoch seconds from
+the default clock (:func:`system_clock`), or any simulated timeline from a
+:class:`SimulatedClock`. Minutes from the pool JSON (``match_period``,
+``cooldown``) are turned into seconds once, when a pool is registered, so the
+per-visit path does float additions and comparisons only. Pass
+``datetime.timestamp()`` where you hold a ``datetime``.
+
+**A lease** is one visitor's hold on one number. It starts with the visit that
+took the number and is live while ``now < last_activity + hold`` (the sliding
+``match_period``); each visit in that window moves ``last_activity`` forward. It
+ends when the hold runs out (``expired``), when the exhaustion policy
+``recycle`` hands the number to someone else (``displaced``), when a last-touch
+match moves the visitor to another pool (``switched``), or when the host ends it
+(``released``). Intervals are half-open: a lease covers ``started <= t < end``.
+
+**When a pool is exhausted** (every number held by a live lease or cooling
+down), its policy decides:
+
+* ``fallback`` (default): no number; the page keeps its own numbers; an overflow
+  is counted.
+* ``overflow``: the pool's one designated overflow number; an overflow is counted
+  and calls to that number are attributed to the pool only.
+* ``recycle``: the number idle longest. A number still cooling down has been idle
+  longer than any live lease (its hold already ran out), so it goes first and
+  its cooldown is cut short; otherwise the live lease idle longest is
+  *displaced*, and the decision names it. A pool with no numbers at all falls
+  back to ``fallback``.
+
+**Attribution.** A lease's *window* runs from ``started`` to
+``last_activity + hold`` (its ``expires``) even when it was displaced or
+switched earlier, because its visitor may still have the number on screen. A
+call to a number at ``t`` is attributed by :func:`attribution_from`: the
+leases whose window contains ``t`` are the candidates; the one that started
+last (the number's holder at ``t``) is returned, with confidence
+``1 / len(candidates)``. No candidate: the call belongs to the pool only.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Final, Literal, NamedTuple, Protocol
+
+from dni_engine.errors import ConfigError, Problem
+
+Policy = Literal["fallback", "overflow", "recycle"]
+TouchMode = Literal["first_touch", "last_touch"]
+Outcome = Literal["new", "kept", "overflow", "recycled", "no_match", "bot", "store_unavailable"]
+EndReason = Literal["expired", "displaced", "switched", "released"]
+AttributionKind = Literal["lease", "pool", "overflow", "unknown", "store_unavailable"]
+
+POLICIES: Final[tuple[Policy, ...]] = ("fallback", "overflow", "recycle")
+TOUCH_MODES: Final[tuple[TouchMode, ...]] = ("first_touch", "last_touch")
+OUTCOMES: Final[tuple[Outcome, ...]] = (
+    "new",
+    "kept",
+    "overflow",
+    "recycled",
+    "no_match",
+    "bot",
+    "store_unavailable",
+)
+SECONDS_PER_MINUTE: Final = 60.0
+
+Clock = Callable[[], float]
+"""Anything that returns the current time in float seconds."""
+
+
+def system_clock() -> float:
+    """The wall clock, in Unix epoch seconds (the default clock)."""
+    return time.time()
+
+
+class SimulatedClock:
+    """A clock that moves only when told to, for tests and simulations.
+
+    Call it to read the time; :meth:`advance` and :meth:`set` move it. It never
+    goes backwards. Safe to share between threads.
+    """
+
+    __slots__ = ("_lock", "_now")
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = float(start)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> float:
+        """Move forward by ``seconds`` (>= 0) and return the new time."""
+        if not seconds >= 0:
+            raise ValueError(f"a clock cannot move by {seconds!r} seconds; use a value >= 0")
+        with self._lock:
+            self._now += seconds
+            return self._now
+
+    def set(self, now: float) -> float:
+        """Jump to ``now`` (not earlier than the current time) and return it."""
+        with self._lock:
+            if not now >= self._now:
+                raise ValueError(f"a clock cannot go back from {self._now} to {now!r}")
+            self._now = float(now)
+            return self._now
+
+    def __repr__(self) -> str:
+        return f"SimulatedClock({self._now!r})"
+
+
+# ---- what a store is told -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PoolTerms:
+    """How one pool leases its numbers; registered once with a store.
+
+    ``key`` identifies the pool (``str(pool.id)``, or the name of a pool that
+    is only a request); ``numbers`` are its E.164 numbers in the order the API
+    listed them (the tie-break among numbers free equally long);
+    ``hold_seconds`` is ``match_period`` in seconds; ``cooldown_seconds`` keeps
+    a released number out of circulation; ``overflow_number`` is shown when the
+    policy is ``overflow`` and the pool is exhausted; ``touch`` says whether a
+    live lease in this pool yields to a more specific match in another pool.
+
+    Raises :class:`ConfigError` naming the field at fault.
+    """
+
+    key: str
+    name: str
+    numbers: tuple[str, ...]
+    hold_seconds: float
+    cooldown_seconds: float = 0.0
+    policy: Policy = "fallback"
+    overflow_number: str | None = None
+    touch: TouchMode = "first_touch"
+
+    def __post_init__(self) -> None:
+        where = f"pool {self.key!r}"
+        problems: list[Problem] = []
+        if not (isinstance(self.key, str) and self.key):
+            problems.append(Problem(f"{where}.key", "must be a non-empty string"))
+        if not (math.isfinite(self.hold_seconds) and self.hold_seconds > 0):
+            problems.append(Problem(f"{where}.hold_seconds", "must be a positive number"))
+        if not (math.isfinite(self.cooldown_seconds) and self.cooldown_seconds >= 0):
+            problems.append(Problem(f"{where}.cooldown", "must be a number >= 0"))
+        if self.policy not in POLICIES:
+            problems.append(
+                Problem(f"{where}.policy", f"{self.policy!r} is not one of {', '.join(POLICIES)}")
+            )
+        if self.touch not in TOUCH_MODES:
+            problems.append(
+                Problem(f"{where}.touch", f"{self.touch!r} is not one of {', '.join(TOUCH_MODES)}")
+            )
+        if self.policy == "overflow" and not self.overflow_number:
+            problems.append(
+                Problem(f"{where}.overflow_number", "policy 'overflow' needs an overflow number")
+            )
+        if len(set(self.numbers)) != len(self.numbers):
+            problems.append(Problem(f"{where}.numbers", "lists the same number twice"))
+        if self.overflow_number is not None and self.overflow_number in self.numbers:
+            problems.append(
+                Problem(
+                    f"{where}.overflow_number",
+                    f"{self.overflow_number} is one of the pool's own numbers; "
+                    "an overflow number must be tracked apart",
+                )
+            )
+        if problems:
+            raise ConfigError(problems)
+
+
+class ClaimLike(Protocol):
+    """What a store needs from a match to lease a number (a ``rules.Match`` fits).
+
+    ``specificity`` ranks matches for last-touch switching; the source fields
+    are recorded on the lease so reports can say why it was taken.
+    """
+
+    @property
+    def pool_key(self) -> str: ...
+    @property
+    def specificity(self) -> int: ...
+    @property
+    def source_index(self) -> int: ...
+    @property
+    def referrer(self) -> str: ...
+    @property
+    def trigger(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A plain :class:`ClaimLike`: a visit's claim on a pool, without a matcher."""
+
+    pool_key: str
+    specificity: int = 0
+    source_index: int = 0
+    referrer: str = "Any"
+    trigger: str | None = None
+
+
+# ---- what a store answers -----------------------------------------------------
+
+
+class Decision(NamedTuple):
+    """Which number one visit gets, and why: what a page rewrite and a report need.
+
+    ``outcome`` is one of:
+
+    * ``new``: a free number was leased (``switched_from`` names the visitor's
+      previous lease when a last-touch match moved them to this pool);
+    * ``kept``: the visitor's live lease was extended; the pool, source and
+      number are those of the lease (first touch wins);
+    * ``overflow``: the pool was exhausted; ``number`` is the overflow number or
+      ``None`` (the page keeps its own numbers);
+    * ``recycled``: the number idle longest was taken; ``displaced`` names the
+      live lease it ended, if any;
+    * ``no_match``, ``bot``: no pool applies; ``number`` is ``None``;
+    * ``store_unavailable``: the store failed; ``number`` is ``None``.
+
+    ``at`` is the time the store used (a store never lets time go backwards);
+    ``started``/``expires`` bound the lease as it stands after this visit.
+    It is a named tuple so that building one per visit stays cheap.
+    """
+
+    visitor_id: str
+    at: float
+    outcome: Outcome
+    number: str | None = None
+    pool_key: str | None = None
+    pool_name: str | None = None
+    source_index: int | None = None
+    referrer: str | None = None
+    trigger: str | None = None
+    lease_id: str | None = None
+    started: float | None = None
+    expires: float | None = None
+    displaced: str | None = None
+    switched_from: str | None = None
+
+    @property
+    def tracked(self) -> bool:
+        """True when the visit holds a lease, so its calls can be tied back to it."""
+        return self.lease_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A snapshot of one lease, as the lease log and attribution report it.
+
+    ``expires`` is ``last_activity + hold``: the end of the lease's attribution
+    window. ``ended`` is when the number left the visitor (``None`` while the
+    lease is live) and ``end_reason`` why; ``displaced_by`` names the lease that
+    took the number over under ``recycle``.
+    """
+
+    lease_id: str
+    pool_key: str
+    number: str
+    visitor_id: str
+    started: float
+    last_activity: float
+    expires: float
+    ended: float | None = None
+    end_reason: EndReason | None = None
+    displaced_by: str | None = None
+    specificity: int = 0
+    source_index: int = 0
+    referrer: str = ""
+    trigger: str | None = None
+
+    @property
+    def end(self) -> float:
+        """When the visitor's hold on the number stopped (or stops): ``ended`` or ``expires``."""
+        return self.expires if self.ended is None else self.ended
+
+    def live_at(self, t: float) -> bool:
+        """True when the visitor held the number at time ``t``."""
+        return self.started <= t < self.end
+
+    def window_contains(self, t: float) -> bool:
+        """True when a call at ``t`` may come from this lease's visitor."""
+        return self.started <= t < self.expires
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """Who a call to ``number`` at time ``at`` belongs to.
+
+    ``kind``: ``lease`` (``lease`` is set, ``confidence`` is ``1.0`` when it is
+    the only lease whose window holds the call, ``1/n`` when recycling left
+    ``n`` candidates); ``pool`` (a pool number, but no lease window holds the
+    call: attributed to the pool only); ``overflow`` (the pool's overflow
+    number: pool level only); ``unknown`` (not a number of any pool);
+    ``store_unavailable`` (the store failed). ``candidates`` lists every lease
+    whose window holds the call, the returned lease first.
+    """
+
+    number: str
+    at: float
+    kind: AttributionKind
+    pool_key: str | None = None
+    lease: Lease | None = None
+    confidence: float = 0.0
+    candidates: tuple[Lease, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    """Counters and occupancy of one pool at time ``at``.
+
+    ``new`` counts leases taken from free numbers (including last-touch
+    switches in, also counted in ``switched_in``); ``recycled`` counts leases
+    taken under ``recycle`` (``displacements`` of them ended a live lease,
+    ``cooldowns_cut`` took a cooling number); ``overflows`` counts visits the
+    exhausted pool could not serve; ``expired``/``released``/``switched_out``
+    count how leases ended other than by displacement.
+    """
+
+    pool_key: str
+    at: float
+    numbers: int
+    live: int
+    cooling: int
+    free: int
+    new: int = 0
+    kept: int = 0
+    overflows: int = 0
+    recycled: int = 0
+    displacements: int = 0
+    cooldowns_cut: int = 0
+    switched_in: int = 0
+    switched_out: int = 0
+    expired: int = 0
+    released: int = 0
+
+    @property
+    def utilisation(self) -> float:
+        """Share of the pool's numbers held by live leases (0.0 for a pool without numbers)."""
+        return self.live / self.numbers if self.numbers else 0.0
+
+    @property
+    def leases_started(self) -> int:
+        """Every lease the pool handed out: ``new + recycled``."""
+        return self.new + self.recycled
+
+
+# ---- the rules ---------------------------------------------------------------
+
+ExhaustedAction = Literal["fallback", "overflow", "cut_cooldown", "displace"]
+
+
+def exhausted_action(policy: Policy, cooling: bool, live: bool) -> ExhaustedAction:
+    """What an exhausted pool does for a new visitor.
+
+    ``cooling``: some number is cooling down; ``live``: some number is held by a
+    live lease. ``recycle`` takes a cooling number before it displaces a live
+    lease (the cooling number has been idle longer), and falls back when the
+    pool has no number at all.
+    """
+    if policy == "recycle":
+        if cooling:
+            return "cut_cooldown"
+        if live:
+            return "displace"
+        return "fallback"
+    return "overflow" if policy == "overflow" else "fallback"
+
+
+def may_switch(
+    touch: TouchMode, held_pool: str, held_specificity: int, claim: ClaimLike | None
+) -> bool:
+    """Whether a visit with ``claim`` moves a live lease out of ``held_pool``.
+
+    Only under ``last_touch`` (the mode of the pool that holds the lease), and
+    only for a match in another pool that is strictly more specific than the
+    match that started the lease. The store switches only if the other pool has
+    a free number right away; otherwise the visitor keeps their lease.
+    """
+    return (
+        touch == "last_touch"
+        and claim is not None
+        and claim.pool_key != held_pool
+        and claim.specificity > held_specificity
+    )
+
+
+def attribution_from(number: str, at: float, pool_key: str, leases: Iterable[Lease]) -> Attribution:
+    """Attribute a call to ``number`` (a number of pool ``pool_key``) at ``at``.
+
+    ``leases`` are leases on that number in the order they started (more may
+    be passed than can match). Those whose window ``[started, expires)`` holds
+    ``at`` are the candidates; the latest started wins with confidence
+    ``1/len(candidates)``. With no candidate the call belongs to the pool only.
+    """
+    covering = [lease for lease in leases if lease.started <= at < lease.expires]
+    if not covering:
+        return Attribution(number, at, "pool", pool_key)
+    # Stable sort, then reverse: latest start first and, among equal starts (a
+    # lease displaced the instant it began), the one given last first.
+    covering.sort(key=_started)
+    covering.reverse()
+    return Attribution(
+        number, at, "lease", pool_key, covering[0], 1.0 / len(covering), tuple(covering)
+    )
+
+
+def _started(lease: Lease) -> float:
+    return lease.started
+
+
+def minutes(value: float) -> float:
+    """Minutes (as in ``match_period``) to seconds."""
+    return float(value) * SECONDS_PER_MINUTE

@@ -1,0 +1,96 @@
+"""The ``Store`` protocol: where lease state lives, one atomic operation at a time.
+
+Every method is one coarse, atomic operation on plain values (``str``,
+``float``, the frozen records of :mod:`dni_engine.leases`), so a networked
+store can run each as a single round trip, such as one server-side script,
+and the embedded :class:`~dni_engine.stores.memory.MemoryStore` as one locked
+call. No method calls back into the host mid-operation.
+
+The lease rules are those of :mod:`dni_engine.leases`. ``visit`` in full, for
+a visitor ``v`` at time ``now`` with an optional claim on pool ``P``:
+
+1. ``now`` is raised to the latest time the store has seen (time never goes
+   backwards inside a store).
+2. If ``v`` holds a live lease ``L`` (``now < L.expires``, not ended): when
+   :func:`~dni_engine.leases.may_switch` allows it and ``P`` has a number free
+   right now, ``L`` ends (``switched``, its number starts cooling at ``now``)
+   and ``v`` gets a ``new`` lease in ``P`` with ``switched_from = L``.
+   Otherwise ``L.last_activity = now``, ``L.expires = now + hold`` and the
+   outcome is ``kept``, with ``L``'s pool, number and source.
+3. Without a claim: ``no_match``.
+4. Leases of ``P`` whose hold ran out end (``expired``, at their ``expires``,
+   which is when their number becomes free).
+5. A number of ``P`` free since ``f`` is available when ``f + cooldown <= now``;
+   the one free longest (lowest ``f``; ties in ``PoolTerms.numbers`` order) is
+   leased: ``new``. Numbers never leased count as free since forever.
+6. Otherwise :func:`~dni_engine.leases.exhausted_action` decides: ``overflow``
+   or ``fallback`` count an overflow and give the overflow number or none;
+   ``cut_cooldown`` leases the cooling number free longest, ``displace`` ends
+   the live lease with the lowest ``expires`` (``displaced``, at ``now``,
+   ``displaced_by`` the new lease) and leases its number; both are
+   ``recycled``.
+
+A lease is added to the lease log when it starts; the log keeps at least every
+lease whose attribution window could still hold a call, within the store's
+bound.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from dni_engine.errors import DniError
+from dni_engine.leases import Attribution, ClaimLike, Decision, Lease, PoolStats, PoolTerms
+
+
+class StoreError(DniError):
+    """A store cannot carry out an operation (back end down, pool not registered...)."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Holds all lease state; each method is one atomic operation."""
+
+    def register_pool(self, terms: PoolTerms) -> None:
+        """Add a pool, or update its terms (idempotent).
+
+        New numbers start free; numbers dropped from the pool are no longer
+        leased (a live lease on one runs out normally). A number may belong to
+        one pool only, and an overflow number must not be any pool's leased
+        number: :class:`~dni_engine.errors.ConfigError` otherwise.
+        """
+        ...
+
+    def visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
+        """Take, keep, switch or recycle a number for one visit (see the module doc).
+
+        Raises :class:`StoreError` for a claim on a pool that is not registered.
+        """
+        ...
+
+    def release(self, visitor_id: str, now: float) -> Lease | None:
+        """End ``visitor_id``'s live lease now (``released``); return it, or ``None``."""
+        ...
+
+    def attribute(self, number: str, at: float) -> Attribution:
+        """Attribute a call to the E.164 ``number`` at ``at`` (live or past) from the lease log."""
+        ...
+
+    def stats(self, pool_key: str, now: float) -> PoolStats:
+        """Counters and occupancy of one pool at ``now`` (expired leases are ended first)."""
+        ...
+
+    def leases(
+        self,
+        *,
+        number: str | None = None,
+        pool_key: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[Lease]:
+        """Leases in the log, oldest first, filtered by number, pool and window overlap.
+
+        ``since``/``until`` keep leases whose window ``[started, expires)``
+        overlaps ``[since, until)``.
+        """
+        ...

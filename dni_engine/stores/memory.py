@@ -1,0 +1,677 @@
+"""The embedded store: lease state in this process's memory.
+
+The default store of an :class:`~dni_engine.engine.Engine`, for a site served
+by one process. One lock makes each operation atomic (a visitor's session can
+move between pools, so a per-pool lock would not be enough, and each operation
+is short). Per pool, two heaps give every operation O(log n) in the pool size:
+
+* ``free``: ``(free_since, order, number)`` for each number without a lease;
+  the top is the number free longest, available once its cooldown is over.
+* ``live``: ``(expires, seq, lease)`` for each lease, lazily: renewing a lease
+  only moves its ``expires``; an entry whose key is out of date is pushed back
+  with the true key when it reaches the top, and entries of leases that ended
+  otherwise are dropped there. The top is then the lease idle longest, which is
+  both the next to expire and the one ``recycle`` displaces.
+
+Expired leases are ended as time moves (each operation on a pool ends those
+whose hold ran out, and :meth:`MemoryStore.purge` ends all), so memory holds the
+live leases, at most one heap entry per number, and the lease log. The log is a
+ring buffer of ``log_capacity`` leases indexed per number by start time, so
+attribution is a binary search plus a walk over the leases that started within
+one hold of the call. ``on_lease_closed`` receives each lease once when the
+store ends it, outside the lock.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import threading
+from bisect import bisect_right
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from dni_engine.errors import ConfigError, Problem
+from dni_engine.leases import (
+    Attribution,
+    ClaimLike,
+    Decision,
+    EndReason,
+    Lease,
+    PoolStats,
+    PoolTerms,
+    attribution_from,
+    exhausted_action,
+    may_switch,
+)
+from dni_engine.stores.base import StoreError
+
+log = logging.getLogger("dni_engine.stores.memory")
+
+DEFAULT_LOG_CAPACITY = 100_000
+_NEVER = -math.inf  # "free since forever": numbers never leased
+
+
+class _Lease:
+    """The mutable state of one lease (snapshots are :class:`Lease`)."""
+
+    __slots__ = (
+        "displaced_by",
+        "end_reason",
+        "ended",
+        "expires",
+        "last_activity",
+        "lease_id",
+        "number",
+        "pool",
+        "referrer",
+        "seq",
+        "source_index",
+        "specificity",
+        "started",
+        "trigger",
+        "visitor_id",
+    )
+
+    def __init__(
+        self,
+        seq: int,
+        pool: _Pool,
+        number: str,
+        visitor_id: str,
+        now: float,
+        claim: ClaimLike,
+    ) -> None:
+        self.seq = seq
+        self.lease_id = str(seq)
+        self.pool = pool
+        self.number = number
+        self.visitor_id = visitor_id
+        self.started = now
+        self.last_activity = now
+        self.expires = now + pool.hold
+        self.ended: float | None = None
+        self.end_reason: EndReason | None = None
+        self.displaced_by: str | None = None
+        self.specificity = claim.specificity
+        self.source_index = claim.source_index
+        self.referrer = claim.referrer
+        self.trigger = claim.trigger
+
+
+class _Pool:
+    """One pool's terms, heaps and counters."""
+
+    __slots__ = (
+        "cooldown",
+        "cooldowns_cut",
+        "displacements",
+        "expired",
+        "free",
+        "hold",
+        "holder",
+        "kept",
+        "key",
+        "last_touch",
+        "live",
+        "name",
+        "new",
+        "order",
+        "overflow_number",
+        "overflows",
+        "recycled",
+        "released",
+        "switched_in",
+        "switched_out",
+        "terms",
+    )
+
+    def __init__(self, terms: PoolTerms) -> None:
+        self.free: list[tuple[float, int, str]] = []
+        self.live: list[tuple[float, int, _Lease]] = []
+        self.holder: dict[str, _Lease] = {}
+        self.order: dict[str, int] = {}
+        self.new = self.kept = self.overflows = self.recycled = self.displacements = 0
+        self.cooldowns_cut = self.switched_in = self.switched_out = 0
+        self.expired = self.released = 0
+        self.apply(terms)
+
+    def apply(self, terms: PoolTerms) -> None:
+        """Take on ``terms``: new numbers start free, dropped ones leave the free heap."""
+        self.terms = terms
+        self.key = terms.key
+        self.name = terms.name
+        self.hold = terms.hold_seconds
+        self.cooldown = terms.cooldown_seconds
+        self.overflow_number = terms.overflow_number if terms.policy == "overflow" else None
+        self.last_touch = terms.touch == "last_touch"
+        known = self.order
+        self.order = {number: index for index, number in enumerate(terms.numbers)}
+        free = [(since, self.order[n], n) for since, _, n in self.free if n in self.order]
+        free.extend(
+            (_NEVER, index, n)
+            for n, index in self.order.items()
+            if n not in known and n not in self.holder
+        )
+        heapq.heapify(free)
+        self.free = free
+
+
+class _NumberLog:
+    """The leases of one number in the log, by start time (a list with a moving head)."""
+
+    __slots__ = ("head", "leases", "starts")
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+        self.leases: list[_Lease] = []
+        self.head = 0
+
+    def __len__(self) -> int:
+        return len(self.leases) - self.head
+
+    def append(self, lease: _Lease) -> None:
+        self.starts.append(lease.started)
+        self.leases.append(lease)
+
+    def evict(self, lease: _Lease) -> None:
+        """Drop ``lease``, the oldest entry (the global log evicts in start order)."""
+        if self.leases[self.head] is lease:
+            self.head += 1
+        else:  # not reached while starts are monotonic; kept correct regardless
+            index = self.leases.index(lease, self.head)
+            del self.leases[index], self.starts[index]
+        if self.head > 32 and self.head * 2 > len(self.leases):
+            del self.leases[: self.head], self.starts[: self.head]
+            self.head = 0
+
+    def window(self) -> list[_Lease]:
+        return self.leases[self.head :]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFootprint:
+    """What a :class:`MemoryStore` holds right now (its own counters, for capacity checks).
+
+    ``live_leases``: leases not yet ended; ``visitors``: entries in the
+    visitor index; ``free_entries``/``live_entries``: heap sizes; ``log_entries``:
+    leases in the lease log; ``numbers``: numbers of all pools.
+    """
+
+    pools: int
+    numbers: int
+    live_leases: int
+    visitors: int
+    free_entries: int
+    live_entries: int
+    log_entries: int
+    numbers_logged: int
+
+
+class MemoryStore:
+    """Thread-safe in-memory :class:`~dni_engine.stores.base.Store` (the embedded default).
+
+    ``log_capacity`` bounds the lease log (the oldest lease is dropped first);
+    ``on_lease_closed`` is called with each lease the store ends (expired,
+    displaced, switched, released), outside the lock; its exceptions are
+    logged, never raised. Leases are ended lazily as time moves, so a lease
+    reaches it after the next operation on its pool past its expiry (or a
+    :meth:`purge`).
+    """
+
+    def __init__(
+        self,
+        *,
+        log_capacity: int = DEFAULT_LOG_CAPACITY,
+        on_lease_closed: Callable[[Lease], object] | None = None,
+    ) -> None:
+        if not (isinstance(log_capacity, int) and log_capacity >= 1):
+            raise ConfigError([Problem("log_capacity", "must be a whole number >= 1")])
+        self._lock = threading.Lock()
+        self._pools: dict[str, _Pool] = {}
+        self._pool_of_number: dict[str, _Pool] = {}
+        self._visitors: dict[str, _Lease] = {}
+        self._log: deque[_Lease] = deque()
+        self._by_number: dict[str, _NumberLog] = {}
+        self._capacity = log_capacity
+        self._seq = itertools.count(1)
+        self._now = _NEVER
+        self._max_hold = 0.0
+        self._sink = on_lease_closed
+        self._closed: list[_Lease] = []
+
+    # ---- configuration ----------------------------------------------------------
+
+    def register_pool(self, terms: PoolTerms) -> None:
+        """Add or update a pool (see :meth:`Store.register_pool`)."""
+        with self._lock:
+            where = f"pool {terms.key!r}"
+            problems: list[Problem] = []
+            for other in self._pools.values():
+                if other.key == terms.key:
+                    continue
+                for number in terms.numbers:
+                    if number in other.order:
+                        reason = f"{number} already belongs to pool {other.key!r}"
+                        problems.append(Problem(f"{where}.numbers", reason))
+                    if number == other.terms.overflow_number:
+                        reason = f"{number} is the overflow number of pool {other.key!r}"
+                        problems.append(Problem(f"{where}.numbers", reason))
+                if terms.overflow_number in other.order:
+                    reason = f"{terms.overflow_number} is a tracking number of pool {other.key!r}"
+                    problems.append(Problem(f"{where}.overflow_number", reason))
+            if problems:
+                raise ConfigError(problems)
+            pool = self._pools.get(terms.key)
+            if pool is None:
+                pool = self._pools[terms.key] = _Pool(terms)
+            else:
+                pool.apply(terms)
+            for number in [n for n, p in self._pool_of_number.items() if p is pool]:
+                del self._pool_of_number[number]
+            for number in terms.numbers:
+                self._pool_of_number[number] = pool
+            self._max_hold = max(self._max_hold, terms.hold_seconds)
+
+    @property
+    def pool_keys(self) -> tuple[str, ...]:
+        """Keys of the registered pools, in registration order."""
+        return tuple(self._pools)
+
+    # ---- the per-visit operation --------------------------------------------------
+
+    def visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
+        """Take, keep, switch or recycle a number (see :class:`Store`)."""
+        with self._lock:
+            decision = self._visit(visitor_id, now, claim)
+            closed = self._closed
+            if closed:
+                self._closed = []
+        if closed:
+            self._deliver(closed)
+        return decision
+
+    def _visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
+        if now > self._now:
+            self._now = now
+        else:
+            now = self._now
+        lease = self._visitors.get(visitor_id)
+        if lease is not None and lease.ended is None and now < lease.expires:
+            held = lease.pool
+            if held.last_touch and may_switch(held.terms.touch, held.key, lease.specificity, claim):
+                assert claim is not None  # may_switch is False without a claim
+                switched = self._switch(lease, claim, now)
+                if switched is not None:
+                    return switched
+            lease.last_activity = now
+            lease.expires = now + held.hold
+            held.kept += 1
+            return Decision(
+                visitor_id,
+                now,
+                "kept",
+                lease.number,
+                held.key,
+                held.name,
+                lease.source_index,
+                lease.referrer,
+                lease.trigger,
+                lease.lease_id,
+                lease.started,
+                lease.expires,
+            )
+        if claim is None:
+            return Decision(visitor_id, now, "no_match")
+        pool = self._pool(claim.pool_key)
+        self._expire(pool, now)
+        free = pool.free
+        if free and free[0][0] + pool.cooldown <= now:
+            number = heapq.heappop(free)[2]
+            pool.new += 1
+            return self._lease_decision("new", self._open(pool, number, visitor_id, now, claim))
+        return self._exhausted(pool, visitor_id, now, claim)
+
+    def _pool(self, key: str) -> _Pool:
+        pool = self._pools.get(key)
+        if pool is None:
+            raise StoreError(f"pool {key!r} is not registered with this store")
+        return pool
+
+    def _exhausted(self, pool: _Pool, visitor_id: str, now: float, claim: ClaimLike) -> Decision:
+        action = exhausted_action(pool.terms.policy, bool(pool.free), bool(pool.holder))
+        if action == "cut_cooldown":
+            number = heapq.heappop(pool.free)[2]
+            pool.recycled += 1
+            pool.cooldowns_cut += 1
+            return self._lease_decision(
+                "recycled", self._open(pool, number, visitor_id, now, claim)
+            )
+        if action == "displace":
+            victim = self._idlest(pool)
+            if victim is not None:
+                heapq.heappop(pool.live)
+                seq = next(self._seq)
+                self._close(victim, now, "displaced", displaced_by=str(seq))
+                pool.recycled += 1
+                pool.displacements += 1
+                lease = self._open(pool, victim.number, visitor_id, now, claim, seq)
+                return self._lease_decision("recycled", lease, displaced=victim.lease_id)
+        pool.overflows += 1
+        return Decision(
+            visitor_id,
+            now,
+            "overflow",
+            pool.overflow_number,
+            pool.key,
+            pool.name,
+            claim.source_index,
+            claim.referrer,
+            claim.trigger,
+        )
+
+    def _switch(self, lease: _Lease, claim: ClaimLike, now: float) -> Decision | None:
+        """Move a live lease to the claim's pool if that pool has a number free now."""
+        target = self._pool(claim.pool_key)
+        self._expire(target, now)
+        free = target.free
+        if not (free and free[0][0] + target.cooldown <= now):
+            return None
+        old = lease.pool
+        self._close(lease, now, "switched")
+        self._free(old, lease.number, now)
+        old.switched_out += 1
+        number = heapq.heappop(free)[2]
+        target.new += 1
+        target.switched_in += 1
+        new = self._open(target, number, lease.visitor_id, now, claim)
+        return self._lease_decision("new", new, switched_from=lease.lease_id)
+
+    @staticmethod
+    def _lease_decision(
+        outcome: Literal["new", "recycled"],
+        lease: _Lease,
+        displaced: str | None = None,
+        switched_from: str | None = None,
+    ) -> Decision:
+        pool = lease.pool
+        return Decision(
+            lease.visitor_id,
+            lease.started,
+            outcome,
+            lease.number,
+            pool.key,
+            pool.name,
+            lease.source_index,
+            lease.referrer,
+            lease.trigger,
+            lease.lease_id,
+            lease.started,
+            lease.expires,
+            displaced,
+            switched_from,
+        )
+
+    # ---- lease bookkeeping --------------------------------------------------------
+
+    def _open(
+        self,
+        pool: _Pool,
+        number: str,
+        visitor_id: str,
+        now: float,
+        claim: ClaimLike,
+        seq: int | None = None,
+    ) -> _Lease:
+        lease = _Lease(
+            next(self._seq) if seq is None else seq, pool, number, visitor_id, now, claim
+        )
+        pool.holder[number] = lease
+        heapq.heappush(pool.live, (lease.expires, lease.seq, lease))
+        self._visitors[visitor_id] = lease
+        log_ = self._log
+        by_number = self._by_number
+        if len(log_) >= self._capacity:
+            oldest = log_.popleft()
+            evicted_from = by_number[oldest.number]
+            evicted_from.evict(oldest)
+            if not evicted_from:
+                del by_number[oldest.number]
+        log_.append(lease)
+        entries = by_number.get(number)
+        if entries is None:
+            entries = by_number[number] = _NumberLog()
+        entries.append(lease)
+        return lease
+
+    def _close(
+        self, lease: _Lease, at: float, reason: EndReason, displaced_by: str | None = None
+    ) -> None:
+        lease.ended = at
+        lease.end_reason = reason
+        lease.displaced_by = displaced_by
+        if self._visitors.get(lease.visitor_id) is lease:
+            del self._visitors[lease.visitor_id]
+        pool = lease.pool
+        if pool.holder.get(lease.number) is lease:
+            del pool.holder[lease.number]
+        if reason == "expired":
+            pool.expired += 1
+        elif reason == "released":
+            pool.released += 1
+        if self._sink is not None:
+            self._closed.append(lease)
+
+    @staticmethod
+    def _free(pool: _Pool, number: str, since: float) -> None:
+        index = pool.order.get(number)
+        if index is not None:  # a number dropped from the pool is not leased again
+            heapq.heappush(pool.free, (since, index, number))
+
+    def _expire(self, pool: _Pool, now: float) -> None:
+        """End the leases of ``pool`` whose hold ran out by ``now``."""
+        live = pool.live
+        while live and live[0][0] <= now:
+            _, seq, lease = live[0]
+            if lease.ended is not None:
+                heapq.heappop(live)
+            elif lease.expires > now:
+                heapq.heapreplace(live, (lease.expires, seq, lease))
+            else:
+                heapq.heappop(live)
+                self._close(lease, lease.expires, "expired")
+                self._free(pool, lease.number, lease.expires)
+
+    @staticmethod
+    def _idlest(pool: _Pool) -> _Lease | None:
+        """The live lease with the lowest ``expires``, left at the top of ``pool.live``."""
+        live = pool.live
+        while live:
+            key, seq, lease = live[0]
+            if lease.ended is not None:
+                heapq.heappop(live)
+            elif key != lease.expires:
+                heapq.heapreplace(live, (lease.expires, seq, lease))
+            else:
+                return lease
+        return None
+
+    def _deliver(self, closed: list[_Lease]) -> None:
+        sink = self._sink
+        if sink is None:
+            return
+        for lease in closed:
+            try:
+                sink(self._snapshot(lease))
+            except Exception:
+                log.exception("on_lease_closed failed for lease %s", lease.lease_id)
+
+    def _snapshot(self, lease: _Lease) -> Lease:
+        ended, reason = lease.ended, lease.end_reason
+        if ended is None and lease.expires <= self._now:
+            ended, reason = lease.expires, "expired"  # ran out; not yet noticed by its pool
+        return Lease(
+            lease.lease_id,
+            lease.pool.key,
+            lease.number,
+            lease.visitor_id,
+            lease.started,
+            lease.last_activity,
+            lease.expires,
+            ended,
+            reason,
+            lease.displaced_by,
+            lease.specificity,
+            lease.source_index,
+            lease.referrer,
+            lease.trigger,
+        )
+
+    # ---- the other operations -----------------------------------------------------
+
+    def release(self, visitor_id: str, now: float) -> Lease | None:
+        """End ``visitor_id``'s live lease now; its number starts cooling. ``None`` if none."""
+        with self._lock:
+            now = max(now, self._now)
+            self._now = now
+            lease = self._visitors.get(visitor_id)
+            if lease is None or lease.ended is not None or now >= lease.expires:
+                result = None
+            else:
+                self._close(lease, now, "released")
+                self._free(lease.pool, lease.number, now)
+                result = self._snapshot(lease)
+            closed = self._closed
+            if closed:
+                self._closed = []
+        if closed:
+            self._deliver(closed)
+        return result
+
+    def attribute(self, number: str, at: float) -> Attribution:
+        """Attribute a call to ``number`` at ``at`` (see :func:`attribution_from`)."""
+        with self._lock:
+            pool = self._pool_of_number.get(number)
+            if pool is None:
+                owners = [p.key for p in self._pools.values() if p.terms.overflow_number == number]
+                if owners:  # one overflow number may serve several pools: then no pool is named
+                    return Attribution(
+                        number, at, "overflow", owners[0] if len(owners) == 1 else None
+                    )
+                return Attribution(number, at, "unknown")
+            found: list[_Lease] = []
+            entries = self._by_number.get(number)
+            if entries is not None:
+                # Leases on one number follow each other, and a lease's window
+                # ends at most one hold after the next lease started: walk back
+                # from the last lease that started by ``at`` until that bound.
+                index = bisect_right(entries.starts, at, entries.head) - 1
+                next_start = math.inf
+                while index >= entries.head and at < next_start + self._max_hold:
+                    lease = entries.leases[index]
+                    if at < lease.expires:
+                        found.append(lease)
+                    next_start = lease.started
+                    index -= 1
+                found.reverse()
+            holder = pool.holder.get(number)
+            if holder is not None and holder not in found and holder.started <= at:
+                found.append(holder)  # a live lease already pushed out of a tiny log
+            return attribution_from(number, at, pool.key, [self._snapshot(x) for x in found])
+
+    def stats(self, pool_key: str, now: float) -> PoolStats:
+        """Counters and occupancy of ``pool_key`` at ``now``."""
+        with self._lock:
+            now = max(now, self._now)
+            self._now = now
+            pool = self._pool(pool_key)
+            self._expire(pool, now)
+            cooling = sum(1 for since, _, _ in pool.free if since + pool.cooldown > now)
+            result = PoolStats(
+                pool.key,
+                now,
+                len(pool.order),
+                len(pool.holder),
+                cooling,
+                len(pool.free) - cooling,
+                pool.new,
+                pool.kept,
+                pool.overflows,
+                pool.recycled,
+                pool.displacements,
+                pool.cooldowns_cut,
+                pool.switched_in,
+                pool.switched_out,
+                pool.expired,
+                pool.released,
+            )
+            closed = self._closed
+            if closed:
+                self._closed = []
+        if closed:
+            self._deliver(closed)
+        return result
+
+    def leases(
+        self,
+        *,
+        number: str | None = None,
+        pool_key: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[Lease]:
+        """Leases in the log, oldest first, filtered (see :class:`Store`)."""
+        low = -math.inf if since is None else since
+        high = math.inf if until is None else until
+        with self._lock:
+            if number is not None:
+                entries = self._by_number.get(number)
+                pool_leases = entries.window() if entries is not None else []
+            else:
+                pool_leases = list(self._log)
+            return [
+                self._snapshot(lease)
+                for lease in pool_leases
+                if (pool_key is None or lease.pool.key == pool_key)
+                and lease.started < high
+                and lease.expires > low
+            ]
+
+    def purge(self, now: float) -> int:
+        """End every lease whose hold ran out by ``now``; return how many ended."""
+        with self._lock:
+            now = max(now, self._now)
+            self._now = now
+            pools = self._pools.values()
+            before = sum(pool.expired for pool in pools)
+            for pool in pools:
+                self._expire(pool, now)
+            ended = sum(pool.expired for pool in pools) - before
+            closed = self._closed
+            if closed:
+                self._closed = []
+        if closed:
+            self._deliver(closed)
+        return ended
+
+    def footprint(self) -> StoreFootprint:
+        """Sizes of everything the store holds (see :class:`StoreFootprint`)."""
+        with self._lock:
+            pools = self._pools.values()
+            return StoreFootprint(
+                pools=len(self._pools),
+                numbers=sum(len(p.order) for p in pools),
+                live_leases=sum(len(p.holder) for p in pools),
+                visitors=len(self._visitors),
+                free_entries=sum(len(p.free) for p in pools),
+                live_entries=sum(len(p.live) for p in pools),
+                log_entries=len(self._log),
+                numbers_logged=len(self._by_number),
+            )
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(pools={len(self._pools)}, log_capacity={self._capacity})"

@@ -1,0 +1,243 @@
+"""The embedded store: bounded memory, thread safety, the lease log and its sink."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import threading
+from collections import Counter, defaultdict
+
+import pytest
+
+from dni_engine.errors import ConfigError
+from dni_engine.leases import Claim, Decision, Lease, PoolTerms, SimulatedClock, minutes
+from dni_engine.stores import MemoryStore, Store
+
+HOLD = minutes(30)
+NUMBERS = ("+441174090162", "+441174090163", "+441174090165")
+POOL = Claim("bristol")
+
+
+def numbers(prefix: str, count: int) -> tuple[str, ...]:
+    return tuple(f"+4411740{prefix}{i:03d}" for i in range(count))
+
+
+def test_memory_store_is_a_store() -> None:
+    assert isinstance(MemoryStore(), Store)
+
+
+def test_log_capacity_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match="log_capacity"):
+        MemoryStore(log_capacity=0)
+
+
+def test_renewals_do_not_grow_the_heaps() -> None:
+    store = MemoryStore()
+    store.register_pool(PoolTerms("bristol", "Bristol", NUMBERS, HOLD))
+    for i in range(10_000):
+        assert store.visit("a", float(i), POOL).outcome in ("new", "kept")
+    size = store.footprint()
+    assert (size.live_leases, size.visitors, size.live_entries, size.free_entries) == (1, 1, 1, 2)
+    assert size.log_entries == 1
+
+
+def test_the_log_is_a_ring_buffer_and_live_leases_stay_attributable() -> None:
+    store = MemoryStore(log_capacity=2)
+    store.register_pool(PoolTerms("bristol", "Bristol", NUMBERS, HOLD))
+    a = store.visit("a", 0.0, POOL)
+    for i, t in enumerate((HOLD, 2 * HOLD, 3 * HOLD)):
+        store.visit(f"v{i}", t, POOL)
+    assert [lease.visitor_id for lease in store.leases()] == ["v1", "v2"]
+    assert store.attribute(NUMBERS[0], 10.0).kind == "pool"  # a's lease has left the log
+    assert a.number == NUMBERS[0]
+    # A live lease pushed out of the log is still found through its number.
+    tiny = MemoryStore(log_capacity=1)
+    tiny.register_pool(PoolTerms("bristol", "Bristol", NUMBERS, HOLD))
+    first = tiny.visit("a", 0.0, POOL)
+    tiny.visit("b", 1.0, POOL)
+    call = tiny.attribute(NUMBERS[0], 2.0)
+    assert call.lease is not None
+    assert call.lease.lease_id == first.lease_id
+
+
+def test_sink_receives_each_ended_lease_once() -> None:
+    ended: list[Lease] = []
+    store = MemoryStore(on_lease_closed=ended.append)
+    store.register_pool(PoolTerms("bristol", "Bristol", NUMBERS[:1], HOLD, policy="recycle"))
+    store.register_pool(PoolTerms("brand", "Brand", numbers("9", 2), HOLD, touch="last_touch"))
+    store.visit("a", 0.0, POOL)
+    store.visit("b", 10.0, POOL)  # displaces a
+    store.visit("c", 0.0, Claim("brand"))
+    store.visit("c", 20.0, Claim("bristol", specificity=3))  # no free number: c stays
+    store.release("c", 30.0)
+    store.visit("d", 40.0, Claim("brand"))
+    store.visit("d", 50.0, Claim("bristol", specificity=3))  # bristol is held by b
+    store.purge(10.0 + HOLD)  # b's hold ran out
+    store.visit("e", 100.0 + HOLD, Claim("brand"))
+    reasons = Counter(lease.end_reason for lease in ended)
+    assert reasons == {"displaced": 1, "released": 1, "expired": 2}
+    assert len({lease.lease_id for lease in ended}) == len(ended)
+    assert all(lease.ended is not None for lease in ended)
+
+
+def test_a_failing_sink_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(lease: Lease) -> None:
+        raise RuntimeError("report database is down")
+
+    store = MemoryStore(on_lease_closed=broken)
+    store.register_pool(PoolTerms("bristol", "Bristol", NUMBERS, HOLD))
+    store.visit("a", 0.0, POOL)
+    with caplog.at_level(logging.ERROR, logger="dni_engine.stores.memory"):
+        assert store.visit("b", 2 * HOLD, POOL).outcome == "new"
+    assert "on_lease_closed failed" in caplog.text
+
+
+def test_purge_ends_expired_leases_everywhere() -> None:
+    store = MemoryStore()
+    store.register_pool(PoolTerms("bristol", "Bristol", NUMBERS, HOLD))
+    store.register_pool(PoolTerms("brand", "Brand", numbers("9", 3), HOLD * 2))
+    for i in range(3):
+        store.visit(f"a{i}", float(i), POOL)
+        store.visit(f"b{i}", float(i), Claim("brand"))
+    assert store.purge(HOLD + 5) == 3
+    size = store.footprint()
+    assert (size.live_leases, size.visitors) == (3, 3)
+    assert store.purge(2 * HOLD + 5) == 3
+    size = store.footprint()
+    assert (size.live_leases, size.visitors, size.live_entries, size.free_entries) == (0, 0, 0, 6)
+
+
+# ---- memory bound -----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_million_visitors_over_thirty_days_leave_only_live_state() -> None:
+    days = 30
+    visitors = 1_000_000
+    rng = random.Random(20240601)
+    store = MemoryStore(log_capacity=20_000)
+    pools = (
+        PoolTerms("small", "Small", numbers("1", 3), HOLD, minutes(5), "fallback"),
+        PoolTerms("medium", "Medium", numbers("2", 20), HOLD, 0.0, "recycle"),
+        PoolTerms(
+            "large",
+            "Large",
+            numbers("3", 100),
+            minutes(60),
+            minutes(2),
+            "overflow",
+            overflow_number="+441174099999",
+        ),
+    )
+    for terms in pools:
+        store.register_pool(terms)
+    claims = [Claim(terms.key) for terms in pools]
+    total_numbers = sum(len(terms.numbers) for terms in pools)
+    mean_gap = days * 86_400 / visitors
+    outcomes: Counter[str] = Counter()
+    t = 0.0
+    for i in range(visitors):
+        t += rng.expovariate(1.0 / mean_gap)
+        outcomes[store.visit(f"visitor-{i}", t, claims[i % 3]).outcome] += 1
+        if i % 4 == 0 and i >= 200:  # a visitor from a few minutes ago comes back
+            outcomes[store.visit(f"visitor-{i - 200}", t, claims[(i - 200) % 3]).outcome] += 1
+        if i % 100_000 == 0:
+            size = store.footprint()
+            assert size.live_leases <= total_numbers
+            assert size.visitors <= size.live_leases
+            assert size.free_entries + size.live_leases == total_numbers
+            assert size.live_entries <= total_numbers
+            assert size.log_entries <= 20_000
+    assert t > (days - 1) * 86_400
+    assert outcomes["kept"] > 0
+    assert outcomes["new"] > 0
+    assert outcomes["overflow"] > 0
+    assert outcomes["recycled"] > 0
+    size = store.footprint()
+    assert size.live_leases <= total_numbers
+    assert size.visitors <= size.live_leases
+    assert size.log_entries == 20_000
+    assert size.numbers_logged <= total_numbers
+    # Once every hold and cooldown has run out nothing but the log and the free numbers remain.
+    store.purge(t + minutes(62))
+    size = store.footprint()
+    assert (size.live_leases, size.visitors, size.live_entries) == (0, 0, 0)
+    assert size.free_entries == total_numbers
+    assert sum(store.stats(terms.key, t + minutes(62)).cooling for terms in pools) == 0
+
+
+# ---- threads ------------------------------------------------------------------------------
+
+
+def test_eight_threads_share_one_pool_safely() -> None:
+    threads, per_thread = 8, 20_000
+    cooldown = 20.0
+    store = MemoryStore(log_capacity=threads * per_thread)
+    store.register_pool(
+        PoolTerms("bristol", "Bristol", numbers("5", 40), 60.0, cooldown, "recycle")
+    )
+    clock = SimulatedClock()
+    results: list[list[Decision]] = [[] for _ in range(threads)]
+    start = threading.Barrier(threads)
+
+    def worker(index: int) -> None:
+        rng = random.Random(index)
+        mine = results[index]
+        start.wait()
+        for _ in range(per_thread):
+            visitor = f"v{rng.randrange(400)}"
+            mine.append(store.visit(visitor, clock.advance(0.25), POOL))
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+
+    decisions = [d for mine in results for d in mine]
+    outcomes = Counter(d.outcome for d in decisions)
+    assert sum(outcomes.values()) == threads * per_thread
+    assert set(outcomes) <= {"new", "kept", "recycled", "overflow"}
+    assert outcomes["recycled"] > 0
+    assert outcomes["kept"] > 0
+    stats = store.stats("bristol", clock())
+    assert (stats.new, stats.kept, stats.recycled) == (
+        outcomes["new"],
+        outcomes["kept"],
+        outcomes["recycled"],
+    )
+    assert stats.displacements == sum(1 for d in decisions if d.displaced is not None)
+
+    leases = {lease.lease_id: lease for lease in store.leases()}
+    assert len(leases) == outcomes["new"] + outcomes["recycled"]
+    by_lease: dict[str, list[Decision]] = defaultdict(list)
+    for d in decisions:
+        if d.lease_id is not None:
+            by_lease[d.lease_id].append(d)
+    started_by = {}
+    for lease_id, seen in by_lease.items():
+        lease = leases[lease_id]
+        assert {(d.visitor_id, d.number) for d in seen} == {(lease.visitor_id, lease.number)}
+        assert max(d.at for d in seen) == lease.last_activity
+        opening = [d for d in seen if d.outcome != "kept"]
+        assert len(opening) == 1  # exactly one decision started each lease
+        started_by[lease_id] = opening[0]
+    # On each number the leases follow each other: never two holders at once, and a
+    # number is reused inside its cooldown or while held only by recycling, which says so.
+    per_number: dict[str, list[Lease]] = defaultdict(list)
+    for lease in leases.values():
+        per_number[lease.number].append(lease)
+    for chain in per_number.values():
+        chain.sort(key=lambda lease: (lease.started, int(lease.lease_id)))
+        for before, after in itertools.pairwise(chain):
+            assert before.end <= after.started
+            opened = started_by[after.lease_id]
+            if before.end_reason == "displaced":
+                assert before.displaced_by == after.lease_id
+                assert opened.displaced == before.lease_id
+            elif after.started < before.end + cooldown:
+                assert opened.outcome == "recycled"
+    live = [lease for lease in leases.values() if lease.ended is None]
+    assert len({lease.number for lease in live}) == len(live)
+    assert len({lease.visitor_id for lease in live}) == len(live)
