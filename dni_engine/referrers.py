@@ -14,7 +14,6 @@ import enum
 import functools
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import idna
 import tldextract
@@ -37,6 +36,21 @@ class CatalogueEntry:
     vendor_domain: str | None
     labels: frozenset[str] = frozenset()
     domains: frozenset[str] = frozenset()
+
+    @property
+    def example_hosts(self) -> tuple[str, ...]:
+        """A few real hosts of this entry, for examples, tests and lint witnesses."""
+        hosts = [f"www.{label}.com" for label in sorted(self.labels)]
+        hosts += [f"www.{label}.co.uk" for label in sorted(self.labels)]
+        hosts += sorted(self.domains)
+        return tuple(hosts)
+
+    @property
+    def description(self) -> str:
+        """The entry's domains in words: ``google.<any suffix>`` or ``twitter.com, x.com``."""
+        parts = [f"{label}.<any public suffix>" for label in sorted(self.labels)]
+        parts += sorted(self.domains)
+        return ", ".join(parts)
 
 
 ANY_VENDOR_ID = 13
@@ -103,6 +117,18 @@ class ReferrerRule:
     kind: RuleKind
     value: str
     glob: Glob | None = None
+
+    @property
+    def description(self) -> str:
+        """What the rule accepts, in words, for explanations and lint messages."""
+        if self.kind is RuleKind.ANY:
+            return "Any (every visit, direct ones included)"
+        if self.kind is RuleKind.CATALOGUE:
+            entry = _BY_NAME[self.value.lower()]
+            return f"{entry.name} ({entry.description}, and their subdomains)"
+        if self.kind is RuleKind.DOMAIN:
+            return f"{self.value} or a subdomain of it"
+        return f"a host matching the pattern {self.value}"
 
     @property
     def is_any(self) -> bool:
@@ -197,29 +223,49 @@ def referrer_host(referrer: str | None) -> str | None:
     """Normalise an HTTP referrer (a URL or a bare host) to its host, or ``None``.
 
     Lower-cased, IDNA-encoded to ASCII, port, credentials and trailing dot
-    dropped. Empty, unparseable or binary referrers give ``None`` (a direct
-    visit); this function never raises.
+    dropped. ``https://www.Google.co.uk:443/search`` and ``www.google.co.uk``
+    both give ``www.google.co.uk``. Empty, unparseable or binary referrers,
+    URIs without a host (``about:blank``) and IP-v6 literals give ``None``: the
+    visit counts as direct. Only the first 4 KB are read. Never raises.
     """
-    if not referrer:
+    if not referrer or not isinstance(referrer, str):
         return None
     try:
-        return _referrer_host(referrer[:4096])
+        return _referrer_host(referrer[:_MAX_REFERRER_READ])
     except Exception:  # a malformed referrer must never reach the host application
         return None
 
 
-@functools.lru_cache(maxsize=8192)
+_MAX_REFERRER_READ = 4096
+_MAX_HOST_LENGTH = 253
+# scheme ":" — a bare "host:port" also looks like this, told apart by the digits.
+_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*:")
+_AUTHORITY_END = re.compile(r"[/?#\\]")
+
+
+@functools.lru_cache(maxsize=4096)
 def _referrer_host(referrer: str) -> str | None:
     text = referrer.strip()
-    if "//" not in text:
-        text = "//" + text
-    netloc = urlsplit(text).netloc
-    if "@" in netloc:
-        netloc = netloc.rpartition("@")[2]
-    if netloc.startswith("["):
+    scheme = _SCHEME.match(text)
+    if scheme is not None:
+        rest = text[scheme.end() :]
+        if rest.startswith(("//", "\\\\")):
+            text = rest[2:]
+        elif rest[:1].isdigit():
+            pass  # "host:8080/path": a bare host with a port
+        else:
+            return None  # about:blank, data:..., mailto:...: no host
+    elif text.startswith(("//", "\\\\")):
+        text = text[2:]
+    end = _AUTHORITY_END.search(text)
+    authority = text if end is None else text[: end.start()]
+    host = authority.rpartition("@")[2]
+    if host.startswith("["):
         return None  # IPv6 literal: never a catalogue member or a configured domain
-    host = netloc.partition(":")[0]
-    return _to_ascii_host(host)
+    ascii_host = _to_ascii_host(host.partition(":")[0])
+    if ascii_host is None or len(ascii_host) > _MAX_HOST_LENGTH:
+        return None  # longer than DNS allows: not a real host
+    return ascii_host
 
 
 @functools.lru_cache(maxsize=8192)

@@ -10,22 +10,26 @@ wildcard there.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
 MAX_TRIGGER_LENGTH = 512
 WILDCARDS = "*%"
+_WILDCARD_RUN = re.compile(r"\*{2,}")
 
 
 @dataclass(frozen=True, slots=True)
 class Glob:
     """A compiled wildcard pattern: the literal pieces between the ``*`` runs.
 
-    ``Glob.compile('ab*cd*')`` has ``pieces=('ab', 'cd', '')``. A pattern with no
-    wildcard has a single piece and matches only that exact (lower-cased) text.
-    Matching is greedy leftmost, which is exact for ``*``-only globs and runs in
-    time linear in the value (no backtracking).
+    ``Glob.compile('ab*cd*')`` has ``pieces=('ab', 'cd', '')``. Runs of wildcards
+    collapse (``a**b`` is ``a*b``), so two globs are equal exactly when they
+    accept the same texts. A pattern with no wildcard has a single piece and
+    matches only that exact (lower-cased) text. Matching is greedy leftmost,
+    which is exact for ``*``-only globs and looks at each character of the
+    value at most once per piece boundary (no backtracking).
     """
 
     pieces: tuple[str, ...]
@@ -33,7 +37,7 @@ class Glob:
     @classmethod
     def compile(cls, pattern: str) -> Glob:
         """Compile ``pattern`` (lower-cased, ``%`` read as ``*``)."""
-        text = pattern.lower().replace("%", "*")
+        text = _WILDCARD_RUN.sub("*", pattern.lower().replace("%", "*"))
         return cls(tuple(text.split("*")))
 
     @property
@@ -42,9 +46,22 @@ class Glob:
         return len(self.pieces) == 1
 
     @property
+    def matches_anything(self) -> bool:
+        """True for ``*`` (or ``%``, ``**``...): every text matches."""
+        return self.pieces == ("", "")
+
+    @property
+    def prefix(self) -> str:
+        """The literal text every match starts with (``''`` if it starts with a wildcard)."""
+        return self.pieces[0]
+
+    @property
     def literal_length(self) -> int:
         """Number of literal characters; longer means more specific."""
         return sum(len(p) for p in self.pieces)
+
+    def __str__(self) -> str:
+        return "*".join(self.pieces)
 
     def matches(self, value: str) -> bool:
         """True when the already lower-cased ``value`` matches the whole pattern."""
@@ -56,11 +73,12 @@ class Glob:
             return False
         if not value.startswith(first) or not value.endswith(last):
             return False
+        # Each middle piece is searched leftmost in what is left between the
+        # first and last pieces; taking the leftmost occurrence never loses a
+        # match, so there is nothing to backtrack to.
         pos = len(first)
         end = len(value) - len(last)
         for piece in pieces[1:-1]:
-            if not piece:
-                continue
             found = value.find(piece, pos, end)
             if found < 0:
                 return False
@@ -70,10 +88,17 @@ class Glob:
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """One ``name`` or ``name=pattern`` condition of a trigger."""
+    """One ``name`` or ``name=pattern`` condition of a trigger.
+
+    ``glob`` is ``None`` when the parameter only has to be present; ``name=*``
+    (any value, even empty) means the same and is stored the same way.
+    ``written`` keeps the condition as the configuration spelled it. Two
+    conditions are equal when they accept the same queries.
+    """
 
     name: str
-    glob: Glob | None  # None: the parameter only has to be present
+    glob: Glob | None
+    written: str = field(default="", compare=False)
 
     def holds(self, params: Mapping[str, Sequence[str]]) -> bool:
         """True when the (lower-cased, decoded) query ``params`` satisfy this condition."""
@@ -88,14 +113,18 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
-    """A parsed url_trigger: all of its ``conditions`` must hold."""
+    """A parsed url_trigger: all of its ``conditions`` must hold.
+
+    ``text`` is the trigger as written; ``conditions`` are its distinct
+    conditions in the order written (a repeated condition counts once).
+    """
 
     text: str
     conditions: tuple[Condition, ...]
 
     @property
     def specificity(self) -> int:
-        """How many conditions the trigger has (more wins between pools)."""
+        """How many distinct conditions the trigger has (more wins between pools)."""
         return len(self.conditions)
 
     def matches(self, params: Mapping[str, Sequence[str]]) -> bool:
@@ -135,7 +164,12 @@ def parse_trigger(text: str) -> Trigger:
             )
         if any(ch.isspace() and ch != " " for ch in pattern) or "#" in pattern:
             raise ValueError(f"value pattern {pattern!r} contains a control character or '#'")
-        conditions.append(Condition(name.lower(), Glob.compile(pattern) if has_value else None))
+        glob = Glob.compile(pattern) if has_value else None
+        if glob is not None and glob.matches_anything:
+            glob = None  # name=* accepts any value, even an empty one: "present"
+        condition = Condition(name.lower(), glob, part)
+        if condition not in conditions:
+            conditions.append(condition)
     return Trigger(text=text, conditions=tuple(conditions))
 
 
@@ -171,3 +205,16 @@ def parse_query(query: str) -> dict[str, list[str]]:
         else:
             bucket.append(value)
     return params
+
+
+def query_of(url: str) -> str:
+    """The query string of a landing URL: after the first ``?``, before any ``#``.
+
+    The fragment is never part of the query (browsers do not send it). A URL
+    without ``?`` has an empty query. Never raises for a ``str``.
+    """
+    start = url.find("?")
+    if start < 0:
+        return ""
+    end = url.find("#", start + 1)
+    return url[start + 1 :] if end < 0 else url[start + 1 : end]

@@ -1,0 +1,1382 @@
+"""Which pool, and which of its tracking sources, claims a visit.
+
+:func:`compile_pools` turns every pool of a site into a :class:`RuleSet` once;
+:meth:`RuleSet.match` then decides each visit (SPEC sections 2-4):
+
+* a source matches when its referrer matches and it has no ``url_triggers``,
+  or one of its triggers matches, or it has ``track_organic`` and the visit is
+  organic (carries no ad click id and no paid ``utm_medium``);
+* between matching pools the most specific wins: more trigger conditions, then
+  a specific referrer over ``Any``, then the embedding application's priority,
+  then registration order.
+
+The shape follows a URL router. Every way a source can match is an *entry*
+with a precomputed rank (higher wins), so choosing a winner is comparing
+integers. Trigger entries are indexed by one of their conditions: literal ones
+in a dict keyed by ``(parameter, value)``, wildcard ones by ``(parameter,
+literal prefix)``, presence ones by parameter; referrer-only entries are
+indexed by what the referrer is (``Any``, a catalogue name, a domain). A visit
+parses its URL once, classifies its referrer once, and looks only at entries
+reachable from the parameters it carries and the referrer it has; each index
+bucket is sorted by rank, so a walk stops at its first match or as soon as
+nothing left in it could beat the best match so far.
+
+:meth:`RuleSet.explain` says, for one visit, why each pool and source matched
+or lost; :func:`lint` finds configurations that cannot work as written.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from dni_engine.bots import is_bot
+from dni_engine.errors import ConfigError, Problem, format_path
+from dni_engine.phone import e164, letters_to_digits, parse_number, strip_formatting
+from dni_engine.referrers import (
+    CATALOGUE,
+    ReferrerRule,
+    RuleKind,
+    catalogue_entry,
+    classify_host,
+    parse_referrer_domain,
+    referrer_host,
+)
+from dni_engine.schema import AnyPool, NumberPool, NumberPoolRequest
+from dni_engine.triggers import Condition, Glob, Trigger, parse_query, parse_trigger, query_of
+
+__all__ = [
+    "CLICK_IDS",
+    "PAID_MEDIA",
+    "Explanation",
+    "LintWarning",
+    "Match",
+    "PoolVerdict",
+    "RuleSet",
+    "SourceVerdict",
+    "compile_pools",
+    "lint",
+    "paid_reason",
+    "pool_key",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Query parameters that carry an ad network's click id: their presence makes a visit paid.
+CLICK_IDS = frozenset(
+    {"gclid", "gbraid", "wbraid", "dclid", "msclkid", "yclid", "ttclid", "li_fat_id", "twclid"}
+)
+#: ``utm_medium`` values (lower-cased) that make a visit paid.
+PAID_MEDIA = frozenset(
+    {"cpc", "ppc", "paid", "paidsearch", "paid_search", "paid_social", "cpm", "display"}
+)
+
+STEP_NAMES = {
+    1: "trigger conditions",
+    2: "specific referrer beats Any",
+    3: "priority",
+    4: "registration order",
+}
+
+
+def paid_reason(params: Mapping[str, Sequence[str]]) -> str | None:
+    """Why a visit with decoded, lower-cased query ``params`` is paid, or ``None`` if organic.
+
+    The first click id present (``'gclid'``), else ``'utm_medium=cpc'``-style text.
+    A click id counts whatever its value, even empty.
+    """
+    if not CLICK_IDS.isdisjoint(params):
+        return next(name for name in params if name in CLICK_IDS)
+    for medium in params.get("utm_medium", ()):
+        if medium in PAID_MEDIA:
+            return f"utm_medium={medium}"
+    return None
+
+
+def pool_key(pool: AnyPool) -> str:
+    """A pool's key: ``str(id)`` for a :class:`NumberPool`, the name for a request."""
+    return str(pool.id) if isinstance(pool, NumberPool) else pool.name
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The pool and tracking source that claim a visit, and why.
+
+    ``pool_index`` indexes the sequence given to :func:`compile_pools`;
+    ``referrer`` is the winning source's ``referrer_domain`` as configured;
+    ``referrer_class`` is the catalogue name of the visit's referrer host
+    (``'Google'``), ``None`` for other hosts and direct visits; ``trigger`` is
+    the url_trigger that matched, ``None`` when the source has no triggers or
+    matched through ``track_organic``; ``specificity`` is the number of
+    conditions of that trigger (0 without one); ``paid`` says whether the visit
+    is paid (SPEC section 4).
+    """
+
+    pool_index: int
+    pool_key: str
+    pool_name: str
+    source_index: int
+    referrer: str
+    referrer_class: str | None
+    trigger: str | None
+    specificity: int
+    paid: bool
+
+
+class Via(enum.Enum):
+    """How a tracking source can match a visit."""
+
+    TRIGGER = "trigger"
+    NO_TRIGGERS = "no url_triggers"
+    ORGANIC = "track_organic"
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledSource:
+    """A tracking source, parsed once: its referrer rule, triggers and flags."""
+
+    pool_index: int
+    source_index: int
+    referrer: str
+    rule: ReferrerRule
+    triggers: tuple[Trigger, ...]
+    track_organic: bool
+
+    @property
+    def specific(self) -> bool:
+        """True unless the referrer is ``Any`` (step 2 of precedence)."""
+        return not self.rule.is_any
+
+    def paths(self) -> list[tuple[Via, int, Trigger | None]]:
+        """Every way this source can match: ``(via, trigger index, trigger)``."""
+        if not self.triggers:
+            return [(Via.NO_TRIGGERS, 0, None)]
+        paths: list[tuple[Via, int, Trigger | None]] = [
+            (Via.TRIGGER, t, trigger) for t, trigger in enumerate(self.triggers)
+        ]
+        if self.track_organic:
+            paths.append((Via.ORGANIC, len(self.triggers), None))
+        return paths
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One way a source can match, ranked against every other entry of the rule set."""
+
+    rank: int
+    source: CompiledSource
+    via: Via
+    trigger: Trigger | None
+    specificity: int
+    # Conditions still to check once the index has led to this entry.
+    checks: tuple[Condition, ...]
+    # The referrer test without re-parsing: a token looked up in the visit's
+    # token set (Any, catalogue class, host and parent domains), or a glob.
+    ref_token: str | None
+    ref_glob: Glob | None
+    pool_key: str
+    pool_name: str
+
+    def referrer_ok(self, host: str | None, tokens: frozenset[str]) -> bool:
+        token = self.ref_token
+        if token is not None:
+            return token in tokens
+        glob = self.ref_glob
+        return host is not None and glob is not None and glob.matches(host)
+
+    def holds(
+        self, params: Mapping[str, Sequence[str]], host: str | None, tokens: frozenset[str]
+    ) -> bool:
+        if not self.referrer_ok(host, tokens):
+            return False
+        return all(condition.holds(params) for condition in self.checks)
+
+
+_ANY_TOKEN = "*"
+
+
+def _rule_token(rule: ReferrerRule) -> str | None:
+    if rule.kind is RuleKind.ANY:
+        return _ANY_TOKEN
+    if rule.kind is RuleKind.CATALOGUE:
+        return "c:" + rule.value
+    if rule.kind is RuleKind.DOMAIN:
+        return "d:" + rule.value
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _visit_tokens(host: str | None) -> frozenset[str]:
+    """What a visit from ``host`` satisfies: Any, its catalogue class, itself and parent domains."""
+    if host is None:
+        return frozenset((_ANY_TOKEN,))
+    tokens = {_ANY_TOKEN}
+    referrer_class = classify_host(host)
+    if referrer_class is not None:
+        tokens.add("c:" + referrer_class)
+    labels = host.split(".")
+    for i in range(len(labels) - 1):  # a lone TLD is never a configured domain
+        tokens.add("d:" + ".".join(labels[i:]))
+    return frozenset(tokens)
+
+
+def _sorted_by_rank(entries: Iterable[_Entry]) -> tuple[_Entry, ...]:
+    return tuple(sorted(entries, key=lambda e: e.rank, reverse=True))
+
+
+def _first_match(
+    entries: Sequence[_Entry],
+    floor: int,
+    params: Mapping[str, Sequence[str]],
+    host: str | None,
+    tokens: frozenset[str],
+) -> _Entry | None:
+    """The best entry of a rank-sorted bucket that holds and outranks ``floor``."""
+    for entry in entries:
+        if entry.rank <= floor:
+            return None
+        if entry.holds(params, host, tokens):
+            return entry
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Visit:
+    """A visit as the matcher sees it: parsed once."""
+
+    params: dict[str, list[str]]
+    host: str | None
+    referrer_class: str | None
+    tokens: frozenset[str]
+    paid_reason: str | None
+
+    @classmethod
+    def read(cls, url: str, referrer: str | None) -> _Visit:
+        params = parse_query(query_of(url)) if isinstance(url, str) else {}
+        host = referrer_host(referrer)
+        return cls(params, host, classify_host(host), _visit_tokens(host), paid_reason(params))
+
+
+class RuleSet:
+    """Every pool of a site, compiled for matching visits.
+
+    Build it with :func:`compile_pools`. ``pools`` are the original pool
+    objects in registration order, ``pool_keys`` their keys (see
+    :func:`pool_key`), ``priorities`` the priority of each key (0 unless set).
+    A rule set is immutable and safe to share between threads.
+    """
+
+    def __init__(
+        self, pools: Sequence[AnyPool], keys: Sequence[str], priorities: Mapping[str, int]
+    ) -> None:
+        self.pools: tuple[AnyPool, ...] = tuple(pools)
+        self.pool_keys: tuple[str, ...] = tuple(keys)
+        self.priorities: dict[str, int] = {k: priorities.get(k, 0) for k in keys}
+        self.sources: tuple[tuple[CompiledSource, ...], ...] = tuple(
+            _compile_sources(index, pool) for index, pool in enumerate(self.pools)
+        )
+        entries = self._entries()
+        self._trigger_static: dict[tuple[str, str], tuple[_Entry, ...]] = {}
+        self._trigger_present: dict[str, tuple[_Entry, ...]] = {}
+        self._trigger_prefix: dict[tuple[str, str], tuple[_Entry, ...]] = {}
+        self._prefix_lengths: dict[str, tuple[int, ...]] = {}
+        self._plain_by_token: dict[str, _Entry] = {}
+        self._plain_patterns: tuple[_Entry, ...] = ()
+        self._organic_by_token: dict[str, _Entry] = {}
+        self._organic_patterns: tuple[_Entry, ...] = ()
+        self._index(entries)
+
+    def __len__(self) -> int:
+        return len(self.pools)
+
+    def __repr__(self) -> str:
+        return f"<RuleSet of {len(self.pools)} pools>"
+
+    # ---- compiling ------------------------------------------------------------
+
+    def _key(self, source: CompiledSource, specificity: int, order: int) -> tuple[int, ...]:
+        priority = self.priorities[self.pool_keys[source.pool_index]]
+        return (
+            specificity,
+            int(source.specific),
+            priority,
+            -source.pool_index,
+            -source.source_index,
+            -order,
+        )
+
+    def _entries(self) -> list[_Entry]:
+        drafts: list[tuple[tuple[int, ...], CompiledSource, Via, Trigger | None]] = []
+        for sources in self.sources:
+            for source in sources:
+                for via, order, trigger in source.paths():
+                    specificity = trigger.specificity if trigger is not None else 0
+                    drafts.append((self._key(source, specificity, order), source, via, trigger))
+        drafts.sort(key=lambda d: d[0])
+        entries = []
+        for rank, (_, source, via, trigger) in enumerate(drafts):
+            pool = self.pools[source.pool_index]
+            entries.append(
+                _Entry(
+                    rank=rank,
+                    source=source,
+                    via=via,
+                    trigger=trigger,
+                    specificity=trigger.specificity if trigger is not None else 0,
+                    checks=trigger.conditions if trigger is not None else (),
+                    ref_token=_rule_token(source.rule),
+                    ref_glob=source.rule.glob,
+                    pool_key=self.pool_keys[source.pool_index],
+                    pool_name=pool.name,
+                )
+            )
+        return entries
+
+    def _index(self, entries: list[_Entry]) -> None:
+        static: dict[tuple[str, str], list[_Entry]] = {}
+        present: dict[str, list[_Entry]] = {}
+        prefixed: dict[tuple[str, str], list[_Entry]] = {}
+        plain_patterns: list[_Entry] = []
+        organic_patterns: list[_Entry] = []
+        for entry in entries:
+            if entry.via is Via.TRIGGER:
+                assert entry.trigger is not None
+                key = _index_condition(entry.trigger)
+                if key.glob is None:
+                    present.setdefault(key.name, []).append(_without(entry, key))
+                elif key.glob.is_literal:
+                    static.setdefault((key.name, key.glob.prefix), []).append(_without(entry, key))
+                else:
+                    # the prefix only narrows the bucket: the glob is still checked
+                    prefixed.setdefault((key.name, key.glob.prefix), []).append(entry)
+                continue
+            by_token = (
+                self._plain_by_token if entry.via is Via.NO_TRIGGERS else self._organic_by_token
+            )
+            patterns = plain_patterns if entry.via is Via.NO_TRIGGERS else organic_patterns
+            if entry.ref_token is None:
+                patterns.append(entry)
+            else:
+                # every entry under a token matches alike: only the best one can win
+                current = by_token.get(entry.ref_token)
+                if current is None or entry.rank > current.rank:
+                    by_token[entry.ref_token] = entry
+        self._trigger_static = {k: _sorted_by_rank(v) for k, v in static.items()}
+        self._trigger_present = {k: _sorted_by_rank(v) for k, v in present.items()}
+        self._trigger_prefix = {k: _sorted_by_rank(v) for k, v in prefixed.items()}
+        lengths: dict[str, set[int]] = {}
+        for name, prefix in prefixed:
+            lengths.setdefault(name, set()).add(len(prefix))
+        self._prefix_lengths = {k: tuple(sorted(v)) for k, v in lengths.items()}
+        self._plain_patterns = _sorted_by_rank(plain_patterns)
+        self._organic_patterns = _sorted_by_rank(organic_patterns)
+
+    # ---- matching -------------------------------------------------------------
+
+    def match(
+        self,
+        url: str,
+        referrer: str | None = None,
+        user_agent: str | None = None,
+        *,
+        check_bots: bool = True,
+    ) -> Match | None:
+        """The pool and source that claim a visit, or ``None``.
+
+        ``url`` is the landing URL (only its query string is read; the fragment
+        is ignored), ``referrer`` the HTTP referrer (a URL or a bare host;
+        empty or ``None`` for a direct visit). With ``check_bots`` (the
+        default) a crawler user agent, or a missing or blank one, never
+        matches: pass the visitor's user agent, or ``check_bots=False`` when
+        there is none to check. Never raises: malformed input simply does not
+        match.
+        """
+        try:
+            if check_bots and is_bot(user_agent):
+                return None
+            visit = _Visit.read(url, referrer)
+            entry = self._best(visit)
+        except Exception:  # the per-visit path must never break the host application
+            logger.debug("match failed on malformed input", exc_info=True)
+            return None
+        if entry is None:
+            return None
+        return _to_match(entry, visit)
+
+    def _best(self, visit: _Visit) -> _Entry | None:
+        params, host, tokens = visit.params, visit.host, visit.tokens
+        best: _Entry | None = None
+        floor = -1
+        if self._trigger_static or self._trigger_present or self._trigger_prefix:
+            static, present = self._trigger_static, self._trigger_present
+            prefixed, lengths = self._trigger_prefix, self._prefix_lengths
+            for name, values in params.items():
+                bucket = present.get(name)
+                if bucket is not None:
+                    found = _first_match(bucket, floor, params, host, tokens)
+                    if found is not None:
+                        best, floor = found, found.rank
+                for value in values:
+                    bucket = static.get((name, value))
+                    if bucket is not None:
+                        found = _first_match(bucket, floor, params, host, tokens)
+                        if found is not None:
+                            best, floor = found, found.rank
+                sizes = lengths.get(name)
+                if sizes is None:
+                    continue
+                for value in values:
+                    for size in sizes:
+                        if size > len(value):
+                            break
+                        bucket = prefixed.get((name, value[:size]))
+                        if bucket is not None:
+                            found = _first_match(bucket, floor, params, host, tokens)
+                            if found is not None:
+                                best, floor = found, found.rank
+            if best is not None:
+                return best  # a trigger match (1+ conditions) outranks every referrer-only entry
+        organic = visit.paid_reason is None
+        plain, organic_by_token = self._plain_by_token, self._organic_by_token
+        for token in tokens:
+            candidate = plain.get(token)
+            if candidate is not None and candidate.rank > floor:
+                best, floor = candidate, candidate.rank
+            if organic:
+                candidate = organic_by_token.get(token)
+                if candidate is not None and candidate.rank > floor:
+                    best, floor = candidate, candidate.rank
+        if host is not None:
+            found = _first_match(self._plain_patterns, floor, params, host, tokens)
+            if found is not None:
+                best, floor = found, found.rank
+            if organic:
+                found = _first_match(self._organic_patterns, floor, params, host, tokens)
+                if found is not None:
+                    best, floor = found, found.rank
+        return best
+
+    # ---- explaining -----------------------------------------------------------
+
+    def explain(
+        self,
+        url: str,
+        referrer: str | None = None,
+        user_agent: str | None = None,
+        *,
+        check_bots: bool = True,
+    ) -> Explanation:
+        """Why each pool and source matched, lost or did not match one visit.
+
+        Evaluates every source directly (no index), so it also cross-checks
+        :meth:`match`. ``str()`` of the result is a plain-text report. Never
+        raises for malformed input.
+        """
+        url_text = url if isinstance(url, str) else repr(url)
+        try:
+            visit = _Visit.read(url_text, referrer)
+        except Exception:
+            logger.debug("explain could not read the visit", exc_info=True)
+            visit = _Visit({}, None, None, _visit_tokens(None), None)
+        bot = check_bots and is_bot(user_agent)
+        best_per_pool: list[tuple[tuple[int, ...], CompiledSource, Via, Trigger | None] | None] = []
+        verdicts: list[list[SourceVerdict]] = []
+        for sources in self.sources:
+            pool_best: tuple[tuple[int, ...], CompiledSource, Via, Trigger | None] | None = None
+            source_verdicts = []
+            for source in sources:
+                verdict, path = _judge_source(source, visit)
+                source_verdicts.append(verdict)
+                if path is not None:
+                    via, order, trigger = path
+                    spec = trigger.specificity if trigger is not None else 0
+                    rank_key = self._key(source, spec, order)
+                    if pool_best is None or rank_key > pool_best[0]:
+                        pool_best = (rank_key, source, via, trigger)
+            best_per_pool.append(pool_best)
+            verdicts.append(source_verdicts)
+        candidates = [b for b in best_per_pool if b is not None]
+        winner = max(candidates, key=lambda b: b[0]) if candidates else None
+        match = None
+        if winner is not None and not bot:
+            _, source, via, trigger = winner
+            match = Match(
+                pool_index=source.pool_index,
+                pool_key=self.pool_keys[source.pool_index],
+                pool_name=self.pools[source.pool_index].name,
+                source_index=source.source_index,
+                referrer=source.referrer,
+                referrer_class=visit.referrer_class,
+                trigger=trigger.text if trigger is not None else None,
+                specificity=trigger.specificity if trigger is not None else 0,
+                paid=visit.paid_reason is not None,
+            )
+        pools = []
+        for index, (pool, key) in enumerate(zip(self.pools, self.pool_keys, strict=True)):
+            best = best_per_pool[index]
+            sources_out = tuple(verdicts[index])
+            priority = self.priorities[key]
+            if best is None:
+                pools.append(
+                    PoolVerdict(
+                        index,
+                        key,
+                        pool.name,
+                        priority,
+                        "no match",
+                        "no tracking source matched",
+                        None,
+                        None,
+                        None,
+                        sources_out,
+                    )
+                )
+                continue
+            source_index = best[1].source_index
+            if bot:
+                outcome, reason = "bot", "would match, but crawlers never take a number"
+                lost_to, step = None, None
+            elif winner is not None and winner[1].pool_index == index:
+                outcome, reason, lost_to, step = (
+                    "won",
+                    f"won with source {source_index}",
+                    None,
+                    None,
+                )
+            else:
+                assert winner is not None
+                step = next(i + 1 for i in range(4) if best[0][i] != winner[0][i])
+                lost_to = self.pool_keys[winner[1].pool_index]
+                reason = self._lost_reason(best, winner, step)
+                outcome = "lost"
+            pools.append(
+                PoolVerdict(
+                    index,
+                    key,
+                    pool.name,
+                    priority,
+                    outcome,
+                    reason,
+                    source_index,
+                    lost_to,
+                    step,
+                    sources_out,
+                )
+            )
+        return Explanation(
+            url=url_text,
+            referrer=referrer if isinstance(referrer, str) else None,
+            user_agent=user_agent if isinstance(user_agent, str) else None,
+            host=visit.host,
+            referrer_class=visit.referrer_class,
+            paid_reason=visit.paid_reason,
+            bot=bot,
+            bots_checked=check_bots,
+            match=match,
+            pools=tuple(pools),
+        )
+
+    def _lost_reason(
+        self,
+        mine: tuple[tuple[int, ...], CompiledSource, Via, Trigger | None],
+        theirs: tuple[tuple[int, ...], CompiledSource, Via, Trigger | None],
+        step: int,
+    ) -> str:
+        other = self.pools[theirs[1].pool_index]
+        other_key = self.pool_keys[theirs[1].pool_index]
+        head = f"lost to '{other.name}' (key {other_key}) at step {step}, {STEP_NAMES[step]}"
+        if step == 1:
+            return f"{head}: {mine[0][0]} condition(s) against {theirs[0][0]}"
+        if step == 2:
+            return f"{head}: this source uses Any, the winner's uses {theirs[1].referrer}"
+        if step == 3:
+            return f"{head}: priority {mine[0][2]} against {theirs[0][2]}"
+        return f"{head}: the winner is listed earlier (pool {theirs[1].pool_index})"
+
+
+def _to_match(entry: _Entry, visit: _Visit) -> Match:
+    source = entry.source
+    trigger = entry.trigger
+    return Match(
+        pool_index=source.pool_index,
+        pool_key=entry.pool_key,
+        pool_name=entry.pool_name,
+        source_index=source.source_index,
+        referrer=source.referrer,
+        referrer_class=visit.referrer_class,
+        trigger=trigger.text if trigger is not None else None,
+        specificity=entry.specificity,
+        paid=visit.paid_reason is not None,
+    )
+
+
+def _index_condition(trigger: Trigger) -> Condition:
+    """The condition a trigger is filed under: the most selective one.
+
+    A literal value beats a wildcard one with a literal prefix (longest
+    first), which beats a bare presence test or a pattern starting with a
+    wildcard.
+    """
+
+    def selectivity(condition: Condition) -> tuple[int, int]:
+        glob = condition.glob
+        if glob is None:
+            return (0, 0)
+        if glob.is_literal:
+            return (3, len(glob.prefix))
+        if glob.prefix:
+            return (2, len(glob.prefix))
+        return (1, 0)
+
+    return max(trigger.conditions, key=selectivity)
+
+
+def _without(entry: _Entry, condition: Condition) -> _Entry:
+    """``entry`` minus the condition its index key already guarantees."""
+    rest = tuple(c for c in entry.checks if c != condition)
+    return _Entry(
+        rank=entry.rank,
+        source=entry.source,
+        via=entry.via,
+        trigger=entry.trigger,
+        specificity=entry.specificity,
+        checks=rest,
+        ref_token=entry.ref_token,
+        ref_glob=entry.ref_glob,
+        pool_key=entry.pool_key,
+        pool_name=entry.pool_name,
+    )
+
+
+def _compile_sources(pool_index: int, pool: AnyPool) -> tuple[CompiledSource, ...]:
+    compiled = []
+    problems = []
+    for j, source in enumerate(pool.replacement_configuration.tracking_sources):
+        path = (pool_index, "replacement_configuration", "tracking_sources", j)
+        try:
+            rule = parse_referrer_domain(source.referrer_domain)
+        except ValueError as exc:
+            problems.append(Problem(format_path((*path, "referrer_domain")), str(exc)))
+            continue
+        triggers = []
+        for t, text in enumerate(source.url_triggers or ()):
+            try:
+                triggers.append(parse_trigger(text))
+            except ValueError as exc:
+                problems.append(Problem(format_path((*path, "url_triggers", t)), str(exc)))
+        compiled.append(
+            CompiledSource(
+                pool_index=pool_index,
+                source_index=j,
+                referrer=source.referrer_domain,
+                rule=rule,
+                triggers=tuple(triggers),
+                track_organic=source.track_organic,
+            )
+        )
+    if problems:
+        raise ConfigError(problems)
+    return tuple(compiled)
+
+
+def compile_pools(
+    pools: Sequence[NumberPool | NumberPoolRequest],
+    priorities: Mapping[str, int] | None = None,
+) -> RuleSet:
+    """Compile every pool of a site into a :class:`RuleSet`, once.
+
+    ``priorities`` maps a pool key (``str(pool.id)`` for a :class:`NumberPool`,
+    the name for a :class:`NumberPoolRequest`) to an integer; higher wins at
+    step 3 of precedence, unlisted pools have 0. Raises :class:`ConfigError`
+    when two pools share a key, a priority names no pool or is not an integer,
+    or a pool object is not a validated pool.
+    """
+    problems: list[Problem] = []
+    keys: list[str] = []
+    seen: dict[str, int] = {}
+    for index, pool in enumerate(pools):
+        if not isinstance(pool, NumberPool | NumberPoolRequest):
+            problems.append(
+                Problem(
+                    format_path((index,)),
+                    f"expected a NumberPool or NumberPoolRequest, got {type(pool).__name__}",
+                )
+            )
+            keys.append(f"#{index}")
+            continue
+        key = pool_key(pool)
+        if key in seen:
+            what = "id" if isinstance(pool, NumberPool) else "name"
+            problems.append(
+                Problem(
+                    format_path((index, "id" if what == "id" else "name")),
+                    f"pool key {key!r} (its {what}) is already used by pool {seen[key]}; "
+                    "keys must be unique",
+                )
+            )
+        seen.setdefault(key, index)
+        keys.append(key)
+    chosen = dict(priorities or {})
+    for key, value in chosen.items():
+        if key not in seen:
+            problems.append(Problem(f"priorities.{key}", f"no pool has the key {key!r}"))
+        if not isinstance(value, int) or isinstance(value, bool):
+            problems.append(
+                Problem(f"priorities.{key}", f"priority must be a whole number, got {value!r}")
+            )
+    if problems:
+        raise ConfigError(problems)
+    return RuleSet(pools, keys, chosen)
+
+
+# ---- explanations ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SourceVerdict:
+    """How one tracking source fared on a visit.
+
+    ``via`` says how it matched (``None`` if it did not); ``trigger`` and
+    ``specificity`` describe the trigger that matched; ``reason`` is one plain
+    sentence.
+    """
+
+    source_index: int
+    referrer: str
+    matched: bool
+    via: Via | None
+    trigger: str | None
+    specificity: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PoolVerdict:
+    """How one pool fared on a visit.
+
+    ``outcome`` is ``'won'``, ``'lost'``, ``'no match'`` or ``'bot'`` (it would
+    have matched, but the visitor is a crawler). For a lost pool, ``lost_to``
+    is the winner's key and ``step`` the precedence step (1-4) that decided.
+    ``source_index`` is the pool's best matching source, if any.
+    """
+
+    pool_index: int
+    pool_key: str
+    pool_name: str
+    priority: int
+    outcome: str
+    reason: str
+    source_index: int | None
+    lost_to: str | None
+    step: int | None
+    sources: tuple[SourceVerdict, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Every pool's and source's verdict on one visit; ``str()`` is a plain-text report.
+
+    ``match`` is what :meth:`RuleSet.match` returns for the visit. ``host`` and
+    ``referrer_class`` are the normalised referrer host and its catalogue name;
+    ``paid_reason`` says why the visit is paid (``None``: organic).
+    """
+
+    url: str
+    referrer: str | None
+    user_agent: str | None
+    host: str | None
+    referrer_class: str | None
+    paid_reason: str | None
+    bot: bool
+    bots_checked: bool
+    match: Match | None
+    pools: tuple[PoolVerdict, ...] = field(default=())
+
+    def __str__(self) -> str:
+        if self.referrer:
+            seen = self.host or "no usable host: treated as a direct visit"
+            if self.referrer_class:
+                seen += f" ({self.referrer_class})"
+            referrer_line = f"{_show(self.referrer, 200)} -> {seen}"
+        else:
+            referrer_line = "none (direct visit)"
+        if not self.bots_checked:
+            agent_line = "not checked"
+        elif self.user_agent is None or not self.user_agent.strip():
+            agent_line = "missing (counts as a crawler)"
+        else:
+            agent_line = _show(self.user_agent, 200) + ("  [crawler]" if self.bot else "")
+        paid = f"yes ({self.paid_reason})" if self.paid_reason else "no (organic)"
+        lines = [
+            "Visit",
+            f"  URL:         {_show(self.url, 300)}",
+            f"  Referrer:    {referrer_line}",
+            f"  User agent:  {agent_line}",
+            f"  Paid:        {paid}",
+            "",
+            f"Result: {self._result()}",
+            "",
+            f"Pools ({len(self.pools)}, in registration order)",
+        ]
+        for pool in self.pools:
+            label = {"won": "WON", "lost": "lost", "no match": "no match", "bot": "crawler"}[
+                pool.outcome
+            ]
+            extra = f", priority {pool.priority}" if pool.priority else ""
+            lines.append(
+                f"  [{pool.pool_index}] '{pool.pool_name}' (key {pool.pool_key}{extra}): {label}"
+            )
+            if pool.outcome in ("lost", "bot"):
+                lines.append(f"      {pool.reason}")
+            for source in pool.sources:
+                lines.append(
+                    f"      source {source.source_index} ({source.referrer}): {source.reason}"
+                )
+        return "\n".join(lines)
+
+    def _result(self) -> str:
+        if self.bot:
+            would = next((p for p in self.pools if p.outcome == "bot"), None)
+            tail = f"; otherwise a pool would match (best: '{would.pool_name}')" if would else ""
+            return f"no number: the visitor is a crawler or sent no user agent{tail}"
+        m = self.match
+        if m is None:
+            return "no pool matches this visit"
+        how = (
+            f"trigger '{m.trigger}' ({_conditions(m.specificity)})"
+            if m.trigger is not None
+            else "track_organic (organic visit)"
+            if any(
+                s.via is Via.ORGANIC
+                for p in self.pools
+                if p.pool_index == m.pool_index
+                for s in p.sources
+                if s.source_index == m.source_index
+            )
+            else "no url_triggers"
+        )
+        return (
+            f"pool '{m.pool_name}' (key {m.pool_key}), source {m.source_index} "
+            f"({m.referrer}), matched by {how}"
+        )
+
+
+def _conditions(count: int) -> str:
+    return f"{count} condition" + ("" if count == 1 else "s")
+
+
+def _show(text: str, limit: int = 40) -> str:
+    """``text`` made printable and cut to ``limit`` characters for a report."""
+    printable = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text[: limit + 1])
+    if len(text) > limit:
+        return printable[:limit] + f"... ({len(text)} characters)"
+    return printable
+
+
+def _visit_referrer(visit: _Visit) -> str:
+    if visit.host is None:
+        return "a direct visit (no referrer host)"
+    if visit.referrer_class:
+        return f"{visit.host} ({visit.referrer_class})"
+    return visit.host
+
+
+def _why_not(trigger: Trigger, params: Mapping[str, Sequence[str]]) -> str:
+    for condition in trigger.conditions:
+        if condition.holds(params):
+            continue
+        values = params.get(condition.name)
+        if values is None:
+            return f"no '{condition.name}' parameter"
+        shown = ", ".join(repr(_show(v)) for v in values[:3])
+        more = f" and {len(values) - 3} more" if len(values) > 3 else ""
+        return f"'{condition.name}' is {shown}{more}, not {condition.written!r}"
+    return "matched"  # unreachable for a trigger that did not match
+
+
+def _judge_source(
+    source: CompiledSource, visit: _Visit
+) -> tuple[SourceVerdict, tuple[Via, int, Trigger | None] | None]:
+    """One source against one visit, by direct evaluation (no index)."""
+
+    def verdict(
+        matched: bool, via: Via | None, trigger: Trigger | None, reason: str
+    ) -> SourceVerdict:
+        return SourceVerdict(
+            source.source_index,
+            source.referrer,
+            matched,
+            via,
+            trigger.text if trigger is not None else None,
+            trigger.specificity if trigger is not None else 0,
+            reason,
+        )
+
+    if not source.rule.matches(visit.host, visit.referrer_class):
+        reason = (
+            f"referrer did not match: {_visit_referrer(visit)} is not {source.rule.description}"
+        )
+        return verdict(False, None, None, reason), None
+    if not source.triggers:
+        reason = "matched: it has no url_triggers, so every visit from this referrer matches"
+        return verdict(True, Via.NO_TRIGGERS, None, reason), (Via.NO_TRIGGERS, 0, None)
+    best: tuple[int, Trigger] | None = None
+    misses = []
+    for t, trigger in enumerate(source.triggers):
+        if trigger.matches(visit.params):
+            if best is None or trigger.specificity > best[1].specificity:
+                best = (t, trigger)
+        else:
+            misses.append(f"'{trigger.text}': {_why_not(trigger, visit.params)}")
+    if best is not None:
+        t, trigger = best
+        reason = f"matched: trigger '{trigger.text}' ({_conditions(trigger.specificity)})"
+        return verdict(True, Via.TRIGGER, trigger, reason), (Via.TRIGGER, t, trigger)
+    if source.track_organic and visit.paid_reason is None:
+        reason = "matched: no trigger matched, but track_organic is on and the visit is organic"
+        return verdict(True, Via.ORGANIC, None, reason), (Via.ORGANIC, len(source.triggers), None)
+    reason = "no trigger matched (" + "; ".join(misses) + ")"
+    if source.track_organic:
+        reason += f"; track_organic does not apply: the visit is paid ({visit.paid_reason})"
+    return verdict(False, None, None, reason), None
+
+
+# ---- lint -----------------------------------------------------------------------------
+
+#: Every lint code with what it means.
+LINT_CODES = {
+    "unreachable-source": "a source that can never win: another pool always beats it",
+    "order-tie": "two pools tie on precedence for some visit; only registration order decides",
+    "mixed-wildcards": "the same pattern is spelled with '%' in one place and '*' in another",
+    "wildcard-referrer": "referrer '%' needs a referrer host, unlike Any",
+    "percent-escape": "a trigger value holds a percent-escape, which reads as a wildcard",
+    "catalogue-domain": "a referrer written as one domain of a catalogue member",
+    "organic-no-effect": "track_organic on a source without url_triggers does nothing",
+    "duplicate-number": "the same number is replaced by several pools",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LintWarning:
+    """One finding of :func:`lint`: where (JSON path into the pool list), what, and why.
+
+    ``severity`` is ``'warning'`` (the configuration probably does not do what
+    was meant) or ``'notice'`` (worth a look, often intended). ``code`` is one
+    of :data:`LINT_CODES`.
+    """
+
+    path: str
+    code: str
+    message: str
+    severity: str = "warning"
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.severity} [{self.code}] {self.message}"
+
+
+def lint(
+    pools: Sequence[NumberPool | NumberPoolRequest],
+    priorities: Mapping[str, int] | None = None,
+) -> list[LintWarning]:
+    """Find pool configurations that cannot work as their author meant.
+
+    Checks: sources that can never win (``unreachable-source``); pools that
+    tie on every precedence step for some plausible visit, so only their
+    order decides (``order-tie``, with that visit as an example); ``%`` and
+    ``*`` spellings of one pattern (``mixed-wildcards``); the referrer ``%``
+    (``wildcard-referrer``); percent-escapes in trigger values
+    (``percent-escape``); a catalogue member written as one domain, such as
+    ``google.com`` for ``Google`` (``catalogue-domain``); ``track_organic``
+    without triggers (``organic-no-effect``); a number replaced by several
+    pools (``duplicate-number``). Raises :class:`ConfigError` as
+    :func:`compile_pools` does.
+    """
+    rules = compile_pools(pools, priorities)
+    found: list[LintWarning] = []
+    found += _lint_referrers(rules)
+    found += _lint_trigger_spelling(rules)
+    found += _lint_organic_without_triggers(rules)
+    never_win, unreachable = _lint_unreachable(rules)
+    found += never_win
+    found += _lint_order_ties(rules, unreachable)
+    found += _lint_duplicate_numbers(rules)
+    return found
+
+
+def _source_path(source: CompiledSource, *rest: int | str) -> str:
+    where = (source.pool_index, "replacement_configuration", "tracking_sources")
+    return format_path((*where, source.source_index, *rest))
+
+
+def _all_sources(rules: RuleSet) -> Iterable[CompiledSource]:
+    for sources in rules.sources:
+        yield from sources
+
+
+def _lint_referrers(rules: RuleSet) -> list[LintWarning]:
+    found = []
+    vendor_patterns = {e.vendor_domain: e.name for e in CATALOGUE if e.vendor_domain}
+    for source in _all_sources(rules):
+        rule = source.rule
+        path = _source_path(source, "referrer_domain")
+        if rule.kind is RuleKind.DOMAIN:
+            entry = catalogue_entry(classify_host(rule.value) or "")
+            if entry is not None:
+                found.append(
+                    LintWarning(
+                        path,
+                        "catalogue-domain",
+                        f"{source.referrer!r} matches only {rule.value} and its subdomains, "
+                        f"not the rest of {entry.name} ({entry.description}); "
+                        f"write {entry.name!r} to match all of it",
+                    )
+                )
+        elif rule.kind is RuleKind.PATTERN:
+            if rule.glob is not None and rule.glob.matches_anything:
+                found.append(
+                    LintWarning(
+                        path,
+                        "wildcard-referrer",
+                        f"{source.referrer!r} matches any visit that has a referrer host, but not "
+                        "direct visits; write 'Any' (or '*') to match every visit",
+                    )
+                )
+            elif rule.value in vendor_patterns:
+                name = vendor_patterns[rule.value]
+                found.append(
+                    LintWarning(
+                        path,
+                        "catalogue-domain",
+                        f"the pattern {source.referrer!r} also matches look-alike hosts "
+                        f"(such as evil{rule.value.strip('%*').rstrip('.')}.com); "
+                        f"write {name!r} to match {name} by registrable domain",
+                    )
+                )
+    return found
+
+
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def _lint_trigger_spelling(rules: RuleSet) -> list[LintWarning]:
+    found = []
+    spellings: dict[object, list[tuple[str, str, str]]] = {}
+    for source in _all_sources(rules):
+        if source.rule.kind is RuleKind.PATTERN:
+            text = source.referrer.strip()
+            spellings.setdefault(("referrer", source.rule.value.replace("%", "*")), []).append(
+                (_source_path(source, "referrer_domain"), text, _wildcard_style(text))
+            )
+        for t, trigger in enumerate(source.triggers):
+            path = _source_path(source, "url_triggers", t)
+            style = _wildcard_style(trigger.text)
+            key = ("trigger", frozenset(trigger.conditions))
+            spellings.setdefault(key, []).append((path, trigger.text, style))
+            for condition in trigger.conditions:
+                _, _, value = condition.written.partition("=")
+                escape = _PERCENT_ESCAPE.search(value)
+                if escape is not None:
+                    found.append(
+                        LintWarning(
+                            path,
+                            "percent-escape",
+                            f"{escape.group()!r} in {condition.written!r} is read as a wildcard "
+                            f"followed by {escape.group()[1:]!r}, not as an encoded character: "
+                            "trigger values are compared with the decoded query, so write the "
+                            "character itself",
+                        )
+                    )
+    for occurrences in spellings.values():
+        for path, text, style in occurrences:
+            if style == "both":
+                found.append(
+                    LintWarning(
+                        path,
+                        "mixed-wildcards",
+                        f"{text!r} uses both '%' and '*'; they mean the same, so pick one",
+                    )
+                )
+        styles = [o for o in occurrences if o[2] in ("%", "*")]
+        if len({o[2] for o in styles}) < 2:
+            continue
+        first = styles[0]
+        for path, text, style in styles[1:]:
+            if style != first[2]:
+                found.append(
+                    LintWarning(
+                        path,
+                        "mixed-wildcards",
+                        f"{text!r} is written {first[1]!r} at {first[0]}; '%' and '*' mean the "
+                        "same here, so spell it one way",
+                    )
+                )
+    return found
+
+
+def _wildcard_style(text: str) -> str:
+    percent, star = "%" in text, "*" in text
+    if percent and star:
+        return "both"
+    return "%" if percent else "*" if star else ""
+
+
+def _lint_organic_without_triggers(rules: RuleSet) -> list[LintWarning]:
+    return [
+        LintWarning(
+            _source_path(source, "track_organic"),
+            "organic-no-effect",
+            "track_organic does nothing here: a source without url_triggers already matches "
+            "every visit from its referrer, organic or paid",
+            "notice",
+        )
+        for source in _all_sources(rules)
+        if source.track_organic and not source.triggers
+    ]
+
+
+def _implies(given: Condition, wanted: Condition) -> bool:
+    """Whenever ``given`` holds, ``wanted`` holds too."""
+    if given.name != wanted.name:
+        return False
+    if wanted.glob is None:
+        return True
+    if given.glob is None:
+        return False
+    if given.glob == wanted.glob:
+        return True
+    return given.glob.is_literal and wanted.glob.matches(given.glob.prefix)
+
+
+def _trigger_covers(wide: Trigger, narrow: Trigger) -> bool:
+    """Every query that matches ``narrow`` matches ``wide``."""
+    return all(any(_implies(g, w) for g in narrow.conditions) for w in wide.conditions)
+
+
+def _referrer_covers(wide: ReferrerRule, narrow: ReferrerRule) -> bool:
+    """Every visit ``narrow`` accepts, ``wide`` accepts (a safe under-estimate)."""
+    if wide.kind is RuleKind.ANY:
+        return True
+    if narrow.kind is RuleKind.ANY:
+        return False
+    if wide.kind is narrow.kind and wide.value == narrow.value:
+        return True
+    if wide.kind is RuleKind.PATTERN and wide.glob is not None and wide.glob.matches_anything:
+        return True  # every non-Any rule needs a host, and '%' accepts every host
+    if wide.kind is RuleKind.CATALOGUE and narrow.kind is RuleKind.DOMAIN:
+        # a domain's subdomains share its registrable domain, hence its class
+        return classify_host(narrow.value) == wide.value
+    if wide.kind is RuleKind.DOMAIN and narrow.kind is RuleKind.DOMAIN:
+        return narrow.value.endswith("." + wide.value)
+    return False
+
+
+def _pool_rank(rules: RuleSet, source: CompiledSource, specificity: int) -> tuple[int, ...]:
+    return rules._key(source, specificity, 0)[:4]
+
+
+def _dominator(
+    rules: RuleSet, source: CompiledSource, via: Via, trigger: Trigger | None
+) -> tuple[CompiledSource, tuple[int, ...], tuple[int, ...]] | None:
+    """A source of another pool that matches whenever this path does, and always wins."""
+    mine = _pool_rank(rules, source, trigger.specificity if trigger is not None else 0)
+    for other in _all_sources(rules):
+        if other.pool_index == source.pool_index or not _referrer_covers(other.rule, source.rule):
+            continue
+        if via is Via.TRIGGER:
+            assert trigger is not None
+            for wide in other.triggers:
+                theirs = _pool_rank(rules, other, wide.specificity)
+                if theirs > mine and _trigger_covers(wide, trigger):
+                    return other, mine, theirs
+        elif not other.triggers or (via is Via.ORGANIC and other.track_organic):
+            theirs = _pool_rank(rules, other, 0)
+            if theirs > mine:
+                return other, mine, theirs
+    return None
+
+
+def _lint_unreachable(rules: RuleSet) -> tuple[list[LintWarning], set[tuple[int, int]]]:
+    """Sources that can never win, and the ``(pool, source)`` index of each."""
+    found = []
+    decided: set[tuple[int, int]] = set()
+    for sources in rules.sources:
+        for source in sources:
+            beaten = [_dominator(rules, source, via, trig) for via, _, trig in source.paths()]
+            if not beaten or any(b is None for b in beaten):
+                continue
+            other, mine, theirs = next(b for b in beaten if b is not None)
+            step = next(i + 1 for i in range(4) if mine[i] != theirs[i])
+            pool = rules.pools[other.pool_index]
+            decided.add((source.pool_index, source.source_index))
+            found.append(
+                LintWarning(
+                    _source_path(source),
+                    "unreachable-source",
+                    f"this source can never win: pool '{pool.name}' (key "
+                    f"{rules.pool_keys[other.pool_index]}, {_source_path(other)}) matches every "
+                    f"visit it matches and always wins at step {step}, {STEP_NAMES[step]}",
+                )
+            )
+    return found, decided
+
+
+def _fill(glob: Glob, filler: str) -> str:
+    return filler.join(glob.pieces)
+
+
+def _common_value(globs: Sequence[Glob]) -> str | None:
+    """One value every glob accepts, if an obvious one exists."""
+    if not globs:
+        return "x"
+    candidates = [_fill(g, f) for g in globs for f in ("x", "")]
+    candidates += [_fill(a, "") + _fill(b, "") for a in globs for b in globs if a is not b]
+    for value in candidates:
+        if all(g.matches(value) for g in globs):
+            return value
+    return None
+
+
+def _host_candidates(rule: ReferrerRule) -> list[str | None]:
+    if rule.kind is RuleKind.ANY:
+        return [None]
+    if rule.kind is RuleKind.CATALOGUE:
+        entry = catalogue_entry(rule.value)
+        return list(entry.example_hosts) if entry is not None else []
+    if rule.kind is RuleKind.DOMAIN:
+        return [rule.value, "www." + rule.value]
+    assert rule.glob is not None
+    fills = [_fill(rule.glob, f) for f in ("x", "www.example", "example.com", "")]
+    return [h for h in fills if h and referrer_host(h) == h]
+
+
+Path = tuple[CompiledSource, Via, Trigger | None]
+
+
+def _witness(a: Path, b: Path) -> tuple[str, str | None] | None:
+    """A plausible visit (one value per parameter) that both paths match, or ``None``."""
+    wanted: dict[str, list[Glob]] = {}
+    for _, _, trigger in (a, b):
+        for condition in trigger.conditions if trigger is not None else ():
+            globs = wanted.setdefault(condition.name, [])
+            if condition.glob is not None:
+                globs.append(condition.glob)
+    params: dict[str, str] = {}
+    for name, globs in wanted.items():
+        value = _common_value(globs)
+        if value is None:
+            return None
+        params[name] = value
+    organic = Via.ORGANIC in (a[1], b[1])
+    if organic and paid_reason({k: [v] for k, v in params.items()}) is not None:
+        return None
+    for host in [*_host_candidates(a[0].rule), *_host_candidates(b[0].rule)]:
+        cls = classify_host(host)
+        if a[0].rule.matches(host, cls) and b[0].rule.matches(host, cls):
+            break
+    else:
+        return None
+    query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params.items())
+    url = "https://www.example.com/" + (f"?{query}" if query else "")
+    return url, (f"https://{host}/" if host is not None else None)
+
+
+def _lint_order_ties(rules: RuleSet, unreachable: set[tuple[int, int]]) -> list[LintWarning]:
+    """Pairs of pools that tie on steps 1-3 for some plausible visit.
+
+    Paths are grouped by (specificity, specific referrer, priority), so only
+    paths that could tie are compared. Sources already reported as
+    unreachable are left out: their ties add nothing.
+    """
+    groups: dict[tuple[int, ...], list[Path]] = {}
+    for source in _all_sources(rules):
+        if (source.pool_index, source.source_index) in unreachable:
+            continue
+        for via, _, trigger in source.paths():
+            spec = trigger.specificity if trigger is not None else 0
+            groups.setdefault(_pool_rank(rules, source, spec)[:3], []).append(
+                (source, via, trigger)
+            )
+    found = []
+    reported: set[tuple[int, int]] = set()
+    for group in groups.values():
+        for i, first in enumerate(group):
+            for second in group[i + 1 :]:
+                pair = (first[0].pool_index, second[0].pool_index)
+                if pair[0] == pair[1] or pair in reported:
+                    continue
+                warning = _tie_warning(rules, first, second)
+                if warning is not None:
+                    reported.add(pair)
+                    found.append(warning)
+    return found
+
+
+def _tie_warning(rules: RuleSet, a: Path, b: Path) -> LintWarning | None:
+    visit_text = _witness(a, b)
+    if visit_text is None:
+        return None
+    url, referrer = visit_text
+    visit = _Visit.read(url, referrer)
+    ranks = []
+    for pool_index in (a[0].pool_index, b[0].pool_index):
+        best: tuple[int, ...] | None = None
+        for source in rules.sources[pool_index]:
+            _, path = _judge_source(source, visit)
+            if path is not None:
+                spec = path[2].specificity if path[2] is not None else 0
+                rank = _pool_rank(rules, source, spec)
+                best = rank if best is None or rank > best else best
+        ranks.append(best)
+    if ranks[0] is None or ranks[1] is None or ranks[0][:3] != ranks[1][:3]:
+        return None  # the pools do not really tie on this visit
+    first, second = sorted((a, b), key=lambda p: p[0].pool_index)
+    winner = rules.pools[first[0].pool_index].name
+    loser = rules.pools[second[0].pool_index].name
+    spec, specific, priority = ranks[0][:3]
+    came = f"from {referrer}" if referrer else "with no referrer"
+    return LintWarning(
+        _source_path(second[0]),
+        "order-tie",
+        f"pools '{winner}' ({format_path((first[0].pool_index,))}) and '{loser}' "
+        f"({format_path((second[0].pool_index,))}) tie on a visit "
+        f"to {url} {came}: both match with {_conditions(spec)}, "
+        f"{'a specific referrer' if specific else 'referrer Any'} and priority {priority}, so "
+        f"'{winner}' wins only because it is listed first; add a condition to the one that "
+        "should win, or give it a priority",
+    )
+
+
+def _lint_duplicate_numbers(rules: RuleSet) -> list[LintWarning]:
+    owners: dict[str, list[tuple[int, str, str]]] = {}
+    for index, pool in enumerate(rules.pools):
+        country = pool.country
+        for k, text in enumerate(pool.replacement_configuration.numbers_to_replace or ()):
+            try:
+                normal = e164(parse_number(text, country))
+            except ValueError:
+                normal = letters_to_digits(strip_formatting(text))
+            path = format_path((index, "replacement_configuration", "numbers_to_replace", k))
+            owners.setdefault(normal, []).append((index, path, text))
+    found = []
+    for normal, places in owners.items():
+        pools = sorted({index for index, _, _ in places})
+        if len(pools) < 2:
+            continue
+        second = next(p for p in places if p[0] == pools[1])
+        listing = ", ".join(f"'{rules.pools[i].name}' ({path})" for i, path, _ in places)
+        found.append(
+            LintWarning(
+                second[1],
+                "duplicate-number",
+                f"{normal} is replaced by {len(pools)} pools: {listing}; a visitor only ever "
+                "sees one pool's number, which is right when the pools are alternatives for "
+                "the same page number",
+                "notice",
+            )
+        )
+    return found
