@@ -375,22 +375,32 @@ def exhausted_action(policy: Policy, cooling: bool, live: bool) -> ExhaustedActi
     return "overflow" if policy == "overflow" else "fallback"
 
 
+def is_any_referrer(referrer: str) -> bool:
+    """True for a source that takes every referrer (``Any`` or ``*``, any case)."""
+    return referrer.strip().lower() in ("any", "*")
+
+
 def may_switch(
-    touch: TouchMode, held_pool: str, held_specificity: int, claim: ClaimLike | None
+    touch: TouchMode,
+    held_pool: str,
+    held_specificity: int,
+    held_referrer: str,
+    claim: ClaimLike | None,
 ) -> bool:
     """Whether a visit with ``claim`` moves a live lease out of ``held_pool``.
 
     Only under ``last_touch`` (the mode of the pool that holds the lease), and
     only for a match in another pool that is strictly more specific than the
-    match that started the lease. The store switches only if the other pool has
-    a free number right away; otherwise the visitor keeps their lease.
+    match that started the lease, by the first two steps of match precedence:
+    more trigger conditions, then a specific referrer over ``Any``. The store
+    switches only if the other pool has a number free right away; otherwise
+    the visitor keeps their lease.
     """
-    return (
-        touch == "last_touch"
-        and claim is not None
-        and claim.pool_key != held_pool
-        and claim.specificity > held_specificity
-    )
+    if touch != "last_touch" or claim is None or claim.pool_key == held_pool:
+        return False
+    if claim.specificity != held_specificity:
+        return claim.specificity > held_specificity
+    return is_any_referrer(held_referrer) and not is_any_referrer(claim.referrer)
 
 
 def attribution_from(number: str, at: float, pool_key: str, leases: Iterable[Lease]) -> Attribution:

@@ -435,11 +435,18 @@ def test_exhausted_action() -> None:
 
 
 def test_may_switch() -> None:
-    assert may_switch("last_touch", "brand", 0, ADS)
-    assert not may_switch("first_touch", "brand", 0, ADS)
-    assert not may_switch("last_touch", "brand", 0, None)
-    assert not may_switch("last_touch", "ads", 0, ADS)  # same pool
-    assert not may_switch("last_touch", "brand", 5, ADS)  # not strictly more specific
+    assert may_switch("last_touch", "brand", 0, "Any", ADS)
+    assert not may_switch("first_touch", "brand", 0, "Any", ADS)
+    assert not may_switch("last_touch", "brand", 0, "Any", None)
+    assert not may_switch("last_touch", "ads", 0, "Any", ADS)  # same pool
+    assert not may_switch("last_touch", "brand", 5, "Google", ADS)  # just as specific
+    assert not may_switch("last_touch", "brand", 6, "Any", ADS)  # fewer conditions
+    assert may_switch("last_touch", "brand", 5, "Any", ADS)  # as many, from a named referrer
+    # Equal conditions: a specific referrer is more specific than Any, not the reverse.
+    google = Claim("ads", specificity=0, referrer="Google")
+    assert may_switch("last_touch", "brand", 0, "*", google)
+    assert not may_switch("last_touch", "brand", 0, "Bing", google)
+    assert not may_switch("last_touch", "brand", 0, "Google", Claim("ads", referrer="Any"))
 
 
 def lease(lease_id: str, started: float, expires: float, ended: float | None = None) -> Lease:

@@ -303,7 +303,9 @@ class MemoryStore:
         lease = self._visitors.get(visitor_id)
         if lease is not None and lease.ended is None and now < lease.expires:
             held = lease.pool
-            if held.last_touch and may_switch(held.terms.touch, held.key, lease.specificity, claim):
+            if held.last_touch and may_switch(
+                "last_touch", held.key, lease.specificity, lease.referrer, claim
+            ):
                 assert claim is not None  # may_switch is False without a claim
                 switched = self._switch(lease, claim, now)
                 if switched is not None:
