@@ -8,12 +8,15 @@ plain lines (never a traceback) and give exit status 1.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from dni_engine.client import DEFAULT_BASE_URL, ApiError, Client, pool_json
 from dni_engine.errors import ConfigError, DniError
 from dni_engine.schema import AnyPool, NumberPool, NumberPoolRequest, load_pools
 from dni_engine.summary import pool_summary
@@ -93,6 +96,122 @@ def show(files: tuple[str, ...]) -> None:
     for pool in read_pools(files):
         click.echo(pool_summary(pool))
         click.echo()
+
+
+TOKEN_ENV = "DNI_API_TOKEN"
+
+
+@cli.command("emulator")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port; the URL printed says which).",
+)
+@click.option(
+    "--latency", default=0.0, type=click.FloatRange(min=0), help="Seconds added to every request."
+)
+@click.option(
+    "--error-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Share of requests answered 429 or 503 without being acted on.",
+)
+@click.option(
+    "--drop-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Share of requests whose connection is cut after the server acted on them.",
+)
+@click.option(
+    "--retry-after",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seconds sent in Retry-After with 429/503.",
+)
+@click.option(
+    "--stock",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Numbers available per city, area code, toll-free or national range.",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for numbers and faults.")
+def emulator_command(
+    host: str,
+    port: int,
+    latency: float,
+    error_rate: float,
+    drop_rate: float,
+    retry_after: int,
+    stock: int,
+    seed: int,
+) -> None:
+    """Run a local emulator of the vendor's Number Pool API until interrupted.
+
+    Any non-empty x-organization-token is accepted. State is in memory.
+    """
+    # Imported here so that other commands do not pay for starlette and uvicorn.
+    from dni_engine.emulator import Emulator, Faults, serve
+
+    # uvicorn configures its own loggers only; this shows the emulator's
+    # (pools created, faults injected) in the same style.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)-9s %(message)s")
+
+    faults = Faults(
+        latency=latency, error_rate=error_rate, drop_rate=drop_rate, retry_after=retry_after
+    )
+    app = Emulator(faults=faults, stock=stock, seed=seed)
+
+    def ready(url: str) -> None:
+        click.echo(f"dni-engine emulator listening on {url} (faults: {faults.describe()})")
+
+    try:
+        serve(app, host=host, port=port, on_ready=ready)
+    except KeyboardInterrupt:
+        click.echo("emulator stopped")
+
+
+@cli.group()
+def pools() -> None:
+    """Create and inspect pools through the vendor's API (token from DNI_API_TOKEN)."""
+
+
+@pools.command("create")
+@click.option(
+    "--group", "group_id", required=True, type=click.IntRange(min=0), help="Group to create it in."
+)
+@click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True, help="API base URL.")
+@click.argument("file", type=click.Path(dir_okay=False))
+def create_pool(group_id: int, base_url: str, file: str) -> None:
+    """Create the pool requested in FILE and print it as the API returned it (JSON).
+
+    The token is read from the DNI_API_TOKEN environment variable, never from
+    the command line. Safe to run again: if the group already has an identical
+    pool of that name (say, an earlier run whose answer was lost), that pool is
+    printed; a different pool of that name is an error.
+    """
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise click.ClickException(
+            f"set {TOKEN_ENV} to your organization's API token "
+            "(it is not accepted on the command line, where other users could see it)"
+        )
+    try:
+        documents = load_pools(_read_bytes(file), source=file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if len(documents) != 1 or not isinstance(documents[0], NumberPoolRequest):
+        raise click.ClickException(f"{file}: expected one pool request (without id or numbers)")
+    try:
+        with Client(token, base_url=base_url) as client:
+            pool = client.ensure_number_pool(group_id, documents[0])
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(pool_json(pool), indent=2))
 
 
 def main() -> None:
