@@ -44,6 +44,9 @@ DEFAULT_STOCK = 10_000
 # Consecutive candidates walked from one random starting point before jumping
 # elsewhere: pools come out as runs of neighbouring numbers, like the vendor's.
 _BLOCK = 2_000
+# Invalid candidates in a row after which the walk jumps: the start fell in an
+# unallocated stretch of the range (0117 0..., say), which may run for millions.
+_MISSES = 32
 # Random samples that decide whether a range holds any suitable number at all.
 _PROBES = 32
 # Share of suitable numbers skipped as "rented to other customers": the gaps
@@ -384,6 +387,7 @@ class Inventory:
                 continue
             size = span.size
             start = rng.randrange(size)
+            misses = 0
             for step in range(min(size, _BLOCK)):
                 spent += 1
                 national = span.national((start + step) % size)
@@ -392,7 +396,11 @@ class Inventory:
                 if e164 in self._issued or e164 in chosen:
                     continue
                 if not locality.accepts(_number(span.country_code, national), digits):
+                    misses += 1
+                    if misses == _MISSES:
+                        break
                     continue
+                misses = 0
                 if rng.random() < _HELD_ELSEWHERE:
                     continue
                 picked.append(e164)
