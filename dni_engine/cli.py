@@ -98,6 +98,54 @@ def show(files: tuple[str, ...]) -> None:
         click.echo()
 
 
+@cli.command("rewrite")
+@click.argument("pool_file", metavar="POOL.json", type=click.Path(dir_okay=False))
+@click.argument("page", metavar="PAGE.html", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--number", required=True, help="Tracking number to show, e.g. +441174090162.")
+@click.option("--pool", "pool_name", help="Name of the pool to use when POOL.json holds several.")
+@click.option("--text", "plain_text", is_flag=True, help="PAGE is plain text, not HTML.")
+def rewrite_command(
+    pool_file: str, page: str, number: str, pool_name: str | None, plain_text: bool
+) -> None:
+    """Print PAGE (a file, or - for stdin) with the pool's numbers swapped for --number.
+
+    Numbers keep the way the page wrote them; tel: links get E.164. Only text and
+    tel:/callto: link targets change, every other byte is written back as read.
+    """
+    from dni_engine.rewrite import compile_rewriter, parse_tracking_number
+
+    pool = _one_pool(read_pools([pool_file]), pool_name, pool_file)
+    if parse_tracking_number(number, pool.country) is None:
+        raise click.ClickException(
+            f"--number {number!r} is not a phone number (give it in E.164, e.g. +441174090162)"
+        )
+    rewriter = compile_rewriter(pool)
+    for entry in rewriter.ignored:
+        click.echo(
+            f"warning: numbers_to_replace {entry!r} is not a phone number; skipped", err=True
+        )
+    data = sys.stdin.buffer.read() if page == "-" else _read_bytes(page)
+    # surrogateescape: bytes that are not UTF-8 go back out exactly as they came in.
+    text = data.decode("utf-8", "surrogateescape")
+    out = rewriter.rewrite_text(text, number) if plain_text else rewriter.rewrite_html(text, number)
+    sys.stdout.buffer.write(out.encode("utf-8", "surrogateescape"))
+    sys.stdout.buffer.flush()
+
+
+def _one_pool(pools: list[AnyPool], name: str | None, source: str) -> AnyPool:
+    names = ", ".join(repr(p.name) for p in pools)
+    if name is None:
+        if len(pools) == 1:
+            return pools[0]
+        raise click.ClickException(
+            f"{source} holds {len(pools)} pools ({names}): pick one with --pool"
+        )
+    chosen = [p for p in pools if p.name.strip().lower() == name.strip().lower()]
+    if not chosen:
+        raise click.ClickException(f"{source} has no pool named {name!r} (it has {names})")
+    return chosen[0]
+
+
 TOKEN_ENV = "DNI_API_TOKEN"
 
 

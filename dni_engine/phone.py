@@ -35,6 +35,14 @@ def letters_to_digits(text: str) -> str:
     return text.translate(VANITY_TABLE)
 
 
+def keypad_letters(digit: str) -> str:
+    """The upper-case letters on a phone keypad's ``digit`` key (``'2'`` -> ``'ABC'``).
+
+    Digits without letters (``0``, ``1``) and anything else give ``''``.
+    """
+    return "".join(letter for letter, key in _KEYPAD.items() if key == digit)
+
+
 def strip_formatting(text: str) -> str:
     """Drop layout characters (spaces, dots, dashes, slashes, parentheses, NBSP).
 
