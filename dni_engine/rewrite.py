@@ -293,12 +293,12 @@ def _placed(text: str, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int,
                 safe = end
                 break
             unit = _unit_at(text, stop)
-            if unit.noswap:
+            if unit.hidden:  # a comment, a raw-text element, or markup that never closes
+                hidden_to = safe = unit.resume
+            elif unit.noswap:
                 hidden_to = safe = (
                     unit.end if unit.empty else _element_end(text, unit.name, unit.end)
                 )
-            elif unit.hidden:
-                hidden_to = safe = unit.resume
             elif unit.end <= start:
                 safe = unit.end
                 continue
@@ -630,11 +630,6 @@ class _AllFinder:
         self, text: str, start: int, end: int, link: bool, budget: list[int]
     ) -> Iterable[_Found]:
         """The numbers in one run of digits: longest first, left to right."""
-        run = text[start:end]
-        if _SLASH_DATE.search(run):
-            return
-        if _TIME_STAMP.search(run) and _TIME_STAMP_SUFFIX.match(text, end):
-            return
         groups = [m.span(1) for m in _DIGIT_RUN.finditer(text, start, end) if m.group(1)]
         # breaks[i]: whether a number may end before group i and another begin.
         # Hyphens and dots alone bind digits together (978-0-303-92919-0 is one
@@ -711,7 +706,10 @@ class _AllFinder:
             return None
         if end < len(text) and _breaks_number(text[end]):
             return None
-        if _PAGE_RANGE.search(text, start, end):
+        window = text[start:end]
+        if _SLASH_DATE.search(window) or _PAGE_RANGE.search(window):
+            return None
+        if _TIME_STAMP.search(window) and _TIME_STAMP_SUFFIX.match(text, end):
             return None
         budget[0] -= 1
         if not plus and digits.startswith("00" + self._cc_digits):

@@ -187,6 +187,12 @@ CORPUS: list[tuple[tuple[str, tuple[str, ...]], str, str, str]] = [
     (
         GB,
         GB_T,
+        '<script data-dni-noswap>"<script>0117 409 0162"</script><p>0117 409 0162',
+        '<script data-dni-noswap>"<script>0117 409 0162"</script><p>0117 409 0199',
+    ),
+    (
+        GB,
+        GB_T,
         '<p data-x="data-dni-noswap">0117 409 0162',
         '<p data-x="data-dni-noswap">0117 409 0199',
     ),
@@ -374,6 +380,14 @@ def test_replace_all_swaps_every_valid_number_of_the_country() -> None:
         "<p>Sales 0117 409 0199, service +44 11 7409 0199, "
         '<a href="tel:+441174090199">freephone</a>. '
         "Paris +33 1 23 45 67 89. Order 12345678, £1,174.09, 17/01/2024.</p>"
+    )
+
+
+def test_replace_all_judges_each_number_not_the_whole_run() -> None:
+    rewriter = Rewriter("GB", replace_all=True)
+    page = "Call 0117 409 0162 17/01/2024, 2019-05-15 05:12:34 or 0117 409 0163 / 020 7839 5555"
+    assert rewriter.rewrite_text(page, GB_T) == (
+        "Call 0117 409 0199 17/01/2024, 2019-05-15 05:12:34 or 0117 409 0199 / 011 7409 0199"
     )
 
 
