@@ -22,6 +22,7 @@ from redis.cluster import RedisCluster as ClusterClient
 from dni_engine.errors import DniError
 
 CLUSTER_SLOTS = 16384
+CLUSTER_BUS_OFFSET = 10_000  # a cluster node also listens on port + 10000
 
 
 class RedisServerError(DniError):
@@ -33,6 +34,21 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (``+ 10000``, at most 65535) is free too."""
+    for _ in range(200):
+        port = free_port()
+        if port + CLUSTER_BUS_OFFSET > 65_535:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port + CLUSTER_BUS_OFFSET))
+            except OSError:
+                continue
+        return port
+    raise RedisServerError("no free port pair for a cluster node on 127.0.0.1")
 
 
 def redis_server_path() -> str:
@@ -59,7 +75,7 @@ class RedisServer:
         cluster: bool = False,
         directory: Path | None = None,
     ) -> None:
-        self.port = port or free_port()
+        self.port = port or (free_cluster_port() if cluster else free_port())
         self.appendonly = appendonly
         self.cluster = cluster
         self._own_dir = directory is None
