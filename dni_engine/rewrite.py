@@ -253,19 +253,18 @@ def _element_end(text: str, name: str, at: int) -> int:
     return len(text)
 
 
-def _in_link_target(text: str, tag: re.Match[str], start: int, end: int) -> bool:
-    """Whether ``text[start:end]`` lies in ``tag``'s ``href`` after ``tel:``/``callto:``."""
+def _link_targets(text: str, tag: re.Match[str]) -> list[tuple[int, int]]:
+    """Where numbers may be swapped in ``tag``: its ``href`` values after ``tel:``/``callto:``."""
+    targets = []
     for attr in _ATTR_PARTS.finditer(text, tag.start(3), tag.end(3)):
-        if attr.start() > start:
-            return False
         value_start, value_end = attr.span(2)
-        if value_start <= start and end <= value_end:
-            if attr.group(1).lower() != "href":
-                return False
-            body = value_start + 1 if text[value_start] in "\"'" else value_start
-            scheme = _LINK_SCHEME.match(text, body, value_end)
-            return scheme is not None and scheme.end() <= start
-    return False
+        if value_start < 0 or attr.group(1).lower() != "href":
+            continue
+        body = value_start + 1 if text[value_start] in "\"'" else value_start
+        scheme = _LINK_SCHEME.match(text, body, value_end)
+        if scheme is not None:
+            targets.append((scheme.end(), value_end))
+    return targets
 
 
 def _placed(text: str, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int, bool]]:
@@ -277,12 +276,12 @@ def _placed(text: str, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int,
     placed: list[tuple[int, int, bool]] = []
     safe = 0  # a position in text, up to which the markup has been read
     hidden_to = 0  # nothing before this may be swapped
-    tag: re.Match[str] | None = None  # the tag read last; it may hold later spans too
+    links: list[tuple[int, int]] = []  # link targets of the tag read last (safe is its end)
     for start, end in spans:
         if start < hidden_to:
             continue
-        if start < safe:
-            if tag is not None and tag.end() > start and _in_link_target(text, tag, start, end):
+        if start < safe:  # inside the tag read last
+            if any(a <= start and end <= b for a, b in links):
                 placed.append((start, end, True))
             continue
         while True:
@@ -303,8 +302,9 @@ def _placed(text: str, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int,
                 safe = unit.end
                 continue
             else:
-                tag, safe = unit.tag, unit.end
-                if tag is not None and _in_link_target(text, tag, start, end):
+                safe = unit.end
+                links = _link_targets(text, unit.tag) if unit.tag is not None else []
+                if any(a <= start and end <= b for a, b in links):
                     placed.append((start, end, True))
                 break
             if start < hidden_to:
