@@ -800,6 +800,7 @@ class Rewriter:
         *,
         replace_all: bool = False,
     ) -> None:
+        country = country.strip().upper() if country else None
         self.country = country
         self.replace_all = replace_all
         metadata = PhoneMetadata.metadata_for_region(country, None) if country else None

@@ -353,6 +353,12 @@ def test_a_request_uses_its_iso_country() -> None:
     assert rewriter.rewrite_html("905-219-CARS", US_T) == "212-555-0143"
 
 
+def test_the_country_may_be_given_in_any_case() -> None:
+    rewriter = Rewriter(" gb", ["01174090162"])
+    assert rewriter.country == "GB"
+    assert rewriter.rewrite_text("0117 409 0162", GB_T) == "0117 409 0199"
+
+
 def test_entries_that_are_no_number_are_ignored() -> None:
     rewriter = Rewriter("GB", ["12", "01174090162", "+999 12"])
     assert rewriter.ignored == ("12", "+999 12")
