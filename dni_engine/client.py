@@ -600,9 +600,10 @@ class _Base:
 class Client(_Base):
     """Synchronous client of the Number Pool API.
 
-    ``token`` is the organization's API token; ``transport`` an optional httpx
-    transport (e.g. to reach a local emulator through a proxy-free path);
-    ``retry`` the :class:`RetryPolicy`. Use as a context manager, or call
+    ``token`` is the organization's API token; ``timeout`` seconds or an
+    ``httpx.Timeout`` per attempt; ``transport`` an optional httpx transport
+    (local address, proxy, TLS settings); ``retry`` the :class:`RetryPolicy`
+    (the default one when ``None``). Use as a context manager, or call
     :meth:`close`. Every method raises :class:`ApiError` (or a subclass) on
     failure, and :class:`~dni_engine.errors.ConfigError` for bad arguments.
     """

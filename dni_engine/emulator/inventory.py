@@ -36,6 +36,7 @@ from phonenumbers import PhoneMetadata, PhoneNumber, PhoneNumberType
 from phonenumbers.geodata import GEOCODE_DATA, GEOCODE_LONGEST_PREFIX
 
 from dni_engine.emulator.refusal import NumbersUnavailable
+from dni_engine.errors import ConfigError, Problem
 from dni_engine.schema import PhoneNumberRequest
 
 DEFAULT_STOCK = 10_000
@@ -323,7 +324,7 @@ class Inventory:
 
     def __init__(self, *, stock: int = DEFAULT_STOCK, seed: int | None = 0) -> None:
         if stock < 0:
-            raise ValueError("stock must not be negative")
+            raise ConfigError([Problem("stock", f"must be 0 or more, not {stock}")])
         self.stock = stock
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
