@@ -389,15 +389,16 @@ class RuleSet:
         """The pool and source that claim a visit, or ``None``.
 
         ``url`` is the landing URL (only its query string is read; the fragment
-        is ignored), ``referrer`` the HTTP referrer (a URL or a bare host;
-        empty or ``None`` for a direct visit). With ``check_bots`` (the
+        is ignored; anything but a string never matches), ``referrer`` the
+        HTTP referrer (a URL or a bare host; empty, ``None`` or unreadable
+        for a direct visit). With ``check_bots`` (the
         default) a crawler user agent, or a missing or blank one, never
         matches: pass the visitor's user agent, or ``check_bots=False`` when
         there is none to check. Never raises: malformed input simply does not
         match.
         """
         try:
-            if check_bots and is_bot(user_agent):
+            if not isinstance(url, str) or (check_bots and is_bot(user_agent)):
                 return None
             visit = _Visit.read(url, referrer)
             entry = self._best(visit)
@@ -1258,7 +1259,12 @@ Path = tuple[CompiledSource, Via, Trigger | None]
 
 
 def _witness(a: Path, b: Path) -> tuple[str, str | None] | None:
-    """A plausible visit (one value per parameter) that both paths match, or ``None``."""
+    """A plausible visit that both paths match, or ``None``.
+
+    Plausible: one value per parameter and at most one ad click id, because
+    real landing URLs look like that; a tie that needs ``?a=1&a=2`` or both
+    ``gclid`` and ``msclkid`` is not worth a warning.
+    """
     wanted: dict[str, list[Glob]] = {}
     for _, _, trigger in (a, b):
         for condition in trigger.conditions if trigger is not None else ():
@@ -1271,6 +1277,8 @@ def _witness(a: Path, b: Path) -> tuple[str, str | None] | None:
         if value is None:
             return None
         params[name] = value
+    if len(CLICK_IDS.intersection(params)) > 1:
+        return None  # one click comes from one ad network: never two click ids
     organic = Via.ORGANIC in (a[1], b[1])
     if organic and paid_reason({k: [v] for k, v in params.items()}) is not None:
         return None

@@ -210,11 +210,8 @@ def parse_query(query: str) -> dict[str, list[str]]:
 def query_of(url: str) -> str:
     """The query string of a landing URL: after the first ``?``, before any ``#``.
 
-    The fragment is never part of the query (browsers do not send it). A URL
-    without ``?`` has an empty query. Never raises for a ``str``.
+    The fragment is never part of the query (browsers do not send it), even
+    when it holds a ``?``. A URL without ``?`` has an empty query. Never raises
+    for a ``str``.
     """
-    start = url.find("?")
-    if start < 0:
-        return ""
-    end = url.find("#", start + 1)
-    return url[start + 1 :] if end < 0 else url[start + 1 : end]
+    return url.partition("#")[0].partition("?")[2]
