@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from dni_engine.errors import ConfigError
 from dni_engine.schema import (
@@ -17,6 +18,7 @@ from dni_engine.schema import (
     load_pools,
     parse_pool,
 )
+from dni_engine.testing.strategies import number_pool_requests, number_pools
 from tests.conftest import load_example
 
 
@@ -365,3 +367,20 @@ def test_load_pools_rejects_duplicate_names() -> None:
 def test_load_pools_rejects_documents_of_the_wrong_shape(text: str | bytes, reason: str) -> None:
     with pytest.raises(ConfigError, match=reason):
         load_pools(text)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(number_pool_requests())
+def test_any_valid_request_survives_a_json_round_trip(request: NumberPoolRequest) -> None:
+    text = request.model_dump_json(by_alias=True)
+    again = NumberPoolRequest.model_validate_json(text)
+    assert again == request
+    assert again.model_dump(mode="json", by_alias=True) == json.loads(text)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(number_pools())
+def test_any_valid_pool_survives_a_json_round_trip(pool: NumberPool) -> None:
+    data = pool.model_dump(mode="json", by_alias=True)
+    assert NumberPool.model_validate(data) == pool
+    assert load_pools(json.dumps([data]))[0] == pool
