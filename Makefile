@@ -36,8 +36,9 @@ pytest: $(STAMP) system-deps
 test: lint typecheck pytest
 
 bench: $(STAMP) system-deps
-	$(VENV)/bin/pytest -p no:cacheprovider benchmarks
-	$(PY) benchmarks/report.py
+	mkdir -p .benchmarks
+	$(VENV)/bin/pytest -p no:cacheprovider benchmarks --benchmark-json=.benchmarks/latest.json
+	$(PY) benchmarks/report.py .benchmarks/latest.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .benchmarks

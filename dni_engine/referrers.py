@@ -231,7 +231,9 @@ def referrer_host(referrer: str | None) -> str | None:
     if not referrer or not isinstance(referrer, str):
         return None
     try:
-        return _referrer_host(referrer[:_MAX_REFERRER_READ])
+        if len(referrer) > _MAX_REFERRER_READ:
+            referrer = referrer[:_MAX_REFERRER_READ]
+        return _referrer_host(referrer)
     except Exception:  # a malformed referrer must never reach the host application
         return None
 

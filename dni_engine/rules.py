@@ -31,7 +31,7 @@ import enum
 import functools
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -182,22 +182,12 @@ class _Entry:
     pool_key: str
     pool_name: str
 
-    def referrer_ok(self, host: str | None, tokens: frozenset[str]) -> bool:
-        token = self.ref_token
-        if token is not None:
-            return token in tokens
-        glob = self.ref_glob
-        return host is not None and glob is not None and glob.matches(host)
-
-    def holds(
-        self, params: Mapping[str, Sequence[str]], host: str | None, tokens: frozenset[str]
-    ) -> bool:
-        if not self.referrer_ok(host, tokens):
-            return False
-        return all(condition.holds(params) for condition in self.checks)
-
 
 _ANY_TOKEN = "*"
+# Distinct Match objects kept for reuse; the cache is simply emptied when full.
+_MATCH_CACHE_SIZE = 4096
+# Referrer-only answers kept per (host, organic); emptied when full.
+_REFERRER_CACHE_SIZE = 4096
 
 
 def _rule_token(rule: ReferrerRule) -> str | None:
@@ -237,29 +227,48 @@ def _first_match(
     tokens: frozenset[str],
 ) -> _Entry | None:
     """The best entry of a rank-sorted bucket that holds and outranks ``floor``."""
+    # The hot loop of matching: the entry's tests are inlined on purpose.
     for entry in entries:
         if entry.rank <= floor:
             return None
-        if entry.holds(params, host, tokens):
+        token = entry.ref_token
+        if token is not None:
+            if token not in tokens:
+                continue
+        elif host is None or entry.ref_glob is None or not entry.ref_glob.matches(host):
+            continue
+        for condition in entry.checks:
+            if not condition.holds(params):
+                break
+        else:
             return entry
     return None
 
 
-@dataclass(frozen=True, slots=True)
 class _Visit:
-    """A visit as the matcher sees it: parsed once."""
+    """A visit as the matcher sees it: parsed once.
 
-    params: dict[str, list[str]]
-    host: str | None
-    referrer_class: str | None
-    tokens: frozenset[str]
-    paid_reason: str | None
+    A plain slotted class rather than a frozen dataclass: it is built on every
+    page view, and frozen dataclasses pay for their immutability on creation.
+    """
+
+    __slots__ = ("host", "paid_reason", "params", "referrer_class", "tokens")
+
+    def __init__(self, params: dict[str, list[str]], host: str | None) -> None:
+        self.params = params
+        self.host = host
+        self.referrer_class, self.tokens = _host_facts(host)
+        self.paid_reason = paid_reason(params)
 
     @classmethod
-    def read(cls, url: str, referrer: str | None) -> _Visit:
-        params = parse_query(query_of(url)) if isinstance(url, str) else {}
-        host = referrer_host(referrer)
-        return cls(params, host, classify_host(host), _visit_tokens(host), paid_reason(params))
+    def read(cls, url: str, referrer: str | None, names: Container[str] | None = None) -> _Visit:
+        """Parse a visit; with ``names``, only those query parameters are kept."""
+        return cls(parse_query(query_of(url), names), referrer_host(referrer))
+
+
+@functools.lru_cache(maxsize=4096)
+def _host_facts(host: str | None) -> tuple[str | None, frozenset[str]]:
+    return classify_host(host), _visit_tokens(host)
 
 
 class RuleSet:
@@ -290,6 +299,14 @@ class RuleSet:
         self._organic_by_token: dict[str, _Entry] = {}
         self._organic_patterns: tuple[_Entry, ...] = ()
         self._index(entries)
+        self._matches: dict[tuple[int, str | None, bool], Match] = {}
+        self._by_referrer: dict[tuple[str | None, bool], _Entry | None] = {}
+        # the only query parameters a visit's match can depend on
+        self._names = frozenset(
+            {c.name for e in entries if e.trigger is not None for c in e.trigger.conditions}
+            | CLICK_IDS
+            | {"utm_medium"}
+        )
 
     def __len__(self) -> int:
         return len(self.pools)
@@ -400,14 +417,22 @@ class RuleSet:
         try:
             if not isinstance(url, str) or (check_bots and is_bot(user_agent)):
                 return None
-            visit = _Visit.read(url, referrer)
+            visit = _Visit.read(url, referrer, self._names)
             entry = self._best(visit)
         except Exception:  # the per-visit path must never break the host application
             logger.debug("match failed on malformed input", exc_info=True)
             return None
         if entry is None:
             return None
-        return _to_match(entry, visit)
+        # Matches are immutable and a site has few distinct ones: reuse them
+        # rather than build a dataclass per page view.
+        key = (entry.rank, visit.referrer_class, visit.paid_reason is None)
+        found = self._matches.get(key)
+        if found is None:
+            if len(self._matches) >= _MATCH_CACHE_SIZE:
+                self._matches.clear()
+            found = self._matches[key] = _to_match(entry, visit)
+        return found
 
     def _best(self, visit: _Visit) -> _Entry | None:
         params, host, tokens = visit.params, visit.host, visit.tokens
@@ -442,7 +467,23 @@ class RuleSet:
                                 best, floor = found, found.rank
             if best is not None:
                 return best  # a trigger match (1+ conditions) outranks every referrer-only entry
-        organic = visit.paid_reason is None
+        # Without a trigger match, the answer depends only on the referrer host
+        # and on whether the visit is organic: remember it per (host, organic).
+        key = (host, visit.paid_reason is None)
+        cache = self._by_referrer
+        if key in cache:
+            return cache[key]
+        if len(cache) >= _REFERRER_CACHE_SIZE:
+            cache.clear()
+        found = cache[key] = self._best_by_referrer(host, tokens, key[1])
+        return found
+
+    def _best_by_referrer(
+        self, host: str | None, tokens: frozenset[str], organic: bool
+    ) -> _Entry | None:
+        """The best entry that matches on the referrer alone (no trigger)."""
+        best: _Entry | None = None
+        floor = -1
         plain, organic_by_token = self._plain_by_token, self._organic_by_token
         for token in tokens:
             candidate = plain.get(token)
@@ -453,11 +494,11 @@ class RuleSet:
                 if candidate is not None and candidate.rank > floor:
                     best, floor = candidate, candidate.rank
         if host is not None:
-            found = _first_match(self._plain_patterns, floor, params, host, tokens)
+            found = _first_match(self._plain_patterns, floor, {}, host, tokens)
             if found is not None:
                 best, floor = found, found.rank
             if organic:
-                found = _first_match(self._organic_patterns, floor, params, host, tokens)
+                found = _first_match(self._organic_patterns, floor, {}, host, tokens)
                 if found is not None:
                     best, floor = found, found.rank
         return best
@@ -483,7 +524,7 @@ class RuleSet:
             visit = _Visit.read(url_text, referrer)
         except Exception:
             logger.debug("explain could not read the visit", exc_info=True)
-            visit = _Visit({}, None, None, _visit_tokens(None), None)
+            visit = _Visit({}, None)
         bot = check_bots and is_bot(user_agent)
         best_per_pool: list[tuple[tuple[int, ...], CompiledSource, Via, Trigger | None] | None] = []
         verdicts: list[list[SourceVerdict]] = []

@@ -11,7 +11,7 @@ wildcard there.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
@@ -173,12 +173,14 @@ def parse_trigger(text: str) -> Trigger:
     return Trigger(text=text, conditions=tuple(conditions))
 
 
-def parse_query(query: str) -> dict[str, list[str]]:
+def parse_query(query: str, only: Container[str] | None = None) -> dict[str, list[str]]:
     """Decode a query string into lower-cased ``{name: [values...]}``.
 
     Percent-decoding never fails (bad escapes stay literal, invalid UTF-8 becomes
     U+FFFD); ``+`` is a space; a parameter with no ``=`` has the value ``''``.
-    Parameters with an empty name are dropped.
+    Parameters with an empty name are dropped. With ``only``, parameters whose
+    (decoded, lower-cased) name is not in it are skipped without decoding
+    their values: a matcher passes the names its rules can use.
     """
     params: dict[str, list[str]] = {}
     if not query:
@@ -192,7 +194,7 @@ def parse_query(query: str) -> dict[str, list[str]]:
             if "%" in raw_name or "+" in raw_name
             else raw_name.lower()
         )
-        if not name:
+        if not name or (only is not None and name not in only):
             continue
         value = (
             unquote_plus(raw_value, errors="replace").lower()
