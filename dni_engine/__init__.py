@@ -1,6 +1,8 @@
 """dni-engine: decide which call-tracking phone number each website visitor sees."""
 
+from dni_engine.bots import is_bot
 from dni_engine.errors import ConfigError, DniError, Problem
+from dni_engine.rules import Explanation, LintWarning, Match, RuleSet, compile_pools, lint
 from dni_engine.schema import (
     CallRoutes,
     NumberPool,
@@ -18,6 +20,9 @@ __all__ = [
     "CallRoutes",
     "ConfigError",
     "DniError",
+    "Explanation",
+    "LintWarning",
+    "Match",
     "NumberPool",
     "NumberPoolRequest",
     "PhoneNumberRequest",
@@ -25,7 +30,11 @@ __all__ = [
     "Problem",
     "Referrer",
     "ReplacementConfiguration",
+    "RuleSet",
     "SmsRoutes",
     "TrackingSource",
+    "compile_pools",
+    "is_bot",
+    "lint",
     "load_pools",
 ]

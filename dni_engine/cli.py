@@ -7,6 +7,7 @@ plain lines (never a traceback) and give exit status 1.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -16,8 +17,10 @@ from typing import Any
 
 import click
 
+from dni_engine.bots import is_bot
 from dni_engine.client import DEFAULT_BASE_URL, ApiError, Client, pool_json
 from dni_engine.errors import ConfigError, DniError
+from dni_engine.rules import RuleSet, compile_pools, lint
 from dni_engine.schema import AnyPool, NumberPool, NumberPoolRequest, load_pools
 from dni_engine.summary import pool_summary
 
@@ -260,6 +263,130 @@ def create_pool(group_id: int, base_url: str, file: str) -> None:
     except ApiError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(pool_json(pool), indent=2))
+
+
+def _priorities(options: tuple[str, ...]) -> dict[str, int]:
+    """Read ``--priority KEY=N`` options."""
+    chosen: dict[str, int] = {}
+    for option in options:
+        key, equals, value = option.rpartition("=")
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if not equals or not key or number is None:
+            raise click.BadParameter(
+                f"{option!r} is not KEY=N (a pool key, '=', a whole number)",
+                param_hint="--priority",
+            )
+        chosen[key] = number
+    return chosen
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _rule_set(pools: list[AnyPool], priority_options: tuple[str, ...]) -> RuleSet:
+    try:
+        return compile_pools(pools, _priorities(priority_options))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+_PRIORITY_HELP = (
+    "Priority of the pool with key KEY (its id, or its name for a request); higher wins "
+    "between equally specific pools. Repeatable."
+)
+
+
+@cli.command("match")
+@click.argument(
+    "files", nargs=-1, required=True, metavar="POOLS.json...", type=click.Path(dir_okay=False)
+)
+@click.option("--url", required=True, help="Landing URL of the visit.")
+@click.option(
+    "--referrer", default=None, help="HTTP referrer, a URL or a bare host. Omit for a direct visit."
+)
+@click.option(
+    "--user-agent",
+    default=None,
+    help="The visitor's user agent. Without it the crawler check is skipped.",
+)
+@click.option("--priority", "priority_options", multiple=True, metavar="KEY=N", help=_PRIORITY_HELP)
+@click.option("--explain", is_flag=True, help="Report every pool's and source's verdict, and why.")
+@click.option("--json", "as_json", is_flag=True, help="Print the match as JSON (null for none).")
+def match_command(
+    files: tuple[str, ...],
+    url: str,
+    referrer: str | None,
+    user_agent: str | None,
+    priority_options: tuple[str, ...],
+    explain: bool,
+    as_json: bool,
+) -> None:
+    """Show which pool and tracking source claim one visit.
+
+    Prints the winning pool, source, trigger and referrer class, or "no match".
+    The exit status is 0 either way; it is 1 only for unreadable or invalid
+    input.
+    """
+    rules = _rule_set(read_pools(files), priority_options)
+    check_bots = user_agent is not None
+    if explain:
+        click.echo(str(rules.explain(url, referrer, user_agent, check_bots=check_bots)))
+        return
+    found = rules.match(url, referrer, user_agent, check_bots=check_bots)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(found) if found else None, indent=2))
+        return
+    if found is None:
+        crawler = check_bots and is_bot(user_agent)
+        click.echo("no match: the user agent is a crawler" if crawler else "no match")
+        return
+    how = f"{found.trigger}  ({found.specificity} condition{'s' if found.specificity != 1 else ''})"
+    click.echo(f"pool      {found.pool_name} (key {found.pool_key}, pool [{found.pool_index}])")
+    click.echo(f"source    {found.source_index} (referrer_domain {found.referrer})")
+    click.echo(f"trigger   {how if found.trigger is not None else 'none'}")
+    click.echo(f"referrer  {found.referrer_class or 'not in the catalogue, or direct'}")
+    click.echo(f"paid      {'yes' if found.paid else 'no (organic)'}")
+
+
+@cli.command("lint")
+@click.argument(
+    "files", nargs=-1, required=True, metavar="POOLS.json...", type=click.Path(dir_okay=False)
+)
+@click.option("--priority", "priority_options", multiple=True, metavar="KEY=N", help=_PRIORITY_HELP)
+@click.option("--strict", is_flag=True, help="Exit with status 1 on notices too.")
+def lint_command(files: tuple[str, ...], priority_options: tuple[str, ...], strict: bool) -> None:
+    """Find pool configurations that cannot work as meant.
+
+    FILES are linted together, as one site. Each finding is printed with the
+    JSON path of the value at fault (pool indexes count across all FILES).
+    Exit status: 0 when there are no warnings (notices alone pass, unless
+    --strict), 1 when there is a warning or a file is invalid.
+    """
+    pools: list[AnyPool] = []
+    legend = []
+    for path in files:
+        loaded = read_pools([path])
+        legend.append(f"  [{len(pools)}]-[{len(pools) + len(loaded) - 1}] {path}")
+        pools.extend(loaded)
+    rules = _rule_set(pools, priority_options)
+    findings = lint(rules.pools, rules.priorities)
+    if len(files) > 1:
+        click.echo("pools:")
+        for line in legend:
+            click.echo(line)
+    for finding in findings:
+        click.echo(str(finding))
+    warnings = sum(1 for f in findings if f.severity == "warning")
+    notices = len(findings) - warnings
+    click.echo(
+        f"{_count(len(pools), 'pool')}: {_count(warnings, 'warning')}, {_count(notices, 'notice')}"
+    )
+    if warnings or (strict and notices):
+        sys.exit(1)
 
 
 def main() -> None:
