@@ -1,7 +1,17 @@
 """dni-engine: decide which call-tracking phone number each website visitor sees."""
 
 from dni_engine.bots import is_bot
+from dni_engine.engine import Engine, EngineStats, PoolOptions
 from dni_engine.errors import ConfigError, DniError, Problem
+from dni_engine.leases import (
+    Attribution,
+    Claim,
+    Decision,
+    Lease,
+    PoolStats,
+    PoolTerms,
+    SimulatedClock,
+)
 from dni_engine.rules import Explanation, LintWarning, Match, RuleSet, compile_pools, lint
 from dni_engine.schema import (
     CallRoutes,
@@ -15,23 +25,37 @@ from dni_engine.schema import (
     TrackingSource,
     load_pools,
 )
+from dni_engine.stores import MemoryStore, Store, StoreError
 
 __all__ = [
+    "Attribution",
     "CallRoutes",
+    "Claim",
     "ConfigError",
+    "Decision",
     "DniError",
+    "Engine",
+    "EngineStats",
     "Explanation",
+    "Lease",
     "LintWarning",
     "Match",
+    "MemoryStore",
     "NumberPool",
     "NumberPoolRequest",
     "PhoneNumberRequest",
     "PoolNumber",
+    "PoolOptions",
+    "PoolStats",
+    "PoolTerms",
     "Problem",
     "Referrer",
     "ReplacementConfiguration",
     "RuleSet",
+    "SimulatedClock",
     "SmsRoutes",
+    "Store",
+    "StoreError",
     "TrackingSource",
     "compile_pools",
     "is_bot",

@@ -1,0 +1,434 @@
+"""``Engine``: the facade a web backend embeds.
+
+An engine is built once from the pools, compiles their rules, registers each
+pool's lease terms with a store (in memory unless one is given), and then
+answers, per request:
+
+* :meth:`Engine.visit`: which number this page view shows (a :class:`Decision`);
+* :meth:`Engine.attribute_call`: which visit a call came from (an :class:`Attribution`);
+* :meth:`Engine.explain`: why each pool and source matched a visit or not.
+
+The per-visit methods never raise into the host: a store failure gives the
+outcome ``store_unavailable`` (the page keeps its own numbers), any other
+failure is treated as "no match"; each kind of failure is logged once (a store
+outage again after the store has recovered).
+
+Lease options are set per pool (:class:`PoolOptions`), falling back to the
+engine-wide defaults: the exhaustion ``policy`` (``fallback``, ``overflow``,
+``recycle``), the ``overflow_number``, a ``cooldown`` in minutes, the ``touch``
+mode (``first_touch``, ``last_touch``) and a matching ``priority``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+
+import phonenumbers
+
+from dni_engine.bots import is_bot
+from dni_engine.errors import ConfigError, Problem
+from dni_engine.leases import (
+    OUTCOMES,
+    Attribution,
+    Clock,
+    Decision,
+    Lease,
+    Outcome,
+    Policy,
+    PoolStats,
+    PoolTerms,
+    TouchMode,
+    minutes,
+    system_clock,
+)
+from dni_engine.phone import e164, parse_number
+from dni_engine.rules import Explanation, Match, RuleSet, compile_pools
+from dni_engine.schema import AnyPool, NumberPool
+from dni_engine.stores.base import Store
+from dni_engine.stores.memory import MemoryStore
+
+log = logging.getLogger("dni_engine.engine")
+
+Moment = float | int | datetime
+"""A time given to the engine: float seconds (as its clock gives), or a ``datetime``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PoolOptions:
+    """Lease options of one pool; ``None`` takes the engine-wide default.
+
+    ``cooldown`` is in minutes; ``priority`` breaks ties between equally
+    specific matches (higher wins) before registration order does.
+    """
+
+    policy: Policy | None = None
+    overflow_number: str | None = None
+    cooldown: float | None = None
+    touch: TouchMode | None = None
+    priority: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    """Visit outcomes counted by this engine, and each pool's stats from the store.
+
+    ``outcomes`` maps every outcome (zeros included) to its count in this
+    process; the ``pools`` counters come from the store, so with a shared store
+    they cover every process using it.
+    """
+
+    at: float
+    visits: int
+    outcomes: Mapping[str, int]
+    pools: tuple[PoolStats, ...]
+
+
+class Engine:
+    """Decides which number each visitor sees, and which visit each call came from.
+
+    ``pools`` are :class:`~dni_engine.schema.NumberPool` (their numbers are
+    leased) or :class:`~dni_engine.schema.NumberPoolRequest` (no numbers yet:
+    their matching visits get the ``overflow`` outcome, the overflow number if
+    the policy is ``overflow``). ``store`` holds the lease state (a new
+    :class:`~dni_engine.stores.memory.MemoryStore` by default); ``clock``
+    returns float seconds (:func:`~dni_engine.leases.system_clock` by default).
+    ``options`` maps a pool key (``str(pool.id)``, or the name of a request) or
+    a pool name to its :class:`PoolOptions`.
+
+    Raises :class:`~dni_engine.errors.ConfigError` listing every invalid option.
+    """
+
+    def __init__(
+        self,
+        pools: Iterable[AnyPool],
+        store: Store | None = None,
+        *,
+        policy: Policy = "fallback",
+        overflow_number: str | None = None,
+        cooldown: float = 0.0,
+        touch: TouchMode = "first_touch",
+        options: Mapping[str, PoolOptions] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        pool_list = list(pools)
+        self._clock: Clock = system_clock if clock is None else clock
+        self._store: Store = MemoryStore() if store is None else store
+        keys = [_key_of(pool) for pool in pool_list]
+        resolved = _resolve_options(pool_list, keys, options or {})
+        priorities = {key: o.priority for key, o in resolved.items() if o.priority is not None}
+        self._rules = compile_pools(pool_list, priorities or None)
+        self._pools: dict[str, AnyPool] = dict(zip(self._rules.pool_keys, pool_list, strict=True))
+        defaults = PoolOptions(policy, overflow_number, cooldown, touch)
+        problems: list[Problem] = []
+        terms: dict[str, PoolTerms] = {}
+        for key, pool in self._pools.items():
+            try:
+                terms[key] = _terms(key, pool, resolved.get(key, PoolOptions()), defaults)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise ConfigError(problems)
+        for pool_terms in terms.values():
+            self._store.register_pool(pool_terms)
+        self._terms: Mapping[str, PoolTerms] = MappingProxyType(terms)
+        self._countries = tuple(
+            sorted({c for pool in pool_list if (c := pool.country) is not None})
+        )
+        self._numbers = frozenset(
+            n
+            for t in terms.values()
+            for n in (*t.numbers, *((t.overflow_number,) if t.overflow_number else ()))
+        )
+        self._counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+        self._count_lock = threading.Lock()
+        self._logged: set[str] = set()
+
+    # ---- the per-visit path ---------------------------------------------------------
+
+    def visit(
+        self,
+        visitor_id: str,
+        url: str = "",
+        referrer: str | None = None,
+        user_agent: str | None = None,
+        at: Moment | None = None,
+    ) -> Decision:
+        """Decide the number for one page view by ``visitor_id``; never raises.
+
+        ``url`` is the landing URL, ``referrer`` the HTTP referrer, ``at`` the
+        time (the engine's clock when ``None``). A crawler or an empty user
+        agent gives ``bot`` without touching the store. A visitor with a live
+        lease keeps it (``kept``) whatever this visit matches, unless the lease's
+        pool is ``last_touch`` and the visit matches another pool more
+        specifically. Otherwise a matching visit takes a number (``new``), or the
+        exhausted pool's policy applies (``overflow``, ``recycled``).
+        """
+        now = 0.0
+        try:
+            now = self._clock() if at is None else _seconds(at)
+            if is_bot(user_agent):
+                decision = Decision(visitor_id, now, "bot")
+            else:
+                match = self._match(url, referrer, user_agent)
+                try:
+                    decision = self._store.visit(visitor_id, now, match)
+                except Exception:
+                    decision = self._store_failed(visitor_id, now, match)
+                else:
+                    if "store" in self._logged:
+                        self._logged.discard("store")
+                        log.warning("the lease store answers again")
+        except Exception:
+            self._log_once("visit", "a visit failed; treated as no match")
+            decision = Decision(str(visitor_id), now, "no_match")
+        with self._count_lock:
+            self._counts[decision.outcome] += 1
+        return decision
+
+    def _match(self, url: str, referrer: str | None, user_agent: str | None) -> Match | None:
+        try:
+            return self._rules.match(url, referrer, user_agent, check_bots=False)
+        except Exception:  # the matcher promises not to raise; a visit must not fail anyway
+            self._log_once("match", "matching a visit failed; treated as no match")
+            return None
+
+    def _store_failed(self, visitor_id: str, now: float, match: Match | None) -> Decision:
+        self._log_once("store", "the lease store failed; visits get no number until it answers")
+        if match is None:
+            return Decision(visitor_id, now, "store_unavailable")
+        return Decision(
+            visitor_id,
+            now,
+            "store_unavailable",
+            None,
+            match.pool_key,
+            match.pool_name,
+            match.source_index,
+            match.referrer,
+            match.trigger,
+        )
+
+    def _log_once(self, kind: str, message: str) -> None:
+        if kind not in self._logged:
+            self._logged.add(kind)
+            log.exception(message)
+
+    def attribute_call(self, number: str, at: Moment | None = None) -> Attribution:
+        """Attribute a call to ``number`` at ``at`` (default: now); never raises.
+
+        ``number`` may be written in any common form of a pool's country
+        (``0117 409 0162``) or in E.164. The call goes to the lease whose window
+        holds it (confidence 1.0, or ``1/n`` with the other candidates when
+        recycling left ``n`` leases on the number then); to the pool only when
+        no lease covers it; ``unknown`` for a number of no pool.
+        """
+        now = 0.0
+        text = str(number)
+        try:
+            now = self._clock() if at is None else _seconds(at)
+            text = self._normalise(text)
+            try:
+                return self._store.attribute(text, now)
+            except Exception:
+                self._log_once("store", "the lease store failed; calls cannot be attributed")
+                return Attribution(text, now, "store_unavailable")
+        except Exception:
+            self._log_once("attribute", "attributing a call failed; reported as unknown")
+            return Attribution(text, now, "unknown")
+
+    def _normalise(self, number: str) -> str:
+        if number in self._numbers:
+            return number
+        for country in (*self._countries, None):
+            try:
+                candidate = e164(parse_number(number, country))
+            except ValueError:
+                continue
+            if candidate in self._numbers:
+                return candidate
+        return number.strip()
+
+    # ---- the rest of the facade -------------------------------------------------
+
+    def explain(
+        self, url: str = "", referrer: str | None = None, user_agent: str | None = None
+    ) -> Explanation:
+        """Why each pool and source matched this visit or not (``str()`` reads as a report)."""
+        return self._rules.explain(url, referrer, user_agent)
+
+    def end_session(self, visitor_id: str, at: Moment | None = None) -> Lease | None:
+        """End ``visitor_id``'s live lease now (e.g. on logout); return it, or ``None``."""
+        now = self._clock() if at is None else _seconds(at)
+        return self._store.release(visitor_id, now)
+
+    def stats(self, at: Moment | None = None) -> EngineStats:
+        """Outcome counts of this engine and every pool's stats at ``at`` (default: now)."""
+        now = self._clock() if at is None else _seconds(at)
+        with self._count_lock:
+            counts = dict(self._counts)
+        pools = tuple(self._store.stats(key, now) for key in self._pools)
+        return EngineStats(now, sum(counts.values()), MappingProxyType(counts), pools)
+
+    def pool_stats(self, pool: str, at: Moment | None = None) -> PoolStats:
+        """Stats of one pool, by key or name (see :meth:`stats`)."""
+        now = self._clock() if at is None else _seconds(at)
+        return self._store.stats(self.pool_key(pool), now)
+
+    def leases(
+        self,
+        *,
+        number: str | None = None,
+        pool: str | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
+    ) -> list[Lease]:
+        """The lease log, oldest first, filtered by number, pool (key or name) and window."""
+        return self._store.leases(
+            number=None if number is None else self._normalise(number),
+            pool_key=None if pool is None else self.pool_key(pool),
+            since=None if since is None else _seconds(since),
+            until=None if until is None else _seconds(until),
+        )
+
+    def pool_key(self, pool: str) -> str:
+        """The key of a pool given by key or name; ``KeyError`` naming it otherwise."""
+        if pool in self._pools:
+            return pool
+        for key, candidate in self._pools.items():
+            if candidate.name == pool:
+                return key
+        raise KeyError(f"no pool with key or name {pool!r}")
+
+    def pool(self, key: str) -> AnyPool:
+        """The pool model with this key (or name)."""
+        return self._pools[self.pool_key(key)]
+
+    @property
+    def pools(self) -> Mapping[str, AnyPool]:
+        """The pools by key, in registration order."""
+        return MappingProxyType(self._pools)
+
+    @property
+    def terms(self) -> Mapping[str, PoolTerms]:
+        """The lease terms registered for each pool, by key."""
+        return self._terms
+
+    @property
+    def rules(self) -> RuleSet:
+        """The compiled matcher."""
+        return self._rules
+
+    @property
+    def store(self) -> Store:
+        """The lease store."""
+        return self._store
+
+    @property
+    def clock(self) -> Clock:
+        """The clock used when no ``at`` is given."""
+        return self._clock
+
+    def outcome_count(self, outcome: Outcome) -> int:
+        """How many visits this engine answered with ``outcome``."""
+        with self._count_lock:
+            return self._counts[outcome]
+
+    def __repr__(self) -> str:
+        return f"Engine(pools={list(self._pools)}, store={self._store!r})"
+
+
+def _seconds(at: Moment) -> float:
+    if isinstance(at, datetime):
+        if at.tzinfo is None:
+            raise ValueError("a datetime given as a time must carry a timezone")
+        return at.timestamp()
+    value = float(at)
+    if not math.isfinite(value):
+        raise ValueError(f"time {at!r} is not a finite number of seconds")
+    return value
+
+
+def _key_of(pool: AnyPool) -> str:
+    return str(pool.id) if isinstance(pool, NumberPool) else pool.name
+
+
+def _resolve_options(
+    pools: list[AnyPool], keys: list[str], options: Mapping[str, PoolOptions]
+) -> dict[str, PoolOptions]:
+    """Options by pool key, from a mapping keyed by pool key or name."""
+    by_name: dict[str, list[str]] = {}
+    for key, pool in zip(keys, pools, strict=True):
+        by_name.setdefault(pool.name, []).append(key)
+    resolved: dict[str, PoolOptions] = {}
+    problems: list[Problem] = []
+    for name, value in options.items():
+        where = f"options[{name!r}]"
+        if not isinstance(value, PoolOptions):
+            problems.append(Problem(where, "must be a PoolOptions"))
+            continue
+        if name in keys:
+            key = name
+        elif len(by_name.get(name, ())) == 1:
+            key = by_name[name][0]
+        elif name in by_name:
+            problems.append(Problem(where, "several pools have this name; use the pool id"))
+            continue
+        else:
+            problems.append(Problem(where, "names no pool (use a pool id or name)"))
+            continue
+        if key in resolved:
+            problems.append(Problem(where, f"pool {key!r} is given options twice"))
+            continue
+        if value.priority is not None and not isinstance(value.priority, int):
+            problems.append(Problem(f"{where}.priority", "must be a whole number"))
+        resolved[key] = value
+    if problems:
+        raise ConfigError(problems)
+    return resolved
+
+
+def _terms(key: str, pool: AnyPool, own: PoolOptions, defaults: PoolOptions) -> PoolTerms:
+    """The lease terms of one pool: its options over the engine-wide defaults."""
+    where = f"options[{key!r}]"
+    problems: list[Problem] = []
+    cooldown = own.cooldown if own.cooldown is not None else defaults.cooldown
+    try:
+        cooldown_minutes = float(cooldown if cooldown is not None else 0.0)
+    except (TypeError, ValueError):
+        cooldown_minutes = math.nan
+    if not (math.isfinite(cooldown_minutes) and cooldown_minutes >= 0):
+        problems.append(
+            Problem(f"{where}.cooldown", f"{cooldown!r} is not a number of minutes >= 0")
+        )
+    overflow = own.overflow_number if own.overflow_number is not None else defaults.overflow_number
+    overflow_e164: str | None = None
+    if overflow is not None:
+        try:
+            parsed = parse_number(overflow, pool.country)
+        except (ValueError, AttributeError) as exc:
+            problems.append(Problem(f"{where}.overflow_number", f"{overflow!r}: {exc}"))
+        else:
+            if phonenumbers.is_valid_number(parsed):
+                overflow_e164 = e164(parsed)
+            else:
+                reason = f"{overflow!r} is not a valid, dialable phone number"
+                problems.append(Problem(f"{where}.overflow_number", reason))
+    if problems:
+        raise ConfigError(problems)
+    numbers = pool.e164_numbers if isinstance(pool, NumberPool) else ()
+    return PoolTerms(
+        key=key,
+        name=pool.name,
+        numbers=numbers,
+        hold_seconds=minutes(pool.match_period),
+        cooldown_seconds=minutes(cooldown_minutes),
+        policy=own.policy or defaults.policy or "fallback",
+        overflow_number=overflow_e164,
+        touch=own.touch or defaults.touch or "first_touch",
+    )
