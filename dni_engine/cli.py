@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -23,6 +23,10 @@ from dni_engine.errors import ConfigError, DniError
 from dni_engine.rules import RuleSet, compile_pools, lint
 from dni_engine.schema import AnyPool, NumberPool, NumberPoolRequest, load_pools
 from dni_engine.summary import pool_summary
+
+if TYPE_CHECKING:
+    from dni_engine.leases import Policy
+    from dni_engine.simulate import Metric
 
 
 def read_pools(paths: tuple[str, ...] | list[str]) -> list[AnyPool]:
@@ -387,6 +391,207 @@ def lint_command(files: tuple[str, ...], priority_options: tuple[str, ...], stri
     )
     if warnings or (strict and notices):
         sys.exit(1)
+
+
+@cli.command("simulate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--visitors-per-hour",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Average arrivals per hour of synthetic traffic (default 120).",
+)
+@click.option(
+    "--access-log",
+    type=click.Path(dir_okay=False),
+    help="Replay an Apache/Nginx combined access log instead of synthetic traffic.",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(["flat", "typical"]),
+    default="flat",
+    show_default=True,
+    help="Shape of the day: constant, or a typical business day with the same average.",
+)
+@click.option(
+    "--hours",
+    type=click.FloatRange(min=0, min_open=True),
+    default=24.0,
+    show_default=True,
+    help="Simulated hours of synthetic traffic.",
+)
+@click.option("--quantity", help="Pool sizes to try: 8, 4..20 or 5,10,20 (default: search).")
+@click.option(
+    "--target",
+    type=float,
+    default=0.99,
+    show_default=True,
+    help="Accuracy to reach (or blocking not to exceed, with --metric blocking).",
+)
+@click.option(
+    "--metric", type=click.Choice(["accuracy", "blocking"]), default="accuracy", show_default=True
+)
+@click.option(
+    "--policy",
+    type=click.Choice(["fallback", "overflow", "recycle"]),
+    default="fallback",
+    show_default=True,
+    help="What an exhausted pool does.",
+)
+@click.option(
+    "--cooldown",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Minutes a released number rests before reuse.",
+)
+@click.option(
+    "--call-share",
+    type=click.FloatRange(0, 1),
+    default=0.06,
+    show_default=True,
+    help="Share of human sessions that call.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print every run and recommendation as JSON.")
+@click.option(
+    "--plot", type=click.Path(dir_okay=False), help="Write a PNG of accuracy and blocking."
+)
+@click.option(
+    "--write-access-log",
+    type=click.Path(dir_okay=False),
+    help="Write the synthetic traffic as a combined-format access log, then stop.",
+)
+def simulate_command(
+    files: tuple[str, ...],
+    visitors_per_hour: float | None,
+    access_log: str | None,
+    profile: str,
+    hours: float,
+    quantity: str | None,
+    target: float,
+    metric: str,
+    policy: str,
+    cooldown: float,
+    call_share: float,
+    seed: int,
+    as_json: bool,
+    plot: str | None,
+    write_access_log: str | None,
+) -> None:
+    """Size pools by playing traffic through the real engine on simulated time.
+
+    Prints per pool and size the offered load, the share of visitors who found
+    no free number next to Erlang B, how calls were attributed, and the smallest
+    size meeting --target.
+    """
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from dni_engine import simulate as sim
+    from dni_engine import traffic as tr
+    from dni_engine.sizing import PlotUnavailable, plot_sizing, recommendations_table, results_table
+
+    if visitors_per_hour is not None and access_log is not None:
+        raise click.UsageError("give --visitors-per-hour or --access-log, not both")
+    pools = read_pools(files)
+    chosen_policy = cast("Policy", policy)
+    chosen_metric = cast("Metric", metric)
+    rate = visitors_per_hour if visitors_per_hour is not None else 120.0
+    campaigns = tuple(sorted(_campaigns_of(pools))) or tr.TrafficModel().campaigns
+    model = tr.TrafficModel(
+        visitors_per_hour=(
+            tr.hourly_profile(tr.TYPICAL_DAY, rate * 24 / sum(tr.TYPICAL_DAY) * max(tr.TYPICAL_DAY))
+            if profile == "typical"
+            else rate
+        ),
+        hours=hours,
+        call_share=call_share,
+        campaigns=campaigns,
+    )
+    try:
+        if write_access_log is not None:
+            lines = tr.write_access_log(tr.generate_sessions(model, seed))
+            Path(write_access_log).write_text("".join(f"{line}\n" for line in lines))
+            click.echo(f"wrote {write_access_log}")
+            return
+        traffic: tr.TrafficModel | tr.LogReplay = model
+        if access_log is not None:
+            with open(access_log, encoding="utf-8", errors="replace") as handle:
+                traffic = tr.read_access_log(handle, call_share=call_share, seed=seed)
+            if not traffic.sessions:
+                raise click.ClickException(f"{access_log}: no page views to replay")
+        sizes = sim.parse_quantities(quantity) if quantity else None
+        console = Console(stderr=True)
+        with Progress(
+            console=console, transient=True, disable=as_json or not console.is_terminal
+        ) as bar:
+            task = bar.add_task("simulating", total=1.0)
+
+            def advance(done: float) -> None:
+                bar.update(task, completed=done)
+
+            runs = (
+                sim.sweep(
+                    pools,
+                    traffic,
+                    sizes,
+                    policy=chosen_policy,
+                    cooldown=cooldown,
+                    seed=seed,
+                    progress=advance,
+                )
+                if sizes
+                else None
+            )
+            advice, runs = sim.recommend(
+                pools,
+                traffic,
+                metric=chosen_metric,
+                target=target,
+                policy=chosen_policy,
+                cooldown=cooldown,
+                seed=seed,
+                results=runs,
+            )
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "runs": [r.as_dict() for r in runs],
+                    "recommendations": [a.as_dict() for a in advice],
+                },
+                indent=2,
+            )
+        )
+    else:
+        out = Console(width=None if sys.stdout.isatty() else 132)
+        out.print(results_table(runs))
+        out.print(recommendations_table(advice))
+        speed = sum(r.sessions for r in runs) / max(sum(r.wall_seconds for r in runs), 1e-9)
+        out.print(f"{len(runs)} runs, {speed:,.0f} simulated sessions per second")
+    if plot is not None:
+        try:
+            written = plot_sizing(runs, plot)
+        except PlotUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"plot written to {written}", err=as_json)
+
+
+def _campaigns_of(pools: list[AnyPool]) -> set[str]:
+    """Literal utm_campaign values the pools' triggers look for, to put in synthetic ad URLs."""
+    from dni_engine.triggers import parse_trigger
+
+    found: set[str] = set()
+    for pool in pools:
+        for source in pool.replacement_configuration.tracking_sources:
+            for text in source.url_triggers or ():
+                for condition in parse_trigger(text).conditions:
+                    glob = condition.glob
+                    if condition.name == "utm_campaign" and glob is not None and glob.is_literal:
+                        found.add(glob.pieces[0])
+    return found
 
 
 def main() -> None:

@@ -1,0 +1,654 @@
+"""Pool sizing: how many numbers does a pool need? A simulation through the real engine.
+
+:func:`simulate` plays traffic (a :class:`~dni_engine.traffic.TrafficModel` or a
+replayed access log) through a real :class:`~dni_engine.engine.Engine` — the same
+matcher, the same lease logic, the embedded store — on simulated time, with
+every pool resized to the quantity under study. Page views and calls are
+events in one time-ordered queue: each page view is an ``Engine.visit``; each
+call dials the number its visitor last saw and goes through
+``Engine.attribute_call``, so the report can say whether the engine tied it to
+the right visit.
+
+Each pool's report carries its offered load in Erlangs (matching sessions per
+second times the mean hold, where hold = time on site + ``match_period`` +
+cooldown) and the Erlang B blocking for that load next to the simulated share of
+visitors who found no free number: a built-in check of the simulation against
+queueing theory. :func:`recommend` searches the smallest quantity that meets an
+attribution-accuracy or blocking target.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import phonenumbers
+
+from dni_engine.engine import Engine, PoolOptions
+from dni_engine.erlang import erlang_b, servers_for
+from dni_engine.errors import ConfigError, Problem
+from dni_engine.leases import SECONDS_PER_MINUTE, Policy
+from dni_engine.schema import AnyPool, NumberPool, PoolNumber
+from dni_engine.stores.memory import MemoryStore
+from dni_engine.traffic import LogReplay, Session, TrafficModel, generate_sessions
+
+Metric = Literal["accuracy", "blocking"]
+Progress = Callable[[float], None]
+"""Called now and then with the share of simulated time done (0.0 to 1.0)."""
+
+_VIEW = 0
+_CALL = 1
+# Ids given to pools made from requests (which have none), clear of real pool ids.
+_REQUEST_IDS = 10**12
+_SAMPLE_EVERY = 60.0  # seconds of simulated time between utilisation samples
+
+
+@dataclass(slots=True)
+class PoolReport:
+    """What one pool did in one simulation run, at one quantity.
+
+    ``sessions``: sessions whose first matching page view went to this pool;
+    ``blocked_sessions``: those that found no free number then (``overflow`` or
+    ``recycled``); ``no_free_number_share`` is their share, to compare with
+    ``erlang_b``. Calls: ``calls`` by visitors of this pool; ``correct`` tied to
+    the caller's own lease; ``misattributed`` tied to someone else's;
+    ``unattributed_late`` reached a pool number after every window on it had
+    closed (pool-level only); ``unattributed_no_number`` came from visitors who
+    saw no tracking number on their last page (the pool was exhausted, or
+    showed its overflow number).
+
+    ``accuracy`` is ``correct / (calls - unattributed_late)``: the share of the
+    calls a pool of this size could have tied to their visit that it did. Late
+    calls are left out because no pool size catches them (a longer
+    ``match_period`` does); ``late_call_share`` and ``overall_accuracy``
+    (``correct / calls``) report them.
+    """
+
+    pool_key: str
+    name: str
+    quantity: int
+    sessions: int = 0
+    visits: int = 0
+    leases: int = 0
+    overflows: int = 0
+    displacements: int = 0
+    blocked_sessions: int = 0
+    calls: int = 0
+    correct: int = 0
+    misattributed: int = 0
+    unattributed_late: int = 0
+    unattributed_no_number: int = 0
+    mean_hold_seconds: float = 0.0
+    offered_load_erlangs: float = 0.0
+    erlang_b: float = 0.0
+    utilisation_peak: float = 0.0
+    utilisation_p50: float = 0.0
+    utilisation_p95: float = 0.0
+    utilisation_p99: float = 0.0
+
+    @property
+    def accuracy(self) -> float:
+        """Share of calls that came within the hold and were tied to the caller's own visit.
+
+        1.0 when there were no such calls.
+        """
+        timely = self.calls - self.unattributed_late
+        return self.correct / timely if timely else 1.0
+
+    @property
+    def overall_accuracy(self) -> float:
+        """Share of all this pool's calls tied to the caller's own visit (1.0 with no calls)."""
+        return self.correct / self.calls if self.calls else 1.0
+
+    @property
+    def late_call_share(self) -> float:
+        """Share of calls that came after every lease window on the number had closed."""
+        return self.unattributed_late / self.calls if self.calls else 0.0
+
+    @property
+    def no_free_number_share(self) -> float:
+        """Share of this pool's sessions that found no free number on arrival."""
+        return self.blocked_sessions / self.sessions if self.sessions else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every metric under a plain name, for ``--json``."""
+        data = asdict(self)
+        data["accuracy"] = self.accuracy
+        data["overall_accuracy"] = self.overall_accuracy
+        data["late_call_share"] = self.late_call_share
+        data["no_free_number_share"] = self.no_free_number_share
+        return data
+
+
+@dataclass(slots=True)
+class SimulationResult:
+    """One run: the traffic totals and a :class:`PoolReport` per pool."""
+
+    quantity: int | None
+    seed: int
+    simulated_seconds: float
+    sessions: int
+    visits: int
+    calls: int
+    outcomes: dict[str, int]
+    pools: list[PoolReport]
+    wall_seconds: float = 0.0
+    skipped_log_lines: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def sessions_per_second(self) -> float:
+        """Simulated sessions processed per second of wall time."""
+        return self.sessions / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    def pool(self, key_or_name: str) -> PoolReport:
+        """The report of the pool with this key or name."""
+        for report in self.pools:
+            if key_or_name in (report.pool_key, report.name):
+                return report
+        raise KeyError(key_or_name)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the run."""
+        return {
+            "quantity": self.quantity,
+            "seed": self.seed,
+            "simulated_hours": self.simulated_seconds / 3600.0,
+            "sessions": self.sessions,
+            "visits": self.visits,
+            "calls": self.calls,
+            "outcomes": dict(self.outcomes),
+            "skipped_log_lines": dict(self.skipped_log_lines),
+            "pools": [p.as_dict() for p in self.pools],
+        }
+
+
+# ---- resizing pools ------------------------------------------------------------
+
+
+class _NumberMint:
+    """Makes unique, possible E.164 numbers for pools grown beyond their real numbers."""
+
+    def __init__(self) -> None:
+        self._serial = 0
+        self._taken: set[str] = set()
+
+    def reserve(self, numbers: Iterable[str]) -> None:
+        self._taken.update(numbers)
+
+    def make(self, country: str, like: str | None) -> str:
+        """A new number of ``country``, shaped like ``like`` (an E.164 number) if given."""
+        if like is not None:
+            parsed = phonenumbers.parse(like, None)
+        else:
+            example = phonenumbers.example_number(country)
+            if example is None:
+                raise ConfigError([Problem("quantity", f"cannot make numbers for {country}")])
+            parsed = example
+        national = str(parsed.national_number)
+        head = national[: max(2, len(national) - 6)]
+        width = len(national) - len(head)
+        while True:
+            self._serial += 1
+            tail = f"{self._serial % 10**width:0{width}d}"
+            candidate = f"+{parsed.country_code}{head}{tail}"
+            if candidate not in self._taken:
+                self._taken.add(candidate)
+                return candidate
+
+
+def resize_pools(pools: Sequence[AnyPool], quantity: int) -> list[NumberPool]:
+    """Each pool as a :class:`NumberPool` of exactly ``quantity`` numbers.
+
+    Real numbers are kept (the first ``quantity`` of them); missing ones are made
+    up in the pool's country, shaped like its first number, unique across all
+    pools. A request (no numbers yet) becomes a pool of made-up numbers. The
+    pools keep their ids (a request gets a fixed made-up id), so reports line up
+    across quantities.
+    """
+    if quantity < 1:
+        raise ConfigError([Problem("quantity", "must be >= 1")])
+    mint = _NumberMint()
+    for pool in pools:
+        if isinstance(pool, NumberPool):
+            mint.reserve(pool.e164_numbers)
+    resized: list[NumberPool] = []
+    for index, pool in enumerate(pools):
+        real = pool.e164_numbers[:quantity] if isinstance(pool, NumberPool) else ()
+        country = pool.country or "GB"
+        like = real[0] if real else None
+        made = [mint.make(country, like) for _ in range(quantity - len(real))]
+        numbers = [
+            PoolNumber(id=9_000_000 + index * 10_000 + i, phone_number=n)
+            for i, n in enumerate([*real, *made])
+        ]
+        if isinstance(pool, NumberPool):
+            data = pool.model_dump(mode="json", by_alias=True)
+            data["numbers"] = [n.model_dump(mode="json") for n in numbers]
+            data["quantity"] = quantity
+            resized.append(NumberPool.model_validate(data))
+        else:
+            request = pool.model_copy(update={"quantity": quantity})
+            made_pool = request.to_pool(id=_REQUEST_IDS + index, group_id=0, numbers=numbers)
+            resized.append(made_pool)
+    return resized
+
+
+def _overflow_numbers(pools: Sequence[NumberPool]) -> dict[str, PoolOptions]:
+    """A made-up overflow number per pool, for simulating the ``overflow`` policy."""
+    mint = _NumberMint()
+    for pool in pools:
+        mint.reserve(pool.e164_numbers)
+    return {
+        str(pool.id): PoolOptions(
+            overflow_number=mint.make(
+                pool.country or "GB", pool.e164_numbers[0] if pool.numbers else None
+            )
+        )
+        for pool in pools
+    }
+
+
+def _report_key(pool: AnyPool, resized: NumberPool) -> str:
+    return str(pool.id) if isinstance(pool, NumberPool) else str(resized.id)
+
+
+# ---- one run -------------------------------------------------------------------
+
+
+class _SessionState:
+    """What the simulator remembers of one session while it is running."""
+
+    __slots__ = ("blocked", "lease_id", "number", "pool_key", "tried")
+
+    def __init__(self) -> None:
+        self.pool_key: str | None = None
+        self.tried = False
+        self.blocked = False
+        self.number: str | None = None
+        self.lease_id: str | None = None
+
+
+def _sessions_of(traffic: TrafficModel | LogReplay, seed: int) -> Iterator[Session]:
+    if isinstance(traffic, LogReplay):
+        return iter(traffic.sessions)
+    return generate_sessions(traffic, seed)
+
+
+def _duration(traffic: TrafficModel | LogReplay) -> float:
+    if isinstance(traffic, LogReplay):
+        if not traffic.sessions:
+            return 0.0
+        return max(s.last_activity for s in traffic.sessions)
+    return traffic.hours * 3600.0
+
+
+def simulate(
+    pools: Sequence[AnyPool],
+    traffic: TrafficModel | LogReplay,
+    *,
+    quantity: int | None = None,
+    policy: Policy = "fallback",
+    cooldown: float = 0.0,
+    seed: int = 0,
+    warmup: float = 0.0,
+    progress: Progress | None = None,
+) -> SimulationResult:
+    """Run ``traffic`` through a real engine over ``pools`` and report per pool.
+
+    ``quantity`` resizes every pool (``None``: pools as they are; requests then
+    need a quantity). ``policy`` and ``cooldown`` (minutes) apply to every pool.
+    Sessions arriving before ``warmup`` seconds still run but are left out of
+    the session, blocking and call counts, so an empty start does not flatter
+    the figures. The same ``seed`` gives the same result.
+    """
+    started_wall = time.perf_counter()
+    if quantity is None:
+        if any(not isinstance(p, NumberPool) or not p.numbers for p in pools):
+            raise ConfigError([Problem("quantity", "pools without numbers need a quantity")])
+        sized = [p for p in pools if isinstance(p, NumberPool)]
+    else:
+        sized = resize_pools(pools, quantity)
+    keys = [_report_key(p, s) for p, s in zip(pools, sized, strict=True)]
+    engine = Engine(
+        sized,
+        MemoryStore(log_capacity=1_000_000),
+        policy=policy,
+        cooldown=cooldown,
+        options=_overflow_numbers(sized) if policy == "overflow" else None,
+        clock=lambda: 0.0,
+    )
+    reports = {
+        key: PoolReport(key, pool.name, len(pool.numbers))
+        for key, pool in zip(keys, sized, strict=True)
+    }
+    duration = _duration(traffic)
+    sessions_counted: dict[str, list[float]] = {key: [] for key in keys}  # time on site
+    counted_sessions = 0
+    visits = 0
+    calls = 0
+    samples: dict[str, list[int]] = {key: [] for key in keys}
+    next_sample = _SAMPLE_EVERY
+    next_progress = 0.0
+    queue: list[tuple[float, int, int, Session, _SessionState, int]] = []
+    push, pop = heapq.heappush, heapq.heappop
+    seq = 0
+    visit = engine.visit
+    attribute = engine.attribute_call
+    reports_get = reports.get
+
+    def run_event(entry: tuple[float, int, int, Session, _SessionState, int]) -> None:
+        nonlocal visits, calls, seq
+        at, _, kind, session, state, index = entry
+        if kind == _VIEW:
+            visits += 1
+            _, url, referrer = session.views[index]
+            decision = visit(session.visitor, url, referrer, session.user_agent, at)
+            outcome = decision.outcome
+            key = decision.pool_key
+            if key is not None and not state.tried and outcome != "kept":
+                state.tried = True
+                state.pool_key = key
+                state.blocked = outcome in ("overflow", "recycled") and (
+                    outcome == "overflow" or decision.displaced is not None
+                )
+            if key is not None:
+                report = reports_get(key)
+                if report is not None:
+                    report.visits += 1
+            # A caller dials the number on the last page they saw: the tracking
+            # number of their lease, the overflow number, or the site's own.
+            state.number = decision.number
+            state.lease_id = decision.lease_id
+            if index + 1 < len(session.views):
+                seq += 1
+                push(queue, (session.views[index + 1][0], seq, _VIEW, session, state, index + 1))
+            elif session.call_at is not None:
+                seq += 1
+                push(queue, (session.call_at, seq, _CALL, session, state, 0))
+            return
+        # a call: counted when its session went to a pool and is past warm-up
+        if state.pool_key is None or session.arrival < warmup:
+            return
+        report = reports[state.pool_key]
+        calls += 1
+        report.calls += 1
+        if state.lease_id is None or state.number is None:
+            report.unattributed_no_number += 1
+            return
+        attribution = attribute(state.number, at)
+        lease = attribution.lease
+        if lease is None:
+            report.unattributed_late += 1
+        elif lease.lease_id == state.lease_id:
+            report.correct += 1
+        else:
+            report.misattributed += 1
+
+    def sample(now: float) -> None:
+        for key in keys:
+            samples[key].append(engine.pool_stats(key, now).live)
+
+    def drain(until: float) -> None:
+        nonlocal next_sample
+        while queue and queue[0][0] <= until:
+            entry = pop(queue)
+            while entry[0] >= next_sample:
+                sample(next_sample)
+                next_sample += _SAMPLE_EVERY
+            run_event(entry)
+
+    finished: list[tuple[Session, _SessionState]] = []
+    for session in _sessions_of(traffic, seed):
+        arrival = session.arrival
+        drain(arrival)
+        state = _SessionState()
+        seq += 1
+        push(queue, (arrival, seq, _VIEW, session, state, 0))
+        if arrival >= warmup:
+            finished.append((session, state))
+        if progress is not None and duration > 0 and arrival >= next_progress:
+            progress(min(1.0, arrival / duration))
+            next_progress = arrival + duration / 100
+    drain(math.inf)
+    if progress is not None:
+        progress(1.0)
+
+    for session, state in finished:
+        if state.pool_key is None:
+            continue
+        counted_sessions += 1
+        report = reports[state.pool_key]
+        report.sessions += 1
+        report.blocked_sessions += state.blocked
+        sessions_counted[state.pool_key].append(session.last_activity - session.arrival)
+
+    end = max(duration, next_sample)
+    for key, pool in zip(keys, sized, strict=True):
+        report = reports[key]
+        stats = engine.pool_stats(key, end)
+        report.leases = stats.leases_started
+        report.overflows = stats.overflows
+        report.displacements = stats.displacements
+        hold = pool.match_period * SECONDS_PER_MINUTE + cooldown * SECONDS_PER_MINUTE
+        on_site = sessions_counted[key]
+        report.mean_hold_seconds = hold + (sum(on_site) / len(on_site) if on_site else 0.0)
+        window = max(duration - warmup, 1e-9)
+        report.offered_load_erlangs = report.sessions / window * report.mean_hold_seconds
+        report.erlang_b = erlang_b(report.offered_load_erlangs, report.quantity)
+        _fill_utilisation(report, samples[key])
+    return SimulationResult(
+        quantity=quantity,
+        seed=seed,
+        simulated_seconds=duration,
+        sessions=counted_sessions if warmup else len(finished),
+        visits=visits,
+        calls=calls,
+        outcomes=dict(engine.stats().outcomes),
+        pools=list(reports.values()),
+        wall_seconds=time.perf_counter() - started_wall,
+        skipped_log_lines=dict(traffic.skipped) if isinstance(traffic, LogReplay) else {},
+    )
+
+
+def _fill_utilisation(report: PoolReport, live: list[int]) -> None:
+    if not live or report.quantity == 0:
+        return
+    ordered = sorted(live)
+
+    def quantile(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / report.quantity
+
+    report.utilisation_peak = ordered[-1] / report.quantity
+    report.utilisation_p50 = quantile(0.50)
+    report.utilisation_p95 = quantile(0.95)
+    report.utilisation_p99 = quantile(0.99)
+
+
+# ---- sweeps and recommendations ---------------------------------------------------
+
+
+@dataclass(slots=True)
+class Recommendation:
+    """The smallest quantity meeting the target for one pool, with the evidence."""
+
+    pool_key: str
+    name: str
+    metric: Metric
+    target: float
+    quantity: int | None  # None: no quantity tried met the target
+    achieved: float | None
+    offered_load_erlangs: float
+    erlang_b_at_quantity: float | None
+    erlang_b_quantity: int  # the fewest numbers Erlang B says give the target blocking
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def meets(report: PoolReport, metric: Metric, target: float) -> bool:
+    """Whether ``report`` meets the target: accuracy >= target, or blocking <= target."""
+    if metric == "accuracy":
+        return report.accuracy >= target
+    return report.no_free_number_share <= target
+
+
+def sweep(
+    pools: Sequence[AnyPool],
+    traffic: TrafficModel | LogReplay,
+    quantities: Iterable[int],
+    *,
+    policy: Policy = "fallback",
+    cooldown: float = 0.0,
+    seed: int = 0,
+    warmup: float = 0.0,
+    progress: Progress | None = None,
+) -> list[SimulationResult]:
+    """:func:`simulate` at each quantity, with the same seed (common random numbers)."""
+    sizes = sorted(set(quantities))
+    results = []
+    for step, size in enumerate(sizes):
+        inner = None
+        if progress is not None:
+
+            def inner(done: float, step: int = step) -> None:
+                progress((step + done) / len(sizes))
+
+        results.append(
+            simulate(
+                pools,
+                traffic,
+                quantity=size,
+                policy=policy,
+                cooldown=cooldown,
+                seed=seed,
+                warmup=warmup,
+                progress=inner,
+            )
+        )
+    return results
+
+
+def recommend(
+    pools: Sequence[AnyPool],
+    traffic: TrafficModel | LogReplay,
+    *,
+    metric: Metric = "accuracy",
+    target: float = 0.99,
+    quantities: Sequence[int] | None = None,
+    policy: Policy = "fallback",
+    cooldown: float = 0.0,
+    seed: int = 0,
+    results: Sequence[SimulationResult] | None = None,
+) -> tuple[list[Recommendation], list[SimulationResult]]:
+    """The smallest quantity per pool that meets ``target`` on ``metric``.
+
+    ``accuracy``: share of calls tied to the right visit >= target; ``blocking``:
+    share of sessions finding no free number <= target. With ``quantities`` (or
+    precomputed ``results``) the answer is the smallest of those that meets the
+    target; otherwise a search doubles the quantity from 1 until every pool meets
+    the target (up to 1000) and then bisects per pool. Every simulation run is
+    returned too. Erlang B's answer for the same offered load is given alongside.
+    """
+    if metric == "accuracy" and not 0 < target <= 1:
+        raise ConfigError([Problem("target", "an accuracy target is in (0, 1]")])
+    if metric == "blocking" and not 0 < target < 1:
+        raise ConfigError([Problem("target", "a blocking target is in (0, 1)")])
+
+    def run(size: int) -> SimulationResult:
+        return simulate(pools, traffic, quantity=size, policy=policy, cooldown=cooldown, seed=seed)
+
+    by_size: dict[int, SimulationResult] = {}
+    if results is not None:
+        by_size.update({r.quantity: r for r in results if r.quantity is not None})
+    elif quantities is not None:
+        by_size.update(
+            {
+                r.quantity: r
+                for r in sweep(
+                    pools, traffic, quantities, policy=policy, cooldown=cooldown, seed=seed
+                )
+                if r.quantity is not None
+            }
+        )
+    else:
+        size = 1
+        while True:
+            by_size[size] = run(size)
+            if all(meets(p, metric, target) for p in by_size[size].pools) or size >= 1000:
+                break
+            size = min(size * 2, 1000)
+        keys = [p.pool_key for p in by_size[min(by_size)].pools]
+        for key in keys:
+            passing = [s for s, r in by_size.items() if meets(r.pool(key), metric, target)]
+            failing = [s for s, r in by_size.items() if not meets(r.pool(key), metric, target)]
+            if not passing:
+                continue
+            high = min(passing)
+            low = max((s for s in failing if s < high), default=0)
+            while high - low > 1:
+                middle = (low + high) // 2
+                if middle not in by_size:
+                    by_size[middle] = run(middle)
+                if meets(by_size[middle].pool(key), metric, target):
+                    high = middle
+                else:
+                    low = middle
+    ordered = [by_size[s] for s in sorted(by_size)]
+    recommendations = []
+    for base in ordered[0].pools:
+        chosen = next(
+            (
+                r.pool(base.pool_key)
+                for r in ordered
+                if meets(r.pool(base.pool_key), metric, target)
+            ),
+            None,
+        )
+        reference = chosen or ordered[-1].pool(base.pool_key)
+        load = reference.offered_load_erlangs
+        blocking_target = target if metric == "blocking" else max(1e-6, 1 - target)
+        recommendations.append(
+            Recommendation(
+                pool_key=base.pool_key,
+                name=base.name,
+                metric=metric,
+                target=target,
+                quantity=chosen.quantity if chosen else None,
+                achieved=(
+                    (chosen.accuracy if metric == "accuracy" else chosen.no_free_number_share)
+                    if chosen
+                    else None
+                ),
+                offered_load_erlangs=load,
+                erlang_b_at_quantity=chosen.erlang_b if chosen else None,
+                erlang_b_quantity=servers_for(load, blocking_target),
+            )
+        )
+    return recommendations, ordered
+
+
+def parse_quantities(text: str) -> list[int]:
+    """Read ``'5'``, ``'3..12'`` or ``'2,4,8'`` into a sorted list of quantities >= 1."""
+    values: set[int] = set()
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if ".." in part:
+                low, high = (int(x) for x in part.split("..", 1))
+                if low > high:
+                    raise ValueError
+                values.update(range(low, high + 1))
+            else:
+                values.add(int(part))
+    except ValueError:
+        raise ConfigError(
+            [Problem("quantity", f"{text!r} is not a quantity, a range a..b, or a list a,b,c")]
+        ) from None
+    if not values or min(values) < 1 or max(values) > 1000:
+        raise ConfigError([Problem("quantity", "quantities must be between 1 and 1000")])
+    return sorted(values)

@@ -1,0 +1,141 @@
+"""Presenting pool-sizing results: a terminal table and a plot of accuracy and blocking.
+
+The plot needs matplotlib, an optional extra (``pip install 'dni-engine[plot]'``);
+:func:`plot_sizing` raises :class:`PlotUnavailable` with that advice when it is
+missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.table import Table
+
+from dni_engine.errors import DniError
+from dni_engine.simulate import Recommendation, SimulationResult
+
+
+class PlotUnavailable(DniError):
+    """matplotlib (the ``plot`` extra) is not installed."""
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def results_table(results: Sequence[SimulationResult]) -> Table:
+    """Per pool, one row per size tried: load, blocking against Erlang B, calls and accuracy.
+
+    ``accuracy`` leaves out calls that came after the hold (a pool size cannot
+    catch those); the ``late`` column counts them.
+    """
+    table = Table(title="Pool sizing: simulation through the engine", title_justify="left")
+    for header in (
+        "pool",
+        "numbers",
+        "sessions",
+        "load E",
+        "blocked",
+        "Erlang B",
+        "calls",
+        "right",
+        "wrong",
+        "late",
+        "no number",
+        "accuracy",
+        "util p95",
+    ):
+        table.add_column(header, justify="left" if header == "pool" else "right", no_wrap=True)
+    ordered = sorted(results, key=lambda r: r.quantity or 0)
+    keys = [p.pool_key for p in ordered[0].pools] if ordered else []
+    for key in keys:
+        for index, result in enumerate(ordered):
+            report = result.pool(key)
+            table.add_row(
+                report.name[:28] if index == 0 else "",
+                str(report.quantity),
+                f"{report.sessions:,}",
+                f"{report.offered_load_erlangs:.1f}",
+                _pct(report.no_free_number_share),
+                _pct(report.erlang_b),
+                f"{report.calls:,}",
+                f"{report.correct:,}",
+                f"{report.misattributed:,}",
+                f"{report.unattributed_late:,}",
+                f"{report.unattributed_no_number:,}",
+                _pct(report.accuracy),
+                _pct(report.utilisation_p95),
+                end_section=index == len(ordered) - 1,
+            )
+    return table
+
+
+def recommendations_table(recommendations: Sequence[Recommendation]) -> Table:
+    """The recommended quantity per pool, with what Erlang B says for the same load."""
+    table = Table(title="Recommended pool sizes", title_justify="left")
+    for header in ("pool", "target", "numbers", "achieved", "load (E)", "Erlang B says"):
+        table.add_column(header, justify="left" if header == "pool" else "right")
+    for advice in recommendations:
+        goal = (
+            f"accuracy >= {_pct(advice.target)}"
+            if advice.metric == "accuracy"
+            else f"blocking <= {_pct(advice.target)}"
+        )
+        table.add_row(
+            advice.name,
+            goal,
+            str(advice.quantity) if advice.quantity is not None else "not reached",
+            _pct(advice.achieved) if advice.achieved is not None else "-",
+            f"{advice.offered_load_erlangs:.1f}",
+            str(advice.erlang_b_quantity),
+        )
+    return table
+
+
+def plot_sizing(results: Sequence[SimulationResult], path: str | Path) -> Path:
+    """Write a PNG of attribution accuracy and blocking against pool size, per pool.
+
+    Simulated blocking is drawn with the Erlang B curve for the same load.
+    Raises :class:`PlotUnavailable` when matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise PlotUnavailable("plotting needs matplotlib: pip install 'dni-engine[plot]'") from None
+    ordered = sorted(results, key=lambda r: r.quantity or 0)
+    keys = [p.pool_key for p in ordered[0].pools] if ordered else []
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for key in keys:
+        sizes = [r.quantity or 0 for r in ordered]
+        reports = [r.pool(key) for r in ordered]
+        name = reports[0].name
+        left.plot(sizes, [p.accuracy * 100 for p in reports], marker="o", label=name)
+        line = right.plot(
+            sizes, [p.no_free_number_share * 100 for p in reports], marker="o", label=name
+        )[0]
+        right.plot(
+            sizes,
+            [p.erlang_b * 100 for p in reports],
+            linestyle="--",
+            color=line.get_color(),
+            label=f"{name} (Erlang B)",
+        )
+    left.set_title("Calls attributed to the right visit")
+    left.set_xlabel("numbers in the pool")
+    left.set_ylabel("accuracy (%)")
+    left.grid(alpha=0.3)
+    right.set_title("Visitors finding no free number")
+    right.set_xlabel("numbers in the pool")
+    right.set_ylabel("blocked (%)")
+    right.grid(alpha=0.3)
+    for axes in (left, right):
+        axes.legend(fontsize="small")
+    figure.tight_layout()
+    target = Path(path)
+    figure.savefig(target, dpi=110)
+    plt.close(figure)
+    return target
