@@ -479,11 +479,15 @@ def test_end_session(clock: SimulatedClock) -> None:
 # ---- the state machine and threads ---------------------------------------------------------------
 
 
-def test_state_machine(store_factory: StoreFactory) -> None:
+# Each example of the machine is a few hundred store calls: fewer of them over the network.
+MACHINE_EXAMPLES = {"memory": 300, "redis": 100, "redis-cluster": 30}
+
+
+def test_state_machine(store_factory: StoreFactory, store_kind: str) -> None:
     run_state_machine_as_test(
         make_engine_machine(store_factory),
         settings=settings(
-            max_examples=300,
+            max_examples=MACHINE_EXAMPLES[store_kind],
             stateful_step_count=50,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
@@ -538,3 +542,15 @@ def test_eight_threads_of_visits_on_one_pool() -> None:
         outcomes["recycled"],
     )
     check_lease_history(decisions, engine.leases(), cooldown=15.0)
+
+
+def test_demo_plays_the_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    from dni_engine import demo
+
+    demo.main()
+    out = capsys.readouterr().out
+    assert "4 example pools validated" in out
+    for outcome in ("new", "kept", "overflow", "no_match", "bot"):
+        assert outcome in out
+    assert "pool 31850 only" in out  # the late call
+    assert "1.00" in out

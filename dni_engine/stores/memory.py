@@ -174,10 +174,6 @@ class _NumberLog:
     def __len__(self) -> int:
         return len(self.leases) - self.head
 
-    def append(self, lease: _Lease) -> None:
-        self.starts.append(lease.started)
-        self.leases.append(lease)
-
     def evict(self, lease: _Lease) -> None:
         """Drop ``lease``, the oldest entry (the global log evicts in start order)."""
         if self.leases[self.head] is lease:
@@ -329,14 +325,31 @@ class MemoryStore:
             )
         if claim is None:
             return Decision(visitor_id, now, "no_match")
-        pool = self._pool(claim.pool_key)
-        self._expire(pool, now)
+        pool = self._pools.get(claim.pool_key)
+        if pool is None:
+            raise StoreError(f"pool {claim.pool_key!r} is not registered with this store")
+        live = pool.live
+        if live and live[0][0] <= now:
+            self._expire(pool, now)
         free = pool.free
-        if free and free[0][0] + pool.cooldown <= now:
-            number = heapq.heappop(free)[2]
-            pool.new += 1
-            return self._lease_decision("new", self._open(pool, number, visitor_id, now, claim))
-        return self._exhausted(pool, visitor_id, now, claim)
+        if not (free and free[0][0] + pool.cooldown <= now):
+            return self._exhausted(pool, visitor_id, now, claim)
+        pool.new += 1
+        lease = self._open(pool, heapq.heappop(free)[2], visitor_id, now, claim)
+        return Decision(
+            visitor_id,
+            now,
+            "new",
+            lease.number,
+            pool.key,
+            pool.name,
+            lease.source_index,
+            lease.referrer,
+            lease.trigger,
+            lease.lease_id,
+            now,
+            lease.expires,
+        )
 
     def _pool(self, key: str) -> _Pool:
         pool = self._pools.get(key)
@@ -447,7 +460,8 @@ class MemoryStore:
         entries = by_number.get(number)
         if entries is None:
             entries = by_number[number] = _NumberLog()
-        entries.append(lease)
+        entries.starts.append(now)
+        entries.leases.append(lease)
         return lease
 
     def _close(
@@ -475,18 +489,36 @@ class MemoryStore:
             heapq.heappush(pool.free, (since, index, number))
 
     def _expire(self, pool: _Pool, now: float) -> None:
-        """End the leases of ``pool`` whose hold ran out by ``now``."""
-        live = pool.live
+        """End the leases of ``pool`` whose hold ran out by ``now``; free their numbers.
+
+        The common path of every new lease, so :meth:`_close` and :meth:`_free`
+        are written out here.
+        """
+        live, free, holder, order = pool.live, pool.free, pool.holder, pool.order
+        visitors = self._visitors
         while live and live[0][0] <= now:
             _, seq, lease = live[0]
             if lease.ended is not None:
                 heapq.heappop(live)
-            elif lease.expires > now:
-                heapq.heapreplace(live, (lease.expires, seq, lease))
-            else:
-                heapq.heappop(live)
-                self._close(lease, lease.expires, "expired")
-                self._free(pool, lease.number, lease.expires)
+                continue
+            expires = lease.expires
+            if expires > now:
+                heapq.heapreplace(live, (expires, seq, lease))
+                continue
+            heapq.heappop(live)
+            lease.ended = expires
+            lease.end_reason = "expired"
+            number = lease.number
+            if visitors.get(lease.visitor_id) is lease:
+                del visitors[lease.visitor_id]
+            if holder.get(number) is lease:
+                del holder[number]
+            pool.expired += 1
+            if self._sink is not None:
+                self._closed.append(lease)
+            index = order.get(number)
+            if index is not None:  # a number dropped from the pool is not leased again
+                heapq.heappush(free, (expires, index, number))
 
     @staticmethod
     def _idlest(pool: _Pool) -> _Lease | None:

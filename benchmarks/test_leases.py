@@ -1,0 +1,297 @@
+"""``Engine.visit`` end to end and the memory store's operations alone, in visits per second.
+
+Every benchmark runs a batch of ``BATCH`` operations per round. Groups, each
+with its baseline measured in the same run:
+
+- ``engine-visit``: the bare matcher (``is_bot`` then ``RuleSet.match``, what
+  a visit costs without leases: baseline) against ``Engine.visit`` for new
+  visitors (each takes a free number; about one expired lease is ended per
+  visit) and for returning visitors (each keeps and extends their lease);
+- ``store``: a dict lookup and store per visitor (the least any session store
+  does: baseline) against ``MemoryStore.visit`` taking a number, keeping one,
+  recycling one (every visit displaces the idlest lease), and
+  ``MemoryStore.attribute`` on a log of 100,000 leases.
+
+The last test prints a table (microseconds per operation, operations per
+second, ratio to the group's baseline; median times) and holds ``Engine.visit``
+within ``ENGINE_BOUNDS`` times the bare matcher's cost.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable
+
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from dni_engine.bots import is_bot
+from dni_engine.engine import Engine
+from dni_engine.leases import Claim, Decision, Policy, PoolTerms
+from dni_engine.schema import NumberPool
+from dni_engine.stores.memory import MemoryStore
+
+BATCH = 1_000
+# Engine.visit may cost at most this many bare matches (the lease layer's share of a visit).
+ENGINE_BOUNDS = {"new visitors": 6.0, "returning visitors": 4.0}
+BROWSER = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36"
+)
+SHOP = "https://shop.example/tyres/winter"
+# Paid and organic visits, all of which one of the two pools takes.
+VISITS = (
+    (f"{SHOP}?gclid=Cj0KCQiA1xyz&utm_campaign=winter&utm_medium=cpc", "https://www.google.co.uk/"),
+    (f"{SHOP}?gclid=Cj0KCQiA2xyz", "https://www.google.com/"),
+    (SHOP, "https://www.google.com/search?q=winter+tyres"),
+    (f"{SHOP}?utm_source=newsletter&utm_medium=email", None),
+    (SHOP, "https://l.facebook.com/l.php?u=https%3A%2F%2Fshop.example"),
+    ("https://shop.example/", None),
+    (f"{SHOP}?page=2", "https://www.bing.com/search?q=tyres"),
+    (SHOP, "https://duckduckgo.com/"),
+)
+_medians: dict[tuple[str, str], float] = {}
+_baselines = {"engine-visit": "bare matcher", "store": "dict"}
+
+
+def _pool(pool_id: int, name: str, count: int, sources: list[dict[str, object]]) -> NumberPool:
+    return NumberPool.model_validate(
+        {
+            "id": pool_id,
+            "group_id": 1,
+            "status": "active",
+            "name": name,
+            "match_period": 1,
+            "quantity": count,
+            "numbers": [
+                {"id": pool_id * 10_000 + i, "phone_number": f"+44117{pool_id}{i:05d}"}
+                for i in range(count)
+            ],
+            "replacement_configuration": {
+                "numbers_to_replace": ["01179460000"],
+                "tracking_sources": sources,
+            },
+            "call_routes": {
+                "route_type": "Basic",
+                "route": {"termination_number": "+441274792823"},
+            },
+        }
+    )
+
+
+def _engine() -> Engine:
+    """Google Ads (gclid from Google) and a catch-all, 1,000 numbers each, 1-minute holds."""
+    ads: list[dict[str, object]] = [{"referrer_domain": "Google", "url_triggers": ["gclid=*"]}]
+    return Engine(
+        [
+            _pool(4, "Google Ads", 1_000, ads),
+            _pool(5, "Everyone else", 1_000, [{"referrer_domain": "Any"}]),
+        ],
+        MemoryStore(log_capacity=100_000),
+        clock=lambda: 0.0,
+    )
+
+
+def _record(benchmark: BenchmarkFixture, group: str, name: str) -> None:
+    benchmark.group = group
+    benchmark.extra_info["role"] = "baseline" if _baselines[group] == name else "candidate"
+    benchmark.extra_info["operations"] = BATCH
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        _medians[group, name] = stats.stats.median
+
+
+class _Ticker:
+    """Visitor ids and times for successive batches: new ones, or a fixed returning set."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 1_700_000_000.0
+        self.step = step
+        self.ids = itertools.count()
+
+    def new_batch(self) -> list[tuple[str, float]]:
+        batch = []
+        for _ in range(BATCH):
+            self.now += self.step
+            batch.append((f"visitor-{next(self.ids)}", self.now))
+        return batch
+
+
+# ---- engine-visit ------------------------------------------------------------------------
+
+
+def test_bare_matcher(benchmark: BenchmarkFixture) -> None:
+    rules = _engine().rules
+    batch = [VISITS[i % len(VISITS)] for i in range(BATCH)]
+
+    def run() -> int:
+        matched = 0
+        for url, referrer in batch:
+            if not is_bot(BROWSER) and rules.match(url, referrer, BROWSER, check_bots=False):
+                matched += 1
+        return matched
+
+    assert benchmark(run) == BATCH
+    _record(benchmark, "engine-visit", "bare matcher")
+
+
+def _engine_run(
+    engine: Engine, batches: Callable[[], list[tuple[str, float]]]
+) -> Callable[[], list[Decision]]:
+    visit = engine.visit
+
+    def run() -> list[Decision]:
+        out = []
+        for i, (visitor, now) in enumerate(batches()):
+            url, referrer = VISITS[i % len(VISITS)]
+            out.append(visit(visitor, url, referrer, BROWSER, now))
+        return out
+
+    return run
+
+
+def test_engine_new_visitors(benchmark: BenchmarkFixture) -> None:
+    engine = _engine()
+    ticker = _Ticker(step=0.1)  # ~600 live leases per pool of 1,000: never exhausted
+    decisions = benchmark(_engine_run(engine, ticker.new_batch))
+    assert {d.outcome for d in decisions} == {"new"}
+    _record(benchmark, "engine-visit", "new visitors")
+
+
+def test_engine_returning_visitors(benchmark: BenchmarkFixture) -> None:
+    engine = _engine()
+    ticker = _Ticker(step=0.001)
+    visitors = [f"regular-{i}" for i in range(200)]
+
+    def batch() -> list[tuple[str, float]]:
+        out = []
+        for i in range(BATCH):
+            ticker.now += ticker.step
+            out.append((visitors[i % len(visitors)], ticker.now))
+        return out
+
+    run = _engine_run(engine, batch)
+    run()  # everyone holds a lease before the clock starts
+    decisions = benchmark(run)
+    assert {d.outcome for d in decisions} == {"kept"}
+    _record(benchmark, "engine-visit", "returning visitors")
+
+
+# ---- store ------------------------------------------------------------------------------------
+
+
+def _store(count: int, hold: float, policy: Policy = "fallback") -> MemoryStore:
+    store = MemoryStore(log_capacity=100_000)
+    numbers = tuple(f"+4411740{i:05d}" for i in range(count))
+    store.register_pool(PoolTerms("pool", "Pool", numbers, hold, policy=policy))
+    return store
+
+
+CLAIM = Claim("pool", specificity=1, referrer="Google", trigger="gclid=*")
+
+
+def test_dict_baseline(benchmark: BenchmarkFixture) -> None:
+    ticker = _Ticker(step=0.1)
+    sessions: dict[str, float] = {}
+
+    def run() -> int:
+        kept = 0
+        for visitor, now in ticker.new_batch():
+            if sessions.get(visitor) is not None:
+                kept += 1
+            sessions[visitor] = now
+        return kept
+
+    assert benchmark(run) == 0
+    _record(benchmark, "store", "dict")
+
+
+def _store_run(
+    store: MemoryStore, batches: Callable[[], list[tuple[str, float]]]
+) -> Callable[[], list[Decision]]:
+    visit = store.visit
+
+    def run() -> list[Decision]:
+        return [visit(visitor, now, CLAIM) for visitor, now in batches()]
+
+    return run
+
+
+def test_store_new(benchmark: BenchmarkFixture) -> None:
+    ticker = _Ticker(step=0.1)
+    decisions = benchmark(_store_run(_store(1_000, 60.0), ticker.new_batch))
+    assert {d.outcome for d in decisions} == {"new"}
+    _record(benchmark, "store", "store: new lease")
+
+
+def test_store_kept(benchmark: BenchmarkFixture) -> None:
+    ticker = _Ticker(step=0.001)
+    visitors = [f"regular-{i}" for i in range(200)]
+
+    def batch() -> list[tuple[str, float]]:
+        out = []
+        for i in range(BATCH):
+            ticker.now += ticker.step
+            out.append((visitors[i % len(visitors)], ticker.now))
+        return out
+
+    run = _store_run(_store(1_000, 60.0), batch)
+    run()
+    decisions = benchmark(run)
+    assert {d.outcome for d in decisions} == {"kept"}
+    _record(benchmark, "store", "store: kept lease")
+
+
+def test_store_recycle(benchmark: BenchmarkFixture) -> None:
+    ticker = _Ticker(step=0.1)
+    store = _store(100, 1e9, policy="recycle")  # holds never end: every visit displaces
+    _store_run(store, ticker.new_batch)()
+    decisions = benchmark(_store_run(store, ticker.new_batch))
+    assert {d.outcome for d in decisions} == {"recycled"}
+    _record(benchmark, "store", "store: recycled lease")
+
+
+def test_store_attribute(benchmark: BenchmarkFixture) -> None:
+    ticker = _Ticker(step=0.5)
+    store = _store(100, 60.0)
+    for _ in range(100):
+        _store_run(store, ticker.new_batch)()  # 100,000 leases in the log
+    rng = random.Random(7)
+    start = 1_700_000_000.0
+    calls = [
+        (f"+4411740{rng.randrange(100):05d}", rng.uniform(start, ticker.now)) for _ in range(BATCH)
+    ]
+    attribute = store.attribute
+
+    def run() -> int:
+        return sum(attribute(number, at).lease is not None for number, at in calls)
+
+    assert benchmark(run) > BATCH // 2
+    _record(benchmark, "store", "store: attribute a call")
+
+
+def test_ratios(capsys: pytest.CaptureFixture[str]) -> None:
+    """Print operations per second and ratios to each group's baseline; hold the engine bound."""
+    lines = [f"{'group':<14}{'benchmark':<26}{'us/op':>9}{'ops/s':>12}{'vs baseline':>14}"]
+    for group, baseline in _baselines.items():
+        if (group, baseline) not in _medians:
+            continue
+        base = _medians[group, baseline]
+        for (g, name), median in _medians.items():
+            if g != group:
+                continue
+            per_op = median / BATCH
+            ratio = "baseline" if name == baseline else f"{median / base:.2f}x"
+            lines.append(
+                f"{group:<14}{name:<26}{per_op * 1e6:>9.2f}{1 / per_op:>12,.0f}{ratio:>14}"
+            )
+    with capsys.disabled():
+        print("\n" + ("\n".join(lines) if len(lines) > 1 else "lease benchmarks not measured"))
+    failures = []
+    matcher = _medians.get(("engine-visit", "bare matcher"))
+    for name, bound in ENGINE_BOUNDS.items():
+        measured = _medians.get(("engine-visit", name))
+        if matcher is not None and measured is not None and measured > bound * matcher:
+            failures.append(f"{name}: {measured / matcher:.2f}x the bare matcher > {bound}")
+    assert not failures, failures
