@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dni_engine.stores import MemoryStore, Store
+from dni_engine.stores.redis import RedisStore
+from dni_engine.testing.redis_server import RedisCluster, RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -27,13 +30,55 @@ def seed_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-STORE_KINDS = ("memory",)
+STORE_KINDS = ("memory", "redis", "redis-cluster")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port, one per test process."""
+    server = RedisServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """A real 3-master Redis Cluster on free loopback ports, one per test process."""
+    cluster = RedisCluster(masters=3).start()
+    yield cluster
+    cluster.close()
 
 
 @pytest.fixture(params=STORE_KINDS)
-def store_factory(request: pytest.FixtureRequest) -> Callable[[], Store]:
-    """Makes empty lease stores of each kind; the lease and engine tests run on every kind."""
-    kind = request.param
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Each kind of lease store (tests needing ``store_factory`` run once per kind)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def store_factory(store_kind: str, request: pytest.FixtureRequest) -> Iterator[Callable[[], Store]]:
+    """Makes empty lease stores of each kind; the lease and engine tests run on every kind.
+
+    Redis stores share the session's server (or cluster), each in a namespace of
+    its own; the data is flushed when the test ends.
+    """
+    kind = store_kind
     if kind == "memory":
-        return MemoryStore
-    raise LookupError(f"no store kind {kind!r}")
+        yield MemoryStore
+        return
+    if kind == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        client: Any = server.client()
+        nodes = [server]
+    elif kind == "redis-cluster":
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        client = cluster.client()
+        nodes = cluster.servers
+    else:
+        raise LookupError(f"no store kind {kind!r}")
+    names = itertools.count()
+    yield lambda: RedisStore(client, namespace=f"test{next(names)}")
+    client.close()
+    for node in nodes:
+        with node.client() as direct:
+            direct.flushall()

@@ -1,0 +1,1207 @@
+"""The Redis store: one lease pool shared by every worker process on every host.
+
+:class:`RedisStore` implements the :class:`~dni_engine.stores.base.Store`
+protocol on Redis or Redis Cluster. Each operation on a pool is one Lua script
+(loaded once, called by SHA, reloaded after ``NOSCRIPT``) that runs the visit
+algorithm of :mod:`dni_engine.stores.base` atomically on the server, so its
+behaviour is that of :class:`~dni_engine.stores.memory.MemoryStore`, checked by
+running the same test-suite against both.
+
+**Keys.** Everything about one pool carries the pool's hash tag, so it lives
+in one cluster slot (``<ns>`` is the ``namespace``, ``dni`` by default)::
+
+    <ns>:{p:<pool>}:cfg        hash    terms, time watermark, lease sequence, counters
+    <ns>:{p:<pool>}:order      hash    number -> index in the pool (API order)
+    <ns>:{p:<pool>}:free       zset    free numbers by free-since (ties: API order)
+    <ns>:{p:<pool>}:live       zset    live leases by expiry (ties: taken first)
+    <ns>:{p:<pool>}:holder     hash    number -> its live lease
+    <ns>:{p:<pool>}:visitors   hash    visitor -> their live lease in this pool
+    <ns>:{p:<pool>}:log        zset    the lease log: leases by start time
+    <ns>:{p:<pool>}:n:<number> zset    the log per number, for attribution
+    <ns>:{p:<pool>}:l:<seq>    hash    one lease record
+    <ns>:{v:<visitor>}         string  the pool of the visitor's live lease (a hint)
+    <ns>:{r}:pools|order|numbers|overflow   the registry: which pool owns a number
+
+A lease id is ``<pool>:<seq>``. The lease log is bounded per pool: at most
+``log_capacity`` leases, and, checked every 16th lease, leases whose window
+ended more than ``log_retention`` seconds ago leave it, oldest first. A live
+lease pushed out of the log keeps its record until it ends, so it can still be
+attributed. Redis must not evict these keys (``maxmemory-policy noeviction``,
+the default): an evicted lease record or free-number set is lost state.
+
+**A visit** is at most two round trips in the common case. The first,
+``GETEX``, reads the visitor's hint and refreshes its expiry. A returning
+visitor's second is the script of the hinted pool; a visitor without a hint
+gets the claimed pool's script pipelined with ``SET`` of the new hint; a
+visitor without a hint and without a match stops after the first. The script
+is authoritative: it re-checks the visitor's lease inside its pool, so a stale
+hint (its lease ended, or it names a pool the claim does not) costs one more
+round trip, in the claimed pool. Hints expire ``hint_ttl`` seconds of server
+time after the visitor's last visit.
+
+**What is not atomic.** Each script is atomic inside its pool; nothing spans
+two pools, because two pools may live on two cluster nodes:
+
+* *Last-touch switch* is three scripts: the held pool says the lease may
+  switch (changing nothing), the new pool takes a free number (``new``,
+  ``switched_from`` set, ``switched_in`` counted), then the old pool ends the
+  old lease (``switched``, its number cooling, ``switched_out`` counted) in
+  the same round trip as the hint update. Between the second and third step
+  the visitor holds two live leases (no number is ever held twice). If the
+  old lease ends otherwise meanwhile (its hold ran out, or ``recycle``
+  displaced it), the third step finds nothing to end: the new lease still
+  names it in ``switched_from``, the old one keeps the other end reason, and
+  ``switched_in`` of the new pool exceeds ``switched_out`` of the old one by
+  one. If the worker dies between the steps, the old lease is never renewed
+  and simply runs out. When the new pool has no free number, a fourth script
+  keeps the old lease, as the memory store does.
+* *The hint* is written after the lease it names. Two requests of one visitor
+  that race on their first visit and match two different pools can each take
+  a lease, one in each pool; the hint then names one of them and the other
+  runs out unrenewed. A hint lost (the write failed, or it expired while the
+  engine's clock runs slower than the server's) makes the visitor's next visit
+  look like a first visit outside the hinted pool: a match in the pool of the
+  lease still keeps it (the script checks), a match elsewhere takes a second
+  lease, a visit without a match gets ``no_match``.
+* *Registration* writes the registry (checked atomically against every other
+  pool's numbers) and then the pool's own keys, in two steps. It is meant for
+  start-up, where every worker registers the same terms (idempotently).
+* *Time*: the store's time never goes backwards inside one pool (a watermark
+  in the pool's ``cfg``) and inside one ``RedisStore`` object; two pools on
+  two hosts with skewed clocks keep their own watermarks.
+
+**Time.** By default leases run on the engine's clock: the ``now`` given to
+each operation is sent to the script (as ``repr(float)``, exactly), so
+simulations and tests stay deterministic. Across hosts this needs synchronised
+clocks: a host whose clock lags has its visits raised to the pool's watermark
+(harmless), but a host running ahead moves the pool's time ahead for everyone,
+so holds end early by the skew. With ``server_time=True`` the scripts read
+Redis ``TIME`` instead and ignore ``now`` for leases, so workers whose clocks
+drift apart still agree on who holds which number; the decision's ``at``,
+``started`` and ``expires`` are then server time, which the calls you
+attribute should use too. On a cluster each pool uses its own node's clock.
+
+**Failures.** Clients built from a URL get short timeouts (``connect_timeout``
+50 ms, ``timeout`` 100 ms) and no retries; a client you pass in is used as it
+is configured (give it the same). When Redis fails, times out or is in a
+cluster failover, the operation raises :class:`StoreError`, which
+:meth:`Engine.visit <dni_engine.engine.Engine.visit>` turns into the outcome
+``store_unavailable`` (the page keeps its numbers). A :class:`CircuitBreaker`
+then fails every call at once for ``breaker_open_seconds`` of monotonic wall
+time (not the engine's clock), lets one probe through, and closes again when
+the probe succeeds, so a dead Redis costs one timeout per interval rather than
+one per page view, and the store recovers by itself. A script that timed out
+on the client may still have run on the server: the lease it took is live,
+and the visitor's next visit keeps it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Literal, cast
+
+import redis
+from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
+from redis.exceptions import (
+    ClusterError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisClusterException,
+    RedisError,
+    TryAgainError,
+)
+from redis.retry import Retry
+
+from dni_engine.errors import ConfigError, Problem
+from dni_engine.leases import (
+    Attribution,
+    ClaimLike,
+    Decision,
+    EndReason,
+    Lease,
+    PoolStats,
+    PoolTerms,
+    attribution_from,
+    is_any_referrer,
+)
+from dni_engine.stores.base import StoreError
+
+log = logging.getLogger("dni_engine.stores.redis")
+
+RedisClient = redis.Redis | RedisCluster
+"""A client the store accepts: standalone Redis or Redis Cluster."""
+
+DEFAULT_NAMESPACE: Final = "dni"
+DEFAULT_CONNECT_TIMEOUT: Final = 0.05
+DEFAULT_TIMEOUT: Final = 0.1
+DEFAULT_LOG_CAPACITY: Final = 100_000
+DEFAULT_LOG_RETENTION: Final = 30 * 86_400.0
+DEFAULT_BREAKER_OPEN_SECONDS: Final = 1.0
+_UNREGISTERED_HINT_TTL: Final = 86_400
+
+# Errors that mean "Redis cannot serve us right now": they open the breaker. Other
+# errors are answers (a script error, a wrong key type): raised, but Redis is up.
+_OUTAGES: Final[tuple[type[BaseException], ...]] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    ClusterError,
+    TryAgainError,
+    ReadOnlyError,
+    OutOfMemoryError,
+    RedisClusterException,
+    OSError,
+)
+_POOL_KEYS: Final = ("cfg", "free", "live", "holder", "visitors", "log", "order")
+_LEASE_FIELDS: Final = 13  # seq and the 12 fields of SNAPSHOT in the script
+
+
+POOL_SCRIPT: Final = r"""
+local op, base, now_arg = ARGV[1], ARGV[2], ARGV[3]
+local CFG, FREE, LIVE, HOLDER, VISITORS, LOG, ORDER =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+
+local function fmt(x) return string.format('%.17g', x) end
+local function pad(seq) return string.format('%015d', seq) end
+local function lkey(m) return base .. ':l:' .. m end
+local function nkey(number) return base .. ':n:' .. number end
+local function opt(s) if string.sub(s, 1, 1) == '+' then return string.sub(s, 2) end return nil end
+
+local cfg = redis.call('HMGET', CFG,
+  'name', 'hold', 'cooldown', 'policy', 'overflow', 'touch', 'maxhold', 'now', 'kept')
+local NAME, HOLD, COOLDOWN, POLICY = cfg[1], tonumber(cfg[2]), tonumber(cfg[3]), cfg[4]
+local OVERFLOW, TOUCH, MAXHOLD, SEEN = cfg[5], cfg[6], tonumber(cfg[7]), cfg[8]
+if OVERFLOW == '' then OVERFLOW = false end
+local function bump(name) return redis.call('HINCRBY', CFG, name, 1) end
+
+-- step 1: time never goes backwards inside a pool. Returns the time and its exact
+-- text (the caller's own string when it is used as is: formatting is not free).
+-- With ``write`` the new watermark is stored now; otherwise the caller stores it.
+local function clock(write)
+  local now, text
+  if now_arg == '' then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+    text = fmt(now)
+  else
+    now, text = tonumber(now_arg), now_arg
+  end
+  if SEEN and tonumber(SEEN) >= now then return tonumber(SEEN), SEEN, false end
+  if write then redis.call('HSET', CFG, 'now', text) end
+  return now, text, true
+end
+
+local function free_number(number, since)
+  local index = redis.call('HGET', ORDER, number)
+  if index then  -- a number dropped from the pool is not leased again
+    redis.call('ZADD', FREE, fmt(since), string.format('%06d:%s', tonumber(index), number))
+  end
+end
+
+local function close(m, at, reason, by)
+  local key = lkey(m)
+  local rec = redis.call('HMGET', key, 'v', 'n', 'x')
+  if by then
+    redis.call('HSET', key, 'd', fmt(at), 'r', reason, 'b', by)
+  else
+    redis.call('HSET', key, 'd', fmt(at), 'r', reason)
+  end
+  if redis.call('HGET', VISITORS, rec[1]) == m then redis.call('HDEL', VISITORS, rec[1]) end
+  if redis.call('HGET', HOLDER, rec[2]) == m then redis.call('HDEL', HOLDER, rec[2]) end
+  redis.call('ZREM', LIVE, m)
+  if reason == 'expired' or reason == 'released' then bump(reason) end
+  -- a lease already pushed out of the log (x) was kept only while it was live
+  if rec[3] then redis.call('DEL', key) end
+  return rec
+end
+
+-- step 4: leases whose hold ran out end at their expiry, freeing their number then
+local function expire(now)
+  local due = redis.call('ZRANGEBYSCORE', LIVE, '-inf', fmt(now), 'WITHSCORES')
+  for k = 1, #due, 2 do
+    local e = tonumber(due[k + 1])
+    local rec = close(due[k], e, 'expired')
+    free_number(rec[2], e)
+  end
+end
+
+local function evict(m)
+  redis.call('ZREM', LOG, m)
+  local r = redis.call('HMGET', lkey(m), 'n', 'd')
+  if r[1] then redis.call('ZREM', nkey(r[1]), m) end
+  if r[2] then redis.call('DEL', lkey(m)) else redis.call('HSET', lkey(m), 'x', '1') end
+end
+
+-- The log keeps at most ``capacity`` leases; every 16th lease also drops (up to 32)
+-- leases whose window ended ``retention`` seconds ago, oldest first.
+local function trim(now, seq, capacity, retention)
+  local over = redis.call('ZCARD', LOG) - capacity
+  if over > 0 then
+    for _, m in ipairs(redis.call('ZRANGE', LOG, 0, over - 1)) do evict(m) end
+  end
+  if retention > 0 and seq % 16 == 0 then
+    local horizon = now - retention
+    local old = redis.call('ZRANGEBYSCORE', LOG, '-inf', '(' .. fmt(horizon), 'LIMIT', 0, 32)
+    for _, m in ipairs(old) do
+      local e = redis.call('HGET', lkey(m), 'e')
+      if e and tonumber(e) > horizon then break end
+      evict(m)
+    end
+  end
+end
+
+local SNAPSHOT = {'v', 'n', 's', 'a', 'e', 'd', 'r', 'b', 'p', 'i', 'f', 't'}
+local function snapshot(out, m)
+  local r = redis.call('HMGET', lkey(m), unpack(SNAPSHOT))
+  out[#out + 1] = m
+  for k = 1, #SNAPSHOT do out[#out + 1] = r[k] end
+end
+
+if op == 'register' then
+  -- ARGV: 4 name, 5 hold, 6 cooldown, 7 policy, 8 overflow shown, 9 touch, 10.. numbers
+  local numbers = {}
+  for k = 10, #ARGV do numbers[ARGV[k]] = k - 10 end
+  local known = {}
+  for _, n in ipairs(redis.call('HKEYS', ORDER)) do known[n] = true end
+  redis.call('DEL', ORDER)
+  for n, index in pairs(numbers) do redis.call('HSET', ORDER, n, index) end
+  local free = redis.call('ZRANGE', FREE, 0, -1, 'WITHSCORES')
+  redis.call('DEL', FREE)
+  for k = 1, #free, 2 do
+    local n = string.sub(free[k], 8)
+    if numbers[n] then
+      redis.call('ZADD', FREE, free[k + 1], string.format('%06d:%s', numbers[n], n))
+    end
+  end
+  for k = 10, #ARGV do
+    local n = ARGV[k]
+    if not known[n] and redis.call('HEXISTS', HOLDER, n) == 0 then
+      redis.call('ZADD', FREE, '-inf', string.format('%06d:%s', k - 10, n))
+    end
+  end
+  local hold = tonumber(ARGV[5])
+  if MAXHOLD and MAXHOLD > hold then hold = MAXHOLD end
+  redis.call('HSET', CFG, 'name', ARGV[4], 'hold', ARGV[5], 'cooldown', ARGV[6],
+    'policy', ARGV[7], 'overflow', ARGV[8], 'touch', ARGV[9], 'maxhold', fmt(hold))
+  return 'ok'
+end
+
+if not NAME then return {'unregistered'} end
+
+if op == 'visit' then
+  -- ARGV: 4 visitor, 5 mode (visit | keep | switch_in), 6 claim (- | here | other),
+  -- 7 specificity, 8 source index, 9 referrer, 10 referrer is Any (1/0), 11 trigger,
+  -- 12 log capacity, 13 log retention
+  local visitor, mode, claim = ARGV[4], ARGV[5], ARGV[6]
+  local spec, any = tonumber(ARGV[7]), ARGV[10]
+  local now, now_s, raised = clock(false)
+  -- step 2: a live lease in this pool is kept, or may yield to a more specific match
+  local m = redis.call('HGET', VISITORS, visitor)
+  if m then
+    local r = redis.call('HMGET', lkey(m), 'n', 's', 'e', 'd', 'p', 'y', 'i', 'f', 't')
+    if r[1] and not r[4] and now < tonumber(r[3]) then
+      if mode == 'visit' and claim == 'other' and TOUCH == 'last_touch' then
+        local held = tonumber(r[5])
+        local switch
+        if spec ~= held then switch = spec > held else switch = r[6] == '1' and any == '0' end
+        if switch then
+          if raised then redis.call('HSET', CFG, 'now', now_s) end
+          return {'switch', now_s, r[1], NAME, false, false, false, m}
+        end
+      end
+      local expires = fmt(now + HOLD)
+      redis.call('HSET', lkey(m), 'a', now_s, 'e', expires)
+      redis.call('ZADD', LIVE, expires, m)
+      -- the commonest visit: its counter and the watermark in one write
+      local kept = string.format('%d', tonumber(cfg[9] or '0') + 1)
+      if raised then
+        redis.call('HSET', CFG, 'kept', kept, 'now', now_s)
+      else
+        redis.call('HSET', CFG, 'kept', kept)
+      end
+      return {'kept', now_s, r[1], NAME, r[7], r[8], r[9], m, r[2], expires}
+    end
+  end
+  if raised then redis.call('HSET', CFG, 'now', now_s) end
+  -- step 3: no live lease here; a claim on another pool is the caller's to run there
+  if claim ~= 'here' then return {'none', now_s} end
+  expire(now)
+  local capacity, retention = tonumber(ARGV[12]), tonumber(ARGV[13])
+  local function open(number, seq)
+    seq = seq or bump('seq')
+    local lm = pad(seq)
+    local expires = fmt(now + HOLD)
+    local trigger = opt(ARGV[11])
+    if trigger then
+      redis.call('HSET', lkey(lm), 'v', visitor, 'n', number, 's', now_s, 'a', now_s,
+        'e', expires, 'p', ARGV[7], 'i', ARGV[8], 'f', ARGV[9], 'y', any, 't', trigger)
+    else
+      redis.call('HSET', lkey(lm), 'v', visitor, 'n', number, 's', now_s, 'a', now_s,
+        'e', expires, 'p', ARGV[7], 'i', ARGV[8], 'f', ARGV[9], 'y', any)
+    end
+    redis.call('HSET', HOLDER, number, lm)
+    redis.call('ZADD', LIVE, expires, lm)
+    redis.call('HSET', VISITORS, visitor, lm)
+    redis.call('ZADD', LOG, now_s, lm)
+    redis.call('ZADD', nkey(number), now_s, lm)
+    trim(now, seq, capacity, retention)
+    return lm, expires
+  end
+  -- step 5: the number free longest, once out of its cooldown
+  local top = redis.call('ZPOPMIN', FREE)
+  if top[1] and tonumber(top[2]) + COOLDOWN <= now then
+    local number = string.sub(top[1], 8)
+    bump('new')
+    if mode == 'switch_in' then bump('switched_in') end
+    local lm, expires = open(number)
+    return {'new', now_s, number, NAME, false, false, false, lm, now_s, expires}
+  end
+  -- step 6: the exhausted pool's policy (top, if any, is the number cooling longest)
+  local action = POLICY
+  if mode == 'switch_in' then action = 'none'
+  elseif POLICY == 'recycle' then
+    if top[1] then action = 'cut_cooldown'
+    elseif redis.call('HLEN', HOLDER) > 0 then action = 'displace'
+    else action = 'fallback' end
+  end
+  if top[1] and action ~= 'cut_cooldown' then redis.call('ZADD', FREE, top[2], top[1]) end
+  if action == 'none' then return {'nofree', now_s} end
+  if action == 'cut_cooldown' then
+    local number = string.sub(top[1], 8)
+    bump('recycled')
+    bump('cooldowns_cut')
+    local lm, expires = open(number)
+    return {'recycled', now_s, number, NAME, false, false, false, lm, now_s, expires}
+  end
+  if action == 'displace' then
+    local idlest = redis.call('ZRANGE', LIVE, 0, 0)[1]
+    if idlest then
+      local seq = bump('seq')
+      local number = close(idlest, now, 'displaced', pad(seq))[2]
+      bump('recycled')
+      bump('displacements')
+      local lm, expires = open(number, seq)
+      return {'recycled', now_s, number, NAME, false, false, false, lm, now_s, expires, idlest}
+    end
+  end
+  bump('overflows')
+  return {'overflow', now_s, OVERFLOW, NAME}
+end
+
+if op == 'switch_out' then
+  -- ARGV: 4 lease; ends it as switched (its number starts cooling) if it is still live
+  local m = ARGV[4]
+  local now, now_s = clock(true)
+  local r = redis.call('HMGET', lkey(m), 'n', 'e', 'd')
+  if r[1] and not r[3] and now < tonumber(r[2]) then
+    close(m, now, 'switched')
+    free_number(r[1], now)
+    bump('switched_out')
+    return {'switched', now_s}
+  end
+  return {'gone', now_s}
+end
+
+if op == 'release' then
+  -- ARGV: 4 visitor
+  local now, now_s = clock(true)
+  local m = redis.call('HGET', VISITORS, ARGV[4])
+  if m then
+    local out = {'released', now_s}
+    snapshot(out, m)
+    local number, e = out[5], tonumber(out[8])
+    if not out[9] and now < e then
+      close(m, now, 'released')
+      free_number(number, now)
+      out[9], out[10] = now_s, 'released'
+      return out
+    end
+  end
+  return {'none', now_s}
+end
+
+if op == 'attribute' then
+  -- ARGV: 4 number, 5 time of the call. Leases on one number follow each other and
+  -- a lease's window ends at most one hold after the next one started: walk back
+  -- from the last lease started by then until that bound.
+  local number, at = ARGV[4], tonumber(ARGV[5])
+  local key = nkey(number)
+  local found = {}
+  local next_start, offset, done = math.huge, 0, false
+  while not done do
+    local batch = redis.call('ZREVRANGEBYSCORE', key, ARGV[5], '-inf', 'WITHSCORES',
+      'LIMIT', offset, 32)
+    if #batch == 0 then break end
+    for k = 1, #batch, 2 do
+      if not (at < next_start + MAXHOLD) then done = true; break end
+      local e = redis.call('HGET', lkey(batch[k]), 'e')
+      if e and at < tonumber(e) then table.insert(found, 1, batch[k]) end
+      next_start = tonumber(batch[k + 1])
+    end
+    offset = offset + 32
+  end
+  local holder = redis.call('HGET', HOLDER, number)
+  if holder then  -- a live lease already pushed out of the log
+    local listed = false
+    for _, m in ipairs(found) do if m == holder then listed = true end end
+    local s = redis.call('HGET', lkey(holder), 's')
+    if not listed and s and tonumber(s) <= at then found[#found + 1] = holder end
+  end
+  local out = {'leases', SEEN or '-inf'}
+  for _, m in ipairs(found) do snapshot(out, m) end
+  return out
+end
+
+if op == 'leases' then
+  -- ARGV: 4 number (or ''), 5 since, 6 until: leases whose window overlaps [since, until)
+  local since = tonumber(ARGV[5])
+  local index = LOG
+  if ARGV[4] ~= '' then index = nkey(ARGV[4]) end
+  local members = redis.call('ZRANGEBYSCORE', index, '-inf', '(' .. ARGV[6])
+  local out = {'leases', SEEN or '-inf'}
+  for _, m in ipairs(members) do
+    local e = redis.call('HGET', lkey(m), 'e')
+    if e and tonumber(e) > since then snapshot(out, m) end
+  end
+  return out
+end
+
+if op == 'stats' then
+  local now, now_s = clock(true)
+  expire(now)
+  local cooling, free = 0, 0
+  local members = redis.call('ZRANGE', FREE, 0, -1, 'WITHSCORES')
+  for k = 2, #members, 2 do
+    if tonumber(members[k]) + COOLDOWN > now then cooling = cooling + 1 else free = free + 1 end
+  end
+  local out = {'stats', now_s, redis.call('HLEN', ORDER), redis.call('HLEN', HOLDER),
+    cooling, free}
+  local c = redis.call('HMGET', CFG, 'new', 'kept', 'overflows', 'recycled', 'displacements',
+    'cooldowns_cut', 'switched_in', 'switched_out', 'expired', 'released')
+  for k = 1, #c do out[#out + 1] = tonumber(c[k] or '0') end
+  return out
+end
+
+if op == 'purge' then
+  local now, now_s = clock(true)
+  local before = tonumber(redis.call('HGET', CFG, 'expired') or '0')
+  expire(now)
+  return {'purged', now_s, tonumber(redis.call('HGET', CFG, 'expired') or '0') - before}
+end
+
+return redis.error_reply('dni-engine store script: unknown operation ' .. tostring(op))
+"""
+"""The per-pool script (see the module docstring)."""
+
+REGISTRY_SCRIPT: Final = r"""
+-- KEYS: 1 pools (hash key -> terms json), 2 order (list), 3 numbers (hash number -> pool),
+-- 4 overflow (hash number -> json list of pools). ARGV: 1 pool key, 2 overflow number
+-- ('' none), 3.. numbers. Returns {'ok'} or {'problems', kind, number, other pool, ...}.
+local POOLS, ORDER, NUMBERS, OVERFLOW = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local key, overflow = ARGV[1], ARGV[2]
+local mine = {}
+for k = 3, #ARGV do mine[#mine + 1] = ARGV[k] end
+local keys = redis.call('LRANGE', ORDER, 0, -1)
+local problems = {'problems'}
+local function problem(kind, number, other)
+  table.insert(problems, kind); table.insert(problems, number); table.insert(problems, other)
+end
+for _, other in ipairs(keys) do
+  if other ~= key then
+    local terms = cjson.decode(redis.call('HGET', POOLS, other))
+    local theirs = {}
+    for _, n in ipairs(terms['numbers']) do theirs[n] = true end
+    for _, n in ipairs(mine) do
+      if theirs[n] then problem('number', n, other) end
+      if n == terms['overflow'] then problem('overflow_number', n, other) end
+    end
+    if overflow ~= '' and theirs[overflow] then problem('tracking_number', overflow, other) end
+  end
+end
+if #problems > 1 then return problems end
+local previous = redis.call('HGET', POOLS, key)
+if previous then
+  for _, n in ipairs(cjson.decode(previous)['numbers']) do
+    if redis.call('HGET', NUMBERS, n) == key then redis.call('HDEL', NUMBERS, n) end
+  end
+else
+  redis.call('RPUSH', ORDER, key)
+  keys[#keys + 1] = key
+end
+for _, n in ipairs(mine) do redis.call('HSET', NUMBERS, n, key) end
+local encoded = '{"numbers":[],"overflow":' .. cjson.encode(overflow) .. '}'
+if #mine > 0 then encoded = cjson.encode({numbers = mine, overflow = overflow}) end
+redis.call('HSET', POOLS, key, encoded)
+local owners = {}
+local owner_order = {}
+for _, k in ipairs(keys) do
+  local o = cjson.decode(redis.call('HGET', POOLS, k))['overflow']
+  if o ~= '' then
+    if not owners[o] then owners[o] = {}; owner_order[#owner_order + 1] = o end
+    table.insert(owners[o], k)
+  end
+end
+redis.call('DEL', OVERFLOW)
+for _, o in ipairs(owner_order) do redis.call('HSET', OVERFLOW, o, cjson.encode(owners[o])) end
+return {'ok'}
+"""
+"""The registry script: which pool owns each number, checked and written atomically."""
+
+
+BreakerState = Literal["closed", "open", "half_open"]
+
+
+class CircuitBreaker:
+    """Fails calls fast while the back end is down, and probes it once per interval.
+
+    Closed, every call goes through. After a failure it is *open* for
+    ``open_seconds`` of ``clock`` (monotonic wall time, never the engine's
+    clock): :meth:`allow` says no at once. Then one call is let through as a
+    probe (*half open*): :meth:`succeeded` closes the breaker, :meth:`failed`
+    opens it again; if the probe never reports, another is let through one
+    interval later. Thread-safe; the closed path takes no lock.
+    """
+
+    __slots__ = (
+        "_clock",
+        "_lock",
+        "_open_until",
+        "_probing",
+        "failures",
+        "open_seconds",
+        "rejected",
+    )
+
+    def __init__(
+        self,
+        open_seconds: float = DEFAULT_BREAKER_OPEN_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not (math.isfinite(open_seconds) and open_seconds >= 0):
+            raise ConfigError([Problem("breaker_open_seconds", "must be a number of seconds >= 0")])
+        self.open_seconds = float(open_seconds)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._open_until: float | None = None
+        self._probing = False
+        self.failures = 0
+        """Failed calls so far (each one opened the breaker)."""
+        self.rejected = 0
+        """Calls refused without trying, while the breaker was open."""
+
+    @property
+    def state(self) -> BreakerState:
+        """``closed``, ``open`` (failing fast) or ``half_open`` (a probe is out)."""
+        if self._open_until is None:
+            return "closed"
+        return "half_open" if self._probing else "open"
+
+    def allow(self) -> bool:
+        """True if a call may go to the back end now (it must then report back)."""
+        if self._open_until is None:
+            return True
+        with self._lock:
+            if self._open_until is None:
+                return True
+            now = self._clock()
+            if now >= self._open_until:
+                self._open_until = now + self.open_seconds
+                self._probing = True
+                return True
+            self.rejected += 1
+            return False
+
+    def succeeded(self) -> None:
+        """The back end answered: close the breaker."""
+        if self._open_until is not None:
+            with self._lock:
+                if self._open_until is not None:
+                    log.info("circuit closed: Redis answers again")
+                self._open_until = None
+                self._probing = False
+
+    def failed(self) -> None:
+        """The back end failed: fail fast for the next ``open_seconds``."""
+        with self._lock:
+            if self._open_until is None:
+                # INFO only: the engine warns once per outage; this is the detail.
+                log.info("circuit open: failing fast for %g s between probes", self.open_seconds)
+            self.failures += 1
+            self._probing = False
+            self._open_until = self._clock() + self.open_seconds
+
+    def __repr__(self) -> str:
+        return f"CircuitBreaker({self.state}, failures={self.failures}, rejected={self.rejected})"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _sha(script: str) -> str:
+    return hashlib.sha1(script.encode()).hexdigest()
+
+
+_POOL_SHA: Final = _sha(POOL_SCRIPT)
+_REGISTRY_SHA: Final = _sha(REGISTRY_SCRIPT)
+
+
+class RedisStore:
+    """A :class:`~dni_engine.stores.base.Store` on Redis or Redis Cluster (see the module doc).
+
+    ``client`` is a ``redis.Redis``, a ``redis.cluster.RedisCluster``, or a URL
+    (``redis://host:port/db``; with ``cluster=True`` the URL of one cluster
+    node), for which a client with ``connect_timeout`` and ``timeout`` (seconds)
+    and no retries is built. ``namespace`` prefixes every key, so several
+    stores can share one Redis. ``server_time`` runs leases on Redis ``TIME``
+    instead of the ``now`` given to each operation. ``log_capacity`` bounds
+    each pool's lease log; ``log_retention`` (seconds, 0 for none) drops
+    leases whose window ended that long ago. ``hint_ttl`` (seconds) is how long
+    a visitor's pool hint outlives their last visit; by default twice the
+    longest ``match_period`` registered through this object plus a minute.
+    ``breaker_open_seconds`` and ``breaker_clock`` configure the
+    :class:`CircuitBreaker`.
+
+    Every method raises :class:`StoreError` when Redis fails (never a Redis
+    exception); ``register_pool`` raises :class:`ConfigError` like the memory
+    store. Thread-safe: one object may serve every thread of a worker.
+    """
+
+    def __init__(
+        self,
+        client: RedisClient | str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        cluster: bool = False,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        timeout: float = DEFAULT_TIMEOUT,
+        server_time: bool = False,
+        log_capacity: int = DEFAULT_LOG_CAPACITY,
+        log_retention: float = DEFAULT_LOG_RETENTION,
+        hint_ttl: float | None = None,
+        breaker_open_seconds: float = DEFAULT_BREAKER_OPEN_SECONDS,
+        breaker_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        problems: list[Problem] = []
+        if not namespace or "{" in namespace or "}" in namespace:
+            problems.append(Problem("namespace", "must be a non-empty string without braces"))
+        for name, value in (("connect_timeout", connect_timeout), ("timeout", timeout)):
+            if not (math.isfinite(value) and value > 0):
+                problems.append(Problem(name, "must be a positive number of seconds"))
+        if not (isinstance(log_capacity, int) and log_capacity >= 1):
+            problems.append(Problem("log_capacity", "must be a whole number >= 1"))
+        if not (math.isfinite(log_retention) and log_retention >= 0):
+            problems.append(Problem("log_retention", "must be a number of seconds >= 0"))
+        if hint_ttl is not None and not (math.isfinite(hint_ttl) and hint_ttl >= 1):
+            problems.append(Problem("hint_ttl", "must be a number of seconds >= 1"))
+        if problems:
+            raise ConfigError(problems)
+        self._owned = isinstance(client, str)
+        if isinstance(client, str):
+            options: dict[str, Any] = {
+                "socket_connect_timeout": connect_timeout,
+                "socket_timeout": timeout,
+                "retry": Retry(NoBackoff(), 0),
+            }
+            self._client: RedisClient = (
+                RedisCluster.from_url(client, **options)
+                if cluster
+                else redis.Redis.from_url(client, **options)
+            )
+        else:
+            self._client = client
+        self._cluster = isinstance(self._client, RedisCluster)
+        self._ns = namespace
+        self._server_time = server_time
+        self._capacity = str(log_capacity)
+        self._retention = repr(float(log_retention))
+        self._hint_ttl = None if hint_ttl is None else math.ceil(hint_ttl)
+        self._max_hold = 0.0
+        self._ttl = self._hint_ttl or _UNREGISTERED_HINT_TTL
+        self._breaker = CircuitBreaker(breaker_open_seconds, breaker_clock)
+        self._heads: dict[str, tuple[Any, ...]] = {}
+        registry = f"{namespace}:{{r}}"
+        self._registry = tuple(
+            f"{registry}:{name}" for name in ("pools", "order", "numbers", "overflow")
+        )
+        self._now = -math.inf
+
+    # ---- plumbing ----------------------------------------------------------------
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The circuit breaker in front of Redis (its state and counters)."""
+        return self._breaker
+
+    @property
+    def client(self) -> RedisClient:
+        """The Redis client this store talks through."""
+        return self._client
+
+    def _head(self, pool_key: str) -> tuple[Any, ...]:
+        """``EVALSHA``, the script, the pool's keys and its key prefix: a pool command's start."""
+        head = self._heads.get(pool_key)
+        if head is None:
+            prefix = f"{self._ns}:{{p:{pool_key}}}"
+            keys = [f"{prefix}:{name}" for name in _POOL_KEYS]
+            head = self._heads[pool_key] = ("EVALSHA", _POOL_SHA, len(keys), *keys)
+        return head
+
+    def _prefix(self, pool_key: str) -> str:
+        return f"{self._ns}:{{p:{pool_key}}}"
+
+    def _hint(self, visitor_id: str) -> str:
+        return f"{self._ns}:{{v:{visitor_id}}}"
+
+    def _script(self, pool_key: str, op: str, now: float | None, *args: str) -> tuple[Any, ...]:
+        """The command running ``op`` of the pool script on ``pool_key``."""
+        clock = "" if now is None or self._server_time else repr(float(now))
+        return (*self._head(pool_key), op, self._prefix(pool_key), clock, *args)
+
+    def _execute(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` in one round trip (a pipeline for several) behind the breaker.
+
+        Scripts missing on the server (``NOSCRIPT``: a restart, a failover,
+        ``SCRIPT FLUSH``) are loaded and the commands sent again; the commands
+        are idempotent up to the failed script, which did not run.
+        """
+        breaker = self._breaker
+        if not breaker.allow():
+            raise StoreError(
+                f"Redis is unavailable; failing fast for up to {breaker.open_seconds:g} s "
+                "after the last failure"
+            )
+        try:
+            results = self._send(commands)
+            if any(isinstance(r, NoScriptError) for r in results):
+                self._load_scripts()
+                results = self._send(commands)
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+        except _OUTAGES as exc:
+            breaker.failed()
+            raise StoreError(f"Redis did not answer: {exc}") from exc
+        except RedisError as exc:
+            breaker.succeeded()
+            if isinstance(exc, redis.exceptions.ResponseError) and str(exc).startswith("BUSY"):
+                breaker.failed()
+            raise StoreError(f"Redis refused a lease operation: {exc}") from exc
+        breaker.succeeded()
+        return results
+
+    def _send(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        client = self._client
+        if len(commands) == 1:
+            # redis-py leaves execute_command untyped; its reply is whatever the command gives.
+            run: Callable[..., Any] = client.execute_command
+            try:
+                return [run(*commands[0])]
+            except NoScriptError as exc:
+                return [exc]
+        pipe = client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(pipe.execute(raise_on_error=False))
+
+    def _load_scripts(self) -> None:
+        self._client.script_load(POOL_SCRIPT)
+        self._client.script_load(REGISTRY_SCRIPT)
+
+    def _raise_now(self, now: float) -> float:
+        """``now`` raised to the latest time this object has seen (time never goes back).
+
+        With server time the caller's clock is not tracked: only the server's is.
+        """
+        if self._server_time:
+            return now
+        if now > self._now:
+            self._now = now
+            return now
+        return self._now
+
+    def _saw(self, at: float) -> float:
+        if at > self._now:
+            self._now = at
+        return at
+
+    # ---- configuration -----------------------------------------------------------
+
+    def register_pool(self, terms: PoolTerms) -> None:
+        """Add or update a pool (see :meth:`Store.register_pool`); idempotent across workers."""
+        registry = self._registry
+        reply = self._execute(
+            [
+                (
+                    "EVALSHA",
+                    _REGISTRY_SHA,
+                    len(registry),
+                    *registry,
+                    terms.key,
+                    terms.overflow_number or "",
+                    *terms.numbers,
+                )
+            ]
+        )[0]
+        if _text(reply[0]) == "problems":
+            where = f"pool {terms.key!r}"
+            problems = []
+            for k in range(1, len(reply), 3):
+                kind, number, other = (_text(x) for x in reply[k : k + 3])
+                if kind == "number":
+                    reason = f"{number} already belongs to pool {other!r}"
+                    problems.append(Problem(f"{where}.numbers", reason))
+                elif kind == "overflow_number":
+                    reason = f"{number} is the overflow number of pool {other!r}"
+                    problems.append(Problem(f"{where}.numbers", reason))
+                else:
+                    reason = f"{number} is a tracking number of pool {other!r}"
+                    problems.append(Problem(f"{where}.overflow_number", reason))
+            raise ConfigError(problems)
+        overflow = terms.overflow_number if terms.policy == "overflow" else None
+        self._execute(
+            [
+                self._script(
+                    terms.key,
+                    "register",
+                    None,
+                    terms.name,
+                    repr(float(terms.hold_seconds)),
+                    repr(float(terms.cooldown_seconds)),
+                    terms.policy,
+                    overflow or "",
+                    terms.touch,
+                    *terms.numbers,
+                )
+            ]
+        )
+        self._max_hold = max(self._max_hold, terms.hold_seconds)
+        if self._hint_ttl is None:
+            # A hint may outlive its lease (the script checks); it should not die first.
+            self._ttl = math.ceil(2 * self._max_hold) + 60
+
+    @property
+    def pool_keys(self) -> tuple[str, ...]:
+        """Keys of the pools registered in this namespace, in registration order."""
+        reply = self._execute([("LRANGE", self._registry[1], 0, -1)])[0]
+        return tuple(_text(key) for key in reply)
+
+    # ---- the per-visit operation --------------------------------------------------
+
+    def visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
+        """Take, keep, switch or recycle a number (see :class:`Store` and the module doc)."""
+        now = self._raise_now(now)
+        hint = f"{self._ns}:{{v:{visitor_id}}}"
+        # Round trip 1 reads the hint and refreshes its expiry in the same command.
+        held = self._execute([("GETEX", hint, "EX", self._ttl)])[0]
+        if held is None:
+            if claim is None:
+                return Decision(visitor_id, now, "no_match")
+            return self._take(visitor_id, now, claim, hint)
+        held_key = _text(held)
+        reply = self._visit_in(held_key, visitor_id, now, claim, "visit", None, strict=False)
+        status = _text(reply[0])
+        if status == "switch":
+            assert claim is not None  # the script offers a switch only for a claim elsewhere
+            return self._switch(visitor_id, held_key, reply, claim, hint)
+        if status not in ("none", "unregistered"):
+            return self._decision(visitor_id, held_key, reply, claim)
+        # The hint was stale: no live lease in that pool (and no claim on it).
+        if claim is None:
+            self._execute([("DEL", hint)])
+            return Decision(visitor_id, self._raise_now(now), "no_match")
+        return self._take(visitor_id, now, claim, hint)
+
+    def _visit_in(
+        self,
+        pool_key: str,
+        visitor_id: str,
+        now: float,
+        claim: ClaimLike | None,
+        mode: str,
+        hint: str | None,
+        *,
+        strict: bool = True,
+    ) -> list[Any]:
+        """Run the visit script in ``pool_key``; with ``hint``, point it at ``pool_key``.
+
+        ``mode``: ``visit`` (steps 2-6, offering a last-touch switch for a claim
+        elsewhere), ``keep`` (the same without the offer) or ``switch_in`` (take a
+        free number for a switch, or answer ``nofree``). A pool that is not
+        registered is a :class:`StoreError` when ``strict``, else the reply
+        ``unregistered``.
+        """
+        head = self._head(pool_key)
+        prefix = self._prefix(pool_key)
+        clock = "" if self._server_time else repr(now)
+        if claim is None:
+            command: tuple[Any, ...] = (
+                *head,
+                "visit",
+                prefix,
+                clock,
+                visitor_id,
+                mode,
+                "-",
+                "0",
+                "0",
+                "",
+                "0",
+                "-",
+                "0",
+                "0",
+            )
+        else:
+            trigger = claim.trigger
+            command = (
+                *head,
+                "visit",
+                prefix,
+                clock,
+                visitor_id,
+                mode,
+                "here" if claim.pool_key == pool_key else "other",
+                str(claim.specificity),
+                str(claim.source_index),
+                claim.referrer,
+                "1" if is_any_referrer(claim.referrer) else "0",
+                "-" if trigger is None else "+" + trigger,
+                self._capacity,
+                self._retention,
+            )
+        if hint is None:
+            reply: list[Any] = self._execute([command])[0]
+        else:
+            refresh = ("SET", hint, pool_key, "EX", self._ttl)
+            reply = self._execute([command, refresh])[0]
+        if _text(reply[0]) == "unregistered":
+            if strict:
+                raise StoreError(f"pool {pool_key!r} is not registered with this store")
+            return reply
+        self._saw(float(reply[1]))
+        return reply
+
+    def _take(self, visitor_id: str, now: float, claim: ClaimLike, hint: str) -> Decision:
+        """A visit run in the claimed pool: keep a lease there, or take one (steps 4-6)."""
+        pool_key = claim.pool_key
+        reply = self._visit_in(pool_key, visitor_id, now, claim, "visit", hint)
+        return self._decision(visitor_id, pool_key, reply, claim)
+
+    def _switch(
+        self, visitor_id: str, held_key: str, offer: list[Any], claim: ClaimLike, hint: str
+    ) -> Decision:
+        """Last touch: take in the claimed pool, then end the old lease (see the module doc)."""
+        old = offer[7]
+        old_id = f"{held_key}:{int(old)}"
+        target = claim.pool_key
+        now = self._raise_now(float(offer[1]))
+        reply = self._visit_in(target, visitor_id, now, claim, "switch_in", None)
+        status = _text(reply[0])
+        if status in ("new", "kept"):
+            now = self._raise_now(float(reply[1]))
+            ending = self._script(held_key, "switch_out", now, _text(old))
+            self._execute([ending, ("SET", hint, target, "EX", self._ttl)])
+            if status == "new":
+                return self._decision(visitor_id, target, reply, claim, switched_from=old_id)
+            return self._decision(visitor_id, target, reply, claim)
+        # The claimed pool has no number free right now: the visitor keeps their lease.
+        reply = self._visit_in(held_key, visitor_id, now, claim, "keep", None)
+        if _text(reply[0]) == "kept":
+            return self._decision(visitor_id, held_key, reply, claim)
+        # Their lease ended in between (another worker recycled it): a first visit.
+        return self._take(visitor_id, now, claim, hint)
+
+    def _decision(
+        self,
+        visitor_id: str,
+        pool_key: str,
+        reply: list[Any],
+        claim: ClaimLike | None,
+        switched_from: str | None = None,
+    ) -> Decision:
+        status = _text(reply[0])
+        at = float(reply[1])
+        number = None if reply[2] is None else _text(reply[2])
+        name = _text(reply[3])
+        if status == "overflow":
+            assert claim is not None  # an exhausted pool answers a claim only
+            return Decision(
+                visitor_id,
+                at,
+                "overflow",
+                number,
+                pool_key,
+                name,
+                claim.source_index,
+                claim.referrer,
+                claim.trigger,
+            )
+        lease_id = f"{pool_key}:{int(reply[7])}"
+        started, expires = float(reply[8]), float(reply[9])
+        if status == "kept":
+            trigger = reply[6]
+            return Decision(
+                visitor_id,
+                at,
+                "kept",
+                number,
+                pool_key,
+                name,
+                int(reply[4]),
+                _text(reply[5]),
+                None if trigger is None else _text(trigger),
+                lease_id,
+                started,
+                expires,
+            )
+        assert claim is not None  # a lease starts from a claim only
+        displaced = f"{pool_key}:{int(reply[10])}" if len(reply) > 10 else None
+        return Decision(
+            visitor_id,
+            at,
+            "recycled" if status == "recycled" else "new",
+            number,
+            pool_key,
+            name,
+            claim.source_index,
+            claim.referrer,
+            claim.trigger,
+            lease_id,
+            started,
+            expires,
+            displaced,
+            switched_from,
+        )
+
+    # ---- the other operations -----------------------------------------------------
+
+    def release(self, visitor_id: str, now: float) -> Lease | None:
+        """End ``visitor_id``'s live lease now; its number starts cooling. ``None`` if none."""
+        now = self._raise_now(now)
+        hint = self._hint(visitor_id)
+        held = self._execute([("GET", hint)])[0]
+        if held is None:
+            return None
+        pool_key = _text(held)
+        ending = self._script(pool_key, "release", now, visitor_id)
+        reply = self._execute([ending, ("DEL", hint)])[0]
+        if _text(reply[0]) != "released":  # no live lease there (or a hint gone stale)
+            return None
+        self._saw(float(reply[1]))
+        return self._snapshots(pool_key, reply)[0]
+
+    def attribute(self, number: str, at: float) -> Attribution:
+        """Attribute a call to ``number`` at ``at`` from the lease log, as the memory store does."""
+        _, _, numbers, overflow = self._registry
+        owner, users = self._execute([("HGET", numbers, number), ("HGET", overflow, number)])
+        if owner is None:
+            if users is not None:
+                keys = json.loads(users)
+                return Attribution(number, at, "overflow", keys[0] if len(keys) == 1 else None)
+            return Attribution(number, at, "unknown")
+        pool_key = _text(owner)
+        reply = self._execute([self._script(pool_key, "attribute", None, number, repr(float(at)))])[
+            0
+        ]
+        if _text(reply[0]) == "unregistered":
+            return Attribution(number, at, "pool", pool_key)
+        return attribution_from(number, at, pool_key, self._snapshots(pool_key, reply))
+
+    def _snapshots(self, pool_key: str, reply: list[Any]) -> list[Lease]:
+        """Leases from a script reply ``[status, pool time, (seq + 12 fields)...]``."""
+        horizon = max(float(reply[1]), self._now)
+        leases = []
+        for k in range(2, len(reply), _LEASE_FIELDS):
+            seq, visitor, number, started, last, expires_, ended_, reason_, by, spec, source = (
+                reply[k : k + 11]
+            )
+            referrer, trigger = reply[k + 11], reply[k + 12]
+            expires = float(expires_)
+            ended = None if ended_ is None else float(ended_)
+            reason = None if reason_ is None else cast(EndReason, _text(reason_))
+            if ended is None and expires <= horizon:  # ran out; not yet noticed by its pool
+                ended, reason = expires, "expired"
+            leases.append(
+                Lease(
+                    f"{pool_key}:{int(seq)}",
+                    pool_key,
+                    _text(number),
+                    _text(visitor),
+                    float(started),
+                    float(last),
+                    expires,
+                    ended,
+                    reason,
+                    None if by is None else f"{pool_key}:{int(by)}",
+                    int(spec),
+                    int(source),
+                    _text(referrer),
+                    None if trigger is None else _text(trigger),
+                )
+            )
+        return leases
+
+    def stats(self, pool_key: str, now: float) -> PoolStats:
+        """Counters and occupancy of ``pool_key`` at ``now`` (expired leases are ended first)."""
+        now = self._raise_now(now)
+        reply = self._execute([self._script(pool_key, "stats", now)])[0]
+        if _text(reply[0]) == "unregistered":
+            raise StoreError(f"pool {pool_key!r} is not registered with this store")
+        at = self._saw(float(reply[1]))
+        counts = [int(x) for x in reply[2:16]]
+        return PoolStats(pool_key, at, *counts)
+
+    def leases(
+        self,
+        *,
+        number: str | None = None,
+        pool_key: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[Lease]:
+        """Leases in the log, oldest first, filtered (see :class:`Store`).
+
+        Leases of different pools that started at the same time are listed in
+        pool registration order.
+        """
+        pools = self.pool_keys if pool_key is None else (pool_key,)
+        if not pools:
+            return []
+        low = repr(-math.inf if since is None else float(since))
+        high = repr(math.inf if until is None else float(until))
+        commands = [self._script(p, "leases", None, number or "", low, high) for p in pools]
+        replies = self._execute(commands)
+        ordered: list[tuple[float, int, int, Lease]] = []
+        for index, (key, reply) in enumerate(zip(pools, replies, strict=True)):
+            if _text(reply[0]) == "unregistered":
+                continue
+            for lease in self._snapshots(key, reply):
+                seq = int(lease.lease_id.rpartition(":")[2])
+                ordered.append((lease.started, index, seq, lease))
+        ordered.sort(key=lambda entry: entry[:3])
+        return [entry[3] for entry in ordered]
+
+    def purge(self, now: float) -> int:
+        """End every lease whose hold ran out by ``now``, in every pool; return how many ended."""
+        now = self._raise_now(now)
+        pools = self.pool_keys
+        if not pools:
+            return 0
+        replies = self._execute([self._script(p, "purge", now) for p in pools])
+        return sum(int(reply[2]) for reply in replies if _text(reply[0]) == "purged")
+
+    def close(self) -> None:
+        """Close the client if this store built it from a URL."""
+        if self._owned:
+            self._client.close()
+
+    def __repr__(self) -> str:
+        kind = "cluster" if self._cluster else "redis"
+        return f"RedisStore({kind}, namespace={self._ns!r}, breaker={self._breaker.state})"

@@ -1,0 +1,656 @@
+"""The Redis store on real servers: parity with the memory store, round trips, keys,
+time, the lease log's bounds, the circuit breaker, outages and recovery, and many
+processes on one pool.
+
+The lease rules, the engine tests and the engine's state machine run against
+every store kind, Redis and Redis Cluster included, in ``test_leases.py`` and
+``test_engine.py`` (through the ``store_factory`` fixture of ``conftest.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import multiprocessing
+import random
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from dni_engine.engine import Engine
+from dni_engine.errors import ConfigError
+from dni_engine.leases import (
+    Attribution,
+    Claim,
+    Decision,
+    Lease,
+    PoolTerms,
+    SimulatedClock,
+    minutes,
+)
+from dni_engine.schema import NumberPool
+from dni_engine.stores import MemoryStore, Store, StoreError
+from dni_engine.stores.redis import CircuitBreaker, RedisStore
+from dni_engine.testing.redis_server import RedisCluster, RedisServer
+
+HOLD = minutes(30)
+START = 1_700_000_000.0
+HUMAN = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
+names = itertools.count()
+
+
+def numbers(prefix: str, count: int) -> tuple[str, ...]:
+    return tuple(f"+4411740{prefix}{i:03d}" for i in range(count))
+
+
+@pytest.fixture
+def store(redis_server: RedisServer) -> Iterator[RedisStore]:
+    """A store in a fresh namespace on the session's server."""
+    made = RedisStore(redis_server.url, namespace=f"unit{next(names)}", timeout=2.0)
+    yield made
+    made.close()
+
+
+def number_pool(pool_id: int, count: int, match_period: int = 30) -> NumberPool:
+    """A pool taking every visit (referrer Any) with ``count`` Bristol numbers."""
+    return NumberPool.model_validate(
+        {
+            "id": pool_id,
+            "group_id": 1,
+            "status": "active",
+            "name": f"pool {pool_id}",
+            "match_period": match_period,
+            "quantity": count,
+            "numbers": [
+                {"id": pool_id * 1000 + i, "phone_number": f"+4411740{pool_id}{i:04d}"}
+                for i in range(count)
+            ],
+            "replacement_configuration": {
+                "numbers_to_replace": ["01179460000"],
+                "tracking_sources": [{"referrer_domain": "Any"}],
+            },
+            "call_routes": {
+                "route_type": "Basic",
+                "route": {"termination_number": "+441274792823"},
+            },
+        }
+    )
+
+
+# ---- construction -------------------------------------------------------------------------
+
+
+def test_redis_store_is_a_store(store: RedisStore) -> None:
+    assert isinstance(store, Store)
+    assert "namespace='unit" in repr(store)
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(ConfigError) as info:
+        RedisStore(
+            "redis://127.0.0.1:1/0",
+            namespace="a{b}",
+            timeout=0.0,
+            connect_timeout=-1.0,
+            log_capacity=0,
+            log_retention=-5.0,
+            hint_ttl=0.5,
+        )
+    text = str(info.value)
+    for field in ("namespace", "timeout", "connect_timeout", "log_capacity", "log_retention"):
+        assert f"{field}:" in text
+    assert "hint_ttl" in text
+
+
+# ---- parity with the memory store, operation by operation -----------------------------------
+
+PARITY_POOLS = (
+    PoolTerms("a", "A", numbers("1", 3), 600.0, 60.0, "recycle", touch="last_touch"),
+    PoolTerms("b", "B", numbers("2", 2), 300.0, 0.0, "fallback"),
+    PoolTerms(
+        "c",
+        "C",
+        numbers("3", 2),
+        900.0,
+        120.0,
+        "overflow",
+        overflow_number="+441174099999",
+        touch="last_touch",
+    ),
+)
+PARITY_CLAIMS = (
+    None,
+    Claim("a"),
+    Claim("a", 2, 1, "Google", "gclid=*"),
+    Claim("b", 1, 0, "Bing"),
+    Claim("b", 2, 1, "Any", "utm_source=*&x=1"),
+    Claim("c", 0, 0, "Facebook"),
+    Claim("c", 3, 0, "Any", "q=1&r=2&s=3"),
+)
+PARITY_STEPS = (0.0, 1.0, 30.0, 120.0, 300.0, 301.0, 600.0, 900.0, 1800.0)
+
+
+class SameLeases:
+    """A one-to-one map between the two stores' lease ids, checked at every sighting."""
+
+    def __init__(self) -> None:
+        self.forward: dict[str, str] = {}
+        self.backward: dict[str, str] = {}
+
+    def check(self, memory_id: str | None, redis_id: str | None) -> None:
+        if memory_id is None or redis_id is None:
+            assert memory_id is redis_id is None, (memory_id, redis_id)
+            return
+        assert self.forward.setdefault(memory_id, redis_id) == redis_id
+        assert self.backward.setdefault(redis_id, memory_id) == memory_id
+
+    def decision(self, m: Decision, r: Decision) -> None:
+        ids = ("lease_id", "displaced", "switched_from")
+        for name in Decision._fields:
+            if name not in ids:
+                assert getattr(m, name) == getattr(r, name), (name, m, r)
+        for name in ids:
+            self.check(getattr(m, name), getattr(r, name))
+
+    def lease(self, m: Lease | None, r: Lease | None) -> None:
+        if m is None or r is None:
+            assert m is r is None, (m, r)
+            return
+        self.check(m.lease_id, r.lease_id)
+        self.check(m.displaced_by, r.displaced_by)
+        for field in dataclasses.fields(Lease):
+            if field.name not in ("lease_id", "displaced_by"):
+                assert getattr(m, field.name) == getattr(r, field.name), (field.name, m, r)
+
+    def attribution(self, m: Attribution, r: Attribution) -> None:
+        assert (m.number, m.at, m.kind, m.pool_key, m.confidence) == (
+            r.number,
+            r.at,
+            r.kind,
+            r.pool_key,
+            r.confidence,
+        ), (m, r)
+        self.lease(m.lease, r.lease)
+        assert len(m.candidates) == len(r.candidates)
+        for a, b in zip(m.candidates, r.candidates, strict=True):
+            self.lease(a, b)
+
+
+def run_parity(redis_store: Store, seed: int, operations: int) -> Counter[str]:
+    """Drive a memory store and ``redis_store`` with the same random operations; compare all."""
+    rng = random.Random(seed)
+    memory = MemoryStore()
+    for terms in PARITY_POOLS:
+        memory.register_pool(terms)
+        redis_store.register_pool(terms)
+    same = SameLeases()
+    seen: Counter[str] = Counter()
+    every_number = [n for t in PARITY_POOLS for n in t.numbers] + ["+441174099999", "+4455"]
+    visitors = [f"visitor-{i}" for i in range(12)]
+    now = START
+    for _ in range(operations):
+        roll = rng.random()
+        if roll < 0.6:
+            visitor, claim = rng.choice(visitors), rng.choice(PARITY_CLAIMS)
+            m, r = memory.visit(visitor, now, claim), redis_store.visit(visitor, now, claim)
+            same.decision(m, r)
+            seen[m.outcome] += 1
+            if m.switched_from is not None:
+                seen["switched"] += 1
+            if m.displaced is not None:
+                seen["displaced"] += 1
+        elif roll < 0.67:
+            visitor = rng.choice(visitors)
+            same.lease(memory.release(visitor, now), redis_store.release(visitor, now))
+        elif roll < 0.8:
+            number, at = rng.choice(every_number), now - rng.choice((0.0, 10.0, 400.0, 2000.0))
+            m_call, r_call = memory.attribute(number, at), redis_store.attribute(number, at)
+            same.attribution(m_call, r_call)
+            seen[f"call:{m_call.kind}"] += 1
+        elif roll < 0.85:
+            key = rng.choice(PARITY_POOLS).key
+            assert memory.stats(key, now) == redis_store.stats(key, now)
+        else:
+            now += rng.choice(PARITY_STEPS)
+    for terms in PARITY_POOLS:
+        assert memory.stats(terms.key, now) == redis_store.stats(terms.key, now)
+    for number in every_number:
+        m_log, r_log = memory.leases(number=number), redis_store.leases(number=number)
+        assert len(m_log) == len(r_log)
+        for a, b in zip(m_log, r_log, strict=True):
+            same.lease(a, b)
+    m_all = {lease.lease_id: lease for lease in memory.leases(since=now - 3000, until=now)}
+    r_all = {lease.lease_id: lease for lease in redis_store.leases(since=now - 3000, until=now)}
+    assert {same.forward[x] for x in m_all} == set(r_all)
+    for memory_id, lease in m_all.items():
+        same.lease(lease, r_all[same.forward[memory_id]])
+    return seen
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_every_operation_answers_as_the_memory_store_does(store: RedisStore, seed: int) -> None:
+    seen = run_parity(store, seed, 1500)
+    # The run went through every path worth comparing.
+    for what in ("new", "kept", "overflow", "recycled", "no_match", "switched", "displaced"):
+        assert seen[what] > 0, (what, seen)
+    assert seen["call:lease"] > 0
+    assert seen["call:pool"] > 0
+
+
+def test_parity_on_a_cluster(redis_cluster: RedisCluster) -> None:
+    client = redis_cluster.client()
+    try:
+        seen = run_parity(RedisStore(client, namespace=f"parity{next(names)}"), 4, 800)
+        assert seen["switched"] > 0
+    finally:
+        client.close()
+
+
+# ---- round trips and keys -----------------------------------------------------------------
+
+
+class CountingRedis(redis.Redis):
+    """A client that counts round trips: single commands and pipeline executions."""
+
+    round_trips = 0
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.round_trips += 1
+        return super().execute_command(*args, **options)
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        pipe = super().pipeline(transaction, shard_hint)
+        execute = pipe.execute
+
+        def counted(raise_on_error: bool = True) -> Any:
+            self.round_trips += 1
+            return execute(raise_on_error)
+
+        pipe.execute = counted  # type: ignore[method-assign]
+        return pipe
+
+
+def test_a_visit_takes_at_most_two_round_trips(redis_server: RedisServer) -> None:
+    client = CountingRedis(host="127.0.0.1", port=redis_server.port)
+    namespace = f"trips{next(names)}"
+    store = RedisStore(client, namespace=namespace)
+    store.register_pool(PoolTerms("ads", "Ads", numbers("1", 3), HOLD))
+    store.register_pool(PoolTerms("brand", "Brand", numbers("2", 3), HOLD))
+    client.script_flush()  # the first visit reloads the scripts (NOSCRIPT) and still succeeds
+    assert store.visit("warm", START, Claim("ads")).outcome == "new"
+
+    def trips(visitor: str, claim: Claim | None) -> tuple[str, int]:
+        before = client.round_trips
+        outcome = store.visit(visitor, START + 1, claim).outcome
+        return outcome, client.round_trips - before
+
+    assert trips("a", Claim("ads")) == ("new", 2)  # GET hint; script + SET hint
+    assert trips("a", Claim("ads")) == ("kept", 2)
+    assert trips("a", None) == ("kept", 2)
+    assert trips("a", Claim("brand")) == ("kept", 2)  # first touch: kept in the hinted pool
+    assert trips("nobody", None) == ("no_match", 1)
+    client.delete(f"{namespace}:{{v:a}}")  # a lost hint: the claimed pool's script still knows
+    assert trips("a", Claim("ads")) == ("kept", 2)
+    client.set(f"{namespace}:{{v:b}}", "brand")  # a stale hint costs one more, in its claim
+    assert trips("b", Claim("ads")) == ("new", 3)
+    client.close()
+
+
+def test_a_pools_keys_share_one_cluster_slot(redis_cluster: RedisCluster) -> None:
+    client = redis_cluster.client()
+    namespace = f"slots{next(names)}"
+    store = RedisStore(client, namespace=namespace)
+    pools = [PoolTerms(f"pool-{i}", f"P{i}", numbers(str(i), 2), HOLD) for i in range(6)]
+    for terms in pools:
+        store.register_pool(terms)
+        for v in range(3):
+            store.visit(f"{terms.key}-v{v}", START + v, Claim(terms.key))
+    nodes_of: dict[str, set[int]] = defaultdict(set)
+    slots_of: dict[str, set[int]] = defaultdict(set)
+    for index, server in enumerate(redis_cluster.servers):
+        with server.client() as node:
+            for raw in node.keys(f"{namespace}:{{p:*"):
+                key = raw.decode()
+                pool = key.split("{p:", 1)[1].split("}", 1)[0]
+                nodes_of[pool].add(index)
+                slots_of[pool].add(int(node.execute_command("CLUSTER", "KEYSLOT", key)))
+    assert set(nodes_of) == {t.key for t in pools}
+    assert all(len(nodes) == 1 for nodes in nodes_of.values())
+    assert all(len(slots) == 1 for slots in slots_of.values())
+    assert len({next(iter(n)) for n in nodes_of.values()}) > 1  # the pools spread over the nodes
+    client.close()
+
+
+# ---- time ---------------------------------------------------------------------------------
+
+
+def test_server_time_ignores_the_callers_clock(redis_server: RedisServer) -> None:
+    store = RedisStore(redis_server.url, namespace=f"time{next(names)}", server_time=True)
+    store.register_pool(PoolTerms("p", "P", numbers("1", 2), HOLD))
+    with redis_server.client() as admin:
+        low = float(admin.time()[0])
+        d = store.visit("a", 0.0, Claim("p"))
+        high = float(admin.time()[0]) + 1
+    assert low <= d.at < high
+    assert (d.started, d.expires) == (d.at, d.at + HOLD)
+    again = store.visit("a", 5.0, None)
+    assert again.outcome == "kept"
+    assert again.at >= d.at
+    stats = store.stats("p", 0.0)
+    assert stats.at >= again.at
+    assert stats.live == 1
+    store.close()
+
+
+def test_a_pools_time_never_goes_back_across_workers(redis_server: RedisServer) -> None:
+    namespace = f"skew{next(names)}"
+    store = RedisStore(redis_server.url, namespace=namespace)
+    other = RedisStore(redis_server.url, namespace=namespace)
+    store.register_pool(PoolTerms("p", "P", numbers("1", 3), HOLD))
+    assert store.visit("a", START + 100, Claim("p")).at == START + 100
+    late = other.visit("b", START, Claim("p"))  # a worker whose clock lags
+    assert (late.at, late.started) == (START + 100, START + 100)
+    store.close()
+    other.close()
+
+
+# ---- the lease log ------------------------------------------------------------------------
+
+
+def test_the_log_is_bounded_and_live_leases_stay_attributable(redis_server: RedisServer) -> None:
+    store = RedisStore(redis_server.url, namespace=f"log{next(names)}", log_capacity=2)
+    terms = PoolTerms("p", "P", numbers("1", 3), HOLD)
+    store.register_pool(terms)
+    first = store.visit("a", 0.0, Claim("p"))
+    for i, t in enumerate((HOLD, 2 * HOLD, 3 * HOLD)):
+        store.visit(f"v{i}", t, Claim("p"))
+    assert [lease.visitor_id for lease in store.leases()] == ["v1", "v2"]
+    assert store.attribute(terms.numbers[0], 10.0).kind == "pool"  # a's lease left the log
+    assert first.number == terms.numbers[0]
+    tiny_namespace = f"log{next(names)}"
+    tiny = RedisStore(redis_server.url, namespace=tiny_namespace, log_capacity=1)
+    tiny.register_pool(terms)
+    held = tiny.visit("a", 0.0, Claim("p"))
+    tiny.visit("b", 1.0, Claim("p"))
+    call = tiny.attribute(terms.numbers[0], 2.0)
+    assert call.lease is not None
+    assert call.lease.lease_id == held.lease_id  # live, out of the log, still found
+    tiny.release("a", 3.0)  # once it ends, its record goes too
+    assert tiny.attribute(terms.numbers[0], 2.0).kind == "pool"
+    with redis_server.client() as admin:
+        records = admin.keys(f"{tiny_namespace}:{{p:p}}:l:*")
+    assert len(records) == 1
+    store.close()
+    tiny.close()
+
+
+def test_old_leases_leave_the_log_after_the_retention(redis_server: RedisServer) -> None:
+    day = 86_400.0
+    store = RedisStore(redis_server.url, namespace=f"ret{next(names)}", log_retention=day)
+    terms = PoolTerms("p", "P", numbers("1", 20), HOLD)
+    store.register_pool(terms)
+    for i in range(2):
+        store.visit(f"old{i}", i * 10.0, Claim("p"))
+    # Leases 3 to 15: the old ones stay until the periodic trim (every 16th lease).
+    for i in range(13):
+        store.visit(f"new{i}", 2 * day, Claim("p"))
+    assert len(store.leases()) == 15
+    last = store.visit("new13", 2 * day, Claim("p"))  # lease 16
+    assert [lease.visitor_id for lease in store.leases()] == [f"new{i}" for i in range(14)]
+    assert store.attribute(terms.numbers[0], 5.0).kind == "pool"
+    call = store.attribute(last.number or "", 2 * day + 1)
+    assert call.lease is not None
+    assert call.lease.visitor_id == "new13"
+    store.close()
+
+
+def test_purge_and_pool_keys(store: RedisStore) -> None:
+    store.register_pool(PoolTerms("p", "P", numbers("1", 3), HOLD))
+    store.register_pool(PoolTerms("q", "Q", numbers("2", 3), 2 * HOLD))
+    assert store.pool_keys == ("p", "q")
+    for i in range(3):
+        store.visit(f"a{i}", float(i), Claim("p"))
+        store.visit(f"b{i}", float(i), Claim("q"))
+    assert store.purge(HOLD + 5) == 3
+    assert store.purge(2 * HOLD + 5) == 3
+    assert store.stats("q", 2 * HOLD + 5).expired == 3
+
+
+def test_a_claim_on_an_unknown_pool_leaves_no_stale_hint_behind(store: RedisStore) -> None:
+    store.register_pool(PoolTerms("p", "P", numbers("1", 2), HOLD))
+    with pytest.raises(StoreError, match="nowhere"):
+        store.visit("a", 0.0, Claim("nowhere"))
+    assert store.visit("a", 1.0, Claim("p")).outcome == "new"
+    assert store.visit("a", 2.0, None).outcome == "kept"
+    with pytest.raises(StoreError, match="nowhere"):
+        store.visit("b", 3.0, Claim("nowhere"))
+    assert store.visit("b", 4.0, None).outcome == "no_match"
+    assert store.release("b", 5.0) is None
+
+
+def test_an_unknown_pool_is_a_store_error(store: RedisStore) -> None:
+    with pytest.raises(StoreError, match="nowhere"):
+        store.stats("nowhere", 0.0)
+    assert store.leases(pool_key="nowhere") == []
+    assert store.leases() == []
+    assert store.purge(0.0) == 0
+    assert store.release("nobody", 0.0) is None
+    assert store.breaker.state == "closed"  # an answer from Redis is not an outage
+
+
+# ---- the circuit breaker ------------------------------------------------------------------
+
+
+def test_breaker_fails_fast_then_lets_one_probe_through() -> None:
+    ticks = SimulatedClock()
+    breaker = CircuitBreaker(2.0, ticks)
+    assert breaker.allow()
+    assert breaker.state == "closed"
+    breaker.failed()
+    assert breaker.state == "open"
+    assert not breaker.allow()
+    ticks.advance(1.9)
+    assert not breaker.allow()
+    ticks.advance(0.1)
+    assert breaker.allow()  # the probe
+    assert breaker.state == "half_open"
+    assert not breaker.allow()  # only one
+    breaker.failed()
+    assert not breaker.allow()
+    ticks.advance(2.0)
+    assert breaker.allow()
+    ticks.advance(2.0)
+    assert breaker.allow()  # a probe that never reported is replaced after an interval
+    breaker.succeeded()
+    assert breaker.state == "closed"
+    assert breaker.allow()
+    assert (breaker.failures, breaker.rejected) == (2, 4)
+    with pytest.raises(ConfigError, match="breaker_open_seconds"):
+        CircuitBreaker(-1.0)
+
+
+# ---- outages through the engine -------------------------------------------------------------
+
+
+def test_a_killed_server_is_survived_and_leases_outlive_the_restart(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ticks = SimulatedClock()  # the breaker's monotonic clock, moved by hand
+    with RedisServer(appendonly=True) as server:
+        store = RedisStore(server.url, namespace="fault", breaker_clock=ticks)
+        pool = number_pool(1, 10)
+        clock = SimulatedClock(START)
+        engine = Engine([pool], store, clock=clock)
+        before = {
+            f"v{i}": engine.visit(f"v{i}", url="https://shop.example/", user_agent=HUMAN)
+            for i in range(5)
+        }
+        assert {d.outcome for d in before.values()} == {"new"}
+        outcomes: list[str] = []
+        with caplog.at_level(logging.WARNING, logger="dni_engine"):
+            for i in range(200):
+                if i == 100:
+                    server.kill()
+                visitor = f"v{i % 8}"  # five returning visitors, three new ones
+                clock.advance(1.0)
+                d = engine.visit(visitor, url="https://shop.example/", user_agent=HUMAN)
+                outcomes.append(d.outcome)
+                if d.outcome == "store_unavailable":
+                    assert (d.number, d.pool_key) == (None, str(pool.id))
+        # Every visit got a decision; from the first one after the kill, no number.
+        assert Counter(outcomes[:100]) == {"kept": 97, "new": 3}
+        assert set(outcomes[100:]) == {"store_unavailable"}
+        # Only the first failing visit waited on Redis; the breaker refused the rest at once.
+        assert (store.breaker.failures, store.breaker.rejected) == (1, 99)
+        assert len([r for r in caplog.records if r.name == "dni_engine.engine"]) == 1
+
+        server.start()  # same port, same append-only file
+        assert engine.visit("v0", url="https://shop.example/", user_agent=HUMAN).outcome == (
+            "store_unavailable"  # the breaker is still open: no probe before its interval
+        )
+        ticks.advance(store.breaker.open_seconds)
+        with caplog.at_level(logging.WARNING, logger="dni_engine"):
+            after = {
+                visitor: engine.visit(visitor, url="https://shop.example/", user_agent=HUMAN)
+                for visitor in before
+            }
+        assert "answers again" in caplog.text
+        assert store.breaker.state == "closed"
+        for visitor, d in after.items():
+            assert d.outcome == "kept"
+            assert (d.number, d.lease_id) == (before[visitor].number, before[visitor].lease_id)
+        assert engine.visit("v9", url="https://shop.example/", user_agent=HUMAN).outcome == "new"
+        store.close()
+
+
+def test_a_stalled_server_times_out_into_store_unavailable(redis_server: RedisServer) -> None:
+    ticks = SimulatedClock()
+    store = RedisStore(
+        redis_server.url, namespace=f"stall{next(names)}", timeout=0.05, breaker_clock=ticks
+    )
+    pool = number_pool(2, 5)
+    engine = Engine([pool], store, clock=SimulatedClock(START))
+    assert engine.visit("a", url="https://shop.example/", user_agent=HUMAN).outcome == "new"
+    with redis_server.client() as admin:
+        admin.execute_command("CLIENT", "PAUSE", 400, "ALL")  # Redis answers nobody for a while
+        try:
+            outcomes = [
+                engine.visit(f"v{i}", url="https://shop.example/", user_agent=HUMAN).outcome
+                for i in range(20)
+            ]
+        finally:
+            admin.execute_command("CLIENT", "UNPAUSE")
+        assert set(outcomes) == {"store_unavailable"}
+        assert (store.breaker.failures, store.breaker.rejected) == (1, 19)
+        ticks.advance(store.breaker.open_seconds)
+        assert engine.visit("a", url="https://shop.example/", user_agent=HUMAN).outcome == "kept"
+    store.close()
+
+
+def test_an_unreachable_server_fails_every_operation_as_a_store_error() -> None:
+    with RedisServer() as server:
+        port = server.port
+    store = RedisStore(f"redis://127.0.0.1:{port}/0", namespace="gone", breaker_open_seconds=0)
+    for call in (
+        lambda: store.visit("a", 0.0, Claim("p")),
+        lambda: store.register_pool(PoolTerms("p", "P", numbers("1", 1), HOLD)),
+        lambda: store.attribute("+441174010000", 0.0),
+        lambda: store.stats("p", 0.0),
+        lambda: store.leases(),
+        lambda: store.release("a", 0.0),
+    ):
+        with pytest.raises(StoreError, match="Redis did not answer"):
+            call()
+    assert store.breaker.failures == 6
+    store.close()
+
+
+# ---- many processes on one pool ---------------------------------------------------------------
+
+WORKERS, VISITS_EACH, POOL_NUMBERS, VISITORS = 8, 5000, 20, 400
+COOLDOWN_MINUTES = 0.25
+
+
+def _worker(url: str, index: int) -> list[Decision]:
+    """One web worker: its own store and engine, visits on its own (slightly skewed) clock."""
+    store = RedisStore(url, namespace="crowd", timeout=5.0, connect_timeout=5.0)
+    engine = Engine(
+        [number_pool(7, POOL_NUMBERS, match_period=1)],
+        store,
+        policy="recycle",
+        cooldown=COOLDOWN_MINUTES,
+        clock=SimulatedClock(START + index),
+    )
+    rng = random.Random(index)
+    decisions = []
+    clock = engine.clock
+    assert isinstance(clock, SimulatedClock)
+    for _ in range(VISITS_EACH):
+        clock.advance(0.5)
+        visitor = f"visitor-{rng.randrange(VISITORS)}"
+        decisions.append(engine.visit(visitor, url="https://shop.example/", user_agent=HUMAN))
+    store.close()
+    return decisions
+
+
+@pytest.mark.slow
+def test_eight_processes_share_one_pool_without_double_leasing(redis_server: RedisServer) -> None:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["dni_engine.engine", "dni_engine.stores.redis"])
+    with context.Pool(WORKERS) as workers:
+        results = workers.starmap(_worker, [(redis_server.url, i) for i in range(WORKERS)])
+    decisions = [d for mine in results for d in mine]
+    assert len(decisions) == WORKERS * VISITS_EACH  # every visit got a decision
+    outcomes = Counter(d.outcome for d in decisions)
+    assert set(outcomes) <= {"new", "kept", "recycled"}, outcomes
+    assert min(outcomes["new"], outcomes["kept"], outcomes["recycled"]) > 0
+
+    store = RedisStore(redis_server.url, namespace="crowd", timeout=5.0)
+    leases = {lease.lease_id: lease for lease in store.leases()}
+    key = "7"  # the pool's id
+    last = max(d.at for d in decisions)
+    stats = store.stats(key, last)
+    store.close()
+    # The shared counters add up to what the workers saw.
+    assert (stats.new, stats.kept, stats.recycled) == (
+        outcomes["new"],
+        outcomes["kept"],
+        outcomes["recycled"],
+    )
+    assert stats.displacements == sum(1 for d in decisions if d.displaced is not None) > 0
+    assert len(leases) == outcomes["new"] + outcomes["recycled"]
+
+    opened: dict[str, Decision] = {}
+    latest: dict[str, float] = {}
+    for d in decisions:
+        assert d.lease_id is not None
+        lease = leases[d.lease_id]
+        assert (d.visitor_id, d.number) == (lease.visitor_id, lease.number)
+        latest[d.lease_id] = max(latest.get(d.lease_id, d.at), d.at)
+        if d.outcome != "kept":
+            assert d.lease_id not in opened  # one decision opened each lease
+            opened[d.lease_id] = d
+    assert set(opened) == set(leases)
+    assert all(leases[x].last_activity == at for x, at in latest.items())
+    # On each number the leases follow each other: never two live holders, and a number
+    # reused inside its hold or cooldown is reused by recycling, which records it.
+    cooldown = minutes(COOLDOWN_MINUTES)
+    chains: dict[str, list[Lease]] = defaultdict(list)
+    for lease in leases.values():
+        chains[lease.number].append(lease)
+    for chain in chains.values():
+        chain.sort(key=lambda lease: lease.started)
+        for before, after in itertools.pairwise(chain):
+            assert before.end <= after.started, (before, after)
+            if before.end_reason == "displaced":
+                assert before.displaced_by == after.lease_id
+                assert opened[after.lease_id].displaced == before.lease_id
+            elif after.started < before.end + cooldown:
+                assert opened[after.lease_id].outcome == "recycled", (before, after)
+    live = [lease for lease in leases.values() if lease.ended is None]
+    assert len({lease.number for lease in live}) == len(live)
+    assert len({lease.visitor_id for lease in live}) == len(live)
