@@ -1,0 +1,166 @@
+"""``Engine.visit`` on the Redis store, against a bare ``PING`` and the memory store.
+
+One real ``redis-server`` on loopback serves the whole module. Group
+``redis-visit`` measures, in the same run:
+
+- ``ping``: one ``PING`` round trip on that server: the physical floor (a visit
+  on a shared store is at least two round trips: the visitor's hint, then the
+  pool's script);
+- ``memory``: a returning visitor's visit on the embedded memory store;
+- ``redis-kept``: the same traffic on :class:`RedisStore` (two round trips);
+- ``redis-new``: first visits, each taking a free number (two round trips, and
+  one expired lease ended by the script on average).
+
+The last test prints each Redis visit in ``PING`` round trips and against the
+memory store (median times), and holds a returning visit to six round trips'
+worth of time and a first visit to nine. ``benchmarks/report.py`` shows the
+same group against its ``PING`` baseline.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from dni_engine.engine import Engine
+from dni_engine.leases import SimulatedClock
+from dni_engine.schema import NumberPool
+from dni_engine.stores.memory import MemoryStore
+from dni_engine.stores.redis import RedisStore
+from dni_engine.testing.redis_server import RedisServer
+
+HUMAN = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
+URL = "https://shop.example/?gclid=abc"
+REFERRER = "https://www.google.com/"
+RETURNING = 200
+_medians: dict[str, float] = {}
+
+
+def _pool(count: int, match_period: int) -> NumberPool:
+    return NumberPool.model_validate(
+        {
+            "id": 1,
+            "group_id": 1,
+            "status": "active",
+            "name": "bench",
+            "match_period": match_period,
+            "quantity": count,
+            "numbers": [{"id": i, "phone_number": f"+4411740{i:05d}"} for i in range(count)],
+            "replacement_configuration": {
+                "numbers_to_replace": ["01179460000"],
+                "tracking_sources": [{"referrer_domain": "Google", "url_triggers": ["gclid=*"]}],
+            },
+            "call_routes": {
+                "route_type": "Basic",
+                "route": {"termination_number": "+441274792823"},
+            },
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    with RedisServer() as running:
+        yield running
+
+
+def _record(benchmark: BenchmarkFixture, name: str) -> None:
+    # The PING is the group's baseline for benchmarks/report.py; the rest are candidates.
+    benchmark.extra_info["role"] = "baseline" if name == "ping" else "candidate"
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        _medians[name] = stats.stats.median
+
+
+def _returning(engine: Engine, clock: SimulatedClock) -> Iterator[str]:
+    """Warm ``RETURNING`` visitors up, then cycle through them (each visit is ``kept``)."""
+    visitors = [f"visitor-{i}" for i in range(RETURNING)]
+    for visitor in visitors:
+        assert engine.visit(visitor, URL, REFERRER, HUMAN).outcome == "new"
+    clock.advance(1.0)
+    return itertools.cycle(visitors)
+
+
+@pytest.mark.benchmark(group="redis-visit")
+def test_baseline_ping_round_trip(benchmark: BenchmarkFixture, server: RedisServer) -> None:
+    with server.client() as client:
+        assert benchmark(client.ping)
+    _record(benchmark, "ping")
+
+
+@pytest.mark.benchmark(group="redis-visit")
+def test_visit_memory_store(benchmark: BenchmarkFixture) -> None:
+    clock = SimulatedClock(1_700_000_000.0)
+    engine = Engine([_pool(500, 30)], MemoryStore(), clock=clock)
+    visitors = _returning(engine, clock)
+
+    def visit() -> str:
+        clock.advance(0.01)
+        return engine.visit(next(visitors), URL, REFERRER, HUMAN).outcome
+
+    assert benchmark(visit) == "kept"
+    _record(benchmark, "memory")
+
+
+@pytest.mark.benchmark(group="redis-visit")
+def test_visit_redis_store_returning(benchmark: BenchmarkFixture, server: RedisServer) -> None:
+    clock = SimulatedClock(1_700_000_000.0)
+    store = RedisStore(server.url, namespace="bench-kept")
+    engine = Engine([_pool(500, 30)], store, clock=clock)
+    visitors = _returning(engine, clock)
+
+    def visit() -> str:
+        clock.advance(0.01)
+        return engine.visit(next(visitors), URL, REFERRER, HUMAN).outcome
+
+    assert benchmark(visit) == "kept"
+    assert engine.outcome_count("store_unavailable") == 0
+    store.close()
+    _record(benchmark, "redis-kept")
+
+
+@pytest.mark.benchmark(group="redis-visit")
+def test_visit_redis_store_first_visit(benchmark: BenchmarkFixture, server: RedisServer) -> None:
+    clock = SimulatedClock(1_700_000_000.0)
+    store = RedisStore(server.url, namespace="bench-new")
+    # One-minute holds and 0.1 s between visits: about 600 live leases, never exhausted.
+    engine = Engine([_pool(1000, 1)], store, clock=clock)
+    counter = itertools.count()
+
+    def visit() -> str:
+        clock.advance(0.1)
+        return engine.visit(f"new-{next(counter)}", URL, REFERRER, HUMAN).outcome
+
+    assert benchmark(visit) == "new"
+    assert engine.outcome_count("overflow") == engine.outcome_count("store_unavailable") == 0
+    store.close()
+    _record(benchmark, "redis-new")
+
+
+# Targets in PING round trips: two round trips, the script's own work, the client library.
+TARGETS = {"redis-kept": 6.0, "redis-new": 9.0}
+
+
+def test_ratios(capsys: pytest.CaptureFixture[str]) -> None:
+    """Print each Redis visit in PING round trips and against the memory store."""
+    ping, memory = _medians.get("ping"), _medians.get("memory")
+    lines, missed = [], []
+    for role, target in TARGETS.items():
+        visit = _medians.get(role)
+        if visit is None or ping is None or memory is None:
+            lines.append(f"{role}: not measured (benchmarks disabled or deselected)")
+            continue
+        trips = visit / ping
+        lines.append(
+            f"{role}: {visit * 1e6:.0f} us per visit ({1 / visit:,.0f}/s) = {trips:.1f} PING "
+            f"round trips ({ping * 1e6:.0f} us; floor 2, target <= {target:.0f}); "
+            f"{visit / memory:.1f}x the memory store ({memory * 1e6:.1f} us)"
+        )
+        if trips > target:
+            missed.append(lines[-1])
+    with capsys.disabled():
+        print("\n" + "\n".join(lines))
+    assert not missed, missed
