@@ -299,7 +299,8 @@ class Attribution:
     the only lease whose window holds the call, ``1/n`` when recycling left
     ``n`` candidates); ``pool`` (a pool number, but no lease window holds the
     call: attributed to the pool only); ``overflow`` (the pool's overflow
-    number: pool level only); ``unknown`` (not a number of any pool);
+    number: pool level only; ``pool_key`` is ``None`` when several pools share
+    that number); ``unknown`` (not a number of any pool);
     ``store_unavailable`` (the store failed). ``candidates`` lists every lease
     whose window holds the call, the returned lease first.
     """
