@@ -536,7 +536,7 @@ def test_a_stalled_server_times_out_into_store_unavailable(redis_server: RedisSe
     engine = Engine([pool], store, clock=SimulatedClock(START))
     assert engine.visit("a", url="https://shop.example/", user_agent=HUMAN).outcome == "new"
     with redis_server.client() as admin:
-        admin.execute_command("CLIENT", "PAUSE", 400, "ALL")  # Redis answers nobody for a while
+        admin.execute_command("CLIENT", "PAUSE", 2000, "ALL")  # Redis answers nobody until UNPAUSE
         try:
             outcomes = [
                 engine.visit(f"v{i}", url="https://shop.example/", user_agent=HUMAN).outcome
