@@ -325,6 +325,19 @@ def test_a_pools_keys_share_one_cluster_slot(redis_cluster: RedisCluster) -> Non
     client.close()
 
 
+def test_a_cluster_store_from_the_url_of_one_node(redis_cluster: RedisCluster) -> None:
+    node = redis_cluster.servers[-1]
+    store = RedisStore(node.url, cluster=True, namespace=f"url{next(names)}")
+    store.register_pool(PoolTerms("p", "P", numbers("1", 2), HOLD))
+    first = store.visit("a", START, Claim("p"))
+    assert (first.outcome, store.visit("a", START + 1, None).outcome) == ("new", "kept")
+    call = store.attribute(first.number or "", START + 2)
+    assert call.lease is not None
+    assert call.lease.lease_id == first.lease_id
+    assert "RedisStore(cluster" in repr(store)
+    store.close()
+
+
 # ---- time ---------------------------------------------------------------------------------
 
 
