@@ -48,6 +48,7 @@ from dni_engine.leases import (
     system_clock,
 )
 from dni_engine.phone import e164, parse_number
+from dni_engine.rewrite import compile_rewriter
 from dni_engine.rules import Explanation, Match, RuleSet, compile_pools
 from dni_engine.schema import AnyPool, NumberPool
 from dni_engine.stores.base import Store
@@ -145,6 +146,8 @@ class Engine:
             for t in terms.values()
             for n in (*t.numbers, *((t.overflow_number,) if t.overflow_number else ()))
         )
+        # Compiled once here so a page rewrite is a dictionary look-up and a scan.
+        self._rewriters = {key: compile_rewriter(pool) for key, pool in self._pools.items()}
         self._counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
         self._count_lock = threading.Lock()
         self._logged: set[str] = set()
@@ -261,6 +264,30 @@ class Engine:
     ) -> Explanation:
         """Why each pool and source matched this visit or not (``str()`` reads as a report)."""
         return self._rules.explain(url, referrer, user_agent)
+
+    def rewrite(self, html: str, decision: Decision) -> str:
+        """``html`` with the decision's pool's numbers swapped for its tracking number.
+
+        Swaps in text and ``tel:``/``callto:`` link targets only, keeping each
+        number's written format (see :mod:`dni_engine.rewrite`). A decision with
+        no number (no match, bot, exhausted pool under ``fallback``, store down)
+        returns ``html`` itself, unchanged; so does any failure. Never raises.
+        """
+        if decision.number is None or decision.pool_key is None:
+            return html
+        rewriter = self._rewriters.get(decision.pool_key)
+        if rewriter is None:
+            return html
+        return rewriter.rewrite_html(html, decision.number)
+
+    def rewrite_text(self, text: str, decision: Decision) -> str:
+        """Like :meth:`rewrite`, for plain text (an email body, an SMS template)."""
+        if decision.number is None or decision.pool_key is None:
+            return text
+        rewriter = self._rewriters.get(decision.pool_key)
+        if rewriter is None:
+            return text
+        return rewriter.rewrite_text(text, decision.number)
 
     def end_session(self, visitor_id: str, at: Moment | None = None) -> Lease | None:
         """End ``visitor_id``'s live lease now (e.g. on logout); return it, or ``None``."""
