@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -218,9 +219,15 @@ class Engine:
         )
 
     def _log_once(self, kind: str, message: str) -> None:
+        # Called from an ``except`` block. A store outage is an operational
+        # event (a warning naming the cause); anything else is a bug worth a
+        # traceback. Either way once, not once per page view.
         if kind not in self._logged:
             self._logged.add(kind)
-            log.exception(message)
+            if kind == "store":
+                log.warning("%s (%s)", message, _cause())
+            else:
+                log.exception(message)
 
     def attribute_call(self, number: str, at: Moment | None = None) -> Attribution:
         """Attribute a call to ``number`` at ``at`` (default: now); never raises.
@@ -290,9 +297,17 @@ class Engine:
         return rewriter.rewrite_text(text, decision.number)
 
     def end_session(self, visitor_id: str, at: Moment | None = None) -> Lease | None:
-        """End ``visitor_id``'s live lease now (e.g. on logout); return it, or ``None``."""
-        now = self._clock() if at is None else _seconds(at)
-        return self._store.release(visitor_id, now)
+        """End ``visitor_id``'s live lease now (e.g. on logout); return it, or ``None``.
+
+        Like :meth:`visit` it may run on every request, so it never raises: a
+        store failure is logged once and gives ``None``.
+        """
+        try:
+            now = self._clock() if at is None else _seconds(at)
+            return self._store.release(visitor_id, now)
+        except Exception:
+            self._log_once("store", "the lease store failed; a session could not be ended")
+            return None
 
     def stats(self, at: Moment | None = None) -> EngineStats:
         """Outcome counts of this engine and every pool's stats at ``at`` (default: now)."""
@@ -368,6 +383,12 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"Engine(pools={list(self._pools)}, store={self._store!r})"
+
+
+def _cause() -> str:
+    """The exception being handled, in one line."""
+    exc = sys.exc_info()[1]
+    return f"{type(exc).__name__}: {exc}" if exc is not None else "unknown cause"
 
 
 def _seconds(at: Moment) -> float:

@@ -396,6 +396,25 @@ def test_a_failing_store_gives_store_unavailable_and_is_logged_once(
     assert engine.stats().visits == 5
 
 
+def test_an_outage_is_a_warning_naming_its_cause_and_end_session_never_raises(
+    clock: SimulatedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FlakyStore()
+    engine = Engine([bristol()], store, clock=clock)
+    visit(engine, "alice")
+    store.down = True
+    with caplog.at_level(logging.WARNING, logger="dni_engine"):
+        assert engine.end_session("alice") is None
+        visit(engine, "bob")
+    (record,) = [r for r in caplog.records if r.name == "dni_engine.engine"]
+    assert record.levelno == logging.WARNING
+    assert "StoreError: connection refused" in record.getMessage()
+    store.down = False
+    ended = engine.end_session("alice")
+    assert ended is not None
+    assert ended.end_reason == "released"
+
+
 @pytest.mark.parametrize(
     ("url", "referrer", "at"),
     [
