@@ -277,11 +277,22 @@ def classify_host(host: str | None) -> str | None:
     Uses the registrable domain, so ``www.google.co.uk`` is Google and
     ``google.com.evil.net`` is not. Cached (bounded).
     """
+    registrable = registrable_domain(host)
+    if registrable is None:
+        return None
+    entry = _BY_DOMAIN.get(registrable) or _BY_LABEL.get(registrable.partition(".")[0])
+    return entry.name if entry is not None else None
+
+
+def registrable_domain(host: str | None) -> str | None:
+    """The registrable domain of ``host`` by the Public Suffix List, or ``None``.
+
+    ``www.google.co.uk`` -> ``google.co.uk``; a bare public suffix, an IP
+    address or a dotless name has none.
+    """
     if not host:
         return None
     ext = _extractor()(host)
     if not ext.suffix or not ext.domain:
         return None
-    registrable = f"{ext.domain}.{ext.suffix}"
-    entry = _BY_DOMAIN.get(registrable) or _BY_LABEL.get(ext.domain)
-    return entry.name if entry is not None else None
+    return f"{ext.domain}.{ext.suffix}"

@@ -31,7 +31,8 @@ import enum
 import functools
 import logging
 import re
-from collections.abc import Container, Iterable, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -1009,13 +1010,15 @@ class LintWarning:
 
     ``severity`` is ``'warning'`` (the configuration probably does not do what
     was meant) or ``'notice'`` (worth a look, often intended). ``code`` is one
-    of :data:`LINT_CODES`.
+    of :data:`LINT_CODES`. ``visit`` is an example ``(url, referrer)`` where
+    the finding shows (for ``order-tie``), ``None`` otherwise.
     """
 
     path: str
     code: str
     message: str
     severity: str = "warning"
+    visit: tuple[str, str | None] | None = None
 
     def __str__(self) -> str:
         return f"{self.path}: {self.severity} [{self.code}] {self.message}"
@@ -1221,34 +1224,133 @@ def _pool_rank(rules: RuleSet, source: CompiledSource, specificity: int) -> tupl
     return rules._key(source, specificity, 0)[:4]
 
 
-def _dominator(
-    rules: RuleSet, source: CompiledSource, via: Via, trigger: Trigger | None
-) -> tuple[CompiledSource, tuple[int, ...], tuple[int, ...]] | None:
-    """A source of another pool that matches whenever this path does, and always wins."""
-    mine = _pool_rank(rules, source, trigger.specificity if trigger is not None else 0)
-    for other in _all_sources(rules):
-        if other.pool_index == source.pool_index or not _referrer_covers(other.rule, source.rule):
+def _referrer_key(rule: ReferrerRule) -> str:
+    """The bucket a rule is filed under when looking for rules that cover others."""
+    if rule.kind is RuleKind.PATTERN:
+        return "%" if rule.glob is not None and rule.glob.matches_anything else "p:" + rule.value
+    token = _rule_token(rule)
+    assert token is not None
+    return token
+
+
+def _covering_keys(rule: ReferrerRule) -> list[str]:
+    """The buckets whose rules may cover ``rule`` (see :func:`_referrer_covers`)."""
+    if rule.kind is RuleKind.ANY:
+        return [_ANY_TOKEN]
+    keys = [_ANY_TOKEN, "%", _referrer_key(rule)]
+    if rule.kind is RuleKind.DOMAIN:
+        member = classify_host(rule.value)
+        if member is not None:
+            keys.append("c:" + member)
+        labels = rule.value.split(".")
+        keys += ["d:" + ".".join(labels[i:]) for i in range(1, len(labels) - 1)]
+    return keys
+
+
+def _cover_key(condition: Condition) -> tuple[str, str, str]:
+    """How a trigger that might cover others is filed, by one of its conditions."""
+    glob = condition.glob
+    if glob is None:
+        return ("present", condition.name, "")
+    return ("exact" if glob.is_literal else "prefix", condition.name, glob.prefix)
+
+
+def _implied_keys(trigger: Trigger) -> set[tuple[str, str, str]]:
+    """The keys of every condition that one of ``trigger``'s conditions implies.
+
+    A presence test is implied by any condition on its parameter; a literal
+    value only by that value; a pattern by the same pattern, or by a literal
+    starting with its prefix.
+    """
+    keys: set[tuple[str, str, str]] = set()
+    for condition in trigger.conditions:
+        name, glob = condition.name, condition.glob
+        keys.add(("present", name, ""))
+        if glob is None:
             continue
-        if via is Via.TRIGGER:
-            assert trigger is not None
-            for wide in other.triggers:
-                theirs = _pool_rank(rules, other, wide.specificity)
-                if theirs > mine and _trigger_covers(wide, trigger):
-                    return other, mine, theirs
-        elif not other.triggers or (via is Via.ORGANIC and other.track_organic):
-            theirs = _pool_rank(rules, other, 0)
-            if theirs > mine:
-                return other, mine, theirs
-    return None
+        if glob.is_literal:
+            value = glob.prefix
+            keys.add(("exact", name, value))
+            keys.update(("prefix", name, value[:end]) for end in range(len(value) + 1))
+        else:
+            keys.add(("prefix", name, glob.prefix))
+    return keys
+
+
+class _Coverage:
+    """Every source path, indexed to find quickly one that beats a given path everywhere.
+
+    A trigger is filed under its most selective condition (as the matcher
+    files it); a trigger covering another has that condition implied by one
+    of the other's, so only the buckets of :func:`_implied_keys` need a look.
+    Paths without triggers are filed by referrer. Buckets are sorted by rank,
+    best first.
+    """
+
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+        Ranked = tuple[tuple[int, ...], CompiledSource]
+        triggered: dict[tuple[str, str, str], list[tuple[tuple[int, ...], CompiledSource, Trigger]]]
+        triggered = {}
+        plain: dict[str, list[Ranked]] = {}
+        organic: dict[str, list[Ranked]] = {}
+        for source in _all_sources(rules):
+            for via, _, trigger in source.paths():
+                if trigger is not None:
+                    rank = _pool_rank(rules, source, trigger.specificity)
+                    key = _cover_key(_index_condition(trigger))
+                    triggered.setdefault(key, []).append((rank, source, trigger))
+                else:
+                    bucket = plain if via is Via.NO_TRIGGERS else organic
+                    rank = _pool_rank(rules, source, 0)
+                    bucket.setdefault(_referrer_key(source.rule), []).append((rank, source))
+        for entries in triggered.values():
+            entries.sort(key=lambda e: e[0], reverse=True)
+        for buckets in (plain, organic):
+            for ranked in buckets.values():
+                ranked.sort(key=lambda e: e[0], reverse=True)
+        self.triggered = triggered
+        self.plain = plain
+        self.organic = organic
+
+    def dominator(
+        self, source: CompiledSource, via: Via, trigger: Trigger | None
+    ) -> tuple[CompiledSource, tuple[int, ...], tuple[int, ...]] | None:
+        """A source of another pool that matches whenever this path does, and always wins."""
+        mine = _pool_rank(self.rules, source, trigger.specificity if trigger is not None else 0)
+        if trigger is not None:
+            for key in _implied_keys(trigger):
+                for rank, other, wide in self.triggered.get(key, ()):
+                    if rank <= mine:
+                        break
+                    if (
+                        other.pool_index != source.pool_index
+                        and _referrer_covers(other.rule, source.rule)
+                        and _trigger_covers(wide, trigger)
+                    ):
+                        return other, mine, rank
+            return None
+        buckets = [self.plain] if via is Via.NO_TRIGGERS else [self.plain, self.organic]
+        for referrer_key in _covering_keys(source.rule):
+            for bucket in buckets:
+                for rank, other in bucket.get(referrer_key, ()):
+                    if rank <= mine:
+                        break
+                    if other.pool_index != source.pool_index and _referrer_covers(
+                        other.rule, source.rule
+                    ):
+                        return other, mine, rank
+        return None
 
 
 def _lint_unreachable(rules: RuleSet) -> tuple[list[LintWarning], set[tuple[int, int]]]:
     """Sources that can never win, and the ``(pool, source)`` index of each."""
     found = []
     decided: set[tuple[int, int]] = set()
+    coverage = _Coverage(rules)
     for sources in rules.sources:
         for source in sources:
-            beaten = [_dominator(rules, source, via, trig) for via, _, trig in source.paths()]
+            beaten = [coverage.dominator(source, via, trig) for via, _, trig in source.paths()]
             if not beaten or any(b is None for b in beaten):
                 continue
             other, mine, theirs = next(b for b in beaten if b is not None)
@@ -1353,19 +1455,133 @@ def _lint_order_ties(rules: RuleSet, unreachable: set[tuple[int, int]]) -> list[
     found = []
     reported: set[tuple[int, int]] = set()
     for group in groups.values():
-        for i, first in enumerate(group):
-            for second in group[i + 1 :]:
-                pair = (first[0].pool_index, second[0].pool_index)
-                if pair[0] == pair[1] or pair in reported:
-                    continue
-                warning = _tie_warning(rules, first, second)
-                if warning is not None:
-                    reported.add(pair)
-                    found.append(warning)
+        for first, second in _overlapping_pairs(group):
+            pair = (first[0].pool_index, second[0].pool_index)
+            if pair[0] == pair[1] or pair in reported:
+                continue
+            warning = _tie_warning(rules, first, second)
+            if warning is not None:
+                reported.add(pair)
+                found.append(warning)
     return found
 
 
+def _overlapping_pairs(group: Sequence[Path]) -> Iterator[tuple[Path, Path]]:
+    """Pairs of paths whose referrers may accept one host and whose values may agree.
+
+    ``Any`` and host patterns may overlap anything. Otherwise a rule is
+    *anchored* at its catalogue name or domain and *reaches* what covers it:
+    a domain reaches its parent domains and its catalogue member. Two rules
+    overlap only when one is anchored where the other is anchored or reaches,
+    so sibling domains (``a.example.com``, ``b.example.com``) are never paired.
+    """
+    wild: list[Path] = []
+    anchored: dict[str, list[Path]] = {}
+    reaching: dict[str, list[Path]] = {}
+    for path in group:
+        rule = path[0].rule
+        if rule.kind is RuleKind.ANY or rule.kind is RuleKind.PATTERN:
+            wild.append(path)
+            continue
+        if rule.kind is RuleKind.CATALOGUE:
+            anchored.setdefault("c:" + rule.value, []).append(path)
+            continue
+        anchored.setdefault("d:" + rule.value, []).append(path)
+        labels = rule.value.split(".")
+        for i in range(1, len(labels) - 1):
+            reaching.setdefault("d:" + ".".join(labels[i:]), []).append(path)
+        member = classify_host(rule.value)
+        if member is not None:
+            reaching.setdefault("c:" + member, []).append(path)
+    wild_ids = {id(path) for path in wild}
+    batches = [(wild, [path for path in group if id(path) not in wild_ids])]
+    batches += [(members, reaching.get(anchor, [])) for anchor, members in anchored.items()]
+    for members, others in batches:
+        together = [*members, *others]
+        for i, j in _compatible_pairs(together):
+            if i < len(members):  # every pair holds at least one member of the batch
+                a, b = together[i], together[j]
+                yield (a, b) if _order(a) <= _order(b) else (b, a)
+
+
+def _order(path: Path) -> tuple[int, int]:
+    return path[0].pool_index, path[0].source_index
+
+
+def _value_constraints(trigger: Trigger | None) -> list[tuple[str, bool, str]]:
+    """What a trigger says about each parameter's value: ``(name, exact, text)``.
+
+    ``exact`` with ``text`` the literal value, or a wildcard pattern whose
+    literal prefix is ``text``. Patterns without a literal prefix, and
+    presence tests, constrain nothing here.
+    """
+    if trigger is None:
+        return []
+    return [
+        (c.name, c.glob.is_literal, c.glob.prefix)
+        for c in trigger.conditions
+        if c.glob is not None and (c.glob.is_literal or c.glob.prefix)
+    ]
+
+
+_HIGHEST = "\U0010ffff"
+
+
+def _compatible_pairs(group: Sequence[Path]) -> Iterator[tuple[int, int]]:
+    """Index pairs ``i < j`` of paths that one plausible visit could match together.
+
+    A plausible visit carries one value per parameter, so two paths whose
+    values for one parameter cannot be the same text never match together:
+    two different literals, a literal that does not start with the other's
+    prefix, two prefixes neither of which starts the other. On a site with a
+    pool per ``utm_campaign`` this keeps the pairs few; each pair left is then
+    checked with a concrete visit.
+    """
+    constraints = [_value_constraints(path[2]) for path in group]
+    everyone = set(range(len(group)))
+    literal_at: dict[str, dict[str, set[int]]] = {}
+    prefix_at: dict[str, dict[str, set[int]]] = {}
+    constrained: dict[str, set[int]] = {}
+    for index, wanted in enumerate(constraints):
+        for name, exact, text in wanted:
+            table = literal_at if exact else prefix_at
+            table.setdefault(name, {}).setdefault(text, set()).add(index)
+            constrained.setdefault(name, set()).add(index)
+    literals_sorted = {name: sorted(values) for name, values in literal_at.items()}
+    prefixes_sorted = {name: sorted(values) for name, values in prefix_at.items()}
+    without = {name: everyone - holders for name, holders in constrained.items()}
+
+    def starting_with(name: str, text: str, table: dict[str, dict[str, set[int]]]) -> set[int]:
+        keys = (literals_sorted if table is literal_at else prefixes_sorted).get(name, [])
+        found: set[int] = set()
+        for key in keys[bisect_left(keys, text) : bisect_left(keys, text + _HIGHEST)]:
+            found |= table[name][key]
+        return found
+
+    def prefixes_of(name: str, text: str) -> set[int]:
+        by_prefix = prefix_at.get(name, {})
+        found: set[int] = set()
+        for end in range(1, len(text) + 1):
+            found |= by_prefix.get(text[:end], set())
+        return found
+
+    for i, wanted in enumerate(constraints):
+        candidates: set[int] | None = None
+        for name, exact, text in wanted:
+            agree = without[name] | prefixes_of(name, text)
+            if exact:
+                agree |= literal_at[name][text]
+            else:
+                agree |= starting_with(name, text, literal_at)
+                agree |= starting_with(name, text, prefix_at)
+            candidates = agree if candidates is None else candidates & agree
+        for j in sorted(everyone if candidates is None else candidates):
+            if j > i:
+                yield i, j
+
+
 def _tie_warning(rules: RuleSet, a: Path, b: Path) -> LintWarning | None:
+    """A warning when a plausible visit makes ``a`` and ``b`` tie and the earlier one win it."""
     visit_text = _witness(a, b)
     if visit_text is None:
         return None
@@ -1384,6 +1600,9 @@ def _tie_warning(rules: RuleSet, a: Path, b: Path) -> LintWarning | None:
     if ranks[0] is None or ranks[1] is None or ranks[0][:3] != ranks[1][:3]:
         return None  # the pools do not really tie on this visit
     first, second = sorted((a, b), key=lambda p: p[0].pool_index)
+    found = rules.match(url, referrer, check_bots=False)
+    if found is None or found.pool_index != first[0].pool_index:
+        return None  # a third pool wins this visit: here the order does not decide
     winner = rules.pools[first[0].pool_index].name
     loser = rules.pools[second[0].pool_index].name
     spec, specific, priority = ranks[0][:3]
@@ -1397,6 +1616,7 @@ def _tie_warning(rules: RuleSet, a: Path, b: Path) -> LintWarning | None:
         f"{'a specific referrer' if specific else 'referrer Any'} and priority {priority}, so "
         f"'{winner}' wins only because it is listed first; add a condition to the one that "
         "should win, or give it a priority",
+        visit=(url, referrer),
     )
 
 

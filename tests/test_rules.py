@@ -638,6 +638,21 @@ def test_huge_query_string_is_read() -> None:
     assert found.pool_name == "google-ads"
 
 
+def test_many_wildcards_against_a_64_kb_value() -> None:
+    pattern = "q=" + "*a" * 250 + "*b"  # 504 characters, 251 wildcards
+    pools = [
+        make_pool(1, "stars", [source("Any", [pattern])]),
+        make_pool(2, "rest", [source("Any")]),
+    ]
+    rules = compile_pools(pools)
+    miss = rules.match("https://shop.example/?q=" + "a" * 65_536, None, BROWSER)
+    assert miss is not None
+    assert miss.pool_name == "rest"
+    hit = rules.match("https://shop.example/?q=" + "a" * 65_536 + "b", None, BROWSER)
+    assert hit is not None
+    assert hit.pool_name == "stars"
+
+
 def test_huge_referrer_is_a_direct_visit() -> None:
     referrer = "https://www.google.com/" + "a" * 100_000
     found = RULES.match(URL, referrer, BROWSER)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dni_engine.rules import compile_pools
+from dni_engine.rules import compile_pools, lint
 from dni_engine.schema import NumberPool, NumberPoolRequest, TrackingSource
 from dni_engine.testing import oracle
 from dni_engine.testing import strategies as gen
@@ -107,3 +107,33 @@ def test_generated_pool_requests_round_trip_through_json(request: NumberPoolRequ
 def test_generated_pools_round_trip_through_json(pool: NumberPool) -> None:
     assert pool.country in ("GB", "US")
     assert NumberPool.model_validate_json(pool.model_dump_json(by_alias=True)) == pool
+
+
+def _source_at(path: str) -> tuple[int, int]:
+    """``[2].replacement_configuration.tracking_sources[1]`` -> ``(2, 1)``."""
+    pool, _, rest = path.removeprefix("[").partition("]")
+    return int(pool), int(rest.rpartition("[")[2].rstrip("]"))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=HEAVY)
+@given(st.data())
+def test_lint_findings_hold_on_real_visits(data: st.DataObject) -> None:
+    pools = data.draw(gen.pool_lists(min_size=2))
+    priorities = data.draw(st.one_of(st.just({}), priorities_for(pools)))
+    rules = compile_pools(pools, priorities)
+    for warning in lint(pools, priorities):
+        if warning.code == "unreachable-source":
+            pool_index, source_index = _source_at(warning.path)
+            source = pools[pool_index].replacement_configuration.tracking_sources[source_index]
+            for _ in range(3):
+                visit = data.draw(gen.visits_matching(source))
+                found = rules.match(visit.url, visit.referrer, visit.user_agent)
+                assert found is not None
+                assert (found.pool_index, found.source_index) != (pool_index, source_index)
+        elif warning.code == "order-tie":
+            assert warning.visit is not None
+            explanation = rules.explain(*warning.visit, check_bots=False)
+            loser = _source_at(warning.path)[0]
+            verdict = explanation.pools[loser]
+            assert verdict.outcome == "lost"
+            assert verdict.step == 4
