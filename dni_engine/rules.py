@@ -19,7 +19,9 @@ indexed by what the referrer is (``Any``, a catalogue name, a domain). A visit
 parses its URL once, classifies its referrer once, and looks only at entries
 reachable from the parameters it carries and the referrer it has; each index
 bucket is sorted by rank, so a walk stops at its first match or as soon as
-nothing left in it could beat the best match so far.
+nothing left in it could beat the best match so far. Query parameters that no
+rule names are skipped undecoded; answers that depend on the referrer alone,
+and the :class:`Match` objects returned, are memoised in bounded tables.
 
 :meth:`RuleSet.explain` says, for one visit, why each pool and source matched
 or lost; :func:`lint` finds configurations that cannot work as written.
@@ -201,7 +203,6 @@ def _rule_token(rule: ReferrerRule) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=4096)
 def _visit_tokens(host: str | None) -> frozenset[str]:
     """What a visit from ``host`` satisfies: Any, its catalogue class, itself and parent domains."""
     if host is None:
@@ -269,6 +270,7 @@ class _Visit:
 
 @functools.lru_cache(maxsize=4096)
 def _host_facts(host: str | None) -> tuple[str | None, frozenset[str]]:
+    """A referrer host's catalogue class and token set, cached (bounded)."""
     return classify_host(host), _visit_tokens(host)
 
 
@@ -278,7 +280,10 @@ class RuleSet:
     Build it with :func:`compile_pools`. ``pools`` are the original pool
     objects in registration order, ``pool_keys`` their keys (see
     :func:`pool_key`), ``priorities`` the priority of each key (0 unless set).
-    A rule set is immutable and safe to share between threads.
+    A rule set never changes once compiled and is safe to share between
+    threads; its only mutable state is two bounded memo tables (answers that
+    depend on the referrer alone, and :class:`Match` objects), whose
+    dictionary operations are atomic.
     """
 
     def __init__(
@@ -409,10 +414,9 @@ class RuleSet:
         ``url`` is the landing URL (only its query string is read; the fragment
         is ignored; anything but a string never matches), ``referrer`` the
         HTTP referrer (a URL or a bare host; empty, ``None`` or unreadable
-        for a direct visit). With ``check_bots`` (the
-        default) a crawler user agent, or a missing or blank one, never
-        matches: pass the visitor's user agent, or ``check_bots=False`` when
-        there is none to check. Never raises: malformed input simply does not
+        for a direct visit). With ``check_bots`` (the default) a crawler user
+        agent, or a missing or blank one, never matches: pass the visitor's
+        user agent, or ``check_bots=False`` when there is none to check. Never raises: malformed input simply does not
         match.
         """
         try:
