@@ -566,7 +566,7 @@ def simulate_command(
             )
         )
     else:
-        out = Console(width=None if sys.stdout.isatty() else 132)
+        out = Console(width=None if sys.stdout.isatty() else 160)
         out.print(results_table(runs))
         out.print(recommendations_table(advice))
         speed = sum(r.sessions for r in runs) / max(sum(r.wall_seconds for r in runs), 1e-9)

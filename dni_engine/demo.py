@@ -4,6 +4,9 @@ It validates the vendor's example pools (and the example site's pools when
 ``examples/site/pools.json`` is there), then plays a short, fixed stream of
 visits and calls through an :class:`~dni_engine.engine.Engine` on simulated
 time, printing every decision, every call's attribution and the pools' stats.
+Then the main job: a day of the example site's traffic (the access log in
+``examples/traffic/``) replayed through the engine, and a pool-sizing search on
+a synthetic business day, with the plot written to ``out/sizing.png``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from rich.table import Table
 from dni_engine.engine import Engine, PoolOptions
 from dni_engine.leases import Attribution, Decision, SimulatedClock
 from dni_engine.schema import AnyPool, NumberPool, load_pools
+from dni_engine.simulate import recommend, simulate
+from dni_engine.sizing import PlotUnavailable, plot_sizing, recommendations_table, results_table
+from dni_engine.traffic import TYPICAL_DAY, TrafficModel, hourly_profile, read_access_log
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 START = 1_767_261_600.0  # a Thursday morning; only differences from it are shown
@@ -203,8 +209,8 @@ def site_script() -> list[Step]:
 def main() -> None:
     """Validate the example pools, then play visits and calls through the engine."""
     console = Console()
-    if console.width < 120:  # piped output: wide enough for the tables not to wrap
-        console = Console(width=120)
+    if console.width < 160:  # piped output: wide enough for the tables not to wrap
+        console = Console(width=160)
     files = sorted((EXAMPLES / "pools").glob("*.response.json"))
     vendor = [pool for path in files for pool in load_pools(path.read_bytes(), source=str(path))]
     console.print(_pools_table(f"{len(vendor)} example pools validated", vendor))
@@ -239,6 +245,49 @@ def main() -> None:
     for table in play(engine, clock, site_script()):
         console.print(table)
     console.print(_stats_table(engine))
+    size_pools(console, site)
+
+
+def size_pools(console: Console, site: Sequence[AnyPool]) -> None:
+    """The main job: a day of traffic through the engine, attribution, and pool sizes.
+
+    First the example access log is replayed at the pools' real sizes; then a
+    synthetic day shaped like a business day finds, per pool, the fewest
+    numbers that tie 99% of timely calls to the right visit, and the plot of
+    accuracy and blocking against size is written to ``out/sizing.png``.
+    """
+    log_file = EXAMPLES / "traffic" / "access.log"
+    with log_file.open(encoding="utf-8") as handle:
+        replay = read_access_log(handle, call_share=0.2, seed=1)
+    as_bought = simulate(site, replay, seed=1)
+    console.print(
+        f"\n[bold]A day of the site's traffic[/bold] ({log_file.name}: {replay.lines:,} lines, "
+        f"{replay.page_views:,} page views, {len(replay.sessions):,} sessions) through the "
+        "engine at the pools' real sizes"
+    )
+    console.print(results_table([as_bought]))
+
+    day = TrafficModel(
+        visitors_per_hour=hourly_profile(TYPICAL_DAY, 300.0), hours=24.0, call_share=0.08
+    )
+    console.print(
+        "\n[bold]Sizing[/bold]: a busier synthetic day (peak 300 visitors an hour), "
+        "searching the fewest numbers per pool for 99% accuracy"
+    )
+    advice, runs = recommend(site, day, metric="accuracy", target=0.99, seed=1)
+    console.print(recommendations_table(advice))
+    speed = sum(r.sessions for r in runs) / max(sum(r.wall_seconds for r in runs), 1e-9)
+    console.print(
+        f"{len(runs)} simulated days, {speed:,.0f} sessions per second through the engine"
+    )
+    target = Path("out") / "sizing.png"
+    target.parent.mkdir(exist_ok=True)
+    try:
+        console.print(
+            f"plot of accuracy and blocking against pool size: {plot_sizing(runs, target)}"
+        )
+    except PlotUnavailable as exc:
+        console.print(f"no plot: {exc}")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,10 @@ class PoolReport:
     saw no tracking number on their last page (the pool was exhausted, or
     showed its overflow number).
 
+    ``peak_hour_load_erlangs`` and ``erlang_b_peak_hour`` are the same for the
+    busiest clock hour: traffic that varies over the day blocks more than its
+    daily average load suggests, which is where rules of thumb under-size.
+
     ``accuracy`` is ``correct / (calls - unattributed_late)``: the share of the
     calls a pool of this size could have tied to their visit that it did. Late
     calls are left out because no pool size catches them (a longer
@@ -85,6 +89,8 @@ class PoolReport:
     mean_hold_seconds: float = 0.0
     offered_load_erlangs: float = 0.0
     erlang_b: float = 0.0
+    peak_hour_load_erlangs: float = 0.0
+    erlang_b_peak_hour: float = 0.0
     utilisation_peak: float = 0.0
     utilisation_p50: float = 0.0
     utilisation_p95: float = 0.0
@@ -327,6 +333,7 @@ def simulate(
     }
     duration = _duration(traffic)
     sessions_counted: dict[str, list[float]] = {key: [] for key in keys}  # time on site
+    hourly: dict[str, dict[int, int]] = {key: {} for key in keys}  # sessions per hour
     counted_sessions = 0
     visits = 0
     calls = 0
@@ -425,6 +432,9 @@ def simulate(
         report.sessions += 1
         report.blocked_sessions += state.blocked
         sessions_counted[state.pool_key].append(session.last_activity - session.arrival)
+        per_hour = hourly[state.pool_key]
+        hour = int(session.arrival // 3600)
+        per_hour[hour] = per_hour.get(hour, 0) + 1
 
     end = max(duration, next_sample)
     for key, pool in zip(keys, sized, strict=True):
@@ -439,6 +449,12 @@ def simulate(
         window = max(duration - warmup, 1e-9)
         report.offered_load_erlangs = report.sessions / window * report.mean_hold_seconds
         report.erlang_b = erlang_b(report.offered_load_erlangs, report.quantity)
+        if duration - warmup >= 2 * 3600:  # an hourly peak needs more than one hour
+            busiest = max(hourly[key].values(), default=0)
+            report.peak_hour_load_erlangs = busiest / 3600 * report.mean_hold_seconds
+        else:
+            report.peak_hour_load_erlangs = report.offered_load_erlangs
+        report.erlang_b_peak_hour = erlang_b(report.peak_hour_load_erlangs, report.quantity)
         _fill_utilisation(report, samples[key])
     return SimulationResult(
         quantity=quantity,
@@ -484,6 +500,8 @@ class Recommendation:
     offered_load_erlangs: float
     erlang_b_at_quantity: float | None
     erlang_b_quantity: int  # the fewest numbers Erlang B says give the target blocking
+    peak_hour_load_erlangs: float = 0.0
+    erlang_b_peak_hour_quantity: int = 0  # the same for the busiest hour's load
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -627,6 +645,10 @@ def recommend(
                 offered_load_erlangs=load,
                 erlang_b_at_quantity=chosen.erlang_b if chosen else None,
                 erlang_b_quantity=servers_for(load, blocking_target),
+                peak_hour_load_erlangs=reference.peak_hour_load_erlangs,
+                erlang_b_peak_hour_quantity=servers_for(
+                    reference.peak_hour_load_erlangs, blocking_target
+                ),
             )
         )
     return recommendations, ordered

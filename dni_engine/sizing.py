@@ -27,13 +27,16 @@ def _pct(value: float) -> str:
 def results_table(results: Sequence[SimulationResult]) -> Table:
     """Per pool, one row per size tried: load, blocking against Erlang B, calls and accuracy.
 
-    ``accuracy`` leaves out calls that came after the hold (a pool size cannot
-    catch those); the ``late`` column counts them.
+    ``blocked`` is the share of sessions that found no free number, next to
+    Erlang B for the same offered load; ``wrong`` calls were tied to another
+    visit, ``late`` ones came after every window closed, ``no num`` callers saw
+    no tracking number. ``accuracy`` leaves out late calls (no pool size
+    catches those; a longer ``match_period`` does).
     """
     table = Table(title="Pool sizing: simulation through the engine", title_justify="left")
     for header in (
         "pool",
-        "numbers",
+        "size",
         "sessions",
         "load E",
         "blocked",
@@ -42,9 +45,9 @@ def results_table(results: Sequence[SimulationResult]) -> Table:
         "right",
         "wrong",
         "late",
-        "no number",
+        "no num",
         "accuracy",
-        "util p95",
+        "util95",
     ):
         table.add_column(header, justify="left" if header == "pool" else "right", no_wrap=True)
     ordered = sorted(results, key=lambda r: r.quantity or 0)
@@ -53,7 +56,7 @@ def results_table(results: Sequence[SimulationResult]) -> Table:
         for index, result in enumerate(ordered):
             report = result.pool(key)
             table.add_row(
-                report.name[:28] if index == 0 else "",
+                report.name[:24] if index == 0 else "",
                 str(report.quantity),
                 f"{report.sessions:,}",
                 f"{report.offered_load_erlangs:.1f}",
@@ -72,9 +75,21 @@ def results_table(results: Sequence[SimulationResult]) -> Table:
 
 
 def recommendations_table(recommendations: Sequence[Recommendation]) -> Table:
-    """The recommended quantity per pool, with what Erlang B says for the same load."""
+    """The recommended quantity per pool, with what Erlang B says for the same load.
+
+    Erlang B is given for the day's average load and for the busiest hour's.
+    """
     table = Table(title="Recommended pool sizes", title_justify="left")
-    for header in ("pool", "target", "numbers", "achieved", "load (E)", "Erlang B says"):
+    for header in (
+        "pool",
+        "target",
+        "numbers",
+        "achieved",
+        "load E",
+        "Erlang B says",
+        "peak-hour load E",
+        "Erlang B at peak",
+    ):
         table.add_column(header, justify="left" if header == "pool" else "right")
     for advice in recommendations:
         goal = (
@@ -89,6 +104,8 @@ def recommendations_table(recommendations: Sequence[Recommendation]) -> Table:
             _pct(advice.achieved) if advice.achieved is not None else "-",
             f"{advice.offered_load_erlangs:.1f}",
             str(advice.erlang_b_quantity),
+            f"{advice.peak_hour_load_erlangs:.1f}",
+            str(advice.erlang_b_peak_hour_quantity),
         )
     return table
 

@@ -17,9 +17,11 @@ from dni_engine.errors import ConfigError
 from dni_engine.schema import NumberPool, NumberPoolRequest
 from dni_engine.simulate import parse_quantities, recommend, resize_pools, simulate
 from dni_engine.traffic import (
+    TYPICAL_DAY,
     SourceMix,
     TrafficModel,
     generate_sessions,
+    hourly_profile,
     read_access_log,
     write_access_log,
 )
@@ -331,3 +333,13 @@ def test_write_access_log_makes_a_replayable_log(tmp_path: Path) -> None:
     replay = read_access_log(log.read_text().splitlines())
     assert replay.skipped_total == 0
     assert replay.page_views > 100
+
+
+def test_peak_hour_load_shows_what_the_daily_average_hides() -> None:
+    pools = [catch_all_pool(match_period=30)]
+    day = TrafficModel(visitors_per_hour=hourly_profile(TYPICAL_DAY, 400), hours=24)
+    report = simulate(pools, day, quantity=40, seed=3).pools[0]
+    assert report.peak_hour_load_erlangs > 1.5 * report.offered_load_erlangs
+    assert report.erlang_b_peak_hour > report.erlang_b
+    (advice,), _ = recommend(pools, day, metric="blocking", target=0.02, quantities=[10, 400])
+    assert advice.erlang_b_peak_hour_quantity > advice.erlang_b_quantity
