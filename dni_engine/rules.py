@@ -416,8 +416,8 @@ class RuleSet:
         HTTP referrer (a URL or a bare host; empty, ``None`` or unreadable
         for a direct visit). With ``check_bots`` (the default) a crawler user
         agent, or a missing or blank one, never matches: pass the visitor's
-        user agent, or ``check_bots=False`` when there is none to check. Never raises: malformed input simply does not
-        match.
+        user agent, or ``check_bots=False`` when there is none to check.
+        Never raises: malformed input simply does not match.
         """
         try:
             if not isinstance(url, str) or (check_bots and is_bot(user_agent)):
