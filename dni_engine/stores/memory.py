@@ -336,20 +336,7 @@ class MemoryStore:
             return self._exhausted(pool, visitor_id, now, claim)
         pool.new += 1
         lease = self._open(pool, heapq.heappop(free)[2], visitor_id, now, claim)
-        return Decision(
-            visitor_id,
-            now,
-            "new",
-            lease.number,
-            pool.key,
-            pool.name,
-            lease.source_index,
-            lease.referrer,
-            lease.trigger,
-            lease.lease_id,
-            now,
-            lease.expires,
-        )
+        return self._lease_decision("new", lease)
 
     def _pool(self, key: str) -> _Pool:
         pool = self._pools.get(key)
