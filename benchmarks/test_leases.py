@@ -121,6 +121,7 @@ class _Ticker:
 # ---- engine-visit ------------------------------------------------------------------------
 
 
+@pytest.mark.benchmark(group="engine-visit")
 def test_bare_matcher(benchmark: BenchmarkFixture) -> None:
     rules = _engine().rules
     batch = [VISITS[i % len(VISITS)] for i in range(BATCH)]
@@ -151,6 +152,7 @@ def _engine_run(
     return run
 
 
+@pytest.mark.benchmark(group="engine-visit")
 def test_engine_new_visitors(benchmark: BenchmarkFixture) -> None:
     engine = _engine()
     ticker = _Ticker(step=0.1)  # ~600 live leases per pool of 1,000: never exhausted
@@ -159,6 +161,7 @@ def test_engine_new_visitors(benchmark: BenchmarkFixture) -> None:
     _record(benchmark, "engine-visit", "new visitors")
 
 
+@pytest.mark.benchmark(group="engine-visit")
 def test_engine_returning_visitors(benchmark: BenchmarkFixture) -> None:
     engine = _engine()
     ticker = _Ticker(step=0.001)
@@ -191,6 +194,7 @@ def _store(count: int, hold: float, policy: Policy = "fallback") -> MemoryStore:
 CLAIM = Claim("pool", specificity=1, referrer="Google", trigger="gclid=*")
 
 
+@pytest.mark.benchmark(group="store")
 def test_dict_baseline(benchmark: BenchmarkFixture) -> None:
     ticker = _Ticker(step=0.1)
     sessions: dict[str, float] = {}
@@ -218,6 +222,7 @@ def _store_run(
     return run
 
 
+@pytest.mark.benchmark(group="store")
 def test_store_new(benchmark: BenchmarkFixture) -> None:
     ticker = _Ticker(step=0.1)
     decisions = benchmark(_store_run(_store(1_000, 60.0), ticker.new_batch))
@@ -225,6 +230,7 @@ def test_store_new(benchmark: BenchmarkFixture) -> None:
     _record(benchmark, "store", "store: new lease")
 
 
+@pytest.mark.benchmark(group="store")
 def test_store_kept(benchmark: BenchmarkFixture) -> None:
     ticker = _Ticker(step=0.001)
     visitors = [f"regular-{i}" for i in range(200)]
@@ -243,6 +249,7 @@ def test_store_kept(benchmark: BenchmarkFixture) -> None:
     _record(benchmark, "store", "store: kept lease")
 
 
+@pytest.mark.benchmark(group="store")
 def test_store_recycle(benchmark: BenchmarkFixture) -> None:
     ticker = _Ticker(step=0.1)
     store = _store(100, 1e9, policy="recycle")  # holds never end: every visit displaces
@@ -252,6 +259,7 @@ def test_store_recycle(benchmark: BenchmarkFixture) -> None:
     _record(benchmark, "store", "store: recycled lease")
 
 
+@pytest.mark.benchmark(group="store")
 def test_store_attribute(benchmark: BenchmarkFixture) -> None:
     ticker = _Ticker(step=0.5)
     store = _store(100, 60.0)
