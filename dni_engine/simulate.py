@@ -347,37 +347,39 @@ def simulate(
     attribute = engine.attribute_call
     reports_get = reports.get
 
-    def run_event(entry: tuple[float, int, int, Session, _SessionState, int]) -> None:
-        nonlocal visits, calls, seq
-        at, _, kind, session, state, index = entry
-        if kind == _VIEW:
-            visits += 1
-            _, url, referrer = session.views[index]
-            decision = visit(session.visitor, url, referrer, session.user_agent, at)
+    def view(at: float, session: Session, state: _SessionState, index: int) -> None:
+        nonlocal visits, seq
+        visits += 1
+        views = session.views
+        _, url, referrer = views[index]
+        decision = visit(session.visitor, url, referrer, session.user_agent, at)
+        key = decision.pool_key
+        if key is not None:
             outcome = decision.outcome
-            key = decision.pool_key
-            if key is not None and not state.tried and outcome != "kept":
+            if not state.tried and outcome != "kept":
                 state.tried = True
                 state.pool_key = key
-                state.blocked = outcome in ("overflow", "recycled") and (
-                    outcome == "overflow" or decision.displaced is not None
+                state.blocked = outcome == "overflow" or (
+                    outcome == "recycled" and decision.displaced is not None
                 )
-            if key is not None:
-                report = reports_get(key)
-                if report is not None:
-                    report.visits += 1
-            # A caller dials the number on the last page they saw: the tracking
-            # number of their lease, the overflow number, or the site's own.
-            state.number = decision.number
-            state.lease_id = decision.lease_id
-            if index + 1 < len(session.views):
-                seq += 1
-                push(queue, (session.views[index + 1][0], seq, _VIEW, session, state, index + 1))
-            elif session.call_at is not None:
-                seq += 1
-                push(queue, (session.call_at, seq, _CALL, session, state, 0))
-            return
-        # a call: counted when its session went to a pool and is past warm-up
+            report = reports_get(key)
+            if report is not None:
+                report.visits += 1
+        # A caller dials the number on the last page they saw: the tracking
+        # number of their lease, the overflow number, or the site's own.
+        state.number = decision.number
+        state.lease_id = decision.lease_id
+        index += 1
+        if index < len(views):
+            seq += 1
+            push(queue, (views[index][0], seq, _VIEW, session, state, index))
+        elif session.call_at is not None:
+            seq += 1
+            push(queue, (session.call_at, seq, _CALL, session, state, 0))
+
+    def call(at: float, session: Session, state: _SessionState) -> None:
+        # counted when its session went to a pool and is past warm-up
+        nonlocal calls
         if state.pool_key is None or session.arrival < warmup:
             return
         report = reports[state.pool_key]
@@ -386,8 +388,7 @@ def simulate(
         if state.lease_id is None or state.number is None:
             report.unattributed_no_number += 1
             return
-        attribution = attribute(state.number, at)
-        lease = attribution.lease
+        lease = attribute(state.number, at).lease
         if lease is None:
             report.unattributed_late += 1
         elif lease.lease_id == state.lease_id:
@@ -395,26 +396,35 @@ def simulate(
         else:
             report.misattributed += 1
 
-    def sample(now: float) -> None:
-        for key in keys:
-            samples[key].append(engine.pool_stats(key, now).live)
+    def sample_until(now: float) -> None:
+        # utilisation is sampled on a fixed grid of simulated time, before any
+        # event at or after each grid point
+        nonlocal next_sample
+        while now >= next_sample:
+            for key in keys:
+                samples[key].append(engine.pool_stats(key, next_sample).live)
+            next_sample += _SAMPLE_EVERY
 
     def drain(until: float) -> None:
-        nonlocal next_sample
         while queue and queue[0][0] <= until:
-            entry = pop(queue)
-            while entry[0] >= next_sample:
-                sample(next_sample)
-                next_sample += _SAMPLE_EVERY
-            run_event(entry)
+            at, _, kind, session, state, index = pop(queue)
+            if at >= next_sample:
+                sample_until(at)
+            if kind == _VIEW:
+                view(at, session, state, index)
+            else:
+                call(at, session, state)
 
     finished: list[tuple[Session, _SessionState]] = []
     for session in _sessions_of(traffic, seed):
         arrival = session.arrival
         drain(arrival)
+        if arrival >= next_sample:
+            sample_until(arrival)
+        # Every queued event up to the arrival has run, so its first page view
+        # is next in time order: run it now instead of queueing it.
         state = _SessionState()
-        seq += 1
-        push(queue, (arrival, seq, _VIEW, session, state, 0))
+        view(arrival, session, state, 0)
         if arrival >= warmup:
             finished.append((session, state))
         if progress is not None and duration > 0 and arrival >= next_progress:
