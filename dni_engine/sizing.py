@@ -131,15 +131,9 @@ def plot_sizing(results: Sequence[SimulationResult], path: str | Path) -> Path:
         reports = [r.pool(key) for r in ordered]
         name = reports[0].name
         left.plot(sizes, [p.accuracy * 100 for p in reports], marker="o", label=name)
-        line = right.plot(
-            sizes, [p.no_free_number_share * 100 for p in reports], marker="o", label=name
-        )[0]
+        line = right.plot(sizes, [p.no_free_number_share * 100 for p in reports], marker="o")[0]
         right.plot(
-            sizes,
-            [p.erlang_b * 100 for p in reports],
-            linestyle="--",
-            color=line.get_color(),
-            label=f"{name} (Erlang B)",
+            sizes, [p.erlang_b * 100 for p in reports], linestyle="--", color=line.get_color()
         )
     left.set_title("Calls attributed to the right visit")
     left.set_xlabel("numbers in the pool")
@@ -149,8 +143,11 @@ def plot_sizing(results: Sequence[SimulationResult], path: str | Path) -> Path:
     right.set_xlabel("numbers in the pool")
     right.set_ylabel("blocked (%)")
     right.grid(alpha=0.3)
-    for axes in (left, right):
-        axes.legend(fontsize="small")
+    left.legend(fontsize="small")
+    # One key for the style, the colours being those of the left panel's pools.
+    right.plot([], [], color="grey", marker="o", label="simulated")
+    right.plot([], [], color="grey", linestyle="--", label="Erlang B, same load")
+    right.legend(fontsize="small")
     figure.tight_layout()
     target = Path(path)
     figure.savefig(target, dpi=110)
