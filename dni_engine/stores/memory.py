@@ -284,9 +284,7 @@ class MemoryStore:
         """Take, keep, switch or recycle a number (see :class:`Store`)."""
         with self._lock:
             decision = self._visit(visitor_id, now, claim)
-            closed = self._closed
-            if closed:
-                self._closed = []
+            closed = self._take_closed()
         if closed:
             self._deliver(closed)
         return decision
@@ -521,6 +519,13 @@ class MemoryStore:
                 return lease
         return None
 
+    def _take_closed(self) -> list[_Lease]:
+        """The leases ended by this operation (call under the lock; delivered after it)."""
+        closed = self._closed
+        if closed:
+            self._closed = []
+        return closed
+
     def _deliver(self, closed: list[_Lease]) -> None:
         sink = self._sink
         if sink is None:
@@ -566,9 +571,7 @@ class MemoryStore:
                 self._close(lease, now, "released")
                 self._free(lease.pool, lease.number, now)
                 result = self._snapshot(lease)
-            closed = self._closed
-            if closed:
-                self._closed = []
+            closed = self._take_closed()
         if closed:
             self._deliver(closed)
         return result
@@ -630,9 +633,7 @@ class MemoryStore:
                 pool.expired,
                 pool.released,
             )
-            closed = self._closed
-            if closed:
-                self._closed = []
+            closed = self._take_closed()
         if closed:
             self._deliver(closed)
         return result
@@ -672,9 +673,7 @@ class MemoryStore:
             for pool in pools:
                 self._expire(pool, now)
             ended = sum(pool.expired for pool in pools) - before
-            closed = self._closed
-            if closed:
-                self._closed = []
+            closed = self._take_closed()
         if closed:
             self._deliver(closed)
         return ended
