@@ -9,6 +9,13 @@ call dials the number its visitor last saw and goes through
 ``Engine.attribute_call``, so the report can say whether the engine tied it to
 the right visit.
 
+Page views whose answer is already known are counted without being run: the
+rest of a crawler's session, and the views a visitor makes inside a live
+first-touch lease before it could lapse (all but the last of them only move
+the lease's expiry forward, and the last one sets it). Under the ``recycle``
+policy, which picks its victim by expiry, every view runs. ``exact=True``
+runs every view; the tests check that both give the same result.
+
 Each pool's report carries its offered load in Erlangs (matching sessions per
 second times the mean hold, where hold = time on site + ``match_period`` +
 cooldown) and the Erlang B blocking for that load next to the simulated share of
@@ -19,6 +26,7 @@ attribution-accuracy or blocking target.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 import time
@@ -132,7 +140,12 @@ class PoolReport:
 
 @dataclass(slots=True)
 class SimulationResult:
-    """One run: the traffic totals and a :class:`PoolReport` per pool."""
+    """One run: the traffic totals and a :class:`PoolReport` per pool.
+
+    ``sessions`` counts every session that arrived after the warm-up, whether
+    or not a pool took it; ``visits`` every page view; ``outcomes`` the
+    engine's answers to them by outcome.
+    """
 
     quantity: int | None
     seed: int
@@ -268,9 +281,10 @@ def _report_key(pool: AnyPool, resized: NumberPool) -> str:
 class _SessionState:
     """What the simulator remembers of one session while it is running."""
 
-    __slots__ = ("blocked", "lease_id", "number", "pool_key", "tried")
+    __slots__ = ("blocked", "lease_id", "number", "pool_key", "serial", "tried")
 
-    def __init__(self) -> None:
+    def __init__(self, serial: int) -> None:
+        self.serial = serial
         self.pool_key: str | None = None
         self.tried = False
         self.blocked = False
@@ -302,6 +316,7 @@ def simulate(
     seed: int = 0,
     warmup: float = 0.0,
     progress: Progress | None = None,
+    exact: bool = False,
 ) -> SimulationResult:
     """Run ``traffic`` through a real engine over ``pools`` and report per pool.
 
@@ -309,7 +324,9 @@ def simulate(
     need a quantity). ``policy`` and ``cooldown`` (minutes) apply to every pool.
     Sessions arriving before ``warmup`` seconds still run but are left out of
     the session, blocking and call counts, so an empty start does not flatter
-    the figures. The same ``seed`` gives the same result.
+    the figures. The same ``seed`` gives the same result. ``exact`` runs every
+    page view through the engine, even those whose answer is known (see the
+    module notes); the result is the same, only slower.
     """
     started_wall = time.perf_counter()
     if quantity is None:
@@ -332,28 +349,36 @@ def simulate(
         for key, pool in zip(keys, sized, strict=True)
     }
     duration = _duration(traffic)
-    sessions_counted: dict[str, list[float]] = {key: [] for key in keys}  # time on site
+    on_site: dict[str, list[float]] = {key: [0.0, 0.0] for key in keys}  # [sessions, seconds]
     hourly: dict[str, dict[int, int]] = {key: {} for key in keys}  # sessions per hour
-    counted_sessions = 0
+    arrived = 0
     visits = 0
     calls = 0
+    elided = 0  # kept visits counted without running them
+    bots = 0  # bot visits counted without running them
+    # Page views a visitor makes inside a live first-touch lease, before that
+    # lease could lapse, only move its expiry forward: skipping all but the
+    # last of them leaves every outcome the same (see ``exact``).
+    elide = not exact and policy != "recycle"
     samples: dict[str, list[int]] = {key: [] for key in keys}
     next_sample = _SAMPLE_EVERY
     next_progress = 0.0
-    queue: list[tuple[float, int, int, Session, _SessionState, int]] = []
+    # (time, session serial, view index, kind, session, state): events at the
+    # same time run in session order, whichever way they were queued
+    queue: list[tuple[float, int, int, int, Session, _SessionState]] = []
     push, pop = heapq.heappush, heapq.heappop
-    seq = 0
     visit = engine.visit
     attribute = engine.attribute_call
     reports_get = reports.get
 
     def view(at: float, session: Session, state: _SessionState, index: int) -> None:
-        nonlocal visits, seq
+        nonlocal visits, elided, bots
         visits += 1
         views = session.views
         _, url, referrer = views[index]
         decision = visit(session.visitor, url, referrer, session.user_agent, at)
         key = decision.pool_key
+        report = None
         if key is not None:
             outcome = decision.outcome
             if not state.tried and outcome != "kept":
@@ -370,12 +395,50 @@ def simulate(
         state.number = decision.number
         state.lease_id = decision.lease_id
         index += 1
-        if index < len(views):
-            seq += 1
-            push(queue, (views[index][0], seq, _VIEW, session, state, index))
-        elif session.call_at is not None:
-            seq += 1
-            push(queue, (session.call_at, seq, _CALL, session, state, 0))
+        last = len(views) - 1
+        if elide and decision.outcome == "bot" and index <= last:
+            # the same user agent on every page: the rest of the session is
+            # bot visits too, which touch no lease and make no call
+            skipped = last + 1 - index
+            visits += skipped
+            bots += skipped
+            return
+        if index <= last:
+            expires = decision.expires
+            if elide and expires is not None and index < last and views[index][0] < expires:
+                # Skip to the last view before the lease would lapse (at the
+                # latest the session's last view), counting the skipped ones
+                # as the kept visits they would have been.
+                ahead = index
+                while ahead < last and views[ahead + 1][0] < expires:
+                    ahead += 1
+                skipped = ahead - index
+                if skipped:
+                    visits += skipped
+                    elided += skipped
+                    if report is not None:
+                        report.visits += skipped
+                    index = ahead
+            push(queue, (views[index][0], state.serial, index, _VIEW, session, state))
+            return
+        if session.call_at is not None:
+            push(queue, (session.call_at, state.serial, index, _CALL, session, state))
+        finish(session, state)
+
+    def finish(session: Session, state: _SessionState) -> None:
+        # the session's last page view has run: count it with its pool
+        key = state.pool_key
+        if key is None or session.arrival < warmup:
+            return
+        report = reports[key]
+        report.sessions += 1
+        report.blocked_sessions += state.blocked
+        stay = on_site[key]
+        stay[0] += 1
+        stay[1] += session.last_activity - session.arrival
+        per_hour = hourly[key]
+        hour = int(session.arrival // 3600)
+        per_hour[hour] = per_hour.get(hour, 0) + 1
 
     def call(at: float, session: Session, state: _SessionState) -> None:
         # counted when its session went to a pool and is past warm-up
@@ -397,17 +460,21 @@ def simulate(
             report.misattributed += 1
 
     def sample_until(now: float) -> None:
-        # utilisation is sampled on a fixed grid of simulated time, before any
-        # event at or after each grid point
+        # Utilisation is sampled on a fixed grid over the traffic's own time
+        # span, before any event at or after each grid point: the same points
+        # however many events there are.
         nonlocal next_sample
         while now >= next_sample:
+            if next_sample >= duration:
+                next_sample = math.inf
+                return
             for key in keys:
                 samples[key].append(engine.pool_stats(key, next_sample).live)
             next_sample += _SAMPLE_EVERY
 
     def drain(until: float) -> None:
         while queue and queue[0][0] <= until:
-            at, _, kind, session, state, index = pop(queue)
+            at, _, index, kind, session, state = pop(queue)
             if at >= next_sample:
                 sample_until(at)
             if kind == _VIEW:
@@ -415,38 +482,32 @@ def simulate(
             else:
                 call(at, session, state)
 
-    finished: list[tuple[Session, _SessionState]] = []
-    for session in _sessions_of(traffic, seed):
-        arrival = session.arrival
-        drain(arrival)
-        if arrival >= next_sample:
-            sample_until(arrival)
-        # Every queued event up to the arrival has run, so its first page view
-        # is next in time order: run it now instead of queueing it.
-        state = _SessionState()
-        view(arrival, session, state, 0)
-        if arrival >= warmup:
-            finished.append((session, state))
-        if progress is not None and duration > 0 and arrival >= next_progress:
-            progress(min(1.0, arrival / duration))
-            next_progress = arrival + duration / 100
-    drain(math.inf)
+    # The run allocates millions of short-lived, cycle-free objects; the cyclic
+    # collector would rescan the growing heap over and over for nothing.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for serial, session in enumerate(_sessions_of(traffic, seed)):
+            arrival = session.arrival
+            drain(arrival)
+            if arrival >= next_sample:
+                sample_until(arrival)
+            # Every queued event up to the arrival has run, so its first page
+            # view is next in time order: run it now instead of queueing it.
+            view(arrival, session, _SessionState(serial), 0)
+            arrived += arrival >= warmup
+            if progress is not None and duration > 0 and arrival >= next_progress:
+                progress(min(1.0, arrival / duration))
+                next_progress = arrival + duration / 100
+        drain(math.inf)
+        sample_until(duration)
+    finally:
+        if collecting:
+            gc.enable()
     if progress is not None:
         progress(1.0)
 
-    for session, state in finished:
-        if state.pool_key is None:
-            continue
-        counted_sessions += 1
-        report = reports[state.pool_key]
-        report.sessions += 1
-        report.blocked_sessions += state.blocked
-        sessions_counted[state.pool_key].append(session.last_activity - session.arrival)
-        per_hour = hourly[state.pool_key]
-        hour = int(session.arrival // 3600)
-        per_hour[hour] = per_hour.get(hour, 0) + 1
-
-    end = max(duration, next_sample)
+    end = duration
     for key, pool in zip(keys, sized, strict=True):
         report = reports[key]
         stats = engine.pool_stats(key, end)
@@ -454,8 +515,8 @@ def simulate(
         report.overflows = stats.overflows
         report.displacements = stats.displacements
         hold = pool.match_period * SECONDS_PER_MINUTE + cooldown * SECONDS_PER_MINUTE
-        on_site = sessions_counted[key]
-        report.mean_hold_seconds = hold + (sum(on_site) / len(on_site) if on_site else 0.0)
+        counted, seconds = on_site[key]
+        report.mean_hold_seconds = hold + (seconds / counted if counted else 0.0)
         window = max(duration - warmup, 1e-9)
         report.offered_load_erlangs = report.sessions / window * report.mean_hold_seconds
         report.erlang_b = erlang_b(report.offered_load_erlangs, report.quantity)
@@ -466,14 +527,17 @@ def simulate(
             report.peak_hour_load_erlangs = report.offered_load_erlangs
         report.erlang_b_peak_hour = erlang_b(report.peak_hour_load_erlangs, report.quantity)
         _fill_utilisation(report, samples[key])
+    outcomes = dict(engine.stats().outcomes)
+    outcomes["kept"] += elided
+    outcomes["bot"] += bots
     return SimulationResult(
         quantity=quantity,
         seed=seed,
         simulated_seconds=duration,
-        sessions=counted_sessions if warmup else len(finished),
+        sessions=arrived,
         visits=visits,
         calls=calls,
-        outcomes=dict(engine.stats().outcomes),
+        outcomes=outcomes,
         pools=list(reports.values()),
         wall_seconds=time.perf_counter() - started_wall,
         skipped_log_lines=dict(traffic.skipped) if isinstance(traffic, LogReplay) else {},

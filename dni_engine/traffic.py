@@ -17,7 +17,7 @@ import bisect
 import math
 import random
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -237,17 +237,29 @@ def generate_sessions(model: TrafficModel, seed: int = 0) -> Iterator[Session]:
     dwell_mu = math.log(model.dwell_median)
     delay_mu = math.log(model.call_delay_median)
     pages = len(internal)
+    draw = rng.random
+    build = landing.build
+    log, exp = math.log, math.exp
+    dwell_sigma, delay_sigma, call_share = (
+        model.dwell_sigma,
+        model.call_delay_sigma,
+        model.call_share,
+    )
+    bot_agents, human_agents = BOT_AGENTS, HUMAN_AGENTS
     now = 0.0
     serial = 0
+    boundary = 0.0
+    rate = 0.0
     while True:
-        rate = model.rate_at(now)
-        boundary = (now // SECONDS_PER_HOUR + 1) * SECONDS_PER_HOUR
-        if rate <= 0:
-            now = boundary
-            if now >= end:
-                return
-            continue
-        gap = rng.expovariate(rate)
+        if now >= boundary:  # a new hour: its rate holds until the next boundary
+            rate = model.rate_at(now)
+            boundary = (now // SECONDS_PER_HOUR + 1) * SECONDS_PER_HOUR
+            if rate <= 0:
+                now = boundary
+                if now >= end:
+                    return
+                continue
+        gap = -log(1.0 - draw()) / rate  # exponential
         if now + gap >= boundary:
             now = boundary
             if now >= end:
@@ -257,21 +269,38 @@ def generate_sessions(model: TrafficModel, seed: int = 0) -> Iterator[Session]:
         if now >= end:
             return
         serial += 1
-        kind = kinds[bisect.bisect(cumulative, rng.random() * total)]
-        url, referrer = landing.build(kind)
+        kind = kinds[bisect.bisect(cumulative, draw() * total)]
+        url, referrer = build(kind)
         if kind == "bot":
-            agent = BOT_AGENTS[serial % len(BOT_AGENTS)]
+            agent = bot_agents[serial % len(bot_agents)]
         else:
-            agent = HUMAN_AGENTS[serial % len(HUMAN_AGENTS)]
+            agent = human_agents[serial % len(human_agents)]
         views = [(now, url, referrer)]
         at = now
-        while rng.random() < continue_p:
-            at += rng.lognormvariate(dwell_mu, model.dwell_sigma)
-            views.append((at, internal[int(rng.random() * pages)], internal_referrer))
+        while draw() < continue_p:
+            at += exp(dwell_mu + dwell_sigma * _standard_normal(draw))
+            views.append((at, internal[int(draw() * pages)], internal_referrer))
         call_at = None
-        if kind != "bot" and rng.random() < model.call_share:
-            call_at = at + rng.lognormvariate(delay_mu, model.call_delay_sigma)
+        if kind != "bot" and draw() < call_share:
+            call_at = at + exp(delay_mu + delay_sigma * _standard_normal(draw))
         yield Session(f"v{serial}", agent, kind, views, call_at)
+
+
+def _standard_normal(draw: Callable[[], float]) -> float:
+    """A standard normal deviate from uniform ``draw`` (Kinderman and Monahan's ratio method).
+
+    The method behind ``random.Random.normalvariate``, written out because it
+    runs for every page view of every simulated session.
+    """
+    while True:
+        u1 = draw()
+        u2 = 1.0 - draw()
+        z = _NV_MAGIC * (u1 - 0.5) / u2
+        if z * z / 4.0 <= -math.log(u2):
+            return z
+
+
+_NV_MAGIC = 4 * math.exp(-0.5) / math.sqrt(2.0)
 
 
 # ---- access logs ---------------------------------------------------------------

@@ -14,8 +14,14 @@ from click.testing import CliRunner
 from dni_engine.cli import cli
 from dni_engine.erlang import erlang_b
 from dni_engine.errors import ConfigError
+from dni_engine.leases import Policy
 from dni_engine.schema import NumberPool, NumberPoolRequest
-from dni_engine.simulate import parse_quantities, recommend, resize_pools, simulate
+from dni_engine.simulate import (
+    parse_quantities,
+    recommend,
+    resize_pools,
+    simulate,
+)
 from dni_engine.traffic import (
     TYPICAL_DAY,
     SourceMix,
@@ -80,6 +86,52 @@ def test_same_seed_gives_the_same_result() -> None:
     first = simulate(pools, busy_site(), quantity=6, seed=3).as_dict()
     again = simulate(pools, busy_site(), quantity=6, seed=3).as_dict()
     assert first == again
+
+
+@pytest.mark.parametrize(
+    ("policy", "cooldown", "quantity"),
+    [("fallback", 0.0, 4), ("fallback", 0.0, 40), ("overflow", 2.0, 6), ("recycle", 0.0, 5)],
+)
+def test_skipping_provably_idle_page_views_changes_nothing(
+    policy: Policy, cooldown: float, quantity: int
+) -> None:
+    # Long sessions (many pages, long dwell against a short hold) so that some
+    # leases would lapse between page views, small pools so that visitors are
+    # blocked and retry, and calls that land on recycled numbers.
+    national = load_example("national.response")
+    del national["replacement_configuration"]["tracking_sources"][0]["url_triggers"]
+    national["match_period"] = 5
+    pools = [
+        NumberPool.model_validate(load_example("geographic-city.response")),
+        NumberPool.model_validate(national),  # every other visitor, on a short hold
+    ]
+    traffic = TrafficModel(
+        visitors_per_hour=120,
+        hours=6,
+        pages_mean=6.0,
+        dwell_median=90.0,
+        dwell_sigma=1.4,
+        call_share=0.3,
+    )
+    kwargs: dict[str, Any] = {"quantity": quantity, "policy": policy, "cooldown": cooldown}
+    quick = simulate(pools, traffic, seed=11, **kwargs)
+    exact = simulate(pools, traffic, seed=11, exact=True, **kwargs)
+    assert quick.as_dict() == exact.as_dict()
+    assert exact.pools[1].blocked_sessions > 0 or quantity > 10
+    assert quick.visits == sum(len(s.views) for s in generate_sessions(traffic, seed=11))
+
+
+def test_skipping_idle_page_views_changes_nothing_on_a_log_with_ties() -> None:
+    # An access log has one-second times, so events often share a time.
+    traffic = TrafficModel(visitors_per_hour=900, hours=3, pages_mean=4.0)
+    replay = read_access_log(
+        list(write_access_log(generate_sessions(traffic, seed=2))), call_share=0.2, seed=2
+    )
+    pools = [catch_all_pool(match_period=5)]
+    quick = simulate(pools, replay, quantity=12, seed=2)
+    exact = simulate(pools, replay, quantity=12, seed=2, exact=True)
+    assert quick.as_dict() == exact.as_dict()
+    assert quick.pools[0].blocked_sessions > 0
 
 
 def test_different_seeds_agree_within_statistical_spread() -> None:

@@ -614,7 +614,11 @@ class MemoryStore:
             self._now = now
             pool = self._pool(pool_key)
             self._expire(pool, now)
-            cooling = sum(1 for since, _, _ in pool.free if since + pool.cooldown > now)
+            cooling = (
+                sum(1 for since, _, _ in pool.free if since + pool.cooldown > now)
+                if pool.cooldown > 0
+                else 0
+            )
             result = PoolStats(
                 pool.key,
                 now,
