@@ -231,18 +231,25 @@ def is_bot(user_agent: str | None) -> bool:
     """True when ``user_agent`` is a known crawler, or is missing or blank.
 
     Never raises: a value that is not a string counts as missing. Answers for
-    user agents up to 1 KB are cached (bounded LRU).
+    user agents up to 1 KB are remembered (a bounded table).
     """
+    known = _answers.get(user_agent) if type(user_agent) is str else None
+    if known is not None:
+        return known
     if not isinstance(user_agent, str) or not user_agent.strip():
         return True
-    if len(user_agent) > _MAX_CACHED_LENGTH:
-        return _matcher().matches(user_agent)
-    return _cached_is_bot(user_agent)
+    answer = _matcher().matches(user_agent)
+    if len(user_agent) <= _MAX_CACHED_LENGTH:
+        # A plain dict emptied when full: a site sees few distinct agents, and
+        # this runs on every page view, where an LRU's bookkeeping shows.
+        if len(_answers) >= _MAX_CACHED_AGENTS:
+            _answers.clear()
+        _answers[user_agent] = answer
+    return answer
 
 
-@functools.lru_cache(maxsize=8192)
-def _cached_is_bot(user_agent: str) -> bool:
-    return _matcher().matches(user_agent)
+_answers: dict[str, bool] = {}
+_MAX_CACHED_AGENTS = 8192
 
 
 def crawler_examples() -> Sequence[str]:

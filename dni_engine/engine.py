@@ -175,7 +175,12 @@ class Engine:
         """
         now = 0.0
         try:
-            now = self._clock() if at is None else _seconds(at)
+            if at is None:
+                now = self._clock()
+            elif type(at) is float and at - at == 0.0:  # finite seconds, the common case
+                now = at
+            else:
+                now = _seconds(at)
             if is_bot(user_agent):
                 decision = Decision(visitor_id, now, "bot")
             else:

@@ -191,6 +191,8 @@ _ANY_TOKEN = "*"
 _MATCH_CACHE_SIZE = 4096
 # Referrer-only answers kept per (host, organic); emptied when full.
 _REFERRER_CACHE_SIZE = 4096
+# Longer referrers are not remembered as they are sent (a memo key, not a limit on matching).
+_MAX_REMEMBERED_REFERRER = 1024
 
 
 def _rule_token(rule: ReferrerRule) -> str | None:
@@ -281,8 +283,9 @@ class RuleSet:
     objects in registration order, ``pool_keys`` their keys (see
     :func:`pool_key`), ``priorities`` the priority of each key (0 unless set).
     A rule set never changes once compiled and is safe to share between
-    threads; its only mutable state is two bounded memo tables (answers that
-    depend on the referrer alone, and :class:`Match` objects), whose
+    threads; its only mutable state is three bounded memo tables (answers
+    for visits without a query string, by referrer as sent; answers that
+    depend on the referrer host alone; and :class:`Match` objects), whose
     dictionary operations are atomic.
     """
 
@@ -307,6 +310,7 @@ class RuleSet:
         self._index(entries)
         self._matches: dict[tuple[int, str | None, bool], Match] = {}
         self._by_referrer: dict[tuple[str | None, bool], _Entry | None] = {}
+        self._by_raw_referrer: dict[str | None, Match | None] = {}
         # the only query parameters a visit's match can depend on
         self._names = frozenset(
             {c.name for e in entries if e.trigger is not None for c in e.trigger.conditions}
@@ -422,21 +426,35 @@ class RuleSet:
         try:
             if not isinstance(url, str) or (check_bots and is_bot(user_agent)):
                 return None
+            # Without a query string the answer depends on the referrer alone,
+            # and most page views (every internal page) have none: remember it
+            # per referrer as sent.
+            by_referrer = self._by_raw_referrer
+            plain = "?" not in url and (
+                referrer is None
+                or (type(referrer) is str and len(referrer) <= _MAX_REMEMBERED_REFERRER)
+            )
+            if plain and referrer in by_referrer:
+                return by_referrer[referrer]
             visit = _Visit.read(url, referrer, self._names)
             entry = self._best(visit)
         except Exception:  # the per-visit path must never break the host application
             logger.debug("match failed on malformed input", exc_info=True)
             return None
-        if entry is None:
-            return None
-        # Matches are immutable and a site has few distinct ones: reuse them
-        # rather than build a dataclass per page view.
-        key = (entry.rank, visit.referrer_class, visit.paid_reason is None)
-        found = self._matches.get(key)
-        if found is None:
-            if len(self._matches) >= _MATCH_CACHE_SIZE:
-                self._matches.clear()
-            found = self._matches[key] = _to_match(entry, visit)
+        found = None
+        if entry is not None:
+            # Matches are immutable and a site has few distinct ones: reuse them
+            # rather than build a dataclass per page view.
+            key = (entry.rank, visit.referrer_class, visit.paid_reason is None)
+            found = self._matches.get(key)
+            if found is None:
+                if len(self._matches) >= _MATCH_CACHE_SIZE:
+                    self._matches.clear()
+                found = self._matches[key] = _to_match(entry, visit)
+        if plain:
+            if len(by_referrer) >= _REFERRER_CACHE_SIZE:
+                by_referrer.clear()
+            by_referrer[referrer] = found
         return found
 
     def _best(self, visit: _Visit) -> _Entry | None:
