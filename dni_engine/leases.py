@@ -252,6 +252,50 @@ class Decision(NamedTuple):
         return self.lease_id is not None
 
 
+def leased(
+    visitor_id: str,
+    at: float,
+    outcome: Outcome,
+    number: str | None,
+    pool_key: str,
+    pool_name: str,
+    source_index: int | None,
+    referrer: str | None,
+    trigger: str | None,
+    lease_id: str | None = None,
+    started: float | None = None,
+    expires: float | None = None,
+    displaced: str | None = None,
+    switched_from: str | None = None,
+) -> Decision:
+    """A :class:`Decision` that names a pool, for a store's per-visit path.
+
+    The same value as calling ``Decision(...)`` with these fields, built
+    straight from a tuple: the named tuple's own constructor is a Python
+    function, which a compiled build would otherwise call on every visit.
+    """
+    fields = (
+        visitor_id,
+        at,
+        outcome,
+        number,
+        pool_key,
+        pool_name,
+        source_index,
+        referrer,
+        trigger,
+        lease_id,
+        started,
+        expires,
+        displaced,
+        switched_from,
+    )
+    return _new_tuple(Decision, fields)
+
+
+_new_tuple = tuple.__new__
+
+
 @dataclass(frozen=True, slots=True)
 class Lease:
     """A snapshot of one lease, as the lease log and attribution report it.

@@ -349,158 +349,13 @@ def simulate(
         for key, pool in zip(keys, sized, strict=True)
     }
     duration = _duration(traffic)
-    on_site: dict[str, list[float]] = {key: [0.0, 0.0] for key in keys}  # [sessions, seconds]
-    hourly: dict[str, dict[int, int]] = {key: {} for key in keys}  # sessions per hour
-    arrived = 0
-    visits = 0
-    calls = 0
-    elided = 0  # kept visits counted without running them
-    bots = 0  # bot visits counted without running them
-    # Page views a visitor makes inside a live first-touch lease, before that
-    # lease could lapse, only move its expiry forward: skipping all but the
-    # last of them leaves every outcome the same (see ``exact``).
-    elide = not exact and policy != "recycle"
-    samples: dict[str, list[int]] = {key: [] for key in keys}
-    next_sample = _SAMPLE_EVERY
-    next_progress = 0.0
-    # (time, session serial, view index, kind, session, state): events at the
-    # same time run in session order, whichever way they were queued
-    queue: list[tuple[float, int, int, int, Session, _SessionState]] = []
-    push, pop = heapq.heappush, heapq.heappop
-    visit = engine.visit
-    attribute = engine.attribute_call
-    reports_get = reports.get
-
-    def view(at: float, session: Session, state: _SessionState, index: int) -> None:
-        nonlocal visits, elided, bots
-        visits += 1
-        views = session.views
-        _, url, referrer = views[index]
-        decision = visit(session.visitor, url, referrer, session.user_agent, at)
-        key = decision.pool_key
-        report = None
-        if key is not None:
-            outcome = decision.outcome
-            if not state.tried and outcome != "kept":
-                state.tried = True
-                state.pool_key = key
-                state.blocked = outcome == "overflow" or (
-                    outcome == "recycled" and decision.displaced is not None
-                )
-            report = reports_get(key)
-            if report is not None:
-                report.visits += 1
-        # A caller dials the number on the last page they saw: the tracking
-        # number of their lease, the overflow number, or the site's own.
-        state.number = decision.number
-        state.lease_id = decision.lease_id
-        index += 1
-        last = len(views) - 1
-        if elide and decision.outcome == "bot" and index <= last:
-            # the same user agent on every page: the rest of the session is
-            # bot visits too, which touch no lease and make no call
-            skipped = last + 1 - index
-            visits += skipped
-            bots += skipped
-            return
-        if index <= last:
-            expires = decision.expires
-            if elide and expires is not None and index < last and views[index][0] < expires:
-                # Skip to the last view before the lease would lapse (at the
-                # latest the session's last view), counting the skipped ones
-                # as the kept visits they would have been.
-                ahead = index
-                while ahead < last and views[ahead + 1][0] < expires:
-                    ahead += 1
-                skipped = ahead - index
-                if skipped:
-                    visits += skipped
-                    elided += skipped
-                    if report is not None:
-                        report.visits += skipped
-                    index = ahead
-            push(queue, (views[index][0], state.serial, index, _VIEW, session, state))
-            return
-        if session.call_at is not None:
-            push(queue, (session.call_at, state.serial, index, _CALL, session, state))
-        finish(session, state)
-
-    def finish(session: Session, state: _SessionState) -> None:
-        # the session's last page view has run: count it with its pool
-        key = state.pool_key
-        if key is None or session.arrival < warmup:
-            return
-        report = reports[key]
-        report.sessions += 1
-        report.blocked_sessions += state.blocked
-        stay = on_site[key]
-        stay[0] += 1
-        stay[1] += session.last_activity - session.arrival
-        per_hour = hourly[key]
-        hour = int(session.arrival // 3600)
-        per_hour[hour] = per_hour.get(hour, 0) + 1
-
-    def call(at: float, session: Session, state: _SessionState) -> None:
-        # counted when its session went to a pool and is past warm-up
-        nonlocal calls
-        if state.pool_key is None or session.arrival < warmup:
-            return
-        report = reports[state.pool_key]
-        calls += 1
-        report.calls += 1
-        if state.lease_id is None or state.number is None:
-            report.unattributed_no_number += 1
-            return
-        lease = attribute(state.number, at).lease
-        if lease is None:
-            report.unattributed_late += 1
-        elif lease.lease_id == state.lease_id:
-            report.correct += 1
-        else:
-            report.misattributed += 1
-
-    def sample_until(now: float) -> None:
-        # Utilisation is sampled on a fixed grid over the traffic's own time
-        # span, before any event at or after each grid point: the same points
-        # however many events there are.
-        nonlocal next_sample
-        while now >= next_sample:
-            if next_sample >= duration:
-                next_sample = math.inf
-                return
-            for key in keys:
-                samples[key].append(engine.pool_stats(key, next_sample).live)
-            next_sample += _SAMPLE_EVERY
-
-    def drain(until: float) -> None:
-        while queue and queue[0][0] <= until:
-            at, _, index, kind, session, state = pop(queue)
-            if at >= next_sample:
-                sample_until(at)
-            if kind == _VIEW:
-                view(at, session, state, index)
-            else:
-                call(at, session, state)
-
+    run = _Run(engine, keys, reports, duration, warmup, elide=not exact and policy != "recycle")
     # The run allocates millions of short-lived, cycle-free objects; the cyclic
     # collector would rescan the growing heap over and over for nothing.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        for serial, session in enumerate(_sessions_of(traffic, seed)):
-            arrival = session.arrival
-            drain(arrival)
-            if arrival >= next_sample:
-                sample_until(arrival)
-            # Every queued event up to the arrival has run, so its first page
-            # view is next in time order: run it now instead of queueing it.
-            view(arrival, session, _SessionState(serial), 0)
-            arrived += arrival >= warmup
-            if progress is not None and duration > 0 and arrival >= next_progress:
-                progress(min(1.0, arrival / duration))
-                next_progress = arrival + duration / 100
-        drain(math.inf)
-        sample_until(duration)
+        run.play(_sessions_of(traffic, seed), progress)
     finally:
         if collecting:
             gc.enable()
@@ -515,33 +370,212 @@ def simulate(
         report.overflows = stats.overflows
         report.displacements = stats.displacements
         hold = pool.match_period * SECONDS_PER_MINUTE + cooldown * SECONDS_PER_MINUTE
-        counted, seconds = on_site[key]
-        report.mean_hold_seconds = hold + (seconds / counted if counted else 0.0)
+        seconds = run.on_site[key]
+        report.mean_hold_seconds = hold + (seconds / report.sessions if report.sessions else 0.0)
         window = max(duration - warmup, 1e-9)
         report.offered_load_erlangs = report.sessions / window * report.mean_hold_seconds
         report.erlang_b = erlang_b(report.offered_load_erlangs, report.quantity)
         if duration - warmup >= 2 * 3600:  # an hourly peak needs more than one hour
-            busiest = max(hourly[key].values(), default=0)
+            busiest = max(run.hourly[key].values(), default=0)
             report.peak_hour_load_erlangs = busiest / 3600 * report.mean_hold_seconds
         else:
             report.peak_hour_load_erlangs = report.offered_load_erlangs
         report.erlang_b_peak_hour = erlang_b(report.peak_hour_load_erlangs, report.quantity)
-        _fill_utilisation(report, samples[key])
+        _fill_utilisation(report, run.samples[key])
     outcomes = dict(engine.stats().outcomes)
-    outcomes["kept"] += elided
-    outcomes["bot"] += bots
+    outcomes["kept"] += run.elided
+    outcomes["bot"] += run.bots
     return SimulationResult(
         quantity=quantity,
         seed=seed,
         simulated_seconds=duration,
-        sessions=arrived,
-        visits=visits,
-        calls=calls,
+        sessions=run.arrived,
+        visits=run.visits,
+        calls=run.calls,
         outcomes=outcomes,
         pools=list(reports.values()),
         wall_seconds=time.perf_counter() - started_wall,
         skipped_log_lines=dict(traffic.skipped) if isinstance(traffic, LogReplay) else {},
     )
+
+
+class _Run:
+    """One simulation run: the event queue, the engine calls, and the tallies.
+
+    Events are ``(time, session serial, view index, kind, session, state)``,
+    so events at the same time run in session order, then page order,
+    whichever way they were queued. A session's first page view is not queued:
+    sessions arrive in time order, so once every event up to an arrival has
+    run, its first view is next.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        keys: list[str],
+        reports: dict[str, PoolReport],
+        duration: float,
+        warmup: float,
+        *,
+        elide: bool,
+    ) -> None:
+        self.engine = engine
+        self.keys = keys
+        self.reports = reports
+        self.duration = duration
+        self.warmup = warmup
+        # Page views a visitor makes inside a live first-touch lease, before
+        # that lease could lapse, only move its expiry forward: all but the
+        # last of them are counted, not run (see the module notes).
+        self.elide = elide
+        self.queue: list[tuple[float, int, int, int, Session, _SessionState]] = []
+        self.arrived = 0  # sessions after the warm-up
+        self.visits = 0
+        self.calls = 0
+        self.elided = 0  # kept visits counted without running them
+        self.bots = 0  # bot visits counted without running them
+        self.on_site: dict[str, float] = dict.fromkeys(keys, 0.0)  # seconds, summed
+        self.hourly: dict[str, dict[int, int]] = {key: {} for key in keys}  # sessions
+        self.samples: dict[str, list[int]] = {key: [] for key in keys}  # live leases
+        self.next_sample = _SAMPLE_EVERY
+
+    def play(self, sessions: Iterable[Session], progress: Progress | None) -> None:
+        """Run every session and every event they make, in time order."""
+        duration = self.duration
+        next_progress = 0.0
+        for serial, session in enumerate(sessions):
+            arrival = session.views[0][0]
+            queue = self.queue
+            if queue and queue[0][0] <= arrival:
+                self.drain(arrival)
+            if arrival >= self.next_sample:
+                self.sample_until(arrival)
+            self.view(arrival, session, _SessionState(serial), 0)
+            if arrival >= self.warmup:
+                self.arrived += 1
+            if progress is not None and duration > 0 and arrival >= next_progress:
+                progress(min(1.0, arrival / duration))
+                next_progress = arrival + duration / 100
+        self.drain(math.inf)
+        self.sample_until(duration)
+
+    def drain(self, until: float) -> None:
+        """Run the queued events up to ``until``, in order."""
+        queue = self.queue
+        pop = heapq.heappop
+        while queue and queue[0][0] <= until:
+            at, _, index, kind, session, state = pop(queue)
+            if at >= self.next_sample:
+                self.sample_until(at)
+            if kind == _VIEW:
+                self.view(at, session, state, index)
+            else:
+                self.call(at, session, state)
+
+    def view(self, at: float, session: Session, state: _SessionState, index: int) -> None:
+        """Page view ``index`` of ``session``; queue what the session does next."""
+        self.visits += 1
+        views = session.views
+        _, url, referrer = views[index]
+        decision = self.engine.visit(session.visitor, url, referrer, session.user_agent, at)
+        key = decision.pool_key
+        report = None
+        if key is not None:
+            outcome = decision.outcome
+            if not state.tried and outcome != "kept":
+                state.tried = True
+                state.pool_key = key
+                state.blocked = outcome == "overflow" or (
+                    outcome == "recycled" and decision.displaced is not None
+                )
+            report = self.reports.get(key)
+            if report is not None:
+                report.visits += 1
+        # A caller dials the number on the last page they saw: the tracking
+        # number of their lease, the overflow number, or the site's own.
+        state.number = decision.number
+        state.lease_id = decision.lease_id
+        index += 1
+        last = len(views) - 1
+        if index > last:
+            if session.call_at is not None:
+                item = (session.call_at, state.serial, index, _CALL, session, state)
+                heapq.heappush(self.queue, item)
+            self.finish(session, state)
+            return
+        if self.elide:
+            if decision.outcome == "bot":
+                # The same user agent on every page: the rest of the session
+                # is bot visits too, which touch no lease and make no call.
+                skipped = last + 1 - index
+                self.visits += skipped
+                self.bots += skipped
+                return
+            expires = decision.expires
+            if expires is not None and index < last and views[index][0] < expires:
+                # Skip to the last view before the lease would lapse (at the
+                # latest the session's last view), counting the skipped ones
+                # as the kept visits they would have been.
+                ahead = index
+                while ahead < last and views[ahead + 1][0] < expires:
+                    ahead += 1
+                skipped = ahead - index
+                if skipped:
+                    self.visits += skipped
+                    self.elided += skipped
+                    if report is not None:
+                        report.visits += skipped
+                    index = ahead
+        heapq.heappush(self.queue, (views[index][0], state.serial, index, _VIEW, session, state))
+
+    def finish(self, session: Session, state: _SessionState) -> None:
+        """The session's last page view has run: count it with its pool."""
+        key = state.pool_key
+        arrival = session.views[0][0]
+        if key is None or arrival < self.warmup:
+            return
+        report = self.reports[key]
+        report.sessions += 1
+        report.blocked_sessions += state.blocked
+        self.on_site[key] += session.views[-1][0] - arrival
+        per_hour = self.hourly[key]
+        hour = int(arrival // 3600)
+        per_hour[hour] = per_hour.get(hour, 0) + 1
+
+    def call(self, at: float, session: Session, state: _SessionState) -> None:
+        """A call to the number the session last saw; counted if its session went to a pool."""
+        key = state.pool_key
+        if key is None or session.views[0][0] < self.warmup:
+            return
+        report = self.reports[key]
+        self.calls += 1
+        report.calls += 1
+        if state.lease_id is None or state.number is None:
+            report.unattributed_no_number += 1
+            return
+        lease = self.engine.attribute_call(state.number, at).lease
+        if lease is None:
+            report.unattributed_late += 1
+        elif lease.lease_id == state.lease_id:
+            report.correct += 1
+        else:
+            report.misattributed += 1
+
+    def sample_until(self, now: float) -> None:
+        """Sample every pool's live leases at each grid point up to ``now``.
+
+        The grid covers the traffic's own time span, and each point is sampled
+        before any event at or after it: the same points however many events
+        there are.
+        """
+        while now >= self.next_sample:
+            at = self.next_sample
+            if at >= self.duration:
+                self.next_sample = math.inf
+                return
+            for key in self.keys:
+                self.samples[key].append(self.engine.pool_stats(key, at).live)
+            self.next_sample = at + _SAMPLE_EVERY
 
 
 def _fill_utilisation(report: PoolReport, live: list[int]) -> None:

@@ -10,11 +10,13 @@ from dni_engine.errors import ConfigError
 from dni_engine.leases import (
     Attribution,
     Claim,
+    Decision,
     Lease,
     PoolTerms,
     SimulatedClock,
     attribution_from,
     exhausted_action,
+    leased,
     may_switch,
     minutes,
 )
@@ -476,3 +478,16 @@ def test_simulated_clock() -> None:
     with pytest.raises(ValueError, match=">= 0"):
         clock.advance(-1.0)
     assert clock() == 20.0
+
+
+def test_a_decision_built_for_the_hot_path_is_the_same_value() -> None:
+    fields = ("v1", 12.5, "kept", N1, "p", "Pool", 0, "Any", "gclid", "7", 3.0, 600.0)
+    fast = leased(*fields, displaced="6", switched_from=None)
+    slow = Decision(*fields, displaced="6")
+    assert fast == slow
+    assert type(fast) is Decision
+    assert (fast.outcome, fast.number, fast.expires, fast.displaced) == ("kept", N1, 600.0, "6")
+    assert fast.tracked
+    assert leased("v2", 1.0, "overflow", None, "p", "Pool", 1, "Google", None) == Decision(
+        "v2", 1.0, "overflow", None, "p", "Pool", 1, "Google", None
+    )

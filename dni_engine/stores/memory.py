@@ -46,6 +46,7 @@ from dni_engine.leases import (
     PoolTerms,
     attribution_from,
     exhausted_action,
+    leased,
     may_switch,
 )
 from dni_engine.stores.base import StoreError
@@ -307,7 +308,7 @@ class MemoryStore:
             lease.last_activity = now
             lease.expires = now + held.hold
             held.kept += 1
-            return Decision(
+            return leased(
                 visitor_id,
                 now,
                 "kept",
@@ -362,7 +363,7 @@ class MemoryStore:
                 lease = self._open(pool, victim.number, visitor_id, now, claim, seq)
                 return self._lease_decision("recycled", lease, displaced=victim.lease_id)
         pool.overflows += 1
-        return Decision(
+        return leased(
             visitor_id,
             now,
             "overflow",
@@ -399,7 +400,7 @@ class MemoryStore:
         switched_from: str | None = None,
     ) -> Decision:
         pool = lease.pool
-        return Decision(
+        return leased(
             lease.visitor_id,
             lease.started,
             outcome,
