@@ -336,9 +336,10 @@ def simulate(
     else:
         sized = resize_pools(pools, quantity)
     keys = [_report_key(p, s) for p, s in zip(pools, sized, strict=True)]
+    store = MemoryStore(log_capacity=1_000_000)
     engine = Engine(
         sized,
-        MemoryStore(log_capacity=1_000_000),
+        store,
         policy=policy,
         cooldown=cooldown,
         options=_overflow_numbers(sized) if policy == "overflow" else None,
@@ -349,7 +350,9 @@ def simulate(
         for key, pool in zip(keys, sized, strict=True)
     }
     duration = _duration(traffic)
-    run = _Run(engine, keys, reports, duration, warmup, elide=not exact and policy != "recycle")
+    run = _Run(
+        engine, store, keys, reports, duration, warmup, elide=not exact and policy != "recycle"
+    )
     # The run allocates millions of short-lived, cycle-free objects; the cyclic
     # collector would rescan the growing heap over and over for nothing.
     collecting = gc.isenabled()
@@ -412,6 +415,7 @@ class _Run:
     def __init__(
         self,
         engine: Engine,
+        store: MemoryStore,
         keys: list[str],
         reports: dict[str, PoolReport],
         duration: float,
@@ -420,6 +424,7 @@ class _Run:
         elide: bool,
     ) -> None:
         self.engine = engine
+        self.store = store  # the engine's, read for occupancy samples
         self.keys = keys
         self.reports = reports
         self.duration = duration
@@ -478,23 +483,23 @@ class _Run:
         views = session.views
         _, url, referrer = views[index]
         decision = self.engine.visit(session.visitor, url, referrer, session.user_agent, at)
-        key = decision.pool_key
+        # one unpacking instead of a named look-up per field
+        _, _, outcome, number, key, _, _, _, _, lease_id, _, expires, displaced, _ = decision
         report = None
         if key is not None:
-            outcome = decision.outcome
             if not state.tried and outcome != "kept":
                 state.tried = True
                 state.pool_key = key
                 state.blocked = outcome == "overflow" or (
-                    outcome == "recycled" and decision.displaced is not None
+                    outcome == "recycled" and displaced is not None
                 )
             report = self.reports.get(key)
             if report is not None:
                 report.visits += 1
         # A caller dials the number on the last page they saw: the tracking
         # number of their lease, the overflow number, or the site's own.
-        state.number = decision.number
-        state.lease_id = decision.lease_id
+        state.number = number
+        state.lease_id = lease_id
         index += 1
         last = len(views) - 1
         if index > last:
@@ -504,14 +509,13 @@ class _Run:
             self.finish(session, state)
             return
         if self.elide:
-            if decision.outcome == "bot":
+            if outcome == "bot":
                 # The same user agent on every page: the rest of the session
                 # is bot visits too, which touch no lease and make no call.
                 skipped = last + 1 - index
                 self.visits += skipped
                 self.bots += skipped
                 return
-            expires = decision.expires
             if expires is not None and index < last and views[index][0] < expires:
                 # Skip to the last view before the lease would lapse (at the
                 # latest the session's last view), counting the skipped ones
@@ -574,7 +578,7 @@ class _Run:
                 self.next_sample = math.inf
                 return
             for key in self.keys:
-                self.samples[key].append(self.engine.pool_stats(key, at).live)
+                self.samples[key].append(self.store.live_leases(key, at))
             self.next_sample = at + _SAMPLE_EVERY
 
 

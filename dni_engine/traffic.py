@@ -189,33 +189,31 @@ class _Landing:
     """Builds landing URLs and referrers per source kind."""
 
     def __init__(self, model: TrafficModel, rng: random.Random) -> None:
-        self.site = model.site.rstrip("/")
-        self.campaigns = model.campaigns or ("default",)
+        site = model.site.rstrip("/")
+        self.pages = [f"{site}{page}" for page in SITE_PAGES]
+        campaigns = model.campaigns or ("default",)
+        # the fixed parts of the ad-click URLs, per campaign
+        self.google = [f"&utm_source=google&utm_medium=cpc&utm_campaign={c}" for c in campaigns]
+        self.bing = [f"&utm_source=bing&utm_medium=cpc&utm_campaign={c}" for c in campaigns]
         self.rng = rng
         self.clicks = 0
 
     def build(self, kind: str) -> tuple[str, str | None]:
-        rng = self.rng
-        page = SITE_PAGES[int(rng.random() * len(SITE_PAGES))]
+        draw = self.rng.random
+        page = self.pages[int(draw() * len(self.pages))]
         if kind == "paid":
             self.clicks += 1
-            campaign = self.campaigns[int(rng.random() * len(self.campaigns))]
-            if rng.random() < 0.8:
-                url = (
-                    f"{self.site}{page}?gclid=Cj0KCQ{self.clicks:09d}"
-                    f"&utm_source=google&utm_medium=cpc&utm_campaign={campaign}"
-                )
+            campaign = int(draw() * len(self.google))
+            if draw() < 0.8:
+                url = f"{page}?gclid=Cj0KCQ{self.clicks:09d}{self.google[campaign]}"
                 return url, "https://www.google.co.uk/"
-            url = (
-                f"{self.site}{page}?msclkid=m{self.clicks:09d}"
-                f"&utm_source=bing&utm_medium=cpc&utm_campaign={campaign}"
-            )
+            url = f"{page}?msclkid=m{self.clicks:09d}{self.bing[campaign]}"
             return url, "https://www.bing.com/"
         if kind == "organic":
-            return f"{self.site}{page}", SEARCH_REFERRERS[int(rng.random() * len(SEARCH_REFERRERS))]
+            return page, SEARCH_REFERRERS[int(draw() * len(SEARCH_REFERRERS))]
         if kind == "referral":
-            return f"{self.site}{page}", SOCIAL_REFERRERS[int(rng.random() * len(SOCIAL_REFERRERS))]
-        return f"{self.site}{page}", None
+            return page, SOCIAL_REFERRERS[int(draw() * len(SOCIAL_REFERRERS))]
+        return page, None
 
 
 def generate_sessions(model: TrafficModel, seed: int = 0) -> Iterator[Session]:

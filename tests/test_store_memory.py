@@ -241,3 +241,23 @@ def test_eight_threads_share_one_pool_safely() -> None:
     live = [lease for lease in leases.values() if lease.ended is None]
     assert len({lease.number for lease in live}) == len(live)
     assert len({lease.visitor_id for lease in live}) == len(live)
+
+
+def test_live_leases_is_the_live_count_of_the_stats_and_ends_what_ran_out() -> None:
+    closed: list[Lease] = []
+    store = MemoryStore(on_lease_closed=closed.append)
+    store.register_pool(PoolTerms("bristol", "Bristol", NUMBERS, HOLD))
+    rng = random.Random(5)
+    t = latest = 0.0
+    for i in range(400):
+        t += rng.expovariate(1 / 300)
+        store.visit(f"v{rng.randrange(40)}", t, POOL)
+        probe = t + rng.uniform(0, HOLD)
+        latest = max(latest, probe)
+        before = len(closed)
+        live = store.live_leases("bristol", probe)
+        assert live == store.stats("bristol", probe).live, i
+        assert all(lease.ended is not None for lease in closed[before:])
+    assert closed  # leases that ran out were ended and delivered
+    # probes move the store's clock too, so the last lease ends a hold after the latest
+    assert store.live_leases("bristol", latest + HOLD) == 0
