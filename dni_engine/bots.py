@@ -227,7 +227,7 @@ def _matcher() -> CrawlerMatcher:
     return CrawlerMatcher.compile(crawler_patterns())
 
 
-def is_bot(user_agent: str | None) -> bool:
+def is_bot(user_agent: object) -> bool:
     """True when ``user_agent`` is a known crawler, or is missing or blank.
 
     Never raises: a value that is not a string counts as missing. Answers for

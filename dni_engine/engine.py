@@ -158,9 +158,9 @@ class Engine:
     def visit(
         self,
         visitor_id: str,
-        url: str = "",
-        referrer: str | None = None,
-        user_agent: str | None = None,
+        url: object = "",
+        referrer: object = None,
+        user_agent: object = None,
         at: Moment | None = None,
     ) -> Decision:
         """Decide the number for one page view by ``visitor_id``; never raises.
@@ -171,7 +171,9 @@ class Engine:
         lease keeps it (``kept``) whatever this visit matches, unless the lease's
         pool is ``last_touch`` and the visit matches another pool more
         specifically. Otherwise a matching visit takes a number (``new``), or the
-        exhausted pool's policy applies (``overflow``, ``recycled``).
+        exhausted pool's policy applies (``overflow``, ``recycled``). The request
+        values are typed ``object`` because they are untrusted: anything but a
+        string counts as missing (no match, no referrer, a bot).
         """
         now = 0.0
         try:
@@ -200,7 +202,7 @@ class Engine:
             self._counts[decision.outcome] += 1
         return decision
 
-    def _match(self, url: str, referrer: str | None, user_agent: str | None) -> Match | None:
+    def _match(self, url: object, referrer: object, user_agent: object) -> Match | None:
         try:
             return self._rules.match(url, referrer, user_agent, check_bots=False)
         except Exception:  # the matcher promises not to raise; a visit must not fail anyway
@@ -234,7 +236,7 @@ class Engine:
             else:
                 log.exception(message)
 
-    def attribute_call(self, number: str, at: Moment | None = None) -> Attribution:
+    def attribute_call(self, number: object, at: Moment | None = None) -> Attribution:
         """Attribute a call to ``number`` at ``at`` (default: now); never raises.
 
         ``number`` may be written in any common form of a pool's country
@@ -272,7 +274,7 @@ class Engine:
     # ---- the rest of the facade -------------------------------------------------
 
     def explain(
-        self, url: str = "", referrer: str | None = None, user_agent: str | None = None
+        self, url: object = "", referrer: object = None, user_agent: object = None
     ) -> Explanation:
         """Why each pool and source matched this visit or not (``str()`` reads as a report)."""
         return self._rules.explain(url, referrer, user_agent)

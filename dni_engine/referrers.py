@@ -219,7 +219,7 @@ def _to_ascii_host(host: str) -> str | None:
         return None
 
 
-def referrer_host(referrer: str | None) -> str | None:
+def referrer_host(referrer: object) -> str | None:
     """Normalise an HTTP referrer (a URL or a bare host) to its host, or ``None``.
 
     Lower-cased, IDNA-encoded to ASCII, port, credentials and trailing dot

@@ -265,7 +265,7 @@ class _Visit:
         self.paid_reason = paid_reason(params)
 
     @classmethod
-    def read(cls, url: str, referrer: str | None, names: Container[str] | None = None) -> _Visit:
+    def read(cls, url: str, referrer: object, names: Container[str] | None = None) -> _Visit:
         """Parse a visit; with ``names``, only those query parameters are kept."""
         return cls(parse_query(query_of(url), names), referrer_host(referrer))
 
@@ -407,9 +407,9 @@ class RuleSet:
 
     def match(
         self,
-        url: str,
-        referrer: str | None = None,
-        user_agent: str | None = None,
+        url: object,
+        referrer: object = None,
+        user_agent: object = None,
         *,
         check_bots: bool = True,
     ) -> Match | None:
@@ -530,9 +530,9 @@ class RuleSet:
 
     def explain(
         self,
-        url: str,
-        referrer: str | None = None,
-        user_agent: str | None = None,
+        url: object,
+        referrer: object = None,
+        user_agent: object = None,
         *,
         check_bots: bool = True,
     ) -> Explanation:
@@ -787,12 +787,15 @@ def compile_pools(
         seen.setdefault(key, index)
         keys.append(key)
     chosen = dict(priorities or {})
-    for key, value in chosen.items():
-        if key not in seen:
-            problems.append(Problem(f"priorities.{key}", f"no pool has the key {key!r}"))
+    # Read as plain objects so that a wrong-typed entry reaches the check below
+    # (compiled, a typed loop variable would reject it with a bare TypeError).
+    entries: Iterable[tuple[object, object]] = chosen.items()
+    for given, value in entries:
+        if given not in seen:
+            problems.append(Problem(f"priorities.{given}", f"no pool has the key {given!r}"))
         if not isinstance(value, int) or isinstance(value, bool):
             problems.append(
-                Problem(f"priorities.{key}", f"priority must be a whole number, got {value!r}")
+                Problem(f"priorities.{given}", f"priority must be a whole number, got {value!r}")
             )
     if problems:
         raise ConfigError(problems)
