@@ -11,13 +11,16 @@ compiler's message rather than silently installing the slower pure build.
 The compiled modules are type-checked and translated from the same sources; the
 pure-Python modules stay the reference behaviour. In an editable install the
 built ``.so`` files sit next to the ``.py`` files and are imported in their place,
-so edits to a compiled module take effect only after reinstalling; rebuild
-without the variable (and delete the ``.so`` files) to go back to pure Python.
+so edits to a compiled module take effect only after reinstalling. A build
+without the variable removes the extension files an earlier compiled build left
+there, so that reinstalling without it really goes back to pure Python.
 """
 
 from __future__ import annotations
 
 import os
+import sysconfig
+from pathlib import Path
 from typing import Any
 
 from setuptools import setup
@@ -45,8 +48,25 @@ def _compile_requested() -> bool:
     raise SystemExit(f"DNI_ENGINE_COMPILE must be 0 or 1, got {value!r}")
 
 
+def _remove_stale_extensions() -> None:
+    """Delete in-place extension modules of an earlier compiled editable install.
+
+    Python imports ``engine.cpython-311-...so`` in preference to ``engine.py`` in
+    the same folder, so leftovers would silently shadow the sources.
+    """
+    root = Path(__file__).resolve().parent
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    if not suffix:
+        return
+    stale = [root / f"{path[: -len('.py')]}{suffix}" for path in HOT_PATH]
+    stale.append(root / f"dni_engine__mypyc{suffix}")
+    for path in stale:
+        path.unlink(missing_ok=True)
+
+
 def _ext_modules() -> list[Any]:
     if not _compile_requested():
+        _remove_stale_extensions()
         return []
     # Imported only when asked, so a pure build never runs mypy.
     from mypyc.build import mypycify
