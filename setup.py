@@ -1,6 +1,6 @@
 """Build script: optionally compiles the per-visit hot path to C extensions with mypyc.
 
-All metadata lives in pyproject.toml; this file only adds ``ext_modules``.
+All metadata lives in pyproject.toml; this file only decides what to compile.
 
 Compilation is opt-in: set ``DNI_ENGINE_COMPILE=1`` when building or installing
 (``DNI_ENGINE_COMPILE=1 pip install .``). Without it the package installs as
@@ -11,9 +11,9 @@ compiler's message rather than silently installing the slower pure build.
 The compiled modules are type-checked and translated from the same sources; the
 pure-Python modules stay the reference behaviour. In an editable install the
 built ``.so`` files sit next to the ``.py`` files and are imported in their place,
-so edits to a compiled module take effect only after reinstalling. A build
-without the variable removes the extension files an earlier compiled build left
-there, so that reinstalling without it really goes back to pure Python.
+so edits to a compiled module take effect only after reinstalling. An
+editable install without the variable removes the extension files an earlier
+compiled one left there, so that it really goes back to pure Python.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from setuptools import setup
+from setuptools.command.editable_wheel import editable_wheel
 
 # The modules on the per-visit path and the simulation loop: what compiling speeds up.
 HOT_PATH = [
@@ -64,10 +65,15 @@ def _remove_stale_extensions() -> None:
         path.unlink(missing_ok=True)
 
 
-def _ext_modules() -> list[Any]:
-    if not _compile_requested():
+class _PureEditableWheel(editable_wheel):
+    """An editable install that first clears a compiled one's leftovers."""
+
+    def run(self) -> None:
         _remove_stale_extensions()
-        return []
+        super().run()
+
+
+def _compiled_modules() -> list[Any]:
     # Imported only when asked, so a pure build never runs mypy.
     from mypyc.build import mypycify
 
@@ -75,4 +81,7 @@ def _ext_modules() -> list[Any]:
     return list(mypycify(["--config-file", "pyproject.toml", *HOT_PATH], group_name="dni_engine"))
 
 
-setup(ext_modules=_ext_modules())
+if _compile_requested():
+    setup(ext_modules=_compiled_modules())
+else:
+    setup(cmdclass={"editable_wheel": _PureEditableWheel})
