@@ -430,12 +430,15 @@ class RuleSet:
             # and most page views (every internal page) have none: remember it
             # per referrer as sent.
             by_referrer = self._by_raw_referrer
-            plain = "?" not in url and (
-                referrer is None
-                or (type(referrer) is str and len(referrer) <= _MAX_REMEMBERED_REFERRER)
-            )
-            if plain and referrer in by_referrer:
-                return by_referrer[referrer]
+            memo: str | None = None
+            plain = False
+            if "?" not in url:
+                if type(referrer) is str:
+                    memo, plain = referrer, len(referrer) <= _MAX_REMEMBERED_REFERRER
+                else:
+                    plain = referrer is None
+            if plain and memo in by_referrer:
+                return by_referrer[memo]
             visit = _Visit.read(url, referrer, self._names)
             entry = self._best(visit)
         except Exception:  # the per-visit path must never break the host application
@@ -454,7 +457,7 @@ class RuleSet:
         if plain:
             if len(by_referrer) >= _REFERRER_CACHE_SIZE:
                 by_referrer.clear()
-            by_referrer[referrer] = found
+            by_referrer[memo] = found
         return found
 
     def _best(self, visit: _Visit) -> _Entry | None:
