@@ -4,7 +4,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench setup system-deps clean
+# The compiled build (mypyc; see the README): a wheel made with DNI_ENGINE_COMPILE=1,
+# unpacked beside the checkout. The venv itself stays a pure-Python editable install,
+# so edited sources always run there; the compiled copy is rebuilt when they change.
+COMPILED := .compiled
+COMPILED_SITE := $(COMPILED)/site
+COMPILED_STAMP := $(COMPILED)/.built
+SOURCES := $(shell find dni_engine -name '*.py') setup.py pyproject.toml
+# Builds need a C compiler and the headers of the Python the venv runs.
+CAN_COMPILE = command -v $${CC:-cc} >/dev/null 2>&1 && $(PY) -c "import os, sysconfig; \
+	raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))"
+# Run against the compiled copy when there is one.
+ON_COMPILED = $(if $(wildcard $(COMPILED_SITE)/dni_engine),PYTHONPATH=$(COMPILED_SITE),)
+PYTEST_ARGS := -n 2 --dist loadgroup -p no:cacheprovider --benchmark-disable tests
+
+.PHONY: demo test lint typecheck pytest pytest-compiled compiled bench setup system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,11 +28,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Debian packages the tests need (a real redis-server); installed only when missing.
+# Debian packages the tests need (a real redis-server, a C compiler for the compiled
+# build); installed only when missing.
 system-deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
-		echo "installing redis-server"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v $${CC:-cc} >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 demo: $(STAMP)
 	$(PY) -m dni_engine.demo
@@ -31,14 +50,33 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict dni_engine
 
 pytest: $(STAMP) system-deps
-	$(VENV)/bin/pytest -n 2 --dist loadgroup -p no:cacheprovider --benchmark-disable tests
+	DNI_ENGINE_EXPECT=pure $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+# The same suite against the compiled build, imported ahead of the checkout.
+pytest-compiled: compiled
+	@if [ -d $(COMPILED_SITE)/dni_engine ]; then \
+		DNI_ENGINE_EXPECT=compiled PYTHONPATH=$(COMPILED_SITE) $(VENV)/bin/pytest \
+			-o pythonpath= --import-mode=append $(PYTEST_ARGS); \
+	else echo "no compiled build on this machine: the pure pass above is the whole test"; fi
 
-bench: $(STAMP) system-deps
+compiled: $(COMPILED_STAMP)
+
+$(COMPILED_STAMP): $(STAMP) $(SOURCES) | system-deps
+	rm -rf $(COMPILED) && mkdir -p $(COMPILED)
+	@if $(CAN_COMPILE); then \
+		echo "compiling the per-visit path and the simulation (about a minute)"; \
+		DNI_ENGINE_COMPILE=1 $(PY) -m pip wheel --quiet --no-deps -w $(COMPILED)/wheel . && \
+		$(PY) -m zipfile -e $(COMPILED)/wheel/*.whl $(COMPILED_SITE); \
+	else echo "no C compiler or Python headers: using the pure-Python build"; fi
+	touch $@
+
+test: lint typecheck pytest pytest-compiled
+
+bench: $(STAMP) system-deps compiled
 	mkdir -p .benchmarks
-	$(VENV)/bin/pytest -p no:cacheprovider benchmarks --benchmark-json=.benchmarks/latest.json
+	$(ON_COMPILED) $(VENV)/bin/pytest -o pythonpath= --import-mode=append -p no:cacheprovider \
+		benchmarks --benchmark-json=.benchmarks/latest.json
 	$(PY) benchmarks/report.py .benchmarks/latest.json
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .benchmarks
+	rm -rf $(VENV) $(COMPILED) .mypy_cache .ruff_cache .pytest_cache .benchmarks

@@ -14,7 +14,8 @@ early-evening peaks) on the example site's six pools.
   visitors find no free number and try again on every page: the engine's
   slowest path, on every page view.
 
-The last test prints the rates, their ratio to the floor, and whether the
+The last test prints the build (``make bench`` runs the compiled one when the
+machine can build it), the rates, their ratio to the floor, and whether the
 sized run meets the target of 100,000 sessions per second.
 """
 
@@ -26,6 +27,7 @@ from pathlib import Path
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+import dni_engine
 from dni_engine.schema import load_pools
 from dni_engine.simulate import simulate
 from dni_engine.traffic import TYPICAL_DAY, TrafficModel, generate_sessions, hourly_profile
@@ -81,7 +83,8 @@ def test_rates(capsys: pytest.CaptureFixture[str]) -> None:
     sized = _rates["sized"]
     verdict = "met" if sized >= TARGET_PER_SECOND else "not met"
     with capsys.disabled():
-        print(f"\nsimulate-1M: traffic generation alone {floor:,.0f} sessions/s")
+        build = "compiled" if dni_engine.COMPILED else "pure Python"
+        print(f"\nsimulate-1M ({build} build): traffic generation alone {floor:,.0f} sessions/s")
         for case, quantity in SIZES.items():
             rate = _rates[case]
             print(

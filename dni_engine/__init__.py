@@ -1,5 +1,8 @@
 """dni-engine: decide which call-tracking phone number each website visitor sees."""
 
+import importlib.machinery
+import sys
+
 from dni_engine.bots import is_bot
 from dni_engine.engine import Engine, EngineStats, PoolOptions
 from dni_engine.errors import ConfigError, DniError, Problem
@@ -27,7 +30,14 @@ from dni_engine.schema import (
 )
 from dni_engine.stores import MemoryStore, Store, StoreError
 
+#: True when the per-visit path and the simulation run as compiled extension
+#: modules (a build made with ``DNI_ENGINE_COMPILE=1``), False for pure Python.
+COMPILED: bool = str(getattr(sys.modules[Engine.__module__], "__file__", "")).endswith(
+    tuple(importlib.machinery.EXTENSION_SUFFIXES)
+)
+
 __all__ = [
+    "COMPILED",
     "Attribution",
     "CallRoutes",
     "Claim",

@@ -25,7 +25,19 @@ from dni_engine.simulate import recommend, simulate
 from dni_engine.sizing import PlotUnavailable, plot_sizing, recommendations_table, results_table
 from dni_engine.traffic import TYPICAL_DAY, TrafficModel, hourly_profile, read_access_log
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+def _examples() -> Path:
+    """The checkout's ``examples`` folder: under the working directory, else beside the package.
+
+    The second is where a source checkout keeps it; an installed or compiled
+    copy of the package elsewhere finds it through the working directory.
+    """
+    for candidate in (Path.cwd() / "examples", Path(__file__).resolve().parent.parent / "examples"):
+        if any((candidate / "pools").glob("*.response.json")):
+            return candidate
+    raise SystemExit("the demo needs the checkout's examples/ folder: run it from the checkout")
+
+
 START = 1_767_261_600.0  # a Thursday morning; only differences from it are shown
 
 BROWSER = (
@@ -211,7 +223,8 @@ def main() -> None:
     console = Console()
     if console.width < 160:  # piped output: wide enough for the tables not to wrap
         console = Console(width=160)
-    files = sorted((EXAMPLES / "pools").glob("*.response.json"))
+    examples = _examples()
+    files = sorted((examples / "pools").glob("*.response.json"))
     vendor = [pool for path in files for pool in load_pools(path.read_bytes(), source=str(path))]
     console.print(_pools_table(f"{len(vendor)} example pools validated", vendor))
 
@@ -225,7 +238,7 @@ def main() -> None:
         console.print(table)
     console.print(_stats_table(engine))
 
-    site_file = EXAMPLES / "site" / "pools.json"
+    site_file = examples / "site" / "pools.json"
     if not site_file.exists():
         return
     site = load_pools(site_file.read_bytes(), source=str(site_file))
@@ -256,7 +269,7 @@ def size_pools(console: Console, site: Sequence[AnyPool]) -> None:
     numbers that tie 99% of timely calls to the right visit, and the plot of
     accuracy and blocking against size is written to ``out/sizing.png``.
     """
-    log_file = EXAMPLES / "traffic" / "access.log"
+    log_file = _examples() / "traffic" / "access.log"
     with log_file.open(encoding="utf-8") as handle:
         replay = read_access_log(handle, call_share=0.2, seed=1)
     as_bought = simulate(site, replay, seed=1)

@@ -4,15 +4,38 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import dni_engine
 from dni_engine.stores import MemoryStore, Store
 from dni_engine.stores.redis import RedisStore
 from dni_engine.testing.redis_server import RedisCluster, RedisServer
+
+
+def pytest_report_header() -> str:
+    """Say which build of the package the tests run against."""
+    build = "compiled" if dni_engine.COMPILED else "pure Python"
+    return f"dni-engine build: {build} ({Path(dni_engine.__file__).parent})"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to run a pass meant for one build against the other.
+
+    ``DNI_ENGINE_EXPECT=compiled`` (or ``pure``) is set by the Makefile's test
+    passes, so that a path mix-up cannot make the compiled pass test pure code.
+    """
+    expected = os.environ.get("DNI_ENGINE_EXPECT")
+    if expected and expected != ("compiled" if dni_engine.COMPILED else "pure"):
+        pytest.exit(
+            f"expected the {expected} build of dni_engine, imported {dni_engine.__file__}",
+            returncode=4,
+        )
+
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
