@@ -236,8 +236,6 @@ def generate_sessions(model: TrafficModel, seed: int = 0) -> Iterator[Session]:
     delay_mu = math.log(model.call_delay_median)
     pages = len(internal)
     draw = rng.random
-    build = landing.build
-    log, exp = math.log, math.exp
     dwell_sigma, delay_sigma, call_share = (
         model.dwell_sigma,
         model.call_delay_sigma,
@@ -257,7 +255,7 @@ def generate_sessions(model: TrafficModel, seed: int = 0) -> Iterator[Session]:
                 if now >= end:
                     return
                 continue
-        gap = -log(1.0 - draw()) / rate  # exponential
+        gap = -math.log(1.0 - draw()) / rate  # exponential
         if now + gap >= boundary:
             now = boundary
             if now >= end:
@@ -268,7 +266,7 @@ def generate_sessions(model: TrafficModel, seed: int = 0) -> Iterator[Session]:
             return
         serial += 1
         kind = kinds[bisect.bisect(cumulative, draw() * total)]
-        url, referrer = build(kind)
+        url, referrer = landing.build(kind)
         if kind == "bot":
             agent = bot_agents[serial % len(bot_agents)]
         else:
@@ -276,11 +274,11 @@ def generate_sessions(model: TrafficModel, seed: int = 0) -> Iterator[Session]:
         views = [(now, url, referrer)]
         at = now
         while draw() < continue_p:
-            at += exp(dwell_mu + dwell_sigma * _standard_normal(draw))
+            at += math.exp(dwell_mu + dwell_sigma * _standard_normal(draw))
             views.append((at, internal[int(draw() * pages)], internal_referrer))
         call_at = None
         if kind != "bot" and draw() < call_share:
-            call_at = at + exp(delay_mu + delay_sigma * _standard_normal(draw))
+            call_at = at + math.exp(delay_mu + delay_sigma * _standard_normal(draw))
         yield Session(f"v{serial}", agent, kind, views, call_at)
 
 
