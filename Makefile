@@ -63,11 +63,16 @@ compiled: $(COMPILED_STAMP)
 
 $(COMPILED_STAMP): $(STAMP) $(SOURCES) | system-deps
 	rm -rf $(COMPILED) && mkdir -p $(COMPILED)
-	@if $(CAN_COMPILE); then \
-		echo "compiling the per-visit path and the simulation (about a minute)"; \
+	@if ! $(CAN_COMPILE); then \
+		echo "no C compiler or Python headers: using the pure-Python build"; \
+	elif echo "compiling the per-visit path and the simulation (about a minute)" && \
 		DNI_ENGINE_COMPILE=1 $(PY) -m pip wheel --quiet --no-deps -w $(COMPILED)/wheel . && \
-		$(PY) -m zipfile -e $(COMPILED)/wheel/*.whl $(COMPILED_SITE); \
-	else echo "no C compiler or Python headers: using the pure-Python build"; fi
+		$(PY) -m zipfile -e $(COMPILED)/wheel/*.whl $(COMPILED_SITE); then \
+		echo "compiled build ready in $(COMPILED_SITE)"; \
+	else \
+		rm -rf $(COMPILED_SITE); \
+		echo "WARNING: the compiled build failed (see above); only the pure-Python build is tested"; \
+	fi
 	touch $@
 
 test: lint typecheck pytest pytest-compiled
