@@ -121,9 +121,6 @@ class Engine:
         pool_list = list(pools)
         self._clock: Clock = system_clock if clock is None else clock
         self._store: Store = MemoryStore() if store is None else store
-        # The embedded store, typed as such: a compiled build then calls it
-        # directly instead of through the protocol (same method, same result).
-        self._memory = self._store if isinstance(self._store, MemoryStore) else None
         keys = [_key_of(pool) for pool in pool_list]
         resolved = _resolve_options(pool_list, keys, options or {})
         priorities = {key: o.priority for key, o in resolved.items() if o.priority is not None}
@@ -190,12 +187,8 @@ class Engine:
                 decision = Decision(visitor_id, now, "bot")
             else:
                 match = self._match(url, referrer, user_agent)
-                memory = self._memory
                 try:
-                    if memory is not None:
-                        decision = memory.visit(visitor_id, now, match)
-                    else:
-                        decision = self._store.visit(visitor_id, now, match)
+                    decision = self._store.visit(visitor_id, now, match)
                 except Exception:
                     decision = self._store_failed(visitor_id, now, match)
                 else:

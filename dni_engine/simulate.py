@@ -449,7 +449,7 @@ class _Run:
         duration = self.duration
         next_progress = 0.0
         for serial, session in enumerate(sessions):
-            arrival = session.views[0][0]
+            arrival = session.arrival
             queue = self.queue
             if queue and queue[0][0] <= arrival:
                 self.drain(arrival)
@@ -535,13 +535,13 @@ class _Run:
     def finish(self, session: Session, state: _SessionState) -> None:
         """The session's last page view has run: count it with its pool."""
         key = state.pool_key
-        arrival = session.views[0][0]
+        arrival = session.arrival
         if key is None or arrival < self.warmup:
             return
         report = self.reports[key]
         report.sessions += 1
         report.blocked_sessions += state.blocked
-        self.on_site[key] += session.views[-1][0] - arrival
+        self.on_site[key] += session.last_activity - arrival
         per_hour = self.hourly[key]
         hour = int(arrival // 3600)
         per_hour[hour] = per_hour.get(hour, 0) + 1
@@ -549,7 +549,7 @@ class _Run:
     def call(self, at: float, session: Session, state: _SessionState) -> None:
         """A call to the number the session last saw; counted if its session went to a pool."""
         key = state.pool_key
-        if key is None or session.views[0][0] < self.warmup:
+        if key is None or session.arrival < self.warmup:
             return
         report = self.reports[key]
         self.calls += 1

@@ -608,6 +608,18 @@ class MemoryStore:
                 found.append(holder)  # a live lease already pushed out of a tiny log
             return attribution_from(number, at, pool.key, [self._snapshot(x) for x in found])
 
+    def _catch_up(self, pool_key: str, now: float) -> tuple[_Pool, float]:
+        """The pool of ``pool_key`` with the leases that ran out by ``now`` ended.
+
+        ``now`` is moved up to the store's latest time (and becomes it); the
+        pool and that time are returned. Call under the lock.
+        """
+        now = max(now, self._now)
+        self._now = now
+        pool = self._pool(pool_key)
+        self._expire(pool, now)
+        return pool, now
+
     def live_leases(self, pool_key: str, now: float) -> int:
         """How many leases of ``pool_key`` are live at ``now``: :attr:`PoolStats.live`, alone.
 
@@ -615,12 +627,9 @@ class MemoryStore:
         minute) without building the whole :class:`PoolStats`.
         """
         with self._lock:
-            now = max(now, self._now)
-            self._now = now
-            pool = self._pool(pool_key)
-            self._expire(pool, now)
-            closed = self._take_closed()
+            pool, now = self._catch_up(pool_key, now)
             live = len(pool.holder)
+            closed = self._take_closed()
         if closed:
             self._deliver(closed)
         return live
@@ -628,10 +637,7 @@ class MemoryStore:
     def stats(self, pool_key: str, now: float) -> PoolStats:
         """Counters and occupancy of ``pool_key`` at ``now``."""
         with self._lock:
-            now = max(now, self._now)
-            self._now = now
-            pool = self._pool(pool_key)
-            self._expire(pool, now)
+            pool, now = self._catch_up(pool_key, now)
             cooling = (
                 sum(1 for since, _, _ in pool.free if since + pool.cooldown > now)
                 if pool.cooldown > 0
