@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import phonenumbers
@@ -26,6 +29,7 @@ from dni_engine.emulator import (
     NumbersUnavailable,
     Refusal,
 )
+from dni_engine.emulator.app import MAX_BODY_BYTES, MAX_ID, MAX_JSON_DEPTH
 from dni_engine.emulator.registry import PoolRegistry
 from dni_engine.errors import ConfigError
 from dni_engine.schema import NumberPool, NumberPoolRequest, PhoneNumberRequest
@@ -247,6 +251,212 @@ def test_pools_are_listed_per_group(server: EmulatorServer) -> None:
     listed = httpx.get(f"{server.url}/v3/api/groups/1/numberpools", headers=HEADERS).json()
     assert [p["name"] for p in listed] == ["tollfree", "geographic-city"]
     assert httpx.get(f"{server.url}/groups/3/numberpools", headers=HEADERS).json() == []
+
+
+# ---- what a body and a path may hold -------------------------------------------------------
+
+CHUNK = 64 * 1024
+HUGE = 200 * 1024 * 1024  # a 200 MB body, never held in memory: generated as it is sent
+
+
+def in_process(emulator: Emulator, method: str, path: str, **options: Any) -> httpx.Response:
+    """One request to ``emulator`` through httpx's ASGITransport (no socket)."""
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=emulator.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://emulator.test") as c:
+            return await c.request(method, path, **options)
+
+    return asyncio.run(go())
+
+
+def test_a_streamed_body_over_the_limit_is_refused_before_it_is_read_in_process() -> None:
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        while sent < HUGE:
+            sent += CHUNK
+            yield b" " * CHUNK
+
+    emulator = Emulator()
+    reply = in_process(emulator, "POST", "/groups/1/numberpools", content=body(), headers=HEADERS)
+    assert reply.status_code == 413
+    assert reply.headers["connection"] == "close"
+    assert "larger than 1000000 bytes" in reply.json()["message"]
+    assert MAX_BODY_BYTES < sent <= MAX_BODY_BYTES + CHUNK  # read up to the limit, no further
+    assert emulator.pools() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status"),
+    [
+        ("/groups/1/numberpools", HEADERS, 413),
+        ("/groups/1/numberpools", {}, 401),  # refused before a byte of the body is read
+        ("/groups/1/numberpools", HEADERS | {"content-type": "text/plain"}, 415),
+        (f"/groups/{10**30}/numberpools", HEADERS, 404),
+        ("/groups/1/numberpools/nowhere", HEADERS, 404),
+    ],
+)
+def test_a_streamed_body_refused_over_http_is_not_read_to_its_end(
+    server: EmulatorServer, path: str, headers: dict[str, str], status: int
+) -> None:
+    sent = 0
+
+    def body() -> Iterator[bytes]:
+        nonlocal sent
+        while sent < HUGE:
+            sent += CHUNK
+            yield b" " * CHUNK
+
+    reply = httpx.post(f"{server.url}{path}", content=body(), headers=headers)
+    assert reply.status_code == status
+    assert reply.headers["connection"] == "close"
+    # The server stopped reading and closed: the client could only push what the
+    # sockets' buffers hold on top of what was read, far from the 200 MB.
+    assert sent < HUGE // 4
+    assert server.emulator.pools() == []
+
+
+def raw_exchange(server: EmulatorServer, head: str, body: bytes = b"") -> str:
+    """Send ``head`` (and ``body``) on a fresh socket and read one answer (head and body)."""
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        answer = b""
+        # A server waiting for more of the body would time out here.
+        while not _complete(answer):
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed after {answer!r}"
+            answer += chunk
+    return answer.decode()
+
+
+def _complete(answer: bytes) -> bool:
+    head, blank, rest = answer.partition(b"\r\n\r\n")
+    lengths = [
+        int(line.split(b":", 1)[1])
+        for line in head.lower().split(b"\r\n")
+        if line.startswith(b"content-length:")
+    ]
+    return bool(blank) and len(rest) >= lengths[0]
+
+
+def test_a_declared_length_over_the_limit_is_refused_at_once(server: EmulatorServer) -> None:
+    answer = raw_exchange(
+        server,
+        f"POST /groups/1/numberpools HTTP/1.1\nHost: emulator\n{TOKEN_LINE}"
+        f"Content-Type: application/json\nContent-Length: {HUGE}\n",
+    )  # and not one byte of the body
+    assert answer.startswith("HTTP/1.1 413 ")
+    assert "connection: close" in answer.lower()
+
+
+def test_a_chunked_body_is_answered_once_it_passes_the_limit(server: EmulatorServer) -> None:
+    chunk = b" " * CHUNK
+    pieces = MAX_BODY_BYTES // CHUNK + 1  # just past the limit; the body's end is never sent
+    answer = raw_exchange(
+        server,
+        f"POST /groups/1/numberpools HTTP/1.1\nHost: emulator\n{TOKEN_LINE}"
+        "Content-Type: application/json\nTransfer-Encoding: chunked\n",
+        f"{CHUNK:x}\r\n".encode().join([b"", *[chunk + b"\r\n"] * pieces]),
+    )
+    assert answer.startswith("HTTP/1.1 413 ")
+
+
+TOKEN_LINE = f"x-organization-token: {TOKEN}\n"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1", ""],
+)
+def test_a_body_that_is_not_json_is_unsupported(server: EmulatorServer, content_type: str) -> None:
+    body = (EXAMPLES / "pools" / "national.request.json").read_bytes()
+    headers = HEADERS | {"content-type": content_type}
+    reply = httpx.post(f"{server.url}/groups/1/numberpools", content=body, headers=headers)
+    assert reply.status_code == 415
+    assert "application/json" in reply.json()["message"]
+    assert server.emulator.pools() == []
+    adding = httpx.post(
+        f"{server.url}/numberpools/1/numbers", content=b"{}", headers=headers
+    )  # checked before the pool is looked up: nothing of the body is read
+    assert adding.status_code == 415
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/json", "Application/JSON; charset=UTF-8", "application/json;charset=utf8"],
+)
+def test_a_json_body_creates_a_pool(server: EmulatorServer, content_type: str | None) -> None:
+    body = (EXAMPLES / "pools" / "national.request.json").read_bytes()
+    headers = HEADERS | ({"content-type": content_type} if content_type else {})
+    reply = httpx.post(f"{server.url}/groups/1/numberpools", content=body, headers=headers)
+    assert reply.status_code == 201, reply.text  # no Content-Type at all: read as JSON
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"name": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"a": ' * (MAX_JSON_DEPTH + 1) + b"1" + b"}" * (MAX_JSON_DEPTH + 1),
+    ],
+)
+def test_deeply_nested_json_is_a_400(server: EmulatorServer, body: bytes) -> None:
+    for reply in (
+        httpx.post(f"{server.url}/groups/1/numberpools", content=body, headers=HEADERS),
+        in_process(Emulator(), "POST", "/groups/1/numberpools", content=body, headers=HEADERS),
+    ):
+        assert reply.status_code == 400
+        assert reply.json()["errors"] == [
+            {"field": "$", "message": "arrays and objects are nested more than 32 levels deep"}
+        ]
+
+
+def test_nesting_up_to_the_limit_is_read() -> None:
+    body = b'{"a": ' * MAX_JSON_DEPTH + b"1" + b"}" * MAX_JSON_DEPTH
+    reply = in_process(Emulator(), "POST", "/groups/1/numberpools", content=body, headers=HEADERS)
+    assert reply.status_code == 400
+    assert "nested" not in reply.text  # read, then found not to be a pool request
+    assert "a" in {e["field"] for e in reply.json()["errors"]}
+
+
+def test_an_integer_of_too_many_digits_is_a_400(server: EmulatorServer) -> None:
+    body = b'{"quantity": ' + b"7" * 5000 + b"}"
+    reply = httpx.post(f"{server.url}/groups/1/numberpools", content=body, headers=HEADERS)
+    assert reply.status_code == 400
+    assert reply.json()["errors"] == [
+        {"field": "$", "message": "an integer has more than 4300 digits"}
+    ]
+    fits = httpx.post(
+        f"{server.url}/groups/1/numberpools", content=b'{"quantity": 1e5000}', headers=HEADERS
+    )
+    assert fits.status_code == 400
+    assert "quantity" in {e["field"] for e in fits.json()["errors"]}
+
+
+def test_ids_in_paths_are_bounded(server: EmulatorServer) -> None:
+    url = server.url
+    assert httpx.get(f"{url}/groups/{MAX_ID}/numberpools", headers=HEADERS).json() == []
+    body = load_example("national.request")
+    for too_big in (str(MAX_ID + 1), "9" * 40, "9" * 5000):
+        listing = httpx.get(f"{url}/groups/{too_big}/numberpools", headers=HEADERS)
+        assert listing.status_code == 404
+        assert "ids are whole numbers from 0 to 9223372036854775807" in listing.json()["message"]
+        creating = httpx.post(f"{url}/groups/{too_big}/numberpools", json=body, headers=HEADERS)
+        assert creating.status_code == 404
+        for method, path in (
+            ("GET", f"/numberpools/{too_big}"),
+            ("POST", f"/numberpools/{too_big}/numbers"),
+            ("DELETE", f"/numberpools/31849/numbers/{too_big}"),
+        ):
+            reply = httpx.request(method, f"{url}{path}", headers=HEADERS, json={})
+            assert reply.status_code == 404, (method, path)
+            assert len(reply.json()["message"]) < 200
+    assert httpx.get(f"{url}/numberpools/-1", headers=HEADERS).status_code == 404
+    assert httpx.get(f"{url}/v3/api/numberpools/abc", headers=HEADERS).status_code == 404
+    assert server.emulator.pools() == []
 
 
 # ---- the command line ------------------------------------------------------------------------
