@@ -53,7 +53,9 @@ from dni_engine.errors import ConfigError, Problem
 
 Policy = Literal["fallback", "overflow", "recycle"]
 TouchMode = Literal["first_touch", "last_touch"]
-Outcome = Literal["new", "kept", "overflow", "recycled", "no_match", "bot", "store_unavailable"]
+Outcome = Literal[
+    "new", "kept", "overflow", "recycled", "no_match", "bot", "store_unavailable", "invalid_visitor"
+]
 EndReason = Literal["expired", "displaced", "switched", "released"]
 AttributionKind = Literal["lease", "pool", "overflow", "unknown", "store_unavailable"]
 
@@ -67,8 +69,11 @@ OUTCOMES: Final[tuple[Outcome, ...]] = (
     "no_match",
     "bot",
     "store_unavailable",
+    "invalid_visitor",
 )
 SECONDS_PER_MINUTE: Final = 60.0
+MAX_CLOCK_SKEW: Final = 60.0
+"""Seconds a time may run ahead of the clock before it counts as poisoned (not real)."""
 
 Clock = Callable[[], float]
 """Anything that returns the current time in float seconds."""
@@ -225,6 +230,9 @@ class Decision(NamedTuple):
       live lease it ended, if any;
     * ``no_match``, ``bot``: no pool applies; ``number`` is ``None``;
     * ``store_unavailable``: the store failed; ``number`` is ``None``.
+    * ``invalid_visitor``: the visitor id is not one a store can hold (see
+      :meth:`~dni_engine.engine.Engine.visit`); no store was asked, ``number``
+      is ``None`` and ``visitor_id`` is ``''``.
 
     ``at`` is the time the store used (a store never lets time go backwards);
     ``started``/``expires`` bound the lease as it stands after this visit.
@@ -347,6 +355,12 @@ class Attribution:
     that number); ``unknown`` (not a number of any pool);
     ``store_unavailable`` (the store failed). ``candidates`` lists every lease
     whose window holds the call, the returned lease first.
+
+    ``caveat`` says why an attribution is less certain than its candidates
+    alone suggest: after a shared store lost its state, a visitor it forgot
+    may still hold the number, so until one hold has passed since the state
+    was created again the confidence counts that forgotten visitor as one more
+    candidate (see :class:`~dni_engine.stores.redis.RedisStore`).
     """
 
     number: str
@@ -356,6 +370,7 @@ class Attribution:
     lease: Lease | None = None
     confidence: float = 0.0
     candidates: tuple[Lease, ...] = ()
+    caveat: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,7 +100,7 @@ def store_factory(store_kind: str, request: pytest.FixtureRequest) -> Iterator[C
     else:
         raise LookupError(f"no store kind {kind!r}")
     names = itertools.count()
-    yield lambda: RedisStore(client, namespace=f"test{next(names)}")
+    yield lambda: RedisStore(client, namespace=f"test{next(names)}", new_namespace=True)
     client.close()
     for node in nodes:
         with node.client() as direct:

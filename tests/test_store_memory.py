@@ -229,7 +229,7 @@ def test_eight_threads_share_one_pool_safely() -> None:
     for lease in leases.values():
         per_number[lease.number].append(lease)
     for chain in per_number.values():
-        chain.sort(key=lambda lease: (lease.started, int(lease.lease_id)))
+        chain.sort(key=lambda lease: (lease.started, int(lease.lease_id.rpartition(".")[2])))
         for before, after in itertools.pairwise(chain):
             assert before.end <= after.started
             opened = started_by[after.lease_id]

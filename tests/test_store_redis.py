@@ -50,7 +50,9 @@ def numbers(prefix: str, count: int) -> tuple[str, ...]:
 @pytest.fixture
 def store(redis_server: RedisServer) -> Iterator[RedisStore]:
     """A store in a fresh namespace on the session's server."""
-    made = RedisStore(redis_server.url, namespace=f"unit{next(names)}", timeout=2.0)
+    made = RedisStore(
+        redis_server.url, namespace=f"unit{next(names)}", timeout=2.0, new_namespace=True
+    )
     yield made
     made.close()
 
@@ -244,7 +246,8 @@ def test_every_operation_answers_as_the_memory_store_does(store: RedisStore, see
 def test_parity_on_a_cluster(redis_cluster: RedisCluster) -> None:
     client = redis_cluster.client()
     try:
-        seen = run_parity(RedisStore(client, namespace=f"parity{next(names)}"), 4, 800)
+        store = RedisStore(client, namespace=f"parity{next(names)}", new_namespace=True)
+        seen = run_parity(store, 4, 800)
         assert seen["switched"] > 0
     finally:
         client.close()
@@ -564,13 +567,19 @@ def test_a_stalled_server_times_out_into_store_unavailable(redis_server: RedisSe
     store.close()
 
 
-def test_an_unreachable_server_fails_every_operation_as_a_store_error() -> None:
+def test_an_unreachable_server_fails_every_operation_as_a_store_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with RedisServer() as server:
         port = server.port
     store = RedisStore(f"redis://127.0.0.1:{port}/0", namespace="gone", breaker_open_seconds=0)
+    with pytest.raises(StoreError, match="Redis did not answer"):
+        store.visit("a", 0.0, Claim("p"))
+    # Registering waits for Redis (a web app builds its engine before Redis may be up).
+    store.register_pool(PoolTerms("p", "P", numbers("1", 1), HOLD))
+    assert "registered when it answers" in caplog.text
+    assert not store.ready()
     for call in (
-        lambda: store.visit("a", 0.0, Claim("p")),
-        lambda: store.register_pool(PoolTerms("p", "P", numbers("1", 1), HOLD)),
         lambda: store.attribute("+441174010000", 0.0),
         lambda: store.stats("p", 0.0),
         lambda: store.leases(),
@@ -578,7 +587,7 @@ def test_an_unreachable_server_fails_every_operation_as_a_store_error() -> None:
     ):
         with pytest.raises(StoreError, match="Redis did not answer"):
             call()
-    assert store.breaker.failures == 6
+    assert store.breaker.failures == 7
     store.close()
 
 

@@ -37,28 +37,83 @@ bound.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterable
+from typing import Literal, Protocol, runtime_checkable
 
-from dni_engine.errors import DniError
+from dni_engine.errors import DniError, Problem
 from dni_engine.leases import Attribution, ClaimLike, Decision, Lease, PoolStats, PoolTerms
+
+__all__ = ["ConflictKind", "Store", "StoreError", "conflict_problem", "number_conflicts"]
 
 
 class StoreError(DniError):
     """A store cannot carry out an operation (back end down, pool not registered...)."""
+
+    @classmethod
+    def unregistered(cls, pool_key: str) -> StoreError:
+        """The error for an operation on a pool the store does not know."""
+        return cls(f"pool {pool_key!r} is not registered with this store")
+
+
+ConflictKind = Literal["number", "overflow_number", "tracking_number"]
+"""Why two pools cannot share a store: one's tracking number is the other's
+tracking number (``number``) or overflow number (``overflow_number``), or one's
+overflow number is the other's tracking number (``tracking_number``)."""
+
+
+def conflict_problem(pool_key: str, kind: ConflictKind, number: str, other: str) -> Problem:
+    """The configuration problem of ``pool_key`` for one conflict with pool ``other``."""
+    where = f"pool {pool_key!r}"
+    if kind == "number":
+        return Problem(f"{where}.numbers", f"{number} already belongs to pool {other!r}")
+    if kind == "overflow_number":
+        return Problem(f"{where}.numbers", f"{number} is the overflow number of pool {other!r}")
+    return Problem(f"{where}.overflow_number", f"{number} is a tracking number of pool {other!r}")
+
+
+def number_conflicts(terms: PoolTerms, others: Iterable[PoolTerms]) -> list[Problem]:
+    """Every reason ``terms`` cannot join a store holding the pools ``others``.
+
+    A tracking number belongs to one pool only, and an overflow number is no
+    pool's tracking number (pools may share one overflow number). Pools with
+    ``terms.key`` among ``others`` are skipped: re-registering updates a pool.
+    """
+    problems: list[Problem] = []
+    overflow = terms.overflow_number
+    for other in others:
+        if other.key == terms.key:
+            continue
+        theirs = set(other.numbers)
+        for number in terms.numbers:
+            if number in theirs:
+                problems.append(conflict_problem(terms.key, "number", number, other.key))
+            if number == other.overflow_number:
+                problems.append(conflict_problem(terms.key, "overflow_number", number, other.key))
+        if overflow is not None and overflow in theirs:
+            problems.append(conflict_problem(terms.key, "tracking_number", overflow, other.key))
+    return problems
 
 
 @runtime_checkable
 class Store(Protocol):
     """Holds all lease state; each method is one atomic operation."""
 
-    def register_pool(self, terms: PoolTerms) -> None:
+    def register_pool(self, terms: PoolTerms, now: float | None = None) -> None:
         """Add a pool, or update its terms (idempotent).
 
         New numbers start free; numbers dropped from the pool are no longer
         leased (a live lease on one runs out normally). A number may belong to
         one pool only, and an overflow number must not be any pool's leased
-        number: :class:`~dni_engine.errors.ConfigError` otherwise.
+        number: :class:`~dni_engine.errors.ConfigError` otherwise. ``now``,
+        when given, is the registering clock's time: a pool time stored more
+        than :data:`~dni_engine.leases.MAX_CLOCK_SKEW` ahead of it was poisoned
+        and is brought back to it (with the leases and free numbers stamped in
+        that future).
         """
+        ...
+
+    def ready(self) -> bool:
+        """True when the store answers and every registered pool is in place; never raises."""
         ...
 
     def visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:

@@ -28,6 +28,8 @@ import heapq
 import itertools
 import logging
 import math
+import os
+import secrets
 import threading
 from bisect import bisect_right
 from collections import deque
@@ -37,6 +39,7 @@ from typing import Literal
 
 from dni_engine.errors import ConfigError, Problem
 from dni_engine.leases import (
+    MAX_CLOCK_SKEW,
     Attribution,
     ClaimLike,
     Decision,
@@ -49,9 +52,24 @@ from dni_engine.leases import (
     leased,
     may_switch,
 )
-from dni_engine.stores.base import StoreError
+from dni_engine.stores.base import StoreError, number_conflicts
 
 log = logging.getLogger("dni_engine.stores.memory")
+
+__all__ = ["DEFAULT_LOG_CAPACITY", "MemoryStore", "StoreFootprint"]
+
+# The process a store was built in is compared with this one on each visit (a
+# plain int comparison); ``os.register_at_fork`` keeps it current in children.
+_pid = os.getpid()
+_fork_warned: list[bool] = []
+
+
+def _after_fork() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 DEFAULT_LOG_CAPACITY = 100_000
 _NEVER = -math.inf  # "free since forever": numbers never leased
@@ -88,7 +106,7 @@ class _Lease:
         claim: ClaimLike,
     ) -> None:
         self.seq = seq
-        self.lease_id = str(seq)
+        self.lease_id = f"{pool.epoch}.{seq}"
         self.pool = pool
         self.number = number
         self.visitor_id = visitor_id
@@ -111,6 +129,7 @@ class _Pool:
         "cooldown",
         "cooldowns_cut",
         "displacements",
+        "epoch",
         "expired",
         "free",
         "hold",
@@ -131,7 +150,8 @@ class _Pool:
         "terms",
     )
 
-    def __init__(self, terms: PoolTerms) -> None:
+    def __init__(self, terms: PoolTerms, epoch: str) -> None:
+        self.epoch = epoch
         self.free: list[tuple[float, int, str]] = []
         self.live: list[tuple[float, int, _Lease]] = []
         self.holder: dict[str, _Lease] = {}
@@ -218,6 +238,13 @@ class MemoryStore:
     logged, never raised. Leases are ended lazily as time moves, so a lease
     reaches it after the next operation on its pool past its expiry (or a
     :meth:`purge`).
+
+    Lease ids are ``<epoch>.<seq>``, the epoch random per store, so ids stay
+    unique across restarts and stores. The state lives in this process only:
+    a store used in a process forked after it was created (a web server's
+    workers, say) holds a copy that other processes do not see, and is
+    warned about once; share leases between processes with
+    :class:`~dni_engine.stores.redis.RedisStore`.
     """
 
     def __init__(
@@ -236,6 +263,8 @@ class MemoryStore:
         self._by_number: dict[str, _NumberLog] = {}
         self._capacity = log_capacity
         self._seq = itertools.count(1)
+        self._epoch = secrets.token_hex(4)
+        self._pid = os.getpid()
         self._now = _NEVER
         self._max_hold = 0.0
         self._sink = on_lease_closed
@@ -243,29 +272,17 @@ class MemoryStore:
 
     # ---- configuration ----------------------------------------------------------
 
-    def register_pool(self, terms: PoolTerms) -> None:
+    def register_pool(self, terms: PoolTerms, now: float | None = None) -> None:
         """Add or update a pool (see :meth:`Store.register_pool`)."""
         with self._lock:
-            where = f"pool {terms.key!r}"
-            problems: list[Problem] = []
-            for other in self._pools.values():
-                if other.key == terms.key:
-                    continue
-                for number in terms.numbers:
-                    if number in other.order:
-                        reason = f"{number} already belongs to pool {other.key!r}"
-                        problems.append(Problem(f"{where}.numbers", reason))
-                    if number == other.terms.overflow_number:
-                        reason = f"{number} is the overflow number of pool {other.key!r}"
-                        problems.append(Problem(f"{where}.numbers", reason))
-                if terms.overflow_number in other.order:
-                    reason = f"{terms.overflow_number} is a tracking number of pool {other.key!r}"
-                    problems.append(Problem(f"{where}.overflow_number", reason))
+            problems = number_conflicts(terms, [p.terms for p in self._pools.values()])
             if problems:
                 raise ConfigError(problems)
+            if now is not None and self._now > now + MAX_CLOCK_SKEW:
+                self._repair_time(now)
             pool = self._pools.get(terms.key)
             if pool is None:
-                pool = self._pools[terms.key] = _Pool(terms)
+                pool = self._pools[terms.key] = _Pool(terms, self._epoch)
             else:
                 pool.apply(terms)
             for number in [n for n, p in self._pool_of_number.items() if p is pool]:
@@ -273,6 +290,29 @@ class MemoryStore:
             for number in terms.numbers:
                 self._pool_of_number[number] = pool
             self._max_hold = max(self._max_hold, terms.hold_seconds)
+
+    def _repair_time(self, now: float) -> None:
+        """Bring a poisoned store time (far ahead of ``now``) back to ``now``.
+
+        Leases and free numbers stamped in that future are brought back too, so
+        the numbers run out and rest in real time again. Call under the lock.
+        """
+        log.warning("the store's time was far ahead of the clock (a poisoned time); brought back")
+        self._now = now
+        for pool in self._pools.values():
+            until = now + pool.hold
+            for lease in pool.holder.values():
+                if lease.expires > until:
+                    lease.last_activity = min(lease.last_activity, now)
+                    lease.expires = until
+            pool.live = [(lease.expires, seq, lease) for _, seq, lease in pool.live]
+            heapq.heapify(pool.live)
+            pool.free = [(min(since, now), index, n) for since, index, n in pool.free]
+            heapq.heapify(pool.free)
+
+    def ready(self) -> bool:
+        """Always True: the embedded store is this process's memory."""
+        return True
 
     @property
     def pool_keys(self) -> tuple[str, ...]:
@@ -283,6 +323,8 @@ class MemoryStore:
 
     def visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
         """Take, keep, switch or recycle a number (see :class:`Store`)."""
+        if self._pid != _pid:
+            self._forked()
         with self._lock:
             decision = self._visit(visitor_id, now, claim)
             closed = self._take_closed()
@@ -326,7 +368,7 @@ class MemoryStore:
             return Decision(visitor_id, now, "no_match")
         pool = self._pools.get(claim.pool_key)
         if pool is None:
-            raise StoreError(f"pool {claim.pool_key!r} is not registered with this store")
+            raise StoreError.unregistered(claim.pool_key)
         live = pool.live
         if live and live[0][0] <= now:
             self._expire(pool, now)
@@ -340,8 +382,19 @@ class MemoryStore:
     def _pool(self, key: str) -> _Pool:
         pool = self._pools.get(key)
         if pool is None:
-            raise StoreError(f"pool {key!r} is not registered with this store")
+            raise StoreError.unregistered(key)
         return pool
+
+    def _forked(self) -> None:
+        """This store was built in another process: warn once that leases are not shared."""
+        self._pid = os.getpid()
+        if not _fork_warned:
+            _fork_warned.append(True)
+            log.warning(
+                "a MemoryStore built before a fork is used in a child process: each process "
+                "now leases the same numbers on its own, so two visitors may see one number; "
+                "share leases between processes with RedisStore"
+            )
 
     def _exhausted(self, pool: _Pool, visitor_id: str, now: float, claim: ClaimLike) -> Decision:
         action = exhausted_action(pool.terms.policy, bool(pool.free), bool(pool.holder))
@@ -357,7 +410,7 @@ class MemoryStore:
             if victim is not None:
                 heapq.heappop(pool.live)
                 seq = next(self._seq)
-                self._close(victim, now, "displaced", displaced_by=str(seq))
+                self._close(victim, now, "displaced", displaced_by=f"{pool.epoch}.{seq}")
                 pool.recycled += 1
                 pool.displacements += 1
                 lease = self._open(pool, victim.number, visitor_id, now, claim, seq)

@@ -97,14 +97,16 @@ and the visitor's next visit keeps it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import math
+import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal, TypeVar, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -122,6 +124,7 @@ from redis.retry import Retry
 
 from dni_engine.errors import ConfigError, Problem
 from dni_engine.leases import (
+    MAX_CLOCK_SKEW,
     Attribution,
     ClaimLike,
     Decision,
@@ -132,9 +135,16 @@ from dni_engine.leases import (
     attribution_from,
     is_any_referrer,
 )
-from dni_engine.stores.base import StoreError
+from dni_engine.stores.base import (
+    ConflictKind,
+    StoreError,
+    conflict_problem,
+    number_conflicts,
+)
 
 log = logging.getLogger("dni_engine.stores.redis")
+
+_T = TypeVar("_T")
 
 RedisClient = redis.Redis | RedisCluster
 """A client the store accepts: standalone Redis or Redis Cluster."""
@@ -169,17 +179,40 @@ local CFG, FREE, LIVE, HOLDER, VISITORS, LOG, ORDER =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 
 local function fmt(x) return string.format('%.17g', x) end
-local function pad(seq) return string.format('%015d', seq) end
 local function lkey(m) return base .. ':l:' .. m end
 local function nkey(number) return base .. ':n:' .. number end
 local function opt(s) if string.sub(s, 1, 1) == '+' then return string.sub(s, 2) end return nil end
 
-local cfg = redis.call('HMGET', CFG,
-  'name', 'hold', 'cooldown', 'policy', 'overflow', 'touch', 'maxhold', 'now', 'kept')
+local cfg = redis.call('HMGET', CFG, 'name', 'hold', 'cooldown', 'policy', 'overflow',
+  'touch', 'maxhold', 'now', 'kept', 'epoch', 'since', 'size')
 local NAME, HOLD, COOLDOWN, POLICY = cfg[1], tonumber(cfg[2]), tonumber(cfg[3]), cfg[4]
 local OVERFLOW, TOUCH, MAXHOLD, SEEN = cfg[5], cfg[6], tonumber(cfg[7]), cfg[8]
+local EPOCH, SINCE, SIZE = cfg[10] or '', cfg[11], tonumber(cfg[12])
 if OVERFLOW == '' then OVERFLOW = false end
 local function bump(name) return redis.call('HINCRBY', CFG, name, 1) end
+-- A lease's member: the pool's epoch (new each time its state is created, so ids
+-- are never reused after a loss) and a zero-padded sequence (ties: taken first).
+local function pad(seq) return EPOCH .. '.' .. string.format('%012d', seq) end
+
+-- Records the script needs and cannot find mean the pool's state was partly lost
+-- (evicted or deleted keys). The script then changes nothing more and answers
+-- LOST; the caller resets the pool and registers it again.
+local function lost(what) return {'lost', what} end
+
+-- Deletes every key of the pool (its lease records and per-number logs included).
+local function reset(numbers)
+  local members = {}
+  for _, key in ipairs({LIVE, LOG}) do
+    for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do members[m] = true end
+  end
+  for _, key in ipairs({HOLDER, VISITORS}) do
+    for _, m in ipairs(redis.call('HVALS', key)) do members[m] = true end
+  end
+  for m in pairs(members) do redis.call('DEL', lkey(m)) end
+  for _, n in ipairs(redis.call('HKEYS', ORDER)) do redis.call('DEL', nkey(n)) end
+  for _, n in ipairs(numbers) do redis.call('DEL', nkey(n)) end
+  redis.call('DEL', CFG, FREE, LIVE, HOLDER, VISITORS, LOG, ORDER)
+end
 
 -- step 1: time never goes backwards inside a pool. Returns the time and its exact
 -- text (the caller's own string when it is used as is: formatting is not free).
@@ -192,6 +225,10 @@ local function clock(write)
     text = fmt(now)
   else
     now, text = tonumber(now_arg), now_arg
+  end
+  if not SINCE then  -- the first operation on newly created state: when it began
+    redis.call('HSET', CFG, 'since', text)
+    SINCE = text
   end
   if SEEN and tonumber(SEEN) >= now then return tonumber(SEEN), SEEN, false end
   if write then redis.call('HSET', CFG, 'now', text) end
@@ -222,14 +259,19 @@ local function close(m, at, reason, by)
   return rec
 end
 
--- step 4: leases whose hold ran out end at their expiry, freeing their number then
+-- step 4: leases whose hold ran out end at their expiry, freeing their number then.
+-- Answers LOST, changing nothing, when a due lease's record is missing.
 local function expire(now)
   local due = redis.call('ZRANGEBYSCORE', LIVE, '-inf', fmt(now), 'WITHSCORES')
+  for k = 1, #due, 2 do
+    if redis.call('EXISTS', lkey(due[k])) == 0 then return lost('lease record') end
+  end
   for k = 1, #due, 2 do
     local e = tonumber(due[k + 1])
     local rec = close(due[k], e, 'expired')
     free_number(rec[2], e)
   end
+  return nil
 end
 
 local function evict(m)
@@ -265,9 +307,21 @@ local function snapshot(out, m)
 end
 
 if op == 'register' then
-  -- ARGV: 4 name, 5 hold, 6 cooldown, 7 policy, 8 overflow shown, 9 touch, 10.. numbers
+  -- ARGV: 4 name, 5 hold, 6 cooldown, 7 policy, 8 overflow shown, 9 touch, 10 epoch for
+  -- new state, 11 new state is trusted (1/0), 12 skew tolerance (seconds), 13.. numbers
+  local first = 13
+  local list = {}
+  for k = first, #ARGV do list[#list + 1] = ARGV[k] end
+  if not NAME then
+    -- No state (a first registration, or a loss): clear what an eviction may have left.
+    reset(list)
+    redis.call('HSET', CFG, 'epoch', ARGV[10], 'trusted', ARGV[11])
+    EPOCH = ARGV[10]
+  elseif EPOCH == '' then
+    redis.call('HSET', CFG, 'epoch', ARGV[10])
+  end
   local numbers = {}
-  for k = 10, #ARGV do numbers[ARGV[k]] = k - 10 end
+  for k = first, #ARGV do numbers[ARGV[k]] = k - first end
   local known = {}
   for _, n in ipairs(redis.call('HKEYS', ORDER)) do known[n] = true end
   redis.call('DEL', ORDER)
@@ -280,17 +334,46 @@ if op == 'register' then
       redis.call('ZADD', FREE, free[k + 1], string.format('%06d:%s', numbers[n], n))
     end
   end
-  for k = 10, #ARGV do
+  for k = first, #ARGV do
     local n = ARGV[k]
     if not known[n] and redis.call('HEXISTS', HOLDER, n) == 0 then
-      redis.call('ZADD', FREE, '-inf', string.format('%06d:%s', k - 10, n))
+      redis.call('ZADD', FREE, '-inf', string.format('%06d:%s', k - first, n))
     end
   end
   local hold = tonumber(ARGV[5])
   if MAXHOLD and MAXHOLD > hold then hold = MAXHOLD end
   redis.call('HSET', CFG, 'name', ARGV[4], 'hold', ARGV[5], 'cooldown', ARGV[6],
-    'policy', ARGV[7], 'overflow', ARGV[8], 'touch', ARGV[9], 'maxhold', fmt(hold))
+    'policy', ARGV[7], 'overflow', ARGV[8], 'touch', ARGV[9], 'maxhold', fmt(hold),
+    'size', tostring(#list))
+  -- A watermark far ahead of the registering engine's clock was poisoned (a time in
+  -- milliseconds, say): bring the pool back to that clock, with the leases and free
+  -- numbers stamped in that future.
+  if now_arg ~= '' and SEEN then
+    local now, tolerance = tonumber(now_arg), tonumber(ARGV[12])
+    if tonumber(SEEN) > now + tolerance then
+      local until_ = now + tonumber(ARGV[5])
+      local ahead = redis.call('ZRANGEBYSCORE', LIVE, '(' .. fmt(until_), '+inf')
+      for _, m in ipairs(ahead) do
+        if redis.call('EXISTS', lkey(m)) == 1 then
+          redis.call('HSET', lkey(m), 'a', now_arg, 'e', fmt(until_))
+          redis.call('ZADD', LIVE, fmt(until_), m)
+        end
+      end
+      local later = redis.call('ZRANGEBYSCORE', FREE, '(' .. now_arg, '+inf')
+      for _, member in ipairs(later) do redis.call('ZADD', FREE, now_arg, member) end
+      redis.call('HSET', CFG, 'now', now_arg)
+      return 'repaired'
+    end
+  end
   return 'ok'
+end
+
+if op == 'reset' then
+  -- ARGV: 4.. the pool's numbers. Drops every key of the pool.
+  local list = {}
+  for k = 4, #ARGV do list[#list + 1] = ARGV[k] end
+  reset(list)
+  return {'reset'}
 end
 
 if not NAME then return {'unregistered'} end
@@ -306,7 +389,8 @@ if op == 'visit' then
   local m = redis.call('HGET', VISITORS, visitor)
   if m then
     local r = redis.call('HMGET', lkey(m), 'n', 's', 'e', 'd', 'p', 'y', 'i', 'f', 't')
-    if r[1] and not r[4] and now < tonumber(r[3]) then
+    if not r[1] then return lost('the lease record of a visitor') end
+    if not r[4] and now < tonumber(r[3]) then
       if mode == 'visit' and claim == 'other' and TOUCH == 'last_touch' then
         local held = tonumber(r[5])
         local switch
@@ -332,7 +416,8 @@ if op == 'visit' then
   if raised then redis.call('HSET', CFG, 'now', now_s) end
   -- step 3: no live lease here; a claim on another pool is the caller's to run there
   if claim ~= 'here' then return {'none', now_s} end
-  expire(now)
+  local gone = expire(now)
+  if gone then return gone end
   local capacity, retention = tonumber(ARGV[12]), tonumber(ARGV[13])
   local function open(number, seq)
     seq = seq or bump('seq')
@@ -363,6 +448,18 @@ if op == 'visit' then
     local lm, expires = open(number)
     return {'new', now_s, number, NAME, false, false, false, lm, now_s, expires}
   end
+  -- An exhausted pool is checked against its own bookkeeping first (cheap counts):
+  -- every number is free or held, every held number has a live entry and a visitor.
+  -- Keys evicted from under the pool would otherwise exhaust it for good.
+  if SIZE then
+    local held = redis.call('HLEN', HOLDER)
+    local free_count = redis.call('ZCARD', FREE) + (top[1] and 1 or 0)
+    if redis.call('HLEN', ORDER) ~= SIZE or free_count + held < SIZE
+        or redis.call('ZCARD', LIVE) < held or redis.call('HLEN', VISITORS) < held then
+      if top[1] then redis.call('ZADD', FREE, top[2], top[1]) end
+      return lost('the free or held numbers')
+    end
+  end
   -- step 6: the exhausted pool's policy (top, if any, is the number cooling longest)
   local action = POLICY
   if mode == 'switch_in' then action = 'none'
@@ -382,6 +479,9 @@ if op == 'visit' then
   end
   if action == 'displace' then
     local idlest = redis.call('ZRANGE', LIVE, 0, 0)[1]
+    if idlest and redis.call('EXISTS', lkey(idlest)) == 0 then
+      return lost('the lease record of a live lease')
+    end
     if idlest then
       local seq = bump('seq')
       local number = close(idlest, now, 'displaced', pad(seq))[2]
@@ -414,6 +514,7 @@ if op == 'release' then
   local now, now_s = clock(true)
   local m = redis.call('HGET', VISITORS, ARGV[4])
   if m then
+    if redis.call('EXISTS', lkey(m)) == 0 then return lost('the lease record of a visitor') end
     local out = {'released', now_s}
     snapshot(out, m)
     local number, e = out[5], tonumber(out[8])
@@ -454,7 +555,9 @@ if op == 'attribute' then
     local s = redis.call('HGET', lkey(holder), 's')
     if not listed and s and tonumber(s) <= at then found[#found + 1] = holder end
   end
-  local out = {'leases', SEEN or '-inf'}
+  -- with when this state began and whether it is trusted from then on (see the doc)
+  local trusted = redis.call('HGET', CFG, 'trusted') or '1'
+  local out = {'attributed', SEEN or '-inf', SINCE or '', trusted, fmt(MAXHOLD)}
   for _, m in ipairs(found) do snapshot(out, m) end
   return out
 end
@@ -475,7 +578,8 @@ end
 
 if op == 'stats' then
   local now, now_s = clock(true)
-  expire(now)
+  local gone = expire(now)
+  if gone then return gone end
   local cooling, free = 0, 0
   local members = redis.call('ZRANGE', FREE, 0, -1, 'WITHSCORES')
   for k = 2, #members, 2 do
@@ -492,7 +596,8 @@ end
 if op == 'purge' then
   local now, now_s = clock(true)
   local before = tonumber(redis.call('HGET', CFG, 'expired') or '0')
-  expire(now)
+  local gone = expire(now)
+  if gone then return gone end
   return {'purged', now_s, tonumber(redis.call('HGET', CFG, 'expired') or '0') - before}
 end
 
@@ -645,6 +750,38 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _config_values(reply: object, name: str) -> list[str]:
+    """The values of ``name`` in a ``CONFIG GET`` reply (a dict, or a dict per cluster node)."""
+    if not isinstance(reply, dict):
+        return []
+    found: list[str] = []
+    for key, value in reply.items():
+        if isinstance(value, dict):
+            found.extend(_config_values(value, name))
+        elif isinstance(key, bytes | str) and _text(key) == name and isinstance(value, bytes | str):
+            found.append(_text(value))
+    return found
+
+
+def _lease_id(pool_key: str, member: bytes | str) -> str:
+    """The id of the lease with this member: ``<pool>:<epoch>.<seq>`` (or ``<pool>:<seq>``)."""
+    epoch, dot, seq = _text(member).rpartition(".")
+    return f"{pool_key}:{epoch}.{int(seq)}" if dot else f"{pool_key}:{int(seq)}"
+
+
+class _ScriptFailed(StoreError):
+    """A lease script raised an error on the server (Redis itself answered)."""
+
+
+class _LostState(StoreError):
+    """A pool script found the pool's state gone (``unregistered``) or partly missing."""
+
+    def __init__(self, pool_key: str, cause: str) -> None:
+        super().__init__(f"the lease state of pool {pool_key!r} was lost: {cause}")
+        self.pool_key = pool_key
+        self.cause = cause
+
+
 def _sha(script: str) -> str:
     return hashlib.sha1(script.encode()).hexdigest()
 
@@ -667,11 +804,20 @@ class RedisStore:
     a visitor's pool hint outlives their last visit; by default twice the
     longest ``match_period`` registered through this object plus a minute.
     ``breaker_open_seconds`` and ``breaker_clock`` configure the
-    :class:`CircuitBreaker`.
+    :class:`CircuitBreaker`. ``new_namespace=True`` promises that the
+    namespace never held leases (a new deployment, a test), so the state this
+    object creates at its first registration is trusted at once; otherwise
+    state created in an empty namespace counts as possibly lost (see
+    *Lost state* in the module doc), because an empty Redis cannot tell a new
+    deployment from a flushed one.
 
-    Every method raises :class:`StoreError` when Redis fails (never a Redis
-    exception); ``register_pool`` raises :class:`ConfigError` like the memory
-    store. Thread-safe: one object may serve every thread of a worker.
+    Building a store never touches Redis, and neither does registering a pool
+    while Redis is down: the pool is registered at the first operation Redis
+    answers. Every method raises :class:`StoreError` when Redis fails (never
+    a Redis exception); ``register_pool`` raises :class:`ConfigError` like
+    the memory store, at once for a conflict with a pool registered through
+    this object, and when Redis answers for one with a pool of another worker.
+    Thread-safe: one object may serve every thread of a worker.
     """
 
     def __init__(
@@ -688,6 +834,7 @@ class RedisStore:
         hint_ttl: float | None = None,
         breaker_open_seconds: float = DEFAULT_BREAKER_OPEN_SECONDS,
         breaker_clock: Callable[[], float] = time.monotonic,
+        new_namespace: bool = False,
     ) -> None:
         problems: list[Problem] = []
         if not namespace or "{" in namespace or "}" in namespace:
@@ -732,6 +879,19 @@ class RedisStore:
             f"{registry}:{name}" for name in ("pools", "order", "numbers", "overflow")
         )
         self._now = -math.inf
+        # What this object registered: the terms it heals a lost pool from, the
+        # pools Redis has not confirmed yet, and pools another worker's conflict refused.
+        self._terms: dict[str, PoolTerms] = {}
+        self._pending: dict[str, PoolTerms] = {}
+        self._refused: dict[str, str] = {}
+        self._number_owner: dict[str, str] = {}
+        self._overflow_users: dict[str, list[str]] = {}
+        self._trust_first = new_namespace
+        self._policy_checked = False
+        self._lock = threading.Lock()
+        self._down_logged = False
+        self.losses = 0
+        """Losses of pool state this object detected (and healed)."""
 
     # ---- plumbing ----------------------------------------------------------------
 
@@ -793,6 +953,8 @@ class RedisStore:
             breaker.succeeded()
             if isinstance(exc, redis.exceptions.ResponseError) and str(exc).startswith("BUSY"):
                 breaker.failed()
+            elif isinstance(exc, redis.exceptions.ResponseError) and "script" in str(exc):
+                raise _ScriptFailed(f"Redis refused a lease operation: {exc}") from exc
             raise StoreError(f"Redis refused a lease operation: {exc}") from exc
         breaker.succeeded()
         return results
@@ -834,8 +996,79 @@ class RedisStore:
 
     # ---- configuration -----------------------------------------------------------
 
-    def register_pool(self, terms: PoolTerms) -> None:
-        """Add or update a pool (see :meth:`Store.register_pool`); idempotent across workers."""
+    def register_pool(self, terms: PoolTerms, now: float | None = None) -> None:
+        """Add or update a pool (see :meth:`Store.register_pool`); idempotent across workers.
+
+        While Redis is down the pool is kept here and registered by the first
+        operation Redis answers (no error is raised: the outage shows as
+        ``store_unavailable`` visits, and :meth:`ready` is False until then).
+        """
+        problems = number_conflicts(terms, self._terms.values())
+        if problems:
+            raise ConfigError(problems)
+        with self._lock:
+            self._terms[terms.key] = terms
+            self._refused.pop(terms.key, None)
+            self._pending[terms.key] = terms
+            self._index_numbers()
+            self._max_hold = max(self._max_hold, terms.hold_seconds)
+            if self._hint_ttl is None:
+                # A hint may outlive its lease (the script checks); it should not die first.
+                self._ttl = math.ceil(2 * self._max_hold) + 60
+        try:
+            self._register_pending(now, strict=True)
+        except ConfigError:
+            with self._lock:
+                del self._terms[terms.key]
+                self._pending.pop(terms.key, None)
+                self._index_numbers()
+            raise
+        except StoreError as exc:
+            if not self._down_logged:
+                self._down_logged = True
+                log.warning(
+                    "Redis cannot register pools now (%s); they are registered when it "
+                    "answers, and visits get no number until then",
+                    exc,
+                )
+
+    def _index_numbers(self) -> None:
+        """Which known pool owns each number, and which use each overflow number."""
+        owner: dict[str, str] = {}
+        users: dict[str, list[str]] = {}
+        for key, terms in self._terms.items():
+            for number in terms.numbers:
+                owner[number] = key
+            if terms.overflow_number is not None and terms.policy == "overflow":
+                users.setdefault(terms.overflow_number, []).append(key)
+        self._number_owner = owner
+        self._overflow_users = users
+
+    def _register_pending(self, now: float | None = None, *, strict: bool = False) -> None:
+        """Register the pools Redis has not confirmed yet (the first operation it answers).
+
+        A conflict with another worker's pool raises :class:`ConfigError` when
+        ``strict``; otherwise it is logged and the pool refused.
+        """
+        for key, terms in list(self._pending.items()):
+            try:
+                self._register_remote(terms, now, trusted=self._trust_first)
+            except ConfigError as exc:
+                if strict:
+                    raise
+                with self._lock:
+                    self._pending.pop(key, None)
+                    self._refused[key] = str(exc)
+                log.error("pool %r cannot be registered: %s", key, exc)
+            else:
+                with self._lock:
+                    if self._pending.get(key) is terms:
+                        del self._pending[key]
+        if not self._policy_checked:
+            self._check_eviction_policy()
+
+    def _register_remote(self, terms: PoolTerms, now: float | None, *, trusted: bool) -> None:
+        """Write the registry and the pool's own keys (two steps, both idempotent)."""
         registry = self._registry
         reply = self._execute(
             [
@@ -851,52 +1084,142 @@ class RedisStore:
             ]
         )[0]
         if _text(reply[0]) == "problems":
-            where = f"pool {terms.key!r}"
             problems = []
             for k in range(1, len(reply), 3):
                 kind, number, other = (_text(x) for x in reply[k : k + 3])
-                if kind == "number":
-                    reason = f"{number} already belongs to pool {other!r}"
-                    problems.append(Problem(f"{where}.numbers", reason))
-                elif kind == "overflow_number":
-                    reason = f"{number} is the overflow number of pool {other!r}"
-                    problems.append(Problem(f"{where}.numbers", reason))
-                else:
-                    reason = f"{number} is a tracking number of pool {other!r}"
-                    problems.append(Problem(f"{where}.overflow_number", reason))
+                problems.append(
+                    conflict_problem(terms.key, cast(ConflictKind, kind), number, other)
+                )
             raise ConfigError(problems)
         overflow = terms.overflow_number if terms.policy == "overflow" else None
-        self._execute(
+        reply = self._execute(
             [
                 self._script(
                     terms.key,
                     "register",
-                    None,
+                    now,
                     terms.name,
                     repr(float(terms.hold_seconds)),
                     repr(float(terms.cooldown_seconds)),
                     terms.policy,
                     overflow or "",
                     terms.touch,
+                    secrets.token_hex(4),
+                    "1" if trusted else "0",
+                    repr(MAX_CLOCK_SKEW),
                     *terms.numbers,
                 )
             ]
+        )[0]
+        if _text(reply) == "repaired":
+            log.warning(
+                "pool %r had a time far ahead of the clock (a poisoned time); brought back to it",
+                terms.key,
+            )
+
+    def _check_eviction_policy(self) -> None:
+        """Warn when Redis may evict keys without a TTL: evicted lease state is lost state."""
+        self._policy_checked = True
+        try:
+            if self._cluster:
+                cluster = cast(RedisCluster, self._client)
+                reply: Any = cluster.config_get(
+                    "maxmemory-policy", target_nodes=RedisCluster.ALL_NODES
+                )
+            else:
+                reply = self._client.config_get("maxmemory-policy")
+        except RedisError as exc:
+            log.warning(
+                "could not check Redis maxmemory-policy (%s); it must not evict keys "
+                "without a TTL (use noeviction or a volatile-* policy)",
+                exc,
+            )
+            return
+        policies = sorted(set(_config_values(reply, "maxmemory-policy")))
+        risky = [p for p in policies if p.startswith("allkeys")]
+        if risky:
+            log.warning(
+                "Redis maxmemory-policy is %s: it may evict lease state, which the store then "
+                "detects as lost and rebuilds; set maxmemory-policy noeviction (or volatile-*) "
+                "so that leases are not forgotten",
+                ", ".join(risky),
+            )
+
+    def ready(self) -> bool:
+        """True when Redis answers and every pool registered here is in place; never raises.
+
+        Cheap enough for a health endpoint: one round trip (plus registering
+        pools Redis has not confirmed yet, and healing any whose state is gone).
+        """
+        try:
+            if self._pending:
+                self._register_pending()
+            keys = list(self._terms)
+            if not keys:
+                self._execute([("PING",)])
+                return not self._refused
+            found = self._execute([("EXISTS", f"{self._prefix(k)}:cfg") for k in keys])
+            for key, exists in zip(keys, found, strict=True):
+                if not exists:
+                    self._heal(_LostState(key, "unregistered"))
+            return not self._pending and not self._refused
+        except Exception:
+            return False
+
+    def _heal(self, lost: _LostState) -> None:
+        """Reset a pool whose state was lost and register it again from its terms."""
+        key = lost.pool_key
+        terms = self._terms[key]
+        self.losses += 1
+        if lost.cause == "unregistered":
+            cause = (
+                "its keys are gone (Redis restarted without persistence, was flushed, "
+                "failed over to an empty replica, or evicted them)"
+            )
+        else:
+            cause = f"{lost.cause} went missing (keys evicted or deleted)"
+            self._execute([self._script(key, "reset", None, *terms.numbers)])
+        log.error(
+            "Redis lost the lease state of pool %r: %s; registering it again. Calls "
+            "within one match_period are attributed with lowered confidence",
+            key,
+            cause,
         )
-        self._max_hold = max(self._max_hold, terms.hold_seconds)
-        if self._hint_ttl is None:
-            # A hint may outlive its lease (the script checks); it should not die first.
-            self._ttl = math.ceil(2 * self._max_hold) + 60
+        self._register_remote(terms, None, trusted=False)
 
     @property
     def pool_keys(self) -> tuple[str, ...]:
-        """Keys of the pools registered in this namespace, in registration order."""
+        """Keys of the pools registered in this namespace, in registration order.
+
+        Pools registered through this object come first when Redis has
+        forgotten them (they are registered again at their next operation).
+        """
         reply = self._execute([("LRANGE", self._registry[1], 0, -1)])[0]
-        return tuple(_text(key) for key in reply)
+        listed = tuple(_text(key) for key in reply)
+        missing = tuple(key for key in self._terms if key not in listed)
+        return missing + listed if missing else listed
 
     # ---- the per-visit operation --------------------------------------------------
 
+    def _healing(self, operation: Callable[[], _T]) -> _T:
+        """Run ``operation``; if it finds a pool's state lost, heal the pool and run it again.
+
+        Pools Redis has not confirmed yet are registered first (an outage then
+        raises :class:`StoreError` at once, through the breaker).
+        """
+        if self._pending:
+            self._register_pending()
+        try:
+            return operation()
+        except _LostState as lost:
+            self._heal(lost)
+            return operation()
+
     def visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
         """Take, keep, switch or recycle a number (see :class:`Store` and the module doc)."""
+        return self._healing(lambda: self._visit(visitor_id, now, claim))
+
+    def _visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
         now = self._raise_now(now)
         hint = f"{self._ns}:{{v:{visitor_id}}}"
         # Round trip 1 reads the hint and refreshes its expiry in the same command.
@@ -977,15 +1300,41 @@ class RedisStore:
                 self._retention,
             )
         if hint is None:
-            reply: list[Any] = self._execute([command])[0]
+            reply = self._pool_reply(pool_key, [command], strict)
         else:
             refresh = ("SET", hint, pool_key, "EX", self._ttl)
-            reply = self._execute([command, refresh])[0]
-        if _text(reply[0]) == "unregistered":
-            if strict:
-                raise StoreError(f"pool {pool_key!r} is not registered with this store")
-            return reply
-        self._saw(float(reply[1]))
+            reply = self._pool_reply(pool_key, [command, refresh], strict)
+        if _text(reply[0]) != "unregistered":
+            self._saw(float(reply[1]))
+        return reply
+
+    def _pool_reply(
+        self, pool_key: str, commands: Sequence[tuple[Any, ...]], strict: bool = True
+    ) -> list[Any]:
+        """The reply of a pool script (the first of ``commands``), checked for lost state.
+
+        A pool registered through this object whose state is gone or partly
+        missing (or whose script failed on it) raises :class:`_LostState`, for
+        :meth:`_healing` to heal. Another pool that is not registered is a
+        :class:`StoreError` when ``strict``, else the reply ``unregistered``.
+        """
+        try:
+            reply: list[Any] = self._execute(commands)[0]
+        except _ScriptFailed as exc:
+            if pool_key in self._terms:
+                raise _LostState(pool_key, f"a record its script needs ({exc})") from exc
+            raise
+        status = _text(reply[0])
+        if status == "lost" or status == "unregistered":
+            if pool_key in self._terms:
+                raise _LostState(
+                    pool_key, "unregistered" if status == "unregistered" else _text(reply[1])
+                )
+            refused = self._refused.get(pool_key)
+            if refused is not None:
+                raise StoreError(f"pool {pool_key!r} was refused by Redis: {refused}")
+            if strict or status == "lost":
+                raise StoreError.unregistered(pool_key)
         return reply
 
     def _take(self, visitor_id: str, now: float, claim: ClaimLike, hint: str) -> Decision:
@@ -999,7 +1348,7 @@ class RedisStore:
     ) -> Decision:
         """Last touch: take in the claimed pool, then end the old lease (see the module doc)."""
         old = offer[7]
-        old_id = f"{held_key}:{int(old)}"
+        old_id = _lease_id(held_key, old)
         target = claim.pool_key
         now = self._raise_now(float(offer[1]))
         reply = self._visit_in(target, visitor_id, now, claim, "switch_in", None)
@@ -1007,7 +1356,7 @@ class RedisStore:
         if status in ("new", "kept"):
             now = self._raise_now(float(reply[1]))
             ending = self._script(held_key, "switch_out", now, _text(old))
-            self._execute([ending, ("SET", hint, target, "EX", self._ttl)])
+            self._pool_reply(held_key, [ending, ("SET", hint, target, "EX", self._ttl)], False)
             if status == "new":
                 return self._decision(visitor_id, target, reply, claim, switched_from=old_id)
             return self._decision(visitor_id, target, reply, claim)
@@ -1043,7 +1392,7 @@ class RedisStore:
                 claim.referrer,
                 claim.trigger,
             )
-        lease_id = f"{pool_key}:{int(reply[7])}"
+        lease_id = _lease_id(pool_key, reply[7])
         started, expires = float(reply[8]), float(reply[9])
         if status == "kept":
             trigger = reply[6]
@@ -1062,7 +1411,7 @@ class RedisStore:
                 expires,
             )
         assert claim is not None  # a lease starts from a claim only
-        displaced = f"{pool_key}:{int(reply[10])}" if len(reply) > 10 else None
+        displaced = _lease_id(pool_key, reply[10]) if len(reply) > 10 else None
         return Decision(
             visitor_id,
             at,
@@ -1084,6 +1433,9 @@ class RedisStore:
 
     def release(self, visitor_id: str, now: float) -> Lease | None:
         """End ``visitor_id``'s live lease now; its number starts cooling. ``None`` if none."""
+        return self._healing(lambda: self._release(visitor_id, now))
+
+    def _release(self, visitor_id: str, now: float) -> Lease | None:
         now = self._raise_now(now)
         hint = self._hint(visitor_id)
         held = self._execute([("GET", hint)])[0]
@@ -1091,34 +1443,64 @@ class RedisStore:
             return None
         pool_key = _text(held)
         ending = self._script(pool_key, "release", now, visitor_id)
-        reply = self._execute([ending, ("DEL", hint)])[0]
+        reply = self._pool_reply(pool_key, [ending, ("DEL", hint)], strict=False)
         if _text(reply[0]) != "released":  # no live lease there (or a hint gone stale)
             return None
         self._saw(float(reply[1]))
         return self._snapshots(pool_key, reply)[0]
 
     def attribute(self, number: str, at: float) -> Attribution:
-        """Attribute a call to ``number`` at ``at`` from the lease log, as the memory store does."""
-        _, _, numbers, overflow = self._registry
-        owner, users = self._execute([("HGET", numbers, number), ("HGET", overflow, number)])
-        if owner is None:
-            if users is not None:
-                keys = json.loads(users)
+        """Attribute a call to ``number`` at ``at`` from the lease log, as the memory store does.
+
+        Within one hold of the time the pool's state was created in an empty
+        namespace (after a loss, or without ``new_namespace``) a visitor the
+        store forgot may hold the number: the confidence then counts them as
+        one more candidate and ``caveat`` says so.
+        """
+        return self._healing(lambda: self._attribute(number, at))
+
+    def _attribute(self, number: str, at: float) -> Attribution:
+        pool_key = self._number_owner.get(number)
+        if pool_key is None:
+            # A number of a pool another worker registered: ask the registry.
+            _, _, numbers, overflow = self._registry
+            owner, users = self._execute([("HGET", numbers, number), ("HGET", overflow, number)])
+            if owner is None:
+                if users is None:
+                    known = self._overflow_users.get(number)
+                    if known is None:
+                        return Attribution(number, at, "unknown")
+                    keys = known
+                else:
+                    keys = json.loads(users)
                 return Attribution(number, at, "overflow", keys[0] if len(keys) == 1 else None)
-            return Attribution(number, at, "unknown")
-        pool_key = _text(owner)
-        reply = self._execute([self._script(pool_key, "attribute", None, number, repr(float(at)))])[
-            0
-        ]
+            pool_key = _text(owner)
+        command = self._script(pool_key, "attribute", None, number, repr(float(at)))
+        reply = self._pool_reply(pool_key, [command], strict=False)
         if _text(reply[0]) == "unregistered":
             return Attribution(number, at, "pool", pool_key)
-        return attribution_from(number, at, pool_key, self._snapshots(pool_key, reply))
+        found = attribution_from(number, at, pool_key, self._snapshots(pool_key, reply, 5))
+        since, trusted, hold = _text(reply[2]), _text(reply[3]), float(reply[4])
+        if trusted == "1" or (since and at >= float(since) + hold):
+            return found
+        began = f"at {float(since):.17g}" if since else "just now"
+        caveat = (
+            f"the pool's lease state was created {began} in an empty store (new, or lost and "
+            "rebuilt): a visitor it does not know may hold this number until one hold later"
+        )
+        confidence = 1.0 / (len(found.candidates) + 1)
+        return dataclasses.replace(
+            found, confidence=confidence if found.lease else 0.0, caveat=caveat
+        )
 
-    def _snapshots(self, pool_key: str, reply: list[Any]) -> list[Lease]:
-        """Leases from a script reply ``[status, pool time, (seq + 12 fields)...]``."""
+    def _snapshots(self, pool_key: str, reply: list[Any], start: int = 2) -> list[Lease]:
+        """Leases from a script reply ``[status, pool time, ..., (member + 12 fields)...]``.
+
+        The leases start at ``start``.
+        """
         horizon = max(float(reply[1]), self._now)
         leases = []
-        for k in range(2, len(reply), _LEASE_FIELDS):
+        for k in range(start, len(reply), _LEASE_FIELDS):
             seq, visitor, number, started, last, expires_, ended_, reason_, by, spec, source = (
                 reply[k : k + 11]
             )
@@ -1130,7 +1512,7 @@ class RedisStore:
                 ended, reason = expires, "expired"
             leases.append(
                 Lease(
-                    f"{pool_key}:{int(seq)}",
+                    _lease_id(pool_key, seq),
                     pool_key,
                     _text(number),
                     _text(visitor),
@@ -1139,7 +1521,7 @@ class RedisStore:
                     expires,
                     ended,
                     reason,
-                    None if by is None else f"{pool_key}:{int(by)}",
+                    None if by is None else _lease_id(pool_key, by),
                     int(spec),
                     int(source),
                     _text(referrer),
@@ -1149,11 +1531,15 @@ class RedisStore:
         return leases
 
     def stats(self, pool_key: str, now: float) -> PoolStats:
-        """Counters and occupancy of ``pool_key`` at ``now`` (expired leases are ended first)."""
+        """Counters and occupancy of ``pool_key`` at ``now`` (expired leases are ended first).
+
+        The counters are kept in Redis, so every worker sharing the pool reports the same.
+        """
+        return self._healing(lambda: self._stats(pool_key, now))
+
+    def _stats(self, pool_key: str, now: float) -> PoolStats:
         now = self._raise_now(now)
-        reply = self._execute([self._script(pool_key, "stats", now)])[0]
-        if _text(reply[0]) == "unregistered":
-            raise StoreError(f"pool {pool_key!r} is not registered with this store")
+        reply = self._pool_reply(pool_key, [self._script(pool_key, "stats", now)])
         at = self._saw(float(reply[1]))
         counts = [int(x) for x in reply[2:16]]
         return PoolStats(pool_key, at, *counts)
@@ -1171,6 +1557,8 @@ class RedisStore:
         Leases of different pools that started at the same time are listed in
         pool registration order.
         """
+        if self._pending:
+            self._register_pending()
         pools = self.pool_keys if pool_key is None else (pool_key,)
         if not pools:
             return []
@@ -1180,16 +1568,18 @@ class RedisStore:
         replies = self._execute(commands)
         ordered: list[tuple[float, int, int, Lease]] = []
         for index, (key, reply) in enumerate(zip(pools, replies, strict=True)):
-            if _text(reply[0]) == "unregistered":
+            if _text(reply[0]) in ("unregistered", "lost"):
                 continue
-            for lease in self._snapshots(key, reply):
-                seq = int(lease.lease_id.rpartition(":")[2])
-                ordered.append((lease.started, index, seq, lease))
+            # The script lists a pool's leases by start time, then in the order taken.
+            for position, lease in enumerate(self._snapshots(key, reply)):
+                ordered.append((lease.started, index, position, lease))
         ordered.sort(key=lambda entry: entry[:3])
         return [entry[3] for entry in ordered]
 
     def purge(self, now: float) -> int:
         """End every lease whose hold ran out by ``now``, in every pool; return how many ended."""
+        if self._pending:
+            self._register_pending()
         now = self._raise_now(now)
         pools = self.pool_keys
         if not pools:
