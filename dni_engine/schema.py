@@ -7,7 +7,9 @@ dump back to the vendor's JSON with ``model_dump(mode="json", by_alias=True)``.
 
 Validation reports every problem at once; :func:`load_pools` turns pydantic's
 errors into a :class:`~dni_engine.errors.ConfigError` whose lines carry the JSON
-path and a plain reason.
+path and a plain reason. :func:`check_pool_set` holds the rules between pools
+(unique names per group, ids, tracking numbers), shared by :func:`load_pools`
+and the engine.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from __future__ import annotations
 import contextvars
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeAlias
 
 import phonenumbers
@@ -47,6 +50,13 @@ from dni_engine.triggers import parse_trigger
 MAX_QUANTITY = 1000
 MAX_MATCH_PERIOD = 43_200  # 30 days, in minutes
 MAX_NAME_LENGTH = 255
+#: Deepest nesting of JSON arrays and objects a pool document may have. A pool
+#: needs 6 levels (a list of pools, ``replacement_configuration``,
+#: ``tracking_sources``, a source, ``url_triggers``); deeper documents are
+#: refused before they are parsed into Python objects.
+MAX_JSON_DEPTH = 64
+#: Most digits a JSON integer in a pool document may have (any 64-bit id fits).
+MAX_JSON_INT_DIGITS = 20
 
 # The pool's country while a pool document is being validated, so that
 # numbers written in national form can be checked against it. Set by the
@@ -339,6 +349,11 @@ class NumberPoolRequest(_PoolFields):
         """The pool's country: the requested ``iso_country``."""
         return self.phone_number_request.iso_country
 
+    @property
+    def is_active(self) -> bool:
+        """Always ``True``: a request has no status, and counts as an active pool."""
+        return True
+
     def to_pool(
         self,
         *,
@@ -402,8 +417,238 @@ class NumberPool(_PoolFields):
         """The pool's tracking numbers in E.164, in the order the API listed them."""
         return tuple(n.phone_number for n in self.numbers)
 
+    @property
+    def is_active(self) -> bool:
+        """Whether the pool hands out numbers: its ``status`` is ``active``.
+
+        Compared trimmed and ignoring case; every other status (``deleted``,
+        ``inactive``, ...) means the pool leases no numbers.
+        """
+        return self.status.strip().lower() == "active"
+
 
 AnyPool: TypeAlias = NumberPool | NumberPoolRequest
+
+
+def status_warning(pool: AnyPool) -> str | None:
+    """Why ``pool`` hands out no numbers, or ``None`` when it does.
+
+    ``None`` for an active pool and for a request (a request has no status);
+    otherwise one plain sentence naming the status, the wording that ``lint``,
+    ``RuleSet.explain`` and ``dni-engine validate`` use.
+    """
+    if isinstance(pool, NumberPoolRequest) or pool.is_active:
+        return None
+    status = pool.status if len(pool.status) <= 40 else pool.status[:40] + "..."
+    return f"status {status!r} is not 'active': the pool leases no numbers"
+
+
+# ---- rules between the pools of one site -----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Identity:
+    """What the rules between pools read of one pool: its names, ids and numbers.
+
+    Built from a validated pool, or as far as it can be read from a document
+    that failed validation, so that those rules still run on it.
+    """
+
+    index: int
+    name: str | None
+    response: bool
+    id: int | None = None
+    group_id: int | None = None
+    # (number id, tracking number in E.164) per entry of ``numbers``; None where unreadable
+    numbers: tuple[tuple[int | None, str | None], ...] = ()
+
+    def label(self) -> str:
+        return f"[{self.index}] {self.name!r}" if self.name is not None else f"[{self.index}]"
+
+    def called(self) -> str:
+        return f"pool {self.name!r}" if self.name is not None else "this pool"
+
+
+def _identity_of_pool(index: int, pool: AnyPool) -> _Identity:
+    if isinstance(pool, NumberPoolRequest):
+        return _Identity(index, pool.name, False)
+    numbers = tuple((n.id, n.phone_number) for n in pool.numbers)
+    return _Identity(index, pool.name, True, pool.id, pool.group_id, numbers)
+
+
+def _whole(value: Any) -> int | None:
+    return value if type(value) is int and value >= 0 else None
+
+
+def _identity_of_document(index: int, doc: Any) -> _Identity | None:
+    """The identity of a pool document that failed validation, from its readable fields."""
+    if not isinstance(doc, dict):
+        return None
+    name = doc.get("name")
+    if not (isinstance(name, str) and name.strip() and len(name) <= MAX_NAME_LENGTH):
+        name = None
+    if not is_response(doc):
+        return _Identity(index, name, False)
+    numbers: list[tuple[int | None, str | None]] = []
+    items = doc.get("numbers")
+    for item in items if isinstance(items, list) else ():
+        phone = _raw(item, "phone_number")
+        try:
+            normal = _check_e164(phone) if isinstance(phone, str) else None
+        except ValueError:
+            normal = None
+        numbers.append((_whole(_raw(item, "id")), normal))
+    return _Identity(
+        index, name, True, _whole(doc.get("id")), _whole(doc.get("group_id")), tuple(numbers)
+    )
+
+
+def _pool_set_problems(
+    pools: Sequence[_Identity], overflow_numbers: Sequence[str | None] = ()
+) -> list[tuple[int, Problem]]:
+    """The problems between ``pools``, each with the index of the pool at fault."""
+    found: list[tuple[int, Problem]] = []
+
+    def add(who: _Identity, loc: tuple[int | str, ...], reason: str) -> None:
+        found.append((who.index, Problem(format_path((who.index, *loc)), reason)))
+
+    first_named: dict[str, _Identity] = {}  # by normalised name, any kind of pool
+    request_named: dict[str, _Identity] = {}
+    grouped: dict[tuple[int, str], _Identity] = {}  # responses, by group and name
+    with_id: dict[int, _Identity] = {}
+    request_keys: dict[str, _Identity] = {}  # a request's key is its name as written
+    response_keys: dict[str, _Identity] = {}  # a response's key is str(id)
+    with_number: dict[str, _Identity] = {}
+    with_number_id: dict[int, _Identity] = {}
+    for who in pools:
+        if who.name is not None:
+            name = who.name.strip().lower()
+            # Names are unique per group; a request's group is not known yet,
+            # so it may share a name with no other pool.
+            if not who.response:
+                other = first_named.get(name)
+            else:
+                candidates = [request_named.get(name)]
+                if who.group_id is not None:
+                    candidates.append(grouped.get((who.group_id, name)))
+                other = min(
+                    (c for c in candidates if c is not None), key=lambda c: c.index, default=None
+                )
+            if other is not None:
+                where = f" in group {who.group_id}" if other.response and who.response else ""
+                add(
+                    who,
+                    ("name",),
+                    f"pool name {who.name!r} is used twice (also by pool [{other.index}]{where}); "
+                    "names are unique per group",
+                )
+            first_named.setdefault(name, who)
+            if not who.response:
+                request_named.setdefault(name, who)
+            elif who.group_id is not None:
+                grouped.setdefault((who.group_id, name), who)
+        if who.response and who.id is not None:
+            key = str(who.id)
+            twin = with_id.get(who.id)
+            request = request_keys.get(key)
+            if twin is not None:
+                add(
+                    who,
+                    ("id",),
+                    f"{who.called()} has the id {who.id}, as pool {twin.label()} does; "
+                    "pool ids are unique",
+                )
+            elif request is not None:
+                add(
+                    who,
+                    ("id",),
+                    f"{who.called()} has the id {who.id}, the name of the request "
+                    f"{request.label()}, which is that request's key; pool keys are unique",
+                )
+            with_id.setdefault(who.id, who)
+            response_keys.setdefault(key, who)
+        elif not who.response and who.name is not None:
+            response = response_keys.get(who.name)
+            if response is not None:
+                add(
+                    who,
+                    ("name",),
+                    f"the request's name {who.name!r} is its key, and the id of pool "
+                    f"{response.label()}; pool keys are unique",
+                )
+            request_keys.setdefault(who.name, who)
+        for k, (number_id, number) in enumerate(who.numbers):
+            owner = with_number.get(number) if number is not None else None
+            id_owner = with_number_id.get(number_id) if number_id is not None else None
+            if owner is not None and owner.index != who.index:
+                add(
+                    who,
+                    ("numbers", k, "phone_number"),
+                    f"{who.called()} lists {number}, already a tracking number of pool "
+                    f"{owner.label()}; a number belongs to one pool",
+                )
+            elif id_owner is not None and id_owner.index != who.index:
+                add(
+                    who,
+                    ("numbers", k, "id"),
+                    f"{who.called()} lists the number id {number_id}, already used by pool "
+                    f"{id_owner.label()}; number ids are unique",
+                )
+            if number is not None:
+                with_number.setdefault(number, who)
+            if number_id is not None:
+                with_number_id.setdefault(number_id, who)
+    for who, overflow in zip(pools, overflow_numbers, strict=False):
+        if overflow is None:
+            continue
+        owner = with_number.get(overflow)
+        if owner is not None:
+            whose = "its own" if owner.index == who.index else f"pool {owner.label()}'s"
+            add(
+                who,
+                ("overflow_number",),
+                f"{who.called()} has the overflow number {overflow}, which is one of {whose} "
+                "tracking numbers; an overflow number is tracked apart from every pool's numbers",
+            )
+    return found
+
+
+def check_pool_set(
+    pools: Sequence[AnyPool], *, overflow_numbers: Sequence[str | None] = ()
+) -> list[Problem]:
+    """Every problem between the pools of one site, which each pool alone cannot show.
+
+    The rules: a pool name (trimmed, ignoring case) is used once per group,
+    and a request, whose group is not known yet, shares its name with no
+    other pool; pool ids are unique; a request's name (its key) is no pool's
+    id; a tracking number (E.164, compared as written) and a number id belong
+    to one pool; with ``overflow_numbers`` (entry ``i`` is pool ``i``'s
+    overflow number in E.164, or ``None``; missing entries mean none), no
+    overflow number is a tracking number of any pool, its own included.
+
+    Each problem's path starts with the index in ``pools`` of the pool at
+    fault (``[1].id``, ``[1].numbers[0].phone_number``); its reason names that
+    pool, and the pool it clashes with by index and name. A clash of names,
+    ids or numbers is reported once, at the later pool; an overflow number
+    at the pool that has it. An entry that is not a pool is a
+    problem at its index. Returns ``[]`` when the set is sound; never raises
+    for a sequence of pools (``ValueError`` for more overflow numbers than
+    pools).
+    """
+    if len(overflow_numbers) > len(pools):
+        raise ValueError(f"{len(overflow_numbers)} overflow numbers given for {len(pools)} pools")
+    problems: list[Problem] = []
+    identities: list[_Identity] = []
+    for index, pool in enumerate(pools):
+        if isinstance(pool, NumberPool | NumberPoolRequest):
+            identities.append(_identity_of_pool(index, pool))
+        else:
+            kind = type(pool).__name__
+            reason = f"expected a NumberPool or NumberPoolRequest, got {kind}"
+            problems.append(Problem(format_path((index,)), reason))
+            identities.append(_Identity(index, None, False))
+    problems.extend(problem for _, problem in _pool_set_problems(identities, overflow_numbers))
+    return problems
 
 
 # ---- loading documents -------------------------------------------------------
@@ -469,41 +714,178 @@ def iter_pool_documents(data: Any) -> Iterator[tuple[tuple[int | str, ...], Any]
         yield (), data
 
 
+_JSON_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+_JSON_TOKENS = re.compile(_JSON_STRING + r"|[\[\]{},]", re.DOTALL)
+_TOO_DEEP = (
+    f"arrays and objects are nested more than {MAX_JSON_DEPTH} levels deep here; "
+    "a pool document needs fewer than 10"
+)
+
+
+def _nested_too_deep(data: Any) -> tuple[int | str, ...] | None:
+    """Where parsed JSON holds an array or object more than :data:`MAX_JSON_DEPTH` levels deep."""
+    stack: list[tuple[Any, tuple[int | str, ...]]] = [(data, ())]
+    while stack:
+        value, loc = stack.pop()
+        if len(loc) >= MAX_JSON_DEPTH:
+            return loc
+        items = value.items() if type(value) is dict else enumerate(value)
+        for key, item in items:
+            if type(item) is dict or type(item) is list:
+                stack.append((item, (*loc, key)))
+    return None
+
+
+def _json_key(token: str) -> str:
+    try:
+        key = json.loads(token)
+    except ValueError:
+        return token[1:-1]
+    return key if isinstance(key, str) else token[1:-1]
+
+
+def _too_deep_at(text: str) -> tuple[int | str, ...] | None:
+    """Where JSON ``text`` opens an array or object more than :data:`MAX_JSON_DEPTH` levels deep.
+
+    For text that the parser gave up on (too deep for it), so read as tokens:
+    strings, brackets and commas.
+    """
+    # One frame per open array or object: [is an object, index or key, a key comes next]
+    frames: list[list[Any]] = []
+    for token in _JSON_TOKENS.finditer(text):
+        char = text[token.start()]
+        if char in "[{":
+            if len(frames) >= MAX_JSON_DEPTH:
+                return tuple(frame[1] for frame in frames)
+            frames.append([char == "{", "?" if char == "{" else 0, True])
+        elif not frames:
+            continue
+        elif char in "]}":
+            frames.pop()
+        elif char == ",":
+            top = frames[-1]
+            if top[0]:
+                top[2] = True
+            else:
+                top[1] += 1
+        elif frames[-1][0] and frames[-1][2]:  # a string where an object's key goes
+            frames[-1][1] = _json_key(token.group())
+            frames[-1][2] = False
+    return None
+
+
+def _depth_problem(loc: tuple[int | str, ...] | None) -> Problem:
+    path = format_path(loc) if loc is not None else "$"
+    if len(path) > 300:
+        path = path[:300] + "..."
+    return Problem(path, _TOO_DEEP)
+
+
+_Located: TypeAlias = list[tuple[tuple[int | str, ...], Problem]]
+
+
+def _read_json(text: str | bytes, source: str | None) -> tuple[Any, _Located]:
+    """Parse a JSON document; with the problems of its over-long integers, by location.
+
+    Raises :class:`ConfigError` for text that is not JSON or is nested deeper
+    than :data:`MAX_JSON_DEPTH`. An integer of more than
+    :data:`MAX_JSON_INT_DIGITS` digits is read as a stand-in (a distinct int
+    object one digit longer than the limit) and reported where it stands.
+    """
+    try:
+        document = (
+            text
+            if isinstance(text, str)
+            else text.decode(json.detect_encoding(text), "surrogatepass")
+        )
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem("$", f"not valid JSON: {exc}")], source) from None
+    huge: dict[int, tuple[int, int]] = {}  # id(stand-in) -> (digits, stand-in)
+
+    def parse_int(digits: str) -> int:
+        count = len(digits) - digits.startswith("-")
+        if count <= MAX_JSON_INT_DIGITS:
+            return int(digits)
+        stand_in = int(digits[: len(digits) - count] + "1" + "0" * MAX_JSON_INT_DIGITS)
+        huge[id(stand_in)] = (count, stand_in)
+        return stand_in
+
+    try:
+        data = json.loads(document, parse_int=parse_int)
+    except RecursionError:  # far deeper than the limit: say where the limit is passed
+        raise ConfigError([_depth_problem(_too_deep_at(document))], source) from None
+    except ValueError as exc:
+        raise ConfigError([Problem("$", f"not valid JSON: {exc}")], source) from None
+    deep = _nested_too_deep(data) if type(data) is dict or type(data) is list else None
+    if deep is not None:
+        raise ConfigError([_depth_problem(deep)], source)
+    return data, (_huge_ints(data, huge) if huge else [])
+
+
+def _huge_ints(data: Any, huge: dict[int, tuple[int, int]]) -> _Located:
+    """Where the stand-ins of over-long integers are in ``data``, in document order."""
+    found: _Located = []
+    stack: list[tuple[tuple[int | str, ...], Any]] = [((), data)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(reversed([((*loc, k), v) for k, v in value.items()]))
+        elif isinstance(value, list):
+            stack.extend(reversed([((*loc, i), v) for i, v in enumerate(value)]))
+        elif type(value) is int and id(value) in huge and huge[id(value)][1] is value:
+            digits = huge[id(value)][0]
+            reason = (
+                f"a whole number of {digits:,} digits; numbers in a pool document have at "
+                f"most {MAX_JSON_INT_DIGITS}"
+            )
+            found.append((loc, Problem(format_path(loc), reason)))
+    return found
+
+
 def load_pools(text: str | bytes, source: str | None = None) -> list[AnyPool]:
     """Parse JSON text holding one pool or a list of pools (requests or responses).
 
     Every problem in every pool is collected before raising one
-    :class:`ConfigError`; invalid JSON raises a one-line :class:`ConfigError`.
-    Duplicate pool names in one document are an error (names are unique per group).
+    :class:`ConfigError`, listed pool by pool: each pool's own problems, then
+    those between it and the pools before it (:func:`check_pool_set`, read as
+    far as possible from pools that are invalid themselves). Text that is not
+    JSON, or nests arrays and objects more than :data:`MAX_JSON_DEPTH` levels
+    deep, raises a one-problem :class:`ConfigError`; an integer of more than
+    :data:`MAX_JSON_INT_DIGITS` digits is a problem at its path. Never raises
+    anything else for any text or bytes.
     """
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem("$", f"not valid JSON: {exc}")], source) from None
+    data, huge = _read_json(text, source)
+    huge_paths = {problem.path for _, problem in huge}
     if not isinstance(data, dict | list):
+        if huge:
+            raise ConfigError([problem for _, problem in huge], source)
         raise ConfigError(
             [Problem("$", "expected a pool object or a list of pool objects")], source
         )
     if isinstance(data, list) and not data:
         raise ConfigError([Problem("$", "the list holds no pools")], source)
     pools: list[AnyPool] = []
-    problems: list[Problem] = []
-    for path, doc in iter_pool_documents(data):
+    identities: list[_Identity] = []
+    per_pool: list[list[Problem]] = []
+    for index, (path, doc) in enumerate(iter_pool_documents(data)):
+        own = [problem for loc, problem in huge if loc[: len(path)] == path]
         try:
-            pools.append(parse_pool(doc, path))
+            pool = parse_pool(doc, path)
         except ConfigError as exc:
-            problems.extend(exc.problems)
-    seen: dict[str, int] = {}
-    for index, pool in enumerate(pools):
-        key = pool.name.strip().lower()
-        if key in seen and not problems:
-            problems.append(
-                Problem(
-                    format_path((index, "name")),
-                    f"pool name {pool.name!r} is used twice (also by pool {seen[key]})",
-                )
-            )
-        seen.setdefault(key, index)
+            # At an over-long integer, that is the problem (not also "too large"),
+            # unless the field itself is unknown.
+            unknown = _READABLE["extra_forbidden"]
+            own += [p for p in exc.problems if p.path not in huge_paths or p.reason == unknown]
+            identity = _identity_of_document(index, doc)
+            if identity is not None:
+                identities.append(identity)
+        else:
+            pools.append(pool)
+            identities.append(_identity_of_pool(index, pool))
+        per_pool.append(own)
+    for index, problem in _pool_set_problems(identities):
+        per_pool[index].append(problem)
+    problems = [problem for own in per_pool for problem in own]
     if problems:
         raise ConfigError(problems, source)
     return pools
