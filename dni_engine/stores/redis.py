@@ -22,12 +22,16 @@ in one cluster slot (``<ns>`` is the ``namespace``, ``dni`` by default)::
     <ns>:{v:<visitor>}         string  the pool of the visitor's live lease (a hint)
     <ns>:{r}:pools|order|numbers|overflow   the registry: which pool owns a number
 
-A lease id is ``<pool>:<seq>``. The lease log is bounded per pool: at most
-``log_capacity`` leases, and, checked every 16th lease, leases whose window
-ended more than ``log_retention`` seconds ago leave it, oldest first. A live
-lease pushed out of the log keeps its record until it ends, so it can still be
-attributed. Redis must not evict these keys (``maxmemory-policy noeviction``,
-the default): an evicted lease record or free-number set is lost state.
+A lease id is ``<pool>:<epoch>.<seq>``: the epoch is drawn at random each time
+a pool's state is created, so ids are never reused after a loss. The lease log
+is bounded per pool: at most ``log_capacity`` leases, and, checked every 16th
+lease, leases whose window ended more than ``log_retention`` seconds ago leave
+it, oldest first. A live lease pushed out of the log keeps its record until it
+ends, so it can still be attributed. Redis must not evict these keys
+(``maxmemory-policy noeviction``, the default, or a ``volatile-*`` policy:
+only the hints carry a TTL); the store checks the policy at its first
+registration and warns when it is ``allkeys-*`` (or that it could not check,
+where ``CONFIG`` is refused).
 
 **A visit** is at most two round trips in the common case. The first,
 ``GETEX``, reads the visitor's hint and refreshes its expiry. A returning
@@ -81,19 +85,41 @@ drift apart still agree on who holds which number; the decision's ``at``,
 ``started`` and ``expires`` are then server time, which the calls you
 attribute should use too. On a cluster each pool uses its own node's clock.
 
-**Failures.** Clients built from a URL get short timeouts (``connect_timeout``
-50 ms, ``timeout`` 100 ms) and no retries; a client you pass in is used as it
-is configured (give it the same). When Redis fails, times out or is in a
-cluster failover, the operation raises :class:`StoreError`, which
-:meth:`Engine.visit <dni_engine.engine.Engine.visit>` turns into the outcome
-``store_unavailable`` (the page keeps its numbers). A :class:`CircuitBreaker`
-then fails every call at once for ``breaker_open_seconds`` of monotonic wall
-time (not the engine's clock), lets one probe through, and closes again when
-the probe succeeds, so a dead Redis costs one timeout per interval rather than
-one per page view, and the store recovers by itself. A script that timed out
-on the client may still have run on the server: the lease it took is live,
-and the visitor's next visit keeps it.
-"""
+**Lost state.** Redis may forget a pool: a restart without persistence,
+``FLUSHALL``, a failover to an empty replica, keys evicted under
+``allkeys-*``. The store notices on the first operation that meets it: a
+pool script finds the pool unregistered, a record it needs missing (a
+visitor's or a due lease's record, the idlest leases' records, or counts of
+free, held and live numbers that no longer add up when the pool looks
+exhausted), or fails on what it finds. It then logs one error naming the
+cause, drops what is left of the pool, registers it again from the terms it
+was given (idempotent: many workers may do it at once) and runs the
+operation again, so tracking resumes at once, without a restart. A visitor
+the store forgot may still have their number on screen for up to one hold,
+and the numbers go straight to new visitors; so until one hold has passed
+since the pool's state was created, a call on its numbers is attributed with
+a ``caveat`` and a confidence that counts that forgotten visitor as one more
+candidate (``1/2`` for one lease). An empty namespace cannot tell a new
+deployment from a flushed one, so state created by a first registration is
+treated the same way unless the store was built with ``new_namespace=True``.
+A pool's time stored far ahead of the registering engine's clock (a
+poisoned time) is brought back to it at registration.
+
+**Failures.** Building a store, and registering pools while Redis is down,
+never fails on the network: pools are registered at the first operation Redis
+answers, and :meth:`RedisStore.ready` says whether they are. Clients built
+from a URL get short timeouts (``connect_timeout`` 50 ms, ``timeout`` 100 ms)
+and no retries; a client you pass in is used as it is configured (give it the
+same). When Redis fails, times out or is in a cluster failover, the operation
+raises :class:`StoreError`, which :meth:`Engine.visit
+<dni_engine.engine.Engine.visit>` turns into the outcome ``store_unavailable``
+(the page keeps its numbers). A :class:`CircuitBreaker` then fails every call
+at once for ``breaker_open_seconds`` of monotonic wall time (not the engine's
+clock), lets one probe through, and closes again when the probe succeeds, so a
+dead Redis costs one timeout per interval rather than one per page view, and
+the store recovers by itself. A script that timed out on the client may still
+have run on the server: the lease it took is live, and the visitor's next
+visit keeps it."""
 
 from __future__ import annotations
 
@@ -458,6 +484,13 @@ if op == 'visit' then
         or redis.call('ZCARD', LIVE) < held or redis.call('HLEN', VISITORS) < held then
       if top[1] then redis.call('ZADD', FREE, top[2], top[1]) end
       return lost('the free or held numbers')
+    end
+    -- An LRU eviction takes the idlest records first: those of the leases next to expire.
+    for _, m in ipairs(redis.call('ZRANGE', LIVE, 0, 7)) do
+      if redis.call('EXISTS', lkey(m)) == 0 then
+        if top[1] then redis.call('ZADD', FREE, top[2], top[1]) end
+        return lost('the lease record of a live lease')
+      end
     end
   end
   -- step 6: the exhausted pool's policy (top, if any, is the number cooling longest)
