@@ -1017,13 +1017,16 @@ class RedisStore:
         """
         if self._server_time:
             return now
-        if now > self._now:
+        if now > self._now or self._now > now + MAX_CLOCK_SKEW:
+            # The second case is a time this object took from a poisoned pool (a pool's
+            # time is repaired at registration): the caller's clock is trusted again.
             self._now = now
             return now
         return self._now
 
     def _saw(self, at: float) -> float:
-        if at > self._now:
+        """Note a pool's time from a reply; one far ahead of this object's is not adopted."""
+        if self._now < at <= self._now + MAX_CLOCK_SKEW:
             self._now = at
         return at
 
