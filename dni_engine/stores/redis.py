@@ -1221,7 +1221,13 @@ class RedisStore:
             key,
             cause,
         )
-        self._register_remote(terms, None, trusted=False)
+        try:
+            self._register_remote(terms, None, trusted=False)
+        except ConfigError as exc:  # another worker registered its numbers meanwhile
+            with self._lock:
+                self._refused[key] = str(exc)
+            log.error("pool %r cannot be registered again: %s", key, exc)
+            raise StoreError(f"pool {key!r} was refused by Redis: {exc}") from exc
 
     @property
     def pool_keys(self) -> tuple[str, ...]:
@@ -1362,13 +1368,13 @@ class RedisStore:
             raise
         status = _text(reply[0])
         if status == "lost" or status == "unregistered":
+            refused = self._refused.get(pool_key)
+            if refused is not None:
+                raise StoreError(f"pool {pool_key!r} was refused by Redis: {refused}")
             if pool_key in self._terms:
                 raise _LostState(
                     pool_key, "unregistered" if status == "unregistered" else _text(reply[1])
                 )
-            refused = self._refused.get(pool_key)
-            if refused is not None:
-                raise StoreError(f"pool {pool_key!r} was refused by Redis: {refused}")
             if strict or status == "lost":
                 raise StoreError.unregistered(pool_key)
         return reply
