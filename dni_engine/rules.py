@@ -25,6 +25,10 @@ and the :class:`Match` objects returned, are memoised in bounded tables.
 
 :meth:`RuleSet.explain` says, for one visit, why each pool and source matched
 or lost; :func:`lint` finds configurations that cannot work as written.
+
+A pool whose ``status`` is not ``active`` is compiled (so that ``explain`` and
+``lint`` can talk about it) but gets no index entry: ``match`` never returns it,
+and costs nothing more per visit for it.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from dni_engine.referrers import (
     parse_referrer_domain,
     referrer_host,
 )
-from dni_engine.schema import AnyPool, NumberPool, NumberPoolRequest
+from dni_engine.schema import AnyPool, NumberPool, NumberPoolRequest, status_warning
 from dni_engine.triggers import Condition, Glob, Trigger, parse_query, parse_trigger, query_of
 
 __all__ = [
@@ -281,7 +285,9 @@ class RuleSet:
 
     Build it with :func:`compile_pools`. ``pools`` are the original pool
     objects in registration order, ``pool_keys`` their keys (see
-    :func:`pool_key`), ``priorities`` the priority of each key (0 unless set).
+    :func:`pool_key`), ``priorities`` the priority of each key (0 unless set),
+    ``active`` whether each pool hands out numbers (a request, or a pool
+    whose ``status`` is ``active``); inactive pools never match.
     A rule set never changes once compiled and is safe to share between
     threads; its only mutable state is three bounded memo tables (answers
     for visits without a query string, by referrer as sent; answers that
@@ -295,6 +301,7 @@ class RuleSet:
         self.pools: tuple[AnyPool, ...] = tuple(pools)
         self.pool_keys: tuple[str, ...] = tuple(keys)
         self.priorities: dict[str, int] = {k: priorities.get(k, 0) for k in keys}
+        self.active: tuple[bool, ...] = tuple(pool.is_active for pool in self.pools)
         self.sources: tuple[tuple[CompiledSource, ...], ...] = tuple(
             _compile_sources(index, pool) for index, pool in enumerate(self.pools)
         )
@@ -339,7 +346,9 @@ class RuleSet:
 
     def _entries(self) -> list[_Entry]:
         drafts: list[tuple[tuple[int, ...], CompiledSource, Via, Trigger | None]] = []
-        for sources in self.sources:
+        for pool_index, sources in enumerate(self.sources):
+            if not self.active[pool_index]:
+                continue  # decided here, once: an inactive pool is in no index
             for source in sources:
                 for via, order, trigger in source.paths():
                     specificity = trigger.specificity if trigger is not None else 0
@@ -568,7 +577,7 @@ class RuleSet:
                         pool_best = (rank_key, source, via, trigger)
             best_per_pool.append(pool_best)
             verdicts.append(source_verdicts)
-        candidates = [b for b in best_per_pool if b is not None]
+        candidates = [b for i, b in enumerate(best_per_pool) if b is not None and self.active[i]]
         winner = max(candidates, key=lambda b: b[0]) if candidates else None
         match = None
         if winner is not None and not bot:
@@ -589,6 +598,25 @@ class RuleSet:
             best = best_per_pool[index]
             sources_out = tuple(verdicts[index])
             priority = self.priorities[key]
+            if not self.active[index]:
+                why = status_warning(pool) or "the pool is not active"
+                if best is not None:
+                    why += f"; source {best[1].source_index} would match this visit"
+                pools.append(
+                    PoolVerdict(
+                        index,
+                        key,
+                        pool.name,
+                        priority,
+                        "inactive",
+                        why,
+                        best[1].source_index if best is not None else None,
+                        None,
+                        None,
+                        sources_out,
+                    )
+                )
+                continue
             if best is None:
                 pools.append(
                     PoolVerdict(
@@ -830,10 +858,12 @@ class SourceVerdict:
 class PoolVerdict:
     """How one pool fared on a visit.
 
-    ``outcome`` is ``'won'``, ``'lost'``, ``'no match'`` or ``'bot'`` (it would
-    have matched, but the visitor is a crawler). For a lost pool, ``lost_to``
-    is the winner's key and ``step`` the precedence step (1-4) that decided.
-    ``source_index`` is the pool's best matching source, if any.
+    ``outcome`` is ``'won'``, ``'lost'``, ``'no match'``, ``'bot'`` (it would
+    have matched, but the visitor is a crawler) or ``'inactive'`` (its
+    ``status`` is not ``active``: it never matches, and ``reason`` names the
+    status and says whether it would have matched). For a lost pool,
+    ``lost_to`` is the winner's key and ``step`` the precedence step (1-4)
+    that decided. ``source_index`` is the pool's best matching source, if any.
     """
 
     pool_index: int
@@ -895,14 +925,18 @@ class Explanation:
             f"Pools ({len(self.pools)}, in registration order)",
         ]
         for pool in self.pools:
-            label = {"won": "WON", "lost": "lost", "no match": "no match", "bot": "crawler"}[
-                pool.outcome
-            ]
+            label = {
+                "won": "WON",
+                "lost": "lost",
+                "no match": "no match",
+                "bot": "crawler",
+                "inactive": "not active",
+            }[pool.outcome]
             extra = f", priority {pool.priority}" if pool.priority else ""
             lines.append(
                 f"  [{pool.pool_index}] '{pool.pool_name}' (key {pool.pool_key}{extra}): {label}"
             )
-            if pool.outcome in ("lost", "bot"):
+            if pool.outcome in ("lost", "bot", "inactive"):
                 lines.append(f"      {pool.reason}")
             for source in pool.sources:
                 lines.append(
@@ -917,6 +951,15 @@ class Explanation:
             return f"no number: the visitor is a crawler or sent no user agent{tail}"
         m = self.match
         if m is None:
+            idle = next(
+                (p for p in self.pools if p.outcome == "inactive" and p.source_index is not None),
+                None,
+            )
+            if idle is not None:
+                return (
+                    f"no active pool matches this visit ('{idle.pool_name}' would, "
+                    "but it is not active)"
+                )
             return "no pool matches this visit"
         how = (
             f"trigger '{m.trigger}' ({_conditions(m.specificity)})"
@@ -1029,6 +1072,7 @@ LINT_CODES = {
     "catalogue-domain": "a referrer written as one domain of a catalogue member",
     "organic-no-effect": "track_organic on a source without url_triggers does nothing",
     "duplicate-number": "the same number is replaced by several pools",
+    "inactive-pool": "a pool whose status is not active: it leases no numbers",
 }
 
 
@@ -1066,11 +1110,15 @@ def lint(
     (``percent-escape``); a catalogue member written as one domain, such as
     ``google.com`` for ``Google`` (``catalogue-domain``); ``track_organic``
     without triggers (``organic-no-effect``); a number replaced by several
-    pools (``duplicate-number``). Raises :class:`ConfigError` as
+    pools (``duplicate-number``); a pool whose ``status`` is not ``active``
+    (``inactive-pool``, a warning: it never matches, so it is left out of the
+    checks between pools, ``unreachable-source``, ``order-tie`` and
+    ``duplicate-number``). Raises :class:`ConfigError` as
     :func:`compile_pools` does.
     """
     rules = compile_pools(pools, priorities)
     found: list[LintWarning] = []
+    found += _lint_inactive(rules)
     found += _lint_referrers(rules)
     found += _lint_trigger_spelling(rules)
     found += _lint_organic_without_triggers(rules)
@@ -1089,6 +1137,29 @@ def _source_path(source: CompiledSource, *rest: int | str) -> str:
 def _all_sources(rules: RuleSet) -> Iterable[CompiledSource]:
     for sources in rules.sources:
         yield from sources
+
+
+def _active_sources(rules: RuleSet) -> Iterable[CompiledSource]:
+    """The sources of the pools that can match (see :attr:`RuleSet.active`)."""
+    for index, sources in enumerate(rules.sources):
+        if rules.active[index]:
+            yield from sources
+
+
+def _lint_inactive(rules: RuleSet) -> list[LintWarning]:
+    found = []
+    for index, pool in enumerate(rules.pools):
+        why = status_warning(pool)
+        if not rules.active[index] and why is not None:
+            found.append(
+                LintWarning(
+                    format_path((index, "status")),
+                    "inactive-pool",
+                    f"pool '{pool.name}': {why}, so it never matches a visit; the checks "
+                    "between pools leave it out",
+                )
+            )
+    return found
 
 
 def _lint_referrers(rules: RuleSet) -> list[LintWarning]:
@@ -1322,7 +1393,7 @@ class _Coverage:
         triggered = {}
         plain: dict[str, list[Ranked]] = {}
         organic: dict[str, list[Ranked]] = {}
-        for source in _all_sources(rules):
+        for source in _active_sources(rules):
             for via, _, trigger in source.paths():
                 if trigger is not None:
                     rank = _pool_rank(rules, source, trigger.specificity)
@@ -1376,7 +1447,9 @@ def _lint_unreachable(rules: RuleSet) -> tuple[list[LintWarning], set[tuple[int,
     found = []
     decided: set[tuple[int, int]] = set()
     coverage = _Coverage(rules)
-    for sources in rules.sources:
+    for pool_index, sources in enumerate(rules.sources):
+        if not rules.active[pool_index]:
+            continue
         for source in sources:
             beaten = [coverage.dominator(source, via, trig) for via, _, trig in source.paths()]
             if not beaten or any(b is None for b in beaten):
@@ -1472,7 +1545,7 @@ def _lint_order_ties(rules: RuleSet, unreachable: set[tuple[int, int]]) -> list[
     unreachable are left out: their ties add nothing.
     """
     groups: dict[tuple[int, ...], list[Path]] = {}
-    for source in _all_sources(rules):
+    for source in _active_sources(rules):
         if (source.pool_index, source.source_index) in unreachable:
             continue
         for via, _, trigger in source.paths():
@@ -1651,6 +1724,8 @@ def _tie_warning(rules: RuleSet, a: Path, b: Path) -> LintWarning | None:
 def _lint_duplicate_numbers(rules: RuleSet) -> list[LintWarning]:
     owners: dict[str, list[tuple[int, str, str]]] = {}
     for index, pool in enumerate(rules.pools):
+        if not rules.active[index]:
+            continue  # never shown, so never a second number for one page number
         country = pool.country
         for k, text in enumerate(pool.replacement_configuration.numbers_to_replace or ()):
             try:

@@ -907,3 +907,129 @@ def test_lint_warning_text() -> None:
         "[0].replacement_configuration.tracking_sources[0].referrer_domain: warning "
         "[catalogue-domain] 'google.com' matches only google.com"
     )
+
+
+# ---- pool status ---------------------------------------------------------------------------
+
+
+def with_status(pool: NumberPool, status: str) -> NumberPool:
+    return NumberPool.model_validate(
+        dict(pool.model_dump(mode="json", by_alias=True), status=status)
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "leases"),
+    [
+        ("active", True),
+        (" ACTIVE ", True),
+        ("deleted", False),
+        ("inactive", False),
+        ("suspended", False),
+        ("activated", False),
+    ],
+)
+def test_only_active_pools_match(status: str, leases: bool) -> None:
+    pools = [
+        make_pool(1, "ads", [source("Any", ["gclid=*"])]),
+        with_status(make_pool(2, "campaign", [source("Any", ["gclid=*&utm_campaign=x"])]), status),
+        make_pool(3, "rest", [source("Any")]),
+    ]
+    rules = compile_pools(pools)
+    assert rules.active == (True, leases, True)
+    assert len(rules) == 3  # kept, so that explain and lint can speak of it
+    found = winner(rules, f"{URL}?gclid=1&utm_campaign=x")
+    assert (found.pool_name, found.pool_index) == (("campaign", 1) if leases else ("ads", 0))
+    explanation = rules.explain(f"{URL}?gclid=1&utm_campaign=x", None, BROWSER)
+    assert explanation.match == found
+    assert (explanation.pools[1].outcome == "inactive") is not leases
+
+
+def test_an_inactive_pool_never_matches_and_its_neighbours_keep_their_indexes() -> None:
+    pools = [with_status(make_pool(1, "gone", [source("Any")]), "deleted")]
+    rules = compile_pools(pools)
+    assert rules.match(URL, None, BROWSER) is None
+    assert rules.match(f"{URL}?gclid=1", "https://www.google.com/", BROWSER) is None
+    pools.append(make_pool(2, "rest", [source("Any")]))
+    found = winner(compile_pools(pools), URL)
+    assert (found.pool_index, found.pool_key) == (1, "2")
+
+
+def test_a_request_counts_as_active() -> None:
+    request = NumberPoolRequest.model_validate(
+        {
+            "name": "Spring sale",
+            "match_period": 30,
+            "quantity": 1,
+            "phone_number_request": {
+                "number_type": "international",
+                "match_type": "geographic",
+                "iso_country": "GB",
+                "city": "Bristol",
+            },
+            "replacement_configuration": {
+                "numbers_to_replace": ["0117 496 0999"],
+                "tracking_sources": [source("Any")],
+            },
+            "call_routes": {
+                "route_type": "Basic",
+                "route": {"termination_number": "+441174960999"},
+            },
+        }
+    )
+    rules = compile_pools([request])
+    assert rules.active == (True,)
+    assert winner(rules, URL).pool_name == "Spring sale"
+    assert lint([request]) == []
+
+
+def test_explain_says_an_inactive_pool_leases_no_numbers() -> None:
+    pools = [
+        with_status(make_pool(1, "old ads", [source("Any", ["gclid=*"])]), "deleted"),
+        make_pool(2, "google", [source("Google")]),
+    ]
+    rules = compile_pools(pools)
+    explanation = rules.explain(f"{URL}?gclid=1", None, BROWSER)
+    assert explanation.match is None
+    old = explanation.pools[0]
+    assert (old.outcome, old.source_index, old.lost_to) == ("inactive", 0, None)
+    assert old.reason == (
+        "status 'deleted' is not 'active': the pool leases no numbers; "
+        "source 0 would match this visit"
+    )
+    text = str(explanation)
+    assert "[0] 'old ads' (key 1): not active" in text
+    assert "Result: no active pool matches this visit ('old ads' would, but it is not active)" in (
+        text
+    )
+    # a visit it would not match anyway, and a crawler's
+    quiet = rules.explain(URL, "https://www.google.com/", BROWSER)
+    assert quiet.pools[0].reason == "status 'deleted' is not 'active': the pool leases no numbers"
+    assert quiet.match is not None
+    assert quiet.match.pool_name == "google"
+    crawler = rules.explain(f"{URL}?gclid=1", None, GOOGLEBOT)
+    assert crawler.pools[0].outcome == "inactive"
+
+
+def test_lint_warns_of_an_inactive_pool_and_leaves_it_out_of_the_checks_between_pools() -> None:
+    pools = [
+        with_status(
+            make_pool(1, "gone", [source("Any", ["gclid=*"])], ["0117 496 0500"]), "deleted"
+        ),
+        make_pool(2, "ads", [source("Any", ["gclid=abc"])], ["0117 496 0500"]),
+        make_pool(3, "campaign", [source("Bing", ["utm_campaign=x"])], ["0117 496 0501"]),
+        with_status(make_pool(4, "paused", [source("Bing", ["utm_source=y"])]), "inactive"),
+    ]
+    found = lint(pools)
+    assert [(w.path, w.code, w.severity) for w in found] == [
+        ("[0].status", "inactive-pool", "warning"),
+        ("[3].status", "inactive-pool", "warning"),
+    ]
+    assert found[0].message == (
+        "pool 'gone': status 'deleted' is not 'active': the pool leases no numbers, so it "
+        "never matches a visit; the checks between pools leave it out"
+    )
+    assert "inactive-pool" in LINT_CODES
+    # active, the same pools would be unreachable, tied and sharing a number
+    active = codes([with_status(p, "active") for p in pools])
+    assert {"unreachable-source", "order-tie", "duplicate-number"} <= set(active)
