@@ -21,7 +21,14 @@ from dni_engine.bots import is_bot
 from dni_engine.client import DEFAULT_BASE_URL, ApiError, Client, pool_json
 from dni_engine.errors import ConfigError, DniError
 from dni_engine.rules import RuleSet, compile_pools, lint
-from dni_engine.schema import AnyPool, NumberPool, NumberPoolRequest, load_pools
+from dni_engine.schema import (
+    AnyPool,
+    NumberPool,
+    NumberPoolRequest,
+    check_pool_set,
+    load_pools,
+    status_warning,
+)
 from dni_engine.summary import pool_summary
 
 if TYPE_CHECKING:
@@ -46,11 +53,25 @@ def read_pools(paths: tuple[str, ...] | list[str]) -> list[AnyPool]:
     return pools
 
 
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+"""Largest file a command reads (a 10,000-pool site is about 6 MB)."""
+
+
 def _read_bytes(path: str) -> bytes:
+    """The bytes of the file ``path``, at most :data:`MAX_INPUT_BYTES` of them.
+
+    Raises ``click.ClickException`` (one line naming the file) when it cannot
+    be read or is larger, so that a device or a runaway file is never read
+    into memory whole.
+    """
     try:
-        return Path(path).read_bytes()
+        with Path(path).open("rb") as handle:
+            data = handle.read(MAX_INPUT_BYTES + 1)
     except OSError as exc:
-        raise click.ClickException(f"{path}: cannot read file ({exc.strerror})") from None
+        raise click.ClickException(f"{path}: cannot read file ({exc.strerror or exc})") from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise click.ClickException(f"{path}: larger than {MAX_INPUT_BYTES:,} bytes; not read")
+    return data
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -64,8 +85,11 @@ def cli() -> None:
 def validate(files: tuple[str, ...]) -> None:
     """Validate Number Pool JSON files (requests or responses, or lists of them).
 
-    Prints ``OK name`` per valid pool, or every problem with its JSON path;
-    exits 1 if any file has a problem.
+    Each file is checked on its own, its pools together (names, ids, numbers).
+    Prints ``OK name`` per valid pool, followed by a ``warning:`` line for a
+    pool whose status is not active (valid, but it leases no numbers); for an
+    invalid file, an ``error: FILE: N problems found`` line and every problem
+    with its JSON path. Exits 1 if any file has a problem; warnings alone exit 0.
     """
     failed = False
     for path in files:
@@ -73,7 +97,7 @@ def validate(files: tuple[str, ...]) -> None:
             pools = load_pools(_read_bytes(path), source=path)
         except ConfigError as exc:
             failed = True
-            click.echo(str(exc), err=False)
+            click.echo(f"error: {exc}")
             continue
         except click.ClickException as exc:
             failed = True
@@ -81,6 +105,9 @@ def validate(files: tuple[str, ...]) -> None:
             continue
         for pool in pools:
             click.echo(f"OK {pool.name}  ({path})")
+            why = status_warning(pool)
+            if why is not None:
+                click.echo(f"warning: {path}: pool {pool.name!r}: {why}")
     if failed:
         sys.exit(1)
 
@@ -99,10 +126,16 @@ def schema(kind: str) -> None:
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def show(files: tuple[str, ...]) -> None:
-    """Print a one-screen summary of each pool in FILES."""
+    """Print a one-screen summary of each pool in FILES.
+
+    A pool whose status is not active also gets a ``warning:`` line on stderr.
+    """
     for pool in read_pools(files):
         click.echo(pool_summary(pool))
         click.echo()
+        why = status_warning(pool)
+        if why is not None:
+            click.echo(f"warning: pool {pool.name!r}: {why}", err=True)
 
 
 @cli.command("rewrite")
@@ -367,8 +400,10 @@ def lint_command(files: tuple[str, ...], priority_options: tuple[str, ...], stri
 
     FILES are linted together, as one site. Each finding is printed with the
     JSON path of the value at fault (pool indexes count across all FILES).
-    Exit status: 0 when there are no warnings (notices alone pass, unless
-    --strict), 1 when there is a warning or a file is invalid.
+    Pools of different FILES must not clash either (ids and keys, tracking
+    numbers, number ids), as in one engine. A pool that is not active is a
+    warning. Exit status: 0 when there are no warnings (notices alone pass,
+    unless --strict), 1 when there is a warning or a file is invalid.
     """
     pools: list[AnyPool] = []
     legend = []
@@ -376,6 +411,10 @@ def lint_command(files: tuple[str, ...], priority_options: tuple[str, ...], stri
         loaded = read_pools([path])
         legend.append(f"  [{len(pools)}]-[{len(pools) + len(loaded) - 1}] {path}")
         pools.extend(loaded)
+    clashes = check_pool_set(pools) if len(files) > 1 else []
+    if clashes:
+        together = "the pools of " + ", ".join(line.strip() for line in legend)
+        raise click.ClickException(str(ConfigError(clashes, source=together)))
     rules = _rule_set(pools, priority_options)
     findings = lint(rules.pools, rules.priorities)
     if len(files) > 1:

@@ -504,7 +504,7 @@ def _identity_of_document(index: int, doc: Any) -> _Identity | None:
 
 
 def _pool_set_problems(
-    pools: Sequence[_Identity], overflow_numbers: Sequence[str | None] = ()
+    pools: Sequence[_Identity], overflow_numbers: Sequence[str | None] = (), *, names: bool
 ) -> list[tuple[int, Problem]]:
     """The problems between ``pools``, each with the index of the pool at fault."""
     found: list[tuple[int, Problem]] = []
@@ -521,7 +521,8 @@ def _pool_set_problems(
     with_number: dict[str, _Identity] = {}
     with_number_id: dict[int, _Identity] = {}
     for who in pools:
-        if who.name is not None:
+        name_clash = False
+        if names and who.name is not None:
             name = who.name.strip().lower()
             # Names are unique per group; a request's group is not known yet,
             # so it may share a name with no other pool.
@@ -535,6 +536,7 @@ def _pool_set_problems(
                     (c for c in candidates if c is not None), key=lambda c: c.index, default=None
                 )
             if other is not None:
+                name_clash = True
                 where = f" in group {who.group_id}" if other.response and who.response else ""
                 add(
                     who,
@@ -569,12 +571,20 @@ def _pool_set_problems(
             response_keys.setdefault(key, who)
         elif not who.response and who.name is not None:
             response = response_keys.get(who.name)
+            request = request_keys.get(who.name)
             if response is not None:
                 add(
                     who,
                     ("name",),
                     f"the request's name {who.name!r} is its key, and the id of pool "
                     f"{response.label()}; pool keys are unique",
+                )
+            elif request is not None and not name_clash:
+                add(
+                    who,
+                    ("name",),
+                    f"the request's name {who.name!r} is its key, and the key of the request "
+                    f"{request.label()}; pool keys are unique",
                 )
             request_keys.setdefault(who.name, who)
         for k, (number_id, number) in enumerate(who.numbers):
@@ -614,17 +624,24 @@ def _pool_set_problems(
 
 
 def check_pool_set(
-    pools: Sequence[AnyPool], *, overflow_numbers: Sequence[str | None] = ()
+    pools: Sequence[AnyPool],
+    *,
+    overflow_numbers: Sequence[str | None] = (),
+    names: bool = False,
 ) -> list[Problem]:
     """Every problem between the pools of one site, which each pool alone cannot show.
 
-    The rules: a pool name (trimmed, ignoring case) is used once per group,
-    and a request, whose group is not known yet, shares its name with no
-    other pool; pool ids are unique; a request's name (its key) is no pool's
-    id; a tracking number (E.164, compared as written) and a number id belong
-    to one pool; with ``overflow_numbers`` (entry ``i`` is pool ``i``'s
-    overflow number in E.164, or ``None``; missing entries mean none), no
-    overflow number is a tracking number of any pool, its own included.
+    The rules: pool keys are unique (ids are unique, and a request's name,
+    its key, is no other request's name and no pool's id); a tracking number
+    (E.164, compared as written) and a number id belong to one pool; with
+    ``overflow_numbers`` (entry ``i`` is pool ``i``'s overflow number in
+    E.164, or ``None``; missing entries mean none), no overflow number is a
+    tracking number of any pool, its own included. With ``names`` (as
+    :func:`load_pools` checks a document), also the vendor's rule that a
+    pool name (trimmed, ignoring case) is used once per group, a request
+    (whose group is not known yet) sharing its name with no other pool;
+    without it, pools gathered from several sources (the vendor's separate
+    examples repeat a name in one group) may share a name.
 
     Each problem's path starts with the index in ``pools`` of the pool at
     fault (``[1].id``, ``[1].numbers[0].phone_number``); its reason names that
@@ -647,7 +664,8 @@ def check_pool_set(
             reason = f"expected a NumberPool or NumberPoolRequest, got {kind}"
             problems.append(Problem(format_path((index,)), reason))
             identities.append(_Identity(index, None, False))
-    problems.extend(problem for _, problem in _pool_set_problems(identities, overflow_numbers))
+    found = _pool_set_problems(identities, overflow_numbers, names=names)
+    problems.extend(problem for _, problem in found)
     return problems
 
 
@@ -847,8 +865,8 @@ def load_pools(text: str | bytes, source: str | None = None) -> list[AnyPool]:
 
     Every problem in every pool is collected before raising one
     :class:`ConfigError`, listed pool by pool: each pool's own problems, then
-    those between it and the pools before it (:func:`check_pool_set`, read as
-    far as possible from pools that are invalid themselves). Text that is not
+    those between it and the pools before it (:func:`check_pool_set` with
+    ``names``, read as far as possible from pools that are invalid themselves). Text that is not
     JSON, or nests arrays and objects more than :data:`MAX_JSON_DEPTH` levels
     deep, raises a one-problem :class:`ConfigError`; an integer of more than
     :data:`MAX_JSON_INT_DIGITS` digits is a problem at its path. Never raises
@@ -883,7 +901,7 @@ def load_pools(text: str | bytes, source: str | None = None) -> list[AnyPool]:
             pools.append(pool)
             identities.append(_identity_of_pool(index, pool))
         per_pool.append(own)
-    for index, problem in _pool_set_problems(identities):
+    for index, problem in _pool_set_problems(identities, names=True):
         per_pool[index].append(problem)
     problems = [problem for own in per_pool for problem in own]
     if problems:

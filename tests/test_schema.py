@@ -549,16 +549,27 @@ def test_check_pool_set_is_empty_for_a_sound_site() -> None:
 def test_check_pool_set_names_the_pools_at_fault() -> None:
     pools = load_pools(json.dumps(SITE_POOLS))
     twins = [pools[0], pools[1], pools[0]]
+    numbers = [f"[2].numbers[{k}].phone_number" for k in range(len(pools[0].numbers))]  # type: ignore[union-attr]
     problems = check_pool_set(twins)
-    assert [p.path for p in problems] == [
-        "[2].name",
-        "[2].id",
-        *(
-            f"[2].numbers[{k}].phone_number"
-            for k in range(len(pools[0].numbers))  # type: ignore[union-attr]
-        ),
-    ]
-    assert all("'Google Ads'" in p.reason or "[0]" in p.reason for p in problems)
+    assert [p.path for p in problems] == ["[2].id", *numbers]
+    assert all(p.reason.startswith("pool 'Google Ads' ") for p in problems)
+    assert all("pool [0] 'Google Ads'" in p.reason for p in problems)
+    named = check_pool_set(twins, names=True)
+    assert [p.path for p in named] == ["[2].name", "[2].id", *numbers]
+
+
+def test_check_pool_set_leaves_names_to_documents_unless_asked() -> None:
+    # The vendor's separate examples name two pools of one group 'ABC Company 123'.
+    kinds = ("geographic-city", "geographic-area-code", "national", "tollfree")
+    examples = [NumberPool.model_validate(load_example(f"{k}.response")) for k in kinds]
+    assert check_pool_set(examples) == []
+    assert [p.path for p in check_pool_set(examples, names=True)] == ["[1].name"]
+    requests = [NumberPoolRequest.model_validate(load_example("national.request"))] * 2
+    (clash,) = check_pool_set(requests)  # a request's name is its key
+    assert clash.path == "[1].name"
+    assert "the key of the request [0] 'ABC Company 127'" in clash.reason
+    (clash,) = check_pool_set(requests, names=True)
+    assert "used twice" in clash.reason
 
 
 def test_check_pool_set_checks_overflow_numbers() -> None:
