@@ -642,3 +642,21 @@ def test_every_problem_is_listed_at_once(chosen: set[str]) -> None:
     paths = [p.path for p in info.value.problems]
     assert sorted(paths) == sorted(expected)
     assert paths == sorted(paths, key=lambda p: int(p[1]))  # listed pool by pool
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=200) | st.binary(max_size=200) | JSON_VALUES.map(json.dumps))
+def test_load_pools_raises_only_config_errors(text: str | bytes) -> None:
+    problems: tuple[Any, ...] = ()
+    try:
+        load_pools(text)
+    except ConfigError as exc:
+        problems = exc.problems or (None,)
+    assert all(p is not None and p.path and p.reason for p in problems)
