@@ -8,8 +8,8 @@ dump back to the vendor's JSON with ``model_dump(mode="json", by_alias=True)``.
 Validation reports every problem at once; :func:`load_pools` turns pydantic's
 errors into a :class:`~dni_engine.errors.ConfigError` whose lines carry the JSON
 path and a plain reason. :func:`check_pool_set` holds the rules between pools
-(unique names per group, ids, tracking numbers), shared by :func:`load_pools`
-and the engine.
+(unique keys and ids, one pool per tracking number; unique names per group in a
+document), shared by :func:`load_pools` and the engine.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ MAX_NAME_LENGTH = 255
 #: Deepest nesting of JSON arrays and objects a pool document may have. A pool
 #: needs 6 levels (a list of pools, ``replacement_configuration``,
 #: ``tracking_sources``, a source, ``url_triggers``); deeper documents are
-#: refused before they are parsed into Python objects.
+#: refused before any model validates them.
 MAX_JSON_DEPTH = 64
 #: Most digits a JSON integer in a pool document may have (any 64-bit id fits).
 MAX_JSON_INT_DIGITS = 20
