@@ -29,10 +29,16 @@ from dni_engine.emulator import (
     NumbersUnavailable,
     Refusal,
 )
-from dni_engine.emulator.app import MAX_BODY_BYTES, MAX_ID, MAX_JSON_DEPTH
+from dni_engine.emulator.app import MAX_BODY_BYTES, MAX_ID
 from dni_engine.emulator.registry import PoolRegistry
 from dni_engine.errors import ConfigError
-from dni_engine.schema import NumberPool, NumberPoolRequest, PhoneNumberRequest
+from dni_engine.schema import (
+    MAX_JSON_DEPTH,
+    MAX_JSON_INT_DIGITS,
+    NumberPool,
+    NumberPoolRequest,
+    PhoneNumberRequest,
+)
 from tests.conftest import EXAMPLES, ROOT, load_example
 
 TOKEN = "emulator-test-token"
@@ -410,7 +416,10 @@ def test_deeply_nested_json_is_a_400(server: EmulatorServer, body: bytes) -> Non
     ):
         assert reply.status_code == 400
         assert reply.json()["errors"] == [
-            {"field": "$", "message": "arrays and objects are nested more than 32 levels deep"}
+            {
+                "field": "$",
+                "message": f"arrays and objects are nested more than {MAX_JSON_DEPTH} levels deep",
+            }
         ]
 
 
@@ -422,18 +431,28 @@ def test_nesting_up_to_the_limit_is_read() -> None:
     assert "a" in {e["field"] for e in reply.json()["errors"]}
 
 
-def test_an_integer_of_too_many_digits_is_a_400(server: EmulatorServer) -> None:
-    body = b'{"quantity": ' + b"7" * 5000 + b"}"
-    reply = httpx.post(f"{server.url}/groups/1/numberpools", content=body, headers=HEADERS)
-    assert reply.status_code == 400
-    assert reply.json()["errors"] == [
-        {"field": "$", "message": "an integer has more than 4300 digits"}
-    ]
-    fits = httpx.post(
-        f"{server.url}/groups/1/numberpools", content=b'{"quantity": 1e5000}', headers=HEADERS
-    )
-    assert fits.status_code == 400
-    assert "quantity" in {e["field"] for e in fits.json()["errors"]}
+@pytest.mark.parametrize("digits", [MAX_JSON_INT_DIGITS + 1, 5000])
+def test_an_integer_of_too_many_digits_is_a_400(server: EmulatorServer, digits: int) -> None:
+    body = b'{"quantity": -' + b"7" * digits + b"}"
+    for reply in (
+        httpx.post(f"{server.url}/groups/1/numberpools", content=body, headers=HEADERS),
+        in_process(Emulator(), "POST", "/groups/1/numberpools", content=body, headers=HEADERS),
+    ):
+        assert reply.status_code == 400
+        assert reply.json()["errors"] == [
+            {"field": "$", "message": f"an integer has more than {MAX_JSON_INT_DIGITS} digits"}
+        ]
+
+
+def test_integers_up_to_the_limit_and_huge_floats_are_read(server: EmulatorServer) -> None:
+    for number in (b"9" * MAX_JSON_INT_DIGITS, b"1e5000"):
+        reply = httpx.post(
+            f"{server.url}/groups/1/numberpools",
+            content=b'{"quantity": ' + number + b"}",
+            headers=HEADERS,
+        )
+        assert reply.status_code == 400  # read, then found not to be a pool request
+        assert "quantity" in {e["field"] for e in reply.json()["errors"]}
 
 
 def test_ids_in_paths_are_bounded(server: EmulatorServer) -> None:

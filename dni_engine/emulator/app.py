@@ -20,8 +20,9 @@ Bodies are JSON: a ``Content-Type`` other than ``application/json`` (any
 JSON. A body over :data:`MAX_BODY_BYTES` is answered 413 as soon as its
 ``Content-Length`` or the bytes read so far pass the limit, without reading
 the rest (the connection is then closed). JSON nested deeper than
-:data:`MAX_JSON_DEPTH` or holding an integer of more than
-:data:`MAX_INT_DIGITS` digits is answered 400. Ids in paths are whole numbers
+:data:`~dni_engine.schema.MAX_JSON_DEPTH` or holding an integer of more than
+:data:`~dni_engine.schema.MAX_JSON_INT_DIGITS` digits (the limits of pool
+files) is answered 400. Ids in paths are whole numbers
 from 0 to :data:`MAX_ID`; any other id names nothing (404).
 """
 
@@ -48,16 +49,19 @@ from dni_engine.emulator.refusal import Refusal
 from dni_engine.emulator.registry import PoolRegistry
 from dni_engine.errors import Problem
 from dni_engine.referrers import ANY_VENDOR_DOMAIN, ANY_VENDOR_ID, CATALOGUE
-from dni_engine.schema import NumberPool, NumberPoolRequest, Referrer, problems_from
+from dni_engine.schema import (
+    MAX_JSON_DEPTH,
+    MAX_JSON_INT_DIGITS,
+    NumberPool,
+    NumberPoolRequest,
+    Referrer,
+    problems_from,
+)
 
 logger = logging.getLogger("dni_engine.emulator")
 
 MAX_BODY_BYTES = 1_000_000
 """Largest request body read, in bytes; a larger one is answered 413."""
-MAX_JSON_DEPTH = 32
-"""Deepest nesting of arrays and objects read in a body (a pool needs 5)."""
-MAX_INT_DIGITS = 4300
-"""Most digits of an integer in a body (Python's own limit for reading one)."""
 MAX_ID = 2**63 - 1
 """Largest group, pool or number id in a path (a signed 64-bit integer)."""
 
@@ -243,7 +247,7 @@ async def _json_body(request: Request) -> Any:
     try:
         data = json.loads(raw, parse_int=_parse_int)
     except _TooManyDigits:
-        raise _unreadable(f"an integer has more than {MAX_INT_DIGITS} digits") from None
+        raise _unreadable(f"an integer has more than {MAX_JSON_INT_DIGITS} digits") from None
     except RecursionError:
         raise _too_deep() from None
     except (ValueError, UnicodeDecodeError) as exc:
@@ -306,7 +310,7 @@ class _TooManyDigits(ValueError):
 
 
 def _parse_int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+    if len(text.lstrip("-")) > MAX_JSON_INT_DIGITS:
         raise _TooManyDigits(text[:20])
     return int(text)
 
