@@ -1,19 +1,28 @@
 """The ``dni-engine`` command.
 
 Each sub-command is a thin layer over the library: it reads files, calls one
-public function and prints the result. Errors in user input are printed as
-plain lines (never a traceback) and give exit status 1.
+public function and prints the result. Every error is one line ``error: ...`` on
+stderr, never a traceback. Exit status: 0 success, 1 the work failed (invalid
+file content, a server refusing, a failed write), 2 a usage error (a bad option
+or value, a file given as an argument that is missing or unreadable, an output
+folder that does not exist). Options, values and file paths are all checked
+before any work starts. :func:`fail`, :func:`usage_error` and
+:func:`print_error` give commands this style.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
+import stat
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
@@ -74,10 +83,219 @@ def _read_bytes(path: str) -> bytes:
     return data
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+EXIT_FAILURE = 1
+"""Exit status when the work itself failed (invalid file content, a server refusing...)."""
+EXIT_USAGE = 2
+"""Exit status of a usage error (a bad option or value, a missing input file...)."""
+
+
+def error_lines(message: str) -> list[str]:
+    """``message`` as ``error: ...`` lines, one per error.
+
+    A line indented under another is a detail of it (a problem of a file, say)
+    and joins it: ``"a.json: 2 problems found\\n  x: y\\n  z: w"`` gives the one
+    line ``"error: a.json: 2 problems found: x: y; z: w"``.
+    """
+    errors: list[list[str]] = []
+    for line in message.splitlines():
+        if not line.strip():
+            continue
+        if line[:1].isspace() and errors:
+            errors[-1].append(line.strip())
+        else:
+            errors.append([line.strip()])
+    if not errors:
+        errors = [["failed"]]
+    return [
+        f"error: {head}" + (f": {'; '.join(details)}" if details else "")
+        for head, *details in errors
+    ]
+
+
+def print_error(message: str) -> None:
+    """Print ``message`` on stderr as ``error: ...`` lines (see :func:`error_lines`)."""
+    for line in error_lines(message):
+        click.echo(line, err=True)
+
+
+def fail(message: str) -> NoReturn:
+    """Stop the command: print ``error: message`` and exit with :data:`EXIT_FAILURE`."""
+    raise click.ClickException(message)
+
+
+def usage_error(message: str, option: str | None = None) -> NoReturn:
+    """Stop the command as misused: print ``error: ...`` and exit with :data:`EXIT_USAGE`.
+
+    ``option`` (``"--quantity"``) names the option or argument at fault.
+    """
+    if option is not None:
+        raise click.BadParameter(message, param_hint=f"'{option}'")
+    raise click.UsageError(message)
+
+
+class Command(click.Command):
+    """A ``dni-engine`` command: checks the files its ``click.Path`` parameters name first.
+
+    Before the command runs, every path it was given (not ``-``) is checked:
+    one declared ``writable=True`` is an output, whose folder must exist and be
+    writable (and which must not be a folder); any other is an input, which
+    must exist, be readable and not be a folder. A failed check is a usage
+    error naming the parameter, so no work is done on a command that could
+    not finish.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Check the paths given to the command, then run it."""
+        for param in self.params:
+            if isinstance(param.type, click.Path):
+                for value in _values(ctx.params.get(param.name or "")):
+                    problem = _path_problem(value, output=bool(param.type.writable))
+                    if problem is not None:
+                        raise click.BadParameter(problem, ctx=ctx, param=param)
+        return super().invoke(ctx)
+
+
+def _values(value: object) -> Iterator[str]:
+    if isinstance(value, str | os.PathLike):
+        yield os.fspath(value)
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _values(item)
+
+
+def _path_problem(path: str, *, output: bool) -> str | None:
+    """Why ``path`` cannot be read (or, for an ``output``, written), or None."""
+    if path == "-":
+        return None
+    try:
+        mode: int | None = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None
+    except OSError as exc:
+        return f"{path}: {exc.strerror or exc}"
+    if mode is not None and stat.S_ISDIR(mode):
+        return f"{path} is a folder, not a file"
+    if not output:
+        if mode is None:
+            return f"{path}: no such file"
+        if not os.access(path, os.R_OK):
+            return f"{path} cannot be read (permission denied)"
+        return None
+    folder = os.path.dirname(path) or "."
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        return f"cannot write {path}: {folder} is not a folder"
+    if not os.path.isdir(folder):
+        return f"cannot write {path}: the folder {folder} does not exist"
+    if mode is None and not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot write {path}: the folder {folder} is not writable"
+    if mode is not None and not os.access(path, os.W_OK):
+        return f"cannot write {path} (permission denied)"
+    return None
+
+
+class Group(click.Group):
+    """The ``dni-engine`` group: its commands are :class:`Command`, its errors one line each.
+
+    Run in standalone mode (the console script, ``CliRunner``), every error
+    is printed as ``error: ...`` on stderr and the process exits with
+    :data:`EXIT_USAGE` for usage errors (click's own included) and
+    :data:`EXIT_FAILURE` for failures, library errors (``DniError``) and
+    file or network errors (``OSError``) that escaped a command included.
+    """
+
+    command_class = Command
+    group_class = type  # sub-groups (``pools``) are Groups too
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the command line ``args``; in standalone mode, exit with its status."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            status = super().main(args, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+                exc.show()  # a bare group: its help, not an error
+            else:
+                print_error(_click_message(exc))
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            print_error("interrupted")
+            sys.exit(EXIT_FAILURE)
+        except DniError as exc:
+            print_error(str(exc))
+            sys.exit(EXIT_FAILURE)
+        except OSError as exc:
+            print_error(_os_message(exc))
+            sys.exit(EXIT_FAILURE)
+        sys.exit(status if isinstance(status, int) else 0)
+
+
+def _click_message(exc: click.ClickException) -> str:
+    message = exc.format_message()
+    if isinstance(exc, click.UsageError) and exc.ctx is not None:
+        # One line: the usage and the "Try --help" click prints become a pointer.
+        return f"{message} (see '{exc.ctx.command_path} --help')"
+    return message
+
+
+def _os_message(exc: OSError) -> str:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{exc.filename}: {reason}" if exc.filename is not None else reason
+
+
+class Number(click.FloatRange):
+    """A finite number within a range (click's ``FloatRange`` lets ``nan`` and ``inf`` pass)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The number ``value`` reads as; a usage error unless finite and in range."""
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+# Bounds of the numeric options: beyond them a run would never end or not fit in memory.
+MAX_SEED = 2**63 - 1
+MAX_ID = 2**63 - 1  # group ids, as the emulator bounds them
+MAX_PRIORITY = 10**9
+MAX_HOURS = 366 * 24.0
+MAX_VISITORS_PER_HOUR = 1_000_000.0
+MAX_SESSIONS = 10_000_000
+"""Most sessions (visitors per hour x hours) one simulation run may draw."""
+MAX_LOG_SESSIONS = 1_000_000
+"""Most sessions ``--write-access-log`` writes (the log is sorted in memory)."""
+MAX_COOLDOWN = 43_200.0  # minutes: 30 days, the longest match_period
+MAX_LATENCY = 600.0
+MAX_RETRY_AFTER = 86_400
+MAX_STOCK = 10_000_000
+MAX_QUANTITY = 1000  # the schema's largest pool
+
+SEED = click.IntRange(0, MAX_SEED)
+SHARE = Number(0, 1)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dni-engine")
 def cli() -> None:
-    """dni-engine: decide which call-tracking number each website visitor sees."""
+    """dni-engine: decide which call-tracking number each website visitor sees.
+
+    \b
+    Exit status:
+      0  success
+      1  the work failed: invalid pool file content, a server refusing,
+         lint warnings, a file that could not be written, ...
+      2  usage error: a bad option or value, a missing or unreadable input
+         file, an output folder that does not exist
+    Every error is one line "error: ..." on stderr. Options and files are
+    checked before any work starts.
+    """
 
 
 @cli.command()
@@ -156,8 +374,8 @@ def rewrite_command(
 
     pool = _one_pool(read_pools([pool_file]), pool_name, pool_file)
     if parse_tracking_number(number, pool.country) is None:
-        raise click.ClickException(
-            f"--number {number!r} is not a phone number (give it in E.164, e.g. +441174090162)"
+        usage_error(
+            f"{number!r} is not a phone number (give it in E.164, e.g. +441174090162)", "--number"
         )
     rewriter = compile_rewriter(pool)
     for entry in rewriter.ignored:
@@ -177,12 +395,10 @@ def _one_pool(pools: list[AnyPool], name: str | None, source: str) -> AnyPool:
     if name is None:
         if len(pools) == 1:
             return pools[0]
-        raise click.ClickException(
-            f"{source} holds {len(pools)} pools ({names}): pick one with --pool"
-        )
+        usage_error(f"{source} holds {len(pools)} pools ({names}): pick one with --pool")
     chosen = [p for p in pools if p.name.strip().lower() == name.strip().lower()]
     if not chosen:
-        raise click.ClickException(f"{source} has no pool named {name!r} (it has {names})")
+        usage_error(f"{source} has no pool named {name!r} (it has {names})", "--pool")
     return chosen[0]
 
 
@@ -199,35 +415,40 @@ TOKEN_ENV = "DNI_API_TOKEN"
     help="Port to listen on (0: any free port; the URL printed says which).",
 )
 @click.option(
-    "--latency", default=0.0, type=click.FloatRange(min=0), help="Seconds added to every request."
+    "--latency",
+    default=0.0,
+    type=Number(0, MAX_LATENCY),
+    help="Seconds added to every request.",
 )
 @click.option(
     "--error-rate",
     default=0.0,
-    type=click.FloatRange(0, 1),
+    type=SHARE,
     help="Share of requests answered 429 or 503 without being acted on.",
 )
 @click.option(
     "--drop-rate",
     default=0.0,
-    type=click.FloatRange(0, 1),
+    type=SHARE,
     help="Share of requests whose connection is cut after the server acted on them.",
 )
 @click.option(
     "--retry-after",
     default=1,
     show_default=True,
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, MAX_RETRY_AFTER),
     help="Seconds sent in Retry-After with 429/503.",
 )
 @click.option(
     "--stock",
     default=10_000,
     show_default=True,
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, MAX_STOCK),
     help="Numbers available per city, area code, toll-free or national range.",
 )
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for numbers and faults.")
+@click.option(
+    "--seed", default=0, show_default=True, type=SEED, help="Seed for numbers and faults."
+)
 def emulator_command(
     host: str,
     port: int,
@@ -259,6 +480,8 @@ def emulator_command(
 
     try:
         serve(app, host=host, port=port, on_ready=ready)
+    except ConfigError as exc:  # the address cannot be listened on
+        fail("; ".join(p.reason for p in exc.problems))
     except KeyboardInterrupt:
         click.echo("emulator stopped")
 
@@ -270,9 +493,19 @@ def pools() -> None:
 
 @pools.command("create")
 @click.option(
-    "--group", "group_id", required=True, type=click.IntRange(min=0), help="Group to create it in."
+    "--group",
+    "group_id",
+    required=True,
+    type=click.IntRange(0, MAX_ID),
+    help="Group to create it in.",
 )
-@click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True, help="API base URL.")
+@click.option(
+    "--base-url",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    callback=lambda ctx, param, value: _base_url(value),
+    help="API base URL.",
+)
 @click.argument("file", type=click.Path(dir_okay=False))
 def create_pool(group_id: int, base_url: str, file: str) -> None:
     """Create the pool requested in FILE and print it as the API returned it (JSON).
@@ -284,22 +517,58 @@ def create_pool(group_id: int, base_url: str, file: str) -> None:
     """
     token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
-        raise click.ClickException(
+        usage_error(
             f"set {TOKEN_ENV} to your organization's API token "
             "(it is not accepted on the command line, where other users could see it)"
         )
     try:
-        documents = load_pools(_read_bytes(file), source=file)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    if len(documents) != 1 or not isinstance(documents[0], NumberPoolRequest):
-        raise click.ClickException(f"{file}: expected one pool request (without id or numbers)")
-    try:
-        with Client(token, base_url=base_url) as client:
-            pool = client.ensure_number_pool(group_id, documents[0])
-    except ApiError as exc:
-        raise click.ClickException(str(exc)) from None
+        client = Client(token, base_url=base_url)
+    except ConfigError as exc:  # a token that cannot be sent in a header
+        usage_error(f"{TOKEN_ENV}: " + "; ".join(p.reason for p in exc.problems))
+    with client:
+        try:
+            documents = load_pools(_read_bytes(file), source=file)
+        except ConfigError as exc:
+            fail(str(exc))
+        if len(documents) != 1 or not isinstance(documents[0], NumberPoolRequest):
+            fail(f"{file}: expected one pool request (without id or numbers)")
+        try:
+            with _warnings_on_stderr():
+                pool = client.ensure_number_pool(group_id, documents[0])
+        except ApiError as exc:
+            fail(str(exc))
     click.echo(json.dumps(pool_json(pool), indent=2))
+
+
+def _base_url(value: str) -> str:
+    """``--base-url``: an http(s) URL with a host."""
+    import httpx
+
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        usage_error(f"{value!r} is not a URL ({exc})", "--base-url")
+    if url.scheme not in ("http", "https") or not url.host:
+        usage_error(f"{value!r} is not an http:// or https:// URL with a host", "--base-url")
+    return value
+
+
+class _StderrLines(logging.Handler):
+    """Library warnings (a client retrying, say) as ``warning: ...`` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"{record.levelname.lower()}: {record.getMessage()}", err=True)
+
+
+@contextlib.contextmanager
+def _warnings_on_stderr() -> Iterator[None]:
+    log = logging.getLogger("dni_engine")
+    handler = _StderrLines(logging.WARNING)
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
 
 
 def _priorities(options: tuple[str, ...]) -> dict[str, int]:
@@ -312,9 +581,11 @@ def _priorities(options: tuple[str, ...]) -> dict[str, int]:
         except ValueError:
             number = None
         if not equals or not key or number is None:
-            raise click.BadParameter(
-                f"{option!r} is not KEY=N (a pool key, '=', a whole number)",
-                param_hint="--priority",
+            usage_error(f"{option!r} is not KEY=N (a pool key, '=', a whole number)", "--priority")
+        if abs(number) > MAX_PRIORITY:
+            usage_error(
+                f"{option!r}: a priority is from -{MAX_PRIORITY:,} to {MAX_PRIORITY:,}",
+                "--priority",
             )
         chosen[key] = number
     return chosen
@@ -328,7 +599,9 @@ def _rule_set(pools: list[AnyPool], priority_options: tuple[str, ...]) -> RuleSe
     try:
         return compile_pools(pools, _priorities(priority_options))
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        if all(p.path.startswith("priorities.") for p in exc.problems):
+            usage_error("; ".join(p.reason for p in exc.problems), "--priority")
+        fail(str(exc))
 
 
 _PRIORITY_HELP = (
@@ -436,7 +709,7 @@ def lint_command(files: tuple[str, ...], priority_options: tuple[str, ...], stri
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
     "--visitors-per-hour",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Number(0, MAX_VISITORS_PER_HOUR, min_open=True),
     help="Average arrivals per hour of synthetic traffic (default 120).",
 )
 @click.option(
@@ -453,15 +726,19 @@ def lint_command(files: tuple[str, ...], priority_options: tuple[str, ...], stri
 )
 @click.option(
     "--hours",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Number(0, MAX_HOURS, min_open=True),
     default=24.0,
     show_default=True,
-    help="Simulated hours of synthetic traffic.",
+    help="Simulated hours of synthetic traffic (at most a year).",
 )
-@click.option("--quantity", help="Pool sizes to try: 8, 4..20 or 5,10,20 (default: search).")
+@click.option(
+    "--quantity",
+    callback=lambda ctx, param, value: _quantities(value),
+    help=f"Pool sizes to try, 1 to {MAX_QUANTITY}: 8, 4..20 or 5,10,20 (default: search).",
+)
 @click.option(
     "--target",
-    type=float,
+    type=Number(0, 1, min_open=True),
     default=0.99,
     show_default=True,
     help="Accuracy to reach (or blocking not to exceed, with --metric blocking).",
@@ -478,26 +755,28 @@ def lint_command(files: tuple[str, ...], priority_options: tuple[str, ...], stri
 )
 @click.option(
     "--cooldown",
-    type=click.FloatRange(min=0),
+    type=Number(0, MAX_COOLDOWN),
     default=0.0,
     show_default=True,
     help="Minutes a released number rests before reuse.",
 )
 @click.option(
     "--call-share",
-    type=click.FloatRange(0, 1),
+    type=SHARE,
     default=0.06,
     show_default=True,
     help="Share of human sessions that call.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print every run and recommendation as JSON.")
 @click.option(
-    "--plot", type=click.Path(dir_okay=False), help="Write a PNG of accuracy and blocking."
+    "--plot",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write a PNG of accuracy and blocking.",
 )
 @click.option(
     "--write-access-log",
-    type=click.Path(dir_okay=False),
+    type=click.Path(dir_okay=False, writable=True),
     help="Write the synthetic traffic as a combined-format access log, then stop.",
 )
 def simulate_command(
@@ -506,7 +785,7 @@ def simulate_command(
     access_log: str | None,
     profile: str,
     hours: float,
-    quantity: str | None,
+    quantity: list[int] | None,
     target: float,
     metric: str,
     policy: str,
@@ -531,11 +810,16 @@ def simulate_command(
     from dni_engine.sizing import PlotUnavailable, plot_sizing, recommendations_table, results_table
 
     if visitors_per_hour is not None and access_log is not None:
-        raise click.UsageError("give --visitors-per-hour or --access-log, not both")
+        usage_error("give --visitors-per-hour or --access-log, not both")
+    rate = visitors_per_hour if visitors_per_hour is not None else 120.0
+    _check_simulation(
+        rate, hours, target, metric, synthetic=access_log is None, writing=write_access_log
+    )
+    if plot is not None:
+        _check_plotting()
     pools = read_pools(files)
     chosen_policy = cast("Policy", policy)
     chosen_metric = cast("Metric", metric)
-    rate = visitors_per_hour if visitors_per_hour is not None else 120.0
     campaigns = tuple(sorted(_campaigns_of(pools))) or tr.TrafficModel().campaigns
     model = tr.TrafficModel(
         visitors_per_hour=(
@@ -550,7 +834,11 @@ def simulate_command(
     try:
         if write_access_log is not None:
             lines = tr.write_access_log(tr.generate_sessions(model, seed))
-            Path(write_access_log).write_text("".join(f"{line}\n" for line in lines))
+            try:
+                with open(write_access_log, "w", encoding="utf-8") as log_file:
+                    log_file.writelines(f"{line}\n" for line in lines)
+            except OSError as exc:
+                fail(f"cannot write {write_access_log}: {exc.strerror or exc}")
             click.echo(f"wrote {write_access_log}")
             return
         traffic: tr.TrafficModel | tr.LogReplay = model
@@ -559,7 +847,7 @@ def simulate_command(
                 traffic = tr.read_access_log(handle, call_share=call_share, seed=seed)
             if not traffic.sessions:
                 raise click.ClickException(f"{access_log}: no page views to replay")
-        sizes = sim.parse_quantities(quantity) if quantity else None
+        sizes = quantity
         console = Console(stderr=True)
         with Progress(
             console=console, transient=True, disable=as_json or not console.is_terminal
@@ -614,8 +902,58 @@ def simulate_command(
         try:
             written = plot_sizing(runs, plot)
         except PlotUnavailable as exc:
-            raise click.ClickException(str(exc)) from None
+            fail(str(exc))
+        except OSError as exc:
+            fail(f"cannot write {plot}: {exc.strerror or exc}")
         click.echo(f"plot written to {written}", err=as_json)
+
+
+def _quantities(text: str | None) -> list[int] | None:
+    """``--quantity``: every size, each checked against the bounds before a range is built."""
+    from dni_engine import simulate as sim
+
+    if text is None:
+        return None
+    for part in text.split(","):
+        for end in part.split("..", 1):
+            try:
+                size = int(end)
+            except ValueError:
+                continue  # not a number: parse_quantities says what is wrong
+            if not 1 <= size <= MAX_QUANTITY:
+                usage_error(
+                    f"quantities must be between 1 and {MAX_QUANTITY} ({size} is not)",
+                    "--quantity",
+                )
+    try:
+        return sim.parse_quantities(text)
+    except ConfigError as exc:
+        usage_error("; ".join(p.reason for p in exc.problems), "--quantity")
+
+
+def _check_simulation(
+    rate: float, hours: float, target: float, metric: str, *, synthetic: bool, writing: str | None
+) -> None:
+    """The checks of ``simulate`` that involve two options, before any work."""
+    if metric == "blocking" and target >= 1:
+        usage_error("a blocking target is below 1 (a share of sessions)", "--target")
+    if not synthetic:
+        return
+    sessions = rate * hours
+    limit, what = (MAX_LOG_SESSIONS, "--write-access-log") if writing else (MAX_SESSIONS, "a run")
+    if sessions > limit:
+        usage_error(
+            f"--visitors-per-hour {rate:g} x --hours {hours:g} is {sessions:,.0f} sessions; "
+            f"{what} takes at most {limit:,}"
+        )
+
+
+def _check_plotting() -> None:
+    """``--plot`` needs matplotlib: say so before the simulation, not after it."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        fail("--plot needs matplotlib: pip install 'dni-engine[plot]'")
 
 
 def _campaigns_of(pools: list[AnyPool]) -> set[str]:
@@ -634,12 +972,8 @@ def _campaigns_of(pools: list[AnyPool]) -> set[str]:
 
 
 def main() -> None:
-    """Entry point of the ``dni-engine`` console script."""
-    try:
-        cli(standalone_mode=True)
-    except DniError as exc:  # a library error that escaped a command: no traceback
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    """Entry point of the ``dni-engine`` console script: exits with the command's status."""
+    cli.main(prog_name="dni-engine")
 
 
 if __name__ == "__main__":

@@ -76,8 +76,8 @@ def test_validate_gives_one_line_for_json_of_the_wrong_shape(tmp_path: Path) -> 
 
 def test_validate_reports_a_missing_file_without_a_traceback(tmp_path: Path) -> None:
     code, out = run("validate", str(tmp_path / "missing.json"))
-    assert code == 1
-    assert "cannot read file" in out
+    assert code == 2  # a missing file given as an argument is a usage error
+    assert "missing.json: no such file" in out
 
 
 def test_schema_prints_json_schema_of_each_kind() -> None:

@@ -541,7 +541,7 @@ def test_pools_create_needs_the_token_from_the_environment() -> None:
     result = runner.invoke(
         cli, ["pools", "create", "--group", "1", path], env={"DNI_API_TOKEN": ""}
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # nothing was tried: a usage error
     assert "DNI_API_TOKEN" in result.output
     assert "--token" not in runner.invoke(cli, ["pools", "create", "--help"]).output
 

@@ -357,7 +357,7 @@ def test_simulate_replays_the_example_access_log() -> None:
 def test_simulate_command_reports_bad_options_plainly(tmp_path: Path) -> None:
     pools = str(EXAMPLES / "site" / "pools.json")
     code, out = run_cli("simulate", pools, "--quantity", "0..3")
-    assert code == 1
+    assert code == 2  # a bad value: a usage error
     assert "quantities must be between 1 and 1000" in out
     code, out = run_cli("simulate", pools, "--visitors-per-hour", "5", "--access-log", pools)
     assert code == 2
