@@ -638,8 +638,8 @@ def match_command(
     """Show which pool and tracking source claim one visit.
 
     Prints the winning pool, source, trigger and referrer class, or "no match".
-    The exit status is 0 either way; it is 1 only for unreadable or invalid
-    input.
+    The exit status is 0 either way; it is 1 for an invalid pool file and 2
+    for a usage error (a missing file, a --priority naming no pool).
     """
     rules = _rule_set(read_pools(files), priority_options)
     check_bots = user_agent is not None
