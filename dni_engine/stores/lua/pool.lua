@@ -1,0 +1,497 @@
+-- The pool script of dni_engine.stores.redis: every operation on one lease pool, run
+-- atomically in the pool's slot. The visit algorithm is that of dni_engine/stores/base.py;
+-- "step N" cites its steps. Loaded once by the store, called by SHA with EVALSHA.
+--
+-- KEYS[1] cfg       hash  terms, time watermark (now), lease sequence (seq), counters
+-- KEYS[2] free      zset  free numbers '%06d:<number>' (index in the pool) by free-since
+-- KEYS[3] live      zset  live leases by expiry
+-- KEYS[4] holder    hash  number -> its live lease
+-- KEYS[5] visitors  hash  visitor -> their live lease in this pool
+-- KEYS[6] log       zset  the lease log: leases by start time
+-- KEYS[7] order     hash  number -> index in the pool (API order)
+-- The script also uses <base>:l:<lease> (a lease record, hash) and <base>:n:<number> (the
+-- lease log of one number, zset), built from ARGV[2]: the same slot as KEYS.
+--
+-- ARGV[1] op   ARGV[2] base: the pool's key prefix '<ns>:{p:<pool>}'
+-- ARGV[3] now: the caller's time as exact text, or '' for Redis TIME (server time)
+--
+-- A lease is named by its member '<epoch>.<seq, %012d>'. Its record's fields: v visitor,
+-- n number, s started, a last activity, e expires, d ended, r end reason, b displaced by
+-- (a member), p specificity, i source index, f referrer, y referrer is Any (1/0),
+-- t trigger (absent: none), x pushed out of the log (the record is kept while live).
+-- A lease snapshot in a reply is the member and 12 record fields (SNAPSHOT), in order:
+--   snapshot {lease, visitor_id, number, started, last_activity, expires, ended, end_reason,
+--             displaced_by, specificity, source_index, referrer, trigger}
+-- Times in replies are text; absent fields are nil (false in a reply).
+--
+-- Every op but 'register' and 'reset' answers {'unregistered'} when the pool has no state,
+-- and may answer {'lost', what} when a record it needs is missing (changing nothing more).
+--
+-- op 'register'   ARGV[4] name  [5] hold (s)  [6] cooldown (s)  [7] policy
+--                 [8] overflow number shown ('' none)  [9] touch  [10] epoch for new state
+--                 [11] new state is trusted (1/0)  [12] clock skew tolerance (s)
+--                 [13..] the numbers, in API order
+--   returns 'ok' | 'repaired' (a poisoned pool time was brought back to ARGV[3])
+-- op 'reset'      ARGV[4..] the pool's numbers: drops every key of the pool
+--   returns {'reset'}
+-- op 'visit'      ARGV[4] visitor  [5] mode: visit | keep | switch_in
+--                 [6] claim: - (none) | here | other (a claim on another pool)
+--                 [7] specificity  [8] source index  [9] referrer  [10] referrer is Any (1/0)
+--                 [11] trigger: - (none) | +<trigger>  [12] log capacity
+--                 [13] log retention (s)
+--   returns {'kept', now, number, name, source_index, referrer, trigger, lease, started,
+--            expires}
+--         | {'new' | 'recycled', now, number, name, false, false, false, lease, started,
+--            expires[, displaced lease]}
+--         | {'switch', now, number, name, false, false, false, lease}: a last-touch
+--            switch is allowed (nothing changed; the caller takes in the claimed pool)
+--         | {'none', now}: no live lease here, and the claim is not on this pool
+--         | {'nofree', now}: switch_in found no number free right now
+--         | {'overflow', now, overflow number | false, name}
+-- op 'switch_out' ARGV[4] lease
+--   returns {'switched', now} | {'gone', now}: the lease was no longer live
+-- op 'release'    ARGV[4] visitor
+--   returns {'released', now, snapshot} | {'none', now}
+-- op 'attribute'  ARGV[4] number  [5] time of the call
+--   returns {'attributed', pool time, since, trusted, longest hold, snapshot...}: since is
+--           when this state began ('' not yet), trusted '1' | '0' (see the store's doc)
+-- op 'leases'     ARGV[4] number ('' every number)  [5] since  [6] until
+--   returns {'leases', pool time, snapshot...}: leases whose window overlaps [since, until)
+-- op 'stats'
+--   returns {'stats', now, numbers, live, cooling, free, new, kept, overflows, recycled,
+--            displacements, cooldowns_cut, switched_in, switched_out, expired, released}
+-- op 'purge'
+--   returns {'purged', now, leases ended}
+
+local op, base, now_arg = ARGV[1], ARGV[2], ARGV[3]
+local CFG, FREE, LIVE, HOLDER, VISITORS, LOG, ORDER =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+
+local function fmt(x) return string.format('%.17g', x) end
+local function lkey(m) return base .. ':l:' .. m end
+local function nkey(number) return base .. ':n:' .. number end
+local function opt(s) if string.sub(s, 1, 1) == '+' then return string.sub(s, 2) end return nil end
+
+local cfg = redis.call('HMGET', CFG, 'name', 'hold', 'cooldown', 'policy', 'overflow',
+  'touch', 'maxhold', 'now', 'kept', 'epoch', 'since', 'size')
+local NAME, HOLD, COOLDOWN, POLICY = cfg[1], tonumber(cfg[2]), tonumber(cfg[3]), cfg[4]
+local OVERFLOW, TOUCH, MAXHOLD, SEEN = cfg[5], cfg[6], tonumber(cfg[7]), cfg[8]
+local EPOCH, SINCE, SIZE = cfg[10] or '', cfg[11], tonumber(cfg[12])
+if OVERFLOW == '' then OVERFLOW = false end
+local function bump(name) return redis.call('HINCRBY', CFG, name, 1) end
+-- A lease's member: the pool's epoch (new each time its state is created, so ids
+-- are never reused after a loss) and a zero-padded sequence (ties: taken first).
+local function pad(seq) return EPOCH .. '.' .. string.format('%012d', seq) end
+
+-- Records the script needs and cannot find mean the pool's state was partly lost
+-- (evicted or deleted keys). The script then changes nothing more and answers
+-- LOST; the caller resets the pool and registers it again.
+local function lost(what) return {'lost', what} end
+
+-- Deletes every key of the pool (its lease records and per-number logs included).
+local function reset(numbers)
+  local members = {}
+  for _, key in ipairs({LIVE, LOG}) do
+    for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do members[m] = true end
+  end
+  for _, key in ipairs({HOLDER, VISITORS}) do
+    for _, m in ipairs(redis.call('HVALS', key)) do members[m] = true end
+  end
+  for m in pairs(members) do redis.call('DEL', lkey(m)) end
+  for _, n in ipairs(redis.call('HKEYS', ORDER)) do redis.call('DEL', nkey(n)) end
+  for _, n in ipairs(numbers) do redis.call('DEL', nkey(n)) end
+  redis.call('DEL', CFG, FREE, LIVE, HOLDER, VISITORS, LOG, ORDER)
+end
+
+-- step 1: time never goes backwards inside a pool. Returns the time and its exact
+-- text (the caller's own string when it is used as is: formatting is not free).
+-- With ``write`` the new watermark is stored now; otherwise the caller stores it.
+local function clock(write)
+  local now, text
+  if now_arg == '' then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+    text = fmt(now)
+  else
+    now, text = tonumber(now_arg), now_arg
+  end
+  if not SINCE then  -- the first operation on newly created state: when it began
+    redis.call('HSET', CFG, 'since', text)
+    SINCE = text
+  end
+  if SEEN and tonumber(SEEN) >= now then return tonumber(SEEN), SEEN, false end
+  if write then redis.call('HSET', CFG, 'now', text) end
+  return now, text, true
+end
+
+local function free_number(number, since)
+  local index = redis.call('HGET', ORDER, number)
+  if index then  -- a number dropped from the pool is not leased again
+    redis.call('ZADD', FREE, fmt(since), string.format('%06d:%s', tonumber(index), number))
+  end
+end
+
+local function close(m, at, reason, by)
+  local key = lkey(m)
+  local rec = redis.call('HMGET', key, 'v', 'n', 'x')
+  if by then
+    redis.call('HSET', key, 'd', fmt(at), 'r', reason, 'b', by)
+  else
+    redis.call('HSET', key, 'd', fmt(at), 'r', reason)
+  end
+  if redis.call('HGET', VISITORS, rec[1]) == m then redis.call('HDEL', VISITORS, rec[1]) end
+  if redis.call('HGET', HOLDER, rec[2]) == m then redis.call('HDEL', HOLDER, rec[2]) end
+  redis.call('ZREM', LIVE, m)
+  if reason == 'expired' or reason == 'released' then bump(reason) end
+  -- a lease already pushed out of the log (x) was kept only while it was live
+  if rec[3] then redis.call('DEL', key) end
+  return rec
+end
+
+-- step 4: leases whose hold ran out end at their expiry, freeing their number then.
+-- Answers LOST, changing nothing, when a due lease's record is missing.
+local function expire(now)
+  local due = redis.call('ZRANGEBYSCORE', LIVE, '-inf', fmt(now), 'WITHSCORES')
+  for k = 1, #due, 2 do
+    if redis.call('EXISTS', lkey(due[k])) == 0 then return lost('lease record') end
+  end
+  for k = 1, #due, 2 do
+    local e = tonumber(due[k + 1])
+    local rec = close(due[k], e, 'expired')
+    free_number(rec[2], e)
+  end
+  return nil
+end
+
+local function evict(m)
+  redis.call('ZREM', LOG, m)
+  local r = redis.call('HMGET', lkey(m), 'n', 'd')
+  if r[1] then redis.call('ZREM', nkey(r[1]), m) end
+  if r[2] then redis.call('DEL', lkey(m)) else redis.call('HSET', lkey(m), 'x', '1') end
+end
+
+-- The log keeps at most ``capacity`` leases; every 16th lease also drops (up to 32)
+-- leases whose window ended ``retention`` seconds ago, oldest first.
+local function trim(now, seq, capacity, retention)
+  local over = redis.call('ZCARD', LOG) - capacity
+  if over > 0 then
+    for _, m in ipairs(redis.call('ZRANGE', LOG, 0, over - 1)) do evict(m) end
+  end
+  if retention > 0 and seq % 16 == 0 then
+    local horizon = now - retention
+    local old = redis.call('ZRANGEBYSCORE', LOG, '-inf', '(' .. fmt(horizon), 'LIMIT', 0, 32)
+    for _, m in ipairs(old) do
+      local e = redis.call('HGET', lkey(m), 'e')
+      if e and tonumber(e) > horizon then break end
+      evict(m)
+    end
+  end
+end
+
+-- The record fields of a lease snapshot, after its member (see the header).
+local SNAPSHOT = {'v', 'n', 's', 'a', 'e', 'd', 'r', 'b', 'p', 'i', 'f', 't'}
+local function snapshot(out, m)
+  local r = redis.call('HMGET', lkey(m), unpack(SNAPSHOT))
+  out[#out + 1] = m
+  for k = 1, #SNAPSHOT do out[#out + 1] = r[k] end
+end
+
+if op == 'register' then
+  local first = 13
+  local list = {}
+  for k = first, #ARGV do list[#list + 1] = ARGV[k] end
+  if not NAME then
+    -- No state (a first registration, or a loss): clear what an eviction may have left.
+    reset(list)
+    redis.call('HSET', CFG, 'epoch', ARGV[10], 'trusted', ARGV[11])
+    EPOCH = ARGV[10]
+  elseif EPOCH == '' then
+    redis.call('HSET', CFG, 'epoch', ARGV[10])
+  end
+  local numbers = {}
+  for k = first, #ARGV do numbers[ARGV[k]] = k - first end
+  local known = {}
+  for _, n in ipairs(redis.call('HKEYS', ORDER)) do known[n] = true end
+  redis.call('DEL', ORDER)
+  for n, index in pairs(numbers) do redis.call('HSET', ORDER, n, index) end
+  local free = redis.call('ZRANGE', FREE, 0, -1, 'WITHSCORES')
+  redis.call('DEL', FREE)
+  for k = 1, #free, 2 do
+    local n = string.sub(free[k], 8)
+    if numbers[n] then
+      redis.call('ZADD', FREE, free[k + 1], string.format('%06d:%s', numbers[n], n))
+    end
+  end
+  for k = first, #ARGV do
+    local n = ARGV[k]
+    if not known[n] and redis.call('HEXISTS', HOLDER, n) == 0 then
+      redis.call('ZADD', FREE, '-inf', string.format('%06d:%s', k - first, n))
+    end
+  end
+  local hold = tonumber(ARGV[5])
+  if MAXHOLD and MAXHOLD > hold then hold = MAXHOLD end
+  redis.call('HSET', CFG, 'name', ARGV[4], 'hold', ARGV[5], 'cooldown', ARGV[6],
+    'policy', ARGV[7], 'overflow', ARGV[8], 'touch', ARGV[9], 'maxhold', fmt(hold),
+    'size', tostring(#list))
+  -- A watermark far ahead of the registering engine's clock was poisoned (a time in
+  -- milliseconds, say): bring the pool back to that clock, with the leases and free
+  -- numbers stamped in that future.
+  if now_arg ~= '' and SEEN then
+    local now, tolerance = tonumber(now_arg), tonumber(ARGV[12])
+    if tonumber(SEEN) > now + tolerance then
+      local until_ = now + tonumber(ARGV[5])
+      local ahead = redis.call('ZRANGEBYSCORE', LIVE, '(' .. fmt(until_), '+inf')
+      for _, m in ipairs(ahead) do
+        if redis.call('EXISTS', lkey(m)) == 1 then
+          redis.call('HSET', lkey(m), 'a', now_arg, 'e', fmt(until_))
+          redis.call('ZADD', LIVE, fmt(until_), m)
+        end
+      end
+      local later = redis.call('ZRANGEBYSCORE', FREE, '(' .. now_arg, '+inf')
+      for _, member in ipairs(later) do redis.call('ZADD', FREE, now_arg, member) end
+      redis.call('HSET', CFG, 'now', now_arg)
+      return 'repaired'
+    end
+  end
+  return 'ok'
+end
+
+if op == 'reset' then
+  local list = {}
+  for k = 4, #ARGV do list[#list + 1] = ARGV[k] end
+  reset(list)
+  return {'reset'}
+end
+
+if not NAME then return {'unregistered'} end
+
+if op == 'visit' then
+  local visitor, mode, claim = ARGV[4], ARGV[5], ARGV[6]
+  local spec, any = tonumber(ARGV[7]), ARGV[10]
+  local now, now_s, raised = clock(false)
+  -- step 2: a live lease in this pool is kept, or may yield to a more specific match
+  local m = redis.call('HGET', VISITORS, visitor)
+  if m then
+    local r = redis.call('HMGET', lkey(m), 'n', 's', 'e', 'd', 'p', 'y', 'i', 'f', 't')
+    if not r[1] then return lost('the lease record of a visitor') end
+    if not r[4] and now < tonumber(r[3]) then
+      -- mirrors leases.may_switch: under last touch, a claim on another pool moves the
+      -- lease when it is more specific (more conditions, then a referrer over Any)
+      if mode == 'visit' and claim == 'other' and TOUCH == 'last_touch' then
+        local held = tonumber(r[5])
+        local switch
+        if spec ~= held then switch = spec > held else switch = r[6] == '1' and any == '0' end
+        if switch then
+          if raised then redis.call('HSET', CFG, 'now', now_s) end
+          return {'switch', now_s, r[1], NAME, false, false, false, m}
+        end
+      end
+      local expires = fmt(now + HOLD)
+      redis.call('HSET', lkey(m), 'a', now_s, 'e', expires)
+      redis.call('ZADD', LIVE, expires, m)
+      -- the commonest visit: its counter and the watermark in one write
+      local kept = string.format('%d', tonumber(cfg[9] or '0') + 1)
+      if raised then
+        redis.call('HSET', CFG, 'kept', kept, 'now', now_s)
+      else
+        redis.call('HSET', CFG, 'kept', kept)
+      end
+      return {'kept', now_s, r[1], NAME, r[7], r[8], r[9], m, r[2], expires}
+    end
+  end
+  if raised then redis.call('HSET', CFG, 'now', now_s) end
+  -- step 3: no live lease here; a claim on another pool is the caller's to run there
+  if claim ~= 'here' then return {'none', now_s} end
+  local gone = expire(now)
+  if gone then return gone end
+  local capacity, retention = tonumber(ARGV[12]), tonumber(ARGV[13])
+  local function open(number, seq)
+    seq = seq or bump('seq')
+    local lm = pad(seq)
+    local expires = fmt(now + HOLD)
+    local trigger = opt(ARGV[11])
+    if trigger then
+      redis.call('HSET', lkey(lm), 'v', visitor, 'n', number, 's', now_s, 'a', now_s,
+        'e', expires, 'p', ARGV[7], 'i', ARGV[8], 'f', ARGV[9], 'y', any, 't', trigger)
+    else
+      redis.call('HSET', lkey(lm), 'v', visitor, 'n', number, 's', now_s, 'a', now_s,
+        'e', expires, 'p', ARGV[7], 'i', ARGV[8], 'f', ARGV[9], 'y', any)
+    end
+    redis.call('HSET', HOLDER, number, lm)
+    redis.call('ZADD', LIVE, expires, lm)
+    redis.call('HSET', VISITORS, visitor, lm)
+    redis.call('ZADD', LOG, now_s, lm)
+    redis.call('ZADD', nkey(number), now_s, lm)
+    trim(now, seq, capacity, retention)
+    return lm, expires
+  end
+  -- step 5: the number free longest, once out of its cooldown
+  local top = redis.call('ZPOPMIN', FREE)
+  if top[1] and tonumber(top[2]) + COOLDOWN <= now then
+    local number = string.sub(top[1], 8)
+    bump('new')
+    if mode == 'switch_in' then bump('switched_in') end
+    local lm, expires = open(number)
+    return {'new', now_s, number, NAME, false, false, false, lm, now_s, expires}
+  end
+  -- An exhausted pool is checked against its own bookkeeping first (cheap counts):
+  -- every number is free or held, every held number has a live entry and a visitor.
+  -- Keys evicted from under the pool would otherwise exhaust it for good.
+  if SIZE then
+    local held = redis.call('HLEN', HOLDER)
+    local free_count = redis.call('ZCARD', FREE) + (top[1] and 1 or 0)
+    if redis.call('HLEN', ORDER) ~= SIZE or free_count + held < SIZE
+        or redis.call('ZCARD', LIVE) < held or redis.call('HLEN', VISITORS) < held then
+      if top[1] then redis.call('ZADD', FREE, top[2], top[1]) end
+      return lost('the free or held numbers')
+    end
+    -- An LRU eviction takes the idlest records first: those of the leases next to expire.
+    for _, m in ipairs(redis.call('ZRANGE', LIVE, 0, 7)) do
+      if redis.call('EXISTS', lkey(m)) == 0 then
+        if top[1] then redis.call('ZADD', FREE, top[2], top[1]) end
+        return lost('the lease record of a live lease')
+      end
+    end
+  end
+  -- step 6: the exhausted pool's policy (top, if any, is the number cooling longest);
+  -- mirrors leases.exhausted_action (cooling: top; live: a held number), and a switch_in
+  -- takes no action: the visitor keeps their lease
+  local action = POLICY
+  if mode == 'switch_in' then action = 'none'
+  elseif POLICY == 'recycle' then
+    if top[1] then action = 'cut_cooldown'
+    elseif redis.call('HLEN', HOLDER) > 0 then action = 'displace'
+    else action = 'fallback' end
+  end
+  if top[1] and action ~= 'cut_cooldown' then redis.call('ZADD', FREE, top[2], top[1]) end
+  if action == 'none' then return {'nofree', now_s} end
+  if action == 'cut_cooldown' then
+    local number = string.sub(top[1], 8)
+    bump('recycled')
+    bump('cooldowns_cut')
+    local lm, expires = open(number)
+    return {'recycled', now_s, number, NAME, false, false, false, lm, now_s, expires}
+  end
+  if action == 'displace' then
+    local idlest = redis.call('ZRANGE', LIVE, 0, 0)[1]
+    if idlest and redis.call('EXISTS', lkey(idlest)) == 0 then
+      return lost('the lease record of a live lease')
+    end
+    if idlest then
+      local seq = bump('seq')
+      local number = close(idlest, now, 'displaced', pad(seq))[2]
+      bump('recycled')
+      bump('displacements')
+      local lm, expires = open(number, seq)
+      return {'recycled', now_s, number, NAME, false, false, false, lm, now_s, expires, idlest}
+    end
+  end
+  bump('overflows')
+  return {'overflow', now_s, OVERFLOW, NAME}
+end
+
+if op == 'switch_out' then
+  -- ends the lease as switched (its number starts cooling) if it is still live
+  local m = ARGV[4]
+  local now, now_s = clock(true)
+  local r = redis.call('HMGET', lkey(m), 'n', 'e', 'd')
+  if r[1] and not r[3] and now < tonumber(r[2]) then
+    close(m, now, 'switched')
+    free_number(r[1], now)
+    bump('switched_out')
+    return {'switched', now_s}
+  end
+  return {'gone', now_s}
+end
+
+if op == 'release' then
+  local now, now_s = clock(true)
+  local m = redis.call('HGET', VISITORS, ARGV[4])
+  if m then
+    if redis.call('EXISTS', lkey(m)) == 0 then return lost('the lease record of a visitor') end
+    local out = {'released', now_s}
+    snapshot(out, m)
+    local number, e = out[5], tonumber(out[8])
+    if not out[9] and now < e then
+      close(m, now, 'released')
+      free_number(number, now)
+      out[9], out[10] = now_s, 'released'
+      return out
+    end
+  end
+  return {'none', now_s}
+end
+
+if op == 'attribute' then
+  -- Leases on one number follow each other and a lease's window ends at most one
+  -- hold after the next one started: walk back from the last lease started by then
+  -- until that bound.
+  local number, at = ARGV[4], tonumber(ARGV[5])
+  local key = nkey(number)
+  local found = {}
+  local next_start, offset, done = math.huge, 0, false
+  while not done do
+    local batch = redis.call('ZREVRANGEBYSCORE', key, ARGV[5], '-inf', 'WITHSCORES',
+      'LIMIT', offset, 32)
+    if #batch == 0 then break end
+    for k = 1, #batch, 2 do
+      if not (at < next_start + MAXHOLD) then done = true; break end
+      local e = redis.call('HGET', lkey(batch[k]), 'e')
+      if e and at < tonumber(e) then table.insert(found, 1, batch[k]) end
+      next_start = tonumber(batch[k + 1])
+    end
+    offset = offset + 32
+  end
+  local holder = redis.call('HGET', HOLDER, number)
+  if holder then  -- a live lease already pushed out of the log
+    local listed = false
+    for _, m in ipairs(found) do if m == holder then listed = true end end
+    local s = redis.call('HGET', lkey(holder), 's')
+    if not listed and s and tonumber(s) <= at then found[#found + 1] = holder end
+  end
+  -- with when this state began and whether it is trusted from then on (see the doc)
+  local trusted = redis.call('HGET', CFG, 'trusted') or '1'
+  local out = {'attributed', SEEN or '-inf', SINCE or '', trusted, fmt(MAXHOLD)}
+  for _, m in ipairs(found) do snapshot(out, m) end
+  return out
+end
+
+if op == 'leases' then
+  local since = tonumber(ARGV[5])
+  local index = LOG
+  if ARGV[4] ~= '' then index = nkey(ARGV[4]) end
+  local members = redis.call('ZRANGEBYSCORE', index, '-inf', '(' .. ARGV[6])
+  local out = {'leases', SEEN or '-inf'}
+  for _, m in ipairs(members) do
+    local e = redis.call('HGET', lkey(m), 'e')
+    if e and tonumber(e) > since then snapshot(out, m) end
+  end
+  return out
+end
+
+if op == 'stats' then
+  local now, now_s = clock(true)
+  local gone = expire(now)
+  if gone then return gone end
+  local cooling, free = 0, 0
+  local members = redis.call('ZRANGE', FREE, 0, -1, 'WITHSCORES')
+  for k = 2, #members, 2 do
+    if tonumber(members[k]) + COOLDOWN > now then cooling = cooling + 1 else free = free + 1 end
+  end
+  local out = {'stats', now_s, redis.call('HLEN', ORDER), redis.call('HLEN', HOLDER),
+    cooling, free}
+  local c = redis.call('HMGET', CFG, 'new', 'kept', 'overflows', 'recycled', 'displacements',
+    'cooldowns_cut', 'switched_in', 'switched_out', 'expired', 'released')
+  for k = 1, #c do out[#out + 1] = tonumber(c[k] or '0') end
+  return out
+end
+
+if op == 'purge' then
+  local now, now_s = clock(true)
+  local before = tonumber(redis.call('HGET', CFG, 'expired') or '0')
+  local gone = expire(now)
+  if gone then return gone end
+  return {'purged', now_s, tonumber(redis.call('HGET', CFG, 'expired') or '0') - before}
+end
+
+return redis.error_reply('dni-engine store script: unknown operation ' .. tostring(op))
