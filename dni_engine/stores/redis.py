@@ -135,7 +135,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from importlib import resources
-from typing import Any, Final, Literal, TypeVar, cast
+from typing import Any, Final, Literal, NamedTuple, TypeVar, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -200,7 +200,58 @@ _OUTAGES: Final[tuple[type[BaseException], ...]] = (
 )
 # The KEYS of the pool script, in its order.
 _POOL_KEYS: Final = ("cfg", "free", "live", "holder", "visitors", "log", "order")
-_LEASE_FIELDS: Final = 13  # seq and the 12 fields of SNAPSHOT in the script
+
+_Text = bytes | str
+"""A value in a script reply (text, unless the client decodes responses)."""
+
+# The counters of a ``stats`` reply, after its status and time: the names of the
+# PoolStats fields they set, in the order the script's header lists them.
+_STATS_FIELDS: Final = (
+    "numbers",
+    "live",
+    "cooling",
+    "free",
+    "new",
+    "kept",
+    "overflows",
+    "recycled",
+    "displacements",
+    "cooldowns_cut",
+    "switched_in",
+    "switched_out",
+    "expired",
+    "released",
+)
+
+
+class _Snapshot(NamedTuple):
+    """One lease snapshot in a pool script reply, by the names the script's header lists.
+
+    The lease's member, then its record's fields in the script's ``SNAPSHOT`` order.
+    """
+
+    member: _Text
+    visitor_id: _Text
+    number: _Text
+    started: _Text
+    last_activity: _Text
+    expires: _Text
+    ended: _Text | None
+    end_reason: _Text | None
+    displaced_by: _Text | None
+    specificity: _Text
+    source_index: _Text
+    referrer: _Text
+    trigger: _Text | None
+
+
+class _RegistryKeys(NamedTuple):
+    """The registry's keys, in the order of the registry script's KEYS."""
+
+    pools: str
+    order: str
+    numbers: str
+    overflow: str
 
 
 def _lua(name: str) -> str:
@@ -301,7 +352,7 @@ class CircuitBreaker:
         return f"CircuitBreaker({self.state}, failures={self.failures}, rejected={self.rejected})"
 
 
-def _text(value: bytes | str) -> str:
+def _text(value: _Text) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -430,9 +481,7 @@ class RedisStore:
         self._breaker = CircuitBreaker(breaker_open_seconds, breaker_clock)
         self._heads: dict[str, tuple[Any, ...]] = {}
         registry = f"{namespace}:{{r}}"
-        self._registry = tuple(
-            f"{registry}:{name}" for name in ("pools", "order", "numbers", "overflow")
-        )
+        self._registry = _RegistryKeys._make(f"{registry}:{name}" for name in _RegistryKeys._fields)
         self._now = -math.inf
         # What this object registered: the terms it heals a lost pool from, the
         # pools Redis has not confirmed yet, and pools another worker's conflict refused.
@@ -758,7 +807,7 @@ class RedisStore:
         Pools registered through this object come first when Redis has
         forgotten them (they are registered again at their next operation).
         """
-        reply = self._execute([("LRANGE", self._registry[1], 0, -1)])[0]
+        reply = self._execute([("LRANGE", self._registry.order, 0, -1)])[0]
         listed = tuple(_text(key) for key in reply)
         missing = tuple(key for key in self._terms if key not in listed)
         return missing + listed if missing else listed
@@ -939,6 +988,10 @@ class RedisStore:
         claim: ClaimLike | None,
         switched_from: str | None = None,
     ) -> Decision:
+        """The decision of a ``visit`` reply, read by position (the per-visit path).
+
+        The positions are those of the ``visit`` replies in the script's header.
+        """
         status = _text(reply[0])
         at = float(reply[1])
         number = None if reply[2] is None else _text(reply[2])
@@ -1027,8 +1080,10 @@ class RedisStore:
         pool_key = self._number_owner.get(number)
         if pool_key is None:
             # A number of a pool another worker registered: ask the registry.
-            _, _, numbers, overflow = self._registry
-            owner, users = self._execute([("HGET", numbers, number), ("HGET", overflow, number)])
+            registry = self._registry
+            owner, users = self._execute(
+                [("HGET", registry.numbers, number), ("HGET", registry.overflow, number)]
+            )
             if owner is None:
                 if users is None:
                     known = self._overflow_users.get(number)
@@ -1058,38 +1113,37 @@ class RedisStore:
         )
 
     def _snapshots(self, pool_key: str, reply: list[Any], start: int = 2) -> list[Lease]:
-        """Leases from a script reply ``[status, pool time, ..., (member + 12 fields)...]``.
+        """Leases from a script reply ``[status, pool time, ..., snapshot...]``.
 
-        The leases start at ``start``.
+        The snapshots (:class:`_Snapshot`) start at ``start``.
         """
         horizon = max(float(reply[1]), self._now)
+        width = len(_Snapshot._fields)
         leases = []
-        for k in range(start, len(reply), _LEASE_FIELDS):
-            seq, visitor, number, started, last, expires_, ended_, reason_, by, spec, source = (
-                reply[k : k + 11]
-            )
-            referrer, trigger = reply[k + 11], reply[k + 12]
-            expires = float(expires_)
-            ended = None if ended_ is None else float(ended_)
-            reason = None if reason_ is None else cast(EndReason, _text(reason_))
+        for k in range(start, len(reply), width):
+            snap = _Snapshot._make(reply[k : k + width])
+            expires = float(snap.expires)
+            ended = None if snap.ended is None else float(snap.ended)
+            reason = None if snap.end_reason is None else cast(EndReason, _text(snap.end_reason))
             if ended is None and expires <= horizon:  # ran out; not yet noticed by its pool
                 ended, reason = expires, "expired"
+            by, trigger = snap.displaced_by, snap.trigger
             leases.append(
                 Lease(
-                    _lease_id(pool_key, seq),
-                    pool_key,
-                    _text(number),
-                    _text(visitor),
-                    float(started),
-                    float(last),
-                    expires,
-                    ended,
-                    reason,
-                    None if by is None else _lease_id(pool_key, by),
-                    int(spec),
-                    int(source),
-                    _text(referrer),
-                    None if trigger is None else _text(trigger),
+                    lease_id=_lease_id(pool_key, snap.member),
+                    pool_key=pool_key,
+                    number=_text(snap.number),
+                    visitor_id=_text(snap.visitor_id),
+                    started=float(snap.started),
+                    last_activity=float(snap.last_activity),
+                    expires=expires,
+                    ended=ended,
+                    end_reason=reason,
+                    displaced_by=None if by is None else _lease_id(pool_key, by),
+                    specificity=int(snap.specificity),
+                    source_index=int(snap.source_index),
+                    referrer=_text(snap.referrer),
+                    trigger=None if trigger is None else _text(trigger),
                 )
             )
         return leases
@@ -1105,8 +1159,9 @@ class RedisStore:
         now = self._raise_now(now)
         reply = self._pool_reply(pool_key, [self._script(pool_key, "stats", now)])
         at = self._saw(float(reply[1]))
-        counts = [int(x) for x in reply[2:16]]
-        return PoolStats(pool_key, at, *counts)
+        counts = reply[2 : 2 + len(_STATS_FIELDS)]
+        named = {name: int(count) for name, count in zip(_STATS_FIELDS, counts, strict=True)}
+        return PoolStats(pool_key=pool_key, at=at, **named)
 
     def leases(
         self,

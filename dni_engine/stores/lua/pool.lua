@@ -20,7 +20,7 @@
 -- (a member), p specificity, i source index, f referrer, y referrer is Any (1/0),
 -- t trigger (absent: none), x pushed out of the log (the record is kept while live).
 -- A lease snapshot in a reply is the member and 12 record fields (SNAPSHOT), in order:
---   snapshot {lease, visitor_id, number, started, last_activity, expires, ended, end_reason,
+--   snapshot {member, visitor_id, number, started, last_activity, expires, ended, end_reason,
 --             displaced_by, specificity, source_index, referrer, trigger}
 -- Times in replies are text; absent fields are nil (false in a reply).
 --
