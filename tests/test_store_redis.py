@@ -34,7 +34,8 @@ from dni_engine.leases import (
 )
 from dni_engine.schema import NumberPool
 from dni_engine.stores import MemoryStore, Store, StoreError
-from dni_engine.stores.redis import CircuitBreaker, RedisStore
+from dni_engine.stores.breaker import CircuitBreaker
+from dni_engine.stores.redis import RedisStore
 from dni_engine.testing.redis_server import RedisCluster, RedisServer
 
 HOLD = minutes(30)

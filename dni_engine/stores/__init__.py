@@ -1,6 +1,20 @@
-"""Where lease state lives: the :class:`Store` protocol and its implementations."""
+"""Where lease state lives: the :class:`Store` protocol and its implementations.
+
+:class:`MemoryStore` is the embedded store; the shared one,
+:class:`~dni_engine.stores.redis.RedisStore`, is imported from
+:mod:`dni_engine.stores.redis` (it needs redis-py). :class:`CircuitBreaker`
+fails calls fast while a back end is down.
+"""
 
 from dni_engine.stores.base import Store, StoreError
+from dni_engine.stores.breaker import BreakerState, CircuitBreaker
 from dni_engine.stores.memory import MemoryStore, StoreFootprint
 
-__all__ = ["MemoryStore", "Store", "StoreError", "StoreFootprint"]
+__all__ = [
+    "BreakerState",
+    "CircuitBreaker",
+    "MemoryStore",
+    "Store",
+    "StoreError",
+    "StoreFootprint",
+]

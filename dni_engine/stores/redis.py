@@ -115,8 +115,9 @@ and no retries; a client you pass in is used as it is configured (give it the
 same). When Redis fails, times out or is in a cluster failover, the operation
 raises :class:`StoreError`, which :meth:`Engine.visit
 <dni_engine.engine.Engine.visit>` turns into the outcome ``store_unavailable``
-(the page keeps its numbers). A :class:`CircuitBreaker` then fails every call
-at once for ``breaker_open_seconds`` of monotonic wall time (not the engine's
+(the page keeps its numbers). A
+:class:`~dni_engine.stores.breaker.CircuitBreaker` then fails every call at
+once for ``breaker_open_seconds`` of monotonic wall time (not the engine's
 clock), lets one probe through, and closes again when the probe succeeds, so a
 dead Redis costs one timeout per interval rather than one per page view, and
 the store recovers by itself. A script that timed out on the client may still
@@ -135,7 +136,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from importlib import resources
-from typing import Any, Final, Literal, NamedTuple, TypeVar, cast
+from typing import Any, Final, NamedTuple, TypeVar, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -170,6 +171,22 @@ from dni_engine.stores.base import (
     conflict_problem,
     number_conflicts,
 )
+from dni_engine.stores.breaker import DEFAULT_OPEN_SECONDS, BreakerState, CircuitBreaker
+
+__all__ = [
+    "DEFAULT_BREAKER_OPEN_SECONDS",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_LOG_CAPACITY",
+    "DEFAULT_LOG_RETENTION",
+    "DEFAULT_NAMESPACE",
+    "DEFAULT_TIMEOUT",
+    "POOL_SCRIPT",
+    "REGISTRY_SCRIPT",
+    "BreakerState",
+    "CircuitBreaker",
+    "RedisClient",
+    "RedisStore",
+]
 
 log = logging.getLogger("dni_engine.stores.redis")
 
@@ -183,7 +200,7 @@ DEFAULT_CONNECT_TIMEOUT: Final = 0.05
 DEFAULT_TIMEOUT: Final = 0.1
 DEFAULT_LOG_CAPACITY: Final = 100_000
 DEFAULT_LOG_RETENTION: Final = 30 * 86_400.0
-DEFAULT_BREAKER_OPEN_SECONDS: Final = 1.0
+DEFAULT_BREAKER_OPEN_SECONDS: Final = DEFAULT_OPEN_SECONDS
 _UNREGISTERED_HINT_TTL: Final = 86_400
 
 # Errors that mean "Redis cannot serve us right now": they open the breaker. Other
@@ -266,92 +283,6 @@ REGISTRY_SCRIPT: Final = _lua("registry.lua")
 """The registry script: which pool owns each number, checked and written atomically."""
 
 
-BreakerState = Literal["closed", "open", "half_open"]
-
-
-class CircuitBreaker:
-    """Fails calls fast while the back end is down, and probes it once per interval.
-
-    Closed, every call goes through. After a failure it is *open* for
-    ``open_seconds`` of ``clock`` (monotonic wall time, never the engine's
-    clock): :meth:`allow` says no at once. Then one call is let through as a
-    probe (*half open*): :meth:`succeeded` closes the breaker, :meth:`failed`
-    opens it again; if the probe never reports, another is let through one
-    interval later. Thread-safe; the closed path takes no lock.
-    """
-
-    __slots__ = (
-        "_clock",
-        "_lock",
-        "_open_until",
-        "_probing",
-        "failures",
-        "open_seconds",
-        "rejected",
-    )
-
-    def __init__(
-        self,
-        open_seconds: float = DEFAULT_BREAKER_OPEN_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if not (math.isfinite(open_seconds) and open_seconds >= 0):
-            raise ConfigError([Problem("breaker_open_seconds", "must be a number of seconds >= 0")])
-        self.open_seconds = float(open_seconds)
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._open_until: float | None = None
-        self._probing = False
-        self.failures = 0
-        """Failed calls so far (each one opened the breaker)."""
-        self.rejected = 0
-        """Calls refused without trying, while the breaker was open."""
-
-    @property
-    def state(self) -> BreakerState:
-        """``closed``, ``open`` (failing fast) or ``half_open`` (a probe is out)."""
-        if self._open_until is None:
-            return "closed"
-        return "half_open" if self._probing else "open"
-
-    def allow(self) -> bool:
-        """True if a call may go to the back end now (it must then report back)."""
-        if self._open_until is None:
-            return True
-        with self._lock:
-            if self._open_until is None:
-                return True
-            now = self._clock()
-            if now >= self._open_until:
-                self._open_until = now + self.open_seconds
-                self._probing = True
-                return True
-            self.rejected += 1
-            return False
-
-    def succeeded(self) -> None:
-        """The back end answered: close the breaker."""
-        if self._open_until is not None:
-            with self._lock:
-                if self._open_until is not None:
-                    log.info("circuit closed: Redis answers again")
-                self._open_until = None
-                self._probing = False
-
-    def failed(self) -> None:
-        """The back end failed: fail fast for the next ``open_seconds``."""
-        with self._lock:
-            if self._open_until is None:
-                # INFO only: the engine warns once per outage; this is the detail.
-                log.info("circuit open: failing fast for %g s between probes", self.open_seconds)
-            self.failures += 1
-            self._probing = False
-            self._open_until = self._clock() + self.open_seconds
-
-    def __repr__(self) -> str:
-        return f"CircuitBreaker({self.state}, failures={self.failures}, rejected={self.rejected})"
-
-
 def _text(value: _Text) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -410,12 +341,12 @@ class RedisStore:
     a visitor's pool hint outlives their last visit; by default twice the
     longest ``match_period`` registered through this object plus a minute.
     ``breaker_open_seconds`` and ``breaker_clock`` configure the
-    :class:`CircuitBreaker`. ``new_namespace=True`` promises that the
-    namespace never held leases (a new deployment, a test), so the state this
-    object creates at its first registration is trusted at once; otherwise
-    state created in an empty namespace counts as possibly lost (see
-    *Lost state* in the module doc), because an empty Redis cannot tell a new
-    deployment from a flushed one.
+    :class:`~dni_engine.stores.breaker.CircuitBreaker`. ``new_namespace=True``
+    promises that the namespace never held leases (a new deployment, a test),
+    so the state this object creates at its first registration is trusted at
+    once; otherwise state created in an empty namespace counts as possibly lost
+    (see *Lost state* in the module doc), because an empty Redis cannot tell a
+    new deployment from a flushed one.
 
     Building a store never touches Redis, and neither does registering a pool
     while Redis is down: the pool is registered at the first operation Redis
@@ -478,7 +409,9 @@ class RedisStore:
         self._hint_ttl = None if hint_ttl is None else math.ceil(hint_ttl)
         self._max_hold = 0.0
         self._ttl = self._hint_ttl or _UNREGISTERED_HINT_TTL
-        self._breaker = CircuitBreaker(breaker_open_seconds, breaker_clock)
+        self._breaker = CircuitBreaker(
+            breaker_open_seconds, breaker_clock, name="Redis", logger=log
+        )
         self._heads: dict[str, tuple[Any, ...]] = {}
         registry = f"{namespace}:{{r}}"
         self._registry = _RegistryKeys._make(f"{registry}:{name}" for name in _RegistryKeys._fields)
@@ -496,8 +429,6 @@ class RedisStore:
         self._down_logged = False
         self.losses = 0
         """Losses of pool state this object detected (and healed)."""
-
-    # ---- plumbing ----------------------------------------------------------------
 
     @property
     def breaker(self) -> CircuitBreaker:
@@ -600,8 +531,6 @@ class RedisStore:
         if self._now < at <= self._now + MAX_CLOCK_SKEW:
             self._now = at
         return at
-
-    # ---- configuration -----------------------------------------------------------
 
     def register_pool(self, terms: PoolTerms, now: float | None = None) -> None:
         """Add or update a pool (see :meth:`Store.register_pool`); idempotent across workers.
@@ -811,8 +740,6 @@ class RedisStore:
         listed = tuple(_text(key) for key in reply)
         missing = tuple(key for key in self._terms if key not in listed)
         return missing + listed if missing else listed
-
-    # ---- the per-visit operation --------------------------------------------------
 
     def _healing(self, operation: Callable[[], _T]) -> _T:
         """Run ``operation``; if it finds a pool's state lost, heal the pool and run it again.
@@ -1045,8 +972,6 @@ class RedisStore:
             displaced,
             switched_from,
         )
-
-    # ---- the other operations -----------------------------------------------------
 
     def release(self, visitor_id: str, now: float) -> Lease | None:
         """End ``visitor_id``'s live lease now; its number starts cooling. ``None`` if none."""
