@@ -40,6 +40,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import quote
 
 from dni_engine.bots import is_bot
@@ -83,12 +84,48 @@ PAID_MEDIA = frozenset(
     {"cpc", "ppc", "paid", "paidsearch", "paid_search", "paid_social", "cpm", "display"}
 )
 
+#: The precedence steps that decide between pools, by number (see :class:`Precedence`).
 STEP_NAMES = {
     1: "trigger conditions",
     2: "specific referrer beats Any",
     3: "priority",
     4: "registration order",
 }
+
+
+class Precedence(NamedTuple):
+    """How one way of matching a visit ranks: compared as a tuple, the higher wins.
+
+    The first four fields are the precedence steps between pools, in order
+    (:data:`STEP_NAMES`): the trigger's conditions, a specific referrer (1)
+    over ``Any`` (0), the pool's priority, then registration order as the
+    negated pool index, so that an earlier pool ranks higher. The last two,
+    the negated source index and the negated index of the way among the
+    source's ways, only order one pool's own ways. Ranks are built when the
+    rules are compiled; matching compares the integers they are sorted into.
+    """
+
+    conditions: int
+    specific_referrer: int
+    priority: int
+    earlier_pool: int
+    earlier_source: int
+    earlier_way: int
+
+    @property
+    def steps(self) -> tuple[int, int, int, int]:
+        """The four fields that decide between pools (steps 1-4), in order."""
+        return (self.conditions, self.specific_referrer, self.priority, self.earlier_pool)
+
+    def deciding_step(self, other: Precedence) -> int | None:
+        """The first step (1-4) on which ``self`` and ``other`` differ.
+
+        ``None`` when they agree on all four, which only two ways of one pool do.
+        """
+        for step, (mine, theirs) in enumerate(zip(self.steps, other.steps, strict=True), 1):
+            if mine != theirs:
+                return step
+        return None
 
 
 def paid_reason(params: Mapping[str, Sequence[str]]) -> str | None:
@@ -333,26 +370,31 @@ class RuleSet:
 
     # ---- compiling ------------------------------------------------------------
 
-    def _key(self, source: CompiledSource, specificity: int, order: int) -> tuple[int, ...]:
-        priority = self.priorities[self.pool_keys[source.pool_index]]
-        return (
+    def precedence(self, source: CompiledSource, specificity: int, order: int = 0) -> Precedence:
+        """The rank of one way ``source`` can match, with ``specificity`` conditions.
+
+        ``order`` is the way's index in :meth:`CompiledSource.paths`; it only
+        orders one source's own ways, so the steps between pools do not depend on it.
+        """
+        return Precedence(
             specificity,
             int(source.specific),
-            priority,
+            self.priorities[self.pool_keys[source.pool_index]],
             -source.pool_index,
             -source.source_index,
             -order,
         )
 
     def _entries(self) -> list[_Entry]:
-        drafts: list[tuple[tuple[int, ...], CompiledSource, Via, Trigger | None]] = []
+        drafts: list[tuple[Precedence, CompiledSource, Via, Trigger | None]] = []
         for pool_index, sources in enumerate(self.sources):
             if not self.active[pool_index]:
                 continue  # decided here, once: an inactive pool is in no index
             for source in sources:
                 for via, order, trigger in source.paths():
                     specificity = trigger.specificity if trigger is not None else 0
-                    drafts.append((self._key(source, specificity, order), source, via, trigger))
+                    precedence = self.precedence(source, specificity, order)
+                    drafts.append((precedence, source, via, trigger))
         drafts.sort(key=lambda d: d[0])
         entries = []
         for rank, (_, source, via, trigger) in enumerate(drafts):
@@ -561,10 +603,10 @@ class RuleSet:
             logger.debug("explain could not read the visit", exc_info=True)
             visit = _Visit({}, None)
         bot = check_bots and is_bot(user_agent)
-        best_per_pool: list[tuple[tuple[int, ...], CompiledSource, Via, Trigger | None] | None] = []
+        best_per_pool: list[tuple[Precedence, CompiledSource, Via, Trigger | None] | None] = []
         verdicts: list[list[SourceVerdict]] = []
         for sources in self.sources:
-            pool_best: tuple[tuple[int, ...], CompiledSource, Via, Trigger | None] | None = None
+            pool_best: tuple[Precedence, CompiledSource, Via, Trigger | None] | None = None
             source_verdicts = []
             for source in sources:
                 verdict, path = _judge_source(source, visit)
@@ -572,7 +614,7 @@ class RuleSet:
                 if path is not None:
                     via, order, trigger = path
                     spec = trigger.specificity if trigger is not None else 0
-                    rank_key = self._key(source, spec, order)
+                    rank_key = self.precedence(source, spec, order)
                     if pool_best is None or rank_key > pool_best[0]:
                         pool_best = (rank_key, source, via, trigger)
             best_per_pool.append(pool_best)
@@ -646,7 +688,8 @@ class RuleSet:
                 )
             else:
                 assert winner is not None
-                step = next(i + 1 for i in range(4) if best[0][i] != winner[0][i])
+                step = best[0].deciding_step(winner[0])
+                assert step is not None  # two pools always differ at step 4
                 lost_to = self.pool_keys[winner[1].pool_index]
                 reason = self._lost_reason(best, winner, step)
                 outcome = "lost"
@@ -679,19 +722,19 @@ class RuleSet:
 
     def _lost_reason(
         self,
-        mine: tuple[tuple[int, ...], CompiledSource, Via, Trigger | None],
-        theirs: tuple[tuple[int, ...], CompiledSource, Via, Trigger | None],
+        mine: tuple[Precedence, CompiledSource, Via, Trigger | None],
+        theirs: tuple[Precedence, CompiledSource, Via, Trigger | None],
         step: int,
     ) -> str:
         other = self.pools[theirs[1].pool_index]
         other_key = self.pool_keys[theirs[1].pool_index]
         head = f"lost to '{other.name}' (key {other_key}) at step {step}, {STEP_NAMES[step]}"
         if step == 1:
-            return f"{head}: {mine[0][0]} condition(s) against {theirs[0][0]}"
+            return f"{head}: {mine[0].conditions} condition(s) against {theirs[0].conditions}"
         if step == 2:
             return f"{head}: this source uses Any, the winner's uses {theirs[1].referrer}"
         if step == 3:
-            return f"{head}: priority {mine[0][2]} against {theirs[0][2]}"
+            return f"{head}: priority {mine[0].priority} against {theirs[0].priority}"
         return f"{head}: the winner is listed earlier (pool {theirs[1].pool_index})"
 
 
@@ -1319,10 +1362,6 @@ def _referrer_covers(wide: ReferrerRule, narrow: ReferrerRule) -> bool:
     return False
 
 
-def _pool_rank(rules: RuleSet, source: CompiledSource, specificity: int) -> tuple[int, ...]:
-    return rules._key(source, specificity, 0)[:4]
-
-
 def _referrer_key(rule: ReferrerRule) -> str:
     """The bucket a rule is filed under when looking for rules that cover others."""
     if rule.kind is RuleKind.PATTERN:
@@ -1382,45 +1421,48 @@ class _Coverage:
     A trigger is filed under its most selective condition (as the matcher
     files it); a trigger covering another has that condition implied by one
     of the other's, so only the buckets of :func:`_implied_keys` need a look.
-    Paths without triggers are filed by referrer. Buckets are sorted by rank,
-    best first.
+    Paths without triggers are filed by referrer. Buckets are sorted by the
+    steps between pools (:attr:`Precedence.steps`), best first.
     """
 
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
-        Ranked = tuple[tuple[int, ...], CompiledSource]
-        triggered: dict[tuple[str, str, str], list[tuple[tuple[int, ...], CompiledSource, Trigger]]]
+        Ranked = tuple[Precedence, CompiledSource]
+        triggered: dict[tuple[str, str, str], list[tuple[Precedence, CompiledSource, Trigger]]]
         triggered = {}
         plain: dict[str, list[Ranked]] = {}
         organic: dict[str, list[Ranked]] = {}
         for source in _active_sources(rules):
             for via, _, trigger in source.paths():
                 if trigger is not None:
-                    rank = _pool_rank(rules, source, trigger.specificity)
+                    rank = rules.precedence(source, trigger.specificity)
                     key = _cover_key(_index_condition(trigger))
                     triggered.setdefault(key, []).append((rank, source, trigger))
                 else:
                     bucket = plain if via is Via.NO_TRIGGERS else organic
-                    rank = _pool_rank(rules, source, 0)
+                    rank = rules.precedence(source, 0)
                     bucket.setdefault(_referrer_key(source.rule), []).append((rank, source))
         for entries in triggered.values():
-            entries.sort(key=lambda e: e[0], reverse=True)
+            entries.sort(key=lambda e: e[0].steps, reverse=True)
         for buckets in (plain, organic):
             for ranked in buckets.values():
-                ranked.sort(key=lambda e: e[0], reverse=True)
+                ranked.sort(key=lambda e: e[0].steps, reverse=True)
         self.triggered = triggered
         self.plain = plain
         self.organic = organic
 
     def dominator(
         self, source: CompiledSource, via: Via, trigger: Trigger | None
-    ) -> tuple[CompiledSource, tuple[int, ...], tuple[int, ...]] | None:
-        """A source of another pool that matches whenever this path does, and always wins."""
-        mine = _pool_rank(self.rules, source, trigger.specificity if trigger is not None else 0)
+    ) -> tuple[CompiledSource, Precedence, Precedence] | None:
+        """A source of another pool that matches whenever this path does, and always wins.
+
+        Returns that source, this path's rank and the other source's.
+        """
+        mine = self.rules.precedence(source, trigger.specificity if trigger is not None else 0)
         if trigger is not None:
             for key in _implied_keys(trigger):
                 for rank, other, wide in self.triggered.get(key, ()):
-                    if rank <= mine:
+                    if rank.steps <= mine.steps:
                         break
                     if (
                         other.pool_index != source.pool_index
@@ -1433,7 +1475,7 @@ class _Coverage:
         for referrer_key in _covering_keys(source.rule):
             for bucket in buckets:
                 for rank, other in bucket.get(referrer_key, ()):
-                    if rank <= mine:
+                    if rank.steps <= mine.steps:
                         break
                     if other.pool_index != source.pool_index and _referrer_covers(
                         other.rule, source.rule
@@ -1455,7 +1497,8 @@ def _lint_unreachable(rules: RuleSet) -> tuple[list[LintWarning], set[tuple[int,
             if not beaten or any(b is None for b in beaten):
                 continue
             other, mine, theirs = next(b for b in beaten if b is not None)
-            step = next(i + 1 for i in range(4) if mine[i] != theirs[i])
+            step = mine.deciding_step(theirs)
+            assert step is not None  # the other source is in another pool
             pool = rules.pools[other.pool_index]
             decided.add((source.pool_index, source.source_index))
             found.append(
@@ -1544,13 +1587,13 @@ def _lint_order_ties(rules: RuleSet, unreachable: set[tuple[int, int]]) -> list[
     paths that could tie are compared. Sources already reported as
     unreachable are left out: their ties add nothing.
     """
-    groups: dict[tuple[int, ...], list[Path]] = {}
+    groups: dict[tuple[int, int, int], list[Path]] = {}
     for source in _active_sources(rules):
         if (source.pool_index, source.source_index) in unreachable:
             continue
         for via, _, trigger in source.paths():
             spec = trigger.specificity if trigger is not None else 0
-            groups.setdefault(_pool_rank(rules, source, spec)[:3], []).append(
+            groups.setdefault(_before_order(rules.precedence(source, spec)), []).append(
                 (source, via, trigger)
             )
     found = []
@@ -1565,6 +1608,11 @@ def _lint_order_ties(rules: RuleSet, unreachable: set[tuple[int, int]]) -> list[
                 reported.add(pair)
                 found.append(warning)
     return found
+
+
+def _before_order(rank: Precedence) -> tuple[int, int, int]:
+    """Steps 1-3 of ``rank``: what two pools tie on when only registration order decides."""
+    return rank.conditions, rank.specific_referrer, rank.priority
 
 
 def _overlapping_pairs(group: Sequence[Path]) -> Iterator[tuple[Path, Path]]:
@@ -1690,15 +1738,15 @@ def _tie_warning(rules: RuleSet, a: Path, b: Path) -> LintWarning | None:
     visit = _Visit.read(url, referrer)
     ranks = []
     for pool_index in (a[0].pool_index, b[0].pool_index):
-        best: tuple[int, ...] | None = None
+        best: Precedence | None = None
         for source in rules.sources[pool_index]:
             _, path = _judge_source(source, visit)
             if path is not None:
                 spec = path[2].specificity if path[2] is not None else 0
-                rank = _pool_rank(rules, source, spec)
-                best = rank if best is None or rank > best else best
+                rank = rules.precedence(source, spec)
+                best = rank if best is None or rank.steps > best.steps else best
         ranks.append(best)
-    if ranks[0] is None or ranks[1] is None or ranks[0][:3] != ranks[1][:3]:
+    if ranks[0] is None or ranks[1] is None or _before_order(ranks[0]) != _before_order(ranks[1]):
         return None  # the pools do not really tie on this visit
     first, second = sorted((a, b), key=lambda p: p[0].pool_index)
     found = rules.match(url, referrer, check_bots=False)
@@ -1706,7 +1754,7 @@ def _tie_warning(rules: RuleSet, a: Path, b: Path) -> LintWarning | None:
         return None  # a third pool wins this visit: here the order does not decide
     winner = rules.pools[first[0].pool_index].name
     loser = rules.pools[second[0].pool_index].name
-    spec, specific, priority = ranks[0][:3]
+    spec, specific, priority = _before_order(ranks[0])
     came = f"from {referrer}" if referrer else "with no referrer"
     return LintWarning(
         _source_path(second[0]),
