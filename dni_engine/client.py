@@ -36,28 +36,47 @@ from typing import Any, Generic, Self, TypeVar
 
 import anyio
 import httpx
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from dni_engine.errors import ConfigError, DniError, Problem
 from dni_engine.schema import (
+    TOKEN_HEADER,
     NumberPool,
     NumberPoolRequest,
     PhoneNumberRequest,
-    Quantity,
+    PoolNumbersRequest,
     Referrer,
+    pool_json,
     problems_from,
 )
 
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "TOKEN_HEADER",
+    "AmbiguousResult",
+    "ApiError",
+    "AsyncClient",
+    "AuthError",
+    "Client",
+    "Conflict",
+    "ConnectionFailed",
+    "InvalidResponse",
+    "NotFound",
+    "PoolNumbersRequest",
+    "RateLimited",
+    "RetryPolicy",
+    "ServerError",
+    "ValidationFailed",
+    "pool_json",
+]
+
 DEFAULT_BASE_URL = "https://api.telmetrics.com/v3/api"
-TOKEN_HEADER = "x-organization-token"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 logger = logging.getLogger("dni_engine.client")
 
 T = TypeVar("T")
-
-
-# ---- errors --------------------------------------------------------------------
 
 
 class ApiError(DniError):
@@ -158,9 +177,6 @@ _STATUS_ERRORS: dict[int, type[ApiError]] = {
 }
 
 
-# ---- retry policy --------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """When and how long to wait before trying a request again.
@@ -196,46 +212,9 @@ class RetryPolicy:
         return max(wait, retry_after or 0.0)
 
 
-# ---- request and response bodies ----------------------------------------------
-
-
-class PoolNumbersRequest(BaseModel):
-    """The body POSTed to ``/numberpools/{pool_id}/numbers`` to add numbers to a pool."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    quantity: Quantity
-    phone_number_request: PhoneNumberRequest
-
-
-# The key order of the vendor's response examples.
-_RESPONSE_ORDER = (
-    "id",
-    "name",
-    "group_id",
-    "status",
-    "match_period",
-    "quantity",
-    "numbers",
-    "replacement_configuration",
-    "sms_routes",
-    "call_routes",
-)
-
-
-def pool_json(pool: NumberPool) -> dict[str, Any]:
-    """A pool as the API writes it: the vendor's fields, in the vendor's order."""
-    data = pool.model_dump(mode="json", by_alias=True)
-    ordered = {key: data.pop(key) for key in _RESPONSE_ORDER if key in data}
-    return ordered | data
-
-
 _POOL = TypeAdapter(NumberPool)
 _POOLS = TypeAdapter(list[NumberPool])
 _REFERRERS = TypeAdapter(list[Referrer])
-
-
-# ---- the shared, I/O-free core -------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,9 +546,6 @@ def _same_pool(request: NumberPoolRequest, pool: NumberPool) -> NumberPool:
 def _named(pools: list[NumberPool], name: str) -> NumberPool | None:
     key = name.strip().casefold()
     return next((p for p in pools if p.name.strip().casefold() == key), None)
-
-
-# ---- the clients ---------------------------------------------------------------
 
 
 class _Base:

@@ -121,7 +121,7 @@ class Engine:
         pool_list = list(pools)
         self._clock: Clock = system_clock if clock is None else clock
         self._store: Store = MemoryStore() if store is None else store
-        keys = [_key_of(pool) for pool in pool_list]
+        keys = [pool.key for pool in pool_list]
         resolved = _resolve_options(pool_list, keys, options or {})
         priorities = {key: o.priority for key, o in resolved.items() if o.priority is not None}
         self._rules = compile_pools(pool_list, priorities or None)
@@ -407,10 +407,6 @@ def _seconds(at: Moment) -> float:
     if not math.isfinite(value):
         raise ValueError(f"time {at!r} is not a finite number of seconds")
     return value
-
-
-def _key_of(pool: AnyPool) -> str:
-    return str(pool.id) if isinstance(pool, NumberPool) else pool.name
 
 
 def _resolve_options(

@@ -3,7 +3,12 @@
 :class:`NumberPoolRequest` is what is POSTed to create a pool;
 :class:`NumberPool` is what the API returns (the request echoed back with
 ``id``, ``group_id``, ``status`` and ``numbers``, defaults filled in). Both
-dump back to the vendor's JSON with ``model_dump(mode="json", by_alias=True)``.
+dump back to the vendor's JSON with ``model_dump(mode="json", by_alias=True)``
+(:func:`pool_json` also keeps the vendor's key order), and both name their
+pool's ``key`` everywhere else in the package. The rest of the API's
+vocabulary lives here too, for the client and the emulator alike:
+:class:`PoolNumbersRequest` (the body that adds numbers), :class:`Referrer`
+(the referrer catalogue) and :data:`TOKEN_HEADER`.
 
 Validation reports every problem at once; :func:`load_pools` turns pydantic's
 errors into a :class:`~dni_engine.errors.ConfigError` whose lines carry the JSON
@@ -47,6 +52,46 @@ from dni_engine.phone import (
 from dni_engine.referrers import parse_referrer_domain
 from dni_engine.triggers import parse_trigger
 
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "MAX_JSON_INT_DIGITS",
+    "MAX_MATCH_PERIOD",
+    "MAX_NAME_LENGTH",
+    "MAX_QUANTITY",
+    "TOKEN_HEADER",
+    "AnyPool",
+    "CallRoutes",
+    "CountryCode",
+    "DialableNumber",
+    "E164Number",
+    "Identifier",
+    "Minutes",
+    "NumberPool",
+    "NumberPoolRequest",
+    "NumberToReplace",
+    "PhoneNumberRequest",
+    "PoolName",
+    "PoolNumber",
+    "PoolNumbersRequest",
+    "Quantity",
+    "Referrer",
+    "ReferrerDomain",
+    "ReplacementConfiguration",
+    "Route",
+    "SmsRoutes",
+    "StrictBool",
+    "TrackingSource",
+    "UrlTrigger",
+    "check_pool_set",
+    "is_response",
+    "iter_pool_documents",
+    "load_pools",
+    "parse_pool",
+    "pool_json",
+    "problems_from",
+    "status_warning",
+]
+
 MAX_QUANTITY = 1000
 MAX_MATCH_PERIOD = 43_200  # 30 days, in minutes
 MAX_NAME_LENGTH = 255
@@ -57,6 +102,8 @@ MAX_NAME_LENGTH = 255
 MAX_JSON_DEPTH = 64
 #: Most digits a JSON integer in a pool document may have (any 64-bit id fits).
 MAX_JSON_INT_DIGITS = 20
+#: The request header that carries the organization's API token.
+TOKEN_HEADER = "x-organization-token"
 
 # The pool's country while a pool document is being validated, so that
 # numbers written in national form can be checked against it. Set by the
@@ -77,9 +124,6 @@ class _Model(BaseModel):
     ) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
         return {k: v for k, v in data.items() if v is not None}
-
-
-# ---- field types -----------------------------------------------------------
 
 
 def _check_name(value: str) -> str:
@@ -187,9 +231,6 @@ E164Number = Annotated[str, Field(strict=True), AfterValidator(_check_e164)]
 ReferrerDomain = Annotated[str, Field(strict=True), AfterValidator(_check_referrer)]
 UrlTrigger = Annotated[str, Field(strict=True), AfterValidator(_check_trigger)]
 StrictBool = Annotated[bool, Field(strict=True)]
-
-
-# ---- models ------------------------------------------------------------------
 
 
 class PhoneNumberRequest(_Model):
@@ -345,6 +386,11 @@ class NumberPoolRequest(_PoolFields):
             _POOL_COUNTRY.reset(token)
 
     @property
+    def key(self) -> str:
+        """The pool's key in rules, stores and reports: its name (a request has no id yet)."""
+        return self.name
+
+    @property
     def country(self) -> str:
         """The pool's country: the requested ``iso_country``."""
         return self.phone_number_request.iso_country
@@ -404,6 +450,11 @@ class NumberPool(_PoolFields):
         return self
 
     @property
+    def key(self) -> str:
+        """The pool's key in rules, stores and reports: its ``id``, as text."""
+        return str(self.id)
+
+    @property
     def country(self) -> str | None:
         """The pool's country: that of its numbers, else of its number request."""
         for n in self.numbers:
@@ -430,6 +481,37 @@ class NumberPool(_PoolFields):
 AnyPool: TypeAlias = NumberPool | NumberPoolRequest
 
 
+class PoolNumbersRequest(BaseModel):
+    """The body POSTed to ``/numberpools/{pool_id}/numbers`` to add numbers to a pool."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    quantity: Quantity
+    phone_number_request: PhoneNumberRequest
+
+
+# The key order of the vendor's response examples.
+_RESPONSE_ORDER = (
+    "id",
+    "name",
+    "group_id",
+    "status",
+    "match_period",
+    "quantity",
+    "numbers",
+    "replacement_configuration",
+    "sms_routes",
+    "call_routes",
+)
+
+
+def pool_json(pool: NumberPool) -> dict[str, Any]:
+    """A pool as the API writes it: the vendor's fields, in the vendor's order."""
+    data = pool.model_dump(mode="json", by_alias=True)
+    ordered = {key: data.pop(key) for key in _RESPONSE_ORDER if key in data}
+    return ordered | data
+
+
 def status_warning(pool: AnyPool) -> str | None:
     """Why ``pool`` hands out no numbers, or ``None`` when it does.
 
@@ -441,9 +523,6 @@ def status_warning(pool: AnyPool) -> str | None:
         return None
     status = pool.status if len(pool.status) <= 40 else pool.status[:40] + "..."
     return f"status {status!r} is not 'active': the pool leases no numbers"
-
-
-# ---- rules between the pools of one site -----------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -668,8 +747,6 @@ def check_pool_set(
     problems.extend(problem for _, problem in found)
     return problems
 
-
-# ---- loading documents -------------------------------------------------------
 
 _READABLE = {
     "missing": "required field is missing",

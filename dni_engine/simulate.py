@@ -271,10 +271,6 @@ def _overflow_numbers(pools: Sequence[NumberPool]) -> dict[str, PoolOptions]:
     }
 
 
-def _report_key(pool: AnyPool, resized: NumberPool) -> str:
-    return str(pool.id) if isinstance(pool, NumberPool) else str(resized.id)
-
-
 # ---- one run -------------------------------------------------------------------
 
 
@@ -335,7 +331,7 @@ def simulate(
         sized = [p for p in pools if isinstance(p, NumberPool)]
     else:
         sized = resize_pools(pools, quantity)
-    keys = [_report_key(p, s) for p, s in zip(pools, sized, strict=True)]
+    keys = [s.key for s in sized]  # a request is reported under its made-up pool's id
     store = MemoryStore(log_capacity=1_000_000)
     engine = Engine(
         sized,

@@ -33,11 +33,10 @@ from dni_engine.client import (
     _error_from,
     _Exchange,
     _retry_after,
-    pool_json,
 )
 from dni_engine.emulator import Emulator, EmulatorServer, Faults
 from dni_engine.errors import ConfigError, DniError
-from dni_engine.schema import NumberPool, NumberPoolRequest, PhoneNumberRequest
+from dni_engine.schema import NumberPool, NumberPoolRequest, PhoneNumberRequest, pool_json
 from tests.conftest import SEED_KINDS, load_example
 
 TOKEN = "tok-5f1d0c9a-SECRET-e54f9d"

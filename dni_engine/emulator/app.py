@@ -42,7 +42,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
-from dni_engine.client import TOKEN_HEADER, PoolNumbersRequest, pool_json
 from dni_engine.emulator.faults import FaultInjector, Faults
 from dni_engine.emulator.inventory import DEFAULT_STOCK, Inventory
 from dni_engine.emulator.refusal import Refusal
@@ -52,11 +51,16 @@ from dni_engine.referrers import ANY_VENDOR_DOMAIN, ANY_VENDOR_ID, CATALOGUE
 from dni_engine.schema import (
     MAX_JSON_DEPTH,
     MAX_JSON_INT_DIGITS,
+    TOKEN_HEADER,
     NumberPool,
     NumberPoolRequest,
+    PoolNumbersRequest,
     Referrer,
+    pool_json,
     problems_from,
 )
+
+__all__ = ["MAX_BODY_BYTES", "MAX_ID", "Emulator", "referrer_catalogue"]
 
 logger = logging.getLogger("dni_engine.emulator")
 
@@ -129,8 +133,6 @@ class Emulator:
     def pools(self, group_id: int | None = None) -> list[NumberPool]:
         """The pools held (of one group, or all), oldest first."""
         return self.registry.pools(group_id)
-
-    # ---- HTTP ------------------------------------------------------------------
 
     def _starlette(self) -> Starlette:
         routes: list[BaseRoute] = [
