@@ -196,16 +196,16 @@ class CompiledSource:
         """True unless the referrer is ``Any`` (step 2 of precedence)."""
         return not self.rule.is_any
 
-    def paths(self) -> list[tuple[Via, int, Trigger | None]]:
-        """Every way this source can match: ``(via, trigger index, trigger)``."""
+    def ways(self) -> list[tuple[Via, int, Trigger | None]]:
+        """Every way this source can match a visit: ``(via, index of the way, trigger)``."""
         if not self.triggers:
             return [(Via.NO_TRIGGERS, 0, None)]
-        paths: list[tuple[Via, int, Trigger | None]] = [
+        ways: list[tuple[Via, int, Trigger | None]] = [
             (Via.TRIGGER, t, trigger) for t, trigger in enumerate(self.triggers)
         ]
         if self.track_organic:
-            paths.append((Via.ORGANIC, len(self.triggers), None))
-        return paths
+            ways.append((Via.ORGANIC, len(self.triggers), None))
+        return ways
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,11 +370,13 @@ class RuleSet:
 
     # ---- compiling ------------------------------------------------------------
 
-    def precedence(self, source: CompiledSource, specificity: int, order: int = 0) -> Precedence:
-        """The rank of one way ``source`` can match, with ``specificity`` conditions.
+    def precedence(self, source: CompiledSource, specificity: int, way: int = 0) -> Precedence:
+        """The rank of one way ``source`` (one of :attr:`sources`) can match.
 
-        ``order`` is the way's index in :meth:`CompiledSource.paths`; it only
-        orders one source's own ways, so the steps between pools do not depend on it.
+        ``specificity`` is the number of conditions of the way's trigger (0
+        without one); ``way`` is the way's index in :meth:`CompiledSource.ways`,
+        which only orders one source's own ways: the steps between pools
+        (:attr:`Precedence.steps`) do not depend on it.
         """
         return Precedence(
             specificity,
@@ -382,7 +384,7 @@ class RuleSet:
             self.priorities[self.pool_keys[source.pool_index]],
             -source.pool_index,
             -source.source_index,
-            -order,
+            -way,
         )
 
     def _entries(self) -> list[_Entry]:
@@ -391,9 +393,9 @@ class RuleSet:
             if not self.active[pool_index]:
                 continue  # decided here, once: an inactive pool is in no index
             for source in sources:
-                for via, order, trigger in source.paths():
+                for via, way, trigger in source.ways():
                     specificity = trigger.specificity if trigger is not None else 0
-                    precedence = self.precedence(source, specificity, order)
+                    precedence = self.precedence(source, specificity, way)
                     drafts.append((precedence, source, via, trigger))
         drafts.sort(key=lambda d: d[0])
         entries = []
@@ -609,12 +611,12 @@ class RuleSet:
             pool_best: tuple[Precedence, CompiledSource, Via, Trigger | None] | None = None
             source_verdicts = []
             for source in sources:
-                verdict, path = _judge_source(source, visit)
+                verdict, way = _judge_source(source, visit)
                 source_verdicts.append(verdict)
-                if path is not None:
-                    via, order, trigger = path
+                if way is not None:
+                    via, index, trigger = way
                     spec = trigger.specificity if trigger is not None else 0
-                    rank_key = self.precedence(source, spec, order)
+                    rank_key = self.precedence(source, spec, index)
                     if pool_best is None or rank_key > pool_best[0]:
                         pool_best = (rank_key, source, via, trigger)
             best_per_pool.append(pool_best)
@@ -1416,12 +1418,12 @@ def _implied_keys(trigger: Trigger) -> set[tuple[str, str, str]]:
 
 
 class _Coverage:
-    """Every source path, indexed to find quickly one that beats a given path everywhere.
+    """Every source way, indexed to find quickly one that beats a given way everywhere.
 
     A trigger is filed under its most selective condition (as the matcher
     files it); a trigger covering another has that condition implied by one
     of the other's, so only the buckets of :func:`_implied_keys` need a look.
-    Paths without triggers are filed by referrer. Buckets are sorted by the
+    Ways without triggers are filed by referrer. Buckets are sorted by the
     steps between pools (:attr:`Precedence.steps`), best first.
     """
 
@@ -1433,7 +1435,7 @@ class _Coverage:
         plain: dict[str, list[Ranked]] = {}
         organic: dict[str, list[Ranked]] = {}
         for source in _active_sources(rules):
-            for via, _, trigger in source.paths():
+            for via, _, trigger in source.ways():
                 if trigger is not None:
                     rank = rules.precedence(source, trigger.specificity)
                     key = _cover_key(_index_condition(trigger))
@@ -1454,9 +1456,9 @@ class _Coverage:
     def dominator(
         self, source: CompiledSource, via: Via, trigger: Trigger | None
     ) -> tuple[CompiledSource, Precedence, Precedence] | None:
-        """A source of another pool that matches whenever this path does, and always wins.
+        """A source of another pool that matches whenever this way does, and always wins.
 
-        Returns that source, this path's rank and the other source's.
+        Returns that source, this way's rank and the other source's.
         """
         mine = self.rules.precedence(source, trigger.specificity if trigger is not None else 0)
         if trigger is not None:
@@ -1493,7 +1495,7 @@ def _lint_unreachable(rules: RuleSet) -> tuple[list[LintWarning], set[tuple[int,
         if not rules.active[pool_index]:
             continue
         for source in sources:
-            beaten = [coverage.dominator(source, via, trig) for via, _, trig in source.paths()]
+            beaten = [coverage.dominator(source, via, trig) for via, _, trig in source.ways()]
             if not beaten or any(b is None for b in beaten):
                 continue
             other, mine, theirs = next(b for b in beaten if b is not None)
@@ -1542,11 +1544,12 @@ def _host_candidates(rule: ReferrerRule) -> list[str | None]:
     return [h for h in fills if h and referrer_host(h) == h]
 
 
-Path = tuple[CompiledSource, Via, Trigger | None]
+# One way a source can match, with the source: (source, via, trigger or None).
+_Way = tuple[CompiledSource, Via, Trigger | None]
 
 
-def _witness(a: Path, b: Path) -> tuple[str, str | None] | None:
-    """A plausible visit that both paths match, or ``None``.
+def _witness(a: _Way, b: _Way) -> tuple[str, str | None] | None:
+    """A plausible visit that both ways match, or ``None``.
 
     Plausible: one value per parameter and at most one ad click id, because
     real landing URLs look like that; a tie that needs ``?a=1&a=2`` or both
@@ -1583,15 +1586,15 @@ def _witness(a: Path, b: Path) -> tuple[str, str | None] | None:
 def _lint_order_ties(rules: RuleSet, unreachable: set[tuple[int, int]]) -> list[LintWarning]:
     """Pairs of pools that tie on steps 1-3 for some plausible visit.
 
-    Paths are grouped by (specificity, specific referrer, priority), so only
-    paths that could tie are compared. Sources already reported as
+    Ways are grouped by (specificity, specific referrer, priority), so only
+    ways that could tie are compared. Sources already reported as
     unreachable are left out: their ties add nothing.
     """
-    groups: dict[tuple[int, int, int], list[Path]] = {}
+    groups: dict[tuple[int, int, int], list[_Way]] = {}
     for source in _active_sources(rules):
         if (source.pool_index, source.source_index) in unreachable:
             continue
-        for via, _, trigger in source.paths():
+        for via, _, trigger in source.ways():
             spec = trigger.specificity if trigger is not None else 0
             groups.setdefault(_before_order(rules.precedence(source, spec)), []).append(
                 (source, via, trigger)
@@ -1615,8 +1618,8 @@ def _before_order(rank: Precedence) -> tuple[int, int, int]:
     return rank.conditions, rank.specific_referrer, rank.priority
 
 
-def _overlapping_pairs(group: Sequence[Path]) -> Iterator[tuple[Path, Path]]:
-    """Pairs of paths whose referrers may accept one host and whose values may agree.
+def _overlapping_pairs(group: Sequence[_Way]) -> Iterator[tuple[_Way, _Way]]:
+    """Pairs of ways whose referrers may accept one host and whose values may agree.
 
     ``Any`` and host patterns may overlap anything. Otherwise a rule is
     *anchored* at its catalogue name or domain and *reaches* what covers it:
@@ -1624,26 +1627,26 @@ def _overlapping_pairs(group: Sequence[Path]) -> Iterator[tuple[Path, Path]]:
     overlap only when one is anchored where the other is anchored or reaches,
     so sibling domains (``a.example.com``, ``b.example.com``) are never paired.
     """
-    wild: list[Path] = []
-    anchored: dict[str, list[Path]] = {}
-    reaching: dict[str, list[Path]] = {}
-    for path in group:
-        rule = path[0].rule
+    wild: list[_Way] = []
+    anchored: dict[str, list[_Way]] = {}
+    reaching: dict[str, list[_Way]] = {}
+    for way in group:
+        rule = way[0].rule
         if rule.kind is RuleKind.ANY or rule.kind is RuleKind.PATTERN:
-            wild.append(path)
+            wild.append(way)
             continue
         if rule.kind is RuleKind.CATALOGUE:
-            anchored.setdefault("c:" + rule.value, []).append(path)
+            anchored.setdefault("c:" + rule.value, []).append(way)
             continue
-        anchored.setdefault("d:" + rule.value, []).append(path)
+        anchored.setdefault("d:" + rule.value, []).append(way)
         labels = rule.value.split(".")
         for i in range(1, len(labels) - 1):
-            reaching.setdefault("d:" + ".".join(labels[i:]), []).append(path)
+            reaching.setdefault("d:" + ".".join(labels[i:]), []).append(way)
         member = classify_host(rule.value)
         if member is not None:
-            reaching.setdefault("c:" + member, []).append(path)
-    wild_ids = {id(path) for path in wild}
-    batches = [(wild, [path for path in group if id(path) not in wild_ids])]
+            reaching.setdefault("c:" + member, []).append(way)
+    wild_ids = {id(way) for way in wild}
+    batches = [(wild, [way for way in group if id(way) not in wild_ids])]
     batches += [(members, reaching.get(anchor, [])) for anchor, members in anchored.items()]
     for members, others in batches:
         together = [*members, *others]
@@ -1653,8 +1656,8 @@ def _overlapping_pairs(group: Sequence[Path]) -> Iterator[tuple[Path, Path]]:
                 yield (a, b) if _order(a) <= _order(b) else (b, a)
 
 
-def _order(path: Path) -> tuple[int, int]:
-    return path[0].pool_index, path[0].source_index
+def _order(way: _Way) -> tuple[int, int]:
+    return way[0].pool_index, way[0].source_index
 
 
 def _value_constraints(trigger: Trigger | None) -> list[tuple[str, bool, str]]:
@@ -1676,17 +1679,17 @@ def _value_constraints(trigger: Trigger | None) -> list[tuple[str, bool, str]]:
 _HIGHEST = "\U0010ffff"
 
 
-def _compatible_pairs(group: Sequence[Path]) -> Iterator[tuple[int, int]]:
-    """Index pairs ``i < j`` of paths that one plausible visit could match together.
+def _compatible_pairs(group: Sequence[_Way]) -> Iterator[tuple[int, int]]:
+    """Index pairs ``i < j`` of ways that one plausible visit could match together.
 
-    A plausible visit carries one value per parameter, so two paths whose
+    A plausible visit carries one value per parameter, so two ways whose
     values for one parameter cannot be the same text never match together:
     two different literals, a literal that does not start with the other's
     prefix, two prefixes neither of which starts the other. On a site with a
     pool per ``utm_campaign`` this keeps the pairs few; each pair left is then
     checked with a concrete visit.
     """
-    constraints = [_value_constraints(path[2]) for path in group]
+    constraints = [_value_constraints(way[2]) for way in group]
     everyone = set(range(len(group)))
     literal_at: dict[str, dict[str, set[int]]] = {}
     prefix_at: dict[str, dict[str, set[int]]] = {}
@@ -1729,7 +1732,7 @@ def _compatible_pairs(group: Sequence[Path]) -> Iterator[tuple[int, int]]:
                 yield i, j
 
 
-def _tie_warning(rules: RuleSet, a: Path, b: Path) -> LintWarning | None:
+def _tie_warning(rules: RuleSet, a: _Way, b: _Way) -> LintWarning | None:
     """A warning when a plausible visit makes ``a`` and ``b`` tie and the earlier one win it."""
     visit_text = _witness(a, b)
     if visit_text is None:
@@ -1740,9 +1743,9 @@ def _tie_warning(rules: RuleSet, a: Path, b: Path) -> LintWarning | None:
     for pool_index in (a[0].pool_index, b[0].pool_index):
         best: Precedence | None = None
         for source in rules.sources[pool_index]:
-            _, path = _judge_source(source, visit)
-            if path is not None:
-                spec = path[2].specificity if path[2] is not None else 0
+            _, way = _judge_source(source, visit)
+            if way is not None:
+                spec = way[2].specificity if way[2] is not None else 0
                 rank = rules.precedence(source, spec)
                 best = rank if best is None or rank.steps > best.steps else best
         ranks.append(best)
