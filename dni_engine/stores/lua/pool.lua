@@ -22,7 +22,7 @@
 -- A lease snapshot in a reply is the member and 12 record fields (SNAPSHOT), in order:
 --   snapshot {member, visitor_id, number, started, last_activity, expires, ended, end_reason,
 --             displaced_by, specificity, source_index, referrer, trigger}
--- Times in replies are text; absent fields are nil (false in a reply).
+-- Times in replies are text and counts integers; a missing field (false) is nil there.
 --
 -- Every op but 'register' and 'reset' answers {'unregistered'} when the pool has no state,
 -- and may answer {'lost', what} when a record it needs is missing (changing nothing more).
