@@ -26,15 +26,15 @@ from dni_engine.errors import ConfigError, Problem, format_path
 from dni_engine.referrers import ReferrerRule, parse_referrer_domain
 from dni_engine.rules.precedence import Precedence
 from dni_engine.rules.visit import CLICK_IDS, _rule_token
-from dni_engine.schema import AnyPool, NumberPool
+from dni_engine.schema import AnyPool
 from dni_engine.triggers import Condition, Glob, Trigger, parse_trigger
 
 __all__ = ["CompiledSource", "Match", "Via", "pool_key"]
 
 
 def pool_key(pool: AnyPool) -> str:
-    """A pool's key: ``str(id)`` for a :class:`NumberPool`, the name for a request."""
-    return str(pool.id) if isinstance(pool, NumberPool) else pool.name
+    """A pool's key, its ``key``: ``str(id)`` for a :class:`NumberPool`, the name for a request."""
+    return pool.key
 
 
 @dataclass(frozen=True, slots=True)
