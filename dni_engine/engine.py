@@ -8,10 +8,12 @@ answers, per request:
 * :meth:`Engine.attribute_call`: which visit a call came from (an :class:`Attribution`);
 * :meth:`Engine.explain`: why each pool and source matched a visit or not.
 
-The per-visit methods never raise into the host: a store failure gives the
-outcome ``store_unavailable`` (the page keeps its own numbers), any other
-failure is treated as "no match"; each kind of failure is logged once (a store
-outage again after the store has recovered).
+The per-request methods never raise into the host: a store failure gives the
+outcome ``store_unavailable`` (the page keeps its own numbers), a visitor id no
+store could hold gives ``invalid_visitor``, a time that is not a real one is
+replaced by the clock's, any other value of the wrong type counts as missing,
+and any other failure is treated as "no match"; each kind of problem is logged
+once (a store outage again after the store has recovered).
 
 Lease options are set per pool (:class:`PoolOptions`), falling back to the
 engine-wide defaults: the exhaustion ``policy`` (``fallback``, ``overflow``,
@@ -29,6 +31,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
+from typing import Final, TypeVar, cast, overload
+from urllib.parse import unquote
 
 import phonenumbers
 
@@ -59,6 +63,15 @@ log = logging.getLogger("dni_engine.engine")
 
 Moment = float | int | datetime
 """A time given to the engine: float seconds (as its clock gives), or a ``datetime``."""
+
+DEFAULT_MAX_CLOCK_SKEW: Final = 60.0
+"""Seconds a given time may run ahead of the engine's clock (``Engine(max_clock_skew=)``)."""
+MAX_VISITOR_ID: Final = 256
+"""The longest visitor id, in characters; a longer one is an ``invalid_visitor``."""
+MAX_DIALLED: Final = 512
+"""The longest dialled text :meth:`Engine.attribute_call` reads; a longer one is ``unknown``."""
+
+_Page = TypeVar("_Page")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +115,8 @@ class Engine:
     returns float seconds (:func:`~dni_engine.leases.system_clock` by default).
     ``options`` maps a pool key (``str(pool.id)``, or the name of a request) or
     a pool name to its :class:`PoolOptions`.
+    ``max_clock_skew`` is how many seconds a given ``at`` may run ahead of the
+    clock before it is rejected as not a real time (``math.inf``: no bound).
 
     Raises :class:`~dni_engine.errors.ConfigError` listing every invalid option.
     """
@@ -117,9 +132,13 @@ class Engine:
         touch: TouchMode = "first_touch",
         options: Mapping[str, PoolOptions] | None = None,
         clock: Clock | None = None,
+        max_clock_skew: float = DEFAULT_MAX_CLOCK_SKEW,
     ) -> None:
         pool_list = list(pools)
         self._clock: Clock = system_clock if clock is None else clock
+        self._max_skew = _skew(max_clock_skew)
+        self._horizon = -math.inf  # the latest clock reading plus the skew (see _moment)
+        self._rejected_times = 0
         self._store: Store = MemoryStore() if store is None else store
         keys = [pool.key for pool in pool_list]
         resolved = _resolve_options(pool_list, keys, options or {})
@@ -157,11 +176,11 @@ class Engine:
 
     def visit(
         self,
-        visitor_id: str,
+        visitor_id: object,
         url: object = "",
         referrer: object = None,
         user_agent: object = None,
-        at: Moment | None = None,
+        at: object = None,
     ) -> Decision:
         """Decide the number for one page view by ``visitor_id``; never raises.
 
@@ -171,43 +190,99 @@ class Engine:
         lease keeps it (``kept``) whatever this visit matches, unless the lease's
         pool is ``last_touch`` and the visit matches another pool more
         specifically. Otherwise a matching visit takes a number (``new``), or the
-        exhausted pool's policy applies (``overflow``, ``recycled``). The request
-        values are typed ``object`` because they are untrusted: anything but a
-        string counts as missing (no match, no referrer, a bot).
+        exhausted pool's policy applies (``overflow``, ``recycled``).
+
+        Every argument is typed ``object`` because it is untrusted:
+
+        * ``visitor_id`` must be a non-empty ``str`` (a subclass is copied to a
+          plain one) of at most :data:`MAX_VISITOR_ID` characters that UTF-8 can
+          encode (no lone surrogates); anything else gives ``invalid_visitor``
+          before anything else is looked at (no match, no store call, no number);
+        * ``url``, ``referrer`` and ``user_agent``: anything but a string counts
+          as missing (no match, no referrer, a bot);
+        * ``at`` must be a real time: an ``int`` or ``float`` (not ``bool``),
+          finite, or an aware ``datetime``, at most ``max_clock_skew`` seconds
+          ahead of the clock. Any other time is counted (:attr:`rejected_times`),
+          logged once, and the visit is answered at the clock's time.
         """
         now = 0.0
+        visitor = ""
         try:
             if at is None:
                 now = self._clock()
-            elif type(at) is float and at - at == 0.0:  # finite seconds, the common case
-                now = at
+            elif type(at) is float and at - at == 0.0 and at <= self._horizon:
+                now = at  # finite, and not beyond the clock: the common case
             else:
-                now = _seconds(at)
-            if is_bot(user_agent):
-                decision = Decision(visitor_id, now, "bot")
+                now = self._moment(at)
+            if (
+                type(visitor_id) is str
+                and 0 < len(visitor_id) <= MAX_VISITOR_ID
+                and visitor_id.isascii()
+            ):
+                visitor = visitor_id
+            else:
+                visitor = _visitor_id(visitor_id)
+            if type(user_agent) is not str:
+                user_agent = _plain_text(user_agent)
+            if not visitor:
+                decision = Decision(visitor, now, "invalid_visitor")
+            elif is_bot(user_agent):
+                decision = Decision(visitor, now, "bot")
             else:
                 match = self._match(url, referrer, user_agent)
                 try:
-                    decision = self._store.visit(visitor_id, now, match)
+                    decision = self._store.visit(visitor, now, match)
                 except Exception:
-                    decision = self._store_failed(visitor_id, now, match)
+                    decision = self._store_failed(visitor, now, match)
                 else:
                     if "store" in self._logged:
                         self._logged.discard("store")
                         log.warning("the lease store answers again")
         except Exception:
             self._log_once("visit", "a visit failed; treated as no match")
-            decision = Decision(str(visitor_id), now, "no_match")
+            decision = Decision(visitor, now, "no_match")
         with self._count_lock:
             self._counts[decision.outcome] += 1
         return decision
 
     def _match(self, url: object, referrer: object, user_agent: object) -> Match | None:
+        if type(url) is not str:
+            url = _plain_text(url)
+        if type(referrer) is not str:
+            referrer = _plain_text(referrer)
         try:
             return self._rules.match(url, referrer, user_agent, check_bots=False)
         except Exception:  # the matcher promises not to raise; a visit must not fail anyway
             self._log_once("match", "matching a visit failed; treated as no match")
             return None
+
+    def _moment(self, at: object) -> float:
+        """``at`` in float seconds when it is a real time, else the clock's time.
+
+        A real time is a finite ``int`` or ``float`` (not ``bool``; subclasses
+        are read without calling their methods) or an aware ``datetime``, no
+        later than the clock's time plus ``max_clock_skew``. The bound is
+        checked against the latest clock reading first, so the clock is read
+        only for a time beyond that. Any other time is counted, logged once
+        (a warning) and replaced by the clock's time.
+        """
+        value = _real_seconds(at)
+        if value is not None and value <= self._horizon:
+            return value
+        now = self._clock()
+        horizon = now + self._max_skew
+        if horizon > self._horizon:
+            self._horizon = horizon
+        if value is not None and value <= horizon:
+            return value
+        with self._count_lock:
+            self._rejected_times += 1
+        self._warn_once(
+            "time",
+            "a time that is not a real time, or more than "
+            f"{self._max_skew:g} s ahead of the clock, was given; answered at the clock's time",
+        )
+        return now
 
     def _store_failed(self, visitor_id: str, now: float, match: Match | None) -> Decision:
         self._log_once("store", "the lease store failed; visits get no number until it answers")
@@ -236,20 +311,45 @@ class Engine:
             else:
                 log.exception(message)
 
-    def attribute_call(self, number: object, at: Moment | None = None) -> Attribution:
+    def _warn_once(self, kind: str, message: str) -> None:
+        # A caller's bad value, not a bug here: a warning without a traceback,
+        # the first time only.
+        if kind not in self._logged:
+            self._logged.add(kind)
+            log.warning("%s", message)
+
+    @property
+    def rejected_times(self) -> int:
+        """How many times given to this engine were not real times (see :meth:`visit`).
+
+        Each was answered at the clock's time instead, so it moved no store's time.
+        """
+        with self._count_lock:
+            return self._rejected_times
+
+    def attribute_call(self, number: object, at: object = None) -> Attribution:
         """Attribute a call to ``number`` at ``at`` (default: now); never raises.
 
         ``number`` may be written in any common form of a pool's country
-        (``0117 409 0162``) or in E.164. The call goes to the lease whose window
-        holds it (confidence 1.0, or ``1/n`` with the other candidates when
-        recycling left ``n`` leases on the number then); to the pool only when
-        no lease covers it; ``unknown`` for a number of no pool.
+        (``0117 409 0162``) or in E.164, or be a ``tel:`` (``tel://``), ``sip:``
+        or ``sips:`` URI as a telephony system reports it (parameters such as
+        ``;ext=``, headers, percent-encoding and visual separators are read;
+        ``;phone-context=+...`` completes a local number). Anything but a string,
+        or a text over :data:`MAX_DIALLED` characters, is ``unknown``. The call
+        goes to the lease whose window holds it (confidence 1.0, or ``1/n`` with
+        the other candidates when recycling left ``n`` leases on the number
+        then); to the pool only when no lease covers it; ``unknown`` for a number
+        of no pool. ``at`` may lie in the past (calls are attributed later from
+        the lease log); it follows the time rules of :meth:`visit` otherwise.
         """
         now = 0.0
-        text = str(number)
+        text = ""
         try:
-            now = self._clock() if at is None else _seconds(at)
-            text = self._normalise(text)
+            now = self._clock() if at is None else self._moment(at)
+            dialled = number if type(number) is str else _plain_text(number)
+            if dialled is None:
+                return Attribution("", now, "unknown")
+            text = self._normalise(dialled)
             try:
                 return self._store.attribute(text, now)
             except Exception:
@@ -262,13 +362,16 @@ class Engine:
     def _normalise(self, number: str) -> str:
         if number in self._numbers:
             return number
-        for country in (*self._countries, None):
-            try:
-                candidate = e164(parse_number(number, country))
-            except ValueError:
-                continue
-            if candidate in self._numbers:
-                return candidate
+        if len(number) > MAX_DIALLED:
+            return number
+        for written in _dialled_forms(number):
+            for country in (*self._countries, None):
+                try:
+                    candidate = e164(parse_number(written, country))
+                except ValueError:
+                    continue
+                if candidate in self._numbers:
+                    return candidate
         return number.strip()
 
     # ---- the rest of the facade -------------------------------------------------
@@ -276,42 +379,96 @@ class Engine:
     def explain(
         self, url: object = "", referrer: object = None, user_agent: object = None
     ) -> Explanation:
-        """Why each pool and source matched this visit or not (``str()`` reads as a report)."""
-        return self._rules.explain(url, referrer, user_agent)
+        """Why each pool and source matched this visit or not (``str()`` reads as a report).
 
-    def rewrite(self, html: str, decision: Decision) -> str:
+        Never raises: values that are not strings count as missing, and a visit
+        that cannot be explained gives an explanation without a match.
+        """
+        try:
+            return self._rules.explain(
+                url if type(url) is str else _plain_text(url),
+                referrer if type(referrer) is str else _plain_text(referrer),
+                user_agent if type(user_agent) is str else _plain_text(user_agent),
+            )
+        except Exception:  # the matcher promises not to raise; explain must not either
+            self._log_once("explain", "explaining a visit failed; reported as no match")
+            return Explanation("", None, None, None, None, None, False, False, None)
+
+    @overload
+    def rewrite(self, html: str, decision: object) -> str: ...
+    @overload
+    def rewrite(self, html: _Page, decision: object) -> _Page: ...
+    def rewrite(self, html: object, decision: object) -> object:
         """``html`` with the decision's pool's numbers swapped for its tracking number.
 
         Swaps in text and ``tel:``/``callto:`` link targets only, keeping each
         number's written format (see :mod:`dni_engine.rewrite`). A decision with
         no number (no match, bot, exhausted pool under ``fallback``, store down)
-        returns ``html`` itself, unchanged; so does any failure. Never raises.
+        returns ``html`` itself, unchanged; so does anything that is not a
+        :class:`Decision` or a page that is not a string (logged once), and any
+        failure. Never raises.
         """
-        if decision.number is None or decision.pool_key is None:
-            return html
-        rewriter = self._rewriters.get(decision.pool_key)
-        if rewriter is None:
-            return html
-        return rewriter.rewrite_html(html, decision.number)
+        return self._swap(html, decision, True)
 
-    def rewrite_text(self, text: str, decision: Decision) -> str:
+    @overload
+    def rewrite_text(self, text: str, decision: object) -> str: ...
+    @overload
+    def rewrite_text(self, text: _Page, decision: object) -> _Page: ...
+    def rewrite_text(self, text: object, decision: object) -> object:
         """Like :meth:`rewrite`, for plain text (an email body, an SMS template)."""
-        if decision.number is None or decision.pool_key is None:
-            return text
-        rewriter = self._rewriters.get(decision.pool_key)
-        if rewriter is None:
-            return text
-        return rewriter.rewrite_text(text, decision.number)
+        return self._swap(text, decision, False)
 
-    def end_session(self, visitor_id: str, at: Moment | None = None) -> Lease | None:
+    def _swap(self, page: object, decision: object, html: bool) -> object:
+        # The fields are read as plain objects: a decision built by hand may hold
+        # anything, and a compiled build would check their declared types.
+        fields = cast("tuple[object, ...]", decision) if type(decision) is Decision else ()
+        if len(fields) != _DECISION_FIELDS:
+            self._warn_once(
+                "rewrite", "a page was given no Decision to rewrite with; left as it is"
+            )
+            return page
+        number, key = fields[_NUMBER_FIELD], fields[_POOL_KEY_FIELD]
+        if number is None or key is None:
+            return page
+        text = page if type(page) is str else _plain_text(page)
+        if text is None or type(number) is not str or type(key) is not str:
+            self._warn_once(
+                "rewrite-value",
+                "a page that is not a string, or a decision whose number or pool is not "
+                "a string, was given to rewrite; left as it is",
+            )
+            return page
+        rewriter = self._rewriters.get(key)
+        if rewriter is None:
+            return page
+        try:
+            if html:
+                swapped = rewriter.rewrite_html(text, number)
+            else:
+                swapped = rewriter.rewrite_text(text, number)
+        except Exception:  # the rewriter promises not to raise; a page must be served anyway
+            self._log_once("rewrite-failed", "rewriting a page failed; left as it is")
+            return page
+        return page if swapped is text else swapped
+
+    def end_session(self, visitor_id: object, at: object = None) -> Lease | None:
         """End ``visitor_id``'s live lease now (e.g. on logout); return it, or ``None``.
 
-        Like :meth:`visit` it may run on every request, so it never raises: a
-        store failure is logged once and gives ``None``.
+        Like :meth:`visit` it may run on every request, so it never raises: an
+        invalid visitor id (see :meth:`visit`) gives ``None`` without asking the
+        store, ``at`` follows the time rules of :meth:`visit`, and a store
+        failure is logged once and gives ``None``.
         """
+        visitor = _visitor_id(visitor_id)
         try:
-            now = self._clock() if at is None else _seconds(at)
-            return self._store.release(visitor_id, now)
+            now = self._clock() if at is None else self._moment(at)
+        except Exception:
+            self._log_once("end_session", "ending a session failed; nothing was ended")
+            return None
+        if not visitor:
+            return None
+        try:
+            return self._store.release(visitor, now)
         except Exception:
             self._log_once("store", "the lease store failed; a session could not be ended")
             return None
@@ -325,8 +482,8 @@ class Engine:
         return EngineStats(now, sum(counts.values()), MappingProxyType(counts), pools)
 
     def pool_stats(self, pool: str, at: Moment | None = None) -> PoolStats:
-        """Stats of one pool, by key or name (see :meth:`stats`)."""
-        now = self._clock() if at is None else _seconds(at)
+        """Stats of one pool, by key or name (see :meth:`stats`); ``at`` as in :meth:`visit`."""
+        now = self._clock() if at is None else self._moment(at)
         return self._store.stats(self.pool_key(pool), now)
 
     def leases(
@@ -407,6 +564,105 @@ def _seconds(at: Moment) -> float:
     if not math.isfinite(value):
         raise ValueError(f"time {at!r} is not a finite number of seconds")
     return value
+
+
+_DECISION_FIELDS: Final = len(Decision._fields)
+_NUMBER_FIELD: Final = Decision._fields.index("number")
+_POOL_KEY_FIELD: Final = Decision._fields.index("pool_key")
+
+
+def _skew(value: object) -> float:
+    """``max_clock_skew`` checked: seconds >= 0 (``math.inf``: no bound)."""
+    if type(value) is bool or not isinstance(value, int | float) or not value >= 0:
+        raise ConfigError([Problem("max_clock_skew", f"{value!r} is not a number of seconds >= 0")])
+    return float(value)
+
+
+def _plain_text(value: object) -> str | None:
+    """``value`` as a plain ``str``: itself, a copy of a ``str`` subclass, else ``None``.
+
+    A subclass is copied by ``str``'s own method, so none of its methods run.
+    """
+    if type(value) is str:
+        return value
+    if not issubclass(type(value), str):
+        return None
+    try:
+        return str.__str__(cast(str, value))
+    except Exception:  # a class that only claims to be a str
+        return None
+
+
+def _visitor_id(value: object) -> str:
+    """``value`` as a visitor id, or ``''`` when it is not a valid one (see ``Engine.visit``)."""
+    text = _plain_text(value)
+    if text is None or not 0 < len(text) <= MAX_VISITOR_ID:
+        return ""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: no store could hold it
+            return ""
+    return text
+
+
+def _real_seconds(at: object) -> float | None:
+    """``at`` in float seconds when it is a finite number or an aware datetime, else ``None``.
+
+    ``bool`` is not a time. Subclasses of ``int``, ``float`` and ``datetime`` are
+    read through the base type's own methods (a ``datetime``'s ``tzinfo`` is
+    consulted for its offset, inside a guard).
+    """
+    kind = type(at)
+    try:
+        if kind is float:
+            value = cast(float, at)
+        elif kind is bool:
+            return None
+        elif kind is int:
+            value = float(cast(int, at))
+        elif issubclass(kind, float):
+            value = float.__float__(cast(float, at))
+        elif issubclass(kind, int):
+            value = int.__float__(cast(int, at))
+        elif issubclass(kind, datetime):
+            moment = cast(datetime, at)
+            if datetime.utcoffset(moment) is None:  # naive: no way to tell which instant
+                return None
+            value = datetime.timestamp(moment)
+        else:
+            return None
+    except Exception:  # an int too large for a float, a tzinfo that fails
+        return None
+    return value if value - value == 0.0 else None
+
+
+_SIP_SCHEMES: Final = ("sip", "sips")
+
+
+def _dialled_forms(text: str) -> list[str]:
+    """The number texts to try for a dialled ``text``: a ``tel:``/``sip:``/``sips:`` URI's
+    number (with a ``phone-context`` prefix first, for a local number), else ``text``."""
+    scheme, colon, rest = text.strip().partition(":")
+    scheme = scheme.strip().lower()
+    if not colon or (scheme != "tel" and scheme not in _SIP_SCHEMES):
+        return [text]
+    if rest.startswith("//"):
+        rest = rest[2:]
+    rest = rest.partition("?")[0]  # headers
+    if scheme in _SIP_SCHEMES:
+        rest = rest.partition("@")[0].partition(":")[0]  # the user part, without a password
+    number, _, parameters = rest.partition(";")
+    number = unquote(number).strip()
+    forms = [number]
+    if not number.startswith("+"):
+        for parameter in parameters.split(";"):
+            name, _, value = parameter.partition("=")
+            context = unquote(value).strip()
+            if name.strip().lower() == "phone-context" and context.startswith("+"):
+                forms.insert(0, context + number)
+                break
+    return forms
 
 
 def _resolve_options(

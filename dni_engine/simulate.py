@@ -274,6 +274,22 @@ def _overflow_numbers(pools: Sequence[NumberPool]) -> dict[str, PoolOptions]:
 # ---- one run -------------------------------------------------------------------
 
 
+class _Now:
+    """The engine's clock in a run: the simulated time of the event being played.
+
+    The run sets :attr:`now` before each engine call (an attribute store, so the
+    loop stays cheap), and the times it passes are then never ahead of the clock.
+    """
+
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class _SessionState:
     """What the simulator remembers of one session while it is running."""
 
@@ -333,13 +349,14 @@ def simulate(
         sized = resize_pools(pools, quantity)
     keys = [s.key for s in sized]  # a request is reported under its made-up pool's id
     store = MemoryStore(log_capacity=1_000_000)
+    clock = _Now()
     engine = Engine(
         sized,
         store,
         policy=policy,
         cooldown=cooldown,
         options=_overflow_numbers(sized) if policy == "overflow" else None,
-        clock=lambda: 0.0,
+        clock=clock,
     )
     reports = {
         key: PoolReport(key, pool.name, len(pool.numbers))
@@ -347,7 +364,14 @@ def simulate(
     }
     duration = _duration(traffic)
     run = _Run(
-        engine, store, keys, reports, duration, warmup, elide=not exact and policy != "recycle"
+        engine,
+        clock,
+        store,
+        keys,
+        reports,
+        duration,
+        warmup,
+        elide=not exact and policy != "recycle",
     )
     # The run allocates millions of short-lived, cycle-free objects; the cyclic
     # collector would rescan the growing heap over and over for nothing.
@@ -362,6 +386,7 @@ def simulate(
         progress(1.0)
 
     end = duration
+    clock.now = max(clock.now, end)
     for key, pool in zip(keys, sized, strict=True):
         report = reports[key]
         stats = engine.pool_stats(key, end)
@@ -411,6 +436,7 @@ class _Run:
     def __init__(
         self,
         engine: Engine,
+        clock: _Now,
         store: MemoryStore,
         keys: list[str],
         reports: dict[str, PoolReport],
@@ -420,6 +446,7 @@ class _Run:
         elide: bool,
     ) -> None:
         self.engine = engine
+        self.clock = clock  # the engine's: set to each event's time before it runs
         self.store = store  # the engine's, read for occupancy samples
         self.keys = keys
         self.reports = reports
@@ -478,6 +505,7 @@ class _Run:
         self.visits += 1
         views = session.views
         _, url, referrer = views[index]
+        self.clock.now = at
         decision = self.engine.visit(session.visitor, url, referrer, session.user_agent, at)
         # one unpacking instead of a named look-up per field
         _, _, outcome, number, key, _, _, _, _, lease_id, _, expires, displaced, _ = decision
@@ -553,6 +581,7 @@ class _Run:
         if state.lease_id is None or state.number is None:
             report.unattributed_no_number += 1
             return
+        self.clock.now = at
         lease = self.engine.attribute_call(state.number, at).lease
         if lease is None:
             report.unattributed_late += 1

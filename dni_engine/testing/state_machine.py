@@ -571,7 +571,13 @@ def check_lease_history(
     latest: dict[str, float] = {}
     for decision in decisions:
         if decision.lease_id is None:
-            assert decision.outcome in ("overflow", "no_match", "bot", "store_unavailable")
+            assert decision.outcome in (
+                "overflow",
+                "no_match",
+                "bot",
+                "store_unavailable",
+                "invalid_visitor",
+            )
             continue
         lease = by_id.get(decision.lease_id)
         assert lease is not None, f"lease {decision.lease_id} is missing from the log"
