@@ -28,7 +28,7 @@ import math
 import sys
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Final, TypeVar, cast, overload
@@ -55,8 +55,8 @@ from dni_engine.leases import (
 from dni_engine.phone import e164, parse_number
 from dni_engine.rewrite import compile_rewriter
 from dni_engine.rules import Explanation, Match, RuleSet, compile_pools
-from dni_engine.schema import AnyPool, NumberPool
-from dni_engine.stores.base import Store
+from dni_engine.schema import AnyPool, NumberPool, check_pool_set
+from dni_engine.stores.base import Store, number_conflicts
 from dni_engine.stores.memory import MemoryStore
 
 log = logging.getLogger("dni_engine.engine")
@@ -91,17 +91,22 @@ class PoolOptions:
 
 @dataclass(frozen=True, slots=True)
 class EngineStats:
-    """Visit outcomes counted by this engine, and each pool's stats from the store.
+    """Visit outcomes and each pool's stats from the store.
 
-    ``outcomes`` maps every outcome (zeros included) to its count in this
-    process; the ``pools`` counters come from the store, so with a shared store
-    they cover every process using it.
+    ``outcomes`` maps every outcome (zeros included) to its count: the ones a
+    store answers from the store's counters (every process sharing the store),
+    the others from this process (see :meth:`Engine.stats`); ``visits`` is
+    their sum. ``process_outcomes`` counts every outcome this process
+    answered. The ``pools`` counters come from the store; when it failed,
+    ``pools`` is empty and ``store_error`` names the failure.
     """
 
     at: float
     visits: int
     outcomes: Mapping[str, int]
     pools: tuple[PoolStats, ...]
+    process_outcomes: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    store_error: str | None = None
 
 
 class Engine:
@@ -140,6 +145,12 @@ class Engine:
         self._horizon = -math.inf  # the latest clock reading plus the skew (see _moment)
         self._rejected_times = 0
         self._store: Store = MemoryStore() if store is None else store
+        # The rules between pools that ``dni-engine validate`` applies (one set of checks).
+        # Unique names are the API's rule for creating pools; here a name is only a
+        # label, and options given by an ambiguous name are refused below.
+        clashes = check_pool_set(pool_list)
+        if clashes:
+            raise ConfigError(clashes)
         keys = [pool.key for pool in pool_list]
         resolved = _resolve_options(pool_list, keys, options or {})
         priorities = {key: o.priority for key, o in resolved.items() if o.priority is not None}
@@ -153,10 +164,17 @@ class Engine:
                 terms[key] = _terms(key, pool, resolved.get(key, PoolOptions()), defaults)
             except ConfigError as exc:
                 problems.extend(exc.problems)
+        # Conflicts between these pools are found here, before a store is asked
+        # (a networked store may be unreachable at start-up; it registers later).
+        registered: list[PoolTerms] = []
+        for pool_terms in terms.values():
+            problems.extend(number_conflicts(pool_terms, registered))
+            registered.append(pool_terms)
         if problems:
             raise ConfigError(problems)
+        started = self._clock()
         for pool_terms in terms.values():
-            self._store.register_pool(pool_terms)
+            self._store.register_pool(pool_terms, started)
         self._terms: Mapping[str, PoolTerms] = MappingProxyType(terms)
         self._countries = tuple(
             sorted({c for pool in pool_list if (c := pool.country) is not None})
@@ -474,12 +492,54 @@ class Engine:
             return None
 
     def stats(self, at: Moment | None = None) -> EngineStats:
-        """Outcome counts of this engine and every pool's stats at ``at`` (default: now)."""
+        """Outcome counts and every pool's stats at ``at`` (default: now).
+
+        The outcomes a store answers (``new``, ``kept``, ``overflow``,
+        ``recycled``) are the store's own counters, summed over this engine's
+        pools: with a shared store, every worker reports the same totals. The
+        outcomes decided before the store (``no_match``, ``bot``, invalid
+        input, ``store_unavailable``) are counted by this process; so are all
+        of :attr:`EngineStats.process_outcomes`. Never raises: when the store
+        fails, ``pools`` is empty, ``store_error`` says why and ``outcomes``
+        are this process's counts.
+        """
         now = self._clock() if at is None else _seconds(at)
         with self._count_lock:
             counts = dict(self._counts)
-        pools = tuple(self._store.stats(key, now) for key in self._pools)
-        return EngineStats(now, sum(counts.values()), MappingProxyType(counts), pools)
+        outcomes = dict(counts)
+        try:
+            pools = tuple(self._store.stats(key, now) for key in self._pools)
+        except Exception as exc:
+            return EngineStats(
+                now,
+                sum(counts.values()),
+                MappingProxyType(outcomes),
+                (),
+                MappingProxyType(counts),
+                f"{type(exc).__name__}: {exc}",
+            )
+        outcomes["new"] = sum(p.new for p in pools)
+        outcomes["kept"] = sum(p.kept for p in pools)
+        outcomes["overflow"] = sum(p.overflows for p in pools)
+        outcomes["recycled"] = sum(p.recycled for p in pools)
+        return EngineStats(
+            now,
+            sum(outcomes.values()),
+            MappingProxyType(outcomes),
+            pools,
+            MappingProxyType(counts),
+        )
+
+    def ready(self) -> bool:
+        """True when the store answers and holds every pool: a health check; never raises.
+
+        With :class:`~dni_engine.stores.redis.RedisStore` this is one round
+        trip; it also registers pools Redis has not confirmed yet.
+        """
+        try:
+            return bool(self._store.ready())
+        except Exception:
+            return False
 
     def pool_stats(self, pool: str, at: Moment | None = None) -> PoolStats:
         """Stats of one pool, by key or name (see :meth:`stats`); ``at`` as in :meth:`visit`."""

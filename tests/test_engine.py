@@ -350,8 +350,11 @@ class FlakyStore:
         if self.down:
             raise StoreError("connection refused")
 
-    def register_pool(self, terms: PoolTerms) -> None:
-        self.inner.register_pool(terms)
+    def register_pool(self, terms: PoolTerms, now: float | None = None) -> None:
+        self.inner.register_pool(terms, now)
+
+    def ready(self) -> bool:
+        return not self.down
 
     def visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
         self._check()
