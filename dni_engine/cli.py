@@ -307,7 +307,8 @@ def validate(files: tuple[str, ...]) -> None:
     Prints ``OK name`` per valid pool, followed by a ``warning:`` line for a
     pool whose status is not active (valid, but it leases no numbers); for an
     invalid file, an ``error: FILE: N problems found`` line and every problem
-    with its JSON path. Exits 1 if any file has a problem; warnings alone exit 0.
+    with its JSON path. ``OK`` lines go to standard output, errors and warnings
+    to standard error. Exits 1 if any file has a problem; warnings alone exit 0.
     """
     failed = False
     for path in files:
@@ -315,17 +316,17 @@ def validate(files: tuple[str, ...]) -> None:
             pools = load_pools(_read_bytes(path), source=path)
         except ConfigError as exc:
             failed = True
-            click.echo(f"error: {exc}")
+            click.echo(f"error: {exc}", err=True)
             continue
         except click.ClickException as exc:
             failed = True
-            click.echo(f"error: {exc.message}")
+            click.echo(f"error: {exc.message}", err=True)
             continue
         for pool in pools:
             click.echo(f"OK {pool.name}  ({path})")
             why = status_warning(pool)
             if why is not None:
-                click.echo(f"warning: {path}: pool {pool.name!r}: {why}")
+                click.echo(f"warning: {path}: pool {pool.name!r}: {why}", err=True)
     if failed:
         sys.exit(1)
 

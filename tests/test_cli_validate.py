@@ -179,12 +179,11 @@ def test_validate_warns_of_a_pool_that_is_not_active_and_still_passes(tmp_path: 
     file = deleted_pool(tmp_path)
     done = run_command("validate", str(file))
     assert done.returncode == 0, done.stdout + done.stderr
-    lines = done.stdout.splitlines()
-    assert lines[0] == f"OK ABC Company 127  ({file})"
-    assert lines[1] == (
+    assert done.stdout.splitlines() == [f"OK ABC Company 127  ({file})"]
+    assert done.stderr.splitlines() == [
         f"warning: {file}: pool 'ABC Company 127': status 'deleted' is not 'active': "
         "the pool leases no numbers"
-    )
+    ]
 
 
 def test_show_warns_of_a_pool_that_is_not_active(tmp_path: Path) -> None:
