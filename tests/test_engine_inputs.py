@@ -602,6 +602,26 @@ def test_end_session_never_raises(no_tracebacks: NoTracebacks, visitor: object, 
     assert ended is None or type(ended) is Lease
 
 
+@pytest.mark.skipif(dni_engine.COMPILED, reason="a compiled engine's attributes keep their types")
+def test_an_explanation_that_fails_is_one_without_a_match(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken:
+        def explain(self, *args: object) -> Explanation:
+            raise RuntimeError("a bug in the matcher")
+
+    engine = Engine([bristol()])
+    engine._rules = cast(Any, Broken())
+    with caplog.at_level(logging.WARNING, logger="dni_engine"):
+        for _ in range(3):
+            explanation = engine.explain(AD, GOOGLE, HUMAN)
+            assert type(explanation) is Explanation
+            assert explanation.match is None
+            assert "no pool matches" in str(explanation)
+    (record,) = warnings_of(caplog)  # a bug: with its traceback, once
+    assert record.exc_info is not None
+
+
 @pytest.mark.parametrize("make", [Hostile, lambda: HostileStr("x"), Liar, Raising, lambda: [[]]])
 def test_hostile_values_on_every_store(
     store_factory: StoreFactory, make: Callable[[], object]
