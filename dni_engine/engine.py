@@ -503,7 +503,7 @@ class Engine:
         fails, ``pools`` is empty, ``store_error`` says why and ``outcomes``
         are this process's counts.
         """
-        now = self._clock() if at is None else _seconds(at)
+        now = self._clock() if at is None else self._moment(at)
         with self._count_lock:
             counts = dict(self._counts)
         outcomes = dict(counts)
