@@ -2,7 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# One venv, installed in two steps: what the demo needs (the core and the plot extra),
+# then what the tests need (the dev extra: every extra and the tools). Each step has its
+# stamp, so `make demo` then `make test` adds to the same venv.
+DEMO_STAMP := $(VENV)/.installed-demo
+STAMP := $(VENV)/.installed-dev
 
 # The compiled build (mypyc; see the README): a wheel made with DNI_ENGINE_COMPILE=1,
 # unpacked beside the checkout. The venv itself stays a pure-Python editable install,
@@ -20,11 +24,16 @@ PYTEST_ARGS := -n 2 --dist loadgroup -p no:cacheprovider --benchmark-disable tes
 
 .PHONY: demo test lint typecheck pytest pytest-compiled compiled bench setup system-deps clean
 
+$(DEMO_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[plot]'
+	touch $@
+
+# The dev extra holds the plot extra too, so this stamp also stands for the demo's.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,plot]'
-	touch $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@ $(DEMO_STAMP)
 
 setup: $(STAMP)
 
@@ -39,7 +48,7 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(PY) -m dni_engine.demo
 
 lint: $(STAMP)
@@ -61,8 +70,10 @@ pytest-compiled: compiled
 
 compiled: $(COMPILED_STAMP)
 
+# setuptools' build/ folder is removed first: modules left there by an earlier build
+# (a file since moved or deleted) would otherwise go into the wheel.
 $(COMPILED_STAMP): $(STAMP) $(SOURCES) | system-deps
-	rm -rf $(COMPILED) && mkdir -p $(COMPILED)
+	rm -rf $(COMPILED) build && mkdir -p $(COMPILED)
 	@if ! $(CAN_COMPILE); then \
 		echo "no C compiler or Python headers: using the pure-Python build"; \
 	elif echo "compiling the per-visit path and the simulation (about a minute)" && \

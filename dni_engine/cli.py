@@ -29,6 +29,7 @@ import click
 from dni_engine.bots import is_bot
 from dni_engine.client import DEFAULT_BASE_URL, ApiError, Client, pool_json
 from dni_engine.errors import ConfigError, DniError
+from dni_engine.extras import MissingExtra
 from dni_engine.rules import RuleSet, compile_pools, lint
 from dni_engine.schema import (
     AnyPool,
@@ -464,8 +465,11 @@ def emulator_command(
 
     Any non-empty x-organization-token is accepted. State is in memory.
     """
-    # Imported here so that other commands do not pay for starlette and uvicorn.
-    from dni_engine.emulator import Emulator, Faults, serve
+    # Imported here: starlette and uvicorn come with the 'emulator' extra.
+    try:
+        from dni_engine.emulator import Emulator, Faults, serve
+    except MissingExtra as exc:
+        fail(str(exc))
 
     # uvicorn configures its own loggers only; this shows the emulator's
     # (pools created, faults injected) in the same style.
@@ -954,7 +958,7 @@ def _check_plotting() -> None:
     import importlib.util
 
     if importlib.util.find_spec("matplotlib") is None:
-        fail("--plot needs matplotlib: pip install 'dni-engine[plot]'")
+        fail(str(MissingExtra("--plot", "plot", "matplotlib")))
 
 
 def _campaigns_of(pools: list[AnyPool]) -> set[str]:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from rich.table import Table
 
-from dni_engine.errors import DniError
+from dni_engine.extras import MissingExtra
 from dni_engine.simulate import Recommendation, SimulationResult
 
 
-class PlotUnavailable(DniError):
+class PlotUnavailable(MissingExtra):
     """matplotlib (the ``plot`` extra) is not installed."""
 
 
@@ -121,8 +121,8 @@ def plot_sizing(results: Sequence[SimulationResult], path: str | Path) -> Path:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    except ImportError:
-        raise PlotUnavailable("plotting needs matplotlib: pip install 'dni-engine[plot]'") from None
+    except ImportError as exc:
+        raise PlotUnavailable("plotting", "plot", exc.name) from exc
     ordered = sorted(results, key=lambda r: r.quantity or 0)
     keys = [p.pool_key for p in ordered[0].pools] if ordered else []
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))

@@ -35,12 +35,18 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp
+
+from dni_engine.extras import MissingExtra
+
+try:
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import BaseRoute, Mount, Route
+    from starlette.types import ASGIApp
+except ImportError as exc:
+    raise MissingExtra("dni_engine.emulator", "emulator", exc.name) from exc
 
 from dni_engine.emulator.faults import FaultInjector, Faults
 from dni_engine.emulator.inventory import DEFAULT_STOCK, Inventory

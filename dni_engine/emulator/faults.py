@@ -25,8 +25,14 @@ from dataclasses import dataclass
 
 import anyio
 import httpx
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dni_engine.extras import MissingExtra
+
+try:
+    from starlette.responses import JSONResponse
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+except ImportError as exc:
+    raise MissingExtra("dni_engine.emulator", "emulator", exc.name) from exc
 
 from dni_engine.errors import ConfigError, DniError, Problem
 

@@ -10,7 +10,12 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-import uvicorn
+from dni_engine.extras import MissingExtra
+
+try:
+    import uvicorn
+except ImportError as exc:
+    raise MissingExtra("dni_engine.emulator", "emulator", exc.name) from exc
 
 from dni_engine.emulator.app import Emulator
 from dni_engine.emulator.faults import ConnectionDropped

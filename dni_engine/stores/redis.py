@@ -138,19 +138,24 @@ from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any, Final, NamedTuple, TypeVar, cast
 
-import redis
-from redis.backoff import NoBackoff
-from redis.cluster import RedisCluster
-from redis.exceptions import (
-    ClusterError,
-    NoScriptError,
-    OutOfMemoryError,
-    ReadOnlyError,
-    RedisClusterException,
-    RedisError,
-    TryAgainError,
-)
-from redis.retry import Retry
+from dni_engine.extras import MissingExtra
+
+try:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.cluster import RedisCluster
+    from redis.exceptions import (
+        ClusterError,
+        NoScriptError,
+        OutOfMemoryError,
+        ReadOnlyError,
+        RedisClusterException,
+        RedisError,
+        TryAgainError,
+    )
+    from redis.retry import Retry
+except ImportError as exc:
+    raise MissingExtra("dni_engine.stores.redis", "redis", exc.name) from exc
 
 from dni_engine.errors import ConfigError, Problem
 from dni_engine.leases import (

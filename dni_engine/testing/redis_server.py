@@ -21,10 +21,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
-import redis
-from redis.backoff import NoBackoff
-from redis.cluster import RedisCluster as ClusterClient
-from redis.retry import Retry
+from dni_engine.extras import MissingExtra
+
+try:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.cluster import RedisCluster as ClusterClient
+    from redis.retry import Retry
+except ImportError as exc:
+    raise MissingExtra("dni_engine.testing.redis_server", "testing", exc.name) from exc
 
 from dni_engine.errors import DniError
 

@@ -29,8 +29,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from dni_engine.extras import MissingExtra
+
+try:
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+except ImportError as exc:
+    raise MissingExtra("dni_engine.testing.state_machine", "testing", exc.name) from exc
 
 from dni_engine.bots import is_bot
 from dni_engine.engine import Engine, PoolOptions

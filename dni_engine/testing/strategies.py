@@ -24,7 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
-from hypothesis import strategies as st
+from dni_engine.extras import MissingExtra
+
+try:
+    from hypothesis import strategies as st
+except ImportError as exc:
+    raise MissingExtra("dni_engine.testing.strategies", "testing", exc.name) from exc
 
 from dni_engine.bots import crawler_examples
 from dni_engine.referrers import CATALOGUE, catalogue_entry, referrer_host
