@@ -778,7 +778,7 @@ def test_cli_picks_a_pool_by_name(tmp_path: Path) -> None:
     page = tmp_path / "page.html"
     page.write_text("0800 088 5600 / 0101 123 1234")
     code, _, text = _run("rewrite", str(pools), str(page), "--number", "+448000885644")
-    assert code == 1
+    assert code == 2
     assert "pick one with --pool" in text
     assert "ABC Company 126" in text
     code, out, _ = _run(
@@ -787,7 +787,7 @@ def test_cli_picks_a_pool_by_name(tmp_path: Path) -> None:
     assert code == 0
     assert out == b"0800 088 5644 / 0101 123 1234"
     code, _, text = _run("rewrite", str(pools), str(page), "--number", "+4480", "--pool", "nope")
-    assert code == 1
+    assert code == 2
     assert "no pool named 'nope'" in text
 
 
@@ -796,5 +796,5 @@ def test_cli_rejects_a_tracking_number_that_is_no_number(tmp_path: Path) -> None
     page.write_text("x")
     pool = str(EXAMPLES / "pools" / "geographic-city.response.json")
     code, _, text = _run("rewrite", pool, str(page), "--number", "12")
-    assert code == 1
-    assert "--number '12'" in text
+    assert code == 2
+    assert "'12' is not a phone number" in text
