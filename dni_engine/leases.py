@@ -196,23 +196,19 @@ class ClaimLike(Protocol):
     @property
     def source_index(self) -> int: ...
     @property
-    def referrer_domain(self) -> str: ...
+    def referrer(self) -> str: ...
     @property
     def trigger(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A plain :class:`ClaimLike`: a visit's claim on a pool, without a matcher.
-
-    ``referrer_domain`` was called ``referrer``: the old name still reads, with
-    a :class:`DeprecationWarning`, but is no longer a keyword of the constructor.
-    """
+    """A plain :class:`ClaimLike`: a visit's claim on a pool, without a matcher."""
 
     pool_key: str
     specificity: int = 0
     source_index: int = 0
-    referrer_domain: str = "Any"
+    referrer: str = "Any"
     trigger: str | None = None
 
 
@@ -222,8 +218,6 @@ class Claim:
 class Decision(NamedTuple):
     """Which number one visit gets, and why: what a page rewrite and a report need.
 
-    ``referrer_domain`` is the winning source's configured ``referrer_domain``,
-    not the visit's HTTP referrer.
     ``outcome`` is one of:
 
     * ``new``: a free number was leased (``switched_from`` names the visitor's
@@ -241,29 +235,18 @@ class Decision(NamedTuple):
       is ``None`` and ``visitor_id`` is ``''``.
 
     ``at`` is the time the store used (a store never lets time go backwards);
-    ``started``/``expires`` bound the lease as it stands after this visit;
-    ``referrer_domain`` is the configured ``referrer_domain`` of the source the
-    lease was taken by (its old name ``referrer`` still reads, with a
-    :class:`DeprecationWarning`). It is a named tuple so that building one per
-    visit stays cheap.
+    ``started``/``expires`` bound the lease as it stands after this visit.
+    It is a named tuple so that building one per visit stays cheap.
     """
 
     visitor_id: str
     at: float
     outcome: Outcome
-    @property
-    def referrer(self) -> str:
-        """Deprecated name of :attr:`referrer_domain`."""
-        warnings.warn(
-            "Claim.referrer is now Claim.referrer_domain", DeprecationWarning, stacklevel=2
-        )
-        return self.referrer_domain
-
     number: str | None = None
     pool_key: str | None = None
     pool_name: str | None = None
     source_index: int | None = None
-    referrer_domain: str | None = None
+    referrer: str | None = None
     trigger: str | None = None
     lease_id: str | None = None
     started: float | None = None
@@ -285,7 +268,7 @@ def leased(
     pool_key: str,
     pool_name: str,
     source_index: int | None,
-    referrer_domain: str | None,
+    referrer: str | None,
     trigger: str | None,
     lease_id: str | None = None,
     started: float | None = None,
@@ -307,15 +290,7 @@ def leased(
         pool_key,
         pool_name,
         source_index,
-    @property
-    def referrer(self) -> str | None:
-        """Deprecated name of :attr:`referrer_domain`."""
-        warnings.warn(
-            "Decision.referrer is now Decision.referrer_domain", DeprecationWarning, stacklevel=2
-        )
-        return self.referrer_domain
-
-        referrer_domain,
+        referrer,
         trigger,
         lease_id,
         started,
@@ -336,9 +311,7 @@ class Lease:
     ``expires`` is ``last_activity + hold``: the end of the lease's attribution
     window. ``ended`` is when the number left the visitor (``None`` while the
     lease is live) and ``end_reason`` why; ``displaced_by`` names the lease that
-    took the number over under ``recycle``; ``referrer_domain`` is the configured
-    ``referrer_domain`` of the source that took it (its old name ``referrer``
-    still reads, with a :class:`DeprecationWarning`).
+    took the number over under ``recycle``.
     """
 
     lease_id: str
@@ -353,7 +326,7 @@ class Lease:
     displaced_by: str | None = None
     specificity: int = 0
     source_index: int = 0
-    referrer_domain: str = ""
+    referrer: str = ""
     trigger: str | None = None
 
     @property
@@ -387,14 +360,6 @@ class Attribution:
     alone suggest: after a shared store lost its state, a visitor it forgot
     may still hold the number, so until one hold has passed since the state
     was created again the confidence counts that forgotten visitor as one more
-    @property
-    def referrer(self) -> str:
-        """Deprecated name of :attr:`referrer_domain`."""
-        warnings.warn(
-            "Lease.referrer is now Lease.referrer_domain", DeprecationWarning, stacklevel=2
-        )
-        return self.referrer_domain
-
     candidate (see :class:`~dni_engine.stores.redis.RedisStore`).
     """
 
@@ -495,7 +460,7 @@ def may_switch(
         return False
     if claim.specificity != held_specificity:
         return claim.specificity > held_specificity
-    return is_any_referrer(held_referrer) and not is_any_referrer(claim.referrer_domain)
+    return is_any_referrer(held_referrer) and not is_any_referrer(claim.referrer)
 
 
 def attribution_from(number: str, at: float, pool_key: str, leases: Iterable[Lease]) -> Attribution:

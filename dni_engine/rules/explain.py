@@ -170,7 +170,7 @@ class Explanation:
         )
         return (
             f"pool '{m.pool_name}' (key {m.pool_key}), source {m.source_index} "
-            f"({m.referrer_domain}), matched by {how}"
+            f"({m.referrer}), matched by {how}"
         )
 
 
@@ -232,7 +232,7 @@ def explain(
             pool_key=rules.pool_keys[source.pool_index],
             pool_name=rules.pools[source.pool_index].name,
             source_index=source.source_index,
-            referrer_domain=source.referrer,
+            referrer=source.referrer,
             referrer_class=visit.referrer_class,
             trigger=trigger.text if trigger is not None else None,
             specificity=trigger.specificity if trigger is not None else 0,
