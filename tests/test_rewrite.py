@@ -295,12 +295,12 @@ def test_odd_input_never_raises(page: str) -> None:
 def test_the_page_is_returned_unchanged_if_rewriting_fails(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import dni_engine.rewrite as module
+    import dni_engine.rewrite.listed as module
 
     def broken(*_: object) -> object:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(module, "_placed", broken)
+    monkeypatch.setattr(module, "placed", broken)
     page = "<p>0117 409 0162</p>"
     assert Rewriter(*GB).rewrite_html(page, GB_T) is page
 

@@ -1,0 +1,72 @@
+"""Showing a visitor's tracking number wherever a page shows the business's number.
+
+A pool names the numbers to swap: the ``numbers_to_replace`` it lists, or, with
+``replace_all_numbers``, every valid number of its country.
+:func:`compile_rewriter` turns a pool once into a :class:`Rewriter`; its
+``rewrite_html`` / ``rewrite_text`` then swap each such number on a page for the
+tracking number, keeping the way the page wrote it::
+
+    rewriter = compile_rewriter(pool)               # cached per pool object
+    html = rewriter.rewrite_html(html, "+441174090163")
+
+How numbers are found
+    Listed numbers are compiled ahead of time into a few regular expressions (a
+    trie of every written form: ``+CC``, ``00CC``, ``+CC (0)``, national trunk
+    prefix, and for countries that write it so, no prefix at all), one per
+    possible first character. A literal first character lets the regex engine
+    skip through the page at ``str.find`` speed. Between any two digits up to
+    three separators may stand (spaces, dots, dashes, slashes, parentheses,
+    non-breaking spaces, and in HTML ``&nbsp;``); from the fourth national digit
+    on, a keypad letter may stand for its digit (``1-800-444-CARS``). A number
+    touching another digit (or, when it ends in a letter, another letter) is
+    part of something longer and is left alone.
+
+    With ``replace_all_numbers`` a cheap scan finds runs of digits and separators;
+    each run is cut into candidate windows and a window counts only when
+    ``phonenumbers`` confirms it is a valid number of the pool's country, with
+    the same guards ``phonenumbers.PhoneNumberMatcher`` applies (no Latin letter,
+    currency sign or ``%`` against it, no date, time stamp or page range, national
+    prefix present where the country writes one).
+
+How HTML is read
+    The page is never parsed into a tree and written back: it is scanned, and
+    only the characters of each swapped number change. A number is swapped in
+    text and in the target of a ``tel:``/``callto:`` link (``href``), and nowhere
+    else: not in other attributes, comments, ``<script>``, ``<style>`` or other
+    raw-text elements, and not inside an element carrying ``data-dni-noswap``
+    (nor its descendants). Tags, comments and raw-text elements are recognised
+    by the rules of the HTML tokenizer, so quoted attribute values holding ``>``
+    or a script holding ``"<div>"`` do not mislead the scan. The scan runs only as
+    far as the last candidate number, and mostly inside one regular expression.
+
+How the replacement is written
+    A ``tel:``/``callto:`` target gets the tracking number in E.164. Elsewhere,
+    when the tracking number has as many national digits as the number found,
+    its digits are poured into the found number's digit (and vanity letter)
+    positions, so spacing, punctuation and prefix stay as they were; otherwise it
+    is written in the national format, or the international one when the page
+    wrote the number with its country code. A number that already is the
+    tracking number is left exactly as written.
+
+Rewriting never raises: on any unexpected input the page comes back unchanged.
+"""
+
+from __future__ import annotations
+
+from dni_engine.rewrite.numbers import parse_tracking_number
+from dni_engine.rewrite.rewriter import (
+    NumberOnPage,
+    Rewriter,
+    compile_rewriter,
+    rewrite_html,
+    rewrite_text,
+)
+
+__all__ = [
+    "NumberOnPage",
+    "Rewriter",
+    "compile_rewriter",
+    "parse_tracking_number",
+    "rewrite_html",
+    "rewrite_text",
+]
