@@ -67,7 +67,7 @@ def _compiled(obj: object) -> bool:
 
 
 def _own_docstring(obj: object) -> str | None:
-    """The docstring written for ``obj``: not inherited, not one a dataclass or NamedTuple made up."""
+    """The docstring written for ``obj``: not inherited, nor made up by dataclass or NamedTuple."""
     doc = obj.__dict__.get("__doc__") if inspect.isclass(obj) else getattr(obj, "__doc__", None)
     if not isinstance(doc, str) or not doc.strip():
         return None
@@ -105,7 +105,6 @@ def test_the_facade_exports_exactly_its_public_names() -> None:
     )
     assert sorted(dni_engine.__all__) == public
     assert len(dni_engine.__all__) == len(set(dni_engine.__all__))
-
 
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -160,7 +159,6 @@ def test_the_readme_names_missing_extra_and_the_facade_exports_it() -> None:
     assert "MissingExtra" in dni_engine.__all__
 
 
-
 _TREE_LINE = re.compile(
     r"^(?P<indent>\s*)(?P<branch>(?:[│ ]   )*(?:[├└]── )?)"
     r"(?P<name>\w+)(?: \[(?P<bases>[^\]]+)\])?\s+(?P<module>dni_engine[\w.]*)$"
@@ -193,15 +191,16 @@ def _error_classes() -> dict[str, type[DniError]]:
     while stack:
         cls = stack.pop()
         stack.extend(cls.__subclasses__())
-        if cls.__module__.startswith("dni_engine") and _public(cls.__module__):
-            if not cls.__name__.startswith("_"):
-                assert found.get(cls.__name__, cls) is cls, f"two error classes {cls.__name__}"
-                found[cls.__name__] = cls
+        if cls.__module__.startswith("dni_engine") and _public(f"{cls.__module__}.{cls.__name__}"):
+            assert found.get(cls.__name__, cls) is cls, f"two error classes {cls.__name__}"
+            found[cls.__name__] = cls
     return found
 
 
 def _base_name(base: type) -> str:
-    return base.__qualname__ if base.__module__ == "builtins" else f"{base.__module__}.{base.__name__}"
+    if base.__module__ == "builtins":
+        return base.__qualname__
+    return f"{base.__module__}.{base.__name__}"
 
 
 def test_the_drawn_exception_tree_names_every_error_class() -> None:
