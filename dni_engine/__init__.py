@@ -1,11 +1,12 @@
 """dni-engine: decide which call-tracking phone number each website visitor sees."""
 
-import importlib.machinery
-import sys
+import sys as _sys
+from importlib.machinery import EXTENSION_SUFFIXES as _EXTENSION_SUFFIXES
 
 from dni_engine.bots import is_bot
 from dni_engine.engine import Engine, EngineStats, PoolOptions
 from dni_engine.errors import ConfigError, DniError, Problem
+from dni_engine.extras import MissingExtra
 from dni_engine.leases import (
     Attribution,
     Claim,
@@ -32,8 +33,8 @@ from dni_engine.stores import MemoryStore, Store, StoreError
 
 #: True when the per-visit path and the simulation run as compiled extension
 #: modules (a build made with ``DNI_ENGINE_COMPILE=1``), False for pure Python.
-COMPILED: bool = str(getattr(sys.modules[Engine.__module__], "__file__", "")).endswith(
-    tuple(importlib.machinery.EXTENSION_SUFFIXES)
+COMPILED: bool = str(getattr(_sys.modules[Engine.__module__], "__file__", "")).endswith(
+    tuple(_EXTENSION_SUFFIXES)
 )
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "LintWarning",
     "Match",
     "MemoryStore",
+    "MissingExtra",
     "NumberPool",
     "NumberPoolRequest",
     "PhoneNumberRequest",

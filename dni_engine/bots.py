@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import crawleruseragents
 
+__all__ = ["CrawlerMatcher", "crawler_examples", "crawler_patterns", "is_bot"]
+
 # Literals shorter than this are not indexed; their patterns are always searched.
 _KEY = 3
 # User agents longer than this are checked but not cached, so one hostile client

@@ -45,6 +45,19 @@ if TYPE_CHECKING:
     from dni_engine.leases import Policy
     from dni_engine.simulate import Metric
 
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_USAGE",
+    "Command",
+    "Group",
+    "cli",
+    "error_lines",
+    "fail",
+    "main",
+    "print_error",
+    "usage_error",
+]
+
 
 def read_pools(paths: tuple[str, ...] | list[str]) -> list[AnyPool]:
     """Load every pool in ``paths`` (files holding one pool or a list of pools).

@@ -25,6 +25,8 @@ from dni_engine.simulate import recommend, simulate
 from dni_engine.sizing import PlotUnavailable, plot_sizing, recommendations_table, results_table
 from dni_engine.traffic import TYPICAL_DAY, TrafficModel, hourly_profile, read_access_log
 
+__all__ = ["main"]
+
 
 def _examples() -> Path:
     """The checkout's ``examples`` folder: under the working directory, else beside the package.

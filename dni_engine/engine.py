@@ -59,6 +59,16 @@ from dni_engine.schema import AnyPool, NumberPool, check_pool_set
 from dni_engine.stores.base import Store, number_conflicts
 from dni_engine.stores.memory import MemoryStore
 
+__all__ = [
+    "DEFAULT_MAX_CLOCK_SKEW",
+    "MAX_DIALLED",
+    "MAX_VISITOR_ID",
+    "Engine",
+    "EngineStats",
+    "Moment",
+    "PoolOptions",
+]
+
 log = logging.getLogger("dni_engine.engine")
 
 Moment = float | int | datetime

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+__all__ = ["erlang_b", "servers_for"]
+
 
 def erlang_b(offered_load: float, servers: int) -> float:
     """Blocking probability B(A, n) for ``offered_load`` A Erlangs on ``servers`` n.

@@ -3,12 +3,42 @@
 Every error the library raises on purpose is a :class:`DniError`. Configuration
 problems are gathered into a single :class:`ConfigError` that lists each problem
 with the JSON path of the value at fault, so a user can fix them all in one go.
+
+The whole tree, each class with the module it lives in; a class that is also a
+builtin or third-party exception names that base in brackets, so existing
+``except ValueError`` or ``except ImportError`` handlers still catch it::
+
+    DniError                                            dni_engine.errors
+    ├── ConfigError [ValueError]                        dni_engine.errors
+    ├── StoreError                                      dni_engine.stores.base
+    ├── ApiError                                        dni_engine.client
+    │   ├── AuthError                                   dni_engine.client
+    │   ├── NotFound                                    dni_engine.client
+    │   ├── Conflict                                    dni_engine.client
+    │   ├── ValidationFailed                            dni_engine.client
+    │   ├── RateLimited                                 dni_engine.client
+    │   ├── ServerError                                 dni_engine.client
+    │   ├── ConnectionFailed                            dni_engine.client
+    │   ├── InvalidResponse                             dni_engine.client
+    │   └── AmbiguousResult                             dni_engine.client
+    ├── Refusal                                         dni_engine.emulator.refusal
+    │   └── NumbersUnavailable                          dni_engine.emulator.refusal
+    ├── ConnectionDropped [httpx.RemoteProtocolError]   dni_engine.emulator.faults
+    ├── MissingExtra [ImportError]                      dni_engine.extras
+    │   └── PlotUnavailable                             dni_engine.sizing
+    └── RedisServerError                                dni_engine.testing.redis_server
+
+:class:`ApiError` and its subclasses are what the vendor API client raises;
+:class:`Refusal` is how the local emulator says no (an HTTP status and the
+fields at fault), and :class:`ConnectionDropped` an injected fault.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+__all__ = ["ConfigError", "DniError", "Problem", "format_path"]
 
 
 class DniError(Exception):

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dni_engine.errors import DniError
 
+__all__ = ["MissingExtra"]
+
 
 class MissingExtra(DniError, ImportError):
     """An optional part of dni-engine was imported without the extra it needs.

@@ -51,6 +51,34 @@ from typing import Final, Literal, NamedTuple, Protocol
 
 from dni_engine.errors import ConfigError, Problem
 
+__all__ = [
+    "MAX_CLOCK_SKEW",
+    "OUTCOMES",
+    "POLICIES",
+    "SECONDS_PER_MINUTE",
+    "TOUCH_MODES",
+    "Attribution",
+    "AttributionKind",
+    "Claim",
+    "ClaimLike",
+    "Clock",
+    "Decision",
+    "EndReason",
+    "ExhaustedAction",
+    "Lease",
+    "Outcome",
+    "Policy",
+    "PoolStats",
+    "PoolTerms",
+    "SimulatedClock",
+    "TouchMode",
+    "attribution_from",
+    "exhausted_action",
+    "may_switch",
+    "minutes",
+    "system_clock",
+]
+
 Policy = Literal["fallback", "overflow", "recycle"]
 TouchMode = Literal["first_touch", "last_touch"]
 Outcome = Literal[

@@ -9,6 +9,19 @@ from __future__ import annotations
 import phonenumbers
 from phonenumbers import PhoneNumber, PhoneNumberFormat, PhoneNumberType
 
+__all__ = [
+    "FORMATTING_CHARS",
+    "SUPPORTED_COUNTRIES",
+    "VANITY_TABLE",
+    "country_of",
+    "e164",
+    "keypad_letters",
+    "letters_to_digits",
+    "number_kind",
+    "parse_number",
+    "strip_formatting",
+]
+
 # Characters people use to lay out a phone number; stripped before counting digits.
 FORMATTING_CHARS = frozenset(" \t-.()/\u00a0\u2009\u202f\u2010\u2011\u2012\u2013\u2014\u2212")
 

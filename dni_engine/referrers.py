@@ -20,6 +20,20 @@ import tldextract
 
 from dni_engine.triggers import Glob
 
+__all__ = [
+    "ANY_VENDOR_DOMAIN",
+    "ANY_VENDOR_ID",
+    "CATALOGUE",
+    "CatalogueEntry",
+    "ReferrerRule",
+    "RuleKind",
+    "catalogue_entry",
+    "classify_host",
+    "parse_referrer_domain",
+    "referrer_host",
+    "registrable_domain",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class CatalogueEntry:

@@ -44,6 +44,20 @@ from dni_engine.schema import AnyPool, NumberPool, PoolNumber
 from dni_engine.stores.memory import MemoryStore
 from dni_engine.traffic import LogReplay, Session, TrafficModel, generate_sessions
 
+__all__ = [
+    "Metric",
+    "PoolReport",
+    "Progress",
+    "Recommendation",
+    "SimulationResult",
+    "meets",
+    "parse_quantities",
+    "recommend",
+    "resize_pools",
+    "simulate",
+    "sweep",
+]
+
 Metric = Literal["accuracy", "blocking"]
 Progress = Callable[[float], None]
 """Called now and then with the share of simulated time done (0.0 to 1.0)."""

@@ -15,6 +15,8 @@ from rich.table import Table
 from dni_engine.extras import MissingExtra
 from dni_engine.simulate import Recommendation, SimulationResult
 
+__all__ = ["PlotUnavailable", "plot_sizing", "recommendations_table", "results_table"]
+
 
 class PlotUnavailable(MissingExtra):
     """matplotlib (the ``plot`` extra) is not installed."""

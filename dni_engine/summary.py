@@ -7,6 +7,8 @@ import phonenumbers
 from dni_engine.phone import number_kind
 from dni_engine.schema import AnyPool, NumberPool
 
+__all__ = ["pool_kind", "pool_summary"]
+
 
 def pool_kind(pool: AnyPool) -> str:
     """``geographic``/``tollfree``/``national``: from the request, else from the numbers."""

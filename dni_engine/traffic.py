@@ -25,6 +25,18 @@ from urllib.parse import urlsplit
 from dni_engine.bots import is_bot
 from dni_engine.errors import ConfigError, Problem
 
+__all__ = [
+    "TYPICAL_DAY",
+    "LogReplay",
+    "Session",
+    "SourceMix",
+    "TrafficModel",
+    "generate_sessions",
+    "hourly_profile",
+    "read_access_log",
+    "write_access_log",
+]
+
 SECONDS_PER_HOUR = 3600.0
 
 # A few real-world user agents; a crawler list for the bot share.

@@ -15,6 +15,17 @@ from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
+__all__ = [
+    "MAX_TRIGGER_LENGTH",
+    "WILDCARDS",
+    "Condition",
+    "Glob",
+    "Trigger",
+    "parse_query",
+    "parse_trigger",
+    "query_of",
+]
+
 MAX_TRIGGER_LENGTH = 512
 WILDCARDS = "*%"
 _WILDCARD_RUN = re.compile(r"\*{2,}")

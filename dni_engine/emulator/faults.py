@@ -36,6 +36,8 @@ except ImportError as exc:
 
 from dni_engine.errors import ConfigError, DniError, Problem
 
+__all__ = ["ConnectionDropped", "FaultInjector", "Faults"]
+
 logger = logging.getLogger("dni_engine.emulator")
 
 

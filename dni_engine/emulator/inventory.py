@@ -39,6 +39,8 @@ from dni_engine.emulator.refusal import NumbersUnavailable
 from dni_engine.errors import ConfigError, Problem
 from dni_engine.schema import PhoneNumberRequest
 
+__all__ = ["DEFAULT_STOCK", "KIND_TYPES", "Inventory", "Locality", "NumberRange", "resolve"]
+
 DEFAULT_STOCK = 10_000
 """Numbers the emulator can hand out per locality over its lifetime."""
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from dni_engine.errors import DniError, Problem
 
+__all__ = ["NumbersUnavailable", "Refusal"]
+
 
 class Refusal(DniError):
     """The emulator refuses a request.

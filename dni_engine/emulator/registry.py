@@ -16,6 +16,8 @@ from dni_engine.schema import (
     PoolNumber,
 )
 
+__all__ = ["FIRST_NUMBER_ID", "FIRST_POOL_ID", "PoolRegistry"]
+
 # The vendor's examples start here; ids carry on from them so that emulator
 # output looks like the real thing.
 FIRST_POOL_ID = 31849

@@ -21,6 +21,8 @@ from dni_engine.emulator.app import Emulator
 from dni_engine.emulator.faults import ConnectionDropped
 from dni_engine.errors import ConfigError, DniError, Problem
 
+__all__ = ["START_TIMEOUT", "EmulatorServer", "serve"]
+
 START_TIMEOUT = 10.0
 
 

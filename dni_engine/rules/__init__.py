@@ -41,6 +41,7 @@ __all__ = [
     "CLICK_IDS",
     "LINT_CODES",
     "PAID_MEDIA",
+    "STEP_NAMES",
     "Explanation",
     "LintWarning",
     "Match",

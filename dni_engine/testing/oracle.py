@@ -28,6 +28,23 @@ from dni_engine.rules import Match
 from dni_engine.schema import AnyPool, NumberPool, TrackingSource
 from dni_engine.triggers import parse_query, query_of
 
+__all__ = [
+    "AD_CLICK_IDS",
+    "PAID_UTM_MEDIUMS",
+    "SourceOutcome",
+    "catalogue_name",
+    "condition_holds",
+    "is_any",
+    "is_crawler",
+    "is_paid",
+    "match",
+    "referrer_matches",
+    "source_matches",
+    "source_outcome",
+    "trigger_conditions",
+    "wildcard_match",
+]
+
 # SPEC section 4, written out again on purpose.
 AD_CLICK_IDS = (
     "gclid",

@@ -33,6 +33,15 @@ except ImportError as exc:
 
 from dni_engine.errors import DniError
 
+__all__ = [
+    "RedisCluster",
+    "RedisServer",
+    "RedisServerError",
+    "free_cluster_port",
+    "free_port",
+    "redis_server_path",
+]
+
 CLUSTER_SLOTS = 16384
 CLUSTER_BUS_OFFSET = 10_000  # a cluster node also listens on port + 10000
 

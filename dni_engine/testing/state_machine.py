@@ -53,6 +53,8 @@ from dni_engine.leases import (
 from dni_engine.schema import AnyPool, NumberPool, NumberPoolRequest
 from dni_engine.stores.base import Store
 
+__all__ = ["LeaseModel", "check_lease_history", "make_engine_machine", "model_pools"]
+
 HUMAN = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
 CRAWLER = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 START = 1_700_000_000.0
