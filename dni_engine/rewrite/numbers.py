@@ -48,6 +48,7 @@ class Target:
 
 @functools.lru_cache(maxsize=4096)
 def target_of(number: str, country: str | None) -> Target | None:
+    """The tracking number ``number`` parsed once for writing (cached); ``None`` if unusable."""
     parsed = tracking_number(number, country)
     if parsed is None:
         return None
@@ -61,6 +62,7 @@ def target_of(number: str, country: str | None) -> Target | None:
 
 
 def tracking_number(number: str, country: str | None) -> phonenumbers.PhoneNumber | None:
+    """``number`` parsed as a tracking number (digits, possible), or ``None``."""
     # Digits only: a tracking number with letters in it is a mistake, not a vanity number.
     if not isinstance(number, str) or any(ch.isalpha() for ch in number):
         return None
@@ -117,4 +119,5 @@ class NationalPrefix:
 
 @functools.lru_cache(maxsize=64)
 def national_prefix(cc: int) -> NationalPrefix:
+    """The :class:`NationalPrefix` of country code ``cc`` (cached)."""
     return NationalPrefix(cc)
