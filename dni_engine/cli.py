@@ -1081,10 +1081,15 @@ def audit_command(
     report gives its line:column, E.164, form, and every pool that swaps it with
     how it would be written (with the pool's first tracking number); a number
     no pool swaps is UNTRACKED. Numbers no pool swaps are searched for in every
-    country of the pools (and --country). Exit status: 0 when the audit ran,
-    whatever it found; 1 for invalid pool files, a page that could not be
-    audited, or with --fail-on-untracked an untracked number; 2 for a usage
-    error (every missing or unreadable PAGE and --pools FILE is listed).
+    country of the pools (and --country).
+
+    \b
+    Exit status:
+      0  the audit ran, whatever it found
+      1  an invalid pool file, a page that could not be audited, or with
+         --fail-on-untracked a number no pool swaps
+      2  usage error: every missing or unreadable PAGE or --pools FILE, and
+         every unknown --country, is listed
     """
     from dni_engine.audit import Auditor, known_country, page_lines, report_json, summary_line
 
