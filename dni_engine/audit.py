@@ -101,6 +101,8 @@ Pages read as UTF-8 keep bytes that are not UTF-8 as one character each for
 _SCHEME = re.compile(r"(?i:tel|callto):[^\"'<>=]{0,8}\Z")
 _E164 = re.compile(r"\+[0-9]{4,15}")
 _NBSP = re.compile(r"&(?:nbsp|#0*160|#[xX]0*[aA]0);")
+# What a pool's finder depends on: country, numbers_to_replace, replace_all_numbers.
+_Config = tuple[str | None, tuple[str, ...], bool]
 # Most samples remembered (one per configuration, written form and sample number).
 _MAX_SAMPLES = 100_000
 
@@ -191,8 +193,8 @@ class Auditor:
     """
 
     def __init__(self, pools: Sequence[AnyPool], countries: Iterable[str] = ()) -> None:
-        self._rewriters: dict[tuple[str | None, tuple[str, ...], bool], Rewriter] = {}
-        self._config_of: list[tuple[str | None, tuple[str, ...], bool]] = []
+        self._rewriters: dict[_Config, Rewriter] = {}
+        self._config_of: list[_Config] = []
         audited: list[AuditedPool] = []
         tracking: dict[str, list[int]] = {}
         for index, pool in enumerate(pools):
@@ -225,6 +227,9 @@ class Auditor:
             )
         #: The pools, in the order given.
         self.pools: tuple[AuditedPool, ...] = tuple(audited)
+        self._pools_of: dict[_Config, list[AuditedPool]] = {}
+        for audited_pool, config_key in zip(audited, self._config_of, strict=True):
+            self._pools_of.setdefault(config_key, []).append(audited_pool)
         searched = {p.country for p in audited if p.country} | {
             c.strip().upper() for c in countries if known_country(c)
         }
@@ -247,7 +252,7 @@ class Auditor:
             return PageAudit(page, (), f"finding numbers failed: {type(exc).__name__}: {exc}")
 
     def _occurrences(self, text: str) -> list[Occurrence]:
-        found: dict[tuple[str | None, tuple[str, ...], bool], list[NumberOnPage]] = {
+        found: dict[_Config, list[NumberOnPage]] = {
             key: rewriter.find_html(text) for key, rewriter in self._rewriters.items()
         }
         # Every span any finder found, merged where they overlap: one number each.
@@ -262,20 +267,21 @@ class Auditor:
             return []
         starts = [c[0] for c in clusters]
         # hits[i][key]: the find of configuration key in cluster i.
-        hits: list[dict[tuple[str | None, tuple[str, ...], bool], NumberOnPage]] = [
-            {} for _ in clusters
-        ]
+        hits: list[dict[_Config, NumberOnPage]] = [{} for _ in clusters]
         for key, numbers in found.items():
             for f in numbers:
                 hits[bisect.bisect_right(starts, f.start) - 1].setdefault(key, f)
         lines = _LineIndex(text)
         occurrences = []
         for (start, end), by_config in zip(clusters, hits, strict=True):
-            pool_hits = [
-                (pool, by_config[self._config_of[pool.index]])
-                for pool in self.pools
-                if self._config_of[pool.index] in by_config
-            ]
+            pool_hits = sorted(
+                (
+                    (pool, hit)
+                    for config, hit in by_config.items()
+                    for pool in self._pools_of.get(config, ())
+                ),
+                key=lambda pool_hit: pool_hit[0].index,
+            )
             first = pool_hits[0][1] if pool_hits else next(iter(by_config.values()))
             link = first.link
             shown_start = start
