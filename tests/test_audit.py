@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from dni_engine.audit import Auditor
-from dni_engine.cli import cli
+from dni_engine.cli import MAX_INPUT_BYTES, cli
 from dni_engine.schema import load_pools
 from tests.conftest import EXAMPLES, ROOT
 
@@ -204,6 +204,27 @@ def test_folders_are_searched_recursively_for_html_files(tmp_path: Path) -> None
     # Files of a folder first, then its subfolders, each in name order.
     assert pages == [f"{site}/index.html", f"{site}/b/about.HTM", f"{site}/b/deeper/x.html"]
     assert data["summary"]["numbers"] == 2
+
+
+def test_links_to_files_are_read_links_to_folders_not_followed(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "a.html").write_text("0117 496 0000")
+    (tmp_path / "elsewhere.html").write_text("0117 496 0999")
+    (site / "b.html").symlink_to(tmp_path / "elsewhere.html")
+    (site / "loop").symlink_to(site, target_is_directory=True)
+    data = audit_json(str(site), "--pools", SITE)
+    assert [p["page"] for p in data["pages"]] == [f"{site}/a.html", f"{site}/b.html"]
+
+
+def test_a_page_too_large_to_read_is_a_usage_error(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.html"
+    with huge.open("wb") as handle:
+        handle.truncate(MAX_INPUT_BYTES + 1)  # sparse: nothing is written
+    result = dni("audit", str(huge), "--pools", SITE)
+    assert result.returncode == USAGE
+    (line,) = errors(result)
+    assert f"huge.html: larger than {MAX_INPUT_BYTES:,} bytes; not read" in line
 
 
 def test_a_file_named_is_read_as_html_whatever_its_name(tmp_path: Path) -> None:
