@@ -989,6 +989,190 @@ def _campaigns_of(pools: list[AnyPool]) -> set[str]:
     return found
 
 
+# ---- audit -----------------------------------------------------------------------------
+
+PAGE_SUFFIXES = (".html", ".htm")
+"""Files a folder given to ``audit`` is searched for (any case); files named are read whatever
+their name."""
+
+
+def _page_files(page: str, problems: list[tuple[str, str]]) -> list[str]:
+    """The files ``audit`` reads for the argument ``page`` (a file, a folder, or ``-``).
+
+    A problem (a missing or unreadable file, a folder that cannot be listed or
+    holds no page, a file larger than :data:`MAX_INPUT_BYTES`) is added to
+    ``problems`` as ``(parameter, message)``.
+    """
+    if page == "-" or not os.path.isdir(page):
+        problem = _path_problem(page, output=False)
+        if problem is None and page != "-":
+            problem = _size_problem(page)
+        if problem is not None:
+            problems.append(("PAGE...", problem))
+            return []
+        return [page]
+    found: list[str] = []
+
+    def unlistable(exc: OSError) -> None:
+        problems.append(("PAGE...", f"{exc.filename}: cannot list folder ({exc.strerror or exc})"))
+
+    for folder, subfolders, names in os.walk(page, onerror=unlistable):
+        subfolders.sort()
+        for name in sorted(names):
+            if name.lower().endswith(PAGE_SUFFIXES):
+                path = os.path.join(folder, name)
+                problem = _path_problem(path, output=False) or _size_problem(path)
+                if problem is not None:
+                    problems.append(("PAGE...", problem))
+                else:
+                    found.append(path)
+    if not found and not any(p.startswith(page) for _, p in problems):
+        problems.append(("PAGE...", f"{page}: the folder holds no .html or .htm file"))
+    return found
+
+
+def _size_problem(path: str) -> str | None:
+    try:
+        size = os.stat(path).st_size
+    except OSError as exc:
+        return f"{path}: {exc.strerror or exc}"
+    if size > MAX_INPUT_BYTES:
+        return f"{path}: larger than {MAX_INPUT_BYTES:,} bytes; not read"
+    return None
+
+
+def _read_page(path: str) -> bytes:
+    """The bytes of one page (``-``: standard input), at most :data:`MAX_INPUT_BYTES`."""
+    if path != "-":
+        return _read_bytes(path)
+    data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        fail(f"standard input: larger than {MAX_INPUT_BYTES:,} bytes; not read")
+    return data
+
+
+def _write_out(text: str) -> None:
+    """``text`` on standard output, bytes the pages held that are not UTF-8 as they were."""
+    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
+
+
+@cli.command("audit")
+@click.argument("pages", nargs=-1, required=True, metavar="PAGE...")
+@click.option(
+    "--pools",
+    "pool_files",
+    multiple=True,
+    required=True,
+    metavar="FILE",
+    help="Pool file of the site (repeatable: the files' pools together, as one site).",
+)
+@click.option(
+    "--country",
+    "countries",
+    multiple=True,
+    metavar="CC",
+    help="Also search for numbers of this country (ISO code) that no pool swaps. Repeatable.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON.")
+@click.option(
+    "--fail-on-untracked",
+    is_flag=True,
+    help="Exit with status 1 when a number no pool swaps is found (for CI).",
+)
+def audit_command(
+    pages: tuple[str, ...],
+    pool_files: tuple[str, ...],
+    countries: tuple[str, ...],
+    as_json: bool,
+    fail_on_untracked: bool,
+) -> None:
+    """List every phone number on PAGEs, which pools swap it, and which none does.
+
+    A PAGE is an HTML file (whatever its name), a folder (searched recursively
+    for .html and .htm files) or - for standard input. Numbers are read as the
+    rewriter reads them: in text and tel:/callto: link targets. For each, the
+    report gives its line:column, E.164, form, and every pool that swaps it with
+    how it would be written (with the pool's first tracking number); a number
+    no pool swaps is UNTRACKED. Numbers no pool swaps are searched for in every
+    country of the pools (and --country).
+
+    \b
+    Exit status:
+      0  the audit ran, whatever it found
+      1  an invalid pool file, a page that could not be audited, or with
+         --fail-on-untracked a number no pool swaps
+      2  usage error: every missing or unreadable PAGE or --pools FILE, and
+         every unknown --country, is listed
+    """
+    from dni_engine.audit import Auditor, known_country, page_lines, report_json, summary_line
+
+    problems: list[tuple[str, str]] = []
+    for code in countries:
+        if not known_country(code):
+            problems.append(("--country", f"{code!r} is not a country phonenumbers knows"))
+    for path in pool_files:
+        problem = _path_problem(path, output=False)
+        if problem is not None:
+            problems.append(("--pools", problem))
+    files: list[str] = []
+    for page in pages:
+        files.extend(_page_files(page, problems))
+    if problems:
+        ctx = click.get_current_context()
+        for hint, message in problems:
+            print_error(_click_message(click.BadParameter(message, ctx, param_hint=f"'{hint}'")))
+        sys.exit(EXIT_USAGE)
+    unique: dict[str, str] = {}  # a page named twice (or in two folders given) is read once
+    for path in files:
+        unique.setdefault("-" if path == "-" else os.path.realpath(path), path)
+    pools = read_pools(pool_files)
+    if len(pool_files) > 1:
+        clashes = check_pool_set(pools)
+        if clashes:
+            fail(str(ConfigError(clashes, source="the pools of " + ", ".join(pool_files))))
+    auditor = Auditor(pools, countries)
+    for pool in auditor.pools:
+        for entry in pool.ignored:
+            click.echo(
+                f"warning: pool {pool.name!r}: numbers_to_replace {entry!r} "
+                "is not a phone number; skipped",
+                err=True,
+            )
+    for original in pools:
+        why = status_warning(original)
+        if why is not None:
+            click.echo(f"warning: pool {original.name!r}: {why}; it swaps nothing", err=True)
+    audits = []
+    for path in unique.values():
+        # surrogateescape, as rewrite reads pages: bytes that are not UTF-8 are kept.
+        audit = auditor.audit(path, _read_page(path).decode("utf-8", "surrogateescape"))
+        audits.append(audit)
+        if not as_json:
+            _write_out("\n".join(page_lines(auditor, audit)) + "\n\n")
+    if as_json:
+        _write_out(json.dumps(report_json(auditor, audits), indent=2, ensure_ascii=False) + "\n")
+    else:
+        searched = ", ".join(auditor.countries) or "none"
+        active = sum(1 for p in auditor.pools if p.active)
+        _write_out(
+            f"{_count(len(auditor.pools), 'pool')} ({active} active), "
+            f"countries searched: {searched}\n{summary_line(audits)}\n"
+        )
+    sys.stdout.buffer.flush()
+    failed = [a for a in audits if a.error is not None]
+    for audit in failed:
+        print_error(f"{audit.page}: not audited: {audit.error}")
+    untracked = sum(a.untracked for a in audits)
+    if fail_on_untracked and untracked:
+        on = sum(1 for a in audits if a.untracked)
+        print_error(
+            f"{_count(untracked, 'untracked number')} on {_count(on, 'page')}: "
+            "calls to them are not tracked"
+        )
+    if failed or (fail_on_untracked and untracked):
+        sys.exit(EXIT_FAILURE)
+
+
 def main() -> None:
     """Entry point of the ``dni-engine`` console script: exits with the command's status."""
     cli.main(prog_name="dni-engine")
