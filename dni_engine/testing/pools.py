@@ -204,9 +204,9 @@ def pool_document(
       that many :func:`example_numbers` of ``country``, the pool's own slice
       of the range: with ``numbers=n``, indices ``id * n`` to
       ``id * n + n - 1``, wrapping round at the end of the range, so pools of
-      the same size with different ids below ``size // n`` (GB: 999) never
-      share a number. The default, 1, gives pool ``id`` the ``id``-th number
-      (``+441174960001`` for pool 1);
+      ``n`` numbers each with ids from 0 to ``999 // n - 1`` (GB; US: 99)
+      never share a number. The default, 1, gives pool ``id`` the number of
+      index ``id`` (``+441174960001`` for pool 1);
     * each number's ``id`` is its digits read as an integer (distinct numbers
       get distinct ids, in every pool), or consecutive from
       ``first_number_id`` when given;
