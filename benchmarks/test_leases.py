@@ -31,6 +31,7 @@ from dni_engine.engine import Engine
 from dni_engine.leases import Claim, Decision, Policy, PoolTerms
 from dni_engine.schema import NumberPool
 from dni_engine.stores.memory import MemoryStore
+from dni_engine.testing import build_pool, source
 
 BATCH = 1_000
 # Engine.visit may cost at most this many bare matches (the lease layer's share of a visit).
@@ -56,37 +57,25 @@ _baselines = {"engine-visit": "bare matcher", "store": "dict"}
 
 
 def _pool(pool_id: int, name: str, count: int, sources: list[dict[str, object]]) -> NumberPool:
-    return NumberPool.model_validate(
-        {
-            "id": pool_id,
-            "group_id": 1,
-            "status": "active",
-            "name": name,
-            "match_period": 1,
-            "quantity": count,
-            "numbers": [
-                {"id": pool_id * 10_000 + i, "phone_number": f"+44117{pool_id}{i:05d}"}
-                for i in range(count)
-            ],
-            "replacement_configuration": {
-                "numbers_to_replace": ["01179460000"],
-                "tracking_sources": sources,
-            },
-            "call_routes": {
-                "route_type": "Basic",
-                "route": {"termination_number": "+441274792823"},
-            },
-        }
+    """``count`` numbers, ``+44117``, the pool id and five digits; 1-minute holds."""
+    return build_pool(
+        id=pool_id,
+        name=name,
+        numbers=[f"+44117{pool_id}{i:05d}" for i in range(count)],
+        first_number_id=pool_id * 10_000,
+        match_period=1,
+        sources=sources,
+        numbers_to_replace=["01179460000"],
+        termination_number="+441274792823",
     )
 
 
 def _engine() -> Engine:
     """Google Ads (gclid from Google) and a catch-all, 1,000 numbers each, 1-minute holds."""
-    ads: list[dict[str, object]] = [{"referrer_domain": "Google", "url_triggers": ["gclid=*"]}]
     return Engine(
         [
-            _pool(4, "Google Ads", 1_000, ads),
-            _pool(5, "Everyone else", 1_000, [{"referrer_domain": "Any"}]),
+            _pool(4, "Google Ads", 1_000, [source("Google", ["gclid=*"])]),
+            _pool(5, "Everyone else", 1_000, [source("Any")]),
         ],
         MemoryStore(log_capacity=100_000),
         clock=lambda: 0.0,

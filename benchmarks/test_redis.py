@@ -30,6 +30,7 @@ from dni_engine.leases import SimulatedClock
 from dni_engine.schema import NumberPool
 from dni_engine.stores.memory import MemoryStore
 from dni_engine.stores.redis import RedisStore
+from dni_engine.testing import build_pool, source
 from dni_engine.testing.redis_server import RedisServer
 
 HUMAN = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
@@ -40,24 +41,16 @@ _medians: dict[str, float] = {}
 
 
 def _pool(count: int, match_period: int) -> NumberPool:
-    return NumberPool.model_validate(
-        {
-            "id": 1,
-            "group_id": 1,
-            "status": "active",
-            "name": "bench",
-            "match_period": match_period,
-            "quantity": count,
-            "numbers": [{"id": i, "phone_number": f"+4411740{i:05d}"} for i in range(count)],
-            "replacement_configuration": {
-                "numbers_to_replace": ["01179460000"],
-                "tracking_sources": [{"referrer_domain": "Google", "url_triggers": ["gclid=*"]}],
-            },
-            "call_routes": {
-                "route_type": "Basic",
-                "route": {"termination_number": "+441274792823"},
-            },
-        }
+    """The Google Ads pool: ``count`` numbers, ``+4411740`` and five digits."""
+    return build_pool(
+        id=1,
+        name="bench",
+        numbers=[f"+4411740{i:05d}" for i in range(count)],
+        first_number_id=0,
+        match_period=match_period,
+        sources=[source("Google", ["gclid=*"])],
+        numbers_to_replace=["01179460000"],
+        termination_number="+441274792823",
     )
 
 

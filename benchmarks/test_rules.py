@@ -31,7 +31,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from dni_engine.rules import Match, RuleSet, compile_pools
 from dni_engine.schema import NumberPool
-from dni_engine.testing import oracle
+from dni_engine.testing import build_pool, oracle, source
 
 BROWSER = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -51,62 +51,43 @@ _medians: dict[tuple[str, str], float] = {}
 
 
 def _pool(index: int, name: str, sources: list[dict[str, Any]]) -> NumberPool:
-    return NumberPool.model_validate(
-        {
-            "id": 50_000 + index,
-            "name": name,
-            "group_id": 12462615,
-            "status": "active",
-            "match_period": 30,
-            "quantity": 1,
-            "numbers": [{"id": 9_000_000 + index, "phone_number": f"+4411749{index:05d}"}],
-            "replacement_configuration": {
-                "numbers_to_replace": ["0117 496 0000"],
-                "tracking_sources": sources,
-            },
-            "call_routes": {
-                "route_type": "Basic",
-                "route": {"termination_number": "+441174960000"},
-            },
-        }
+    """Pool ``index`` of a site: one number, ``+4411749`` and the index in five digits."""
+    return build_pool(
+        id=50_000 + index,
+        name=name,
+        group_id=12462615,
+        numbers=[f"+4411749{index:05d}"],
+        first_number_id=9_000_000 + index,
+        sources=sources,
+        numbers_to_replace=["0117 496 0000"],
+        termination_number="+441174960000",
     )
 
 
 def _campaign_pool(i: int) -> NumberPool:
     kind = i % 10
     if kind < 5:
-        triggers = [f"utm_campaign=camp{i}"]
-        return _pool(i, f"Campaign {i}", [{"referrer_domain": "Any", "url_triggers": triggers}])
+        return _pool(i, f"Campaign {i}", [source("Any", [f"utm_campaign=camp{i}"])])
     if kind == 5:
-        triggers = [f"utm_campaign=spring{i}-*"]
-        return _pool(i, f"Spring {i}", [{"referrer_domain": "Any", "url_triggers": triggers}])
+        return _pool(i, f"Spring {i}", [source("Any", [f"utm_campaign=spring{i}-*"])])
     if kind < 8:
-        triggers = [f"gclid=*&utm_campaign=ads{i}"]
-        return _pool(i, f"Ads {i}", [{"referrer_domain": "Any", "url_triggers": triggers}])
-    return _pool(i, f"Partner {i}", [{"referrer_domain": f"partner{i}.example.com"}])
+        return _pool(i, f"Ads {i}", [source("Any", [f"gclid=*&utm_campaign=ads{i}"])])
+    return _pool(i, f"Partner {i}", [source(f"partner{i}.example.com")])
 
 
 def site(size: int) -> list[NumberPool]:
     """A site of ``size`` pools (one pool: a plain Google Ads pool)."""
     if size == 1:
-        return [_pool(0, "Google Ads", [{"referrer_domain": "Any", "url_triggers": ["gclid=*"]}])]
+        return [_pool(0, "Google Ads", [source("Any", ["gclid=*"])])]
     fixed = [
         _pool(
             size - 4,
             "Google organic",
-            [
-                {
-                    "referrer_domain": "Google",
-                    "url_triggers": ["utm_medium=organic"],
-                    "track_organic": True,
-                }
-            ],
+            [source("Google", ["utm_medium=organic"], track_organic=True)],
         ),
-        _pool(size - 3, "Bing", [{"referrer_domain": "Bing"}]),
-        _pool(
-            size - 2, "Social", [{"referrer_domain": "Facebook"}, {"referrer_domain": "Instagram"}]
-        ),
-        _pool(size - 1, "Everyone else", [{"referrer_domain": "Any"}]),
+        _pool(size - 3, "Bing", [source("Bing")]),
+        _pool(size - 2, "Social", [source("Facebook"), source("Instagram")]),
+        _pool(size - 1, "Everyone else", [source("Any")]),
     ]
     return [_campaign_pool(i) for i in range(size - len(fixed))] + fixed
 

@@ -20,6 +20,7 @@ from dni_engine.errors import ConfigError
 from dni_engine.leases import ClaimLike, Lease, PoolStats, PoolTerms, SimulatedClock
 from dni_engine.schema import AnyPool, NumberPool, NumberPoolRequest
 from dni_engine.stores import MemoryStore, Store, StoreError
+from dni_engine.testing import build_pool, source
 from dni_engine.testing.state_machine import check_lease_history, make_engine_machine
 from tests.conftest import SEED_KINDS, load_example
 
@@ -30,7 +31,6 @@ AD = "https://shop.example/cars?gclid=EAIaIQ"
 HOME = "https://shop.example/"
 GOOGLE = "https://www.google.co.uk/"
 N1, N2, N3 = "+441174090162", "+441174090163", "+441174090165"
-ROUTES = {"route_type": "Basic", "route": {"termination_number": "+441274792823"}}
 
 StoreFactory = Callable[[], Store]
 
@@ -44,45 +44,20 @@ def bristol() -> NumberPool:
     return NumberPool.model_validate(load_example("geographic-city.response"))
 
 
-def pool(
-    pool_id: int,
-    name: str,
-    numbers: list[str],
-    sources: list[dict[str, Any]],
-    match_period: int = 30,
-) -> NumberPool:
-    return NumberPool.model_validate(
-        {
-            "id": pool_id,
-            "group_id": 7,
-            "status": "active",
-            "name": name,
-            "match_period": match_period,
-            "quantity": len(numbers),
-            "numbers": [{"id": pool_id * 10 + i, "phone_number": n} for i, n in enumerate(numbers)],
-            "replacement_configuration": {
-                "numbers_to_replace": ["01179460000"],
-                "tracking_sources": sources,
-            },
-            "call_routes": ROUTES,
-        }
-    )
-
-
 def brand_and_ads() -> list[AnyPool]:
     """``brand`` (any referrer with a utm_source, key 1) and ``ads`` (Google + gclid, key 2)."""
     return [
-        pool(
-            1,
-            "brand",
-            ["+441174090001", "+441174090002"],
-            [{"referrer_domain": "Any", "url_triggers": ["utm_source=*"]}],
+        build_pool(
+            id=1,
+            name="brand",
+            numbers=["+441174090001", "+441174090002"],
+            sources=[source("Any", ["utm_source=*"])],
         ),
-        pool(
-            2,
-            "ads",
-            ["+441174090011", "+441174090012"],
-            [{"referrer_domain": "Google", "url_triggers": ["gclid=*"]}],
+        build_pool(
+            id=2,
+            name="ads",
+            numbers=["+441174090011", "+441174090012"],
+            sources=[source("Google", ["gclid=*"])],
         ),
     ]
 
@@ -281,8 +256,8 @@ def test_per_pool_touch_mode_overrides_the_default(clock: SimulatedClock) -> Non
 
 def test_priority_option_breaks_ties_between_pools(clock: SimulatedClock) -> None:
     twins = [
-        pool(1, "first", ["+441174090001"], [{"referrer_domain": "Any"}]),
-        pool(2, "second", ["+441174090011"], [{"referrer_domain": "Any"}]),
+        build_pool(id=1, name="first", numbers=["+441174090001"], sources=[source("Any")]),
+        build_pool(id=2, name="second", numbers=["+441174090011"], sources=[source("Any")]),
     ]
     assert visit(Engine(twins, clock=clock), "a").pool_name == "first"
     chosen = Engine(twins, options={"second": PoolOptions(priority=5)}, clock=clock)
@@ -522,7 +497,7 @@ def test_state_machine(store_factory: StoreFactory, store_kind: str) -> None:
 def test_eight_threads_of_visits_on_one_pool() -> None:
     threads, per_thread = 8, 20_000
     numbers = [f"+4411740905{i:02d}" for i in range(30)]
-    site = pool(9, "site", numbers, [{"referrer_domain": "Any"}], match_period=1)
+    site = build_pool(id=9, name="site", numbers=numbers, match_period=1)
     clock = SimulatedClock(START)
     store = MemoryStore(log_capacity=threads * per_thread)
     # The threads stamp their own times, up to hours ahead of this clock.

@@ -9,7 +9,7 @@ import pytest
 from dni_engine.errors import ConfigError
 from dni_engine.rules import LINT_CODES, Match, RuleSet, compile_pools, lint, pool_key
 from dni_engine.schema import NumberPool, NumberPoolRequest
-from dni_engine.testing import oracle
+from dni_engine.testing import build_pool, oracle, source
 
 BROWSER = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -20,59 +20,31 @@ BINGBOT = "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.ht
 URL = "https://shop.example/tyres"
 
 
-def source(
-    referrer: str, triggers: list[str] | None = None, organic: bool = False
-) -> dict[str, Any]:
-    """A tracking source document."""
-    doc: dict[str, Any] = {"referrer_domain": referrer, "track_organic": organic}
-    if triggers is not None:
-        doc["url_triggers"] = triggers
-    return doc
-
-
-def make_pool(
-    pool_id: int,
-    name: str,
-    sources: list[dict[str, Any]],
-    numbers_to_replace: list[str] | None = None,
-) -> NumberPool:
-    """A valid GB pool response with one tracking number."""
-    return NumberPool.model_validate(
-        {
-            "id": pool_id,
-            "name": name,
-            "group_id": 1,
-            "status": "active",
-            "match_period": 30,
-            "quantity": 1,
-            "numbers": [{"id": pool_id, "phone_number": f"+44117496{pool_id:04d}"}],
-            "replacement_configuration": {
-                "numbers_to_replace": numbers_to_replace or ["0117 496 0999"],
-                "tracking_sources": sources,
-            },
-            "call_routes": {
-                "route_type": "Basic",
-                "route": {"termination_number": "+441174960999"},
-            },
-        }
-    )
-
-
 SITE = [
-    make_pool(1, "google-ads", [source("Any", ["gclid=*"])]),
-    make_pool(2, "bing-ads", [source("Any", ["msclkid=%"])]),
-    make_pool(3, "winter", [source("Any", ["utm_campaign=wintertires"])]),
-    make_pool(4, "winter-google-ads", [source("Any", ["utm_campaign=wintertires&gclid=*"])]),
-    make_pool(5, "google-organic", [source("Google", ["utm_medium=organic"], organic=True)]),
-    make_pool(6, "social", [source("Facebook"), source("Twitter"), source("LinkedIn")]),
-    make_pool(7, "yahoo", [source("Yahoo")]),
-    make_pool(8, "bing-organic", [source("bing")]),
-    make_pool(9, "partner", [source("example.org")]),
-    make_pool(10, "promo", [source("Any", ["promo=spring*"])]),
-    make_pool(
-        11,
-        "more-catalogue",
-        [
+    build_pool(id=1, name="google-ads", sources=[source("Any", ["gclid=*"])]),
+    build_pool(id=2, name="bing-ads", sources=[source("Any", ["msclkid=%"])]),
+    build_pool(id=3, name="winter", sources=[source("Any", ["utm_campaign=wintertires"])]),
+    build_pool(
+        id=4,
+        name="winter-google-ads",
+        sources=[source("Any", ["utm_campaign=wintertires&gclid=*"])],
+    ),
+    build_pool(
+        id=5,
+        name="google-organic",
+        sources=[source("Google", ["utm_medium=organic"], track_organic=True)],
+    ),
+    build_pool(
+        id=6, name="social", sources=[source("Facebook"), source("Twitter"), source("LinkedIn")]
+    ),
+    build_pool(id=7, name="yahoo", sources=[source("Yahoo")]),
+    build_pool(id=8, name="bing-organic", sources=[source("bing")]),
+    build_pool(id=9, name="partner", sources=[source("example.org")]),
+    build_pool(id=10, name="promo", sources=[source("Any", ["promo=spring*"])]),
+    build_pool(
+        id=11,
+        name="more-catalogue",
+        sources=[
             source(name)
             for name in (
                 "DuckDuckGo",
@@ -86,7 +58,7 @@ SITE = [
             )
         ],
     ),
-    make_pool(12, "catch-all", [source("Any")]),
+    build_pool(id=12, name="catch-all", sources=[source("Any")]),
 ]
 RULES = compile_pools(SITE)
 
@@ -415,8 +387,8 @@ def test_check_bots_false_matches_without_a_user_agent() -> None:
 
 def test_more_trigger_conditions_win_whatever_the_order() -> None:
     pools = [
-        make_pool(1, "one", [source("Google", ["gclid=*"])]),
-        make_pool(2, "two", [source("Any", ["gclid=*&utm_source=google"])]),
+        build_pool(id=1, name="one", sources=[source("Google", ["gclid=*"])]),
+        build_pool(id=2, name="two", sources=[source("Any", ["gclid=*&utm_source=google"])]),
     ]
     found = compile_pools(pools).match(f"{URL}?gclid=1&utm_source=google", "google.com", BROWSER)
     assert found is not None
@@ -426,8 +398,8 @@ def test_more_trigger_conditions_win_whatever_the_order() -> None:
 
 def test_specific_referrer_beats_any_at_equal_conditions() -> None:
     pools = [
-        make_pool(1, "any", [source("Any", ["gclid=*"])]),
-        make_pool(2, "google", [source("Google", ["gclid=*"])]),
+        build_pool(id=1, name="any", sources=[source("Any", ["gclid=*"])]),
+        build_pool(id=2, name="google", sources=[source("Google", ["gclid=*"])]),
     ]
     rules = compile_pools(pools)
     google = rules.match(f"{URL}?gclid=1", "https://www.google.com/", BROWSER)
@@ -440,8 +412,8 @@ def test_specific_referrer_beats_any_at_equal_conditions() -> None:
 
 def test_priority_decides_between_equally_specific_pools() -> None:
     pools = [
-        make_pool(1, "first", [source("Any", ["gclid=*"])]),
-        make_pool(2, "second", [source("Any", ["utm_campaign=x"])]),
+        build_pool(id=1, name="first", sources=[source("Any", ["gclid=*"])]),
+        build_pool(id=2, name="second", sources=[source("Any", ["utm_campaign=x"])]),
     ]
     url = f"{URL}?gclid=1&utm_campaign=x"
     assert winner(compile_pools(pools), url).pool_name == "first"
@@ -456,8 +428,8 @@ def test_priority_decides_between_equally_specific_pools() -> None:
 
 def test_negative_priority_loses_to_the_default() -> None:
     pools = [
-        make_pool(1, "first", [source("Any")]),
-        make_pool(2, "second", [source("Any")]),
+        build_pool(id=1, name="first", sources=[source("Any")]),
+        build_pool(id=2, name="second", sources=[source("Any")]),
     ]
     found = compile_pools(pools, {"1": -1}).match(URL, None, BROWSER)
     assert found is not None
@@ -466,8 +438,8 @@ def test_negative_priority_loses_to_the_default() -> None:
 
 def test_registration_order_decides_a_full_tie() -> None:
     pools = [
-        make_pool(2, "registered-first", [source("Bing")]),
-        make_pool(1, "registered-second", [source("Bing")]),
+        build_pool(id=2, name="registered-first", sources=[source("Bing")]),
+        build_pool(id=1, name="registered-second", sources=[source("Bing")]),
     ]
     found = compile_pools(pools).match(URL, "https://www.bing.com/", BROWSER)
     assert found is not None
@@ -476,10 +448,10 @@ def test_registration_order_decides_a_full_tie() -> None:
 
 
 def test_within_a_pool_the_best_source_is_reported() -> None:
-    pool = make_pool(
-        1,
-        "multi",
-        [source("Any", ["gclid=*"]), source("Google", ["gclid=*"]), source("Google")],
+    pool = build_pool(
+        id=1,
+        name="multi",
+        sources=[source("Any", ["gclid=*"]), source("Google", ["gclid=*"]), source("Google")],
     )
     rules = compile_pools([pool])
     found = rules.match(f"{URL}?gclid=1", "https://www.google.com/", BROWSER)
@@ -491,7 +463,9 @@ def test_within_a_pool_the_best_source_is_reported() -> None:
 
 
 def test_trigger_with_most_conditions_is_reported_within_a_source() -> None:
-    pool = make_pool(1, "p", [source("Any", ["gclid=*", "gclid=*&utm_source=*", "utm_source=g"])])
+    pool = build_pool(
+        id=1, name="p", sources=[source("Any", ["gclid=*", "gclid=*&utm_source=*", "utm_source=g"])]
+    )
     found = compile_pools([pool]).match(f"{URL}?gclid=1&utm_source=g", None, BROWSER)
     assert found is not None
     assert (found.trigger, found.specificity) == ("gclid=*&utm_source=*", 2)
@@ -499,8 +473,8 @@ def test_trigger_with_most_conditions_is_reported_within_a_source() -> None:
 
 def test_repeated_condition_counts_once() -> None:
     pools = [
-        make_pool(1, "padded", [source("Any", ["gclid=*&GCLID=%&gclid"])]),
-        make_pool(2, "pair", [source("Any", ["gclid=*&utm_source=*"])]),
+        build_pool(id=1, name="padded", sources=[source("Any", ["gclid=*&GCLID=%&gclid"])]),
+        build_pool(id=2, name="pair", sources=[source("Any", ["gclid=*&utm_source=*"])]),
     ]
     found = compile_pools(pools).match(f"{URL}?gclid=1&utm_source=g", None, BROWSER)
     assert found is not None
@@ -511,21 +485,21 @@ def test_repeated_condition_counts_once() -> None:
 
 
 def test_empty_url_triggers_list_means_no_triggers() -> None:
-    pool = make_pool(1, "p", [source("Any", [])])
+    pool = build_pool(id=1, name="p", sources=[source("Any", [])])
     found = compile_pools([pool]).match(URL, None, BROWSER)
     assert found is not None
     assert found.trigger is None
 
 
 def test_percent_referrer_needs_a_host() -> None:
-    pool = make_pool(1, "p", [source("%")])
+    pool = build_pool(id=1, name="p", sources=[source("%")])
     rules = compile_pools([pool])
     assert rules.match(URL, None, BROWSER) is None
     assert rules.match(URL, "https://anything.example/", BROWSER) is not None
 
 
 def test_host_pattern_referrer() -> None:
-    pool = make_pool(1, "p", [source("%google.%")])
+    pool = build_pool(id=1, name="p", sources=[source("%google.%")])
     rules = compile_pools([pool])
     assert rules.match(URL, "https://www.google.co.uk/", BROWSER) is not None
     assert (
@@ -641,8 +615,8 @@ def test_huge_query_string_is_read() -> None:
 def test_many_wildcards_against_a_64_kb_value() -> None:
     pattern = "q=" + "*a" * 250 + "*b"  # 504 characters, 251 wildcards
     pools = [
-        make_pool(1, "stars", [source("Any", [pattern])]),
-        make_pool(2, "rest", [source("Any")]),
+        build_pool(id=1, name="stars", sources=[source("Any", [pattern])]),
+        build_pool(id=2, name="rest", sources=[source("Any")]),
     ]
     rules = compile_pools(pools)
     miss = rules.match("https://shop.example/?q=" + "a" * 65_536, None, BROWSER)
@@ -673,7 +647,10 @@ def test_binary_referrer_bytes_decoded_as_latin1() -> None:
 
 
 def test_idna_hosts() -> None:
-    pools = [make_pool(1, "books", [source("bücher.de")]), make_pool(2, "rest", [source("Any")])]
+    pools = [
+        build_pool(id=1, name="books", sources=[source("bücher.de")]),
+        build_pool(id=2, name="rest", sources=[source("Any")]),
+    ]
     rules = compile_pools(pools)
     for referrer in ("https://BÜCHER.de/", "https://xn--bcher-kva.de/", "https://shop.bücher.de/"):
         found = rules.match(URL, referrer, BROWSER)
@@ -710,9 +687,9 @@ def test_explain_reports_each_pool_and_the_deciding_step() -> None:
 
 def test_explain_priority_and_order_steps() -> None:
     pools = [
-        make_pool(1, "a", [source("Any")]),
-        make_pool(2, "b", [source("Any")]),
-        make_pool(3, "c", [source("Any")]),
+        build_pool(id=1, name="a", sources=[source("Any")]),
+        build_pool(id=2, name="b", sources=[source("Any")]),
+        build_pool(id=3, name="c", sources=[source("Any")]),
     ]
     explanation = compile_pools(pools, {"2": 1}).explain(URL, None, BROWSER)
     text = str(explanation)
@@ -765,10 +742,10 @@ def codes(pools: list[NumberPool], priorities: dict[str, int] | None = None) -> 
 
 def test_lint_finds_a_source_that_can_never_win() -> None:
     pools = [
-        make_pool(1, "all-google", [source("Google")]),
-        make_pool(2, "google-uk", [source("google.co.uk")]),
-        make_pool(3, "gclid", [source("Any", ["gclid=*"])]),
-        make_pool(4, "gclid-abc", [source("Any", ["gclid=abc"])]),
+        build_pool(id=1, name="all-google", sources=[source("Google")]),
+        build_pool(id=2, name="google-uk", sources=[source("google.co.uk")]),
+        build_pool(id=3, name="gclid", sources=[source("Any", ["gclid=*"])]),
+        build_pool(id=4, name="gclid-abc", sources=[source("Any", ["gclid=abc"])]),
     ]
     found = lint(pools, {"1": 1})
     unreachable = [w for w in found if w.code == "unreachable-source"]
@@ -786,10 +763,10 @@ def test_lint_finds_a_source_that_can_never_win() -> None:
 
 def test_lint_unreachable_by_order_and_by_organic() -> None:
     pools = [
-        make_pool(1, "first", [source("Any", ["gclid=*"])]),
-        make_pool(2, "copy", [source("any", ["GCLID=%"])]),
-        make_pool(3, "organic", [source("Bing", ["x=1"], organic=True)]),
-        make_pool(4, "bing-all", [source("Bing")]),
+        build_pool(id=1, name="first", sources=[source("Any", ["gclid=*"])]),
+        build_pool(id=2, name="copy", sources=[source("any", ["GCLID=%"])]),
+        build_pool(id=3, name="organic", sources=[source("Bing", ["x=1"], track_organic=True)]),
+        build_pool(id=4, name="bing-all", sources=[source("Bing")]),
     ]
     found = lint(pools, {"4": 1})
     paths = [w.path for w in found if w.code == "unreachable-source"]
@@ -799,9 +776,9 @@ def test_lint_unreachable_by_order_and_by_organic() -> None:
 
 def test_lint_reports_order_ties_with_an_example_visit() -> None:
     pools = [
-        make_pool(1, "ads", [source("Any", ["gclid=*"])]),
-        make_pool(2, "campaign", [source("Any", ["utm_campaign=spring"])]),
-        make_pool(3, "bing-ads", [source("Any", ["msclkid=*"])]),
+        build_pool(id=1, name="ads", sources=[source("Any", ["gclid=*"])]),
+        build_pool(id=2, name="campaign", sources=[source("Any", ["utm_campaign=spring"])]),
+        build_pool(id=3, name="bing-ads", sources=[source("Any", ["msclkid=*"])]),
     ]
     ties = [w for w in lint(pools) if w.code == "order-tie"]
     assert len(ties) == 2  # gclid+campaign, msclkid+campaign; never gclid+msclkid
@@ -812,9 +789,9 @@ def test_lint_reports_order_ties_with_an_example_visit() -> None:
 
 def test_lint_no_tie_when_no_single_value_fits_both() -> None:
     pools = [
-        make_pool(1, "a", [source("Any", ["utm_campaign=spring"])]),
-        make_pool(2, "b", [source("Any", ["utm_campaign=summer"])]),
-        make_pool(3, "c", [source("Any", ["utm_campaign=sum*"])]),
+        build_pool(id=1, name="a", sources=[source("Any", ["utm_campaign=spring"])]),
+        build_pool(id=2, name="b", sources=[source("Any", ["utm_campaign=summer"])]),
+        build_pool(id=3, name="c", sources=[source("Any", ["utm_campaign=sum*"])]),
     ]
     ties = [w for w in lint(pools) if w.code == "order-tie"]
     assert [w.path for w in ties] == ["[2].replacement_configuration.tracking_sources[0]"]
@@ -823,10 +800,10 @@ def test_lint_no_tie_when_no_single_value_fits_both() -> None:
 
 def test_lint_tie_needs_overlapping_referrers() -> None:
     pools = [
-        make_pool(1, "google", [source("Google")]),
-        make_pool(2, "bing", [source("Bing")]),
-        make_pool(3, "partner", [source("example.org")]),
-        make_pool(4, "partner-shop", [source("shop.example.org")]),
+        build_pool(id=1, name="google", sources=[source("Google")]),
+        build_pool(id=2, name="bing", sources=[source("Bing")]),
+        build_pool(id=3, name="partner", sources=[source("example.org")]),
+        build_pool(id=4, name="partner-shop", sources=[source("shop.example.org")]),
     ]
     found = lint(pools)
     assert "order-tie" not in [w.code for w in found]
@@ -837,9 +814,9 @@ def test_lint_tie_needs_overlapping_referrers() -> None:
 
 def test_lint_mixed_wildcards() -> None:
     pools = [
-        make_pool(1, "a", [source("Any", ["gclid=*"]), source("%google.%")]),
-        make_pool(2, "b", [source("Bing", ["gclid=%"]), source("*google.*")]),
-        make_pool(3, "c", [source("Yahoo", ["promo=%sale*"])]),
+        build_pool(id=1, name="a", sources=[source("Any", ["gclid=*"]), source("%google.%")]),
+        build_pool(id=2, name="b", sources=[source("Bing", ["gclid=%"]), source("*google.*")]),
+        build_pool(id=3, name="c", sources=[source("Yahoo", ["promo=%sale*"])]),
     ]
     mixed = [w for w in lint(pools) if w.code == "mixed-wildcards"]
     assert sorted(w.path for w in mixed) == [
@@ -852,9 +829,16 @@ def test_lint_mixed_wildcards() -> None:
 
 def test_lint_duplicate_numbers_compared_normalised() -> None:
     pools = [
-        make_pool(1, "a", [source("Google")], ["0117 496 0500"]),
-        make_pool(2, "b", [source("Bing")], ["+44 (0)117 496-0500", "01174960501"]),
-        make_pool(3, "c", [source("Yahoo")], ["441174960501"]),
+        build_pool(
+            id=1, name="a", sources=[source("Google")], numbers_to_replace=["0117 496 0500"]
+        ),
+        build_pool(
+            id=2,
+            name="b",
+            sources=[source("Bing")],
+            numbers_to_replace=["+44 (0)117 496-0500", "01174960501"],
+        ),
+        build_pool(id=3, name="c", sources=[source("Yahoo")], numbers_to_replace=["441174960501"]),
     ]
     found = [w for w in lint(pools) if w.code == "duplicate-number"]
     assert [(w.path, w.severity) for w in found] == [
@@ -866,9 +850,9 @@ def test_lint_duplicate_numbers_compared_normalised() -> None:
 
 def test_lint_catalogue_member_written_as_a_domain() -> None:
     pools = [
-        make_pool(1, "a", [source("google.com")]),
-        make_pool(2, "b", [source("%facebook.com%")]),
-        make_pool(3, "c", [source("example.org")]),
+        build_pool(id=1, name="a", sources=[source("google.com")]),
+        build_pool(id=2, name="b", sources=[source("%facebook.com%")]),
+        build_pool(id=3, name="c", sources=[source("example.org")]),
     ]
     found = [w for w in lint(pools) if w.code == "catalogue-domain"]
     assert [w.path for w in found] == [
@@ -881,8 +865,8 @@ def test_lint_catalogue_member_written_as_a_domain() -> None:
 
 def test_lint_other_codes() -> None:
     pools = [
-        make_pool(1, "a", [source("%"), source("Bing", None, organic=True)]),
-        make_pool(2, "b", [source("Any", ["utm_campaign=summer%20sale"])]),
+        build_pool(id=1, name="a", sources=[source("%"), source("Bing", None, track_organic=True)]),
+        build_pool(id=2, name="b", sources=[source("Any", ["utm_campaign=summer%20sale"])]),
     ]
     found = {w.code: w for w in lint(pools)}
     assert found["wildcard-referrer"].path.endswith("tracking_sources[0].referrer_domain")
@@ -893,16 +877,25 @@ def test_lint_other_codes() -> None:
 
 def test_lint_clean_configuration() -> None:
     pools = [
-        make_pool(1, "ads", [source("Any", ["gclid=*"])], ["0117 496 0500"]),
-        make_pool(2, "google", [source("Google")], ["0117 496 0501"]),
-        make_pool(3, "rest", [source("Any")], ["0117 496 0502"]),
+        build_pool(
+            id=1,
+            name="ads",
+            sources=[source("Any", ["gclid=*"])],
+            numbers_to_replace=["0117 496 0500"],
+        ),
+        build_pool(
+            id=2, name="google", sources=[source("Google")], numbers_to_replace=["0117 496 0501"]
+        ),
+        build_pool(
+            id=3, name="rest", sources=[source("Any")], numbers_to_replace=["0117 496 0502"]
+        ),
     ]
     assert lint(pools) == []
     assert codes(pools) == []
 
 
 def test_lint_warning_text() -> None:
-    (warning,) = lint([make_pool(1, "a", [source("google.com")])])
+    (warning,) = lint([build_pool(id=1, name="a", sources=[source("google.com")])])
     assert str(warning).startswith(
         "[0].replacement_configuration.tracking_sources[0].referrer_domain: warning "
         "[catalogue-domain] 'google.com' matches only google.com"
@@ -931,9 +924,12 @@ def with_status(pool: NumberPool, status: str) -> NumberPool:
 )
 def test_only_active_pools_match(status: str, leases: bool) -> None:
     pools = [
-        make_pool(1, "ads", [source("Any", ["gclid=*"])]),
-        with_status(make_pool(2, "campaign", [source("Any", ["gclid=*&utm_campaign=x"])]), status),
-        make_pool(3, "rest", [source("Any")]),
+        build_pool(id=1, name="ads", sources=[source("Any", ["gclid=*"])]),
+        with_status(
+            build_pool(id=2, name="campaign", sources=[source("Any", ["gclid=*&utm_campaign=x"])]),
+            status,
+        ),
+        build_pool(id=3, name="rest", sources=[source("Any")]),
     ]
     rules = compile_pools(pools)
     assert rules.active == (True, leases, True)
@@ -946,11 +942,11 @@ def test_only_active_pools_match(status: str, leases: bool) -> None:
 
 
 def test_an_inactive_pool_never_matches_and_its_neighbours_keep_their_indexes() -> None:
-    pools = [with_status(make_pool(1, "gone", [source("Any")]), "deleted")]
+    pools = [with_status(build_pool(id=1, name="gone", sources=[source("Any")]), "deleted")]
     rules = compile_pools(pools)
     assert rules.match(URL, None, BROWSER) is None
     assert rules.match(f"{URL}?gclid=1", "https://www.google.com/", BROWSER) is None
-    pools.append(make_pool(2, "rest", [source("Any")]))
+    pools.append(build_pool(id=2, name="rest", sources=[source("Any")]))
     found = winner(compile_pools(pools), URL)
     assert (found.pool_index, found.pool_key) == (1, "2")
 
@@ -985,8 +981,10 @@ def test_a_request_counts_as_active() -> None:
 
 def test_explain_says_an_inactive_pool_leases_no_numbers() -> None:
     pools = [
-        with_status(make_pool(1, "old ads", [source("Any", ["gclid=*"])]), "deleted"),
-        make_pool(2, "google", [source("Google")]),
+        with_status(
+            build_pool(id=1, name="old ads", sources=[source("Any", ["gclid=*"])]), "deleted"
+        ),
+        build_pool(id=2, name="google", sources=[source("Google")]),
     ]
     rules = compile_pools(pools)
     explanation = rules.explain(f"{URL}?gclid=1", None, BROWSER)
@@ -1014,11 +1012,29 @@ def test_explain_says_an_inactive_pool_leases_no_numbers() -> None:
 def test_lint_warns_of_an_inactive_pool_and_leaves_it_out_of_the_checks_between_pools() -> None:
     pools = [
         with_status(
-            make_pool(1, "gone", [source("Any", ["gclid=*"])], ["0117 496 0500"]), "deleted"
+            build_pool(
+                id=1,
+                name="gone",
+                sources=[source("Any", ["gclid=*"])],
+                numbers_to_replace=["0117 496 0500"],
+            ),
+            "deleted",
         ),
-        make_pool(2, "ads", [source("Any", ["gclid=abc"])], ["0117 496 0500"]),
-        make_pool(3, "campaign", [source("Bing", ["utm_campaign=x"])], ["0117 496 0501"]),
-        with_status(make_pool(4, "paused", [source("Bing", ["utm_source=y"])]), "inactive"),
+        build_pool(
+            id=2,
+            name="ads",
+            sources=[source("Any", ["gclid=abc"])],
+            numbers_to_replace=["0117 496 0500"],
+        ),
+        build_pool(
+            id=3,
+            name="campaign",
+            sources=[source("Bing", ["utm_campaign=x"])],
+            numbers_to_replace=["0117 496 0501"],
+        ),
+        with_status(
+            build_pool(id=4, name="paused", sources=[source("Bing", ["utm_source=y"])]), "inactive"
+        ),
     ]
     found = lint(pools)
     assert [(w.path, w.code, w.severity) for w in found] == [

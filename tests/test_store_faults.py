@@ -35,6 +35,7 @@ from dni_engine.errors import ConfigError
 from dni_engine.leases import Attribution, Decision, SimulatedClock, minutes
 from dni_engine.schema import NumberPool
 from dni_engine.stores.redis import RedisStore
+from dni_engine.testing import build_pool, source
 from dni_engine.testing.redis_server import RedisServer, free_port
 
 HOLD = minutes(30)  # every pool here has a match_period of 30 minutes
@@ -50,30 +51,11 @@ ADS = ("g1", "g2")  # visitors of pool 2 (3 numbers), who come through an ad
 
 def tracking_pool(pool_id: int, count: int, trigger: str | None = None) -> NumberPool:
     """A pool taking visits from any referrer (with ``trigger`` in the URL, if given)."""
-    source: dict[str, Any] = {"referrer_domain": "Any"}
-    if trigger is not None:
-        source["url_triggers"] = [trigger]
-    return NumberPool.model_validate(
-        {
-            "id": pool_id,
-            "group_id": 1,
-            "status": "active",
-            "name": f"pool {pool_id}",
-            "match_period": 30,
-            "quantity": count,
-            "numbers": [
-                {"id": pool_id * 1000 + i, "phone_number": f"+4411740{pool_id}{i:04d}"}
-                for i in range(count)
-            ],
-            "replacement_configuration": {
-                "numbers_to_replace": ["01179460000"],
-                "tracking_sources": [source],
-            },
-            "call_routes": {
-                "route_type": "Basic",
-                "route": {"termination_number": "+441274792823"},
-            },
-        }
+    return build_pool(
+        id=pool_id,
+        name=f"pool {pool_id}",
+        numbers=[f"+4411740{pool_id}{i:04d}" for i in range(count)],
+        sources=[source("Any", None if trigger is None else [trigger])],
     )
 
 

@@ -36,6 +36,7 @@ from dni_engine.schema import NumberPool
 from dni_engine.stores import MemoryStore, Store, StoreError
 from dni_engine.stores.breaker import CircuitBreaker
 from dni_engine.stores.redis import RedisStore
+from dni_engine.testing import build_pool, source
 from dni_engine.testing.redis_server import RedisCluster, RedisServer
 
 HOLD = minutes(30)
@@ -60,27 +61,12 @@ def store(redis_server: RedisServer) -> Iterator[RedisStore]:
 
 def number_pool(pool_id: int, count: int, match_period: int = 30) -> NumberPool:
     """A pool taking every visit (referrer Any) with ``count`` Bristol numbers."""
-    return NumberPool.model_validate(
-        {
-            "id": pool_id,
-            "group_id": 1,
-            "status": "active",
-            "name": f"pool {pool_id}",
-            "match_period": match_period,
-            "quantity": count,
-            "numbers": [
-                {"id": pool_id * 1000 + i, "phone_number": f"+4411740{pool_id}{i:04d}"}
-                for i in range(count)
-            ],
-            "replacement_configuration": {
-                "numbers_to_replace": ["01179460000"],
-                "tracking_sources": [{"referrer_domain": "Any"}],
-            },
-            "call_routes": {
-                "route_type": "Basic",
-                "route": {"termination_number": "+441274792823"},
-            },
-        }
+    return build_pool(
+        id=pool_id,
+        name=f"pool {pool_id}",
+        numbers=[f"+4411740{pool_id}{i:04d}" for i in range(count)],
+        match_period=match_period,
+        sources=[source("Any")],
     )
 
 

@@ -17,9 +17,9 @@ import pytest
 
 from dni_engine.engine import Engine
 from dni_engine.leases import MAX_CLOCK_SKEW, Claim, PoolTerms, SimulatedClock, minutes
-from dni_engine.schema import NumberPool
 from dni_engine.stores import MemoryStore, Store
 from dni_engine.stores.redis import RedisStore
+from dni_engine.testing import build_pool
 from dni_engine.testing.redis_server import RedisServer
 
 N1, N2 = "+441174090162", "+441174090163"
@@ -75,33 +75,12 @@ def test_lease_ids_differ_between_stores(store_factory: StoreFactory) -> None:
     assert len(ids) == 3
 
 
-def _pool() -> NumberPool:
-    return NumberPool.model_validate(
-        {
-            "id": 77,
-            "group_id": 1,
-            "status": "active",
-            "name": "shared",
-            "match_period": 30,
-            "quantity": 3,
-            "numbers": [{"id": 770 + i, "phone_number": f"+44117409{i:04d}"} for i in range(3)],
-            "replacement_configuration": {
-                "numbers_to_replace": ["01179460000"],
-                "tracking_sources": [{"referrer_domain": "Any"}],
-            },
-            "call_routes": {
-                "route_type": "Basic",
-                "route": {"termination_number": "+441274792823"},
-            },
-        }
-    )
-
-
 def test_stats_agree_across_workers_sharing_a_redis_pool(redis_server: RedisServer) -> None:
     namespace = f"shared{next(names)}"
     clock = SimulatedClock(1_700_000_000.0)
+    pool = build_pool(id=77, name="shared", numbers=[f"+44117409{i:04d}" for i in range(3)])
     engines = [
-        Engine([_pool()], RedisStore(redis_server.url, namespace=namespace), clock=clock)
+        Engine([pool], RedisStore(redis_server.url, namespace=namespace), clock=clock)
         for _ in range(2)
     ]
     url = "https://shop.example/"

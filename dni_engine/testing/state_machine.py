@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,8 +50,9 @@ from dni_engine.leases import (
     TouchMode,
     may_switch,
 )
-from dni_engine.schema import AnyPool, NumberPool, NumberPoolRequest
+from dni_engine.schema import AnyPool, NumberPoolRequest
 from dni_engine.stores.base import Store
+from dni_engine.testing.pools import build_pool, source
 
 __all__ = ["LeaseModel", "check_lease_history", "make_engine_machine", "model_pools"]
 
@@ -74,36 +75,6 @@ STEPS = (1.0, 1.0, 10.0, 30.0, 30.0, 119.0, 120.0, 299.0, 300.0, 599.0, 600.0, 6
 CALL_DELAYS = (0.0, 1.0, 60.0, 300.0, 700.0, 3000.0)
 COOLDOWNS = (0.0, 2.0)  # minutes
 ROUTES = {"route_type": "Basic", "route": {"termination_number": "+441274792823"}}
-
-
-def _pool(
-    pool_id: int,
-    name: str,
-    match_period: int,
-    numbers: Sequence[str],
-    sources: list[dict[str, Any]],
-) -> NumberPool:
-    return NumberPool.model_validate(
-        {
-            "id": pool_id,
-            "group_id": 1,
-            "status": "active",
-            "name": name,
-            "match_period": match_period,
-            "quantity": max(len(numbers), 1),
-            "numbers": [
-                {"id": pool_id * 100 + i, "phone_number": n} for i, n in enumerate(numbers)
-            ],
-            "replacement_configuration": {
-                "numbers_to_replace": ["01179460000"],
-                "tracking_sources": sources,
-            },
-            "call_routes": {
-                "route_type": "Basic",
-                "route": {"termination_number": "+441274792823"},
-            },
-        }
-    )
 
 
 def model_pools() -> list[AnyPool]:
@@ -134,20 +105,26 @@ def model_pools() -> list[AnyPool]:
         }
     )
     return [
-        _pool(
-            1,
-            "ads",
-            10,
-            ["+441174090101", "+441174090102"],
-            [{"referrer_domain": "Google", "url_triggers": ["gclid=*"]}],
+        build_pool(
+            id=1,
+            name="ads",
+            match_period=10,
+            numbers=["+441174090101", "+441174090102"],
+            sources=[source("Google", ["gclid=*"])],
         ),
-        _pool(2, "social", 5, ["+441174090201"], [{"referrer_domain": "Facebook"}]),
-        _pool(
-            3,
-            "brand",
-            10,
-            ["+441174090301", "+441174090302", "+441174090303"],
-            [{"referrer_domain": "Any", "url_triggers": ["utm_source=*"]}],
+        build_pool(
+            id=2,
+            name="social",
+            match_period=5,
+            numbers=["+441174090201"],
+            sources=[source("Facebook")],
+        ),
+        build_pool(
+            id=3,
+            name="brand",
+            match_period=10,
+            numbers=["+441174090301", "+441174090302", "+441174090303"],
+            sources=[source("Any", ["utm_source=*"])],
         ),
         request,
     ]

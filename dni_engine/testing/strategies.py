@@ -35,6 +35,7 @@ from dni_engine.bots import crawler_examples
 from dni_engine.referrers import CATALOGUE, catalogue_entry, referrer_host
 from dni_engine.schema import NumberPool, NumberPoolRequest, TrackingSource
 from dni_engine.testing.oracle import AD_CLICK_IDS, PAID_UTM_MEDIUMS, is_any, referrer_matches
+from dni_engine.testing.pools import pool_document
 
 __all__ = [
     "BROWSER_USER_AGENTS",
@@ -244,7 +245,11 @@ def replacement_configurations(country: str = "GB") -> st.SearchStrategy[dict[st
 def number_pools(
     countries: Sequence[str] = ("GB", "US"), ids: st.SearchStrategy[int] | None = None
 ) -> st.SearchStrategy[NumberPool]:
-    """Valid :class:`NumberPool` responses (validated through the schema)."""
+    """Valid :class:`NumberPool` responses (validated through the schema).
+
+    Each is a :func:`~dni_engine.testing.pools.pool_document` with drawn
+    ``id``, ``match_period``, numbers and ``replacement_configuration``.
+    """
 
     @st.composite
     def build(draw: st.DrawFn) -> NumberPool:
@@ -253,20 +258,15 @@ def number_pools(
         numbers = draw(
             st.lists(st.sampled_from(_NUMBERS[country]), min_size=1, max_size=3, unique=True)
         )
-        document = {
-            "id": pool_id,
-            "name": f"Pool {pool_id}",
-            "group_id": 12462615,
-            "status": "active",
-            "match_period": draw(st.integers(1, 120)),
-            "quantity": len(numbers),
-            "numbers": [{"id": 9_000_000 + i, "phone_number": n} for i, n in enumerate(numbers)],
-            "replacement_configuration": draw(replacement_configurations(country)),
-            "call_routes": {
-                "route_type": "Basic",
-                "route": {"termination_number": _TERMINATION[country]},
-            },
-        }
+        document = pool_document(
+            id=pool_id,
+            group_id=12462615,
+            match_period=draw(st.integers(1, 120)),
+            numbers=numbers,
+            first_number_id=9_000_000,
+            termination_number=_TERMINATION[country],
+        )
+        document["replacement_configuration"] = draw(replacement_configurations(country))
         return NumberPool.model_validate(document)
 
     return build()
