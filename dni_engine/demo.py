@@ -128,7 +128,9 @@ def play(engine: Engine, clock: SimulatedClock, steps: Sequence[Step]) -> tuple[
 def _decision_row(d: Decision, step: Visit) -> list[str]:
     why = ""
     if d.pool_key is not None:
-        why = f"source {d.source_index} ({d.referrer}" + (f", {d.trigger})" if d.trigger else ")")
+        why = f"source {d.source_index} ({d.referrer_domain}" + (
+            f", {d.trigger})" if d.trigger else ")"
+        )
     lease = ""
     if d.lease_id is not None and d.expires is not None:
         lease = f"#{d.lease_id} until {_clock_text(d.expires)}"

@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final, Literal, NamedTuple, Protocol
@@ -186,7 +187,9 @@ class ClaimLike(Protocol):
     """What a store needs from a match to lease a number (a ``rules.Match`` fits).
 
     ``specificity`` ranks matches for last-touch switching; the source fields
-    are recorded on the lease so reports can say why it was taken.
+    (``source_index``, ``referrer_domain``: the source's ``referrer_domain`` as
+    configured, ``trigger``) are recorded on the lease so reports can say why
+    it was taken.
     """
 
     @property
@@ -196,20 +199,32 @@ class ClaimLike(Protocol):
     @property
     def source_index(self) -> int: ...
     @property
-    def referrer(self) -> str: ...
+    def referrer_domain(self) -> str: ...
     @property
     def trigger(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A plain :class:`ClaimLike`: a visit's claim on a pool, without a matcher."""
+    """A plain :class:`ClaimLike`: a visit's claim on a pool, without a matcher.
+
+    ``referrer_domain`` is the claiming source's ``referrer_domain`` as
+    configured (``Any``, ``Google``, a domain), not the visit's HTTP referrer.
+    """
 
     pool_key: str
     specificity: int = 0
     source_index: int = 0
-    referrer: str = "Any"
+    referrer_domain: str = "Any"
     trigger: str | None = None
+
+    @property
+    def referrer(self) -> str:
+        """Deprecated alias of :attr:`referrer_domain`, for one release."""
+        warnings.warn(
+            "Claim.referrer is deprecated; use referrer_domain", DeprecationWarning, stacklevel=2
+        )
+        return self.referrer_domain
 
 
 # ---- what a store answers -----------------------------------------------------
@@ -235,7 +250,9 @@ class Decision(NamedTuple):
       is ``None`` and ``visitor_id`` is ``''``.
 
     ``at`` is the time the store used (a store never lets time go backwards);
-    ``started``/``expires`` bound the lease as it stands after this visit.
+    ``started``/``expires`` bound the lease as it stands after this visit;
+    ``source_index``, ``referrer_domain`` (as configured, not the visit's HTTP
+    referrer) and ``trigger`` name the source the lease was taken by.
     It is a named tuple so that building one per visit stays cheap.
     """
 
@@ -246,7 +263,7 @@ class Decision(NamedTuple):
     pool_key: str | None = None
     pool_name: str | None = None
     source_index: int | None = None
-    referrer: str | None = None
+    referrer_domain: str | None = None
     trigger: str | None = None
     lease_id: str | None = None
     started: float | None = None
@@ -259,6 +276,14 @@ class Decision(NamedTuple):
         """True when the visit holds a lease, so its calls can be tied back to it."""
         return self.lease_id is not None
 
+    @property
+    def referrer(self) -> str | None:
+        """Deprecated alias of :attr:`referrer_domain`, for one release."""
+        warnings.warn(
+            "Decision.referrer is deprecated; use referrer_domain", DeprecationWarning, stacklevel=2
+        )
+        return self.referrer_domain
+
 
 def leased(
     visitor_id: str,
@@ -268,7 +293,7 @@ def leased(
     pool_key: str,
     pool_name: str,
     source_index: int | None,
-    referrer: str | None,
+    referrer_domain: str | None,
     trigger: str | None,
     lease_id: str | None = None,
     started: float | None = None,
@@ -290,7 +315,7 @@ def leased(
         pool_key,
         pool_name,
         source_index,
-        referrer,
+        referrer_domain,
         trigger,
         lease_id,
         started,
@@ -311,7 +336,9 @@ class Lease:
     ``expires`` is ``last_activity + hold``: the end of the lease's attribution
     window. ``ended`` is when the number left the visitor (``None`` while the
     lease is live) and ``end_reason`` why; ``displaced_by`` names the lease that
-    took the number over under ``recycle``.
+    took the number over under ``recycle``. ``specificity``, ``source_index``,
+    ``referrer_domain`` (as configured) and ``trigger`` describe the match
+    that took the lease.
     """
 
     lease_id: str
@@ -326,7 +353,7 @@ class Lease:
     displaced_by: str | None = None
     specificity: int = 0
     source_index: int = 0
-    referrer: str = ""
+    referrer_domain: str = ""
     trigger: str | None = None
 
     @property
@@ -341,6 +368,14 @@ class Lease:
     def window_contains(self, t: float) -> bool:
         """True when a call at ``t`` may come from this lease's visitor."""
         return self.started <= t < self.expires
+
+    @property
+    def referrer(self) -> str:
+        """Deprecated alias of :attr:`referrer_domain`, for one release."""
+        warnings.warn(
+            "Lease.referrer is deprecated; use referrer_domain", DeprecationWarning, stacklevel=2
+        )
+        return self.referrer_domain
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,7 +495,7 @@ def may_switch(
         return False
     if claim.specificity != held_specificity:
         return claim.specificity > held_specificity
-    return is_any_referrer(held_referrer) and not is_any_referrer(claim.referrer)
+    return is_any_referrer(held_referrer) and not is_any_referrer(claim.referrer_domain)
 
 
 def attribution_from(number: str, at: float, pool_key: str, leases: Iterable[Lease]) -> Attribution:

@@ -112,7 +112,7 @@ def test_a_paid_visit_takes_a_number_and_keeps_it(
         pool_key="31849",
         pool_name="ABC Company 123",
         source_index=0,
-        referrer="Any",
+        referrer_domain="Any",
         trigger="gclid=*",
         lease_id=d.lease_id,
         started=START,

@@ -87,7 +87,7 @@ class _Lease:
         "lease_id",
         "number",
         "pool",
-        "referrer",
+        "referrer_domain",
         "seq",
         "source_index",
         "specificity",
@@ -118,7 +118,7 @@ class _Lease:
         self.displaced_by: str | None = None
         self.specificity = claim.specificity
         self.source_index = claim.source_index
-        self.referrer = claim.referrer
+        self.referrer_domain = claim.referrer_domain
         self.trigger = claim.trigger
 
 
@@ -341,7 +341,7 @@ class MemoryStore:
         if lease is not None and lease.ended is None and now < lease.expires:
             held = lease.pool
             if held.last_touch and may_switch(
-                "last_touch", held.key, lease.specificity, lease.referrer, claim
+                "last_touch", held.key, lease.specificity, lease.referrer_domain, claim
             ):
                 assert claim is not None  # may_switch is False without a claim
                 switched = self._switch(lease, claim, now)
@@ -358,7 +358,7 @@ class MemoryStore:
                 held.key,
                 held.name,
                 lease.source_index,
-                lease.referrer,
+                lease.referrer_domain,
                 lease.trigger,
                 lease.lease_id,
                 lease.started,
@@ -424,7 +424,7 @@ class MemoryStore:
             pool.key,
             pool.name,
             claim.source_index,
-            claim.referrer,
+            claim.referrer_domain,
             claim.trigger,
         )
 
@@ -461,7 +461,7 @@ class MemoryStore:
             pool.key,
             pool.name,
             lease.source_index,
-            lease.referrer,
+            lease.referrer_domain,
             lease.trigger,
             lease.lease_id,
             lease.started,
@@ -607,7 +607,7 @@ class MemoryStore:
             lease.displaced_by,
             lease.specificity,
             lease.source_index,
-            lease.referrer,
+            lease.referrer_domain,
             lease.trigger,
         )
 
