@@ -175,7 +175,7 @@ def _stats_table(engine: Engine) -> Table:
     for pool in stats.pools:
         table.add_row(
             engine.pool(pool.pool_key).name,
-            f"{pool.live}/{pool.numbers}",
+            f"{pool.live}/{pool.size}",
             str(pool.new),
             str(pool.kept),
             str(pool.overflows),

@@ -412,6 +412,8 @@ class Attribution:
 class PoolStats:
     """Counters and occupancy of one pool at time ``at``.
 
+    ``size`` is how many numbers the pool has; ``live``, ``cooling`` and
+    ``free`` how many of them are held by a live lease, cooling down or free.
     ``new`` counts leases taken from free numbers (including last-touch
     switches in, also counted in ``switched_in``); ``recycled`` counts leases
     taken under ``recycle`` (``displacements`` of them ended a live lease,
@@ -422,7 +424,7 @@ class PoolStats:
 
     pool_key: str
     at: float
-    numbers: int
+    size: int
     live: int
     cooling: int
     free: int
@@ -440,12 +442,18 @@ class PoolStats:
     @property
     def utilisation(self) -> float:
         """Share of the pool's numbers held by live leases (0.0 for a pool without numbers)."""
-        return self.live / self.numbers if self.numbers else 0.0
+        return self.live / self.size if self.size else 0.0
 
     @property
     def leases_started(self) -> int:
         """Every lease the pool handed out: ``new + recycled``."""
         return self.new + self.recycled
+
+    @property
+    def numbers(self) -> int:
+        """Deprecated alias of :attr:`size`, for one release."""
+        warnings.warn("PoolStats.numbers is deprecated; use size", DeprecationWarning, stacklevel=2)
+        return self.size
 
 
 # ---- the rules ---------------------------------------------------------------

@@ -425,7 +425,7 @@ def test_registering_again_updates_the_terms(store_factory: StoreFactory) -> Non
     # a's lease on the dropped N1 runs out without N1 coming back.
     for i in range(3):
         assert store.visit(f"late{i}", HOLD + 100.0, POOL).number != N1
-    assert store.stats("bristol", HOLD + 100.0).numbers == 3
+    assert store.stats("bristol", HOLD + 100.0).size == 3
 
 
 def test_exhausted_action() -> None:

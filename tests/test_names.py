@@ -6,6 +6,7 @@ Each old name is kept for one release (``docs/decisions.md``, *Names*).
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,8 +17,9 @@ from click.testing import CliRunner
 import dni_engine
 from dni_engine import Claim, Engine, load_pools
 from dni_engine.cli import cli
-from dni_engine.leases import Lease
+from dni_engine.leases import Lease, PoolStats
 from dni_engine.rules import compile_pools
+from dni_engine.stores import MemoryStore
 from tests.conftest import EXAMPLES
 
 SITE = EXAMPLES / "site" / "pools.json"
@@ -29,10 +31,10 @@ BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/124.0 Safar
 @contextmanager
 def deprecated(old: str, new: str) -> Iterator[None]:
     """Expect exactly one DeprecationWarning naming ``old`` and ``new``, raised at the caller."""
-    with pytest.warns(DeprecationWarning) as caught:
+    message = f"{old} is deprecated; use {new}"
+    with pytest.warns(DeprecationWarning, match=f"^{re.escape(message)}$") as caught:
         yield
     assert len(caught) == 1, [str(w.message) for w in caught]
-    assert str(caught[0].message) == f"{old} is deprecated; use {new}"
     if not dni_engine.COMPILED:  # a compiled function has no frame of its own to skip
         assert caught[0].filename == __file__
 
@@ -108,3 +110,27 @@ def test_new_names_do_not_warn() -> None:
         decision = engine.visit("bob", url=AD, referrer=GOOGLE, user_agent=BROWSER)
         assert decision.referrer_domain == "Any"
         assert [lease.referrer_domain for lease in engine.store.leases()] == ["Any"]
+
+
+def test_pool_stats_size() -> None:
+    engine = site_engine()
+    decision = engine.visit("alice", url=AD, referrer=GOOGLE, user_agent=BROWSER)
+    assert decision.pool_key is not None
+    stats = engine.pool_stats(decision.pool_key)
+    assert isinstance(stats, PoolStats)
+    size = len(engine.terms[decision.pool_key].numbers)
+    assert (stats.size, stats.live, stats.utilisation) == (size, 1, 1 / size)
+    with deprecated("PoolStats.numbers", "size"):
+        assert stats.numbers == size
+    with pytest.raises(TypeError):
+        PoolStats("p", 0.0, numbers=3, live=0, cooling=0, free=3)  # type: ignore[call-arg]
+
+
+def test_store_footprint_numbers_total() -> None:
+    store = MemoryStore()
+    engine = Engine(load_pools(SITE.read_text()), store, clock=lambda: 1_700_000_000.0)
+    footprint = store.footprint()
+    total = sum(len(terms.numbers) for terms in engine.terms.values())
+    assert footprint.numbers_total == total > 0
+    with deprecated("StoreFootprint.numbers", "numbers_total"):
+        assert footprint.numbers == total

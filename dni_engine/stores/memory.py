@@ -31,6 +31,7 @@ import math
 import os
 import secrets
 import threading
+import warnings
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
@@ -216,17 +217,28 @@ class StoreFootprint:
 
     ``live_leases``: leases not yet ended; ``visitors``: entries in the
     visitor index; ``free_entries``/``live_entries``: heap sizes; ``log_entries``:
-    leases in the lease log; ``numbers``: numbers of all pools.
+    leases in the lease log; ``numbers_total``: numbers of all pools;
+    ``numbers_logged``: numbers with leases in the lease log.
     """
 
     pools: int
-    numbers: int
+    numbers_total: int
     live_leases: int
     visitors: int
     free_entries: int
     live_entries: int
     log_entries: int
     numbers_logged: int
+
+    @property
+    def numbers(self) -> int:
+        """Deprecated alias of :attr:`numbers_total`, for one release."""
+        warnings.warn(
+            "StoreFootprint.numbers is deprecated; use numbers_total",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.numbers_total
 
 
 class MemoryStore:
@@ -765,7 +777,7 @@ class MemoryStore:
             pools = self._pools.values()
             return StoreFootprint(
                 pools=len(self._pools),
-                numbers=sum(len(p.order) for p in pools),
+                numbers_total=sum(len(p.order) for p in pools),
                 live_leases=sum(len(p.holder) for p in pools),
                 visitors=len(self._visitors),
                 free_entries=sum(len(p.free) for p in pools),

@@ -229,7 +229,7 @@ _Text = bytes | str
 # The counters of a ``stats`` reply, after its status and time: the names of the
 # PoolStats fields they set, in the order the script's header lists them.
 _STATS_FIELDS: Final = (
-    "numbers",
+    "size",
     "live",
     "cooling",
     "free",

@@ -59,7 +59,7 @@
 -- op 'leases'     ARGV[4] number ('' every number)  [5] since  [6] until
 --   returns {'leases', pool time, snapshot...}: leases whose window overlaps [since, until)
 -- op 'stats'
---   returns {'stats', now, numbers, live, cooling, free, new, kept, overflows, recycled,
+--   returns {'stats', now, size, live, cooling, free, new, kept, overflows, recycled,
 --            displacements, cooldowns_cut, switched_in, switched_out, expired, released}
 -- op 'purge'
 --   returns {'purged', now, leases ended}
