@@ -816,7 +816,12 @@ def simulate_command(
 
     from dni_engine import simulate as sim
     from dni_engine import traffic as tr
-    from dni_engine.sizing import PlotUnavailable, plot_sizing, recommendations_table, results_table
+    from dni_engine.sizing_report import (
+        PlotUnavailable,
+        plot_sizing,
+        recommendations_table,
+        results_table,
+    )
 
     if visitors_per_hour is not None and access_log is not None:
         usage_error("give --visitors-per-hour or --access-log, not both")

@@ -22,7 +22,12 @@ from dni_engine.engine import Engine, PoolOptions
 from dni_engine.leases import Attribution, Decision, SimulatedClock
 from dni_engine.schema import AnyPool, NumberPool, load_pools
 from dni_engine.simulate import recommend, simulate
-from dni_engine.sizing import PlotUnavailable, plot_sizing, recommendations_table, results_table
+from dni_engine.sizing_report import (
+    PlotUnavailable,
+    plot_sizing,
+    recommendations_table,
+    results_table,
+)
 from dni_engine.traffic import TYPICAL_DAY, TrafficModel, hourly_profile, read_access_log
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -134,3 +135,14 @@ def test_store_footprint_numbers_total() -> None:
     assert footprint.numbers_total == total > 0
     with deprecated("StoreFootprint.numbers", "numbers_total"):
         assert footprint.numbers == total
+
+
+def test_sizing_module_is_a_shim_of_sizing_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dni_engine import sizing_report
+
+    monkeypatch.delitem(sys.modules, "dni_engine.sizing", raising=False)
+    with deprecated("dni_engine.sizing", "dni_engine.sizing_report"):
+        import dni_engine.sizing as shim
+    assert shim.__all__ == sizing_report.__all__
+    for name in sizing_report.__all__:
+        assert getattr(shim, name) is getattr(sizing_report, name)
