@@ -76,6 +76,10 @@ SECONDS_PER_MINUTE: Final = 60.0
 MAX_CLOCK_SKEW: Final = 60.0
 """Seconds a time may run ahead of the clock before it counts as poisoned (not real)."""
 
+# The stacklevel that blames a deprecated property's caller: a compiled property
+# runs in no frame of its own, so there the caller's frame is the first one.
+_CALLER: Final = 2 if __file__.endswith(".py") else 1
+
 Clock = Callable[[], float]
 """Anything that returns the current time in float seconds."""
 
@@ -222,7 +226,9 @@ class Claim:
     def referrer(self) -> str:
         """Deprecated alias of :attr:`referrer_domain`, for one release."""
         warnings.warn(
-            "Claim.referrer is deprecated; use referrer_domain", DeprecationWarning, stacklevel=2
+            "Claim.referrer is deprecated; use referrer_domain",
+            DeprecationWarning,
+            stacklevel=_CALLER,
         )
         return self.referrer_domain
 
@@ -280,7 +286,9 @@ class Decision(NamedTuple):
     def referrer(self) -> str | None:
         """Deprecated alias of :attr:`referrer_domain`, for one release."""
         warnings.warn(
-            "Decision.referrer is deprecated; use referrer_domain", DeprecationWarning, stacklevel=2
+            "Decision.referrer is deprecated; use referrer_domain",
+            DeprecationWarning,
+            stacklevel=_CALLER,
         )
         return self.referrer_domain
 
@@ -373,7 +381,9 @@ class Lease:
     def referrer(self) -> str:
         """Deprecated alias of :attr:`referrer_domain`, for one release."""
         warnings.warn(
-            "Lease.referrer is deprecated; use referrer_domain", DeprecationWarning, stacklevel=2
+            "Lease.referrer is deprecated; use referrer_domain",
+            DeprecationWarning,
+            stacklevel=_CALLER,
         )
         return self.referrer_domain
 
@@ -452,7 +462,9 @@ class PoolStats:
     @property
     def numbers(self) -> int:
         """Deprecated alias of :attr:`size`, for one release."""
-        warnings.warn("PoolStats.numbers is deprecated; use size", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "PoolStats.numbers is deprecated; use size", DeprecationWarning, stacklevel=_CALLER
+        )
         return self.size
 
 

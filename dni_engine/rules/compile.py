@@ -22,6 +22,7 @@ import enum
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from dni_engine.errors import ConfigError, Problem, format_path
 from dni_engine.referrers import ReferrerRule, parse_referrer_domain
@@ -31,6 +32,10 @@ from dni_engine.schema import AnyPool
 from dni_engine.triggers import Condition, Glob, Trigger, parse_trigger
 
 __all__ = ["CompiledSource", "Match", "Via", "pool_key"]
+
+# The stacklevel that blames a deprecated property's caller: a compiled property
+# runs in no frame of its own, so there the caller's frame is the first one.
+_CALLER: Final = 2 if __file__.endswith(".py") else 1
 
 
 def pool_key(pool: AnyPool) -> str:
@@ -67,7 +72,9 @@ class Match:
     def referrer(self) -> str:
         """Deprecated alias of :attr:`referrer_domain`, for one release."""
         warnings.warn(
-            "Match.referrer is deprecated; use referrer_domain", DeprecationWarning, stacklevel=2
+            "Match.referrer is deprecated; use referrer_domain",
+            DeprecationWarning,
+            stacklevel=_CALLER,
         )
         return self.referrer_domain
 

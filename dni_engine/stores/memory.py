@@ -36,7 +36,7 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from dni_engine.errors import ConfigError, Problem
 from dni_engine.leases import (
@@ -58,6 +58,10 @@ from dni_engine.stores.base import StoreError, number_conflicts
 log = logging.getLogger("dni_engine.stores.memory")
 
 __all__ = ["DEFAULT_LOG_CAPACITY", "MemoryStore", "StoreFootprint"]
+
+# The stacklevel that blames a deprecated property's caller: a compiled property
+# runs in no frame of its own, so there the caller's frame is the first one.
+_CALLER: Final = 2 if __file__.endswith(".py") else 1
 
 # The process a store was built in is compared with this one on each visit (a
 # plain int comparison); ``os.register_at_fork`` keeps it current in children.
@@ -236,7 +240,7 @@ class StoreFootprint:
         warnings.warn(
             "StoreFootprint.numbers is deprecated; use numbers_total",
             DeprecationWarning,
-            stacklevel=2,
+            stacklevel=_CALLER,
         )
         return self.numbers_total
 
