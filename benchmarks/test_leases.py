@@ -180,7 +180,7 @@ def _store(count: int, hold: float, policy: Policy = "fallback") -> MemoryStore:
     return store
 
 
-CLAIM = Claim("pool", specificity=1, referrer="Google", trigger="gclid=*")
+CLAIM = Claim("pool", specificity=1, referrer_domain="Google", trigger="gclid=*")
 
 
 @pytest.mark.benchmark(group="store")

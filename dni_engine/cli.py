@@ -666,7 +666,11 @@ def match_command(
         return
     found = rules.match(url, referrer, user_agent, check_bots=check_bots)
     if as_json:
-        click.echo(json.dumps(dataclasses.asdict(found) if found else None, indent=2))
+        data = dataclasses.asdict(found) if found else None
+        if data is not None:
+            # The key's name before Match.referrer_domain, still written for one release.
+            data["referrer"] = data["referrer_domain"]
+        click.echo(json.dumps(data, indent=2))
         return
     if found is None:
         crawler = check_bots and is_bot(user_agent)
@@ -674,7 +678,7 @@ def match_command(
         return
     how = f"{found.trigger}  ({found.specificity} condition{'s' if found.specificity != 1 else ''})"
     click.echo(f"pool      {found.pool_name} (key {found.pool_key}, pool [{found.pool_index}])")
-    click.echo(f"source    {found.source_index} (referrer_domain {found.referrer})")
+    click.echo(f"source    {found.source_index} (referrer_domain {found.referrer_domain})")
     click.echo(f"trigger   {how if found.trigger is not None else 'none'}")
     click.echo(f"referrer  {found.referrer_class or 'not in the catalogue, or direct'}")
     click.echo(f"paid      {'yes' if found.paid else 'no (organic)'}")
@@ -825,7 +829,12 @@ def simulate_command(
 
     from dni_engine import simulate as sim
     from dni_engine import traffic as tr
-    from dni_engine.sizing import PlotUnavailable, plot_sizing, recommendations_table, results_table
+    from dni_engine.sizing_report import (
+        PlotUnavailable,
+        plot_sizing,
+        recommendations_table,
+        results_table,
+    )
 
     if visitors_per_hour is not None and access_log is not None:
         usage_error("give --visitors-per-hour or --access-log, not both")

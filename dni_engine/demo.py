@@ -22,7 +22,12 @@ from dni_engine.engine import Engine, PoolOptions
 from dni_engine.leases import Attribution, Decision, SimulatedClock
 from dni_engine.schema import AnyPool, NumberPool, load_pools
 from dni_engine.simulate import recommend, simulate
-from dni_engine.sizing import PlotUnavailable, plot_sizing, recommendations_table, results_table
+from dni_engine.sizing_report import (
+    PlotUnavailable,
+    plot_sizing,
+    recommendations_table,
+    results_table,
+)
 from dni_engine.traffic import TYPICAL_DAY, TrafficModel, hourly_profile, read_access_log
 
 __all__ = ["main"]
@@ -130,7 +135,9 @@ def play(engine: Engine, clock: SimulatedClock, steps: Sequence[Step]) -> tuple[
 def _decision_row(d: Decision, step: Visit) -> list[str]:
     why = ""
     if d.pool_key is not None:
-        why = f"source {d.source_index} ({d.referrer}" + (f", {d.trigger})" if d.trigger else ")")
+        why = f"source {d.source_index} ({d.referrer_domain}" + (
+            f", {d.trigger})" if d.trigger else ")"
+        )
     lease = ""
     if d.lease_id is not None and d.expires is not None:
         lease = f"#{d.lease_id} until {_clock_text(d.expires)}"
@@ -175,7 +182,7 @@ def _stats_table(engine: Engine) -> Table:
     for pool in stats.pools:
         table.add_row(
             engine.pool(pool.pool_key).name,
-            f"{pool.live}/{pool.numbers}",
+            f"{pool.live}/{pool.size}",
             str(pool.new),
             str(pool.kept),
             str(pool.overflows),

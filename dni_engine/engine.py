@@ -324,7 +324,7 @@ class Engine:
             match.pool_key,
             match.pool_name,
             match.source_index,
-            match.referrer,
+            match.referrer_domain,
             match.trigger,
         )
 

@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final, Literal, NamedTuple, Protocol
@@ -102,6 +103,10 @@ OUTCOMES: Final[tuple[Outcome, ...]] = (
 SECONDS_PER_MINUTE: Final = 60.0
 MAX_CLOCK_SKEW: Final = 60.0
 """Seconds a time may run ahead of the clock before it counts as poisoned (not real)."""
+
+# The stacklevel that blames a deprecated property's caller: a compiled property
+# runs in no frame of its own, so there the caller's frame is the first one.
+_CALLER: Final = 2 if __file__.endswith(".py") else 1
 
 Clock = Callable[[], float]
 """Anything that returns the current time in float seconds."""
@@ -214,7 +219,9 @@ class ClaimLike(Protocol):
     """What a store needs from a match to lease a number (a ``rules.Match`` fits).
 
     ``specificity`` ranks matches for last-touch switching; the source fields
-    are recorded on the lease so reports can say why it was taken.
+    (``source_index``, ``referrer_domain``: the source's ``referrer_domain`` as
+    configured, ``trigger``) are recorded on the lease so reports can say why
+    it was taken.
     """
 
     @property
@@ -224,20 +231,34 @@ class ClaimLike(Protocol):
     @property
     def source_index(self) -> int: ...
     @property
-    def referrer(self) -> str: ...
+    def referrer_domain(self) -> str: ...
     @property
     def trigger(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A plain :class:`ClaimLike`: a visit's claim on a pool, without a matcher."""
+    """A plain :class:`ClaimLike`: a visit's claim on a pool, without a matcher.
+
+    ``referrer_domain`` is the claiming source's ``referrer_domain`` as
+    configured (``Any``, ``Google``, a domain), not the visit's HTTP referrer.
+    """
 
     pool_key: str
     specificity: int = 0
     source_index: int = 0
-    referrer: str = "Any"
+    referrer_domain: str = "Any"
     trigger: str | None = None
+
+    @property
+    def referrer(self) -> str:
+        """Deprecated alias of :attr:`referrer_domain`, for one release."""
+        warnings.warn(
+            "Claim.referrer is deprecated; use referrer_domain",
+            DeprecationWarning,
+            stacklevel=_CALLER,
+        )
+        return self.referrer_domain
 
 
 # ---- what a store answers -----------------------------------------------------
@@ -263,7 +284,9 @@ class Decision(NamedTuple):
       is ``None`` and ``visitor_id`` is ``''``.
 
     ``at`` is the time the store used (a store never lets time go backwards);
-    ``started``/``expires`` bound the lease as it stands after this visit.
+    ``started``/``expires`` bound the lease as it stands after this visit;
+    ``source_index``, ``referrer_domain`` (as configured, not the visit's HTTP
+    referrer) and ``trigger`` name the source the lease was taken by.
     It is a named tuple so that building one per visit stays cheap.
     """
 
@@ -274,7 +297,7 @@ class Decision(NamedTuple):
     pool_key: str | None = None
     pool_name: str | None = None
     source_index: int | None = None
-    referrer: str | None = None
+    referrer_domain: str | None = None
     trigger: str | None = None
     lease_id: str | None = None
     started: float | None = None
@@ -287,6 +310,16 @@ class Decision(NamedTuple):
         """True when the visit holds a lease, so its calls can be tied back to it."""
         return self.lease_id is not None
 
+    @property
+    def referrer(self) -> str | None:
+        """Deprecated alias of :attr:`referrer_domain`, for one release."""
+        warnings.warn(
+            "Decision.referrer is deprecated; use referrer_domain",
+            DeprecationWarning,
+            stacklevel=_CALLER,
+        )
+        return self.referrer_domain
+
 
 def leased(
     visitor_id: str,
@@ -296,7 +329,7 @@ def leased(
     pool_key: str,
     pool_name: str,
     source_index: int | None,
-    referrer: str | None,
+    referrer_domain: str | None,
     trigger: str | None,
     lease_id: str | None = None,
     started: float | None = None,
@@ -318,7 +351,7 @@ def leased(
         pool_key,
         pool_name,
         source_index,
-        referrer,
+        referrer_domain,
         trigger,
         lease_id,
         started,
@@ -339,7 +372,9 @@ class Lease:
     ``expires`` is ``last_activity + hold``: the end of the lease's attribution
     window. ``ended`` is when the number left the visitor (``None`` while the
     lease is live) and ``end_reason`` why; ``displaced_by`` names the lease that
-    took the number over under ``recycle``.
+    took the number over under ``recycle``. ``specificity``, ``source_index``,
+    ``referrer_domain`` (as configured) and ``trigger`` describe the match
+    that took the lease.
     """
 
     lease_id: str
@@ -354,7 +389,7 @@ class Lease:
     displaced_by: str | None = None
     specificity: int = 0
     source_index: int = 0
-    referrer: str = ""
+    referrer_domain: str = ""
     trigger: str | None = None
 
     @property
@@ -369,6 +404,16 @@ class Lease:
     def window_contains(self, t: float) -> bool:
         """True when a call at ``t`` may come from this lease's visitor."""
         return self.started <= t < self.expires
+
+    @property
+    def referrer(self) -> str:
+        """Deprecated alias of :attr:`referrer_domain`, for one release."""
+        warnings.warn(
+            "Lease.referrer is deprecated; use referrer_domain",
+            DeprecationWarning,
+            stacklevel=_CALLER,
+        )
+        return self.referrer_domain
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,6 +450,8 @@ class Attribution:
 class PoolStats:
     """Counters and occupancy of one pool at time ``at``.
 
+    ``size`` is how many numbers the pool has; ``live``, ``cooling`` and
+    ``free`` how many of them are held by a live lease, cooling down or free.
     ``new`` counts leases taken from free numbers (including last-touch
     switches in, also counted in ``switched_in``); ``recycled`` counts leases
     taken under ``recycle`` (``displacements`` of them ended a live lease,
@@ -415,7 +462,7 @@ class PoolStats:
 
     pool_key: str
     at: float
-    numbers: int
+    size: int
     live: int
     cooling: int
     free: int
@@ -433,12 +480,20 @@ class PoolStats:
     @property
     def utilisation(self) -> float:
         """Share of the pool's numbers held by live leases (0.0 for a pool without numbers)."""
-        return self.live / self.numbers if self.numbers else 0.0
+        return self.live / self.size if self.size else 0.0
 
     @property
     def leases_started(self) -> int:
         """Every lease the pool handed out: ``new + recycled``."""
         return self.new + self.recycled
+
+    @property
+    def numbers(self) -> int:
+        """Deprecated alias of :attr:`size`, for one release."""
+        warnings.warn(
+            "PoolStats.numbers is deprecated; use size", DeprecationWarning, stacklevel=_CALLER
+        )
+        return self.size
 
 
 # ---- the rules ---------------------------------------------------------------
@@ -488,7 +543,7 @@ def may_switch(
         return False
     if claim.specificity != held_specificity:
         return claim.specificity > held_specificity
-    return is_any_referrer(held_referrer) and not is_any_referrer(claim.referrer)
+    return is_any_referrer(held_referrer) and not is_any_referrer(claim.referrer_domain)
 
 
 def attribution_from(number: str, at: float, pool_key: str, leases: Iterable[Lease]) -> Attribution:

@@ -87,7 +87,7 @@ def test_a_paid_visit_takes_a_number_and_keeps_it(
         pool_key="31849",
         pool_name="ABC Company 123",
         source_index=0,
-        referrer="Any",
+        referrer_domain="Any",
         trigger="gclid=*",
         lease_id=d.lease_id,
         started=START,
@@ -111,7 +111,7 @@ def test_a_paid_visit_takes_a_number_and_keeps_it(
         "bot": 2,
     }
     bristol_stats = next(s for s in stats.pools if s.pool_key == "31849")
-    assert (bristol_stats.live, bristol_stats.numbers) == (1, 3)
+    assert (bristol_stats.live, bristol_stats.size) == (1, 3)
     assert bristol_stats.utilisation == pytest.approx(1 / 3)
     assert engine.outcome_count("bot") == 2
 

@@ -213,7 +213,7 @@ def test_plotting_names_its_extra(site: Site) -> None:
     result = site.run(
         """
         from dni_engine.extras import MissingExtra
-        from dni_engine.sizing import plot_sizing
+        from dni_engine.sizing_report import plot_sizing
         try:
             plot_sizing([], "sizing.png")
         except MissingExtra as exc:

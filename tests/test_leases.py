@@ -26,7 +26,7 @@ N1, N2, N3 = "+441174090162", "+441174090163", "+441174090165"
 NUMBERS = (N1, N2, N3)
 OVERFLOW = "+441174090199"
 HOLD = minutes(30)
-POOL = Claim("bristol", specificity=1, source_index=0, referrer="Any", trigger="gclid=*")
+POOL = Claim("bristol", specificity=1, source_index=0, referrer_domain="Any", trigger="gclid=*")
 
 StoreFactory = Callable[[], Store]
 
@@ -59,7 +59,7 @@ def test_new_visitor_takes_a_number_with_its_lease(store_factory: StoreFactory) 
     assert d.outcome == "new"
     assert d.number == N1  # never used numbers are free since forever; API order breaks ties
     assert (d.pool_key, d.pool_name) == ("bristol", "Bristol")
-    assert (d.source_index, d.referrer, d.trigger) == (0, "Any", "gclid=*")
+    assert (d.source_index, d.referrer_domain, d.trigger) == (0, "Any", "gclid=*")
     assert (d.started, d.expires) == (100.0, 100.0 + HOLD)
     assert d.tracked
     assert d.displaced is None
@@ -224,8 +224,8 @@ def test_explicit_release_starts_the_cooldown(store_factory: StoreFactory) -> No
 
 # ---- first and last touch -------------------------------------------------------------
 
-BRAND = Claim("brand", specificity=0, source_index=0, referrer="Any")
-ADS = Claim("ads", specificity=5, source_index=1, referrer="Google", trigger="gclid=*")
+BRAND = Claim("brand", specificity=0, source_index=0, referrer_domain="Any")
+ADS = Claim("ads", specificity=5, source_index=1, referrer_domain="Google", trigger="gclid=*")
 
 
 def two_pools(store_factory: StoreFactory, touch: str, ads_numbers: int = 3) -> Store:
@@ -247,7 +247,7 @@ def test_first_touch_keeps_the_first_pool_inside_the_session(store_factory: Stor
         first.number,
         first.lease_id,
     )
-    assert d.referrer == "Any"  # the session's source, not this visit's
+    assert d.referrer_domain == "Any"  # the session's source, not this visit's
     assert store.stats("ads", 60.0).new == 0
 
 
@@ -425,7 +425,7 @@ def test_registering_again_updates_the_terms(store_factory: StoreFactory) -> Non
     # a's lease on the dropped N1 runs out without N1 coming back.
     for i in range(3):
         assert store.visit(f"late{i}", HOLD + 100.0, POOL).number != N1
-    assert store.stats("bristol", HOLD + 100.0).numbers == 3
+    assert store.stats("bristol", HOLD + 100.0).size == 3
 
 
 def test_exhausted_action() -> None:
@@ -445,10 +445,10 @@ def test_may_switch() -> None:
     assert not may_switch("last_touch", "brand", 6, "Any", ADS)  # fewer conditions
     assert may_switch("last_touch", "brand", 5, "Any", ADS)  # as many, from a named referrer
     # Equal conditions: a specific referrer is more specific than Any, not the reverse.
-    google = Claim("ads", specificity=0, referrer="Google")
+    google = Claim("ads", specificity=0, referrer_domain="Google")
     assert may_switch("last_touch", "brand", 0, "*", google)
     assert not may_switch("last_touch", "brand", 0, "Bing", google)
-    assert not may_switch("last_touch", "brand", 0, "Google", Claim("ads", referrer="Any"))
+    assert not may_switch("last_touch", "brand", 0, "Google", Claim("ads", referrer_domain="Any"))
 
 
 def lease(lease_id: str, started: float, expires: float, ended: float | None = None) -> Lease:

@@ -367,7 +367,7 @@ def test_match_result_names_the_configured_referrer() -> None:
         pool_key="6",
         pool_name="social",
         source_index=1,
-        referrer="Twitter",
+        referrer_domain="Twitter",
         referrer_class="Twitter",
         trigger=None,
         specificity=0,
@@ -456,7 +456,7 @@ def test_within_a_pool_the_best_source_is_reported() -> None:
     rules = compile_pools([pool])
     found = rules.match(f"{URL}?gclid=1", "https://www.google.com/", BROWSER)
     assert found is not None
-    assert (found.source_index, found.referrer) == (1, "Google")
+    assert (found.source_index, found.referrer_domain) == (1, "Google")
     plain = rules.match(URL, "https://www.google.com/", BROWSER)
     assert plain is not None
     assert plain.source_index == 2

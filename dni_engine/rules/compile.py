@@ -19,8 +19,10 @@ gets from an entry, lives here too, beside the entries it is made from.
 from __future__ import annotations
 
 import enum
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from dni_engine.errors import ConfigError, Problem, format_path
 from dni_engine.referrers import ReferrerRule, parse_referrer_domain
@@ -30,6 +32,10 @@ from dni_engine.schema import AnyPool
 from dni_engine.triggers import Condition, Glob, Trigger, parse_trigger
 
 __all__ = ["CompiledSource", "Match", "Via", "pool_key"]
+
+# The stacklevel that blames a deprecated property's caller: a compiled property
+# runs in no frame of its own, so there the caller's frame is the first one.
+_CALLER: Final = 2 if __file__.endswith(".py") else 1
 
 
 def pool_key(pool: AnyPool) -> str:
@@ -42,25 +48,35 @@ class Match:
     """The pool and tracking source that claim a visit, and why.
 
     ``pool_index`` indexes the sequence given to
-    :func:`~dni_engine.rules.compile_pools`; ``referrer`` is the winning
-    source's ``referrer_domain`` as configured; ``referrer_class`` is the
-    catalogue name of the visit's referrer host (``'Google'``), ``None`` for
-    other hosts and direct visits; ``trigger`` is the url_trigger that
-    matched, ``None`` when the source has no triggers or matched through
-    ``track_organic``; ``specificity`` is the number of conditions of that
-    trigger (0 without one); ``paid`` says whether the visit is paid (SPEC
-    section 4).
+    :func:`~dni_engine.rules.compile_pools`; ``referrer_domain`` is the
+    winning source's ``referrer_domain`` as configured (not the visit's HTTP
+    referrer); ``referrer_class`` is the catalogue name of the visit's
+    referrer host (``'Google'``), ``None`` for other hosts and direct visits;
+    ``trigger`` is the url_trigger that matched, ``None`` when the source has
+    no triggers or matched through ``track_organic``; ``specificity`` is the
+    number of conditions of that trigger (0 without one); ``paid`` says
+    whether the visit is paid (SPEC section 4).
     """
 
     pool_index: int
     pool_key: str
     pool_name: str
     source_index: int
-    referrer: str
+    referrer_domain: str
     referrer_class: str | None
     trigger: str | None
     specificity: int
     paid: bool
+
+    @property
+    def referrer(self) -> str:
+        """Deprecated alias of :attr:`referrer_domain`, for one release."""
+        warnings.warn(
+            "Match.referrer is deprecated; use referrer_domain",
+            DeprecationWarning,
+            stacklevel=_CALLER,
+        )
+        return self.referrer_domain
 
 
 class Via(enum.Enum):
@@ -77,7 +93,7 @@ class CompiledSource:
 
     pool_index: int
     source_index: int
-    referrer: str
+    referrer_domain: str
     rule: ReferrerRule
     triggers: tuple[Trigger, ...]
     track_organic: bool
@@ -150,7 +166,7 @@ def _compile_sources(pool_index: int, pool: AnyPool) -> tuple[CompiledSource, ..
             CompiledSource(
                 pool_index=pool_index,
                 source_index=j,
-                referrer=source.referrer_domain,
+                referrer_domain=source.referrer_domain,
                 rule=rule,
                 triggers=tuple(triggers),
                 track_organic=source.track_organic,

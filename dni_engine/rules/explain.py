@@ -11,6 +11,7 @@ plain-text report.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
@@ -34,18 +35,29 @@ logger = logging.getLogger("dni_engine.rules")  # one logger for the whole packa
 class SourceVerdict:
     """How one tracking source fared on a visit.
 
+    ``referrer_domain`` is the source's ``referrer_domain`` as configured;
     ``via`` says how it matched (``None`` if it did not); ``trigger`` and
     ``specificity`` describe the trigger that matched; ``reason`` is one plain
     sentence.
     """
 
     source_index: int
-    referrer: str
+    referrer_domain: str
     matched: bool
     via: Via | None
     trigger: str | None
     specificity: int
     reason: str
+
+    @property
+    def referrer(self) -> str:
+        """Deprecated alias of :attr:`referrer_domain`, for one release."""
+        warnings.warn(
+            "SourceVerdict.referrer is deprecated; use referrer_domain",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.referrer_domain
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +146,8 @@ class Explanation:
                 lines.append(f"      {pool.reason}")
             for source in pool.sources:
                 lines.append(
-                    f"      source {source.source_index} ({source.referrer}): {source.reason}"
+                    f"      source {source.source_index} ({source.referrer_domain}): "
+                    f"{source.reason}"
                 )
         return "\n".join(lines)
 
@@ -170,7 +183,7 @@ class Explanation:
         )
         return (
             f"pool '{m.pool_name}' (key {m.pool_key}), source {m.source_index} "
-            f"({m.referrer}), matched by {how}"
+            f"({m.referrer_domain}), matched by {how}"
         )
 
 
@@ -232,7 +245,7 @@ def explain(
             pool_key=rules.pool_keys[source.pool_index],
             pool_name=rules.pools[source.pool_index].name,
             source_index=source.source_index,
-            referrer=source.referrer,
+            referrer_domain=source.referrer_domain,
             referrer_class=visit.referrer_class,
             trigger=trigger.text if trigger is not None else None,
             specificity=trigger.specificity if trigger is not None else 0,
@@ -329,7 +342,7 @@ def _lost_reason(rules: RuleSet, mine: _Best, theirs: _Best, step: int) -> str:
             f"against {theirs.precedence.conditions}"
         )
     if step == 2:
-        return f"{head}: this source uses Any, the winner's uses {theirs.source.referrer}"
+        return f"{head}: this source uses Any, the winner's uses {theirs.source.referrer_domain}"
     if step == 3:
         return f"{head}: priority {mine.precedence.priority} against {theirs.precedence.priority}"
     return f"{head}: the winner is listed earlier (pool {other_index})"
@@ -382,7 +395,7 @@ def _judge_source(
     ) -> SourceVerdict:
         return SourceVerdict(
             source.source_index,
-            source.referrer,
+            source.referrer_domain,
             matched,
             via,
             trigger.text if trigger is not None else None,

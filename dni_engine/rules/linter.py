@@ -152,7 +152,7 @@ def _lint_referrers(rules: RuleSet) -> list[LintWarning]:
                     LintWarning(
                         path,
                         "catalogue-domain",
-                        f"{source.referrer!r} matches only {rule.value} and its subdomains, "
+                        f"{source.referrer_domain!r} matches only {rule.value} and its subdomains, "
                         f"not the rest of {entry.name} ({entry.description}); "
                         f"write {entry.name!r} to match all of it",
                     )
@@ -163,8 +163,8 @@ def _lint_referrers(rules: RuleSet) -> list[LintWarning]:
                     LintWarning(
                         path,
                         "wildcard-referrer",
-                        f"{source.referrer!r} matches any visit that has a referrer host, but not "
-                        "direct visits; write 'Any' (or '*') to match every visit",
+                        f"{source.referrer_domain!r} matches any visit that has a referrer host, "
+                        "but not direct visits; write 'Any' (or '*') to match every visit",
                     )
                 )
             elif rule.value in vendor_patterns:
@@ -173,7 +173,7 @@ def _lint_referrers(rules: RuleSet) -> list[LintWarning]:
                     LintWarning(
                         path,
                         "catalogue-domain",
-                        f"the pattern {source.referrer!r} also matches look-alike hosts "
+                        f"the pattern {source.referrer_domain!r} also matches look-alike hosts "
                         f"(such as evil{rule.value.strip('%*').rstrip('.')}.com); "
                         f"write {name!r} to match {name} by registrable domain",
                     )
@@ -189,7 +189,7 @@ def _lint_trigger_spelling(rules: RuleSet) -> list[LintWarning]:
     spellings: dict[object, list[tuple[str, str, str]]] = {}
     for source in _all_sources(rules):
         if source.rule.kind is RuleKind.PATTERN:
-            text = source.referrer.strip()
+            text = source.referrer_domain.strip()
             spellings.setdefault(("referrer", source.rule.value.replace("%", "*")), []).append(
                 (_source_path(source, "referrer_domain"), text, _wildcard_style(text))
             )

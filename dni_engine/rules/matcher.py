@@ -281,7 +281,7 @@ def _to_match(entry: _Entry, visit: _Visit) -> Match:
         pool_key=entry.pool_key,
         pool_name=entry.pool_name,
         source_index=source.source_index,
-        referrer=source.referrer,
+        referrer_domain=source.referrer_domain,
         referrer_class=visit.referrer_class,
         trigger=trigger.text if trigger is not None else None,
         specificity=entry.specificity,

@@ -31,11 +31,12 @@ import math
 import os
 import secrets
 import threading
+import warnings
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from dni_engine.errors import ConfigError, Problem
 from dni_engine.leases import (
@@ -57,6 +58,10 @@ from dni_engine.stores.base import StoreError, number_conflicts
 log = logging.getLogger("dni_engine.stores.memory")
 
 __all__ = ["DEFAULT_LOG_CAPACITY", "MemoryStore", "StoreFootprint"]
+
+# The stacklevel that blames a deprecated property's caller: a compiled property
+# runs in no frame of its own, so there the caller's frame is the first one.
+_CALLER: Final = 2 if __file__.endswith(".py") else 1
 
 # The process a store was built in is compared with this one on each visit (a
 # plain int comparison); ``os.register_at_fork`` keeps it current in children.
@@ -87,7 +92,7 @@ class _Lease:
         "lease_id",
         "number",
         "pool",
-        "referrer",
+        "referrer_domain",
         "seq",
         "source_index",
         "specificity",
@@ -118,7 +123,7 @@ class _Lease:
         self.displaced_by: str | None = None
         self.specificity = claim.specificity
         self.source_index = claim.source_index
-        self.referrer = claim.referrer
+        self.referrer_domain = claim.referrer_domain
         self.trigger = claim.trigger
 
 
@@ -216,17 +221,28 @@ class StoreFootprint:
 
     ``live_leases``: leases not yet ended; ``visitors``: entries in the
     visitor index; ``free_entries``/``live_entries``: heap sizes; ``log_entries``:
-    leases in the lease log; ``numbers``: numbers of all pools.
+    leases in the lease log; ``numbers_total``: numbers of all pools;
+    ``numbers_logged``: numbers with leases in the lease log.
     """
 
     pools: int
-    numbers: int
+    numbers_total: int
     live_leases: int
     visitors: int
     free_entries: int
     live_entries: int
     log_entries: int
     numbers_logged: int
+
+    @property
+    def numbers(self) -> int:
+        """Deprecated alias of :attr:`numbers_total`, for one release."""
+        warnings.warn(
+            "StoreFootprint.numbers is deprecated; use numbers_total",
+            DeprecationWarning,
+            stacklevel=_CALLER,
+        )
+        return self.numbers_total
 
 
 class MemoryStore:
@@ -341,7 +357,7 @@ class MemoryStore:
         if lease is not None and lease.ended is None and now < lease.expires:
             held = lease.pool
             if held.last_touch and may_switch(
-                "last_touch", held.key, lease.specificity, lease.referrer, claim
+                "last_touch", held.key, lease.specificity, lease.referrer_domain, claim
             ):
                 assert claim is not None  # may_switch is False without a claim
                 switched = self._switch(lease, claim, now)
@@ -358,7 +374,7 @@ class MemoryStore:
                 held.key,
                 held.name,
                 lease.source_index,
-                lease.referrer,
+                lease.referrer_domain,
                 lease.trigger,
                 lease.lease_id,
                 lease.started,
@@ -424,7 +440,7 @@ class MemoryStore:
             pool.key,
             pool.name,
             claim.source_index,
-            claim.referrer,
+            claim.referrer_domain,
             claim.trigger,
         )
 
@@ -461,7 +477,7 @@ class MemoryStore:
             pool.key,
             pool.name,
             lease.source_index,
-            lease.referrer,
+            lease.referrer_domain,
             lease.trigger,
             lease.lease_id,
             lease.started,
@@ -607,7 +623,7 @@ class MemoryStore:
             lease.displaced_by,
             lease.specificity,
             lease.source_index,
-            lease.referrer,
+            lease.referrer_domain,
             lease.trigger,
         )
 
@@ -765,7 +781,7 @@ class MemoryStore:
             pools = self._pools.values()
             return StoreFootprint(
                 pools=len(self._pools),
-                numbers=sum(len(p.order) for p in pools),
+                numbers_total=sum(len(p.order) for p in pools),
                 live_leases=sum(len(p.holder) for p in pools),
                 visitors=len(self._visitors),
                 free_entries=sum(len(p.free) for p in pools),

@@ -229,7 +229,7 @@ _Text = bytes | str
 # The counters of a ``stats`` reply, after its status and time: the names of the
 # PoolStats fields they set, in the order the script's header lists them.
 _STATS_FIELDS: Final = (
-    "numbers",
+    "size",
     "live",
     "cooling",
     "free",
@@ -263,7 +263,7 @@ class _Snapshot(NamedTuple):
     displaced_by: _Text | None
     specificity: _Text
     source_index: _Text
-    referrer: _Text
+    referrer_domain: _Text
     trigger: _Text | None
 
 
@@ -838,8 +838,8 @@ class RedisStore:
                 "here" if claim.pool_key == pool_key else "other",
                 str(claim.specificity),
                 str(claim.source_index),
-                claim.referrer,
-                "1" if is_any_referrer(claim.referrer) else "0",
+                claim.referrer_domain,
+                "1" if is_any_referrer(claim.referrer_domain) else "0",
                 "-" if trigger is None else "+" + trigger,
                 self._capacity,
                 self._retention,
@@ -938,7 +938,7 @@ class RedisStore:
                 pool_key,
                 name,
                 claim.source_index,
-                claim.referrer,
+                claim.referrer_domain,
                 claim.trigger,
             )
         lease_id = _lease_id(pool_key, reply[7])
@@ -969,7 +969,7 @@ class RedisStore:
             pool_key,
             name,
             claim.source_index,
-            claim.referrer,
+            claim.referrer_domain,
             claim.trigger,
             lease_id,
             started,
@@ -1072,7 +1072,7 @@ class RedisStore:
                     displaced_by=None if by is None else _lease_id(pool_key, by),
                     specificity=int(snap.specificity),
                     source_index=int(snap.source_index),
-                    referrer=_text(snap.referrer),
+                    referrer_domain=_text(snap.referrer_domain),
                     trigger=None if trigger is None else _text(trigger),
                 )
             )

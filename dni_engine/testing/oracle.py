@@ -259,7 +259,7 @@ def match(
                     pool_key=key,
                     pool_name=pool.name,
                     source_index=j,
-                    referrer=source.referrer_domain,
+                    referrer_domain=source.referrer_domain,
                     referrer_class=catalogue_name(host),
                     trigger=outcome.trigger,
                     specificity=outcome.specificity,

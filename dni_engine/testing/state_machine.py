@@ -148,7 +148,7 @@ class _ModelLease:
     last_activity: float
     expires: float
     specificity: int
-    referrer: str
+    referrer_domain: str
     ended: float | None = None
     reason: EndReason | None = None
 
@@ -232,7 +232,7 @@ class LeaseModel:
             now,
             now + pool.hold,
             match.specificity,
-            match.referrer,
+            match.referrer_domain,
         )
         assert decision.started == now, (decision, now)
         assert decision.expires == lease.expires, (decision, lease)
@@ -357,7 +357,9 @@ def make_engine_machine(
             target = model.pools.get(match.pool_key) if match is not None else None
             if (
                 target is not None
-                and may_switch(pool.touch, held.pool_key, held.specificity, held.referrer, match)
+                and may_switch(
+                    pool.touch, held.pool_key, held.specificity, held.referrer_domain, match
+                )
                 and model.available(target, now)
             ):
                 assert decision.outcome == "new", (decision, held)

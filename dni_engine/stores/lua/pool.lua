@@ -17,11 +17,12 @@
 --
 -- A lease is named by its member '<epoch>.<seq, %012d>'. Its record's fields: v visitor,
 -- n number, s started, a last activity, e expires, d ended, r end reason, b displaced by
--- (a member), p specificity, i source index, f referrer, y referrer is Any (1/0),
--- t trigger (absent: none), x pushed out of the log (the record is kept while live).
+-- (a member), p specificity, i source index, f referrer_domain (the claiming source's, as
+-- configured), y referrer_domain is Any (1/0), t trigger (absent: none), x pushed out of
+-- the log (the record is kept while live).
 -- A lease snapshot in a reply is the member and 12 record fields (SNAPSHOT), in order:
 --   snapshot {member, visitor_id, number, started, last_activity, expires, ended, end_reason,
---             displaced_by, specificity, source_index, referrer, trigger}
+--             displaced_by, specificity, source_index, referrer_domain, trigger}
 -- Times in replies are text and counts integers; a missing field (false) is nil there.
 --
 -- Every op but 'register' and 'reset' answers {'unregistered'} when the pool has no state,
@@ -36,11 +37,11 @@
 --   returns {'reset'}
 -- op 'visit'      ARGV[4] visitor  [5] mode: visit | keep | switch_in
 --                 [6] claim: - (none) | here | other (a claim on another pool)
---                 [7] specificity  [8] source index  [9] referrer  [10] referrer is Any (1/0)
---                 [11] trigger: - (none) | +<trigger>  [12] log capacity
---                 [13] log retention (s)
---   returns {'kept', now, number, name, source_index, referrer, trigger, lease, started,
---            expires}
+--                 [7] specificity  [8] source index  [9] referrer_domain
+--                 [10] referrer_domain is Any (1/0)  [11] trigger: - (none) | +<trigger>
+--                 [12] log capacity  [13] log retention (s)
+--   returns {'kept', now, number, name, source_index, referrer_domain, trigger, lease,
+--            started, expires}
 --         | {'new' | 'recycled', now, number, name, false, false, false, lease, started,
 --            expires[, displaced lease]}
 --         | {'switch', now, number, name, false, false, false, lease}: a last-touch
@@ -58,7 +59,7 @@
 -- op 'leases'     ARGV[4] number ('' every number)  [5] since  [6] until
 --   returns {'leases', pool time, snapshot...}: leases whose window overlaps [since, until)
 -- op 'stats'
---   returns {'stats', now, numbers, live, cooling, free, new, kept, overflows, recycled,
+--   returns {'stats', now, size, live, cooling, free, new, kept, overflows, recycled,
 --            displacements, cooldowns_cut, switched_in, switched_out, expired, released}
 -- op 'purge'
 --   returns {'purged', now, leases ended}
