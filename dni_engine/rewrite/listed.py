@@ -8,14 +8,22 @@ from dataclasses import dataclass
 
 from dni_engine.phone import keypad_letters, letters_to_digits
 from dni_engine.rewrite.markup import placed
-from dni_engine.rewrite.numbers import Found
+from dni_engine.rewrite.numbers import (
+    INTERNATIONAL_KINDS,
+    Form,
+    Found,
+    phone_context,
+    written_forms,
+)
 from dni_engine.rewrite.separators import (
     END,
     NBSP_ENTITY,
-    NBSP_IN_NUMBER,
+    PLUS_HTML,
+    PLUS_PERCENT,
+    REFERENCE,
     SEP_CLASS,
     SEP_CLASS_HTML,
-    SEP_HTML,
+    SEP_LISTED_HTML,
     SEP_TEXT,
 )
 
@@ -31,36 +39,22 @@ class Listed:
     trunk: str
     trunk_needed: bool  # written nationally only with the trunk prefix
 
+    def forms(self) -> tuple[Form, ...]:
+        """Every form the number is written in (see :func:`.numbers.written_forms`)."""
+        return written_forms(self.cc, self.nsn)
+
     def written_forms(self) -> list[list[tuple[str, bool]]]:
         """Every way the number is written, as units ``(digit or '+', letters allowed)``."""
-        cc = [(d, False) for d in str(self.cc)]
-        trunk = [(d, False) for d in self.trunk]
-        # Area codes and prefixes are digits; vanity letters come later (1-800-FLOWERS).
-        nsn = [(d, i >= 3) for i, d in enumerate(self.nsn)]
-        plus, idd = [("+", False)], [("0", False), ("0", False)]
-        forms = [plus + cc + nsn, idd + cc + nsn]
-        if self.trunk_needed:  # +44 (0)117 ..., 0044 (0)117 ...
-            forms += [plus + cc + trunk + nsn, idd + cc + trunk + nsn]
-        if self.trunk:
-            forms.append(trunk + nsn)
-        if not self.trunk_needed:
-            forms.append(nsn)
-        return forms
-
-    def international(self, prefix: str, plus: bool) -> bool | None:
-        """Whether digits ``prefix`` before the national number make an international form.
-
-        ``None`` when they make no form of this number at all.
-        """
-        cc = str(self.cc)
-        with_cc = (cc, cc + self.trunk) if self.trunk_needed else (cc,)
-        if plus:
-            return True if prefix in with_cc else None
-        if prefix.startswith("00") and prefix[2:] in with_cc:
-            return True
-        if (self.trunk and prefix == self.trunk) or (not prefix and not self.trunk_needed):
-            return False
-        return None
+        # Area codes and prefixes are digits; vanity letters come later (1-800-FLOWERS):
+        # from the fourth national digit on.
+        lettered = max(len(self.nsn) - 3, 0)
+        units = []
+        for form in self.forms():
+            digits = form.digits.lstrip("+")
+            first_letter = len(digits) - lettered
+            written = [(d, i >= first_letter) for i, d in enumerate(digits)]
+            units.append([("+", False), *written] if form.digits.startswith("+") else written)
+        return units
 
 
 class _Trie:
@@ -100,35 +94,46 @@ def _unit_pattern(unit: tuple[str, bool]) -> str:
     return f"[{char}{letters}{letters.lower()}]"
 
 
+def _first(literal: str, html: bool, rest: str = "") -> str:
+    """A pattern's start: a literal first character (the regex engine skips ahead to
+    it fast), then a look-behind checking the character before it."""
+    char = re.escape(literal)
+    if not html:
+        return f"{char}(?<![0-9A-Za-z+]{char}){rest}"
+    # After a percent-encoded byte (tel:%280117%29...) a digit may stand: the
+    # escape is one character. Only link targets keep such hits.
+    return f"{char}(?:(?<![0-9A-Za-z+]{char})|(?<=%[0-9A-Fa-f]{{2}}{char})){rest}"
+
+
 _FOREIGN_LEAD_TEXT = re.compile(r"(?:\+|(?<![0-9])00)[0-9]{1,3}" + SEP_CLASS + r"{1,3}\Z")
 _FOREIGN_LEAD_HTML = re.compile(
     r"(?:\+|(?<![0-9])00)[0-9]{1,3}(?:" + SEP_CLASS_HTML + "|" + NBSP_ENTITY + r"){1,3}\Z"
 )
+_PLUS_WRITTEN = re.compile(r"\+|" + PLUS_HTML + "|" + PLUS_PERCENT)
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
+_PERCENT_BEFORE = re.compile(r"%[0-9A-Fa-f]{2}\Z")
 
 
 class ListedFinder:
     """Finds a pool's ``numbers_to_replace``, each in any of its written forms."""
 
     def __init__(self, listed: Sequence[Listed]) -> None:
-        self._by_nsn = {entry.nsn: entry for entry in listed}
-        self._lengths = sorted({len(nsn) for nsn in self._by_nsn}, reverse=True)
+        self._by_digits: dict[str, tuple[Listed, Form]] = {}
         trie = _Trie()
         for entry in listed:
-            for form in entry.written_forms():
-                trie.add(form)
-        self._patterns = {
-            html: tuple(
-                # The literal first character lets the regex engine skip ahead fast;
-                # the look-behind then checks the character before it.
-                re.compile(
-                    f"{re.escape(unit[0])}(?<![0-9A-Za-z+]{re.escape(unit[0])})"
-                    + child.pattern_after(SEP_HTML if html else SEP_TEXT)
-                )
-                for unit, child in trie.children.items()
-            )
-            for html in (False, True)
-        }
+            for form in entry.forms():
+                self._by_digits.setdefault(form.digits, (entry, form))
+            for units in entry.written_forms():
+                trie.add(units)
+        patterns: dict[bool, list[re.Pattern[str]]] = {False: [], True: []}
+        for unit, child in trie.children.items():
+            for html in (False, True):
+                after = child.pattern_after(SEP_LISTED_HTML if html else SEP_TEXT)
+                patterns[html].append(re.compile(_first(unit[0], html) + after))
+            if unit[0] == "+":  # &#43;44 ..., &plus;44 ..., tel:%2B44...
+                patterns[True].append(re.compile(_first("&", True, PLUS_HTML[1:]) + after))
+                patterns[True].append(re.compile(_first("%", True, PLUS_PERCENT[1:]) + after))
+        self._patterns = {html: tuple(found) for html, found in patterns.items()}
 
     def find(self, text: str, html: bool) -> list[Found]:
         found = [
@@ -147,22 +152,40 @@ class ListedFinder:
         if not html:
             return found
         spans = {(hit.start, hit.end): hit for hit in found}
-        return [spans[start, end]._replace(link=link) for start, end, link in placed(text, spans)]
+        return [
+            hit
+            for start, end, link in placed(text, spans)
+            if self._in_place(text, hit := spans[start, end]._replace(link=link))
+        ]
+
+    def _in_place(self, text: str, hit: Found) -> bool:
+        """Whether a number placed in text or a link target stands for itself there."""
+        if not hit.link:
+            # Percent-encoding means something only in a URL.
+            return "%" not in text[hit.start : hit.end] and not _PERCENT_BEFORE.match(
+                text, max(hit.start - 3, 0), hit.start
+            )
+        context = phone_context(text, hit.end)
+        if context is None or hit.international:
+            return True
+        value = context.group(3)
+        if not _PLUS_WRITTEN.match(value):
+            return True  # a domain name: a number of the pool's country
+        # A local number in the context of a country code: ours only in our country.
+        return _NOT_ALNUM.sub("", REFERENCE.sub("", value)).startswith(str(hit.cc))
 
     def _confirm(self, text: str, start: int, end: int, html: bool) -> Found | None:
         written = text[start:end]
+        plus = _PLUS_WRITTEN.match(written) is not None if html else written.startswith("+")
         if html:
-            written = NBSP_IN_NUMBER.sub(" ", written)
+            written = REFERENCE.sub("", written)
         digits = letters_to_digits(_NOT_ALNUM.sub("", written))
-        for length in self._lengths:
-            entry = self._by_nsn.get(digits[-length:])
-            if entry is None:
-                continue
-            international = entry.international(digits[:-length], written.startswith("+"))
-            if international is None:
-                continue
-            foreign = _FOREIGN_LEAD_HTML if html else _FOREIGN_LEAD_TEXT
-            if not international and foreign.search(text, max(0, start - 24), start):
-                return None  # the end of another country's number: +33 0117 ...
-            return Found(start, end, entry.cc, entry.nsn, international, False)
-        return None
+        known = self._by_digits.get(("+" if plus else "") + digits)
+        if known is None:
+            return None
+        entry, form = known
+        international = form.kind in INTERNATIONAL_KINDS
+        foreign = _FOREIGN_LEAD_HTML if html else _FOREIGN_LEAD_TEXT
+        if not international and foreign.search(text, max(0, start - 24), start):
+            return None  # the end of another country's number: +33 0117 ...
+        return Found(start, end, entry.cc, entry.nsn, international, False)
