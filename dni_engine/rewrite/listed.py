@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from dni_engine.phone import keypad_letters, letters_to_digits
@@ -25,6 +25,7 @@ from dni_engine.rewrite.separators import (
     SEP_CLASS_HTML,
     SEP_LISTED_HTML,
     SEP_TEXT,
+    SEPARATOR_REFERENCE,
 )
 
 __all__ = ["Listed", "ListedFinder"]
@@ -114,35 +115,55 @@ _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
 _PERCENT_BEFORE = re.compile(r"%[0-9A-Fa-f]{2}\Z")
 
 
+# A scan: a pattern finding numbers, or their start when a second pattern
+# matches the rest (so the "+" written as a reference shares the rest with "+").
+_Scan = tuple[re.Pattern[str], re.Pattern[str] | None]
+
+
 class ListedFinder:
     """Finds a pool's ``numbers_to_replace``, each in any of its written forms."""
 
     def __init__(self, listed: Sequence[Listed]) -> None:
         self._by_digits: dict[str, tuple[Listed, Form]] = {}
-        trie = _Trie()
+        self._trie = _Trie()
         for entry in listed:
             for form in entry.forms():
                 self._by_digits.setdefault(form.digits, (entry, form))
             for units in entry.written_forms():
-                trie.add(units)
-        patterns: dict[bool, list[re.Pattern[str]]] = {False: [], True: []}
-        for unit, child in trie.children.items():
-            for html in (False, True):
-                after = child.pattern_after(SEP_LISTED_HTML if html else SEP_TEXT)
-                patterns[html].append(re.compile(_first(unit[0], html) + after))
-            if unit[0] == "+":  # &#43;44 ..., &plus;44 ..., tel:%2B44...
-                patterns[True].append(re.compile(_first("&", True, PLUS_HTML[1:]) + after))
-                patterns[True].append(re.compile(_first("%", True, PLUS_PERCENT[1:]) + after))
-        self._patterns = {html: tuple(found) for html, found in patterns.items()}
+                self._trie.add(units)
+        # Compiled on first use, for text or HTML: most users need only one.
+        self._compiled: dict[bool, tuple[_Scan, ...]] = {}
+
+    def _scans(self, html: bool) -> tuple[_Scan, ...]:
+        scans = self._compiled.get(html)
+        if scans is not None:
+            return scans
+        found: list[_Scan] = []
+        for unit, child in self._trie.children.items():
+            after = child.pattern_after(SEP_LISTED_HTML if html else SEP_TEXT)
+            found.append((re.compile(_first(unit[0], html) + after), None))
+            if html and unit[0] == "+":  # &#43;44 ..., &plus;44 ..., tel:%2B44...
+                rest = re.compile(after)
+                found.append((re.compile(_first("&", True, PLUS_HTML[1:])), rest))
+                found.append((re.compile(_first("%", True, PLUS_PERCENT[1:])), rest))
+        scans = self._compiled[html] = tuple(found)
+        return scans
+
+    def _candidates(self, text: str, html: bool) -> Iterator[tuple[int, int]]:
+        for pattern, rest in self._scans(html):
+            for match in pattern.finditer(text):
+                if rest is None:
+                    yield match.span()
+                elif (tail := rest.match(text, match.end())) is not None:
+                    yield match.start(), tail.end()
 
     def find(self, text: str, html: bool) -> list[Found]:
         found = [
             hit
-            for pattern in self._patterns[html]
-            for match in pattern.finditer(text)
-            if (hit := self._confirm(text, match.start(), match.end(), html)) is not None
+            for start, end in self._candidates(text, html)
+            if (hit := self._confirm(text, start, end, html)) is not None
         ]
-        if len(self._patterns[html]) > 1:
+        if len(self._scans(html)) > 1:
             found.sort(key=lambda hit: (hit.start, -hit.end))
             kept: list[Found] = []
             for hit in found:
@@ -178,6 +199,11 @@ class ListedFinder:
         written = text[start:end]
         plus = _PLUS_WRITTEN.match(written) is not None if html else written.startswith("+")
         if html:
+            if plus:  # the "+" checked, only separators may be written as references
+                written = _PLUS_WRITTEN.sub("", written, count=1)
+            unchecked = SEPARATOR_REFERENCE.sub("", written)
+            if REFERENCE.search(unchecked):
+                return None  # a reference to something else (&amp;, &#49;)
             written = REFERENCE.sub("", written)
         digits = letters_to_digits(_NOT_ALNUM.sub("", written))
         known = self._by_digits.get(("+" if plus else "") + digits)

@@ -16,6 +16,7 @@ __all__ = [
     "PLUS_HTML",
     "PLUS_PERCENT",
     "REFERENCE",
+    "SEPARATOR_REFERENCE",
     "SEP_CLASS",
     "SEP_CLASS_HTML",
     "SEP_ENTITY",
@@ -58,12 +59,17 @@ def _references(chars: frozenset[str] | set[str]) -> str:
 SEP_ENTITY = _references(FORMATTING_CHARS | {"\n", "\r"})
 # Inside a tel: target, separators may be percent-encoded (WordPress writes %20).
 SEP_PERCENT = "%(?:20|09|2[dDeEfF]|28|29|[cC]2%[aA]0|[eE]2%80%(?:89|9[0-4]|[aA][fF])|[eE]2%88%92)"
-SEP_LISTED_HTML = f"(?:{SEP_CLASS_HTML}|{SEP_ENTITY}|{SEP_PERCENT}){{0,{MAX_SEPARATORS}}}"
+# For listed numbers in HTML: any character reference or percent-encoded byte
+# may stand between digits (a short pattern, so a pool's regex compiles fast);
+# what it stands for is checked afterwards (SEPARATOR_REFERENCE).
+SEP_LISTED_HTML = f"(?:{SEP_CLASS_HTML}|&#?\\w+;|%\\w\\w){{0,{MAX_SEPARATORS}}}"
+# Character references and runs of percent-encoded bytes standing for a separator.
+SEPARATOR_REFERENCE = re.compile(f"(?:{SEP_ENTITY}|(?:{SEP_PERCENT})+)")
 # A "+" written as a character reference or percent-encoded.
 PLUS_HTML = _references({"+"})
 PLUS_PERCENT = "%2[bB]"
 # A character reference or a percent-encoded byte: never a digit position.
-REFERENCE = re.compile(r"&#?[0-9A-Za-z]+;|%[0-9A-Fa-f]{2}")
+REFERENCE = re.compile(r"&#?\w+;|%\w\w")
 
 # One character (or character reference) of a matched number: digits and
 # letters are the number's positions, references are kept as written.
