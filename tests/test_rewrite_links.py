@@ -108,3 +108,14 @@ def test_odd_national_forms_swap_link_and_text_together(
     assert out.startswith(f'<a href="tel:{tracking}">'), out
     found = rewriter.find_html(page)
     assert [f.link for f in found] == [True, False], found
+
+
+def test_an_encoded_plus_is_read_where_the_page_shows_the_number_plainly_too() -> None:
+    """Looking for %2B and &#43; costs a pass over the page each: done only on a page
+    that shows one of the pool's numbers in a plain form as well."""
+    alone = '<a href="tel:%2B441174960123">Call us</a>'
+    assert REWRITER.rewrite_html(alone, TRACKING) == alone
+    shown = alone + " or 0117 496 0123"
+    assert REWRITER.rewrite_html(shown, TRACKING) == (
+        '<a href="tel:+441174090162">Call us</a> or 0117 409 0162'
+    )

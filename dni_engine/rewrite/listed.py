@@ -99,7 +99,7 @@ def _first(literal: str, html: bool, rest: str = "") -> str:
     """A pattern's start: a literal first character (the regex engine skips ahead to
     it fast), then a look-behind checking the character before it."""
     char = re.escape(literal)
-    if not html:
+    if not html or not literal.isdigit():
         return f"{char}(?<![0-9A-Za-z+]{char}){rest}"
     # After a percent-encoded byte (tel:%280117%29...) a digit may stand: the
     # escape is one character. Only link targets keep such hits.
@@ -149,20 +149,29 @@ class ListedFinder:
         scans = self._compiled[html] = tuple(found)
         return scans
 
-    def _candidates(self, text: str, html: bool) -> Iterator[tuple[int, int]]:
+    def _candidates(self, text: str, html: bool, encoded: bool) -> Iterator[tuple[int, int]]:
         for pattern, rest in self._scans(html):
-            for match in pattern.finditer(text):
-                if rest is None:
-                    yield match.span()
-                elif (tail := rest.match(text, match.end())) is not None:
-                    yield match.start(), tail.end()
+            if rest is None and not encoded:
+                yield from (match.span() for match in pattern.finditer(text))
+            elif rest is not None and encoded:
+                for match in pattern.finditer(text):
+                    if (tail := rest.match(text, match.end())) is not None:
+                        yield match.start(), tail.end()
 
     def find(self, text: str, html: bool) -> list[Found]:
         found = [
             hit
-            for start, end in self._candidates(text, html)
+            for start, end in self._candidates(text, html, encoded=False)
             if (hit := self._confirm(text, start, end, html)) is not None
         ]
+        if found and html:
+            # A "+" written as %2B or &#43; is looked for only on a page that shows
+            # one of the numbers plainly too (each look costs a pass over the page).
+            found += [
+                hit
+                for start, end in self._candidates(text, html, encoded=True)
+                if (hit := self._confirm(text, start, end, html)) is not None
+            ]
         if len(self._scans(html)) > 1:
             found.sort(key=lambda hit: (hit.start, -hit.end))
             kept: list[Found] = []
