@@ -22,6 +22,7 @@ so it becomes ``1-212-555-0143``.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections import Counter
@@ -64,7 +65,7 @@ def replacement_for(
         return start, found.end, target.e164
     written = text[found.start : found.end]
     if found.cc == target.cc:
-        restyled = _restyled(written, found, target)
+        restyled = _restyled(written, found.cc, found.nsn, target)
         if restyled is not None:
             return found.start, found.end, restyled
     international = found.international or target.cc != pool_cc
@@ -78,13 +79,15 @@ def replacement_for(
     return start, found.end, new
 
 
-def _restyled(written: str, found: Found, target: Target) -> str | None:
-    """The tracking number written as ``written`` writes the found number; ``None``
-    when the found number's form cannot be told or the tracking number has no such form."""
+@functools.lru_cache(maxsize=4096)
+def _restyled(written: str, cc: int, nsn: str, target: Target) -> str | None:
+    """The tracking number written as ``written`` writes the found number ``+{cc}{nsn}``;
+    ``None`` when its form cannot be told or the tracking number has no such form.
+    Cached: a site writes its number the same few ways on every page."""
     positions = [m.span(1) for m in NUMBER_CHAR.finditer(written) if m.group(1)]
     plus = _PLUS.match(written) is not None
     digits = ("+" if plus else "") + letters_to_digits("".join(written[a:b] for a, b in positions))
-    form = next((f for f in written_forms(found.cc, found.nsn) if f.digits == digits), None)
+    form = next((f for f in written_forms(cc, nsn) if f.digits == digits), None)
     if form is None:
         return None
     ours = next((f for f in written_forms(target.cc, target.nsn) if f.kind == form.kind), None)
