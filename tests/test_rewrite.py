@@ -51,8 +51,10 @@ CORPUS: list[tuple[tuple[str, tuple[str, ...]], str, str, str]] = [
     (GB, GB_T, "<p>0117&nbsp;409&nbsp;0162</p>", "<p>0117&nbsp;409&nbsp;0199</p>"),
     (GB, GB_T, "<p>0117&#160;409&#xA0;0162</p>", "<p>0117&#160;409&#xA0;0199</p>"),
     (GB, GB_T, "<p>0117\n409 0162</p>", "<p>0117\n409 0199</p>"),
-    (GB, GB_T, "<b>Call</b> 020 7839 5555", "<b>Call</b> 011 7409 0199"),
-    (GB, GB_T, "+44 20 7839 5555", "+44 11 7409 0199"),
+    # another area code's grouping: the tracking number in its own, in the page's style
+    (GB, GB_T, "<b>Call</b> 020 7839 5555", "<b>Call</b> 0117 409 0199"),
+    (GB, GB_T, "+44 20 7839 5555", "+44 117 409 0199"),
+    (GB, GB_T, "(020) 7839 5555", "(0117) 409 0199"),
     (GB, GB_T, "a 0117 409 0162 and 0117 409 0162", "a 0117 409 0199 and 0117 409 0199"),
     # tel: and callto: targets get E.164, the text keeps its form
     (
@@ -83,7 +85,8 @@ CORPUS: list[tuple[tuple[str, tuple[str, ...]], str, str, str]] = [
     # a tracking number of another length: the country's format, in the page's style
     (GB, "+44169773456", "Call 0117 409 0162", "Call 016977 3456"),
     (GB, "+44169773456", "Call +44 117 409 0162", "Call +44 16977 3456"),
-    (GB, "+44169773456", "Call (0117) 409 0162.", "Call 016977 3456."),
+    (GB, "+44169773456", "Call (0117) 409 0162.", "Call (016977) 3456."),
+    (GB, "+44169773456", "Call +441174090162.", "Call +44169773456."),
     (GB, "+44169773456", "<p>0117&nbsp;409&nbsp;0162</p>", "<p>016977&nbsp;3456</p>"),
     # US and Canada, vanity letters on either side
     (US, US_T, "1-800-444-CARS", "1-212-555-0143"),
@@ -113,7 +116,7 @@ CORPUS: list[tuple[tuple[str, tuple[str, ...]], str, str, str]] = [
     (FR, "+33198765432", "0123456789", "0198765432"),
     # Germany, including a tracking number with more digits
     (DE, "+4930901821", "030 901820", "030 901821"),
-    (DE, "+4930901821", "(030) 90 18 20", "(030) 90 18 21"),
+    (DE, "+4930901821", "(030) 90 18 20", "(030) 901821"),  # its own grouping
     (DE, "+4930901821", "030/901820", "030/901821"),
     (DE, "+4930901821", "+49 30 901820", "+49 30 901821"),
     (DE, "+4930901821", "+49 (0)30 901820", "+49 (0)30 901821"),
@@ -338,7 +341,7 @@ def test_a_pool_from_the_api_reads_its_numbers_in_its_country() -> None:
     assert rewriter.numbers == ("+441011231234", "+442078395555", "+449011231234")
     page = '<p>Call 0101 123 1234 or <a href="tel:+442078395555">020 7839 5555</a></p>'
     assert rewrite_html(pool, page, pool.e164_numbers[0]) == (
-        '<p>Call 0117 409 0162 or <a href="tel:+441174090162">011 7409 0162</a></p>'
+        '<p>Call 0117 409 0162 or <a href="tel:+441174090162">0117 409 0162</a></p>'
     )
     assert rewrite_text(pool, "0101 123 1234", pool.e164_numbers[1]) == "0117 409 0163"
 
@@ -383,7 +386,7 @@ def test_replace_all_swaps_every_valid_number_of_the_country() -> None:
         "Paris +33 1 23 45 67 89. Order 12345678, £1,174.09, 17/01/2024.</p>"
     )
     assert rewriter.rewrite_html(page, GB_T) == (
-        "<p>Sales 0117 409 0199, service +44 11 7409 0199, "
+        "<p>Sales 0117 409 0199, service +44 117 409 0199, "
         '<a href="tel:+441174090199">freephone</a>. '
         "Paris +33 1 23 45 67 89. Order 12345678, £1,174.09, 17/01/2024.</p>"
     )
@@ -393,7 +396,7 @@ def test_replace_all_judges_each_number_not_the_whole_run() -> None:
     rewriter = Rewriter("GB", replace_all=True)
     page = "Call 0117 409 0162 17/01/2024, 2019-05-15 05:12:34 or 0117 409 0163 / 020 7839 5555"
     assert rewriter.rewrite_text(page, GB_T) == (
-        "Call 0117 409 0199 17/01/2024, 2019-05-15 05:12:34 or 0117 409 0199 / 011 7409 0199"
+        "Call 0117 409 0199 17/01/2024, 2019-05-15 05:12:34 or 0117 409 0199 / 0117 409 0199"
     )
 
 
@@ -577,14 +580,16 @@ def test_replace_all_in_html_finds_numbers_only_in_text_and_links() -> None:
 
 # ---- the property: only the numbers change ------------------------------------------
 
-# Pools for the property, with a same-length tracking number each.
+# Pools for the property, with a tracking number grouped like every listed number
+# (so its digits are poured into the page's positions; other groupings are the
+# subject of tests/test_rewrite_style.py).
 PROPERTY_POOLS = {
-    "GB": (("01174090162", "02078395555"), "+441632960999"),
+    "GB": (("01174090162", "01134960000"), "+441174960999"),
     "US": (("8004442277", "4045553434"), "+12125550143"),
     "FR": (("0123456789",), "+33198765432"),
 }
 
-SEPARATORS = ("", "", " ", " ", "-", ".", "/", "\u00a0", "&nbsp;", " - ", "\n")
+SEPARATORS = (" ", " ", "-", ".", "/", "\u00a0", "&nbsp;", " - ", "\n")
 AFTER_PREFIX = ("", " ", "-", "\u00a0", "&nbsp;")
 WORDS = ("call", "us", "on", "today", "Order", "#12", "price", "£3.50", "open", "9-5", "x")
 
@@ -604,23 +609,39 @@ class _Number:
         return "".join(next(digits) if national else text for text, national in self.pieces)
 
 
+def _group_starts(country: str, nsn: str) -> set[int]:
+    """Where phonenumbers starts a new group in the national number ``nsn``."""
+    number = phonenumbers.parse(nsn, country)
+    written = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    groups = written.split(" ", 1)[1].replace("-", " ").split(" ")
+    starts, at = set(), 0
+    for group in groups[:-1]:
+        at += len(group)
+        starts.add(at)
+    return starts
+
+
 @st.composite
 def written_numbers(draw: st.DrawFn, country: str, nsn: str) -> _Number:
+    """The number in one of its forms, grouped as phonenumbers groups it (each gap
+    a separator of the page's choosing) or written as one run of digits."""
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(country)
     cc = str(metadata.country_code)
     trunk = metadata.national_prefix or ""
-    prefixes = [trunk, "+" + cc, "00" + cc]
+    prefixes = ["+" + cc, "00" + cc]
     if country == "US":
-        prefixes.append("")
+        prefixes += ["", trunk]
     else:
-        prefixes.append(f"+{cc} ({trunk})")
+        prefixes += [f"+{cc} ({trunk})", trunk]
     prefix = draw(st.sampled_from(prefixes))
     pieces: list[tuple[str, bool]] = []
     if prefix:
         pieces.append((prefix, False))
-        pieces.append((draw(st.sampled_from(AFTER_PREFIX)), False))
+        glued = prefix == trunk and country != "US"  # 0117, 01: the trunk is in the group
+        pieces.append(("" if glued else draw(st.sampled_from(AFTER_PREFIX)), False))
+    starts = _group_starts(country, nsn) if draw(st.booleans()) else set()
     for i, digit in enumerate(nsn):
-        if i:
+        if i in starts:
             pieces.append((draw(st.sampled_from(SEPARATORS)), False))
         letters = keypad_letters(digit) if country == "US" and i >= 3 else ""
         char = draw(st.sampled_from(digit + letters)) if letters else digit

@@ -16,7 +16,8 @@ How numbers are found
     possible first character. A literal first character lets the regex engine
     skip through the page at ``str.find`` speed. Between any two digits up to
     three separators may stand (spaces, dots, dashes, slashes, parentheses,
-    non-breaking spaces, and in HTML ``&nbsp;``); from the fourth national digit
+    non-breaking spaces, and in HTML character references such as ``&nbsp;``
+    and, in ``tel:`` targets, percent-encoded ones); from the fourth national digit
     on, a keypad letter may stand for its digit (``1-800-444-CARS``). A number
     touching another digit (or, when it ends in a letter, another letter) is
     part of something longer and is left alone.
@@ -40,13 +41,15 @@ How HTML is read
     far as the last candidate number, and mostly inside one regular expression.
 
 How the replacement is written
-    A ``tel:``/``callto:`` target gets the tracking number in E.164. Elsewhere,
-    when the tracking number has as many national digits as the number found,
-    its digits are poured into the found number's digit (and vanity letter)
-    positions, so spacing, punctuation and prefix stay as they were; otherwise it
-    is written in the national format, or the international one when the page
-    wrote the number with its country code. A number that already is the
-    tracking number is left exactly as written.
+    A ``tel:``/``callto:`` target gets the tracking number in E.164 (its ``;ext=``
+    kept, a ``;phone-context=`` dropped). Elsewhere the tracking number takes the
+    form the page wrote the number in (``+CC``, ``00CC``, ``+CC (0)``, national),
+    and its grouping: where the page grouped the number as the tracking number
+    groups itself, its digits are poured into the page's digit positions; a
+    number written as one run of digits stays one; otherwise it is written in its
+    own grouping with the page's separators, parentheses and prefix
+    (``020 7839 5555`` becomes ``0117 409 0162``). See :mod:`.style`. A number that
+    already is the tracking number is left exactly as written.
 
 Rewriting never raises: on any unexpected input the page comes back unchanged.
 """

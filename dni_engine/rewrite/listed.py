@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from dni_engine.phone import keypad_letters, letters_to_digits
 from dni_engine.rewrite.markup import placed
-from dni_engine.rewrite.numbers import Found
+from dni_engine.rewrite.numbers import (
+    INTERNATIONAL_KINDS,
+    Form,
+    Found,
+    phone_context,
+    written_forms,
+)
 from dni_engine.rewrite.separators import (
     END,
     NBSP_ENTITY,
-    NBSP_IN_NUMBER,
+    PLUS_HTML,
+    PLUS_PERCENT,
+    REFERENCE,
     SEP_CLASS,
     SEP_CLASS_HTML,
-    SEP_HTML,
+    SEP_LISTED_HTML,
     SEP_TEXT,
+    SEPARATOR_REFERENCE,
 )
 
 __all__ = ["Listed", "ListedFinder"]
@@ -31,36 +40,22 @@ class Listed:
     trunk: str
     trunk_needed: bool  # written nationally only with the trunk prefix
 
+    def forms(self) -> tuple[Form, ...]:
+        """Every form the number is written in (see :func:`.numbers.written_forms`)."""
+        return written_forms(self.cc, self.nsn)
+
     def written_forms(self) -> list[list[tuple[str, bool]]]:
         """Every way the number is written, as units ``(digit or '+', letters allowed)``."""
-        cc = [(d, False) for d in str(self.cc)]
-        trunk = [(d, False) for d in self.trunk]
-        # Area codes and prefixes are digits; vanity letters come later (1-800-FLOWERS).
-        nsn = [(d, i >= 3) for i, d in enumerate(self.nsn)]
-        plus, idd = [("+", False)], [("0", False), ("0", False)]
-        forms = [plus + cc + nsn, idd + cc + nsn]
-        if self.trunk_needed:  # +44 (0)117 ..., 0044 (0)117 ...
-            forms += [plus + cc + trunk + nsn, idd + cc + trunk + nsn]
-        if self.trunk:
-            forms.append(trunk + nsn)
-        if not self.trunk_needed:
-            forms.append(nsn)
-        return forms
-
-    def international(self, prefix: str, plus: bool) -> bool | None:
-        """Whether digits ``prefix`` before the national number make an international form.
-
-        ``None`` when they make no form of this number at all.
-        """
-        cc = str(self.cc)
-        with_cc = (cc, cc + self.trunk) if self.trunk_needed else (cc,)
-        if plus:
-            return True if prefix in with_cc else None
-        if prefix.startswith("00") and prefix[2:] in with_cc:
-            return True
-        if (self.trunk and prefix == self.trunk) or (not prefix and not self.trunk_needed):
-            return False
-        return None
+        # Area codes and prefixes are digits; vanity letters come later (1-800-FLOWERS):
+        # from the fourth national digit on.
+        lettered = max(len(self.nsn) - 3, 0)
+        units = []
+        for form in self.forms():
+            digits = form.digits.lstrip("+")
+            first_letter = len(digits) - lettered
+            written = [(d, i >= first_letter) for i, d in enumerate(digits)]
+            units.append([("+", False), *written] if form.digits.startswith("+") else written)
+        return units
 
 
 class _Trie:
@@ -100,44 +95,84 @@ def _unit_pattern(unit: tuple[str, bool]) -> str:
     return f"[{char}{letters}{letters.lower()}]"
 
 
+def _first(literal: str, html: bool, rest: str = "") -> str:
+    """A pattern's start: a literal first character (the regex engine skips ahead to
+    it fast), then a look-behind checking the character before it."""
+    char = re.escape(literal)
+    if not html or not literal.isdigit():
+        return f"{char}(?<![0-9A-Za-z+]{char}){rest}"
+    # After a percent-encoded byte (tel:%280117%29...) a digit may stand: the
+    # escape is one character. Only link targets keep such hits.
+    return f"{char}(?:(?<![0-9A-Za-z+]{char})|(?<=%[0-9A-Fa-f]{{2}}{char})){rest}"
+
+
 _FOREIGN_LEAD_TEXT = re.compile(r"(?:\+|(?<![0-9])00)[0-9]{1,3}" + SEP_CLASS + r"{1,3}\Z")
 _FOREIGN_LEAD_HTML = re.compile(
     r"(?:\+|(?<![0-9])00)[0-9]{1,3}(?:" + SEP_CLASS_HTML + "|" + NBSP_ENTITY + r"){1,3}\Z"
 )
+_PLUS_WRITTEN = re.compile(r"\+|" + PLUS_HTML + "|" + PLUS_PERCENT)
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
+_PERCENT_BEFORE = re.compile(r"%[0-9A-Fa-f]{2}\Z")
+
+
+# A scan: a pattern finding numbers, or their start when a second pattern
+# matches the rest (so the "+" written as a reference shares the rest with "+").
+_Scan = tuple[re.Pattern[str], re.Pattern[str] | None]
 
 
 class ListedFinder:
     """Finds a pool's ``numbers_to_replace``, each in any of its written forms."""
 
     def __init__(self, listed: Sequence[Listed]) -> None:
-        self._by_nsn = {entry.nsn: entry for entry in listed}
-        self._lengths = sorted({len(nsn) for nsn in self._by_nsn}, reverse=True)
-        trie = _Trie()
+        self._by_digits: dict[str, tuple[Listed, Form]] = {}
+        self._trie = _Trie()
         for entry in listed:
-            for form in entry.written_forms():
-                trie.add(form)
-        self._patterns = {
-            html: tuple(
-                # The literal first character lets the regex engine skip ahead fast;
-                # the look-behind then checks the character before it.
-                re.compile(
-                    f"{re.escape(unit[0])}(?<![0-9A-Za-z+]{re.escape(unit[0])})"
-                    + child.pattern_after(SEP_HTML if html else SEP_TEXT)
-                )
-                for unit, child in trie.children.items()
-            )
-            for html in (False, True)
-        }
+            for form in entry.forms():
+                self._by_digits.setdefault(form.digits, (entry, form))
+            for units in entry.written_forms():
+                self._trie.add(units)
+        # Compiled on first use, for text or HTML: most users need only one.
+        self._compiled: dict[bool, tuple[_Scan, ...]] = {}
+
+    def _scans(self, html: bool) -> tuple[_Scan, ...]:
+        scans = self._compiled.get(html)
+        if scans is not None:
+            return scans
+        found: list[_Scan] = []
+        for unit, child in self._trie.children.items():
+            after = child.pattern_after(SEP_LISTED_HTML if html else SEP_TEXT)
+            found.append((re.compile(_first(unit[0], html) + after), None))
+            if html and unit[0] == "+":  # &#43;44 ..., &plus;44 ..., tel:%2B44...
+                rest = re.compile(after)
+                found.append((re.compile(_first("&", True, PLUS_HTML[1:])), rest))
+                found.append((re.compile(_first("%", True, PLUS_PERCENT[1:])), rest))
+        scans = self._compiled[html] = tuple(found)
+        return scans
+
+    def _candidates(self, text: str, html: bool, encoded: bool) -> Iterator[tuple[int, int]]:
+        for pattern, rest in self._scans(html):
+            if rest is None and not encoded:
+                yield from (match.span() for match in pattern.finditer(text))
+            elif rest is not None and encoded:
+                for match in pattern.finditer(text):
+                    if (tail := rest.match(text, match.end())) is not None:
+                        yield match.start(), tail.end()
 
     def find(self, text: str, html: bool) -> list[Found]:
         found = [
             hit
-            for pattern in self._patterns[html]
-            for match in pattern.finditer(text)
-            if (hit := self._confirm(text, match.start(), match.end(), html)) is not None
+            for start, end in self._candidates(text, html, encoded=False)
+            if (hit := self._confirm(text, start, end, html)) is not None
         ]
-        if len(self._patterns[html]) > 1:
+        if found and html:
+            # A "+" written as %2B or &#43; is looked for only on a page that shows
+            # one of the numbers plainly too (each look costs a pass over the page).
+            found += [
+                hit
+                for start, end in self._candidates(text, html, encoded=True)
+                if (hit := self._confirm(text, start, end, html)) is not None
+            ]
+        if len(self._scans(html)) > 1:
             found.sort(key=lambda hit: (hit.start, -hit.end))
             kept: list[Found] = []
             for hit in found:
@@ -147,22 +182,45 @@ class ListedFinder:
         if not html:
             return found
         spans = {(hit.start, hit.end): hit for hit in found}
-        return [spans[start, end]._replace(link=link) for start, end, link in placed(text, spans)]
+        return [
+            hit
+            for start, end, link in placed(text, spans)
+            if self._in_place(text, hit := spans[start, end]._replace(link=link))
+        ]
+
+    def _in_place(self, text: str, hit: Found) -> bool:
+        """Whether a number placed in text or a link target stands for itself there."""
+        if not hit.link:
+            # Percent-encoding means something only in a URL.
+            return "%" not in text[hit.start : hit.end] and not _PERCENT_BEFORE.match(
+                text, max(hit.start - 3, 0), hit.start
+            )
+        context = phone_context(text, hit.end)
+        if context is None or hit.international:
+            return True
+        value = context.group(3)
+        if not _PLUS_WRITTEN.match(value):
+            return True  # a domain name: a number of the pool's country
+        # A local number in the context of a country code: ours only in our country.
+        return _NOT_ALNUM.sub("", REFERENCE.sub("", value)).startswith(str(hit.cc))
 
     def _confirm(self, text: str, start: int, end: int, html: bool) -> Found | None:
         written = text[start:end]
+        plus = _PLUS_WRITTEN.match(written) is not None if html else written.startswith("+")
         if html:
-            written = NBSP_IN_NUMBER.sub(" ", written)
+            if plus:  # the "+" checked, only separators may be written as references
+                written = _PLUS_WRITTEN.sub("", written, count=1)
+            unchecked = SEPARATOR_REFERENCE.sub("", written)
+            if REFERENCE.search(unchecked):
+                return None  # a reference to something else (&amp;, &#49;)
+            written = REFERENCE.sub("", written)
         digits = letters_to_digits(_NOT_ALNUM.sub("", written))
-        for length in self._lengths:
-            entry = self._by_nsn.get(digits[-length:])
-            if entry is None:
-                continue
-            international = entry.international(digits[:-length], written.startswith("+"))
-            if international is None:
-                continue
-            foreign = _FOREIGN_LEAD_HTML if html else _FOREIGN_LEAD_TEXT
-            if not international and foreign.search(text, max(0, start - 24), start):
-                return None  # the end of another country's number: +33 0117 ...
-            return Found(start, end, entry.cc, entry.nsn, international, False)
-        return None
+        known = self._by_digits.get(("+" if plus else "") + digits)
+        if known is None:
+            return None
+        entry, form = known
+        international = form.kind in INTERNATIONAL_KINDS
+        foreign = _FOREIGN_LEAD_HTML if html else _FOREIGN_LEAD_TEXT
+        if not international and foreign.search(text, max(0, start - 24), start):
+            return None  # the end of another country's number: +33 0117 ...
+        return Found(start, end, entry.cc, entry.nsn, international, False)

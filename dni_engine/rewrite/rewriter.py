@@ -155,9 +155,9 @@ class Rewriter:
                 replacement = replacement_for(text, found, target, self._cc)
                 if replacement is None:
                     continue
-                start, new = replacement
+                start, end, new = replacement
                 pieces += (text[done:start], new)
-                done = found.end
+                done = end
             if not pieces:
                 return text
             pieces.append(text[done:])

@@ -1,28 +1,73 @@
-"""Writing the tracking number where a number was found, in the way the page wrote it."""
+"""Writing the tracking number where a number was found, in the way the page wrote it.
+
+The found number's written form is matched to one of its
+:func:`~dni_engine.rewrite.numbers.written_forms` (``+CC``, ``00CC``,
+``+CC (0)``, national, another national prefix), and the tracking number is
+written in the same form. What follows the prefix (country code, trunk) is the
+part whose grouping counts:
+
+- written as one run of digits (``+441174090162``, ``01174090162``,
+  ``+44(0)1174090162``): the tracking number's digits, as one run too;
+- grouped as the tracking number groups itself (phonenumbers' format, national
+  or international as the page wrote it): its digits poured into the page's
+  digit positions, every other character kept (``0117-409-0162``);
+- grouped otherwise (``020 7839 5555`` against ``0117 409 0162``): the tracking
+  number in its own groups, joined by the page's own separators, parentheses
+  and prefix as written (``(020) 7839 5555`` becomes ``(0117) 409 0162``).
+
+Vanity letters are positions like digits: ``1-800-444-CARS`` is grouped
+3-3-4 like any US number, so the digits are poured; ``1-800-FLOWERS`` is not,
+so it becomes ``1-212-555-0143``.
+"""
 
 from __future__ import annotations
 
-from dni_engine.rewrite.numbers import Found, Target
-from dni_engine.rewrite.separators import NBSP_IN_NUMBER, NUMBER_CHAR
+import functools
+import itertools
+import re
+from collections import Counter
+
+from dni_engine.phone import letters_to_digits
+from dni_engine.rewrite.numbers import (
+    Found,
+    Target,
+    canonical_text,
+    phone_context,
+    written_forms,
+)
+from dni_engine.rewrite.separators import NBSP_IN_NUMBER, NUMBER_CHAR, PLUS_HTML
 
 __all__ = ["replacement_for"]
+
+_PLUS = re.compile(r"\+|" + PLUS_HTML)
+_DIGIT = re.compile(r"[0-9]")
+_OPENING = re.compile(r"(?:\(|%28|&#0*40;|&#[xX]0*28;|&lpar;)\Z")
 
 
 def replacement_for(
     text: str, found: Found, target: Target, pool_cc: int | None
-) -> tuple[int, str] | None:
-    """``(start, new text)`` replacing ``text[start:found.end]``; ``None`` to keep it."""
+) -> tuple[int, int, str] | None:
+    """``(start, end, new text)`` replacing ``text[start:end]``; ``None`` to keep it.
+
+    ``start``/``end`` are ``found``'s own span but for a ``(`` the page wrote
+    before it, or a ``tel:`` target's ``;phone-context=`` (dropped: an E.164
+    number has no context).
+    """
     if found.cc == target.cc and found.nsn == target.nsn:
         return None
     if found.link:
-        return found.start, target.e164
+        # The whole number goes, with a "(" written before its first digit.
+        opening = _OPENING.search(text, max(found.start - 8, 0), found.start)
+        start = opening.start() if opening is not None else found.start
+        context = phone_context(text, found.end)
+        if context is not None:
+            return start, context.end(), target.e164 + context.group(1)
+        return start, found.end, target.e164
     written = text[found.start : found.end]
-    if found.cc == target.cc and len(found.nsn) == len(target.nsn):
-        positions = [m.start(1) for m in NUMBER_CHAR.finditer(written) if m.group(1)]
-        chars = list(written)
-        for position, digit in zip(positions[-len(target.nsn) :], target.nsn, strict=True):
-            chars[position] = digit
-        return found.start, "".join(chars)
+    if found.cc == target.cc:
+        restyled = _restyled(written, found.cc, found.nsn, target)
+        if restyled is not None:
+            return found.start, found.end, restyled
     international = found.international or target.cc != pool_cc
     new = target.international if international else target.national
     nbsp = NBSP_IN_NUMBER.search(written)
@@ -31,4 +76,88 @@ def replacement_for(
     start = found.start
     if written.count(")") > written.count("(") and text[start - 1 : start] == "(":
         start -= 1  # "(0117) ..." matched without its "(": replace the pair
-    return start, new
+    return start, found.end, new
+
+
+@functools.lru_cache(maxsize=4096)
+def _restyled(written: str, cc: int, nsn: str, target: Target) -> str | None:
+    """The tracking number written as ``written`` writes the found number ``+{cc}{nsn}``;
+    ``None`` when its form cannot be told or the tracking number has no such form.
+    Cached: a site writes its number the same few ways on every page."""
+    positions = [m.span(1) for m in NUMBER_CHAR.finditer(written) if m.group(1)]
+    plus = _PLUS.match(written) is not None
+    digits = ("+" if plus else "") + letters_to_digits("".join(written[a:b] for a, b in positions))
+    form = next((f for f in written_forms(cc, nsn) if f.digits == digits), None)
+    if form is None:
+        return None
+    ours = next((f for f in written_forms(target.cc, target.nsn) if f.kind == form.kind), None)
+    canonical = canonical_text(target.cc, target.nsn, form.kind)
+    if ours is None or canonical is None or ours.prefix != form.prefix:
+        return None
+    national = positions[form.prefix :]
+    new_digits = ours.digits.lstrip("+")[ours.prefix :]
+    if not national or not new_digits:
+        return None
+    groups, gaps = _grouping(written, national)
+    canonical_spans = [m.span() for m in _DIGIT.finditer(canonical)][ours.prefix :]
+    own_groups, _ = _grouping(canonical, canonical_spans)
+    head, tail = written[: national[0][0]], written[national[-1][1] :]
+    if [len(g) for g in groups] == [len(g) for g in own_groups]:
+        chars = list(written)
+        for (a, _), digit in zip(national, new_digits, strict=True):
+            chars[a] = digit
+        return "".join(chars)
+    if len(groups) == 1:
+        return head + new_digits + tail
+    sizes = [len(g) for g in own_groups]
+    new_gaps = _gaps_for(gaps, len(sizes) - 1)
+    pieces, at = [], 0
+    for i, size in enumerate(sizes):
+        if i:
+            pieces.append(new_gaps[i - 1])
+        pieces.append(new_digits[at : at + size])
+        at += size
+    new = head + "".join(pieces) + tail
+    if _balance(new) != _balance(written):
+        return None
+    return new
+
+
+def _grouping(
+    text: str, positions: list[tuple[int, int]]
+) -> tuple[list[list[tuple[int, int]]], list[str]]:
+    """The digit positions cut into groups where anything stands between two of them,
+    and what stands there."""
+    groups: list[list[tuple[int, int]]] = [[positions[0]]]
+    gaps: list[str] = []
+    for previous, current in itertools.pairwise(positions):
+        between = text[previous[1] : current[0]]
+        if between:
+            gaps.append(between)
+            groups.append([current])
+        else:
+            groups[-1].append(current)
+    return groups, gaps
+
+
+def _gaps_for(gaps: list[str], count: int) -> list[str]:
+    """``count`` separators in the page's style, from the ``gaps`` it wrote.
+
+    As many as written: the same, in order. Otherwise the first and the last
+    stay where they were (parentheses around the area code close where they
+    did) and the ones between are the page's usual separator.
+    """
+    if count == len(gaps):
+        return list(gaps)
+    plain = [gap for gap in gaps if "(" not in gap and ")" not in gap]
+    if plain:
+        usual = Counter(plain).most_common(1)[0][0]
+    else:
+        usual = gaps[-1].replace("(", "").replace(")", "") or " "
+    if count <= 1:
+        return gaps[:count]
+    return [gaps[0], *([usual] * (count - 2)), gaps[-1]]
+
+
+def _balance(text: str) -> int:
+    return text.count("(") - text.count(")")
