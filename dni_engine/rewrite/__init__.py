@@ -23,11 +23,13 @@ How numbers are found
     part of something longer and is left alone.
 
     With ``replace_all_numbers`` a cheap scan finds runs of digits and separators;
-    each run is cut into candidate windows and a window counts only when
-    ``phonenumbers`` confirms it is a valid number of the pool's country, with
-    the same guards ``phonenumbers.PhoneNumberMatcher`` applies (no Latin letter,
-    currency sign or ``%`` against it, no date, time stamp or page range, national
-    prefix present where the country writes one).
+    each run is read whole (its dates, times, ranges and amounts explained) and
+    cut into candidate windows, and a window counts only when ``phonenumbers``
+    confirms it is a valid number of the pool's country, with the guards
+    ``phonenumbers.PhoneNumberMatcher`` applies and stricter ones: nothing
+    unexplained beside it in its run, no id, path, price or time around it, its
+    digit groups where the country's grouping has them, and a bare digit run
+    only after a phone word (see :mod:`dni_engine.rewrite.anynumber`).
 
 How HTML is read
     The page is never parsed into a tree and written back: it is scanned, and
