@@ -98,6 +98,138 @@ def _whole(name: str, content: str) -> str:
     return f"<{_ci(name)}(?=[\t\n\f\r />]){_ATTRS_SWAPPABLE}>{content}</{_ci(name)}{_END}{_ATTRS}>"
 
 
+# Inline svg icons and MathML are read by the fast scan too, when they hold only
+# elements of their own vocabulary (no name an HTML element could bear, so no end
+# tag can close an HTML element around them), comments and text: no CDATA
+# section, script, style, foreignObject, nested svg or math, and title or desc
+# with text only.
+_FOREIGN_NAMES = [
+    "g",
+    "path",
+    "circle",
+    "rect",
+    "line",
+    "polyline",
+    "polygon",
+    "ellipse",
+    "defs",
+    "use",
+    "symbol",
+    "lineargradient",
+    "radialgradient",
+    "stop",
+    "clippath",
+    "mask",
+    "pattern",
+    "text",
+    "tspan",
+    "textpath",
+    "filter",
+    "marker",
+    "switch",
+    "metadata",
+    "animate",
+    "animatetransform",
+    "animatemotion",
+    "set",
+    "mpath",
+    "view",
+    "feblend",
+    "fecolormatrix",
+    "fecomponenttransfer",
+    "fecomposite",
+    "feconvolvematrix",
+    "fediffuselighting",
+    "fedisplacementmap",
+    "fedistantlight",
+    "fedropshadow",
+    "feflood",
+    "fefunca",
+    "fefuncb",
+    "fefuncg",
+    "fefuncr",
+    "fegaussianblur",
+    "feimage",
+    "femerge",
+    "femergenode",
+    "femorphology",
+    "feoffset",
+    "fepointlight",
+    "fespecularlighting",
+    "fespotlight",
+    "fetile",
+    "feturbulence",
+    "mi",
+    "mo",
+    "mn",
+    "ms",
+    "mtext",
+    "mrow",
+    "msup",
+    "msub",
+    "msubsup",
+    "mfrac",
+    "msqrt",
+    "mroot",
+    "mstyle",
+    "mspace",
+    "mtable",
+    "mtr",
+    "mtd",
+    "mlabeledtr",
+    "semantics",
+    "annotation",
+    "munder",
+    "mover",
+    "munderover",
+    "mpadded",
+    "mphantom",
+    "menclose",
+    "mfenced",
+    "merror",
+    "mmultiscripts",
+    "mprescripts",
+    "none",
+    "maction",
+    "mglyph",
+    "malignmark",
+]
+_FOREIGN_NAME = (
+    "(?i:" + "|".join(sorted(_FOREIGN_NAMES, key=len, reverse=True)) + r")(?=[\t\n\f\r />])"
+)
+_FOREIGN_CONTENT = (
+    r"(?:[^<]++"
+    r"|<(?![A-Za-z/!?])"
+    r"|<!--(?:>|->|(?:[^-]++|-(?!-!?>))*+--!?>)"
+    r"|<\?[^>]*+>"
+    r"|</" + _FOREIGN_NAME + _ATTRS + ">"
+    r"|<" + _FOREIGN_NAME + _ATTRS_SWAPPABLE + ">"
+    r"|<(?i:title|desc)(?=[\t\n\f\r />])" + _ATTRS_SWAPPABLE + r">[^<]*+"
+    r"</(?i:title|desc)(?=[\t\n\f\r />])" + _ATTRS + ">"
+    r")*+"
+)
+
+
+def _whole_foreign(name: str) -> str:
+    return (
+        f"<{_ci(name)}(?=[\t\n\f\r />]){_ATTRS_SWAPPABLE}(?<!/)>{_FOREIGN_CONTENT}"
+        f"</{_ci(name)}{_END}{_ATTRS}>"
+    )
+
+
+# A select of options (archive menus hold hundreds) is read by the fast scan
+# too: inside it only option and optgroup tags, text and comments.
+_OPTION = r"(?i:option|optgroup)(?=[\t\n\f\r />])"
+_WHOLE_SELECT = (
+    r"<(?i:select)(?=[\t\n\f\r />])" + _ATTRS_SWAPPABLE + ">"
+    r"(?:[^<]++"
+    r"|<(?![A-Za-z/!?])"
+    r"|<!--(?:>|->|(?:[^-]++|-(?!-!?>))*+--!?>)"
+    r"|</" + _OPTION + _ATTRS + ">"
+    r"|<" + _OPTION + _ATTRS_SWAPPABLE + ">"
+    r")*+</(?i:select)" + _END + _ATTRS + ">"
+)
+
 _SCRIPT_CONTENT = re.compile(_script_content(), _A)
 _RAW_CONTENT = {name: re.compile(_raw_content(name), _A) for name in (*_RAWTEXT, *_RCDATA)}
 
@@ -119,6 +251,12 @@ _PLAIN = re.compile(
     "|"
     + _whole("script", _script_content())
     + "".join("|" + _whole(name, _raw_content(name)) for name in (*_RAWTEXT, *_RCDATA))
+    + "|"
+    + _whole_foreign("svg")
+    + "|"
+    + _whole_foreign("math")
+    + "|"
+    + _WHOLE_SELECT
     + r"|<(?!(?i:"
     + "|".join(_SPECIAL)
     + r")(?=[\t\n\f\r />]|\Z))"

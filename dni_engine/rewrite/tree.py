@@ -25,6 +25,8 @@ caller reads the page again from its start with a full tree.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "DATA",
     "PLAINTEXT",
@@ -42,6 +44,8 @@ HTML, SVG, MATHML = range(3)
 
 _NOSWAP = "data-dni-noswap"
 _SPACE = frozenset("\t\n\f\r ")
+_NONSPACE = re.compile("[^\t\n\f\r ]")
+_REAL = re.compile("[^\t\n\f\r \x00]")
 _OUTER = "#outer"  # the placeholder for what a local tree does not know
 
 _HEADINGS = frozenset(["h1", "h2", "h3", "h4", "h5", "h6"])
@@ -449,9 +453,9 @@ class Tree:
 
     def characters(self, text: str) -> bool:
         """Process a run of character tokens; whether its non-space text is hidden."""
-        nonspace = any(ch not in _SPACE for ch in text)
+        nonspace = _NONSPACE.search(text) is not None
         # A NUL character is dropped (or replaced) on its own: it leaves frameset-ok alone.
-        self._real = nonspace and any(ch not in _SPACE and ch != "\x00" for ch in text)
+        self._real = nonspace and _REAL.search(text) is not None
         if self._foreign_token(start=False):
             if self._real:
                 self.frameset_ok = False
