@@ -33,14 +33,18 @@ How numbers are found
 
 How HTML is read
     The page is never parsed into a tree and written back: it is scanned, and
-    only the characters of each swapped number change. A number is swapped in
-    text and in the target of a ``tel:``/``callto:`` link (``href``), and nowhere
-    else: not in other attributes, comments, ``<script>``, ``<style>`` or other
-    raw-text elements, and not inside an element carrying ``data-dni-noswap``
-    (nor its descendants). Tags, comments and raw-text elements are recognised
-    by the rules of the HTML tokenizer, so quoted attribute values holding ``>``
-    or a script holding ``"<div>"`` do not mislead the scan. The scan runs only as
-    far as the last candidate number, and mostly inside one regular expression.
+    only the characters of each swapped number change. A number is swapped
+    where an HTML5 parser puts it in a text node (outside ``<script>``,
+    ``<style>`` and any element carrying ``data-dni-noswap``, and its
+    descendants) and in the first ``href`` of an element when it is a
+    ``tel:``/``callto:`` link, and nowhere else: not in other attributes,
+    comments, scripts or styles. The tokenizer's states (script escapes,
+    RCDATA, RAWTEXT, PLAINTEXT, CDATA in foreign content) and, where it
+    matters, the tree-construction rules (implied end tags closing a
+    ``data-dni-noswap`` element, foreign content, ``select``, ``frameset``) are
+    followed (:mod:`~dni_engine.rewrite.markup`, :mod:`~dni_engine.rewrite.tree`).
+    The scan runs only as far as the last candidate number, mostly inside one
+    regular expression, in time linear in the page.
 
 How the replacement is written
     A ``tel:``/``callto:`` target gets the tracking number in E.164 (its ``;ext=``

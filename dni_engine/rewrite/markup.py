@@ -1,15 +1,44 @@
-"""Reading HTML the way its tokenizer does: where a number is text, where a link target."""
+"""Reading HTML the way a browser does: where a number is text, where a link target.
+
+What counts is what the HTML5 parser makes of the page: a number is text when
+it lands in a text node outside ``script``, ``style`` and ``data-dni-noswap``
+elements, and a link target when it lies in the ``href`` of such an element
+(the first ``href``: a browser drops repeated attributes) after ``tel:`` or
+``callto:``. The page is scanned, never parsed into a document:
+
+- The tokenizer's states are followed where text is decided: script data with
+  its escaped and double-escaped states (``<script><!--<script></script>``
+  does not end the script), RCDATA (``title``, ``textarea``: text, tags
+  inside are text), RAWTEXT (``style``, ``xmp``, ``iframe``, ``noembed``,
+  ``noframes``: raw, and text unless it is ``style``), PLAINTEXT, comments
+  (``<!-->``, ``<!--->``, ``--!>``), bogus comments, CDATA sections (text in
+  ``svg``/``math``, a bogus comment elsewhere). Tag and attribute names match
+  ASCII case-insensitively only (``</ſcript>`` ends nothing).
+- Most of a page is read by one possessive regular expression that skips text,
+  comments, end tags, whole raw-text elements and ordinary start tags, up to
+  the next candidate number only. Where the tree-construction rules matter
+  (``data-dni-noswap`` elements, whose extent follows implied end tags;
+  ``svg``/``math``; ``select``; ``frameset``; ``plaintext``) the tokens are fed
+  to :class:`~dni_engine.rewrite.tree.Tree` until the page is back in plain
+  body content; when that needs what the fast scan passed over, the page is
+  read again from its start with a full tree, once.
+
+Everything is linear in the length of the page.
+"""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable
-from typing import NamedTuple
+
+from dni_engine.rewrite.tree import DATA, PLAINTEXT, RAWTEXT, RCDATA, SCRIPT, Resync, Tree
 
 __all__ = ["placed"]
 
-# The tokenizer's view of a tag: a name, then attributes whose quoted values may
-# hold '>' (a quote left open runs to the end of the text), closed by '>'.
+_A = re.ASCII
+
+_WS = "\t\n\f\r "
 _ATTR_VALUE = r"""(?:"[^"]*+(?:"|\Z)|'[^']*+(?:'|\Z)|[^\t\n\f\r >"'][^\t\n\f\r >]*+)"""
 _ATTR = r"[^\t\n\f\r />][^\t\n\f\r />=]*+(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+" + _ATTR_VALUE + ")?"
 _NOSWAP = "data-dni-noswap"
@@ -17,200 +46,592 @@ _NOSWAP_NAME = r"(?i:data-dni-noswap)(?=[\t\n\f\r />=]|\Z)"
 _ATTRS = r"(?:[\t\n\f\r /]++|" + _ATTR + r")*+"
 _ATTRS_SWAPPABLE = r"(?:[\t\n\f\r /]++|(?!" + _NOSWAP_NAME + ")" + _ATTR + r")*+"
 _TAG_NAME = r"[A-Za-z][^\t\n\f\r />]*+"
-_RAW_TEXT = ("script", "style", "xmp", "iframe", "noembed", "noframes")
-_VOID = frozenset(
+_END = r"(?=[\t\n\f\r />])"  # what may follow an end tag's name for it to end raw text
+
+_RAWTEXT = ("style", "xmp", "iframe", "noembed", "noframes")
+_RCDATA = ("title", "textarea")
+# Start tags the fast scan leaves to the tree, or reads as raw text itself.
+_SPECIAL = ("script", *_RAWTEXT, *_RCDATA, "plaintext", "svg", "math", "select", "frameset")
+# Start tags whose element a browser may drop or merge, depending on the
+# insertion mode: their link targets need the tree's word.
+_MODE_DEPENDENT = frozenset(
     [
-        "area",
-        "base",
-        "br",
+        "caption",
         "col",
-        "embed",
-        "hr",
-        "img",
-        "input",
-        "keygen",
-        "link",
-        "meta",
-        "param",
-        "source",
-        "track",
-        "wbr",
+        "colgroup",
+        "frame",
+        "head",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "html",
+        "body",
+        "form",
     ]
 )
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
-_TAG = re.compile(r"<(/?)(" + _TAG_NAME + ")(" + _ATTRS + ")(>?)")
-_ATTR_PARTS = re.compile(
-    r"([^\t\n\f\r />][^\t\n\f\r />=]*+)(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(" + _ATTR_VALUE + "))?"
+
+def _ci(name: str) -> str:
+    return f"(?i:{name})"
+
+
+def _script_content(name: str = "script") -> str:
+    """Script data up to its end tag, through the escaped and double-escaped states."""
+    end = f"/{_ci(name)}{_END}"  # after a '<': the end tag's name
+    close = f"<{end}"
+    start = f"<{_ci(name)}[\t\n\f\r />]"
+    double = f"(?:[^<-]++|-(?!->)|<(?!{end}))*+"
+    escaped = f"(?:[^<-]++|-(?!->)|<(?!/?{_ci(name)}{_END})|{start}{double}{close}[\t\n\f\r />])*+"
+    return f"(?:[^<]++|<(?!!--|{end})|<!(?=--){escaped}(?:-->|{start}{double}-->)?)*+"
+
+
+def _raw_content(name: str) -> str:
+    return f"[^<]*+(?:<(?!/{_ci(name)}{_END})[^<]*+)*+"
+
+
+def _whole(name: str, content: str) -> str:
+    """A whole raw-text element without data-dni-noswap, its end tag included."""
+    return f"<{_ci(name)}(?=[\t\n\f\r />]){_ATTRS_SWAPPABLE}>{content}</{_ci(name)}{_END}{_ATTRS}>"
+
+
+# Inline svg icons and MathML are read by the fast scan too, when they hold only
+# elements of their own vocabulary (no name an HTML element could bear, so no end
+# tag can close an HTML element around them), comments and text: no CDATA
+# section, script, style, foreignObject, nested svg or math, and title or desc
+# with text only.
+_FOREIGN_NAMES = [
+    "g",
+    "path",
+    "circle",
+    "rect",
+    "line",
+    "polyline",
+    "polygon",
+    "ellipse",
+    "defs",
+    "use",
+    "symbol",
+    "lineargradient",
+    "radialgradient",
+    "stop",
+    "clippath",
+    "mask",
+    "pattern",
+    "text",
+    "tspan",
+    "textpath",
+    "filter",
+    "marker",
+    "switch",
+    "metadata",
+    "animate",
+    "animatetransform",
+    "animatemotion",
+    "set",
+    "mpath",
+    "view",
+    "feblend",
+    "fecolormatrix",
+    "fecomponenttransfer",
+    "fecomposite",
+    "feconvolvematrix",
+    "fediffuselighting",
+    "fedisplacementmap",
+    "fedistantlight",
+    "fedropshadow",
+    "feflood",
+    "fefunca",
+    "fefuncb",
+    "fefuncg",
+    "fefuncr",
+    "fegaussianblur",
+    "feimage",
+    "femerge",
+    "femergenode",
+    "femorphology",
+    "feoffset",
+    "fepointlight",
+    "fespecularlighting",
+    "fespotlight",
+    "fetile",
+    "feturbulence",
+    "mi",
+    "mo",
+    "mn",
+    "ms",
+    "mtext",
+    "mrow",
+    "msup",
+    "msub",
+    "msubsup",
+    "mfrac",
+    "msqrt",
+    "mroot",
+    "mstyle",
+    "mspace",
+    "mtable",
+    "mtr",
+    "mtd",
+    "mlabeledtr",
+    "semantics",
+    "annotation",
+    "munder",
+    "mover",
+    "munderover",
+    "mpadded",
+    "mphantom",
+    "menclose",
+    "mfenced",
+    "merror",
+    "mmultiscripts",
+    "mprescripts",
+    "none",
+    "maction",
+    "mglyph",
+    "malignmark",
+]
+_FOREIGN_NAME = (
+    "(?i:" + "|".join(sorted(_FOREIGN_NAMES, key=len, reverse=True)) + r")(?=[\t\n\f\r />])"
 )
-_COMMENT_END = re.compile(r"--!?>")
-_LINK_SCHEME = re.compile(r"[\t\n\f\r ]*+(?i:tel|callto):")
+_FOREIGN_CONTENT = (
+    r"(?:[^<]++"
+    r"|<(?![A-Za-z/!?])"
+    r"|<!--(?:>|->|(?:[^-]++|-(?!-!?>))*+--!?>)"
+    r"|<\?[^>]*+>"
+    r"|</" + _FOREIGN_NAME + _ATTRS + ">"
+    r"|<" + _FOREIGN_NAME + _ATTRS_SWAPPABLE + ">"
+    r"|<(?i:title|desc)(?=[\t\n\f\r />])" + _ATTRS_SWAPPABLE + r">[^<]*+"
+    r"</(?i:title|desc)(?=[\t\n\f\r />])" + _ATTRS + ">"
+    r")*+"
+)
 
 
-def _raw_name(name: str) -> str:
-    return f"(?i:{name})(?=[\t\n\f\r />])"
+def _whole_foreign(name: str) -> str:
+    return (
+        f"<{_ci(name)}(?=[\t\n\f\r />]){_ATTRS_SWAPPABLE}(?<!/)>{_FOREIGN_CONTENT}"
+        f"</{_ci(name)}{_END}{_ATTRS}>"
+    )
 
 
-def _raw_element(name: str) -> str:
-    """A whole raw-text element: its content runs to its own end tag, whatever it holds."""
-    n = _raw_name(name)
-    return f"<{n}{_ATTRS}>[^<]*+(?:<(?!/{n})[^<]*+)*+</{n}{_ATTRS}>"
+# A select of options (archive menus hold hundreds) is read by the fast scan
+# too: inside it only option and optgroup tags, text and comments.
+_OPTION = r"(?i:option|optgroup)(?=[\t\n\f\r />])"
+_WHOLE_SELECT = (
+    r"<(?i:select)(?=[\t\n\f\r />])" + _ATTRS_SWAPPABLE + ">"
+    r"(?:[^<]++"
+    r"|<(?![A-Za-z/!?])"
+    r"|<!--(?:>|->|(?:[^-]++|-(?!-!?>))*+--!?>)"
+    r"|</" + _OPTION + _ATTRS + ">"
+    r"|<" + _OPTION + _ATTRS_SWAPPABLE + ">"
+    r")*+</(?i:select)" + _END + _ATTRS + ">"
+)
 
+_SCRIPT_CONTENT = re.compile(_script_content(), _A)
+_RAW_CONTENT = {name: re.compile(_raw_content(name), _A) for name in (*_RAWTEXT, *_RCDATA)}
 
-_RAW_CLOSE = {name: re.compile("</" + _raw_name(name)) for name in _RAW_TEXT}
-
-# Everything a number may sit in without being touched, or in which it is text:
-# text, complete comments, doctypes and the like, end tags, whole raw-text
-# elements, and start tags without data-dni-noswap. Matched from a position
-# known to be in text, with the end of the text set to a candidate number's
-# start, it stops either exactly there (the number is in text) or at the start
-# of whatever encloses the number (a tag, comment or script), or at a
-# data-dni-noswap tag. Possessive everywhere: it never backtracks.
-_PLAIN_MARKUP = re.compile(
+# Everything the fast scan reads without the tree: text, comments, doctypes and
+# bogus comments, end tags, whole raw-text elements, and start tags other than
+# the special ones and those with data-dni-noswap. Matched from a position in
+# plain body content with the end of the text set to a candidate's start, it
+# stops exactly there (the candidate is in text) or at the ``<`` of whatever
+# encloses it or needs a closer look. Possessive throughout: it never
+# backtracks.
+_PLAIN = re.compile(
     r"(?:[^<]++"
     r"|<(?![A-Za-z/!?])"
     r"|<!--(?:>|->|(?:[^-]++|-(?!-!?>))*+--!?>)"
     r"|<!(?!--)[^>]*+>"
     r"|<\?[^>]*+>"
     r"|</(?![A-Za-z])[^>]*+>"
-    r"|</"
-    + _TAG_NAME
-    + _ATTRS
-    + ">"
-    + "".join("|" + _raw_element(name) for name in _RAW_TEXT)
+    r"|</" + _TAG_NAME + _ATTRS + ">"
+    "|"
+    + _whole("script", _script_content())
+    + "".join("|" + _whole(name, _raw_content(name)) for name in (*_RAWTEXT, *_RCDATA))
+    + "|"
+    + _whole_foreign("svg")
+    + "|"
+    + _whole_foreign("math")
+    + "|"
+    + _WHOLE_SELECT
     + r"|<(?!(?i:"
-    + "|".join(_RAW_TEXT)
+    + "|".join(_SPECIAL)
     + r")(?=[\t\n\f\r />]|\Z))"
     + _TAG_NAME
     + _ATTRS_SWAPPABLE
-    + r">)*+"
+    + r">)*+",
+    _A,
 )
 
+_TAG = re.compile(r"<(/?)(" + _TAG_NAME + ")(" + _ATTRS + ")(>?)", _A)
+_ATTR_PARTS = re.compile(
+    r"([^\t\n\f\r />][^\t\n\f\r />=]*+)(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(" + _ATTR_VALUE + "))?", _A
+)
+_COMMENT_END = re.compile(r"--!?>")
+_LINK_SCHEME = re.compile(r"[\t\n\f\r ]*+(?i:tel|callto):", _A)
+_BODY_NOSWAP = re.compile(r"<(?i:body|html)[\t\n\f\r /][^>]*?(?i:data-dni-noswap)", _A)
+_END_TAG_OF = {
+    name: re.compile(f"</{_ci(name)}{_END}", _A) for name in (*_RAWTEXT, *_RCDATA, "script")
+}
 
-class _Unit(NamedTuple):
-    """One piece of markup starting at a ``<``."""
-
-    end: int  # where it ends (len(text) when it never closes)
-    resume: int  # where scanning goes on: past a raw-text element's content
-    hidden: bool  # nothing in it (or, for raw text, in its content) is swapped
-    tag: re.Match[str] | None  # a complete start or end tag
-    name: str  # lower-case tag name
-    closing: bool
-    noswap: bool
-    empty: bool  # a void element or a self-closed tag: it has no content
+# Kinds of token, as far as a number inside one goes.
+_HIDDEN, _TEXT, _TAG_KIND = range(3)
 
 
-def _unit_at(text: str, at: int) -> _Unit:
-    """The piece of markup at ``text[at] == '<'``, by the HTML tokenizer's rules."""
+class _Token:
+    """What the reader read last: ``text[start:end]``, and how a number inside it counts."""
+
+    __slots__ = ("end", "kind", "link", "start")
+
+    def __init__(self) -> None:
+        self.start = 0
+        self.end = 0
+        self.kind = _HIDDEN
+        self.link: tuple[int, int] | None = None
+
+    def set(self, start: int, end: int, kind: int, link: tuple[int, int] | None = None) -> None:
+        self.start = start
+        self.end = end
+        self.kind = kind
+        self.link = link
+
+
+class _Reader:
+    """Reads a page token by token, as far as the candidate numbers ask."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.size = len(text)
+        self.pos = 0  # where the next token starts
+        self.tree: Tree | None = None  # None: plain body content, read by the fast scan
+        self.full = False  # whether the tree has read the page from its start
+        self.hide_all = False
+        # Raw text the fast scan is inside: (state, element name, hidden).
+        self.raw: tuple[int, str, bool] | None = None
+        self.token = _Token()
+
+    def where(self, start: int, end: int) -> int:
+        """How the span ``[start, end)`` counts: 0 hidden, 1 text, 2 link target."""
+        token = self.token
+        while token.end <= start:
+            if self.pos >= self.size:
+                return 0
+            self._step(start)
+        if token.kind == _TEXT:
+            return 1
+        if token.kind == _TAG_KIND and token.link is not None:
+            a, b = token.link
+            if a <= start and end <= b:
+                return 2
+        return 0
+
+    # ---- reading ---------------------------------------------------------------
+
+    def _step(self, target: int) -> None:
+        """Read the next token (in plain content, everything up to ``target`` at once)."""
+        if self.tree is None:
+            if self.raw is not None:
+                self._raw_content_fast()
+                return
+            plain = _PLAIN.match(self.text, self.pos, target)
+            stop = plain.end() if plain else self.pos
+            if stop >= target:  # the candidate is in text
+                lt = self.text.find("<", target)
+                end = lt if lt >= 0 else self.size
+                self.token.set(target, end, _TEXT)
+                self.pos = end
+                return
+            self.pos = stop
+            self._token_fast()
+            return
+        try:
+            self._token_tree(self.tree)
+        except Resync:
+            self._resync()
+            assert self.tree is not None
+            self._token_tree(self.tree)
+        if self.tree is not None and self.tree.idle():
+            self.tree = None
+
+    def _token_fast(self) -> None:
+        """One token at ``self.pos`` in plain body content, without the tree."""
+        text = self.text
+        at = self.pos
+        end, kind, tag = _token_at(text, at, False)
+        if tag is None or tag.group(1):  # text, a comment-like token or an end tag
+            self.token.set(at, end, kind)
+            self.pos = end
+            return
+        if not tag.group(4):  # the tag never closes: the rest of the page is inside it
+            self.token.set(at, self.size, _HIDDEN)
+            self.pos = self.size
+            return
+        name = tag.group(2).translate(_ASCII_LOWER)
+        attrs_region = (tag.start(3), tag.end(3))
+        noswap = _has_noswap(text, *attrs_region)
+        if (
+            noswap
+            or name in ("svg", "math", "select", "frameset")
+            or (name in _MODE_DEPENDENT and _link_target(text, *attrs_region) is not None)
+        ):
+            self.tree = Tree(local=True)
+            try:
+                self._token_tree(self.tree)
+            except Resync:
+                self._resync()
+                assert self.tree is not None
+                self._token_tree(self.tree)
+            if self.tree is not None and self.tree.idle():
+                self.tree = None
+            return
+        self.token.set(at, end, _TAG_KIND, _link_target(text, *attrs_region))
+        self.pos = end
+        if name == "script":
+            self.raw = (SCRIPT, name, True)
+        elif name == "style":
+            self.raw = (RAWTEXT, name, True)
+        elif name in _RAW_CONTENT:
+            self.raw = (RCDATA if name in _RCDATA else RAWTEXT, name, False)
+        elif name == "plaintext":
+            self.raw = (PLAINTEXT, name, False)
+
+    def _raw_content_fast(self) -> None:
+        assert self.raw is not None
+        state, name, hidden = self.raw
+        at = self.pos
+        close = _raw_end(self.text, at, state, name)
+        if close > at:
+            self.token.set(at, close, _HIDDEN if hidden else _TEXT)
+            self.pos = close
+            if close < self.size:
+                return
+        self.raw = None
+        if close >= self.size:
+            self.pos = self.size
+            return
+        tag = _TAG.match(self.text, close)
+        assert tag is not None
+        end = tag.end() if tag.group(4) else self.size
+        self.token.set(close, end, _HIDDEN)
+        self.pos = end
+
+    def _token_tree(self, tree: Tree) -> None:
+        """One token at ``self.pos``, fed to ``tree``."""
+        text = self.text
+        at = self.pos
+        tree.position = at
+        if tree.state != DATA:
+            close = _raw_end(text, at, tree.state, tree.raw_name)
+            if close > at:
+                hidden = tree.characters(text[at:close] if tree.state == PLAINTEXT else "x")
+                self.token.set(at, close, _HIDDEN if hidden else _TEXT)
+                self.pos = close
+                return
+            if close >= self.size:
+                self.token.set(at, self.size, _HIDDEN)
+                self.pos = self.size
+                return
+            tag = _TAG.match(text, close)
+            assert tag is not None
+            end = tag.end() if tag.group(4) else self.size
+            if tag.group(4):
+                tree.end_tag(tree.raw_name)
+            self.token.set(close, end, _HIDDEN)
+            self.pos = end
+            return
+        end, kind, tag = _token_at(text, at, tree.foreign())
+        if tag is None:
+            if kind == _TEXT:  # text, or a CDATA section's content
+                cdata = text.startswith("<![CDATA[", at)
+                content = (
+                    text[at + 9 : end - 3 if text.endswith("]]>", 0, end) else end]
+                    if cdata
+                    else text[at:end]
+                )
+                hidden = tree.characters(content)
+                self.token.set(at, end, _HIDDEN if hidden else _TEXT)
+            else:
+                if text[at : at + 9].translate(_ASCII_LOWER) == "<!doctype":
+                    tree.doctype(*_doctype(text, at, end))
+                self.token.set(at, end, _HIDDEN)
+            self.pos = end
+            return
+        if not tag.group(4):
+            self.token.set(at, self.size, _HIDDEN)
+            self.pos = self.size
+            return
+        name = tag.group(2).translate(_ASCII_LOWER)
+        if tag.group(1):
+            tree.end_tag(name)
+            self.token.set(at, end, _HIDDEN)
+            self.pos = end
+            return
+        attrs = _attributes(text, tag.start(3), tag.end(3))
+        self_closing = _self_closing(text, tag)
+        element = tree.start_tag(name, attrs, self_closing)
+        if tree.hide_from is not None:
+            self.hide_all = True
+        link = None
+        if element is not None and not element.hidden:
+            link = _link_target(text, tag.start(3), tag.end(3))
+        self.token.set(at, end, _TAG_KIND, link)
+        self.pos = end
+
+    def _resync(self) -> None:
+        """Read the page again from its start with a full tree, up to the token at ``pos``."""
+        until = self.pos
+        tree = Tree(local=False)
+        self.tree = tree
+        self.full = True
+        self.raw = None
+        self.pos = 0
+        token = self.token
+        saved = (token.start, token.end, token.kind, token.link)
+        while self.pos < until:
+            self._token_tree(tree)
+        self.pos = until
+        token.set(*saved)
+
+
+def _token_at(text: str, at: int, foreign: bool) -> tuple[int, int, re.Match[str] | None]:
+    """The token at ``at`` in the data state: ``(end, kind, tag match or None)``."""
     size = len(text)
-    if text.startswith("<!--", at):
-        if text.startswith(">", at + 4):
-            end = at + 5
-        elif text.startswith("->", at + 4):
-            end = at + 6
-        else:
+    if text[at] != "<":
+        lt = text.find("<", at)
+        return (lt if lt >= 0 else size), _TEXT, None
+    nxt = text[at + 1 : at + 2]
+    if (nxt.isascii() and nxt.isalpha()) or (
+        nxt == "/" and text[at + 2 : at + 3].isascii() and text[at + 2 : at + 3].isalpha()
+    ):
+        tag = _TAG.match(text, at)
+        assert tag is not None
+        return (tag.end() if tag.group(4) else size), _TAG_KIND, tag
+    if nxt == "!":
+        if text.startswith("<!--", at):
+            if text.startswith(">", at + 4):
+                return at + 5, _HIDDEN, None
+            if text.startswith("->", at + 4):
+                return at + 6, _HIDDEN, None
             close = _COMMENT_END.search(text, at + 4)
-            end = close.end() if close else size
-        return _Unit(end, end, True, None, "", False, False, True)
-    tag = _TAG.match(text, at)
-    if tag is None:
-        if text.startswith(("<!", "<?", "</"), at):  # bogus comment: up to the next '>'
-            gt = text.find(">", at + 2)
-            end = gt + 1 if gt >= 0 else size
-            return _Unit(end, end, True, None, "", False, False, True)
-        return _Unit(at + 1, at + 1, False, None, "", False, False, True)  # a lone '<'
-    if not tag.group(4):  # the tag never closes: the rest of the text is inside it
-        return _Unit(size, size, True, None, "", False, False, True)
-    name = tag.group(2).lower()
-    closing = bool(tag.group(1))
-    end = tag.end()
-    if closing:
-        return _Unit(end, end, False, tag, name, True, False, True)
-    noswap = any(
-        attr.group(1).lower() == _NOSWAP
-        for attr in _ATTR_PARTS.finditer(text, tag.start(3), tag.end(3))
+            return (close.end() if close else size), _HIDDEN, None
+        if foreign and text.startswith("<![CDATA[", at):
+            close_at = text.find("]]>", at + 9)
+            return (close_at + 3 if close_at >= 0 else size), _TEXT, None
+    if nxt in ("!", "?") or (nxt == "/" and at + 2 < size):
+        gt = text.find(">", at + 2)
+        return (gt + 1 if gt >= 0 else size), _HIDDEN, None
+    # A '<' that starts nothing is text, up to the next '<'.
+    lt = text.find("<", at + 1)
+    return (lt if lt >= 0 else size), _TEXT, None
+
+
+def _raw_end(text: str, at: int, state: int, name: str) -> int:
+    """Where raw content starting at ``at`` ends: at its end tag's ``<``, or the end of the text."""
+    if state == PLAINTEXT:
+        return len(text)
+    if state == SCRIPT and name == "script":
+        content = _SCRIPT_CONTENT.match(text, at)
+        end = content.end() if content else at
+        close = _END_TAG_OF["script"].match(text, end)
+        return end if close is not None else len(text)
+    pattern = _END_TAG_OF.get(name) or re.compile(f"</{_ci(re.escape(name))}{_END}", _A)
+    close = pattern.search(text, at)
+    return close.start() if close else len(text)
+
+
+def _has_noswap(text: str, start: int, end: int) -> bool:
+    if end - start < len(_NOSWAP):
+        return False
+    return any(
+        attr.group(1).translate(_ASCII_LOWER) == _NOSWAP
+        for attr in _ATTR_PARTS.finditer(text, start, end)
     )
-    empty = name in _VOID or tag.group(3).endswith("/")
-    if name in _RAW_TEXT:
-        close = _RAW_CLOSE[name].search(text, end)
-        resume = close.start() if close else size
-        return _Unit(end, resume, True, tag, name, False, noswap, empty)
-    return _Unit(end, end, False, tag, name, False, noswap, empty)
 
 
-def _element_end(text: str, name: str, at: int) -> int:
-    """Where the element ``name`` whose start tag ends at ``at`` ends (its end tag counted).
-
-    Same-named elements nested inside are counted; when the end tag is missing
-    the element runs to the end of the text.
-    """
-    depth = 1
-    while (lt := text.find("<", at)) >= 0:
-        unit = _unit_at(text, lt)
-        if unit.tag is not None and unit.name == name:
-            if unit.closing:
-                depth -= 1
-                if depth == 0:
-                    return unit.end
-            elif not unit.empty:
-                depth += 1
-        at = unit.resume
-    return len(text)
-
-
-def _link_targets(text: str, tag: re.Match[str]) -> list[tuple[int, int]]:
-    """Where numbers may be swapped in ``tag``: its ``href`` values after ``tel:``/``callto:``."""
-    targets = []
-    for attr in _ATTR_PARTS.finditer(text, tag.start(3), tag.end(3)):
-        value_start, value_end = attr.span(2)
-        if value_start < 0 or attr.group(1).lower() != "href":
+def _attributes(text: str, start: int, end: int) -> dict[str, str]:
+    """A start tag's attributes, names lower-cased, the first of a repeated name kept."""
+    attrs: dict[str, str] = {}
+    for attr in _ATTR_PARTS.finditer(text, start, end):
+        key = attr.group(1).translate(_ASCII_LOWER)
+        if key in attrs:
             continue
+        value = attr.group(2) or ""
+        if value[:1] in ("'", '"'):
+            value = value[1:-1] if len(value) > 1 and value[-1] == value[0] else value[1:]
+        if "&" in value:
+            value = html.unescape(value)
+        attrs[key] = value
+    return attrs
+
+
+def _self_closing(text: str, tag: re.Match[str]) -> bool:
+    """Whether a start tag ends in ``/>`` with the ``/`` not the end of an unquoted value."""
+    end = tag.end()
+    if text[end - 2 : end] != "/>" or end - 2 < tag.start(3):
+        return False
+    last = None
+    for attr in _ATTR_PARTS.finditer(text, tag.start(3), tag.end(3)):
+        last = attr
+    value = last.group(2) if last is not None and last.end() == end - 1 else None
+    return value is None or value[:1] in ("'", '"')
+
+
+def _link_target(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """Where a number may be swapped in a start tag: its first ``href``, after ``tel:``."""
+    for attr in _ATTR_PARTS.finditer(text, start, end):
+        if attr.group(1).translate(_ASCII_LOWER) != "href":
+            continue
+        value_start, value_end = attr.span(2)
+        if value_start < 0:
+            return None
         body = value_start + 1 if text[value_start] in "\"'" else value_start
         scheme = _LINK_SCHEME.match(text, body, value_end)
-        if scheme is not None:
-            targets.append((scheme.end(), value_end))
-    return targets
+        return (scheme.end(), value_end) if scheme is not None else None
+    return None
+
+
+def _doctype(text: str, at: int, end: int) -> tuple[str, str | None, str | None]:
+    """A DOCTYPE's name, public and system identifiers, as far as quirks mode needs them."""
+    body = text[at + 9 : end - 1 if text[end - 1 : end] == ">" else end]
+    parts = body.strip(_WS)
+    name = parts.split(None, 1)[0].translate(_ASCII_LOWER) if parts else ""
+    public = system = None
+    lower = parts.translate(_ASCII_LOWER)
+    where = lower.find("public")
+    if where >= 0:
+        rest = parts[where + 6 :].lstrip(_WS)
+        if rest[:1] in ("'", '"'):
+            quote = rest[0]
+            close = rest.find(quote, 1)
+            public = rest[1:close] if close >= 0 else rest[1:]
+            after = rest[close + 1 :].lstrip(_WS) if close >= 0 else ""
+            if after[:1] in ("'", '"'):
+                system = after[1:]
+    elif "system" in lower:
+        system = ""
+    return name, public, system
 
 
 def placed(text: str, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int, bool]]:
     """The spans (sorted, not overlapping) that may be swapped in HTML ``text``.
 
     Each comes back as ``(start, end, in_link)``: in text, or (``in_link``) in
-    a ``tel:``/``callto:`` link target. Spans anywhere else are dropped.
+    a ``tel:``/``callto:`` link target. Spans anywhere else are dropped. The
+    page is read only as far as the last span, in time linear in that length.
     """
-    placed: list[tuple[int, int, bool]] = []
-    safe = 0  # a position in text, up to which the markup has been read
-    hidden_to = 0  # nothing before this may be swapped
-    links: list[tuple[int, int]] = []  # link targets of the tag read last (safe is its end)
+    reader = _Reader(text)
+    kept: list[tuple[int, int, bool]] = []
     for start, end in spans:
-        if start < hidden_to:
-            continue
-        if start < safe:  # inside the tag read last
-            if any(a <= start and end <= b for a, b in links):
-                placed.append((start, end, True))
-            continue
-        while True:
-            plain = _PLAIN_MARKUP.match(text, safe, start)  # always matches, maybe empty
-            stop = plain.end() if plain else safe
-            if stop >= start:
-                placed.append((start, end, False))
-                safe = end
-                break
-            unit = _unit_at(text, stop)
-            if unit.hidden:  # a comment, a raw-text element, or markup that never closes
-                hidden_to = safe = unit.resume
-            elif unit.noswap:
-                hidden_to = safe = (
-                    unit.end if unit.empty else _element_end(text, unit.name, unit.end)
-                )
-            elif unit.end <= start:
-                safe = unit.end
-                continue
-            else:
-                safe = unit.end
-                links = _link_targets(text, unit.tag) if unit.tag is not None else []
-                if any(a <= start and end <= b for a, b in links):
-                    placed.append((start, end, True))
-                break
-            if start < hidden_to:
-                break
-    return placed
+        where = reader.where(start, end)
+        if where:
+            kept.append((start, end, where == 2))
+    if kept and not reader.hide_all and _BODY_NOSWAP.search(text, reader.pos):
+        # data-dni-noswap given to the body (or html) element further on hides it all.
+        while reader.pos < reader.size and not reader.hide_all:
+            reader.where(reader.size, reader.size)
+    if reader.hide_all:
+        return []
+    return kept
