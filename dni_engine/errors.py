@@ -26,6 +26,7 @@ builtin or third-party exception names that base in brackets, so existing
     ├── ConnectionDropped [httpx.RemoteProtocolError]   dni_engine.emulator.faults
     ├── MissingExtra [ImportError]                      dni_engine.extras
     │   └── PlotUnavailable                             dni_engine.sizing_report
+    ├── StreamClosedError [ValueError]                  dni_engine.rewrite.stream
     └── RedisServerError                                dni_engine.testing.redis_server
 
 :class:`ApiError` and its subclasses are what the vendor API client raises;

@@ -110,12 +110,16 @@ def test_odd_national_forms_swap_link_and_text_together(
     assert [f.link for f in found] == [True, False], found
 
 
-def test_an_encoded_plus_is_read_where_the_page_shows_the_number_plainly_too() -> None:
+def test_an_encoded_plus_is_read_wherever_the_page_may_hold_one() -> None:
     """Looking for %2B and &#43; costs a pass over the page each: done only on a page
-    that shows one of the pool's numbers in a plain form as well."""
+    holding what a "+" may be written as (a few substring looks decide), so that
+    what is swapped at a place depends on what is around it only (a stream
+    decides the same)."""
     alone = '<a href="tel:%2B441174960123">Call us</a>'
-    assert REWRITER.rewrite_html(alone, TRACKING) == alone
+    assert REWRITER.rewrite_html(alone, TRACKING) == '<a href="tel:+441174090162">Call us</a>'
     shown = alone + " or 0117 496 0123"
     assert REWRITER.rewrite_html(shown, TRACKING) == (
         '<a href="tel:+441174090162">Call us</a> or 0117 409 0162'
     )
+    referenced = "<p>&#43;44 117 496 0123</p>"
+    assert REWRITER.rewrite_html(referenced, TRACKING) == "<p>&#43;44 117 409 0162</p>"

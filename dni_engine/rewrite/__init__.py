@@ -70,10 +70,14 @@ from dni_engine.rewrite.rewriter import (
     rewrite_html,
     rewrite_text,
 )
+from dni_engine.rewrite.stream import ByteRewriteStream, RewriteStream, StreamClosedError
 
 __all__ = [
+    "ByteRewriteStream",
     "NumberOnPage",
+    "RewriteStream",
     "Rewriter",
+    "StreamClosedError",
     "compile_rewriter",
     "parse_tracking_number",
     "rewrite_html",

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 import phonenumbers
 from phonenumbers import CountryCodeSource, PhoneMetadata, PhoneNumberFormat
 
-from dni_engine.rewrite.markup import placed
+from dni_engine.rewrite.markup import Placer, placed
 from dni_engine.rewrite.numbers import Found, national_prefix
 from dni_engine.rewrite.separators import NBSP_ENTITY, SEP_HTML, SEP_TEXT
 
@@ -210,17 +210,33 @@ class AllFinder:
             for html in (False, True)
         }
 
-    def find(self, text: str, html: bool) -> list[Found]:
-        """The numbers of the country in ``text`` (HTML when ``html``), in order."""
+    def find(
+        self,
+        text: str,
+        html: bool,
+        place: Placer | None = None,
+        budget: list[int] | None = None,
+    ) -> list[Found]:
+        """The numbers of the country in ``text`` (HTML when ``html``), in order.
+
+        ``place`` (default :func:`.markup.placed` in HTML, everything in text) tells
+        where runs stand; ``budget`` (one count, decremented) caps the
+        ``phonenumbers`` parses, ``_MAX_ATTEMPTS`` per call by default: the
+        streaming rewriter carries it from one piece of a page to the next.
+        """
         spans = []
         for match in self._patterns[html].finditer(text):
             start = match.start()
             if text[start - 1 : start] == "+":
                 start -= 1
             spans.append((start, match.end()))
-        places = placed(text, spans) if html else [(s, e, False) for s, e in spans]
+        if place is not None:
+            places = place(text, spans)
+        else:
+            places = placed(text, spans) if html else [(s, e, False) for s, e in spans]
         found: list[Found] = []
-        budget = [_MAX_ATTEMPTS]
+        if budget is None:
+            budget = [_MAX_ATTEMPTS]
         for start, end, link in places:
             found.extend(self._numbers_in(text, _Run(text, start, end), link, budget))
             if budget[0] <= 0:

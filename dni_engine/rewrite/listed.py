@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from dni_engine.phone import keypad_letters, letters_to_digits
-from dni_engine.rewrite.markup import placed
+from dni_engine.rewrite.markup import Placer, placed
 from dni_engine.rewrite.numbers import (
     INTERNATIONAL_KINDS,
     Form,
@@ -115,6 +115,19 @@ _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
 _PERCENT_BEFORE = re.compile(r"%[0-9A-Fa-f]{2}\Z")
 
 
+def _maybe_encoded_plus(text: str) -> bool:
+    """Whether ``text`` may hold a "+" written as %2B or a character reference: a
+    few substring looks, far cheaper than the scans they spare."""
+    return (
+        "%2B" in text
+        or "%2b" in text
+        or "43;" in text
+        or "2b;" in text
+        or "2B;" in text
+        or "&plus;" in text
+    )
+
+
 # A scan: a pattern finding numbers, or their start when a second pattern
 # matches the rest (so the "+" written as a reference shares the rest with "+").
 _Scan = tuple[re.Pattern[str], re.Pattern[str] | None]
@@ -158,15 +171,18 @@ class ListedFinder:
                     if (tail := rest.match(text, match.end())) is not None:
                         yield match.start(), tail.end()
 
-    def find(self, text: str, html: bool) -> list[Found]:
+    def find(self, text: str, html: bool, place: Placer | None = None) -> list[Found]:
+        """The listed numbers in ``text`` (HTML when ``html``) that may be swapped, in
+        order; ``place`` (default :func:`.markup.placed` in HTML, everything in text)
+        tells where found spans stand."""
         found = [
             hit
             for start, end in self._candidates(text, html, encoded=False)
             if (hit := self._confirm(text, start, end, html)) is not None
         ]
-        if found and html:
-            # A "+" written as %2B or &#43; is looked for only on a page that shows
-            # one of the numbers plainly too (each look costs a pass over the page).
+        if html and _maybe_encoded_plus(text):
+            # A "+" written as %2B or &#43; is looked for only on a page holding
+            # something it could be written as (each look costs a pass over the page).
             found += [
                 hit
                 for start, end in self._candidates(text, html, encoded=True)
@@ -180,11 +196,14 @@ class ListedFinder:
                     kept.append(hit)
             found = kept
         if not html:
-            return found
+            if place is None:
+                return found
+            kept_spans = {(start, end) for start, end, _ in place(text, [h[:2] for h in found])}
+            return [hit for hit in found if (hit.start, hit.end) in kept_spans]
         spans = {(hit.start, hit.end): hit for hit in found}
         return [
             hit
-            for start, end, link in placed(text, spans)
+            for start, end, link in (place or placed)(text, spans)
             if self._in_place(text, hit := spans[start, end]._replace(link=link))
         ]
 

@@ -30,11 +30,15 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from dni_engine.rewrite.tree import DATA, PLAINTEXT, RAWTEXT, RCDATA, SCRIPT, Resync, Tree
 
-__all__ = ["placed"]
+__all__ = ["Placer", "placed"]
+
+#: :func:`placed`'s contract: the spans of a text that may be swapped, each with
+#: whether it lies in a link target (the streaming rewriter has its own reader).
+Placer = Callable[[str, Iterable[tuple[int, int]]], list[tuple[int, int, bool]]]
 
 _A = re.ASCII
 

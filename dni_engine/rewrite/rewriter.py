@@ -15,6 +15,7 @@ from dni_engine.phone import parse_number
 from dni_engine.rewrite.anynumber import AllFinder
 from dni_engine.rewrite.listed import Listed, ListedFinder
 from dni_engine.rewrite.numbers import national_prefix, target_of
+from dni_engine.rewrite.stream import ByteRewriteStream, RewriteStream
 from dni_engine.rewrite.style import replacement_for
 from dni_engine.schema import AnyPool
 
@@ -119,6 +120,28 @@ class Rewriter:
         ``tracking_number``, each keeping its written form. Same guarantees as
         :meth:`rewrite_html`."""
         return self._rewrite(text, tracking_number, html=False)
+
+    def stream(self, tracking_number: str | None, *, html: bool = True) -> RewriteStream:
+        """A :class:`~dni_engine.rewrite.stream.RewriteStream` rewriting one page fed
+        in pieces of ``str``: the concatenation of what its ``feed`` and ``close``
+        return is :meth:`rewrite_html` (``rewrite_text`` when not ``html``) of the
+        whole page. It holds back only what the next characters may still change
+        (an open tag, a possible number, a bounded tail)."""
+        target = None
+        if tracking_number and self._finder is not None:
+            try:
+                target = target_of(tracking_number, self.country)
+            except Exception:  # as rewrite_html: the page passes through
+                _log.warning("pages passed through: bad tracking number", exc_info=True)
+        return RewriteStream(self._finder, target, self._cc, html=html)
+
+    def stream_bytes(
+        self, tracking_number: str | None, *, encoding: str = "utf-8", html: bool = True
+    ) -> ByteRewriteStream:
+        """:meth:`stream` for a page fed as bytes of ``encoding`` (decoded
+        incrementally; bytes invalid in it pass through as they are); what is given
+        out is bytes of the same encoding."""
+        return ByteRewriteStream(self.stream(tracking_number, html=html), encoding)
 
     def find_html(self, html: str) -> list[NumberOnPage]:
         """The numbers :meth:`rewrite_html` would swap in ``html``, in page order."""

@@ -1,0 +1,494 @@
+"""Rewriting a page that arrives in pieces: :class:`RewriteStream`, :class:`ByteRewriteStream`.
+
+A stream is fed a page piece by piece, of any size, and gives back pieces whose
+concatenation is exactly what :meth:`.Rewriter.rewrite_html` (or
+``rewrite_text``) makes of the whole page. It gives out at once everything
+that can no longer change and holds back only:
+
+- an open tag (a tag's ``>`` not seen yet: the whole tag, with its attributes),
+  and likewise an unclosed ``<!DOCTYPE``, bogus comment or CDATA section;
+- the last ``RIGHT`` (64) characters, which may still be the start of a number,
+  an end tag (a ``</scr`` at the end of a piece) or the context that decides
+  one;
+- in visible text, back to the last place no number can cross: after a
+  character no number holds (``<``, ``>``, ``,``, ``:``, quotes...) or after
+  128 characters without a digit, ``+``, ``&`` or ``%``; so only a run of
+  digits, separators and letters (a number, or something as long that may be
+  one) is held whole;
+- and the ``LEFT`` (64) characters before what is still held, already given
+  out, kept as the context the number finders look back at.
+
+Script, style and comment content is given out as it comes, whatever its
+length: a 10 MB script or a page of text without numbers streams through with
+a few hundred characters held.
+
+The page is read with the HTML5 tree-construction rules from its first byte
+(:class:`~dni_engine.rewrite.tree.Tree`; the script data escape states followed
+here, so a piece boundary inside ``<script><!--`` changes nothing): where a
+number stands is decided by what came before it only. One exception, which a
+stream cannot honour: a ``data-dni-noswap`` on a ``<body>`` or ``<html>`` start
+tag that comes after the page's first numbers (a second ``<body>`` tag's
+attributes are added to the body) hides the whole page, numbers given out
+earlier included; the whole-page rewrite then swaps nothing, the stream swaps
+nothing from there on.
+
+A stream never raises into its host but for misuse (feeding after
+:meth:`~RewriteStream.close`, feeding what is not ``str`` / ``bytes``): on an
+internal failure it logs once and passes the rest of the page through unchanged
+(what was given out cannot be taken back; the whole-page rewrite would have
+returned the page unchanged).
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import re
+from collections.abc import Iterable
+
+from dni_engine.errors import DniError
+from dni_engine.phone import FORMATTING_CHARS
+from dni_engine.rewrite.anynumber import AllFinder
+from dni_engine.rewrite.listed import ListedFinder
+from dni_engine.rewrite.markup import (
+    _ASCII_LOWER,
+    _COMMENT_END,
+    _END,
+    _END_TAG_OF,
+    _TAG,
+    _TEXT,
+    _attributes,
+    _ci,
+    _doctype,
+    _link_target,
+    _self_closing,
+    _token_at,
+)
+from dni_engine.rewrite.numbers import Target
+from dni_engine.rewrite.style import replacement_for
+from dni_engine.rewrite.tree import DATA, PLAINTEXT, SCRIPT, Tree
+
+__all__ = ["LEFT", "RIGHT", "ByteRewriteStream", "RewriteStream", "StreamClosedError"]
+
+_log = logging.getLogger("dni_engine.rewrite")
+
+#: Characters kept before what is still held: the context number finders look back at.
+LEFT = 64
+#: Characters held at the end of what was fed: what they start is not decided yet.
+RIGHT = 64
+_GAP = 128
+
+_SEPARATORS = "".join(re.escape(ch) for ch in sorted(FORMATTING_CHARS | {"\n", "\r"}))
+# A character no number (listed or any) can hold: not a letter or digit of any
+# script, separator, "+", or part of a character reference or percent-encoding.
+_BREAKER = rf"[^\w{_SEPARATORS}+&#;%]"
+# The last place in a stretch no number crosses: after a breaker, or after
+# 128 characters without what starts a number, not right after a separator
+# (a "(" before a number is replaced with it).
+_SAFE = re.compile(
+    rf"(?s:.*)(?:{_BREAKER}|(?<=[^0-9+&%]{{{_GAP}}})(?<![{_SEPARATORS}]))",
+)
+
+# Script data: what changes the tokenizer's state (data, escaped, double escaped).
+_SCRIPT_EVENTS = (
+    re.compile(r"<!--|</(?i:script)(?=[\t\n\f\r />])", re.ASCII),
+    re.compile(r"-->|<(/?)(?i:script)(?=[\t\n\f\r />])", re.ASCII),
+    re.compile(r"-->|</(?i:script)(?=[\t\n\f\r />])", re.ASCII),
+)
+_IN_COMMENT = 1
+
+_Mark = tuple[int, int, tuple[int, int] | None]
+
+
+class StreamClosedError(DniError, ValueError):
+    """A piece fed to a stream after its :meth:`~RewriteStream.close`."""
+
+
+def _safe_cut(text: str, lo: int, hi: int) -> int | None:
+    """The last place in ``(lo, hi]`` no number crosses, or ``None``."""
+    match = _SAFE.match(text, lo, hi)
+    if match is None or match.end() <= lo:
+        return None
+    return match.end()
+
+
+class _Reader:
+    """Reads HTML token by token from its start, as far as each piece allows.
+
+    ``marks`` collects, for the stretch read since the last :meth:`rebase`,
+    visible text ``(start, end, None)`` and link targets ``(start, end, (a, b))``.
+    """
+
+    def __init__(self) -> None:
+        self.tree = Tree(local=False)
+        self.pos = 0
+        self.inside = 0  # _IN_COMMENT: in a comment whose end was not seen yet
+        self.script = 0  # script data state: 0 data, 1 escaped, 2 double escaped
+        self.script_from = 0  # where the script state holds from
+        self.marks: list[_Mark] = []
+
+    def rebase(self, shift: int) -> None:
+        self.pos -= shift
+        self.script_from -= shift
+        self.marks.clear()
+
+    def hidden_all(self) -> bool:
+        return self.tree.hide_from is not None
+
+    def advance(self, text: str, limit: int, final: bool) -> None:
+        """Read tokens of ``text`` from ``pos`` up to ``limit`` (the whole of it when
+        ``final``), stopping before anything not decided yet."""
+        tree = self.tree
+        while self.pos < limit and tree.hide_from is None:
+            at = self.pos
+            tree.position = at
+            if self.inside:
+                close = _COMMENT_END.search(text, at)
+                if close is None or close.end() > limit:
+                    self.pos = limit if close is None else max(at, min(limit, close.start()))
+                    return
+                self.inside = 0
+                self.pos = close.end()
+                continue
+            if tree.state != DATA:
+                if not self._raw(text, at, limit, final):
+                    return
+                continue
+            end, kind, tag = _token_at(text, at, tree.foreign())
+            if end <= limit:
+                self._token(text, at, end, kind, tag)
+                continue
+            if tag is not None:
+                return  # an open tag: held whole
+            if kind == _TEXT and not text.startswith("<![CDATA[", at):
+                cut = _safe_cut(text, at, limit)
+                if cut is None:
+                    return
+                if not tree.characters(text[at:cut]):
+                    self.marks.append((at, cut, None))
+                self.pos = cut
+                continue
+            if text.startswith("<!--", at) and at + 4 < limit:
+                self.inside = _IN_COMMENT
+                self.pos = at + 4
+                continue
+            return  # a CDATA section, bogus comment or odd '<' run: held whole
+
+    def _token(self, text: str, at: int, end: int, kind: int, tag: re.Match[str] | None) -> None:
+        """One whole token in the data state (as ``markup._Reader._token_tree``)."""
+        tree = self.tree
+        self.pos = end
+        if tag is None:
+            if kind == _TEXT:
+                cdata = text.startswith("<![CDATA[", at)
+                content = (
+                    text[at + 9 : end - 3 if text.endswith("]]>", 0, end) else end]
+                    if cdata
+                    else text[at:end]
+                )
+                if not tree.characters(content):
+                    self.marks.append((at, end, None))
+            elif text[at : at + 9].translate(_ASCII_LOWER) == "<!doctype":
+                tree.doctype(*_doctype(text, at, end))
+            return
+        if not tag.group(4):  # the page ends inside the tag
+            return
+        name = tag.group(2).translate(_ASCII_LOWER)
+        if tag.group(1):
+            tree.end_tag(name)
+            return
+        attrs = _attributes(text, tag.start(3), tag.end(3))
+        element = tree.start_tag(name, attrs, _self_closing(text, tag))
+        if element is not None and not element.hidden:
+            link = _link_target(text, tag.start(3), tag.end(3))
+            if link is not None:
+                self.marks.append((at, end, link))
+        if tree.state == SCRIPT:
+            self.script = 0
+            self.script_from = end
+
+    def _raw(self, text: str, at: int, limit: int, final: bool) -> bool:
+        """Raw content (RCDATA, RAWTEXT, script data, PLAINTEXT) at ``at``; whether to go on."""
+        tree = self.tree
+        state, name = tree.state, tree.raw_name
+        if state == PLAINTEXT:
+            cut = limit if final else _safe_cut(text, at, limit)
+            if cut is None:
+                return False
+            if not tree.characters(text[at:cut]):
+                self.marks.append((at, cut, None))
+            self.pos = cut
+            return True
+        if state == SCRIPT and name == "script":
+            close, until = self._script_end(text, max(at, self.script_from), limit)
+        else:
+            pattern = _END_TAG_OF.get(name) or re.compile(
+                f"</{_ci(re.escape(name))}{_END}", re.ASCII
+            )
+            match = pattern.search(text, at)
+            close = match.start() if match is not None and match.start() < limit else -1
+            until = limit
+        if close < 0:  # the content goes on past what is decided
+            hidden = tree.characters("x")
+            end = until
+            if not hidden and not final:
+                safe = _safe_cut(text, at, limit)
+                if safe is None:
+                    return False
+                end = safe
+            if not hidden:
+                self.marks.append((at, end, None))
+            self.pos = end
+            return True
+        if close > at:
+            if not tree.characters("x"):
+                self.marks.append((at, close, None))
+            self.pos = close
+            return True
+        tag = _TAG.match(text, close)
+        assert tag is not None
+        if not tag.group(4):
+            if final:
+                self.pos = len(text)
+                return True
+            return False  # the end tag is held whole
+        if tag.end() > limit:
+            return False
+        tree.end_tag(name)
+        self.pos = tag.end()
+        return True
+
+    def _script_end(self, text: str, at: int, limit: int) -> tuple[int, int]:
+        """``(the '<' of the script's end tag, -1 when none starts before limit;
+        where the content read so far ends)``; follows the escape states."""
+        pos = at
+        while True:
+            match = _SCRIPT_EVENTS[self.script].search(text, pos)
+            if match is None or match.start() >= limit:
+                self.script_from = max(pos, limit)
+                return -1, self.script_from
+            found = match.group()
+            if self.script == 0:
+                if found == "<!--":
+                    self.script = 1
+                    pos = match.start() + 2  # "<!-->" and "<!--->" end it at once
+                    continue
+                self.script_from = match.start()
+                return match.start(), match.start()
+            if found == "-->":
+                self.script = 0
+                pos = match.end()
+                continue
+            if self.script == 1 and match.group(1):
+                self.script_from = match.start()
+                return match.start(), match.start()
+            self.script = 2 if self.script == 1 else 1
+            pos = match.end() + 1
+
+
+class RewriteStream:
+    """One page rewritten piece by piece; see the module docstring.
+
+    Build it with :meth:`.Rewriter.stream`. :meth:`feed` takes the next piece
+    (any length, ``str``) and returns what can be given out now (often ``""``);
+    :meth:`close` returns the rest. The concatenation of everything returned is
+    ``rewriter.rewrite_html(page, tracking_number)`` (``rewrite_text`` with
+    ``html=False``) of the concatenated pieces.
+    """
+
+    __slots__ = (
+        "_budget",
+        "_buf",
+        "_cc",
+        "_closed",
+        "_finder",
+        "_html",
+        "_passthrough",
+        "_pending",
+        "_reader",
+        "_target",
+        "_window",
+    )
+
+    def __init__(
+        self,
+        finder: ListedFinder | AllFinder | None,
+        target: Target | None,
+        cc: int | None,
+        *,
+        html: bool = True,
+    ) -> None:
+        self._finder = finder
+        self._target = target
+        self._cc = cc
+        self._html = html
+        self._closed = False
+        # Nothing to swap: every piece goes out as it comes.
+        self._passthrough = finder is None or target is None
+        self._buf = ""  # LEFT characters given out already, then what is held
+        self._pending = 0  # where in _buf what is held starts
+        self._reader = _Reader() if html else None
+        self._budget = [2000]
+        self._window = (0, 0)
+
+    @property
+    def held(self) -> int:
+        """How many characters fed so far are not given out yet."""
+        return len(self._buf) - self._pending
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def feed(self, chunk: str) -> str:
+        """Take the next piece of the page; return what can be given out now.
+
+        Raises :class:`StreamClosedError` after :meth:`close` and :class:`TypeError`
+        for anything but ``str``; never otherwise.
+        """
+        if self._closed:
+            raise StreamClosedError("feed() after close(): this page is finished")
+        if not isinstance(chunk, str):
+            raise TypeError(f"a page piece is str, not {type(chunk).__name__}")
+        if self._passthrough:
+            return chunk
+        self._buf += chunk
+        return self._advance(final=False)
+
+    def close(self) -> str:
+        """End the page: return everything still held, rewritten. Closing twice
+        returns ``""``."""
+        if self._closed:
+            return ""
+        self._closed = True
+        if self._passthrough:
+            return ""
+        return self._advance(final=True)
+
+    # ---- the work ----------------------------------------------------------------
+
+    def _advance(self, *, final: bool) -> str:
+        buf = self._buf
+        pending = self._pending
+        try:
+            limit = len(buf) if final else len(buf) - RIGHT
+            if limit <= pending:
+                return ""
+            reader = self._reader
+            if reader is not None:
+                reader.advance(buf, limit, final)
+                if reader.hidden_all():
+                    return self._give_up()
+                cut = len(buf) if final else reader.pos
+            else:
+                cut = len(buf) if final else (_safe_cut(buf, pending, limit) or pending)
+            if cut <= pending:
+                return ""
+            out = self._rewrite(buf, pending, cut)
+            keep = max(0, cut - LEFT)
+            self._buf = buf[keep:]
+            self._pending = cut - keep
+            if reader is not None:
+                reader.rebase(keep)
+            return out
+        except Exception:  # the page must be served whatever it holds
+            _log.warning(
+                "rest of the page passed through unchanged: rewriting it failed", exc_info=True
+            )
+            return self._give_up()
+
+    def _give_up(self) -> str:
+        """Pass the rest of the page through unchanged, from what is held on."""
+        out = self._buf[self._pending :]
+        self._buf = ""
+        self._pending = 0
+        self._passthrough = True
+        return out
+
+    def _place(self, text: str, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int, bool]]:
+        """Where the spans in the window being given out stand (``markup.placed``'s contract)."""
+        lo, hi = self._window
+        kept: list[tuple[int, int, bool]] = []
+        if self._reader is None:
+            return [(s, e, False) for s, e in spans if lo <= s and e <= hi]
+        marks = self._reader.marks
+        i = 0
+        for start, end in spans:
+            if start < lo or end > hi:
+                continue
+            while i < len(marks) and marks[i][1] <= start:
+                i += 1
+            if i == len(marks):
+                break
+            mark_start, _, link = marks[i]
+            if mark_start > start:
+                continue
+            if link is None:
+                kept.append((start, end, False))
+            elif link[0] <= start and end <= link[1]:
+                kept.append((start, end, True))
+        return kept
+
+    def _rewrite(self, buf: str, lo: int, hi: int) -> str:
+        finder, target = self._finder, self._target
+        assert finder is not None
+        assert target is not None
+        self._window = (lo, hi)
+        if isinstance(finder, AllFinder):
+            found = finder.find(buf, self._html, self._place, self._budget)
+        else:
+            found = finder.find(buf, self._html, self._place)
+        pieces: list[str] = []
+        done = lo
+        for hit in found:
+            replacement = replacement_for(buf, hit, target, self._cc)
+            if replacement is None:
+                continue
+            start, end, new = replacement
+            if start < done or end > hi:
+                raise RuntimeError(f"a replacement outside what is given out: {start}-{end}")
+            pieces += (buf[done:start], new)
+            done = end
+        pieces.append(buf[done:hi])
+        return "".join(pieces)
+
+
+class ByteRewriteStream:
+    """A :class:`RewriteStream` fed bytes of a known ``encoding``: each piece is
+    decoded incrementally (a character cut between pieces waits for its last
+    byte; bytes invalid in the encoding pass through as they are) and what is
+    given out is encoded back. The concatenation of everything returned is the
+    whole page's rewrite, encoded."""
+
+    __slots__ = ("_decoder", "_encoding", "_stream")
+
+    def __init__(self, stream: RewriteStream, encoding: str = "utf-8") -> None:
+        self._stream = stream
+        self._encoding = codecs.lookup(encoding).name
+        self._decoder = codecs.getincrementaldecoder(self._encoding)(errors="surrogateescape")
+
+    @property
+    def held(self) -> int:
+        """How many characters fed so far are not given out yet (bytes of a
+        character cut between pieces not counted)."""
+        return self._stream.held
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Take the next bytes of the page; return the bytes that can be given out now.
+        Raises as :meth:`RewriteStream.feed` does (:class:`TypeError` for non-bytes)."""
+        if self._stream.closed:
+            raise StreamClosedError("feed() after close(): this page is finished")
+        if not isinstance(chunk, bytes | bytearray | memoryview):
+            raise TypeError(f"a page piece is bytes, not {type(chunk).__name__}")
+        return self._encode(self._stream.feed(self._decoder.decode(chunk)))
+
+    def close(self) -> bytes:
+        """End the page: return everything still held, rewritten and encoded."""
+        if self._stream.closed:
+            return b""
+        rest = self._stream.feed(self._decoder.decode(b"", final=True))
+        return self._encode(rest + self._stream.close())
+
+    def _encode(self, text: str) -> bytes:
+        return text.encode(self._encoding, "surrogateescape")

@@ -1,0 +1,429 @@
+"""The streaming rewriter: fed a page in pieces of any size, it gives out exactly
+the whole-page rewrite, holding back little."""
+
+from __future__ import annotations
+
+import logging
+import re
+import zlib
+from collections.abc import Iterator, Sequence
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dni_engine.errors import DniError
+from dni_engine.rewrite import ByteRewriteStream, Rewriter, RewriteStream, StreamClosedError
+from dni_engine.rewrite.stream import LEFT, RIGHT
+from tests.page_corpus import PAGES, labelled_pages
+
+TRACKING = "+441174090162"
+LISTED = Rewriter("GB", ["0117 496 0123", "020 7946 0000", "0800 123 4567"])
+ALL = Rewriter("GB", replace_all=True)
+POOLS = {"listed": LISTED, "replace_all": ALL}
+
+
+def chunks(text: str, sizes: Sequence[int]) -> Iterator[str]:
+    """``text`` cut into pieces of the given sizes, cycled."""
+    at = 0
+    i = 0
+    while at < len(text):
+        size = sizes[i % len(sizes)]
+        yield text[at : at + size]
+        at += size
+        i += 1
+
+
+def streamed(rewriter: Rewriter, text: str, sizes: Sequence[int], *, html: bool = True) -> str:
+    stream = rewriter.stream(TRACKING, html=html)
+    return "".join(stream.feed(piece) for piece in chunks(text, sizes)) + stream.close()
+
+
+def whole(rewriter: Rewriter, text: str, *, html: bool = True) -> str:
+    if html:
+        return rewriter.rewrite_html(text, TRACKING)
+    return rewriter.rewrite_text(text, TRACKING)
+
+
+# ---- generated pages ---------------------------------------------------------------
+
+NUMBERS = (
+    "0117 496 0123",
+    "01174960123",
+    "(0117) 496 0123",
+    "0117-496-0123",
+    "0117.496.0123",
+    "+44 117 496 0123",
+    "+44 (0)117 496 0123",
+    "0044 117 496 0123",
+    "0117&nbsp;496&nbsp;0123",
+    "&#43;44 117 496 0123",
+    "020 7946 0000",
+    "+442079460000",
+    "0800 123 4567",
+    "0800 1234567",
+    "0117 496 01234",
+    "22.05.2019 21:05",
+    "EUR 16900,--",
+    "id_2192686567013773038",
+    "1-800-FLOWERS",
+    "+49 (0) 160-8472068",
+    "Tel. 0117 496 0123",
+)
+MARKUP = (
+    "<p>",
+    "</p>",
+    "<div>",
+    "</div>",
+    "<br/>",
+    "<b>",
+    "</b>",
+    "<li>",
+    "<ul>",
+    "</ul>",
+    "<table>",
+    "<td>",
+    "<tr>",
+    "</table>",
+    '<a href="tel:0117%20496%200123">',
+    '<a href="tel:+441174960123;ext=12">',
+    "<a href='callto:01174960123'>",
+    '<a href="tel:%2B441174960123">',
+    '<a href="/x?n=01174960123">',
+    "</a>",
+    '<img alt="0117 496 0123">',
+    "<!-- 0117 496 0123 -->",
+    "<!-->",
+    "<!--",
+    "-->",
+    "<script>",
+    "</script>",
+    "<script><!--<script>",
+    "</script >",
+    "<!--<script>",
+    "</sc",
+    "ript>",
+    "<style>",
+    "</style>",
+    "<p data-dni-noswap>",
+    "<span data-dni-noswap>",
+    "</span>",
+    "<svg>",
+    "</svg>",
+    "<![CDATA[",
+    "]]>",
+    "<math>",
+    "</math>",
+    "<textarea>",
+    "</textarea>",
+    "<title>",
+    "</title>",
+    "<noscript>",
+    "</noscript>",
+    "<select><option>",
+    "</select>",
+    "&amp;",
+    "&nbsp;",
+    "&#8211;",
+    "<",
+    ">",
+    '"',
+    "</ſcript>",
+    "<xmp>",
+    "</xmp>",
+    "<iframe>",
+    "</iframe>",
+    "<template>",
+    "</template>",
+)
+TEXT = st.text(alphabet="abc Tel:,.-()/+0123456789\n\u00a0é", max_size=12)
+PIECE = st.one_of(st.sampled_from(NUMBERS), st.sampled_from(MARKUP), TEXT)
+PAGE = st.lists(PIECE, max_size=40).map("".join)
+SIZES = st.lists(st.integers(1, 90), min_size=1, max_size=8)
+FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.parametrize("pool", POOLS)
+@FAST
+@given(page=PAGE, sizes=SIZES)
+def test_a_streamed_page_is_the_whole_page_rewrite(pool: str, page: str, sizes: list[int]) -> None:
+    rewriter = POOLS[pool]
+    assert streamed(rewriter, page, sizes) == whole(rewriter, page)
+
+
+@pytest.mark.parametrize("pool", POOLS)
+@FAST
+@given(page=PAGE)
+def test_one_character_pieces_give_the_whole_page_rewrite(pool: str, page: str) -> None:
+    rewriter = POOLS[pool]
+    assert streamed(rewriter, page, [1]) == whole(rewriter, page)
+
+
+@pytest.mark.parametrize("pool", POOLS)
+@FAST
+@given(page=PAGE, sizes=SIZES)
+def test_streamed_text_is_the_whole_text_rewrite(pool: str, page: str, sizes: list[int]) -> None:
+    rewriter = POOLS[pool]
+    assert streamed(rewriter, page, sizes, html=False) == whole(rewriter, page, html=False)
+
+
+@pytest.mark.parametrize("pool", POOLS)
+@settings(max_examples=60, deadline=None)
+@given(page=PAGE, padding=st.integers(0, 300))
+def test_pages_longer_than_what_is_held(pool: str, page: str, padding: int) -> None:
+    """Filler longer than the held tail, so pieces are given out mid-page."""
+    rewriter = POOLS[pool]
+    filler = "Lorem ipsum, dolor sit amet. " * (padding // 10)
+    long_page = filler + page + filler + page + "<script>" + filler + page
+    for sizes in ([1], [7], [64, 3], [500]):
+        assert streamed(rewriter, long_page, sizes) == whole(rewriter, long_page)
+
+
+EXAMPLES = [
+    "<p>Call 0117 496 0123 now</p>",
+    "<script>var x = '0117 496 0123';</script> 0117 496 0123",
+    "<script><!--<script></script> 0117 496 0123 </script> 0117 496 0123",
+    "<script><!-- 0117 496 0123 --></script> 0117 496 0123 </script>",
+    '<a href="tel:0117%20496%200123">0117 496 0123</a>',
+    '<a href="tel:%2B441174960123">Call us</a>',
+    "<p data-dni-noswap>HQ 0117 496 0123<p>Sales 0117 496 0123",
+    "<ul><li data-dni-noswap>HQ 0117 496 0123<li>Sales 0117 496 0123</ul>",
+    "<textarea>0117 496 0123 <a href='tel:01174960123'>x</a></textarea> 0117 496 0123",
+    "<!-- 0117 496 0123 --> 0117 496 0123 <svg><![CDATA[0117 496 0123]]></svg>",
+    "<title>0117 496 0123</title><style>p{} 0117 496 0123</style>",
+    "Tel: 0117 496 0123, fax (0117) 496 0123",
+    "<plaintext>0117 496 0123 </plaintext> 0117 496 0123",
+    "<p>0117 496 0123</ſcript> <script>0117 496 0123</ſcript> 0117 496 0123</script>",
+]
+
+
+@pytest.mark.parametrize("pool", POOLS)
+@pytest.mark.parametrize("page", EXAMPLES)
+def test_examples_cut_everywhere(pool: str, page: str) -> None:
+    rewriter = POOLS[pool]
+    expected = whole(rewriter, page)
+    for cut in range(len(page) + 1):
+        stream = rewriter.stream(TRACKING)
+        out = stream.feed(page[:cut]) + stream.feed(page[cut:]) + stream.close()
+        assert out == expected, cut
+
+
+def test_a_script_cut_by_a_piece_boundary_keeps_its_numbers() -> None:
+    """Rewriting each piece as a page of its own swaps inside the script; the stream
+    never does."""
+    page = "<script>\nvar phone = '0117 496 0123';\n</script>\n<p>0117 496 0123</p>"
+    cut = page.index("var")
+    pieces = [page[:cut], page[cut:]]
+    assert (
+        "409"
+        in "".join(LISTED.rewrite_html(piece, TRACKING) for piece in pieces).split("</script>")[0]
+    )
+    stream = LISTED.stream(TRACKING)
+    out = "".join(stream.feed(piece) for piece in pieces) + stream.close()
+    assert out == "<script>\nvar phone = '0117 496 0123';\n</script>\n<p>0117 409 0162</p>"
+
+
+# ---- the contract ------------------------------------------------------------------
+
+
+def test_feeding_after_close_is_an_error() -> None:
+    stream = LISTED.stream(TRACKING)
+    assert stream.feed("<p>0117 496 0123") == ""
+    assert stream.close() == "<p>0117 409 0162"
+    assert stream.closed
+    with pytest.raises(StreamClosedError, match="after close"):
+        stream.feed("more")
+    assert issubclass(StreamClosedError, DniError)
+    assert issubclass(StreamClosedError, ValueError)
+    assert stream.close() == ""  # closing twice gives nothing more
+
+
+def test_a_piece_must_be_text() -> None:
+    stream = LISTED.stream(TRACKING)
+    with pytest.raises(TypeError, match="bytes"):
+        stream.feed(b"<p>")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="str"):
+        LISTED.stream_bytes(TRACKING).feed("<p>")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("tracking", [None, "", "not a number"])
+def test_without_a_tracking_number_pieces_pass_through_at_once(tracking: str | None) -> None:
+    stream = LISTED.stream(tracking)
+    assert stream.feed("<p>0117 496 ") == "<p>0117 496 "
+    assert stream.feed("0123") == "0123"
+    assert stream.close() == ""
+
+
+def test_a_pool_without_numbers_passes_pieces_through() -> None:
+    stream = Rewriter("GB").stream(TRACKING)
+    assert stream.feed("<p>0117 496 0123") == "<p>0117 496 0123"
+
+
+def test_a_failure_mid_stream_passes_the_rest_through_and_logs_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    rewriter = Rewriter("GB", ["0117 496 0123"])
+    stream = rewriter.stream(TRACKING)
+    first = "<p>0117 496 0123</p>" + "x" * 200
+    given_out = stream.feed(first)
+    assert given_out.startswith("<p>0117 409 0162</p>")
+    finder = rewriter._finder
+    assert finder is not None
+
+    def broken(*args: object, **kwargs: object) -> list[object]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(finder, "find", broken)
+    rest = ["<p>0117 496 0123</p>" + "y" * 200, "<p>0117 496 0123</p>", "end"]
+    with caplog.at_level(logging.WARNING, logger="dni_engine.rewrite"):
+        out = given_out + "".join(stream.feed(piece) for piece in rest) + stream.close()
+    assert out == "<p>0117 409 0162</p>" + first[len("<p>0117 496 0123</p>") :] + "".join(rest)
+    assert len([r for r in caplog.records if "passed through" in r.getMessage()]) == 1
+
+
+def test_a_noswap_body_after_numbers_hides_the_rest() -> None:
+    """The one thing a stream cannot follow: a later ``<body data-dni-noswap>``
+    hides the whole page; what was given out stays swapped, the rest is not."""
+    page = "<p>0117 496 0123</p>" + "z" * 300 + "<body data-dni-noswap><p>0117 496 0123</p>"
+    assert LISTED.rewrite_html(page, TRACKING) == page
+    out = streamed(LISTED, page, [100])
+    assert out == page.replace("0117 496 0123", "0117 409 0162", 1)
+    at_start = "<body data-dni-noswap>" + page
+    assert streamed(LISTED, at_start, [100]) == at_start
+
+
+# ---- bytes -------------------------------------------------------------------------
+
+
+@settings(max_examples=100, deadline=None)
+@given(page=PAGE, sizes=SIZES)
+def test_bytes_cut_anywhere_give_the_whole_page_rewrite(page: str, sizes: list[int]) -> None:
+    data = ("<p>Zürich – 東京 ☎ </p>" + page).encode("utf-8")
+    expected = LISTED.rewrite_html(data.decode("utf-8"), TRACKING).encode("utf-8")
+    stream = LISTED.stream_bytes(TRACKING)
+    assert isinstance(stream, ByteRewriteStream)
+    pieces = [data[i : i + 1] for i in range(len(data))] if sizes[0] < 10 else [data]
+    assert b"".join(stream.feed(p) for p in pieces) + stream.close() == expected
+
+
+def test_bytes_invalid_in_the_encoding_pass_through() -> None:
+    data = b"<p>\xff\xfe 0117 496 0123 \xc3</p>\xe2\x82"
+    stream = LISTED.stream_bytes(TRACKING)
+    out = b"".join(stream.feed(data[i : i + 1]) for i in range(len(data))) + stream.close()
+    assert out == b"<p>\xff\xfe 0117 409 0162 \xc3</p>\xe2\x82"
+
+
+def test_bytes_of_another_encoding() -> None:
+    page = "<p>Café 0117 496 0123</p>"
+    stream = LISTED.stream_bytes(TRACKING, encoding="cp1252")
+    data = page.encode("cp1252")
+    out = b"".join(stream.feed(data[i : i + 3]) for i in range(0, len(data), 3)) + stream.close()
+    assert out == "<p>Café 0117 409 0162</p>".encode("cp1252")
+
+
+# ---- bounded memory ----------------------------------------------------------------
+
+# What may be held between pieces in these pages: the tail and the context.
+BOUND = LEFT + RIGHT + 256
+
+
+def _max_held(stream: RewriteStream, page: Iterator[str]) -> tuple[int, str]:
+    most = 0
+    out = []
+    for piece in page:
+        out.append(stream.feed(piece))
+        most = max(most, stream.held)
+    out.append(stream.close())
+    return most, "".join(out)
+
+
+def _repeat(unit: str, size: int, piece: int) -> Iterator[str]:
+    text = unit * (piece // len(unit) + 1)
+    sent = 0
+    while sent < size:
+        yield text[:piece]
+        sent += piece
+
+
+@pytest.mark.parametrize("pool", POOLS)
+@pytest.mark.parametrize(
+    ("name", "head", "unit", "tail"),
+    [
+        ("script", "<script>", "var a=[1,2,3.5,0x1f];if(a<b){f(12345678)}\n", "</script>"),
+        ("escaped script", "<script><!--", "document.write('<b>'+n+'</b>');\n", "//--></script>"),
+        ("style", "<style>", ".c-12 { margin: 0 1px 2px 3px; color: #123456 }\n", "</style>"),
+        ("comment", "<!--", " an old 0117 496 0123 block, 2019 -- kept ", "-->"),
+        ("text", "<p>", "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ", "</p>"),
+        ("text with dates", "<p>", "Posted 22.05.2019, 3 comments; 14 likes! ", "</p>"),
+        ("textarea", "<textarea>", "Lorem ipsum dolor sit amet, 12 elit. ", "</textarea>"),
+    ],
+)
+def test_a_huge_element_streams_through_with_little_held(
+    pool: str, name: str, head: str, unit: str, tail: str
+) -> None:
+    rewriter = POOLS[pool]
+    size = 2_000_000
+    stream = rewriter.stream(TRACKING)
+
+    def page() -> Iterator[str]:
+        yield head
+        yield from _repeat(unit, size, 8192)
+        yield tail + "<p>Call 0117 496 0123</p>"
+
+    most, out = _max_held(stream, page())
+    assert most <= 8192 + BOUND, name
+    assert out.endswith("<p>Call 0117 409 0162</p>"), name
+    assert len(out) >= size
+
+
+def test_what_is_held_is_an_open_tag_or_a_possible_number() -> None:
+    stream = LISTED.stream(TRACKING)
+    assert stream.feed("<p>" + "x, " * 100) != ""
+    held = stream.held
+    assert held <= RIGHT + 1
+    stream.feed('<a href="tel:0117 496' + " " * 500)
+    assert stream.held >= 500  # the open tag is held whole
+    assert stream.feed(' 0123">') + stream.close() != ""
+
+
+# ---- real pages --------------------------------------------------------------------
+
+pytestmark_corpora = pytest.mark.skipif(
+    not PAGES.is_dir(), reason="the shared corpora (../shared/corpora/pages) are not there"
+)
+_AFTER_TAG = re.compile(r"</(?:p|div|li|span|td|a|h[1-6])>")
+
+
+def _inject(html: str, seed: int) -> str:
+    """Numbers in several forms written after some closing tags of a page."""
+    pieces = []
+    done = 0
+    for i, match in enumerate(_AFTER_TAG.finditer(html)):
+        if (i * 7 + seed) % 23:
+            continue
+        pieces += (html[done : match.end()], f" {NUMBERS[(i + seed) % len(NUMBERS)]} ")
+        done = match.end()
+    pieces.append(html[done:])
+    return "".join(pieces)
+
+
+@pytestmark_corpora
+@pytest.mark.parametrize("sizes", [[8192], [16384], [997], [61, 4096, 7]])
+def test_real_pages_streamed_are_rewritten_as_whole_pages(sizes: list[int]) -> None:
+    checked = 0
+    for page in labelled_pages():
+        html = _inject(page.html, zlib.crc32(page.name.encode()) % 23)
+        for rewriter in (LISTED, Rewriter(page.country, replace_all=True)):
+            expected = whole(rewriter, html)
+            assert streamed(rewriter, html, sizes) == expected, page.name
+        checked += 1
+    assert checked > 50
+
+
+@pytestmark_corpora
+def test_a_real_page_in_one_character_pieces() -> None:
+    pages = sorted(labelled_pages(), key=lambda p: len(p.html))[:3]
+    for page in pages:
+        html = _inject(page.html, 3)
+        for rewriter in (LISTED, Rewriter(page.country, replace_all=True)):
+            assert streamed(rewriter, html, [1]) == whole(rewriter, html), page.name
