@@ -1,0 +1,139 @@
+"""Streaming rewrites against whole-page rewrites of the same pages, in the same run.
+
+- ``rewrite-stream-listed`` / ``rewrite-stream-all``: the synthetic 100 KB shop
+  page of ``test_rewrite.py``, rewritten whole (the baseline) and fed to a
+  :class:`~dni_engine.rewrite.RewriteStream` in 16 KB and 8 KB pieces;
+- ``rewrite-stream-pages``: every saved real page of ``../shared/corpora/pages/``
+  (skipped without it), whole and in 16 KB pieces, with a pool of the page's
+  country (its own numbers listed, and replace_all).
+
+The goal: streaming costs at most 1.2x the whole-page rewrite. The last test
+prints the ratios (stream time over whole-page time; at the median page and the
+90th percentile for the real pages) next to the goal; nothing fails on timing.
+With ``--benchmark-disable`` the streams are checked instead (their output is
+the whole-page rewrite).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from benchmarks.test_rewrite import EVERYTHING, LISTED, PAGE, TRACKING
+from benchmarks.test_rewrite_pages import CASES
+from dni_engine.rewrite import Rewriter
+
+GOAL = 1.2  # stream time / whole-page time, at most
+_medians: dict[tuple[str, str], float] = {}
+_pages: dict[str, list[float]] = {}
+
+
+def streamed(rewriter: Rewriter, html: str, tracking: str, size: int) -> str:
+    """``html`` fed to a stream in pieces of ``size`` characters; what it gives out."""
+    stream = rewriter.stream(tracking)
+    out = [stream.feed(html[at : at + size]) for at in range(0, len(html), size)]
+    out.append(stream.close())
+    return "".join(out)
+
+
+def _record(benchmark: BenchmarkFixture, group: str, role: str) -> None:
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        _medians[group, role] = stats.stats.median
+
+
+GROUPS = {"rewrite-stream-listed": LISTED, "rewrite-stream-all": EVERYTHING}
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_streams_are_the_whole_page_rewrite(group: str) -> None:
+    rewriter = GROUPS[group]
+    expected = rewriter.rewrite_html(PAGE, TRACKING)
+    for size in (16384, 8192):
+        assert streamed(rewriter, PAGE, TRACKING, size) == expected
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_whole_page(benchmark: BenchmarkFixture, group: str) -> None:
+    benchmark.group = group
+    assert benchmark(GROUPS[group].rewrite_html, PAGE, TRACKING) != PAGE
+    _record(benchmark, group, "whole")
+
+
+@pytest.mark.parametrize("size", [16384, 8192])
+@pytest.mark.parametrize("group", GROUPS)
+def test_stream(benchmark: BenchmarkFixture, group: str, size: int) -> None:
+    benchmark.group = group
+    assert benchmark(streamed, GROUPS[group], PAGE, TRACKING, size) != PAGE
+    _record(benchmark, group, f"stream {size // 1024} KB")
+
+
+def _best(run: Callable[[], object], rounds: int = 3) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _time_pages() -> None:
+    for case in CASES:
+        for role, rewriter in (("listed", case.listed), ("replace_all", case.everything)):
+            html, tracking = case.page.html, case.tracking
+            whole = _best(lambda: rewriter.rewrite_html(html, tracking))  # noqa: B023
+            stream = _best(lambda: streamed(rewriter, html, tracking, 16384))  # noqa: B023
+            _pages.setdefault(role, []).append(stream / max(whole, 1e-9))
+
+
+def _check_pages() -> None:
+    for case in CASES[::10]:
+        for rewriter in (case.listed, case.everything):
+            expected = rewriter.rewrite_html(case.page.html, case.tracking)
+            assert streamed(rewriter, case.page.html, case.tracking, 16384) == expected
+
+
+@pytest.mark.benchmark(group="rewrite-stream-pages")
+def test_stream_pages(benchmark: BenchmarkFixture) -> None:
+    if not CASES:
+        pytest.skip("the saved real pages (../shared/corpora/pages) are not there")
+    if benchmark.disabled:
+        benchmark(_check_pages)
+        return
+    benchmark.pedantic(_time_pages, rounds=1, iterations=1)
+
+
+def test_stream_ratios(capsys: pytest.CaptureFixture[str]) -> None:
+    """Print each stream's cost relative to the whole-page rewrite, next to the goal."""
+    lines = []
+    for group in GROUPS:
+        whole = _medians.get((group, "whole"))
+        for size in (16, 8):
+            stream = _medians.get((group, f"stream {size} KB"))
+            if whole is None or stream is None:
+                lines.append(f"{group} {size} KB: not measured (benchmarks disabled or deselected)")
+                continue
+            ratio = stream / whole
+            lines.append(
+                f"{group} {size} KB pieces: {ratio:.2f}x the whole-page rewrite "
+                f"({stream * 1e3:.2f} ms vs {whole * 1e3:.2f} ms; goal at most {GOAL}x)"
+                + (" -- ABOVE GOAL" if ratio > GOAL else "")
+            )
+    for role, ratios in _pages.items():
+        ratios = sorted(ratios)
+        median = statistics.median(ratios)
+        p90 = ratios[min(len(ratios) - 1, int(len(ratios) * 0.9))]
+        lines.append(
+            f"rewrite-stream-pages {role} ({len(ratios)} pages, 16 KB pieces): "
+            f"{median:.2f}x the whole-page rewrite at the median page, {p90:.2f}x at the "
+            f"90th percentile, {ratios[-1]:.2f}x at the worst (goal at most {GOAL}x)"
+            + (" -- ABOVE GOAL" if median > GOAL else "")
+        )
+    if not _pages:
+        lines.append("rewrite-stream-pages: not measured (benchmarks disabled or no pages)")
+    with capsys.disabled():
+        print("\n" + "\n".join(lines))
