@@ -3,10 +3,12 @@ the whole-page rewrite, holding back little."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import zlib
 from collections.abc import Iterator, Sequence
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +16,8 @@ from hypothesis import strategies as st
 
 from dni_engine.errors import DniError
 from dni_engine.rewrite import ByteRewriteStream, Rewriter, RewriteStream, StreamClosedError
-from dni_engine.rewrite.stream import LEFT, RIGHT
+from dni_engine.rewrite import stream as stream_module
+from dni_engine.rewrite.stream import HOLD, KEEP, LEFT, RIGHT
 from tests.page_corpus import PAGES, labelled_pages
 
 TRACKING = "+441174090162"
@@ -37,6 +40,17 @@ def chunks(text: str, sizes: Sequence[int]) -> Iterator[str]:
 def streamed(rewriter: Rewriter, text: str, sizes: Sequence[int], *, html: bool = True) -> str:
     stream = rewriter.stream(TRACKING, html=html)
     return "".join(stream.feed(piece) for piece in chunks(text, sizes)) + stream.close()
+
+
+# Streams read a page with the whole-page reader while they keep it whole (up to
+# KEEP characters), then with the tree alone: both ways are tested.
+READERS = ["whole-page reader", "tree alone"]
+
+
+def reading(reader: str) -> contextlib.AbstractContextManager[object]:
+    if reader == "tree alone":
+        return mock.patch.object(stream_module, "KEEP", -1)
+    return contextlib.nullcontext()
 
 
 def whole(rewriter: Rewriter, text: str, *, html: bool = True) -> str:
@@ -143,20 +157,28 @@ SIZES = st.lists(st.integers(1, 90), min_size=1, max_size=8)
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize("pool", POOLS)
 @FAST
 @given(page=PAGE, sizes=SIZES)
-def test_a_streamed_page_is_the_whole_page_rewrite(pool: str, page: str, sizes: list[int]) -> None:
+def test_a_streamed_page_is_the_whole_page_rewrite(
+    reader: str, pool: str, page: str, sizes: list[int]
+) -> None:
     rewriter = POOLS[pool]
-    assert streamed(rewriter, page, sizes) == whole(rewriter, page)
+    with reading(reader):
+        assert streamed(rewriter, page, sizes) == whole(rewriter, page)
 
 
+@pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize("pool", POOLS)
 @FAST
 @given(page=PAGE)
-def test_one_character_pieces_give_the_whole_page_rewrite(pool: str, page: str) -> None:
+def test_one_character_pieces_give_the_whole_page_rewrite(
+    reader: str, pool: str, page: str
+) -> None:
     rewriter = POOLS[pool]
-    assert streamed(rewriter, page, [1]) == whole(rewriter, page)
+    with reading(reader):
+        assert streamed(rewriter, page, [1]) == whole(rewriter, page)
 
 
 @pytest.mark.parametrize("pool", POOLS)
@@ -167,16 +189,18 @@ def test_streamed_text_is_the_whole_text_rewrite(pool: str, page: str, sizes: li
     assert streamed(rewriter, page, sizes, html=False) == whole(rewriter, page, html=False)
 
 
+@pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize("pool", POOLS)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(page=PAGE, padding=st.integers(0, 300))
-def test_pages_longer_than_what_is_held(pool: str, page: str, padding: int) -> None:
+def test_pages_longer_than_what_is_held(reader: str, pool: str, page: str, padding: int) -> None:
     """Filler longer than the held tail, so pieces are given out mid-page."""
     rewriter = POOLS[pool]
     filler = "Lorem ipsum, dolor sit amet. " * (padding // 10)
     long_page = filler + page + filler + page + "<script>" + filler + page
-    for sizes in ([1], [7], [64, 3], [500]):
-        assert streamed(rewriter, long_page, sizes) == whole(rewriter, long_page)
+    with reading(reader):
+        for sizes in ([1], [7], [64, 3], [500]):
+            assert streamed(rewriter, long_page, sizes) == whole(rewriter, long_page)
 
 
 EXAMPLES = [
@@ -197,15 +221,23 @@ EXAMPLES = [
 ]
 
 
+@pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize("pool", POOLS)
 @pytest.mark.parametrize("page", EXAMPLES)
-def test_examples_cut_everywhere(pool: str, page: str) -> None:
+def test_examples_cut_everywhere(reader: str, pool: str, page: str) -> None:
     rewriter = POOLS[pool]
     expected = whole(rewriter, page)
-    for cut in range(len(page) + 1):
-        stream = rewriter.stream(TRACKING)
-        out = stream.feed(page[:cut]) + stream.feed(page[cut:]) + stream.close()
-        assert out == expected, cut
+    padded = page + " " * 100 + page  # so that the first part is given out early
+    expected_padded = whole(rewriter, padded)
+    with reading(reader):
+        for cut in range(len(page) + 1):
+            stream = rewriter.stream(TRACKING)
+            out = stream.feed(page[:cut]) + stream.feed(page[cut:]) + stream.close()
+            assert out == expected, cut
+            stream = rewriter.stream(TRACKING)
+            pieces = [padded[:cut], padded[cut : cut + 70], padded[cut + 70 :]]
+            out = "".join(stream.feed(piece) for piece in pieces) + stream.close()
+            assert out == expected_padded, cut
 
 
 def test_a_script_cut_by_a_piece_boundary_keeps_its_numbers() -> None:
@@ -323,8 +355,9 @@ def test_bytes_of_another_encoding() -> None:
 
 # ---- bounded memory ----------------------------------------------------------------
 
-# What may be held between pieces in these pages: the tail and the context.
-BOUND = LEFT + RIGHT + 256
+# What may be held between pieces in these pages: the tail and the context, and
+# while the page is kept whole (up to KEEP), what waits for a token to end (HOLD).
+BOUND = HOLD + LEFT + RIGHT + 256
 
 
 def _max_held(stream: RewriteStream, page: Iterator[str]) -> tuple[int, str]:
@@ -362,7 +395,7 @@ def test_a_huge_element_streams_through_with_little_held(
     pool: str, name: str, head: str, unit: str, tail: str
 ) -> None:
     rewriter = POOLS[pool]
-    size = 2_000_000
+    size = KEEP + 200_000  # past what is kept whole: read on with the tree alone
     stream = rewriter.stream(TRACKING)
 
     def page() -> Iterator[str]:
@@ -408,22 +441,35 @@ def _inject(html: str, seed: int) -> str:
 
 
 @pytestmark_corpora
-@pytest.mark.parametrize("sizes", [[8192], [16384], [997], [61, 4096, 7]])
-def test_real_pages_streamed_are_rewritten_as_whole_pages(sizes: list[int]) -> None:
+@pytest.mark.parametrize(
+    ("reader", "sizes"),
+    [
+        ("whole-page reader", [8192]),
+        ("whole-page reader", [16384]),
+        ("whole-page reader", [997]),
+        ("whole-page reader", [61, 4096, 7]),
+        ("tree alone", [16384]),
+        ("tree alone", [61, 4096, 7]),
+    ],
+)
+def test_real_pages_streamed_are_rewritten_as_whole_pages(reader: str, sizes: list[int]) -> None:
     checked = 0
-    for page in labelled_pages():
-        html = _inject(page.html, zlib.crc32(page.name.encode()) % 23)
-        for rewriter in (LISTED, Rewriter(page.country, replace_all=True)):
-            expected = whole(rewriter, html)
-            assert streamed(rewriter, html, sizes) == expected, page.name
-        checked += 1
+    with reading(reader):
+        for page in labelled_pages():
+            html = _inject(page.html, zlib.crc32(page.name.encode()) % 23)
+            for rewriter in (LISTED, Rewriter(page.country, replace_all=True)):
+                expected = whole(rewriter, html)
+                assert streamed(rewriter, html, sizes) == expected, page.name
+            checked += 1
     assert checked > 50
 
 
 @pytestmark_corpora
-def test_a_real_page_in_one_character_pieces() -> None:
+@pytest.mark.parametrize("reader", READERS)
+def test_a_real_page_in_one_character_pieces(reader: str) -> None:
     pages = sorted(labelled_pages(), key=lambda p: len(p.html))[:3]
-    for page in pages:
-        html = _inject(page.html, 3)
-        for rewriter in (LISTED, Rewriter(page.country, replace_all=True)):
-            assert streamed(rewriter, html, [1]) == whole(rewriter, html), page.name
+    with reading(reader):
+        for page in pages:
+            html = _inject(page.html, 3)
+            for rewriter in (LISTED, Rewriter(page.country, replace_all=True)):
+                assert streamed(rewriter, html, [1]) == whole(rewriter, html), page.name

@@ -64,11 +64,20 @@ from dni_engine.rewrite.markup import (
     _self_closing,
     _token_at,
 )
+from dni_engine.rewrite.markup import _Reader as _FastReader
 from dni_engine.rewrite.numbers import Target
 from dni_engine.rewrite.style import replacement_for
 from dni_engine.rewrite.tree import DATA, PLAINTEXT, SCRIPT, Tree
 
-__all__ = ["LEFT", "RIGHT", "ByteRewriteStream", "RewriteStream", "StreamClosedError"]
+__all__ = [
+    "HOLD",
+    "KEEP",
+    "LEFT",
+    "RIGHT",
+    "ByteRewriteStream",
+    "RewriteStream",
+    "StreamClosedError",
+]
 
 _log = logging.getLogger("dni_engine.rewrite")
 
@@ -77,6 +86,12 @@ LEFT = 64
 #: Characters held at the end of what was fed: what they start is not decided yet.
 RIGHT = 64
 _GAP = 128
+#: The page read so far is kept (for the fast reader's re-reads from the start) up
+#: to this many characters; beyond, the stream reads on with the tree alone.
+KEEP = 2_000_000
+#: What the fast reader may hold while a number lies in a token not ended yet
+#: (text, a script, a comment, a tag) before the stream reads on with the tree alone.
+HOLD = 32_768
 
 _SEPARATORS = "".join(re.escape(ch) for ch in sorted(FORMATTING_CHARS | {"\n", "\r"}))
 # A character no number (listed or any) can hold: not a letter or digit of any
@@ -106,7 +121,10 @@ class StreamClosedError(DniError, ValueError):
 
 def _safe_cut(text: str, lo: int, hi: int) -> int | None:
     """The last place in ``(lo, hi]`` no number crosses, or ``None``."""
-    match = _SAFE.match(text, lo, hi)
+    near = hi - 512  # most often found near the end: look there first
+    match = _SAFE.match(text, near, hi) if near > lo else None
+    if match is None:
+        match = _SAFE.match(text, lo, hi)
     if match is None or match.end() <= lo:
         return None
     return match.end()
@@ -301,8 +319,10 @@ class RewriteStream:
         "_buf",
         "_cc",
         "_closed",
+        "_fast",
         "_finder",
         "_html",
+        "_offset",
         "_passthrough",
         "_pending",
         "_reader",
@@ -327,9 +347,13 @@ class RewriteStream:
         self._passthrough = finder is None or target is None
         self._buf = ""  # LEFT characters given out already, then what is held
         self._pending = 0  # where in _buf what is held starts
-        self._reader = _Reader() if html else None
+        # HTML is read first by the whole-page reader (its fast scan), over the page
+        # kept whole in _buf; then, past KEEP or where it cannot go on, by _Reader.
+        self._fast = _FastReader("") if html else None
+        self._reader: _Reader | None = None
         self._budget = [2000]
         self._window = (0, 0)
+        self._offset = 0  # where in the page the text the finders read starts
 
     @property
     def held(self) -> int:
@@ -353,7 +377,12 @@ class RewriteStream:
             raise TypeError(f"a page piece is str, not {type(chunk).__name__}")
         if self._passthrough:
             return chunk
-        self._buf += chunk
+        buf = self._buf
+        self._buf = ""
+        if self._fast is not None:
+            self._fast.text = ""  # the only other reference: buf grows in place
+        buf += chunk
+        self._buf = buf
         return self._advance(final=False)
 
     def close(self) -> str:
@@ -369,34 +398,101 @@ class RewriteStream:
     # ---- the work ----------------------------------------------------------------
 
     def _advance(self, *, final: bool) -> str:
+        try:
+            if self._fast is not None:
+                out = self._advance_fast(final)
+                if out is not None:
+                    return out
+            return self._advance_read(final)
+        except Exception:  # the page must be served whatever it holds
+            _log.warning("rest of the page passed through: rewriting it failed", exc_info=True)
+            return self._give_up()
+
+    def _advance_fast(self, final: bool) -> str | None:
+        """A step with the whole-page reader over the page kept whole; ``None`` when
+        the stream must read on with :class:`_Reader` instead."""
+        page = self._buf
+        pending = self._pending
+        fast = self._fast
+        assert fast is not None
+        fast.text = page
+        fast.size = len(page)
+        limit = len(page) if final else len(page) - RIGHT
+        if limit <= pending:
+            return ""
+        if not final and len(page) > KEEP:
+            self._read_on()
+            return None
+        cut = len(page) if final else _safe_cut(page, pending, limit)
+        if cut is None:
+            if len(page) - pending > HOLD:
+                self._read_on()
+                return None
+            return ""
+        token = fast.token
+        saved = (fast.pos, fast.raw, fast.full, token.start, token.end, token.kind, token.link)
+        tree_before = fast.tree
+        budget = self._budget[0]
+        start = max(0, pending - LEFT)
+        self._offset = start
+        out = self._rewrite(page[start:], pending - start, cut - start)
+        if fast.hide_all:
+            return self._give_up()
+        if not final and fast.pos >= len(page):
+            # The reader read a token to the end of what came so far (an unclosed
+            # script, comment or tag, text without a '<' after it): its state is
+            # not the page's. Give nothing out; read again with more of the page.
+            self._budget[0] = budget
+            if tree_before is not None or len(page) - pending > HOLD:
+                self._read_on()
+                return None
+            fast.pos, fast.raw, fast.full = saved[:3]
+            token.set(*saved[3:])
+            fast.tree = None
+            return ""
+        self._pending = cut
+        return out
+
+    def _read_on(self) -> None:
+        """Leave the whole-page reader: read the page kept so far with the tree, up to
+        what was given out, then keep only what :class:`_Reader` needs."""
+        page = self._buf
+        pending = self._pending
+        reader = _Reader()
+        reader.advance(page, pending, False)
+        keep = min(reader.pos, max(0, pending - LEFT))
+        self._buf = page[keep:]
+        self._pending = pending - keep
+        reader.rebase(keep)
+        self._reader = reader
+        self._fast = None
+
+    def _advance_read(self, final: bool) -> str:
         buf = self._buf
         pending = self._pending
-        try:
-            limit = len(buf) if final else len(buf) - RIGHT
-            if limit <= pending:
-                return ""
-            reader = self._reader
-            if reader is not None:
-                reader.advance(buf, limit, final)
-                if reader.hidden_all():
-                    return self._give_up()
-                cut = len(buf) if final else reader.pos
-            else:
-                cut = len(buf) if final else (_safe_cut(buf, pending, limit) or pending)
-            if cut <= pending:
-                return ""
-            out = self._rewrite(buf, pending, cut)
-            keep = max(0, cut - LEFT)
-            self._buf = buf[keep:]
-            self._pending = cut - keep
-            if reader is not None:
-                reader.rebase(keep)
-            return out
-        except Exception:  # the page must be served whatever it holds
-            _log.warning(
-                "rest of the page passed through unchanged: rewriting it failed", exc_info=True
-            )
-            return self._give_up()
+        limit = len(buf) if final else len(buf) - RIGHT
+        if limit <= pending:
+            return ""
+        reader = self._reader
+        if reader is not None:
+            if reader.hidden_all():
+                return self._give_up()
+            reader.advance(buf, limit, final)
+            if reader.hidden_all():
+                return self._give_up()
+            cut = len(buf) if final else reader.pos
+        else:
+            cut = len(buf) if final else (_safe_cut(buf, pending, limit) or pending)
+        if cut <= pending:
+            return ""
+        self._offset = 0
+        out = self._rewrite(buf, pending, cut)
+        keep = max(0, cut - LEFT)
+        self._buf = buf[keep:]
+        self._pending = cut - keep
+        if reader is not None:
+            reader.rebase(keep)
+        return out
 
     def _give_up(self) -> str:
         """Pass the rest of the page through unchanged, from what is held on."""
@@ -404,12 +500,23 @@ class RewriteStream:
         self._buf = ""
         self._pending = 0
         self._passthrough = True
+        self._fast = None
+        self._reader = None
         return out
 
     def _place(self, text: str, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int, bool]]:
         """Where the spans in the window being given out stand (``markup.placed``'s contract)."""
         lo, hi = self._window
         kept: list[tuple[int, int, bool]] = []
+        fast = self._fast
+        if fast is not None:
+            offset = self._offset
+            for start, end in spans:
+                if lo <= start and end <= hi:
+                    where = fast.where(start + offset, end + offset)
+                    if where:
+                        kept.append((start, end, where == 2))
+            return kept
         if self._reader is None:
             return [(s, e, False) for s, e in spans if lo <= s and e <= hi]
         marks = self._reader.marks
