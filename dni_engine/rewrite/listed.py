@@ -180,9 +180,11 @@ class ListedFinder:
             for start, end in self._candidates(text, html, encoded=False)
             if (hit := self._confirm(text, start, end, html)) is not None
         ]
-        if html and _maybe_encoded_plus(text):
-            # A "+" written as %2B or &#43; is looked for only on a page holding
-            # something it could be written as (each look costs a pass over the page).
+        if html and (found or _maybe_encoded_plus(text)):
+            # A "+" written as %2B or &#43; is looked for only on a page showing a
+            # number plainly or holding what it could be written as (each look
+            # costs a pass over the page). Either way only what the page holds
+            # decides, not where: a piece of it read alone finds the same.
             found += [
                 hit
                 for start, end in self._candidates(text, html, encoded=True)

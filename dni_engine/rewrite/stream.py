@@ -22,15 +22,28 @@ Script, style and comment content is given out as it comes, whatever its
 length: a 10 MB script or a page of text without numbers streams through with
 a few hundred characters held.
 
-The page is read with the HTML5 tree-construction rules from its first byte
-(:class:`~dni_engine.rewrite.tree.Tree`; the script data escape states followed
-here, so a piece boundary inside ``<script><!--`` changes nothing): where a
-number stands is decided by what came before it only. One exception, which a
-stream cannot honour: a ``data-dni-noswap`` on a ``<body>`` or ``<html>`` start
-tag that comes after the page's first numbers (a second ``<body>`` tag's
-attributes are added to the body) hides the whole page, numbers given out
-earlier included; the whole-page rewrite then swaps nothing, the stream swaps
-nothing from there on.
+HTML is read two ways, both deciding where a number stands from what came
+before it only:
+
+- First by the whole-page reader itself (``markup``'s fast scan and local
+  trees), over the page kept whole in memory up to ``KEEP`` (2,000,000)
+  characters, since its local tree sometimes reads the page again from its
+  start. When it reads a token to the end of what came so far (text with no
+  ``<`` after it yet, a script, comment or tag not closed yet), what it said of
+  the numbers before the cut holds (but in an unclosed tag, which is held, up
+  to ``HOLD`` characters) and it steps back to read that token again with more
+  of the page (up to ``REREAD`` characters back).
+- Past any of those bounds, by :class:`_Reader`: the page read so far is read
+  once with the tree from its start (:class:`~dni_engine.rewrite.tree.Tree`,
+  the script data escape states followed here, so a piece boundary inside
+  ``<script><!--`` or a ``</scr`` at the end of a piece changes nothing), and
+  then only the held part and the context are kept.
+
+One exception, which a stream cannot honour: a ``data-dni-noswap`` on a
+``<body>`` or ``<html>`` start tag that comes after the page's first numbers (a
+second ``<body>`` tag's attributes are added to the body) hides the whole page,
+numbers given out earlier included; the whole-page rewrite then swaps nothing,
+the stream swaps nothing from there on.
 
 A stream never raises into its host but for misuse (feeding after
 :meth:`~RewriteStream.close`, feeding what is not ``str`` / ``bytes``): on an
@@ -42,6 +55,7 @@ returned the page unchanged).
 from __future__ import annotations
 
 import codecs
+import copy
 import logging
 import re
 from collections.abc import Iterable
@@ -73,6 +87,7 @@ __all__ = [
     "HOLD",
     "KEEP",
     "LEFT",
+    "REREAD",
     "RIGHT",
     "ByteRewriteStream",
     "RewriteStream",
@@ -92,6 +107,9 @@ KEEP = 2_000_000
 #: What the fast reader may hold while a number lies in a token not ended yet
 #: (text, a script, a comment, a tag) before the stream reads on with the tree alone.
 HOLD = 32_768
+#: How far back the whole-page reader may have to read a token again (a script
+#: not closed yet, holding numbers) before the stream reads on with the tree alone.
+REREAD = 262_144
 
 _SEPARATORS = "".join(re.escape(ch) for ch in sorted(FORMATTING_CHARS | {"\n", "\r"}))
 # A character no number (listed or any) can hold: not a letter or digit of any
@@ -103,6 +121,11 @@ _BREAKER = rf"[^\w{_SEPARATORS}+&#;%]"
 _SAFE = re.compile(
     rf"(?s:.*)(?:{_BREAKER}|(?<=[^0-9+&%]{{{_GAP}}})(?<![{_SEPARATORS}]))",
 )
+
+_TAG_START = re.compile(r"</?[A-Za-z]")
+_LAST_BREAKER = re.compile(rf"(?s:.*){_BREAKER}")
+_LAST_STARTER = re.compile(r"(?s:.*)[0-9+&%]")
+_SEPARATOR_SET = frozenset(FORMATTING_CHARS | {"\n", "\r"})
 
 # Script data: what changes the tokenizer's state (data, escaped, double escaped).
 _SCRIPT_EVENTS = (
@@ -121,13 +144,25 @@ class StreamClosedError(DniError, ValueError):
 
 def _safe_cut(text: str, lo: int, hi: int) -> int | None:
     """The last place in ``(lo, hi]`` no number crosses, or ``None``."""
-    near = hi - 512  # most often found near the end: look there first
-    match = _SAFE.match(text, near, hi) if near > lo else None
-    if match is None:
-        match = _SAFE.match(text, lo, hi)
-    if match is None or match.end() <= lo:
-        return None
-    return match.end()
+    best = lo
+    near = max(lo, hi - 1024)  # most often found near the end: look there first
+    breaker = _LAST_BREAKER.match(text, near, hi) or (
+        _LAST_BREAKER.match(text, lo, near) if near > lo else None
+    )
+    if breaker is not None:
+        best = breaker.end()
+    # After _GAP characters without a digit, "+", "&" or "%", at the end.
+    look = max(0, hi - _GAP - 16)
+    starter = _LAST_STARTER.match(text, look, hi)
+    for at in range(hi, max((starter.end() if starter else look) + _GAP, best), -1):
+        if text[at - 1] not in _SEPARATOR_SET:
+            best = at
+            break
+    if best <= lo:  # an earlier gap, in what comes last
+        gap = _SAFE.match(text, max(lo, hi - 4096), hi)
+        if gap is not None:
+            best = gap.end()
+    return best if best > lo else None
 
 
 class _Reader:
@@ -431,26 +466,33 @@ class RewriteStream:
             return ""
         token = fast.token
         saved = (fast.pos, fast.raw, fast.full, token.start, token.end, token.kind, token.link)
-        tree_before = fast.tree
+        tree_saved = copy.deepcopy(fast.tree) if fast.tree is not None else None
         budget = self._budget[0]
         start = max(0, pending - LEFT)
         self._offset = start
         out = self._rewrite(page[start:], pending - start, cut - start)
         if fast.hide_all:
             return self._give_up()
-        if not final and fast.pos >= len(page):
-            # The reader read a token to the end of what came so far (an unclosed
-            # script, comment or tag, text without a '<' after it): its state is
-            # not the page's. Give nothing out; read again with more of the page.
+        if final or fast.pos < len(page):
+            self._pending = cut
+            return out
+        # The reader read a token to the end of what came so far (text without a
+        # '<' after it, an unclosed script, comment or tag): what it said of the
+        # numbers in it holds, but its state is not the page's. It steps back, to
+        # read that token again with more of the page.
+        in_tag = _TAG_START.match(page, token.start) is not None
+        fast.pos, fast.raw, fast.full = saved[:3]
+        token.set(*saved[3:])
+        fast.tree = tree_saved
+        if in_tag:  # a number in a tag not closed yet may be a link: wait for its '>'
             self._budget[0] = budget
-            if tree_before is not None or len(page) - pending > HOLD:
+            if len(page) - pending > HOLD:
                 self._read_on()
                 return None
-            fast.pos, fast.raw, fast.full = saved[:3]
-            token.set(*saved[3:])
-            fast.tree = None
             return ""
         self._pending = cut
+        if len(page) - fast.pos > REREAD:
+            self._read_on()  # no reading the same token again and again
         return out
 
     def _read_on(self) -> None:
