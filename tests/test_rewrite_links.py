@@ -110,11 +110,10 @@ def test_odd_national_forms_swap_link_and_text_together(
     assert [f.link for f in found] == [True, False], found
 
 
-def test_an_encoded_plus_is_read_wherever_the_page_may_hold_one() -> None:
-    """Looking for %2B and &#43; costs a pass over the page each: done only on a page
-    holding what a "+" may be written as (a few substring looks decide), so that
-    what is swapped at a place depends on what is around it only (a stream
-    decides the same)."""
+def test_an_encoded_plus_is_read_on_every_page() -> None:
+    """%2B and &#43; are looked for whether or not the page shows a number plainly, so
+    that what is swapped at a place depends on what is around it only (a stream
+    decides the same), and a link whose text shows no number is swapped too."""
     alone = '<a href="tel:%2B441174960123">Call us</a>'
     assert REWRITER.rewrite_html(alone, TRACKING) == '<a href="tel:+441174090162">Call us</a>'
     shown = alone + " or 0117 496 0123"

@@ -115,19 +115,6 @@ _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
 _PERCENT_BEFORE = re.compile(r"%[0-9A-Fa-f]{2}\Z")
 
 
-def _maybe_encoded_plus(text: str) -> bool:
-    """Whether ``text`` may hold a "+" written as %2B or a character reference: a
-    few substring looks, far cheaper than the scans they spare."""
-    return (
-        "%2B" in text
-        or "%2b" in text
-        or "43;" in text
-        or "2b;" in text
-        or "2B;" in text
-        or "&plus;" in text
-    )
-
-
 # A scan: a pattern finding numbers, or their start when a second pattern
 # matches the rest (so the "+" written as a reference shares the rest with "+").
 _Scan = tuple[re.Pattern[str], re.Pattern[str] | None]
@@ -180,11 +167,11 @@ class ListedFinder:
             for start, end in self._candidates(text, html, encoded=False)
             if (hit := self._confirm(text, start, end, html)) is not None
         ]
-        if html and (found or _maybe_encoded_plus(text)):
-            # A "+" written as %2B or &#43; is looked for only on a page showing a
-            # number plainly or holding what it could be written as (each look
-            # costs a pass over the page). Either way only what the page holds
-            # decides, not where: a piece of it read alone finds the same.
+        if html:
+            # A "+" written as %2B or &#43; is looked for on every page (two passes
+            # that skip from '%' to '%' and '&' to '&'): what is found at a place
+            # then depends on what is around it only, so a piece of a page read
+            # alone (a stream) finds the same there.
             found += [
                 hit
                 for start, end in self._candidates(text, html, encoded=True)
