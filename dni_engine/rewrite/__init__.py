@@ -57,6 +57,13 @@ How the replacement is written
     (``020 7839 5555`` becomes ``0117 409 0162``). See :mod:`.style`. A number that
     already is the tracking number is left exactly as written.
 
+A page arriving in pieces
+    ``rewriter.stream(tracking_number)`` (``stream_bytes`` for bytes of a known
+    charset) gives a :class:`~dni_engine.rewrite.stream.RewriteStream`: fed the
+    pieces, it gives back pieces whose concatenation is exactly the whole-page
+    rewrite, holding back only what the next characters may still change (an open
+    tag, a possible number, a short tail). See :mod:`.stream`.
+
 Rewriting never raises: on any unexpected input the page comes back unchanged.
 """
 
