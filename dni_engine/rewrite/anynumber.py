@@ -18,6 +18,8 @@ keeps those in text and ``tel:`` targets. Each run is then read as a whole:
   grouping has them (countries written without a trunk prefix, and the NANP),
   and a bare run of digits with no ``+``, trunk prefix or separator only after
   a phone word (Tel, Phone, Fax, ...) or in a link;
+- a run split by inline tags (``0117 <b>496</b> 0123``) is read as the text a
+  browser shows, its tags left out (see :mod:`~dni_engine.rewrite.inline`);
 - a number may not be the part of a longer run: whatever the run holds beside
   it must be explained, or another number. ``+49 (0) 160-8472068`` holds no
   British number, ``0 93 82 / 84 73 99`` no Belgian one.
@@ -32,6 +34,7 @@ from collections.abc import Iterable
 import phonenumbers
 from phonenumbers import CountryCodeSource, PhoneMetadata, PhoneNumberFormat
 
+from dni_engine.rewrite.inline import INLINE_TAG, sibling_joins, visible
 from dni_engine.rewrite.markup import placed
 from dni_engine.rewrite.numbers import Found, national_prefix
 from dni_engine.rewrite.separators import NBSP_ENTITY, SEP_HTML, SEP_TEXT
@@ -99,6 +102,10 @@ _PHONE_WORDS = re.compile(
 )
 _PHONE_WORDS_REACH = 40
 _FREE_GROUPING = frozenset({"DE", "AT"})
+# In HTML, inline tags may stand between a number's digits too.
+_SEP_INLINE = f"{SEP_HTML}(?:{INLINE_TAG}{SEP_HTML}){{0,4}}"
+# How much of the page around a split run its checks read (phone words, context).
+_AROUND = 64
 
 
 def _breaks_number(char: str) -> bool:
@@ -205,7 +212,7 @@ class AllFinder:
                 # The first digit of a run (the look-behind keeps scans from
                 # restarting inside one), then enough digits for a number.
                 r"[0-9](?<![0-9][0-9])"
-                + f"(?:{SEP_HTML if html else SEP_TEXT}[0-9]){{{self._min_digits - 1},}}"
+                + f"(?:{_SEP_INLINE if html else SEP_TEXT}[0-9]){{{self._min_digits - 1},}}"
             )
             for html in (False, True)
         }
@@ -222,10 +229,38 @@ class AllFinder:
         found: list[Found] = []
         budget = [_MAX_ATTEMPTS]
         for start, end, link in places:
-            found.extend(self._numbers_in(text, _Run(text, start, end), link, budget))
+            if html and text.find("<", start, end) >= 0:
+                # Sibling elements' digits (1</a><a>2) are separate runs.
+                bounds = [start] + [i for gap in sibling_joins(text, start, end) for i in gap]
+                for a, b in zip(bounds[::2], [*bounds[1::2], end], strict=True):
+                    if text.find("<", a, b) >= 0:
+                        found.extend(self._numbers_split(text, a, b, link, budget))
+                    else:
+                        found.extend(self._numbers_in(text, _Run(text, a, b), link, budget))
+            else:
+                found.extend(self._numbers_in(text, _Run(text, start, end), link, budget))
             if budget[0] <= 0:
                 break
         return found
+
+    def _numbers_split(
+        self, text: str, start: int, end: int, link: bool, budget: list[int]
+    ) -> Iterable[Found]:
+        """The numbers in a run split by inline tags, read as the text a browser
+        shows (the page around it as written), with spans on the page."""
+        shown, runs = visible(text, start, end)
+        offsets = [a + i for a, b in runs for i in range(b - a)]
+        before = text[max(0, start - _AROUND) : start]
+        local = before + shown + text[end : end + _AROUND]
+        lead = len(before)
+        numbers = []
+        for hit in self._numbers_in(local, _Run(local, lead, lead + len(shown)), link, budget):
+            if hit.start >= lead:
+                hit_start = offsets[hit.start - lead]
+            else:
+                hit_start = start - (lead - hit.start)
+            numbers.append(hit._replace(start=hit_start, end=offsets[hit.end - 1 - lead] + 1))
+        return numbers
 
     def _numbers_in(self, text: str, run: _Run, link: bool, budget: list[int]) -> Iterable[Found]:
         """The numbers in one run: longest first, left to right, each beside explained

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from dni_engine.phone import keypad_letters, letters_to_digits
+from dni_engine.rewrite.inline import LOOSE_TAG, sibling_joins, strict_tags, visible
 from dni_engine.rewrite.markup import placed
 from dni_engine.rewrite.numbers import (
     INTERNATIONAL_KINDS,
@@ -29,6 +30,10 @@ from dni_engine.rewrite.separators import (
 )
 
 __all__ = ["Listed", "ListedFinder"]
+
+# In HTML the tags of inline elements may split a number too (0117 <b>496</b> 0123):
+# matched loosely here, checked in _confirm.
+_SEP_HTML = f"{SEP_LISTED_HTML}(?:{LOOSE_TAG}{SEP_LISTED_HTML}){{0,4}}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +145,7 @@ class ListedFinder:
             return scans
         found: list[_Scan] = []
         for unit, child in self._trie.children.items():
-            after = child.pattern_after(SEP_LISTED_HTML if html else SEP_TEXT)
+            after = child.pattern_after(_SEP_HTML if html else SEP_TEXT)
             found.append((re.compile(_first(unit[0], html) + after), None))
             if html and unit[0] == "+":  # &#43;44 ..., &plus;44 ..., tel:%2B44...
                 rest = re.compile(after)
@@ -192,7 +197,10 @@ class ListedFinder:
         """Whether a number placed in text or a link target stands for itself there."""
         if not hit.link:
             # Percent-encoding means something only in a URL.
-            return "%" not in text[hit.start : hit.end] and not _PERCENT_BEFORE.match(
+            written = text[hit.start : hit.end]
+            if "<" in written:
+                written = visible(text, hit.start, hit.end)[0]
+            return "%" not in written and not _PERCENT_BEFORE.match(
                 text, max(hit.start - 3, 0), hit.start
             )
         context = phone_context(text, hit.end)
@@ -206,6 +214,10 @@ class ListedFinder:
 
     def _confirm(self, text: str, start: int, end: int, html: bool) -> Found | None:
         written = text[start:end]
+        if html and "<" in written:  # split by inline tags: read what a browser shows
+            if not strict_tags(text, start, end) or sibling_joins(text, start, end):
+                return None
+            written = visible(text, start, end)[0]
         plus = _PLUS_WRITTEN.match(written) is not None if html else written.startswith("+")
         if html:
             if plus:  # the "+" checked, only separators may be written as references

@@ -32,6 +32,7 @@ import html
 import re
 from collections.abc import Iterable
 
+from dni_engine.rewrite.inline import pieces
 from dni_engine.rewrite.tree import DATA, PLAINTEXT, RAWTEXT, RCDATA, SCRIPT, Resync, Tree
 
 __all__ = ["placed"]
@@ -328,6 +329,16 @@ class _Reader:
                 return 2
         return 0
 
+    def split_in_text(self, start: int, end: int) -> bool:
+        """Whether every piece of a span split by tags is text and each tag between
+        them is a tag to the tokenizer (the text before it ends at its ``<``)."""
+        for a, b in pieces(self.text, start, end):
+            if self.where(a, b) != 1:
+                return False
+            if b < end and self.token.end != b:
+                return False
+        return True
+
     # ---- reading ---------------------------------------------------------------
 
     def _step(self, target: int) -> None:
@@ -619,12 +630,19 @@ def placed(text: str, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int, 
     """The spans (sorted, not overlapping) that may be swapped in HTML ``text``.
 
     Each comes back as ``(start, end, in_link)``: in text, or (``in_link``) in
-    a ``tel:``/``callto:`` link target. Spans anywhere else are dropped. The
+    a ``tel:``/``callto:`` link target. Spans anywhere else are dropped. A span
+    holding tags (a number split by inline markup, see :mod:`.inline`) is kept,
+    as text, only when each of its pieces is text and each tag in it is read as
+    a tag. The
     page is read only as far as the last span, in time linear in that length.
     """
     reader = _Reader(text)
     kept: list[tuple[int, int, bool]] = []
     for start, end in spans:
+        if text.find("<", start, end) >= 0:
+            if reader.split_in_text(start, end):
+                kept.append((start, end, False))
+            continue
         where = reader.where(start, end)
         if where:
             kept.append((start, end, where == 2))
