@@ -230,8 +230,9 @@ class AllFinder:
         budget = [_MAX_ATTEMPTS]
         for start, end, link in places:
             if html and text.find("<", start, end) >= 0:
-                # Sibling elements' digits (1</a><a>2) are separate runs.
-                bounds = [start] + [i for gap in sibling_joins(text, start, end) for i in gap]
+                # Digits touching through tags alone (1</a><a>2, 5<b>0117) are separate runs.
+                joins = sibling_joins(text, start, end, any_tags=True)
+                bounds = [start] + [i for gap in joins for i in gap]
                 for a, b in zip(bounds[::2], [*bounds[1::2], end], strict=True):
                     if text.find("<", a, b) >= 0:
                         found.extend(self._numbers_split(text, a, b, link, budget))

@@ -22,6 +22,10 @@ Digits of two sibling elements with nothing between them
 (``1</a><a href="/p/2">2</a>``: pagination, buttons, table-like lists) are
 not one number: where a digit touches the next one through markup, the tags
 between them may enter or leave elements, not close one and open another.
+That much holds for a listed number, whose digits are known
+(``01174<b>96</b>0123``); ``replace_all``, which has to tell where a number
+ends, takes any tag between two touching digits as a boundary, as tags are at
+a listed number's edges (``5<b>0117 496 0123</b>`` is swapped).
 """
 
 from __future__ import annotations
@@ -104,17 +108,20 @@ def strict_tags(text: str, start: int, end: int) -> bool:
     return True
 
 
-def sibling_joins(text: str, start: int, end: int) -> list[tuple[int, int]]:
+def sibling_joins(
+    text: str, start: int, end: int, *, any_tags: bool = False
+) -> list[tuple[int, int]]:
     """The places ``(start, end)`` in the span where tags closing one element and
     opening another stand between two digits (or letters) with no separator:
-    there the span is two things, not one number."""
+    there the span is two things, not one number. With ``any_tags``, every place
+    where tags alone stand between two digits or letters."""
     joins: list[tuple[int, int]] = []
     runs = pieces(text, start, end)
     for (_, b), (a, _) in itertools.pairwise(runs):
         if not (text[b - 1].isalnum() and text[a].isalnum()):
             continue
         closing = text.find("</", b, a)
-        if closing >= 0 and _OPENING.search(text, closing, a):
+        if any_tags or (closing >= 0 and _OPENING.search(text, closing, a)):
             joins.append((b, a))
     return joins
 
