@@ -176,3 +176,32 @@ def test_any_tags_between_the_digits(cuts: list[tuple[int, str]]) -> None:
     assert re.findall(r"<[^>]*>", out) == re.findall(r"<[^>]*>", page)
     shown = re.sub(r"<[^>]*>", "", out)
     assert shown == "Call 0117 409 0162."
+
+
+@pytest.mark.parametrize(
+    "unit",
+    ["1 <b a='", '0 <b a="', "0 <b a ", '0 <b a="<" ', "0117 <span ", "0117 <!-- "],
+)
+def test_tags_that_never_close_stay_cheap(unit: str) -> None:
+    """A look at a tag ends at the next ``<``: pages of tags that never close are
+    read in linear time (a look running to the end of the page at every digit
+    took a minute here), and nothing in them is a number."""
+    page = unit * 20000
+    for rewriter in (LISTED, EVERY):
+        assert rewriter.rewrite_html(page, BRISTOL) == page
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([4, 5, 8, 9]), _TAGS), max_size=3))
+def test_replace_all_with_tags_beside_separators(cuts: list[tuple[int, str]]) -> None:
+    """Tags beside a separator (as pages split numbers) join a number for replace_all."""
+    number = "0117 496 0123"
+    page = ""
+    at = 0
+    for cut, tag in sorted(cuts):
+        page += number[at:cut] + tag
+        at = max(at, cut)
+    page = "Call " + page + number[at:] + "."
+    out = EVERY.rewrite_html(page, BRISTOL)
+    assert re.findall(r"<[^>]*>", out) == re.findall(r"<[^>]*>", page)
+    assert re.sub(r"<[^>]*>", "", out) == "Call 0117 409 0162."

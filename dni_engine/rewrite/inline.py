@@ -10,8 +10,9 @@ every tag is kept as written.
 Counted as inline: the phrasing elements that do not break a line and whose
 content is shown (``a``, ``abbr``, ``b``, ``bdi``, ``bdo``, ``cite``, ``code``,
 ``data``, ``dfn``, ``em``, ``font``, ``i``, ``kbd``, ``mark``, ``q``, ``s``,
-``samp``, ``small``, ``span``, ``strong``, ``time``, ``u``, ``var``), and
-comments without a ``-``, ``<`` or ``>`` inside. Not counted: ``sub`` and
+``samp``, ``small``, ``span``, ``strong``, ``time``, ``u``, ``var``; with any
+attributes, quoted values holding ``>`` included, but no ``<`` inside the
+tag), and comments without a ``-``, ``<`` or ``>`` inside. Not counted: ``sub`` and
 ``sup`` (digits in them are footnote marks and exponents: ``<sup>1</sup>0117
 496 0123`` is a number after a footnote mark), ``br`` and every other void
 element, block elements, ``script``, ``style``, raw-text and form elements,
@@ -70,10 +71,12 @@ INLINE_ELEMENTS = (
     "var",
 )
 
-_ATTR_VALUE = r"""(?:"[^"]*+"|'[^']*+'|[^\t\n\f\r >"'][^\t\n\f\r >]*+)"""
+# No "<" inside a joining tag (the tokenizer allows one): each look at a tag then
+# ends at the next "<", which keeps the candidate scan linear on any page.
+_ATTR_VALUE = r"""(?:"[^"<]*+"|'[^'<]*+'|[^\t\n\f\r <>"'][^\t\n\f\r <>]*+)"""
 _ATTR = (
     r"(?!(?i:data-dni-noswap)(?=[\t\n\f\r />=]))"
-    r"[^\t\n\f\r />][^\t\n\f\r />=]*+(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+" + _ATTR_VALUE + ")?"
+    r"[^\t\n\f\r /<>][^\t\n\f\r /<>=]*+(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+" + _ATTR_VALUE + ")?"
 )
 _NAMES = "|".join(sorted(INLINE_ELEMENTS, key=len, reverse=True))
 #: A start or end tag of an inline element (no ``data-dni-noswap``), or a plain
