@@ -99,6 +99,27 @@ _PHONE_WORDS = re.compile(
 )
 _PHONE_WORDS_REACH = 40
 _FREE_GROUPING = frozenset({"DE", "AT"})
+_FIRST_GROUP_ONLY = re.compile(r"\(?\\1\)?")
+
+
+def _breaks_of(formatted: str, nsn_length: int | None = None) -> set[int]:
+    """Where ``formatted`` (a number as phonenumbers writes it) breaks its last
+    ``nsn_length`` digits (all of them when ``None``): counts of digits before
+    each break."""
+    digits = sum(c.isdigit() for c in formatted)
+    skip = 0 if nsn_length is None else digits - nsn_length
+    breaks = set()
+    seen = 0
+    gap = False
+    for char in formatted:
+        if char.isdigit():
+            if gap and seen > skip:
+                breaks.add(seen - skip)
+            gap = False
+            seen += 1
+        else:
+            gap = True
+    return breaks
 
 
 def _breaks_number(char: str) -> bool:
@@ -189,14 +210,23 @@ class AllFinder:
         self._stray_groups = (
             0 if not self.trunk or self.cc == 1 else 99 if country in _FREE_GROUPING else 1
         )
+        # The formats phonenumbers writes the country's numbers in: its own, or
+        # (Antigua, Jersey, ...) those of the main country of its calling code.
+        # A rule of just the first group, ``(\1)``, writes no prefix: Brazil's
+        # ``(11) 2345-6789``.
+        main = PhoneMetadata.metadata_for_region(
+            phonenumbers.region_code_for_country_code(self.cc), None
+        )
+        formats = metadata.number_format or (main.number_format if main is not None else ())
         self._formats = [
             (
                 re.compile(f.leading_digits_pattern[-1]) if f.leading_digits_pattern else None,
                 re.compile(f.pattern or "$^"),
                 bool(f.national_prefix_formatting_rule)
-                and not f.national_prefix_optional_when_formatting,
+                and not f.national_prefix_optional_when_formatting
+                and _FIRST_GROUP_ONLY.fullmatch(f.national_prefix_formatting_rule or "") is None,
             )
-            for f in metadata.number_format
+            for f in formats
         ]
         self._min_digits = max(min(lengths), 4)
         self._max_digits = max(lengths) + len(self._cc_digits) + 2 + len(self.trunk)
@@ -254,6 +284,10 @@ class AllFinder:
                     first = last
                     break
             first += 1
+        if not hits and any(explained) and budget[0] > 0:
+            whole = self._written_as_formatted(text, run, link, budget)
+            if whole is not None:
+                return [whole]
         # A number beside digits that are neither explained nor another number is
         # part of something longer; dropping one may leave its neighbour alone too.
         changed = True
@@ -274,6 +308,28 @@ class AllFinder:
                     changed = True
                     break
         return [found for _, _, found in hits]
+
+    def _written_as_formatted(
+        self, text: str, run: _Run, link: bool, budget: list[int]
+    ) -> Found | None:
+        """The whole run as one number, though parts of it look like a date, when it
+        is written exactly as phonenumbers writes the number and something says it
+        is one (``+``, a link, a phone word): New Caledonia's ``20.12.34``."""
+        if not (run.plus or link or self._phone_word_before(text, run.lead)):
+            return None
+        hit = self._verify(
+            text, run.lead, run.groups, 0, len(run.groups) - 1, run.plus, link, budget
+        )
+        if hit is None:
+            return None
+        number = phonenumbers.parse(f"+{hit.cc}{hit.nsn}", None)
+        written = text[hit.start : hit.end]
+        if written in (
+            phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL),
+            phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL),
+        ):
+            return hit
+        return None
 
     def _foreign_from(self, text: str, run: _Run, first: int) -> bool:
         """Whether the run's groups from ``first`` on are a number written with ``+``/``00``."""
@@ -310,8 +366,9 @@ class AllFinder:
     def _prefix_needed(self, nsn: str) -> bool:
         """Whether ``nsn`` is written nationally with the trunk prefix. Numbers no
         formatting rule covers are, in countries that have a trunk prefix: a German
-        number cut after its ``0`` is no number."""
-        if not self.trunk:
+        number cut after its ``0`` is no number. Where phonenumbers has no rule at
+        all (Kiribati), it writes every number without the prefix."""
+        if not self.trunk or not self._formats:
             return False
         for leading, pattern, needed in self._formats:
             if (leading is None or leading.match(nsn)) and pattern.fullmatch(nsn):
@@ -412,23 +469,27 @@ class AllFinder:
     ) -> int:
         """How many places between written digit groups of the national number are
         not where the country's grouping has a break (PhoneNumberMatcher's
-        STRICT_GROUPING asks for none)."""
+        STRICT_GROUPING asks for none). The grouping is the international one
+        (RFC 3966), or the national one where that fits better: some ranges are
+        grouped only in national form (Honduras's ``800 2123 4567``)."""
         if first == last:
             return 0
-        rfc3966 = phonenumbers.format_number(number, PhoneNumberFormat.RFC3966)
-        formatted = set()
-        at = 0
-        for part in rfc3966.split(";", 1)[0].split("-")[1:]:
-            at += len(part)
-            formatted.add(at)
         total = sum(b - a for a, b in groups[first : last + 1])
         skip = total - len(nsn)  # country code and trunk prefix digits
-        strays = 0
+        written = []
         seen = 0
         for i in range(first, last):
             seen += groups[i][1] - groups[i][0]
-            if seen > skip and seen - skip not in formatted:
-                strays += 1
+            if seen > skip:
+                written.append(seen - skip)
+        if not written:
+            return 0
+        rfc3966 = phonenumbers.format_number(number, PhoneNumberFormat.RFC3966)
+        strays = len(set(written) - _breaks_of(rfc3966.split(";", 1)[0].split("-", 1)[-1]))
+        if strays:
+            national = phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
+            if "".join(c for c in national if c.isdigit()).endswith(nsn):
+                strays = min(strays, len(set(written) - _breaks_of(national, len(nsn))))
         return strays
 
     @staticmethod
