@@ -159,3 +159,47 @@ def test_an_encoded_plus_before_a_nanp_number() -> None:
         '<a href="tel:+13125550199">Call</a> <a href="tel:+13125550199">'
         "+1-312-555-0199</a> 1 312 555 0199 x+12125550143"
     )
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "&#116;el:01174960123",
+        "tel&#58;01174960123",
+        "tel&colon;01174960123",
+        "TEL&colon;01174960123",
+        "&#x74;&#x65;&#x6C;&#x3A;01174960123",
+        "&#X54;el:01174960123",
+        "&#0116el:01174960123",
+        "&#32; &Tab;tel:01174960123",
+        "c&#97;llto:01174960123",
+        "callto&#x3a;01174960123",
+    ],
+)
+def test_an_entity_encoded_scheme_is_a_link(href: str) -> None:
+    """The browser decodes the attribute value before reading the URL: a scheme
+    written with character references is still tel: (or callto:)."""
+    page = f'<a href="{href}">0117 496 0123</a>'
+    found = REWRITER.find_html(page)
+    assert [f.link for f in found] == [True, False]
+    scheme = href.removesuffix("01174960123")
+    assert REWRITER.rewrite_html(page, TRACKING) == (
+        f'<a href="{scheme}+441174090162">0117 409 0162</a>'
+    )
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "&#x74el:01174960123",  # &#x74e is one reference: no "t"
+        "&#1160;el:01174960123",
+        "&tel:01174960123",
+        "t&#101;lx:01174960123",
+        "tel&colon01174960123",  # &colon needs its ";"
+        "x&#116;el:01174960123",
+    ],
+)
+def test_what_only_looks_like_an_encoded_scheme_is_no_link(href: str) -> None:
+    page = f'<a href="{href}">x</a>'
+    assert REWRITER.find_html(page) == []
+    assert REWRITER.rewrite_html(page, TRACKING) is page

@@ -271,7 +271,35 @@ _ATTR_PARTS = re.compile(
     r"([^\t\n\f\r />][^\t\n\f\r />=]*+)(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(" + _ATTR_VALUE + "))?", _A
 )
 _COMMENT_END = re.compile(r"--!?>")
-_LINK_SCHEME = re.compile(r"[\t\n\f\r ]*+(?i:tel|callto):", _A)
+
+
+def _written_char(char: str, named: tuple[str, ...] = ()) -> str:
+    """A regex for one character of an attribute value as a page may write it: the
+    character (either ASCII case for a letter) or a character reference to it
+    (numeric, with or without its ``;``, or named), which the browser decodes."""
+    chars = {char, char.upper()} if char.isalpha() else {char}
+    refs = []
+    for one in sorted(chars):
+        refs.append(f"#0*{ord(one)}(?:;|(?![0-9]))")
+        refs.append(f"#[xX]0*(?i:{ord(one):x})(?:;|(?![0-9A-Fa-f]))")
+    refs.extend(f"{name};" for name in named)
+    return f"(?:[{''.join(sorted(chars))}]|&(?:{'|'.join(refs)}))"
+
+
+# A link target's scheme, as the browser reads the decoded attribute value: space
+# before it, ASCII case-insensitive, each character possibly a character
+# reference (href="&#116;el:...", "tel&#58;...", "tel&colon;...").
+_SPACE = _written_char(" ", ("Tab", "NewLine")).replace("[ ]", r"[\t\n\f\r ]")
+_LINK_SCHEME = re.compile(
+    f"(?:{_SPACE}|&#0*(?:9|1[023])(?:;|(?![0-9]))|&#[xX]0*[9aAcCdD](?:;|(?![0-9A-Fa-f])))*+"
+    + "(?:"
+    + "|".join(
+        "".join(_written_char(c, ("colon",) if c == ":" else ()) for c in scheme)
+        for scheme in ("tel:", "callto:")
+    )
+    + ")",
+    _A,
+)
 _BODY_NOSWAP = re.compile(r"<(?i:body|html)[\t\n\f\r /][^>]*?(?i:data-dni-noswap)", _A)
 _END_TAG_OF = {
     name: re.compile(f"</{_ci(name)}{_END}", _A) for name in (*_RAWTEXT, *_RCDATA, "script")
