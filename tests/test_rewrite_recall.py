@@ -132,3 +132,20 @@ def test_a_bare_island_number_still_needs_a_phone_word() -> None:
     rewriter = Rewriter("AG", replace_all=True)
     assert rewriter.find_text("Order 2684601234 shipped") == []
     assert [f.text for f in rewriter.find_text("Phone: 2684601234")] == ["2684601234"]
+
+
+@pytest.mark.parametrize(
+    ("page", "wanted"),
+    [
+        ('<a href="tel:%2B441174960123">Call us</a>', '<a href="tel:+441174090162">Call us</a>'),
+        ('<a href="tel:&#43;441174960123">Call us</a>', '<a href="tel:+441174090162">Call us</a>'),
+        ("<p>&#43;44 117 496 0123</p>", "<p>&#43;44 117 409 0162</p>"),
+        ("<p>&plus;44 117 496 0123</p>", "<p>&plus;44 117 409 0162</p>"),
+        ("<p>&#x2B;441174960123</p>", "<p>&#x2B;441174090162</p>"),
+        ("<p>%2B44 117 496 0123</p>", "<p>%2B44 117 496 0123</p>"),  # shown as written
+    ],
+)
+def test_replace_all_reads_an_encoded_plus(page: str, wanted: str) -> None:
+    """A "+" written as a reference (or %2B in a link) is the number's own: the
+    tracking number is not written after it with a "+" of its own."""
+    assert Rewriter("GB", replace_all=True).rewrite_html(page, "+441174090162") == wanted

@@ -34,7 +34,7 @@ from phonenumbers import CountryCodeSource, PhoneMetadata, PhoneNumberFormat
 
 from dni_engine.rewrite.markup import placed
 from dni_engine.rewrite.numbers import Found, national_prefix
-from dni_engine.rewrite.separators import NBSP_ENTITY, SEP_HTML, SEP_TEXT
+from dni_engine.rewrite.separators import NBSP_ENTITY, PLUS_HTML, PLUS_PERCENT, SEP_HTML, SEP_TEXT
 
 __all__ = ["AllFinder"]
 
@@ -44,6 +44,9 @@ _SLASH_DATE = re.compile(r"(?:(?:[0-3]?\d/[01]?\d)|(?:[01]?\d/[0-3]?\d))/(?:[12]
 _TIME_STAMP = re.compile(r"[12]\d{3}[-/]?[01]\d[-/]?[0-3]\d +[0-2]\d$")
 _TIME_STAMP_SUFFIX = re.compile(r":[0-5]\d")
 _PAGE_RANGE = re.compile(r"\d{1,5}-+\d{1,5}\s{0,4}\(\d{1,4}")
+# A "+" written as a character reference (in a link also %2B) right before a run.
+_ENCODED_PLUS = re.compile(f"{PLUS_HTML}\\Z")
+_ENCODED_PLUS_LINK = re.compile(f"(?:{PLUS_HTML}|{PLUS_PERCENT})\\Z")
 _DIGIT_RUN = re.compile(r"&#[0-9]+;|([0-9]+)")
 _BREAK = re.compile(r"[\s/()\u2012-\u2015]|" + NBSP_ENTITY)
 # A cap on phonenumbers.parse calls per page, so a page of digit tables stays cheap.
@@ -137,8 +140,9 @@ class _Run:
 
     __slots__ = ("breaks", "end", "explained", "groups", "lead", "plus", "start")
 
-    def __init__(self, text: str, start: int, end: int) -> None:
-        self.start = start
+    def __init__(self, text: str, start: int, end: int, plus_at: int | None = None) -> None:
+        # plus_at: where a "+" written as a reference (or %2B in a link) starts.
+        self.start = start if plus_at is None else plus_at
         self.end = end
         self.groups = [m.span(1) for m in _DIGIT_RUN.finditer(text, start, end) if m.group(1)]
         groups = self.groups
@@ -154,7 +158,8 @@ class _Run:
             ]
             + [True]
         )
-        self.plus = text[start] == "+"
+        self.plus = plus_at is not None or text[start] == "+"
+        start = self.start
         lead = start if self.plus else groups[0][0]
         if lead > 0 and text[lead - 1] == "(":
             lead -= 1
@@ -252,7 +257,14 @@ class AllFinder:
         found: list[Found] = []
         budget = [_MAX_ATTEMPTS]
         for start, end, link in places:
-            found.extend(self._numbers_in(text, _Run(text, start, end), link, budget))
+            plus_at = None
+            if html and text[start - 1 : start] in (";", "B", "b"):
+                encoded = (_ENCODED_PLUS_LINK if link else _ENCODED_PLUS).search(
+                    text, max(0, start - 16), start
+                )
+                plus_at = encoded.start() if encoded is not None else None
+            run = _Run(text, start, end, plus_at)
+            found.extend(self._numbers_in(text, run, link, budget))
             if budget[0] <= 0:
                 break
         return found
