@@ -149,3 +149,27 @@ def test_replace_all_reads_an_encoded_plus(page: str, wanted: str) -> None:
     """A "+" written as a reference (or %2B in a link) is the number's own: the
     tracking number is not written after it with a "+" of its own."""
     assert Rewriter("GB", replace_all=True).rewrite_html(page, "+441174090162") == wanted
+
+
+@pytest.mark.parametrize(
+    ("page", "wanted"),
+    [
+        (
+            '<a href="tel:0117%20496%200123">0117 496 0123</a>',
+            '<a href="tel:+441174090162">0117 409 0162</a>',
+        ),
+        (
+            '<a href="tel:%280117%29%20496%200123">(0117) 496 0123</a>',
+            '<a href="tel:+441174090162">(0117) 409 0162</a>',
+        ),
+        ('<a href="tel:%2B44%20117%20496%200123">x</a>', '<a href="tel:+441174090162">x</a>'),
+        ('<a href="tel:0117%2D496%2D0123">x</a>', '<a href="tel:+441174090162">x</a>'),
+        ('<a href="tel:0117%C2%A0496%C2%A00123">x</a>', '<a href="tel:+441174090162">x</a>'),
+        ("<p>0117%20496%200123</p>", "<p>0117%20496%200123</p>"),  # text shows the escapes
+        ("<p>100%: 0117 496 0123</p>", "<p>100%: 0117 409 0162</p>"),
+    ],
+)
+def test_replace_all_reads_percent_encoded_separators_in_a_target(page: str, wanted: str) -> None:
+    """WordPress writes tel:0117%20496%200123: the target is swapped with its text,
+    so the link never dials the untracked number while the page shows another."""
+    assert Rewriter("GB", replace_all=True).rewrite_html(page, "+441174090162") == wanted

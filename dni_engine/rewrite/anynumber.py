@@ -34,7 +34,16 @@ from phonenumbers import CountryCodeSource, PhoneMetadata, PhoneNumberFormat
 
 from dni_engine.rewrite.markup import placed
 from dni_engine.rewrite.numbers import Found, national_prefix
-from dni_engine.rewrite.separators import NBSP_ENTITY, PLUS_HTML, PLUS_PERCENT, SEP_HTML, SEP_TEXT
+from dni_engine.rewrite.separators import (
+    MAX_SEPARATORS,
+    NBSP_ENTITY,
+    PLUS_HTML,
+    PLUS_PERCENT,
+    SEP_CLASS_HTML,
+    SEP_HTML,
+    SEP_PERCENT,
+    SEP_TEXT,
+)
 
 __all__ = ["AllFinder"]
 
@@ -47,8 +56,14 @@ _PAGE_RANGE = re.compile(r"\d{1,5}-+\d{1,5}\s{0,4}\(\d{1,4}")
 # A "+" written as a character reference (in a link also %2B) right before a run.
 _ENCODED_PLUS = re.compile(f"{PLUS_HTML}\\Z")
 _ENCODED_PLUS_LINK = re.compile(f"(?:{PLUS_HTML}|{PLUS_PERCENT})\\Z")
-_DIGIT_RUN = re.compile(r"&#[0-9]+;|([0-9]+)")
-_BREAK = re.compile(r"[\s/()\u2012-\u2015]|" + NBSP_ENTITY)
+_DIGIT_RUN = re.compile(r"&#[0-9]+;|%[0-9A-Fa-f]{2}|([0-9]+)")
+_BREAK = re.compile(
+    r"[\s/()\u2012-\u2015]|%(?:20|09|2[fF]|28|29|[cC]2%[aA]0|[eE]2%80%9[2-5])|" + NBSP_ENTITY
+)
+# In HTML a run may hold percent-encoded separators (tel:0117%20496%200123, as
+# WordPress writes targets); only a link target keeps them, text shows them.
+_SEP_HTML_PERCENT = f"(?:{SEP_CLASS_HTML}|{NBSP_ENTITY}|{SEP_PERCENT}){{0,{MAX_SEPARATORS}}}"
+_PERCENT_BEFORE = re.compile(r"%[0-9A-Fa-f]{2}\Z")
 # A cap on phonenumbers.parse calls per page, so a page of digit tables stays cheap.
 _MAX_ATTEMPTS = 2000
 
@@ -235,15 +250,18 @@ class AllFinder:
         ]
         self._min_digits = max(min(lengths), 4)
         self._max_digits = max(lengths) + len(self._cc_digits) + 2 + len(self.trunk)
+        more = self._min_digits - 1
         self._patterns = {
-            html: re.compile(
-                # The first digit of a run (the look-behind keeps scans from
-                # restarting inside one), then enough digits for a number.
-                r"[0-9](?<![0-9][0-9])"
-                + f"(?:{SEP_HTML if html else SEP_TEXT}[0-9]){{{self._min_digits - 1},}}"
-            )
-            for html in (False, True)
+            # The first digit of a run (the look-behind keeps scans from
+            # restarting inside one, and in HTML from starting inside a percent
+            # escape but for right after one), then enough digits for a number.
+            False: re.compile(r"[0-9](?<![0-9][0-9])" + f"(?:{SEP_TEXT}[0-9]){{{more},}}"),
+            True: re.compile(
+                r"[0-9](?:(?<![0-9][0-9])(?<!%[0-9])|(?<=%[0-9A-Fa-f]{2}[0-9]))"
+                + f"(?:{_SEP_HTML_PERCENT}[0-9]){{{more},}}"
+            ),
         }
+        self._text_in_html = re.compile(r"[0-9](?<![0-9][0-9])" + f"(?:{SEP_HTML}[0-9]){{{more},}}")
 
     def find(self, text: str, html: bool) -> list[Found]:
         """The numbers of the country in ``text`` (HTML when ``html``), in order."""
@@ -256,6 +274,8 @@ class AllFinder:
         places = placed(text, spans) if html else [(s, e, False) for s, e in spans]
         found: list[Found] = []
         budget = [_MAX_ATTEMPTS]
+        if html and any(not link and "%" in text[s:e] for s, e, link in places):
+            places = self._percent_split(text, places)
         for start, end, link in places:
             plus_at = None
             if html and text[start - 1 : start] in (";", "B", "b"):
@@ -268,6 +288,23 @@ class AllFinder:
             if budget[0] <= 0:
                 break
         return found
+
+    def _percent_split(
+        self, text: str, places: list[tuple[int, int, bool]]
+    ) -> list[tuple[int, int, bool]]:
+        """Runs in text read again without percent escapes: text shows them as
+        written, so they part digits instead of standing between them."""
+        split = []
+        for start, end, link in places:
+            if link or "%" not in text[start:end]:
+                split.append((start, end, link))
+                continue
+            for match in self._text_in_html.finditer(text, start, end):
+                at = match.start()
+                if text[at - 1 : at] == "+":
+                    at -= 1
+                split.append((at, match.end(), False))
+        return split
 
     def _numbers_in(self, text: str, run: _Run, link: bool, budget: list[int]) -> Iterable[Found]:
         """The numbers in one run: longest first, left to right, each beside explained
@@ -413,9 +450,14 @@ class AllFinder:
         digits = "".join(text[a:b] for a, b in groups[first : last + 1])
         if not self._worth_parsing(digits, plus):
             return None
-        if text[start] not in "+(" and start > 0 and _breaks_number(text[start - 1]):
+        if (
+            text[start] not in "+("
+            and start > 0
+            and _breaks_number(text[start - 1])
+            and not (link and _PERCENT_BEFORE.search(text, max(0, start - 3), start))
+        ):
             return None
-        if end < len(text) and _breaks_number(text[end]):
+        if end < len(text) and _breaks_number(text[end]) and not (link and text[end] == "%"):
             return None
         window = text[start:end]
         if _SLASH_DATE.search(window) or _PAGE_RANGE.search(window):
