@@ -110,15 +110,96 @@ def test_odd_national_forms_swap_link_and_text_together(
     assert [f.link for f in found] == [True, False], found
 
 
-def test_an_encoded_plus_is_read_on_every_page() -> None:
-    """%2B and &#43; are looked for whether or not the page shows a number plainly, so
-    that what is swapped at a place depends on what is around it only (a stream
-    decides the same), and a link whose text shows no number is swapped too."""
-    alone = '<a href="tel:%2B441174960123">Call us</a>'
-    assert REWRITER.rewrite_html(alone, TRACKING) == '<a href="tel:+441174090162">Call us</a>'
-    shown = alone + " or 0117 496 0123"
-    assert REWRITER.rewrite_html(shown, TRACKING) == (
-        '<a href="tel:+441174090162">Call us</a> or 0117 409 0162'
+@pytest.mark.parametrize(
+    ("page", "wanted"),
+    [
+        ('<a href="tel:%2B441174960123">Call us</a>', '<a href="tel:+441174090162">Call us</a>'),
+        ('<a href="tel:%2b44%20117%20496%200123">x</a>', '<a href="tel:+441174090162">x</a>'),
+        ('<a href="tel:&#43;441174960123">x</a>', '<a href="tel:+441174090162">x</a>'),
+        ('<a href="tel:&#x2B;44-117-496-0123">x</a>', '<a href="tel:+441174090162">x</a>'),
+        ('<a href="tel:&#X2b;441174960123">x</a>', '<a href="tel:+441174090162">x</a>'),
+        ('<a href="tel:&#043;441174960123">x</a>', '<a href="tel:+441174090162">x</a>'),
+        ('<a href="tel:&plus;44 117 496 0123">x</a>', '<a href="tel:+441174090162">x</a>'),
+        ("<p>&#43;44 117 496 0123</p>", "<p>&#43;44 117 409 0162</p>"),
+        (
+            '<a href="tel:%2B441174960123">Call us</a> or 0117 496 0123',
+            '<a href="tel:+441174090162">Call us</a> or 0117 409 0162',
+        ),
+    ],
+)
+def test_an_encoded_plus_is_read_on_any_page(page: str, wanted: str) -> None:
+    """A page whose only trace of the number is a link with %2B or &#43; is swapped:
+    the digits after the "+" are scanned for, and the "+" is checked after."""
+    assert REWRITER.rewrite_html(page, TRACKING) == wanted
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "<p>x%2B441174960123</p>",  # percent-encoding in text shows as written
+        '<a href="tel:x%2B441174960123">x</a>',
+        '<a href="tel:&amp;441174960123">x</a>',
+        "<p>+4411749601234</p>",
+        "<p>ab+441174960123</p>",
+    ],
+)
+def test_what_only_looks_like_an_encoded_plus_stays(page: str) -> None:
+    assert REWRITER.rewrite_html(page, TRACKING) is page
+
+
+def test_an_encoded_plus_before_a_nanp_number() -> None:
+    """The digits after +1 are also the national form with its trunk prefix: one
+    scan reads both."""
+    rewriter = Rewriter("US", ["+12125550143"])
+    page = (
+        '<a href="tel:%2B12125550143">Call</a> <a href="tel:&#43;1-212-555-0143">'
+        "+1-212-555-0143</a> 1 212 555 0143 x+12125550143"
     )
-    referenced = "<p>&#43;44 117 496 0123</p>"
-    assert REWRITER.rewrite_html(referenced, TRACKING) == "<p>&#43;44 117 409 0162</p>"
+    assert rewriter.rewrite_html(page, "+13125550199") == (
+        '<a href="tel:+13125550199">Call</a> <a href="tel:+13125550199">'
+        "+1-312-555-0199</a> 1 312 555 0199 x+12125550143"
+    )
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "&#116;el:01174960123",
+        "tel&#58;01174960123",
+        "tel&colon;01174960123",
+        "TEL&colon;01174960123",
+        "&#x74;&#x65;&#x6C;&#x3A;01174960123",
+        "&#X54;el:01174960123",
+        "&#0116el:01174960123",
+        "&#32; &Tab;tel:01174960123",
+        "c&#97;llto:01174960123",
+        "callto&#x3a;01174960123",
+    ],
+)
+def test_an_entity_encoded_scheme_is_a_link(href: str) -> None:
+    """The browser decodes the attribute value before reading the URL: a scheme
+    written with character references is still tel: (or callto:)."""
+    page = f'<a href="{href}">0117 496 0123</a>'
+    found = REWRITER.find_html(page)
+    assert [f.link for f in found] == [True, False]
+    scheme = href.removesuffix("01174960123")
+    assert REWRITER.rewrite_html(page, TRACKING) == (
+        f'<a href="{scheme}+441174090162">0117 409 0162</a>'
+    )
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "&#x74el:01174960123",  # &#x74e is one reference: no "t"
+        "&#1160;el:01174960123",
+        "&tel:01174960123",
+        "t&#101;lx:01174960123",
+        "tel&colon01174960123",  # &colon needs its ";"
+        "x&#116;el:01174960123",
+    ],
+)
+def test_what_only_looks_like_an_encoded_scheme_is_no_link(href: str) -> None:
+    page = f'<a href="{href}">x</a>'
+    assert REWRITER.find_html(page) == []
+    assert REWRITER.rewrite_html(page, TRACKING) is page

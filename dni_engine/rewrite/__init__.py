@@ -43,6 +43,9 @@ How HTML is read
     matters, the tree-construction rules (implied end tags closing a
     ``data-dni-noswap`` element, foreign content, ``select``, ``frameset``) are
     followed (:mod:`~dni_engine.rewrite.markup`, :mod:`~dni_engine.rewrite.tree`).
+    A number split by inline markup (``0117 <b>496</b> 0123``) is one number
+    when each piece between the tags is text and the tags are those of inline
+    elements (:mod:`~dni_engine.rewrite.inline`); only its pieces are rewritten.
     The scan runs only as far as the last candidate number, mostly inside one
     regular expression, in time linear in the page.
 

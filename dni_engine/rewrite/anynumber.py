@@ -18,6 +18,8 @@ keeps those in text and ``tel:`` targets. Each run is then read as a whole:
   grouping has them (countries written without a trunk prefix, and the NANP),
   and a bare run of digits with no ``+``, trunk prefix or separator only after
   a phone word (Tel, Phone, Fax, ...) or in a link;
+- a run split by inline tags (``0117 <b>496</b> 0123``) is read as the text a
+  browser shows, its tags left out (see :mod:`~dni_engine.rewrite.inline`);
 - a number may not be the part of a longer run: whatever the run holds beside
   it must be explained, or another number. ``+49 (0) 160-8472068`` holds no
   British number, ``0 93 82 / 84 73 99`` no Belgian one.
@@ -32,9 +34,19 @@ from collections.abc import Iterable
 import phonenumbers
 from phonenumbers import CountryCodeSource, PhoneMetadata, PhoneNumberFormat
 
+from dni_engine.rewrite.inline import INLINE_TAG, sibling_joins, visible
 from dni_engine.rewrite.markup import Placer, placed
 from dni_engine.rewrite.numbers import Found, national_prefix
-from dni_engine.rewrite.separators import NBSP_ENTITY, SEP_HTML, SEP_TEXT
+from dni_engine.rewrite.separators import (
+    MAX_SEPARATORS,
+    NBSP_ENTITY,
+    PLUS_HTML,
+    PLUS_PERCENT,
+    SEP_CLASS_HTML,
+    SEP_HTML,
+    SEP_PERCENT,
+    SEP_TEXT,
+)
 
 __all__ = ["AllFinder"]
 
@@ -44,8 +56,19 @@ _SLASH_DATE = re.compile(r"(?:(?:[0-3]?\d/[01]?\d)|(?:[01]?\d/[0-3]?\d))/(?:[12]
 _TIME_STAMP = re.compile(r"[12]\d{3}[-/]?[01]\d[-/]?[0-3]\d +[0-2]\d$")
 _TIME_STAMP_SUFFIX = re.compile(r":[0-5]\d")
 _PAGE_RANGE = re.compile(r"\d{1,5}-+\d{1,5}\s{0,4}\(\d{1,4}")
-_DIGIT_RUN = re.compile(r"&#[0-9]+;|([0-9]+)")
-_BREAK = re.compile(r"[\s/()\u2012-\u2015]|" + NBSP_ENTITY)
+# A "+" written as a character reference (in a link also %2B) right before a run.
+_ENCODED_PLUS = re.compile(f"{PLUS_HTML}\\Z")
+_ENCODED_PLUS_LINK = re.compile(f"(?:{PLUS_HTML}|{PLUS_PERCENT})\\Z")
+_DIGIT_RUN = re.compile(r"&#[0-9]+;|%[0-9A-Fa-f]{2}|([0-9]+)")
+_BREAK = re.compile(
+    r"[\s/()\u2012-\u2015]|%(?:20|09|2[fF]|28|29|[cC]2%[aA]0|[eE]2%80%9[2-5])|" + NBSP_ENTITY
+)
+# In HTML a run may hold percent-encoded separators (tel:0117%20496%200123, as
+# WordPress writes targets); only a link target keeps them, text shows them.
+_SEP_HTML_PERCENT = f"(?:{SEP_CLASS_HTML}|{NBSP_ENTITY}|{SEP_PERCENT}){{0,{MAX_SEPARATORS}}}"
+# In HTML text, inline tags may stand between a number's digits too.
+_SEP_INLINE_PERCENT = f"{_SEP_HTML_PERCENT}(?:{INLINE_TAG}{_SEP_HTML_PERCENT}){{0,4}}"
+_PERCENT_BEFORE = re.compile(r"%[0-9A-Fa-f]{2}\Z")
 # A cap on phonenumbers.parse calls per page, so a page of digit tables stays cheap.
 _MAX_ATTEMPTS = 2000
 
@@ -99,6 +122,31 @@ _PHONE_WORDS = re.compile(
 )
 _PHONE_WORDS_REACH = 40
 _FREE_GROUPING = frozenset({"DE", "AT"})
+# In HTML, inline tags may stand between a number's digits too.
+_SEP_INLINE = f"{SEP_HTML}(?:{INLINE_TAG}{SEP_HTML}){{0,4}}"
+# How much of the page around a split run its checks read (phone words, context).
+_AROUND = 64
+_FIRST_GROUP_ONLY = re.compile(r"\(?\\1\)?")
+
+
+def _breaks_of(formatted: str, nsn_length: int | None = None) -> set[int]:
+    """Where ``formatted`` (a number as phonenumbers writes it) breaks its last
+    ``nsn_length`` digits (all of them when ``None``): counts of digits before
+    each break."""
+    digits = sum(c.isdigit() for c in formatted)
+    skip = 0 if nsn_length is None else digits - nsn_length
+    breaks = set()
+    seen = 0
+    gap = False
+    for char in formatted:
+        if char.isdigit():
+            if gap and seen > skip:
+                breaks.add(seen - skip)
+            gap = False
+            seen += 1
+        else:
+            gap = True
+    return breaks
 
 
 def _breaks_number(char: str) -> bool:
@@ -116,8 +164,9 @@ class _Run:
 
     __slots__ = ("breaks", "end", "explained", "groups", "lead", "plus", "start")
 
-    def __init__(self, text: str, start: int, end: int) -> None:
-        self.start = start
+    def __init__(self, text: str, start: int, end: int, plus_at: int | None = None) -> None:
+        # plus_at: where a "+" written as a reference (or %2B in a link) starts.
+        self.start = start if plus_at is None else plus_at
         self.end = end
         self.groups = [m.span(1) for m in _DIGIT_RUN.finditer(text, start, end) if m.group(1)]
         groups = self.groups
@@ -133,7 +182,8 @@ class _Run:
             ]
             + [True]
         )
-        self.plus = text[start] == "+"
+        self.plus = plus_at is not None or text[start] == "+"
+        start = self.start
         lead = start if self.plus else groups[0][0]
         if lead > 0 and text[lead - 1] == "(":
             lead -= 1
@@ -189,26 +239,40 @@ class AllFinder:
         self._stray_groups = (
             0 if not self.trunk or self.cc == 1 else 99 if country in _FREE_GROUPING else 1
         )
+        # The formats phonenumbers writes the country's numbers in: its own, or
+        # (Antigua, Jersey, ...) those of the main country of its calling code.
+        # A rule of just the first group, ``(\1)``, writes no prefix: Brazil's
+        # ``(11) 2345-6789``.
+        main = PhoneMetadata.metadata_for_region(
+            phonenumbers.region_code_for_country_code(self.cc), None
+        )
+        formats = metadata.number_format or (main.number_format if main is not None else ())
         self._formats = [
             (
                 re.compile(f.leading_digits_pattern[-1]) if f.leading_digits_pattern else None,
                 re.compile(f.pattern or "$^"),
                 bool(f.national_prefix_formatting_rule)
-                and not f.national_prefix_optional_when_formatting,
+                and not f.national_prefix_optional_when_formatting
+                and _FIRST_GROUP_ONLY.fullmatch(f.national_prefix_formatting_rule or "") is None,
             )
-            for f in metadata.number_format
+            for f in formats
         ]
         self._min_digits = max(min(lengths), 4)
         self._max_digits = max(lengths) + len(self._cc_digits) + 2 + len(self.trunk)
+        more = self._min_digits - 1
         self._patterns = {
-            html: re.compile(
-                # The first digit of a run (the look-behind keeps scans from
-                # restarting inside one), then enough digits for a number.
-                r"[0-9](?<![0-9][0-9])"
-                + f"(?:{SEP_HTML if html else SEP_TEXT}[0-9]){{{self._min_digits - 1},}}"
-            )
-            for html in (False, True)
+            # The first digit of a run (the look-behind keeps scans from
+            # restarting inside one, and in HTML from starting inside a percent
+            # escape but for right after one), then enough digits for a number.
+            False: re.compile(r"[0-9](?<![0-9][0-9])" + f"(?:{SEP_TEXT}[0-9]){{{more},}}"),
+            True: re.compile(
+                r"[0-9](?:(?<![0-9][0-9])(?<!%[0-9])|(?<=%[0-9A-Fa-f]{2}[0-9]))"
+                + f"(?:{_SEP_INLINE_PERCENT}[0-9]){{{more},}}"
+            ),
         }
+        self._text_in_html = re.compile(
+            r"[0-9](?<![0-9][0-9])" + f"(?:{_SEP_INLINE}[0-9]){{{more},}}"
+        )
 
     def find(
         self,
@@ -237,11 +301,67 @@ class AllFinder:
         found: list[Found] = []
         if budget is None:
             budget = [_MAX_ATTEMPTS]
+        if html and any(not link and "%" in text[s:e] for s, e, link in places):
+            places = self._percent_split(text, places)
         for start, end, link in places:
-            found.extend(self._numbers_in(text, _Run(text, start, end), link, budget))
+            plus_at = None
+            if html and text[start - 1 : start] in (";", "B", "b"):
+                encoded = (_ENCODED_PLUS_LINK if link else _ENCODED_PLUS).search(
+                    text, max(0, start - 16), start
+                )
+                plus_at = encoded.start() if encoded is not None else None
+            if html and text.find("<", start, end) >= 0:
+                # Digits touching through tags alone (1</a><a>2, 5<b>0117) are separate runs.
+                joins = sibling_joins(text, start, end, any_tags=True)
+                bounds = [start] + [i for gap in joins for i in gap]
+                for a, b in zip(bounds[::2], [*bounds[1::2], end], strict=True):
+                    if text.find("<", a, b) >= 0:
+                        found.extend(self._numbers_split(text, a, b, link, budget))
+                    else:
+                        run = _Run(text, a, b, plus_at if a == start else None)
+                        found.extend(self._numbers_in(text, run, link, budget))
+            else:
+                run = _Run(text, start, end, plus_at)
+                found.extend(self._numbers_in(text, run, link, budget))
             if budget[0] <= 0:
                 break
         return found
+
+    def _numbers_split(
+        self, text: str, start: int, end: int, link: bool, budget: list[int]
+    ) -> Iterable[Found]:
+        """The numbers in a run split by inline tags, read as the text a browser
+        shows (the page around it as written), with spans on the page."""
+        shown, runs = visible(text, start, end)
+        offsets = [a + i for a, b in runs for i in range(b - a)]
+        before = text[max(0, start - _AROUND) : start]
+        local = before + shown + text[end : end + _AROUND]
+        lead = len(before)
+        numbers = []
+        for hit in self._numbers_in(local, _Run(local, lead, lead + len(shown)), link, budget):
+            if hit.start >= lead:
+                hit_start = offsets[hit.start - lead]
+            else:
+                hit_start = start - (lead - hit.start)
+            numbers.append(hit._replace(start=hit_start, end=offsets[hit.end - 1 - lead] + 1))
+        return numbers
+
+    def _percent_split(
+        self, text: str, places: list[tuple[int, int, bool]]
+    ) -> list[tuple[int, int, bool]]:
+        """Runs in text read again without percent escapes: text shows them as
+        written, so they part digits instead of standing between them."""
+        split = []
+        for start, end, link in places:
+            if link or "%" not in text[start:end]:
+                split.append((start, end, link))
+                continue
+            for match in self._text_in_html.finditer(text, start, end):
+                at = match.start()
+                if text[at - 1 : at] == "+":
+                    at -= 1
+                split.append((at, match.end(), False))
+        return split
 
     def _numbers_in(self, text: str, run: _Run, link: bool, budget: list[int]) -> Iterable[Found]:
         """The numbers in one run: longest first, left to right, each beside explained
@@ -270,6 +390,10 @@ class AllFinder:
                     first = last
                     break
             first += 1
+        if not hits and any(explained) and budget[0] > 0:
+            whole = self._written_as_formatted(text, run, link, budget)
+            if whole is not None:
+                return [whole]
         # A number beside digits that are neither explained nor another number is
         # part of something longer; dropping one may leave its neighbour alone too.
         changed = True
@@ -290,6 +414,28 @@ class AllFinder:
                     changed = True
                     break
         return [found for _, _, found in hits]
+
+    def _written_as_formatted(
+        self, text: str, run: _Run, link: bool, budget: list[int]
+    ) -> Found | None:
+        """The whole run as one number, though parts of it look like a date, when it
+        is written exactly as phonenumbers writes the number and something says it
+        is one (``+``, a link, a phone word): New Caledonia's ``20.12.34``."""
+        if not (run.plus or link or self._phone_word_before(text, run.lead)):
+            return None
+        hit = self._verify(
+            text, run.lead, run.groups, 0, len(run.groups) - 1, run.plus, link, budget
+        )
+        if hit is None:
+            return None
+        number = phonenumbers.parse(f"+{hit.cc}{hit.nsn}", None)
+        written = text[hit.start : hit.end]
+        if written in (
+            phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL),
+            phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL),
+        ):
+            return hit
+        return None
 
     def _foreign_from(self, text: str, run: _Run, first: int) -> bool:
         """Whether the run's groups from ``first`` on are a number written with ``+``/``00``."""
@@ -326,8 +472,9 @@ class AllFinder:
     def _prefix_needed(self, nsn: str) -> bool:
         """Whether ``nsn`` is written nationally with the trunk prefix. Numbers no
         formatting rule covers are, in countries that have a trunk prefix: a German
-        number cut after its ``0`` is no number."""
-        if not self.trunk:
+        number cut after its ``0`` is no number. Where phonenumbers has no rule at
+        all (Kiribati), it writes every number without the prefix."""
+        if not self.trunk or not self._formats:
             return False
         for leading, pattern, needed in self._formats:
             if (leading is None or leading.match(nsn)) and pattern.fullmatch(nsn):
@@ -360,9 +507,14 @@ class AllFinder:
         digits = "".join(text[a:b] for a, b in groups[first : last + 1])
         if not self._worth_parsing(digits, plus):
             return None
-        if text[start] not in "+(" and start > 0 and _breaks_number(text[start - 1]):
+        if (
+            text[start] not in "+("
+            and start > 0
+            and _breaks_number(text[start - 1])
+            and not (link and _PERCENT_BEFORE.search(text, max(0, start - 3), start))
+        ):
             return None
-        if end < len(text) and _breaks_number(text[end]):
+        if end < len(text) and _breaks_number(text[end]) and not (link and text[end] == "%"):
             return None
         window = text[start:end]
         if _SLASH_DATE.search(window) or _PAGE_RANGE.search(window):
@@ -428,23 +580,27 @@ class AllFinder:
     ) -> int:
         """How many places between written digit groups of the national number are
         not where the country's grouping has a break (PhoneNumberMatcher's
-        STRICT_GROUPING asks for none)."""
+        STRICT_GROUPING asks for none). The grouping is the international one
+        (RFC 3966), or the national one where that fits better: some ranges are
+        grouped only in national form (Honduras's ``800 2123 4567``)."""
         if first == last:
             return 0
-        rfc3966 = phonenumbers.format_number(number, PhoneNumberFormat.RFC3966)
-        formatted = set()
-        at = 0
-        for part in rfc3966.split(";", 1)[0].split("-")[1:]:
-            at += len(part)
-            formatted.add(at)
         total = sum(b - a for a, b in groups[first : last + 1])
         skip = total - len(nsn)  # country code and trunk prefix digits
-        strays = 0
+        written = []
         seen = 0
         for i in range(first, last):
             seen += groups[i][1] - groups[i][0]
-            if seen > skip and seen - skip not in formatted:
-                strays += 1
+            if seen > skip:
+                written.append(seen - skip)
+        if not written:
+            return 0
+        rfc3966 = phonenumbers.format_number(number, PhoneNumberFormat.RFC3966)
+        strays = len(set(written) - _breaks_of(rfc3966.split(";", 1)[0].split("-", 1)[-1]))
+        if strays:
+            national = phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
+            if "".join(c for c in national if c.isdigit()).endswith(nsn):
+                strays = min(strays, len(set(written) - _breaks_of(national, len(nsn))))
         return strays
 
     @staticmethod

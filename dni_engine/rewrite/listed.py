@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from dni_engine.phone import keypad_letters, letters_to_digits
+from dni_engine.rewrite.inline import LOOSE_TAG, sibling_joins, strict_tags, visible
 from dni_engine.rewrite.markup import Placer, placed
 from dni_engine.rewrite.numbers import (
     INTERNATIONAL_KINDS,
@@ -29,6 +30,10 @@ from dni_engine.rewrite.separators import (
 )
 
 __all__ = ["Listed", "ListedFinder"]
+
+# In HTML the tags of inline elements may split a number too (0117 <b>496</b> 0123):
+# matched loosely here, checked in _confirm.
+_SEP_HTML = f"{SEP_LISTED_HTML}(?:{LOOSE_TAG}{SEP_LISTED_HTML}){{0,4}}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +120,22 @@ _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
 _PERCENT_BEFORE = re.compile(r"%[0-9A-Fa-f]{2}\Z")
 
 
-# A scan: a pattern finding numbers, or their start when a second pattern
-# matches the rest (so the "+" written as a reference shares the rest with "+").
-_Scan = tuple[re.Pattern[str], re.Pattern[str] | None]
+# A "+" (also written as a character reference or percent-encoded) and the
+# separators after it, right before a country code's digits.
+_PLUS_BEFORE = re.compile(f"(?:\\+|{PLUS_HTML}|{PLUS_PERCENT}){SEP_LISTED_HTML}\\Z")
+_NOT_BEFORE_NUMBER = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+")
+_PLUS_REACH = 40
+
+# A scan: a pattern finding numbers (``plain``), or a country code's digits and
+# the rest of a number after a "+" (``after_plus``), or both (the NANP's
+# 1 212 555 0143 is a national form and the digits after +1).
+_Scan = tuple[re.Pattern[str], bool, bool]
+
+
+def _after_plus(digit: str) -> str:
+    """A scan's start at a country code's first digit: after a "+", %2B or &#43;
+    (checked after the match), or anything a plain form may follow."""
+    return f"{digit}(?:(?<![0-9A-Za-z]{digit})|(?<=%[0-9A-Fa-f]{{2}}{digit}))"
 
 
 class ListedFinder:
@@ -138,46 +156,61 @@ class ListedFinder:
         scans = self._compiled.get(html)
         if scans is not None:
             return scans
+        sep = _SEP_HTML if html else SEP_TEXT
+        plus = self._trie.children.get(("+", False)) if html else None
+        # In HTML a "+" may also be written %2B (tel:%2B44...), &#43;, &#x2B; or
+        # &plus;. So the digits after it are scanned for, from the country code on,
+        # and what stands before them is checked after: one pass over the page
+        # for the country code's first digit instead of one for "+", "%" and "&"
+        # each, shared with a national form that starts alike (the NANP's 1).
+        after_plus = {
+            unit[0]: child.pattern_after(sep)
+            for unit, child in (plus.children.items() if plus is not None else ())
+        }
+        plain = {
+            unit[0]: child.pattern_after(sep)
+            for unit, child in self._trie.children.items()
+            if plus is None or unit[0] != "+"
+        }
         found: list[_Scan] = []
-        for unit, child in self._trie.children.items():
-            after = child.pattern_after(SEP_LISTED_HTML if html else SEP_TEXT)
-            found.append((re.compile(_first(unit[0], html) + after), None))
-            if html and unit[0] == "+":  # &#43;44 ..., &plus;44 ..., tel:%2B44...
-                rest = re.compile(after)
-                found.append((re.compile(_first("&", True, PLUS_HTML[1:])), rest))
-                found.append((re.compile(_first("%", True, PLUS_PERCENT[1:])), rest))
-        scans = self._compiled[html] = tuple(found)
-        return scans
+        for first, rest in plain.items():
+            if after_plus.get(first) == rest:
+                found.append((re.compile(_after_plus(first) + rest), True, True))
+                del after_plus[first]
+            else:
+                found.append((re.compile(_first(first, html) + rest), True, False))
+        for first, rest in after_plus.items():
+            found.append((re.compile(_after_plus(first) + rest), False, True))
+        self._compiled[html] = tuple(found)
+        return self._compiled[html]
 
-    def _candidates(self, text: str, html: bool, encoded: bool) -> Iterator[tuple[int, int]]:
-        for pattern, rest in self._scans(html):
-            if rest is None and not encoded:
+    @staticmethod
+    def _candidates(scans: tuple[_Scan, ...], text: str) -> Iterator[tuple[int, int]]:
+        for pattern, plain, after_plus in scans:
+            if not after_plus:
                 yield from (match.span() for match in pattern.finditer(text))
-            elif rest is not None and encoded:
-                for match in pattern.finditer(text):
-                    if (tail := rest.match(text, match.end())) is not None:
-                        yield match.start(), tail.end()
+                continue
+            for match in pattern.finditer(text):
+                start = match.start()
+                lead = _PLUS_BEFORE.search(text, max(0, start - _PLUS_REACH), start)
+                if lead is not None and text[lead.start() - 1 : lead.start()] not in (
+                    _NOT_BEFORE_NUMBER
+                ):
+                    yield lead.start(), match.end()
+                elif plain and text[start - 1 : start] != "+":
+                    yield match.span()
 
     def find(self, text: str, html: bool, place: Placer | None = None) -> list[Found]:
         """The listed numbers in ``text`` (HTML when ``html``) that may be swapped, in
         order; ``place`` (default :func:`.markup.placed` in HTML, everything in text)
         tells where found spans stand."""
+        scans = self._scans(html)
         found = [
             hit
-            for start, end in self._candidates(text, html, encoded=False)
+            for start, end in self._candidates(scans, text)
             if (hit := self._confirm(text, start, end, html)) is not None
         ]
-        if html:
-            # A "+" written as %2B or &#43; is looked for on every page (two passes
-            # that skip from '%' to '%' and '&' to '&'): what is found at a place
-            # then depends on what is around it only, so a piece of a page read
-            # alone (a stream) finds the same there.
-            found += [
-                hit
-                for start, end in self._candidates(text, html, encoded=True)
-                if (hit := self._confirm(text, start, end, html)) is not None
-            ]
-        if len(self._scans(html)) > 1:
+        if len(scans) > 1:
             found.sort(key=lambda hit: (hit.start, -hit.end))
             kept: list[Found] = []
             for hit in found:
@@ -200,7 +233,10 @@ class ListedFinder:
         """Whether a number placed in text or a link target stands for itself there."""
         if not hit.link:
             # Percent-encoding means something only in a URL.
-            return "%" not in text[hit.start : hit.end] and not _PERCENT_BEFORE.match(
+            written = text[hit.start : hit.end]
+            if "<" in written:
+                written = visible(text, hit.start, hit.end)[0]
+            return "%" not in written and not _PERCENT_BEFORE.match(
                 text, max(hit.start - 3, 0), hit.start
             )
         context = phone_context(text, hit.end)
@@ -214,6 +250,10 @@ class ListedFinder:
 
     def _confirm(self, text: str, start: int, end: int, html: bool) -> Found | None:
         written = text[start:end]
+        if html and "<" in written:  # split by inline tags: read what a browser shows
+            if not strict_tags(text, start, end) or sibling_joins(text, start, end):
+                return None
+            written = visible(text, start, end)[0]
         plus = _PLUS_WRITTEN.match(written) is not None if html else written.startswith("+")
         if html:
             if plus:  # the "+" checked, only separators may be written as references

@@ -32,7 +32,8 @@ import html
 import re
 from collections.abc import Callable, Iterable
 
-from dni_engine.rewrite.tree import DATA, PLAINTEXT, RAWTEXT, RCDATA, SCRIPT, Resync, Tree
+from dni_engine.rewrite.inline import pieces
+from dni_engine.rewrite.tree import DATA, PLAINTEXT, RAWTEXT, RCDATA, SCRIPT, SVG, Resync, Tree
 
 __all__ = ["Placer", "placed"]
 
@@ -198,9 +199,27 @@ _FOREIGN_NAMES = [
     "mglyph",
     "malignmark",
 ]
-_FOREIGN_NAME = (
-    "(?i:" + "|".join(sorted(_FOREIGN_NAMES, key=len, reverse=True)) + r")(?=[\t\n\f\r />])"
-)
+
+
+def _trie(words: list[str]) -> str:
+    """An alternation of ``words`` factored by common prefixes, so the regex engine
+    compares each character once (its alternations are tried one by one)."""
+    heads: dict[str, list[str]] = {}
+    for word in words:
+        heads.setdefault(word[:1], []).append(word[1:])
+    options = []
+    for head, tails in sorted(heads.items()):
+        if not head:
+            continue
+        rest = _trie(tails) if any(tails) else ""
+        optional = "" in tails and any(tails)
+        options.append(
+            re.escape(head) + (f"(?:{rest})?" if optional else f"(?:{rest})" if rest else "")
+        )
+    return "|".join(options)
+
+
+_FOREIGN_NAME = "(?i:" + _trie(_FOREIGN_NAMES) + r")(?=[\t\n\f\r />])"
 _FOREIGN_CONTENT = (
     r"(?:[^<]++"
     r"|<(?![A-Za-z/!?])"
@@ -233,6 +252,43 @@ _WHOLE_SELECT = (
     r"|<" + _OPTION + _ATTRS_SWAPPABLE + ">"
     r")*+</(?i:select)" + _END + _ATTRS + ">"
 )
+
+# Inside a select the tree reads (one holds a candidate): a run of options, each
+# followed by another. An <option> closes the option before it, so the tree's
+# state after the run is the one it has before it, and the run can be passed
+# over as a whole (archive menus hold hundreds of options).
+_OPTIONS = re.compile(
+    r"(?:<(?i:option)(?=[\t\n\f\r />])" + _ATTRS_SWAPPABLE + ">"
+    r"(?:[^<]++|<(?![A-Za-z/!?])|<!--(?:>|->|(?:[^-]++|-(?!-!?>))*+--!?>)"
+    r"|</(?i:option)" + _END + _ATTRS + ">)*+"
+    r"(?=<(?i:option)[\t\n\f\r />]))*+",
+    _A,
+)
+_SELECT_MODES = frozenset(["in select", "in select in table"])
+
+
+def _svg_elements() -> str:
+    """Runs of svg elements the tree reads (inside an svg holding a candidate) that
+    leave its state as it was: self-closing elements and, three levels deep,
+    elements closed by their own end tag, of svg's own vocabulary, with quoted
+    attribute values only (no ``data-dni-noswap``), and white space between them.
+    Other text, comments and anything else stop the run; the tree reads those."""
+    names = "(?i:" + _trie(_FOREIGN_NAMES[: _FOREIGN_NAMES.index("mi")]) + ")"
+    attr = (
+        r"(?!" + _NOSWAP_NAME + r")[^\t\n\f\r />=\"'<][^\t\n\f\r />=]*+"
+        r"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'))?"
+    )
+    attrs = r"(?:[\t\n\f\r ]++" + attr + r")*+[\t\n\f\r ]*+"
+    level = r"[\t\n\f\r ]++"
+    for depth in (1, 2, 3):
+        level = (
+            f"[\\t\\n\\f\\r ]++|<(?P<e{depth}>{names})(?=[\\t\\n\\f\\r />]){attrs}"
+            f"(?:/>|>(?:{level})*+</(?i:(?P=e{depth})){_END}{_ATTRS}>)"
+        )
+    return f"(?:{level})*+"
+
+
+_SVG_ELEMENTS = re.compile(_svg_elements(), _A)
 
 _SCRIPT_CONTENT = re.compile(_script_content(), _A)
 _RAW_CONTENT = {name: re.compile(_raw_content(name), _A) for name in (*_RAWTEXT, *_RCDATA)}
@@ -275,7 +331,35 @@ _ATTR_PARTS = re.compile(
     r"([^\t\n\f\r />][^\t\n\f\r />=]*+)(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(" + _ATTR_VALUE + "))?", _A
 )
 _COMMENT_END = re.compile(r"--!?>")
-_LINK_SCHEME = re.compile(r"[\t\n\f\r ]*+(?i:tel|callto):", _A)
+
+
+def _written_char(char: str, named: tuple[str, ...] = ()) -> str:
+    """A regex for one character of an attribute value as a page may write it: the
+    character (either ASCII case for a letter) or a character reference to it
+    (numeric, with or without its ``;``, or named), which the browser decodes."""
+    chars = {char, char.upper()} if char.isalpha() else {char}
+    refs = []
+    for one in sorted(chars):
+        refs.append(f"#0*{ord(one)}(?:;|(?![0-9]))")
+        refs.append(f"#[xX]0*(?i:{ord(one):x})(?:;|(?![0-9A-Fa-f]))")
+    refs.extend(f"{name};" for name in named)
+    return f"(?:[{''.join(sorted(chars))}]|&(?:{'|'.join(refs)}))"
+
+
+# A link target's scheme, as the browser reads the decoded attribute value: space
+# before it, ASCII case-insensitive, each character possibly a character
+# reference (href="&#116;el:...", "tel&#58;...", "tel&colon;...").
+_SPACE = _written_char(" ", ("Tab", "NewLine")).replace("[ ]", r"[\t\n\f\r ]")
+_LINK_SCHEME = re.compile(
+    f"(?:{_SPACE}|&#0*(?:9|1[023])(?:;|(?![0-9]))|&#[xX]0*[9aAcCdD](?:;|(?![0-9A-Fa-f])))*+"
+    + "(?:"
+    + "|".join(
+        "".join(_written_char(c, ("colon",) if c == ":" else ()) for c in scheme)
+        for scheme in ("tel:", "callto:")
+    )
+    + ")",
+    _A,
+)
 _BODY_NOSWAP = re.compile(r"<(?i:body|html)[\t\n\f\r /][^>]*?(?i:data-dni-noswap)", _A)
 _END_TAG_OF = {
     name: re.compile(f"</{_ci(name)}{_END}", _A) for name in (*_RAWTEXT, *_RCDATA, "script")
@@ -332,6 +416,16 @@ class _Reader:
                 return 2
         return 0
 
+    def split_in_text(self, start: int, end: int) -> bool:
+        """Whether every piece of a span split by tags is text and each tag between
+        them is a tag to the tokenizer (the text before it ends at its ``<``)."""
+        for a, b in pieces(self.text, start, end):
+            if self.where(a, b) != 1:
+                return False
+            if b < end and self.token.end != b:
+                return False
+        return True
+
     # ---- reading ---------------------------------------------------------------
 
     def _step(self, target: int) -> None:
@@ -351,6 +445,19 @@ class _Reader:
             self.pos = stop
             self._token_fast()
             return
+        tree = self.tree
+        if tree.mode in _SELECT_MODES and tree.state == DATA:
+            options = _OPTIONS.match(self.text, self.pos, target)
+            if options is not None and options.end() > self.pos:
+                self.token.set(self.pos, options.end(), _HIDDEN)
+                self.pos = options.end()
+                return
+        elif tree.stack and tree.stack[-1].ns == SVG and not tree.stack[-1].point:
+            elements = _SVG_ELEMENTS.match(self.text, self.pos, target)
+            if elements is not None and elements.end() > self.pos:
+                self.token.set(self.pos, elements.end(), _HIDDEN)
+                self.pos = elements.end()
+                return
         try:
             self._token_tree(self.tree)
         except Resync:
@@ -623,12 +730,19 @@ def placed(text: str, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int, 
     """The spans (sorted, not overlapping) that may be swapped in HTML ``text``.
 
     Each comes back as ``(start, end, in_link)``: in text, or (``in_link``) in
-    a ``tel:``/``callto:`` link target. Spans anywhere else are dropped. The
+    a ``tel:``/``callto:`` link target. Spans anywhere else are dropped. A span
+    holding tags (a number split by inline markup, see :mod:`.inline`) is kept,
+    as text, only when each of its pieces is text and each tag in it is read as
+    a tag. The
     page is read only as far as the last span, in time linear in that length.
     """
     reader = _Reader(text)
     kept: list[tuple[int, int, bool]] = []
     for start, end in spans:
+        if text.find("<", start, end) >= 0:
+            if reader.split_in_text(start, end):
+                kept.append((start, end, False))
+            continue
         where = reader.where(start, end)
         if where:
             kept.append((start, end, where == 2))

@@ -18,6 +18,15 @@ part whose grouping counts:
 Vanity letters are positions like digits: ``1-800-444-CARS`` is grouped
 3-3-4 like any US number, so the digits are poured; ``1-800-FLOWERS`` is not,
 so it becomes ``1-212-555-0143``.
+
+A number split by inline tags (``0117 <b>496</b> 0123``) is restyled as the
+text a browser shows (its pieces joined), and the new text is cut back into
+the pieces, every tag kept where it was: by character position when the new
+text has its digits where the old had them (``0117 <b>409</b> 0162``); otherwise a tag
+standing between two digit groups stays between the same two groups
+(``<b>020</b> 7839 5555`` becomes ``<b>0117</b> 409 0162``), and one standing
+inside a group, or after a group the new text does not have, follows the
+same count of digits.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import re
 from collections import Counter
 
 from dni_engine.phone import letters_to_digits
+from dni_engine.rewrite.inline import visible
 from dni_engine.rewrite.numbers import (
     Found,
     Target,
@@ -64,6 +74,8 @@ def replacement_for(
             return start, context.end(), target.e164 + context.group(1)
         return start, found.end, target.e164
     written = text[found.start : found.end]
+    if "<" in written:
+        return _split_replacement(text, found, target, pool_cc)
     if found.cc == target.cc:
         restyled = _restyled(written, found.cc, found.nsn, target)
         if restyled is not None:
@@ -161,3 +173,75 @@ def _gaps_for(gaps: list[str], count: int) -> list[str]:
 
 def _balance(text: str) -> int:
     return text.count("(") - text.count(")")
+
+
+def _split_replacement(
+    text: str, found: Found, target: Target, pool_cc: int | None
+) -> tuple[int, int, str] | None:
+    """The replacement of a number split by inline tags: the text a browser shows
+    restyled, then cut back into the pieces between the tags, which stay as written."""
+    shown, runs = visible(text, found.start, found.end)
+    before = 1 if found.start > 0 else 0
+    local = text[found.start - before : found.start] + shown
+    replaced = replacement_for(
+        local, found._replace(start=before, end=before + len(shown)), target, pool_cc
+    )
+    if replaced is None:
+        return None
+    start, _, new = replaced
+    old = shown
+    if start < before:  # the "(" written before the number is replaced too
+        old = local[start:before] + shown
+        runs = [(runs[0][0] - (before - start), runs[0][1]), *runs[1:]]
+    cuts: list[int] = []
+    at = 0
+    for a, b in runs[:-1]:
+        at += b - a
+        cuts.append(at)
+    points = _cut_points(old, new, cuts)
+    out: list[str] = []
+    done = 0
+    for (a, b), (c, d) in zip(runs, itertools.pairwise([0, *points, len(new)]), strict=True):
+        if out or a > runs[0][0]:
+            out.append(text[done:a])
+        out.append(new[c:d])
+        done = b
+    return runs[0][0], found.end, "".join(out)
+
+
+def _cut_points(old: str, new: str, cuts: list[int]) -> list[int]:
+    """Where the places ``cuts`` of ``old`` (a number's text) fall in ``new`` (its
+    replacement): the same positions when both have their digits at the same
+    positions, else the same gap between digit groups, else after the same count
+    of digits."""
+    old_digits = [m.span(1) for m in NUMBER_CHAR.finditer(old) if m.group(1)]
+    new_digits = [m.span(1) for m in NUMBER_CHAR.finditer(new) if m.group(1)]
+    if len(old) == len(new) and old_digits == new_digits:
+        return cuts
+    if not old_digits or not new_digits:
+        return [min(cut, len(new)) for cut in cuts]
+    old_groups, _ = _grouping(old, old_digits)
+    new_groups, _ = _grouping(new, new_digits)
+    group_of = [i for i, group in enumerate(old_groups) for _ in group]
+    points: list[int] = []
+    for cut in cuts:
+        count = sum(1 for a, _ in old_digits if a < cut)
+        if count == 0:  # in what comes before the first digit
+            point = max(new_digits[0][0] - (old_digits[0][0] - cut), 0)
+        elif count == len(old_digits):  # after the last digit
+            point = min(new_digits[-1][1] + (cut - old_digits[-1][1]), len(new))
+        else:
+            group = group_of[count - 1]
+            between = group_of[count] != group
+            if between and group + 1 < len(new_groups):
+                gap_start, gap_end = new_groups[group][-1][1], new_groups[group + 1][0][0]
+                if cut == old_digits[count][0]:  # at the next group's start
+                    point = gap_end
+                else:  # as far into the separator as it was
+                    point = min(gap_start + cut - old_digits[count - 1][1], gap_end)
+            elif count <= len(new_digits):
+                point = new_digits[count - 1][1]
+            else:
+                point = len(new)
+        points.append(max(point, points[-1] if points else 0))
+    return points
