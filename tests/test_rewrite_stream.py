@@ -170,8 +170,61 @@ MARKUP = (
     "<template>",
     "</template>",
 )
+# Numbers split by inline markup: their groups with up to four inline tags (and
+# other tags, which break a number) and separators between them.
+GROUPS = (
+    ("0117", "496", "0123"),
+    ("01174", "96", "0123"),
+    ("+44", "117", "496", "0123"),
+    ("(0117)", "496", "0123"),
+    ("020", "7946", "0000"),
+    ("0800", "123", "4567"),
+    ("1-800-", "FLOW", "ERS"),
+    ("5", "0117 496 0123"),
+)
+INLINE = (
+    "<b>",
+    "</b>",
+    "<i>",
+    "</i>",
+    "<span>",
+    "</span>",
+    '<span class="tel number, call">',
+    "<span title='a>b'>",
+    "<SPAN\nid=x>",
+    "<em>",
+    "</em>",
+    '<a href="tel:01174960123">',
+    "</a>",
+    "<!--x-->",
+    "<sup>",
+    "</sup>",
+    "<br>",
+    "<div>",
+    "<span data-dni-noswap>",
+)
+GAP = st.lists(
+    st.one_of(st.sampled_from(INLINE), st.sampled_from((" ", "&nbsp;", "-", "", "\n"))),
+    max_size=6,
+).map("".join)
+
+
+@st.composite
+def split_numbers(draw: st.DrawFn) -> str:
+    groups = draw(st.sampled_from(GROUPS))
+    return draw(st.sampled_from(("", "Tel ", "<p>", "x"))) + "".join(
+        group + (draw(GAP) if i < len(groups) - 1 else "") for i, group in enumerate(groups)
+    )
+
+
 TEXT = st.text(alphabet="abc Tel:,.-()/+0123456789\n\u00a0é", max_size=12)
-PIECE = st.one_of(st.sampled_from(NUMBERS), st.sampled_from(MARKUP), TEXT)
+PIECE = st.one_of(
+    st.sampled_from(NUMBERS),
+    st.sampled_from(MARKUP),
+    st.sampled_from(INLINE),
+    split_numbers(),
+    TEXT,
+)
 PAGE = st.lists(PIECE, max_size=40).map("".join)
 SIZES = st.lists(st.integers(1, 90), min_size=1, max_size=8)
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -238,6 +291,14 @@ EXAMPLES = [
     "Tel: 0117 496 0123, fax (0117) 496 0123",
     "<plaintext>0117 496 0123 </plaintext> 0117 496 0123",
     "<p>0117 496 0123</ſcript> <script>0117 496 0123</ſcript> 0117 496 0123</script>",
+    "<p>Call 0117 <b>496</b> 0123 now</p>",
+    "<span>0117</span> <span>496 0123</span>",
+    "<b><i>0117</i></b> <span class='tel, number'>496</span>&nbsp;<!--x--><em>0123</em>",
+    '<p>+44 <span class="a very long class name, longer than what is held">117</span> 496 0123',
+    "0117 496 0123<a href='tel:0117%20496%200123'>0117 496 0123</a>",
+    "<a href='tel:01174960123'>0117</a> 496 0123, 020 <b>7946</b> <i>0000</i>",
+    "<textarea>0117 <b>496</b> 0123</textarea> 0117 <span data-dni-noswap>496</span> 0123",
+    "5<b>0117 496 0123</b> 1</a><a>2 1-800-<b>FLOW</b><i>ERS</i>",
 ]
 
 

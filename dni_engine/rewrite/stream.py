@@ -14,7 +14,9 @@ that can no longer change and holds back only:
   character no number holds (``<``, ``>``, ``,``, ``:``, quotes...) or after
   128 characters without a digit, ``+``, ``&`` or ``%``; so only a run of
   digits, separators and letters (a number, or something as long that may be
-  one) is held whole;
+  one) is held whole; a number may go on through tags (``0117 <b>496</b>
+  0123``), so a place after a digit or letter and only separators and tags
+  (or a tag not closed yet) is no such place;
 - and the ``LEFT`` (64) characters before what is still held, already given
   out, kept as the context the number finders look back at.
 
@@ -54,6 +56,7 @@ returned the page unchanged).
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import copy
 import logging
@@ -63,6 +66,7 @@ from collections.abc import Iterable
 from dni_engine.errors import DniError
 from dni_engine.phone import FORMATTING_CHARS
 from dni_engine.rewrite.anynumber import AllFinder
+from dni_engine.rewrite.inline import LOOSE_TAG, pieces
 from dni_engine.rewrite.listed import ListedFinder
 from dni_engine.rewrite.markup import (
     _ASCII_LOWER,
@@ -137,6 +141,61 @@ _IN_COMMENT = 1
 
 _Mark = tuple[int, int, tuple[int, int] | None]
 
+# A number may go on through inline tags (0117 <b>496</b> 0123). The listed
+# numbers' scan matches any tag there (and checks it after), so any tag or
+# comment, whole, counts, and a tag not closed yet (a "<" and what may start a
+# tag, with quoted values, one possibly open): no scan then crosses a cut.
+_ANY_TAG = re.compile(LOOSE_TAG, re.ASCII)
+_OPEN_TAG = re.compile(
+    r"""<(?:[/!A-Za-z](?:[^<>"']|"[^"<]*"|'[^'<]*')*(?:"[^"<]*|'[^'<]*)?)?""", re.ASCII
+)
+_OPEN_COMMENT = re.compile(r"<!(?:-(?:-[^<>-]*+-?-?)?)?")
+_REFERENCE_TAIL = re.compile(r"(?:&#?\w+;|%\w\w)\Z")
+
+
+def _split_before(text: str, lo: int, cut: int) -> int | None:
+    """Where a number split by inline tags that ``cut`` may fall in stands, or
+    ``None``: the end of the letter or digit before the tags and separators that
+    reach back from ``cut`` (at least one tag among them, or a tag after it)."""
+    at = cut
+    tags = 1 if text.startswith("<", cut) else 0  # a tag may follow
+    opening = text.rfind("<", lo, at)
+    if opening >= 0 and (
+        _OPEN_COMMENT if text.startswith("<!", opening, at) else _OPEN_TAG
+    ).fullmatch(text, opening, at):
+        at = opening
+        tags = 1
+    while at > lo:
+        char = text[at - 1]
+        if char in _SEPARATOR_SET:
+            at -= 1
+        elif char == ">":
+            opening = text.rfind("<", lo, at)
+            if opening < 0 or _ANY_TAG.fullmatch(text, opening, at) is None:
+                break
+            at = opening
+            tags += 1
+        elif char == ";" or text[at - 3 : at - 2] == "%":
+            reference = _REFERENCE_TAIL.search(text, max(lo, at - 40), at)
+            if reference is None:
+                break
+            at = reference.start()
+        else:
+            break
+    if tags and at > lo and text[at - 1].isascii() and text[at - 1].isalnum():
+        return at
+    return None
+
+
+def _cut_clear_of_splits(text: str, lo: int, cut: int | None) -> int | None:
+    """``cut``, or an earlier place, that no number split by inline tags crosses."""
+    while cut is not None:
+        split = _split_before(text, lo, cut)
+        if split is None:
+            return cut
+        cut = _safe_cut(text, lo, split - 1) if split - 1 > lo else None
+    return None
+
 
 class StreamClosedError(DniError, ValueError):
     """A piece fed to a stream after its :meth:`~RewriteStream.close`."""
@@ -180,10 +239,17 @@ class _Reader:
         self.script_from = 0  # where the script state holds from
         self.marks: list[_Mark] = []
 
-    def rebase(self, shift: int) -> None:
+    def rebase(self, shift: int, given: int | None = None) -> None:
+        """Move to ``shift`` characters later; marks up to ``given`` (what was given
+        out; by default everything read) are dropped, the rest kept."""
+        given = self.pos if given is None else given
+        self.marks = [
+            (a - shift, b - shift, None if link is None else (link[0] - shift, link[1] - shift))
+            for a, b, link in (self.marks if given < self.pos else ())
+            if b > given
+        ]
         self.pos -= shift
         self.script_from -= shift
-        self.marks.clear()
 
     def hidden_all(self) -> bool:
         return self.tree.hide_from is not None
@@ -458,7 +524,11 @@ class RewriteStream:
         if not final and len(page) > KEEP:
             self._read_on()
             return None
-        cut = len(page) if final else _safe_cut(page, pending, limit)
+        cut = (
+            len(page)
+            if final
+            else _cut_clear_of_splits(page, pending, _safe_cut(page, pending, limit))
+        )
         if cut is None:
             if len(page) - pending > HOLD:
                 self._read_on()
@@ -523,6 +593,8 @@ class RewriteStream:
             if reader.hidden_all():
                 return self._give_up()
             cut = len(buf) if final else reader.pos
+            if not final and reader.tree.state == DATA:  # numbers go on through inline tags
+                cut = _cut_clear_of_splits(buf, pending, cut) or pending
         else:
             cut = len(buf) if final else (_safe_cut(buf, pending, limit) or pending)
         if cut <= pending:
@@ -533,7 +605,7 @@ class RewriteStream:
         self._buf = buf[keep:]
         self._pending = cut - keep
         if reader is not None:
-            reader.rebase(keep)
+            reader.rebase(keep, cut)
         return out
 
     def _give_up(self) -> str:
@@ -555,6 +627,10 @@ class RewriteStream:
             offset = self._offset
             for start, end in spans:
                 if lo <= start and end <= hi:
+                    if text.find("<", start, end) >= 0:  # split by inline tags
+                        if fast.split_in_text(start + offset, end + offset):
+                            kept.append((start, end, False))
+                        continue
                     where = fast.where(start + offset, end + offset)
                     if where:
                         kept.append((start, end, where == 2))
@@ -565,6 +641,10 @@ class RewriteStream:
         i = 0
         for start, end in spans:
             if start < lo or end > hi:
+                continue
+            if text.find("<", start, end) >= 0:  # split by inline tags
+                if self._split_marked(text, start, end):
+                    kept.append((start, end, False))
                 continue
             while i < len(marks) and marks[i][1] <= start:
                 i += 1
@@ -578,6 +658,22 @@ class RewriteStream:
             elif link[0] <= start and end <= link[1]:
                 kept.append((start, end, True))
         return kept
+
+    def _split_marked(self, text: str, start: int, end: int) -> bool:
+        """Whether each piece of a span split by tags is visible text read by the
+        tree reader, each but the last ending where its tag starts a token."""
+        assert self._reader is not None
+        marks = self._reader.marks
+        for a, b in pieces(text, start, end):
+            i = bisect.bisect_right(marks, a, key=lambda mark: mark[1])
+            if i == len(marks):
+                return False
+            mark_start, mark_end, link = marks[i]
+            if link is not None or mark_start > a or mark_end < b:
+                return False
+            if b < end and mark_end != b:
+                return False
+        return True
 
     def _rewrite(self, buf: str, lo: int, hi: int) -> str:
         finder, target = self._finder, self._target
