@@ -154,49 +154,7 @@ _SCOPE_SVG = frozenset(["foreignObject", "desc", "title"])
 _MATHML_TEXT_POINTS = frozenset(["mi", "mo", "mn", "ms", "mtext"])
 _TABLE_INSERT = frozenset(["table", "tbody", "tfoot", "thead", "tr"])
 _IMPLIED_END = frozenset(["dd", "dt", "li", "option", "optgroup", "p", "rb", "rp", "rt", "rtc"])
-# Start tags that close an open p element in button scope as they are inserted:
-# once one of them is on the stack, no p below it is in button scope.
-_CLOSES_P = frozenset(
-    [
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "center",
-        "details",
-        "dir",
-        "div",
-        "dl",
-        "fieldset",
-        "figcaption",
-        "figure",
-        "footer",
-        "header",
-        "hgroup",
-        "main",
-        "menu",
-        "nav",
-        "ol",
-        "p",
-        "section",
-        "summary",
-        "ul",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "pre",
-        "listing",
-        "form",
-        "li",
-        "dd",
-        "dt",
-        "plaintext",
-        "xmp",
-    ]
-)
+# Start tags that close an open p element (the block-level ones).
 _CLOSE_P_START = frozenset(
     [
         "address",
@@ -223,6 +181,13 @@ _CLOSE_P_START = frozenset(
         "summary",
         "ul",
     ]
+)
+# Start tags that close an open p element in button scope as they are inserted:
+# once one of them is on the stack, no p below it is in button scope.
+_CLOSES_P = (
+    _CLOSE_P_START
+    | _HEADINGS
+    | frozenset(["pre", "listing", "form", "li", "dd", "dt", "plaintext", "xmp"])
 )
 _BLOCK_END = frozenset(
     [
