@@ -205,3 +205,35 @@ def test_replace_all_with_tags_beside_separators(cuts: list[tuple[int, str]]) ->
     out = EVERY.rewrite_html(page, BRISTOL)
     assert re.findall(r"<[^>]*>", out) == re.findall(r"<[^>]*>", page)
     assert re.sub(r"<[^>]*>", "", out) == "Call 0117 409 0162."
+
+
+# A link right after a number, as inline markup: its target is read on its own,
+# so the link dials what its text shows.
+LINK_AFTER_NUMBER = [
+    (
+        'Call 0117 496 0123<a href="tel:01174960123">0117 496 0123</a>',
+        'Call 0117 409 0162<a href="tel:+441174090162">0117 409 0162</a>',
+    ),
+    (
+        'Call 0117 496 0123 <a href="tel:01174960123">0117 496 0123</a>',
+        'Call 0117 409 0162 <a href="tel:+441174090162">0117 409 0162</a>',
+    ),
+    (
+        "0117 496 0123 <a href='callto:0117%20496%200123'>us</a>",
+        "0117 409 0162 <a href='callto:+441174090162'>us</a>",
+    ),
+    (
+        '0117 496 0123 <a href=" &#116;el:01174960123">us</a>',
+        '0117 409 0162 <a href=" &#116;el:+441174090162">us</a>',
+    ),
+]
+
+
+@pytest.mark.parametrize("rewriter", [LISTED, EVERY], ids=["listed", "replace_all"])
+@pytest.mark.parametrize(("page", "wanted"), LINK_AFTER_NUMBER)
+def test_a_link_after_a_number_is_swapped_with_it(
+    rewriter: Rewriter, page: str, wanted: str
+) -> None:
+    assert rewriter.rewrite_html(page, BRISTOL) == wanted
+    stream = rewriter.stream(BRISTOL)
+    assert "".join([*(stream.feed(ch) for ch in page), stream.close()]) == wanted

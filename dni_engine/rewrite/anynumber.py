@@ -66,8 +66,13 @@ _BREAK = re.compile(
 # In HTML a run may hold percent-encoded separators (tel:0117%20496%200123, as
 # WordPress writes targets); only a link target keeps them, text shows them.
 _SEP_HTML_PERCENT = f"(?:{SEP_CLASS_HTML}|{NBSP_ENTITY}|{SEP_PERCENT}){{0,{MAX_SEPARATORS}}}"
-# In HTML text, inline tags may stand between a number's digits too.
-_SEP_INLINE_PERCENT = f"{_SEP_HTML_PERCENT}(?:{INLINE_TAG}{_SEP_HTML_PERCENT}){{0,4}}"
+# In HTML text, inline tags may stand between a number's digits too, but for a
+# tag holding a link target (<a href="tel:...">): its number is read on its own.
+_JOINING_TAG = (
+    r"(?!<[^<>]*?(?i:href)[\t\n\f\r ]*=[\t\n\f\r ]*[\"']?[\t\n\f\r ]*(?:(?i:tel|callto)|&|%))"
+    + INLINE_TAG
+)
+_SEP_INLINE_PERCENT = f"{_SEP_HTML_PERCENT}(?:{_JOINING_TAG}{_SEP_HTML_PERCENT}){{0,4}}"
 _PERCENT_BEFORE = re.compile(r"%[0-9A-Fa-f]{2}\Z")
 # A cap on phonenumbers.parse calls per page, so a page of digit tables stays cheap.
 _MAX_ATTEMPTS = 2000
@@ -123,7 +128,7 @@ _PHONE_WORDS = re.compile(
 _PHONE_WORDS_REACH = 40
 _FREE_GROUPING = frozenset({"DE", "AT"})
 # In HTML, inline tags may stand between a number's digits too.
-_SEP_INLINE = f"{SEP_HTML}(?:{INLINE_TAG}{SEP_HTML}){{0,4}}"
+_SEP_INLINE = f"{SEP_HTML}(?:{_JOINING_TAG}{SEP_HTML}){{0,4}}"
 # How much of the page around a split run its checks read (phone words, context).
 _AROUND = 64
 _FIRST_GROUP_ONLY = re.compile(r"\(?\\1\)?")
