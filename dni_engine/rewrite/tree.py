@@ -924,16 +924,7 @@ class Tree:
                 return token
             return self._start_in_body(token)
         if mode in ("in select", "in select in table"):
-            if mode == "in select in table" and name in (
-                "caption",
-                "table",
-                "tbody",
-                "tfoot",
-                "thead",
-                "tr",
-                "td",
-                "th",
-            ):
+            if mode == "in select in table" and name in _SELECT_TABLE:
                 self._end_select()
                 return token
             return self._start_in_select(token)
@@ -1443,16 +1434,7 @@ class Tree:
                 return name
             return self._end_in_body(name)
         if mode in ("in select", "in select in table"):
-            if mode == "in select in table" and name in (
-                "caption",
-                "table",
-                "tbody",
-                "tfoot",
-                "thead",
-                "tr",
-                "td",
-                "th",
-            ):
+            if mode == "in select in table" and name in _SELECT_TABLE:
                 if not self._in_scope(name, "table"):
                     return None
                 self._end_select()
