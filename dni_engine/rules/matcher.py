@@ -118,6 +118,12 @@ class RuleSet:
     def __len__(self) -> int:
         return len(self.pools)
 
+    @property
+    def param_names(self) -> frozenset[str]:
+        """The query parameters (lower-cased) a match can depend on: those the pools'
+        URL triggers name, the click ids and ``utm_medium``."""
+        return self._names
+
     def __repr__(self) -> str:
         return f"<RuleSet of {len(self.pools)} pools>"
 

@@ -1,0 +1,145 @@
+"""The first-touch rule: which landing context a page view is matched on.
+
+A visitor's first page view lands on the site with a URL (maybe a ``gclid``)
+and a referrer (maybe a search engine). The pages they open next carry neither:
+their URL is the site's own and their referrer is the site itself. Matched as
+they are, an ad visitor who found the ad pool full on the landing page would
+take the catch-all pool's number on page 2, and their call would be credited to
+"all other visitors". So every page view is matched on its session's
+**landing context**: the landing URL and the external referrer of the page
+view that started it.
+
+:func:`next_landing` is the rule, in one place for the web integration and the
+simulation alike. A page view starts a new context when
+
+* it carries a paid click id (:data:`~dni_engine.rules.visit.CLICK_IDS`) or a query parameter that a
+  pool's URL trigger names (``params``), that is a new campaign landing;
+* or its referrer is external: a host whose registrable domain is not the
+  site's (``www.example.com`` and ``shop.example.com`` are one site);
+* or there is no context yet, or the last one lapsed: more than ``window``
+  seconds passed since its last page view (a sliding window, like an
+  analytics session).
+
+Otherwise the page view continues the context, which keeps its landing URL and
+referrer and moves its ``seen`` time forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from dni_engine.referrers import referrer_host, registrable_domain
+from dni_engine.rules.visit import CLICK_IDS
+from dni_engine.triggers import parse_query, query_of
+
+__all__ = [
+    "DEFAULT_ATTRIBUTION_WINDOW",
+    "MAX_LANDING_REFERRER",
+    "MAX_LANDING_URL",
+    "Landing",
+    "is_external",
+    "next_landing",
+    "starts_landing",
+]
+
+DEFAULT_ATTRIBUTION_WINDOW: Final = 30 * 60.0
+"""Seconds a landing context lasts after its last page view (an analytics session)."""
+
+MAX_LANDING_URL: Final = 2048
+"""The longest landing URL a context keeps, in characters; longer ones are cut."""
+MAX_LANDING_REFERRER: Final = 1024
+"""The longest landing referrer a context keeps, in characters; longer ones are cut."""
+
+
+@dataclass(frozen=True, slots=True)
+class Landing:
+    """One session's landing context.
+
+    ``url`` is the landing page view's URL without its fragment (at most
+    :data:`MAX_LANDING_URL` characters), ``referrer`` its HTTP referrer when
+    external, else ``None`` (at most :data:`MAX_LANDING_REFERRER`);
+    ``started`` and ``seen`` are the times (float seconds) of its first and
+    latest page views.
+    """
+
+    url: str
+    referrer: str | None
+    started: float
+    seen: float
+
+
+def is_external(referrer: str | None, site_host: str | None) -> bool:
+    """Whether ``referrer`` comes from outside the site whose host is ``site_host``.
+
+    Hosts compare by registrable domain (``www.example.co.uk`` and
+    ``shop.example.co.uk`` are one site); hosts without one (``localhost``, an
+    IP address) compare whole. No referrer, or one without a host, is not
+    external; without a ``site_host`` every referrer with a host is. Never raises.
+    """
+    host = referrer_host(referrer)
+    if host is None:
+        return False
+    if not site_host:
+        return True
+    site = referrer_host(site_host)
+    if site is None:
+        return True
+    if host == site:
+        return False
+    mine = registrable_domain(site)
+    return mine is None or registrable_domain(host) != mine
+
+
+def starts_landing(
+    url: str,
+    referrer: str | None,
+    *,
+    site_host: str | None = None,
+    params: frozenset[str] = frozenset(),
+) -> bool:
+    """Whether a page view starts a new landing context whatever came before it.
+
+    True when ``url`` carries a paid click id (:data:`~dni_engine.rules.visit.CLICK_IDS`) or a
+    parameter named in ``params`` (lower-case names; the pools' URL triggers
+    give them, see :attr:`.RuleSet.param_names`), or when ``referrer`` is
+    external to ``site_host`` (:func:`is_external`). Never raises for ``str``.
+    """
+    if is_external(referrer, site_host):
+        return True
+    query = query_of(url)
+    if not query:
+        return False
+    names = parse_query(query, CLICK_IDS | params)
+    return bool(names)
+
+
+def next_landing(
+    previous: Landing | None,
+    url: str,
+    referrer: str | None,
+    at: float,
+    *,
+    site_host: str | None = None,
+    window: float = DEFAULT_ATTRIBUTION_WINDOW,
+    params: frozenset[str] = frozenset(),
+) -> Landing:
+    """The landing context a page view at ``at`` is matched on (see the module docstring).
+
+    ``previous`` is the visitor's context so far (``None`` for none); a new one
+    starts when :func:`starts_landing` says so, when there is none, or when
+    more than ``window`` seconds passed since ``previous.seen``; otherwise
+    ``previous`` continues with ``seen = at`` (never earlier than it was).
+    Never raises for ``str`` inputs.
+    """
+    if (
+        previous is not None
+        and at - previous.seen <= window
+        and not starts_landing(url, referrer, site_host=site_host, params=params)
+    ):
+        return Landing(previous.url, previous.referrer, previous.started, max(at, previous.seen))
+    page = url.partition("#")[0][:MAX_LANDING_URL]
+    external = referrer if is_external(referrer, site_host) else None
+    if external is not None:
+        external = external[:MAX_LANDING_REFERRER]
+    return Landing(page, external, at, at)
