@@ -53,7 +53,7 @@ from dni_engine.leases import (
     system_clock,
 )
 from dni_engine.phone import e164, parse_number
-from dni_engine.rewrite import compile_rewriter
+from dni_engine.rewrite import ByteRewriteStream, compile_rewriter
 from dni_engine.rules import Explanation, Match, RuleSet, compile_pools
 from dni_engine.schema import AnyPool, NumberPool, check_pool_set
 from dni_engine.stores.base import Store, number_conflicts
@@ -478,6 +478,31 @@ class Engine:
             self._log_once("rewrite-failed", "rewriting a page failed; left as it is")
             return page
         return page if swapped is text else swapped
+
+    def stream(self, decision: object, *, encoding: str = "utf-8") -> ByteRewriteStream | None:
+        """A byte stream rewriting one HTML page for ``decision``, or ``None``; never raises.
+
+        The stream (see :meth:`.Rewriter.stream_bytes`) takes the page in pieces
+        of bytes of ``encoding`` and gives out the bytes of :meth:`rewrite` of
+        the whole page. ``None`` when the decision shows no number (no match,
+        bot, exhausted pool under ``fallback``, store down), is not a
+        :class:`Decision`, names no pool of this engine, when the pool has
+        nothing to swap, or when ``encoding`` is not a codec Python knows.
+        """
+        fields = cast("tuple[object, ...]", decision) if type(decision) is Decision else ()
+        if len(fields) != _DECISION_FIELDS:
+            return None
+        number, key = fields[_NUMBER_FIELD], fields[_POOL_KEY_FIELD]
+        if type(number) is not str or not number or type(key) is not str:
+            return None
+        rewriter = self._rewriters.get(key)
+        if rewriter is None or not (rewriter.numbers or rewriter.replace_all):
+            return None
+        try:
+            return rewriter.stream_bytes(number, encoding=encoding)
+        except Exception:  # an unknown codec, or a bug: the page passes through
+            self._warn_once("stream", "a page could not be streamed for rewriting; left as it is")
+            return None
 
     def end_session(self, visitor_id: object, at: object = None) -> Lease | None:
         """End ``visitor_id``'s live lease now (e.g. on logout); return it, or ``None``.

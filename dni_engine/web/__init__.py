@@ -1,0 +1,32 @@
+"""Putting the engine on a website: middleware for ASGI and WSGI, one framework-neutral core.
+
+::
+
+    from dni_engine.web import ASGIMiddleware, WSGIMiddleware
+
+    app = ASGIMiddleware(app, engine, secret=SECRET)        # Starlette, FastAPI, any ASGI app
+    app.wsgi_app = WSGIMiddleware(app.wsgi_app, engine, secret=SECRET)   # Flask, any WSGI app
+
+Only HTML page views take a number (see :mod:`dni_engine.web.core`); the
+visitor keeps it through a first-party cookie, and later pages are matched on
+the landing context kept in a signed cookie. Importing this package never
+imports a web framework.
+"""
+
+from __future__ import annotations
+
+from dni_engine.web.asgi import ASGIMiddleware
+from dni_engine.web.config import WebConfig
+from dni_engine.web.core import DEBUG_HEADER, SKIP_HEADER, PageRequest, WebCore, skip
+from dni_engine.web.wsgi import WSGIMiddleware
+
+__all__ = [
+    "DEBUG_HEADER",
+    "SKIP_HEADER",
+    "ASGIMiddleware",
+    "PageRequest",
+    "WSGIMiddleware",
+    "WebConfig",
+    "WebCore",
+    "skip",
+]

@@ -1,0 +1,214 @@
+"""``ASGIMiddleware``: the integration as pure ASGI 3 middleware (Starlette, FastAPI, any app).
+
+Only ``http`` requests that may be page views (:meth:`.WebCore.begin`) are
+watched; everything else (lifespan, websockets, other requests) goes to the
+application as it is. For a watched request the ``http.response.start``
+message is held until the first body message, so that the plan
+(:meth:`.PageView.respond_async`, whose store call runs on a worker thread)
+knows whether the body is whole: a single body message is rewritten in one
+go and sent with its exact ``Content-Length``; a streamed body stays
+streamed, each piece passed through the plan's body rewriter as it comes.
+When rewriting a whole body fails, the application's own response is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from dni_engine.engine import Engine
+from dni_engine.web.config import WebConfig, config_from
+from dni_engine.web.core import (
+    PageRequest,
+    PageView,
+    ResponsePlan,
+    WebCore,
+    authority,
+    parse_cookies,
+    url_of,
+)
+
+__all__ = ["ASGIMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Server extensions that would let the application send a body the middleware never sees.
+_BODY_EXTENSIONS = ("http.response.pathsend", "http.response.zerocopysend")
+
+
+class ASGIMiddleware:
+    """Shows each visitor their tracking number on the HTML pages of an ASGI application.
+
+    ``ASGIMiddleware(app, engine, secret=...)`` takes the
+    :class:`~dni_engine.web.config.WebConfig` fields as keyword arguments, or
+    ``config=WebConfig(...)``. Never turns a working response into an error.
+    """
+
+    def __init__(
+        self, app: ASGIApp, engine: Engine, config: WebConfig | None = None, **fields: Any
+    ) -> None:
+        self.app = app
+        self.engine = engine
+        self.config = config_from(config, fields)
+        self.core = WebCore(engine, self.config)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the application for one connection scope (ASGI 3)."""
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        view = self.core.begin(_request(scope))
+        if view is None:
+            await self.app(scope, receive, send)
+            return
+        extensions = scope.get("extensions")
+        if isinstance(extensions, dict) and any(e in extensions for e in _BODY_EXTENSIONS):
+            scope = dict(scope)
+            scope["extensions"] = {k: v for k, v in extensions.items() if k not in _BODY_EXTENSIONS}
+        response = _Response(self.core, view, send)
+        await self.app(scope, receive, response.send)
+        await response.finish()
+
+
+def _request(scope: Scope) -> PageRequest:
+    """The :class:`PageRequest` of an ASGI ``http`` scope (raises on a malformed scope)."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers") or ():
+        name = bytes(raw_name).decode("latin-1").lower()
+        value = bytes(raw_value).decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    # Cookie headers are joined with "; " (RFC 9113 8.2.3), not ", ".
+    cookie_values = [
+        bytes(v).decode("latin-1")
+        for n, v in scope.get("headers") or ()
+        if bytes(n).lower() == b"cookie"
+    ]
+    scheme = str(scope.get("scheme") or "http")
+    server = scope.get("server")
+    host = authority(scheme, headers.get("host"), (str(server[0]), server[1]) if server else None)
+    path = scope.get("path") or "/"
+    root = scope.get("root_path") or ""
+    if root and not path.startswith(root):
+        path = root + path
+    query = bytes(scope.get("query_string") or b"").decode("latin-1")
+    client = scope.get("client")
+    return PageRequest(
+        method=str(scope.get("method") or "GET"),
+        url=url_of(scheme, host, path, query),
+        headers=headers,
+        cookies=parse_cookies("; ".join(cookie_values)),
+        client=str(client[0]) if client else None,
+        native=scope,
+    )
+
+
+def _encode(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers]
+
+
+class _Response:
+    """One watched response on its way out: holds the start message until the plan is known."""
+
+    __slots__ = ("_core", "_plan", "_send", "_start", "_started", "_view", "_whole_failed")
+
+    def __init__(self, core: WebCore, view: PageView, send: Send) -> None:
+        self._core = core
+        self._view = view
+        self._send = send
+        self._start: Message | None = None
+        self._started = False
+        self._plan: ResponsePlan | None = None
+        self._whole_failed = False
+
+    async def send(self, message: Message) -> None:
+        kind = message.get("type")
+        if kind == "http.response.start" and not self._started and self._start is None:
+            self._start = message
+            return
+        if kind != "http.response.body" or self._start is None:
+            await self._flush()
+            await self._send(message)
+            return
+        if not self._started:
+            await self._first(message)
+            return
+        await self._piece(message)
+
+    async def _first(self, message: Message) -> None:
+        start = self._start
+        assert start is not None
+        try:
+            status = int(start["status"])
+            headers = [
+                (bytes(n).decode("latin-1"), bytes(v).decode("latin-1"))
+                for n, v in start.get("headers") or ()
+            ]
+        except Exception:
+            self._core.log_once("asgi-start", "an unreadable response start was passed through")
+            await self._flush()
+            await self._send(message)
+            return
+        plan = await self._view.respond_async(status, headers)
+        self._plan = plan
+        more = bool(message.get("more_body", False))
+        if plan.body is None:
+            await self._start_with(plan.headers)
+            await self._send(message)
+            return
+        chunk = bytes(message.get("body", b""))
+        if not more:
+            try:
+                out = plan.body.feed(chunk) + plan.body.close()
+            except Exception:
+                self._core.log_once("rewrite", "rewriting a page failed; it was sent as it was")
+                self._plan = None
+                await self._start_with(plan.original)
+                await self._send(message)
+                return
+            await self._start_with(plan.whole(len(out), out != chunk))
+            await self._send({"type": "http.response.body", "body": out, "more_body": False})
+            return
+        await self._start_with(plan.headers)
+        await self._piece(message)
+
+    async def _piece(self, message: Message) -> None:
+        plan = self._plan
+        body = plan.body if plan is not None else None
+        if body is None:
+            await self._send(message)
+            return
+        chunk = bytes(message.get("body", b""))
+        more = bool(message.get("more_body", False))
+        try:
+            out = body.feed(chunk)
+            if not more:
+                out += body.close()
+        except Exception:  # the rewriter promises not to raise: the rest passes through
+            self._core.log_once("rewrite", "rewriting a streamed page failed; the rest passed")
+            assert plan is not None
+            plan.body = None
+            await self._send(message)
+            return
+        if out or not more:
+            await self._send({"type": "http.response.body", "body": out, "more_body": more})
+
+    async def _start_with(self, headers: list[tuple[str, str]] | None) -> None:
+        start = self._start
+        assert start is not None
+        self._started = True
+        if headers is not None:
+            start = dict(start)
+            start["headers"] = _encode(headers)
+        await self._send(start)
+
+    async def _flush(self) -> None:
+        if self._start is not None and not self._started:
+            await self._start_with(None)
+
+    async def finish(self) -> None:
+        """After the application returned: send a start it left without a body."""
+        await self._flush()

@@ -1,0 +1,176 @@
+"""``WebConfig``: the settings of the website integration, checked once.
+
+Every adapter (ASGI, WSGI, Django, Flask) takes a :class:`WebConfig` or its
+fields as keyword arguments (:func:`config_from`). The only required field is
+``secret``, the key that signs the landing cookie. All problems are reported
+at once, in one :class:`~dni_engine.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Final
+
+from dni_engine.errors import ConfigError, Problem
+
+if TYPE_CHECKING:
+    from dni_engine.web.core import PageRequest
+
+__all__ = ["MIN_SECRET_BYTES", "WebConfig", "config_from"]
+
+MIN_SECRET_BYTES: Final = 16
+"""The shortest ``secret`` accepted, in bytes (UTF-8 for a ``str``)."""
+
+# RFC 6265 cookie-name: a token (no separators, controls or spaces).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# A domain or path attribute value: printable ASCII without ';' (RFC 6265 av-octet).
+_ATTRIBUTE = re.compile(r"[\x21-\x3a\x3c-\x7e]*")
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    """How the website integration treats requests and responses.
+
+    * ``secret``: the key signing the landing cookie (HMAC-SHA256); at least
+      :data:`MIN_SECRET_BYTES` bytes. Keep it the same on every worker.
+    * ``cookie_name`` / ``landing_cookie_name``: the visitor and landing cookies.
+    * ``cookie_max_age``: the visitor cookie's lifetime in seconds (one year).
+    * ``cookie_domain``: ``Domain=`` of both cookies (``"example.com"`` shares
+      them between subdomains); ``None`` for the host only.
+    * ``cookie_path``: ``Path=`` of both cookies.
+    * ``attribution_window``: minutes a landing context lasts after its last
+      page view (sliding); also the landing cookie's ``Max-Age``.
+    * ``consent``: given the :class:`~dni_engine.web.core.PageRequest`, whether
+      this visitor may be tracked; ``None`` tracks everyone. Raising counts as no.
+    * ``visitor_id``: the application's own visitor id for a request; ``None``
+      or ``""`` from it falls back to the cookie.
+    * ``debug_header``: add ``X-DNI: outcome=...; pool=...; source=...`` to page views.
+    * ``skip_paths``: path prefixes the integration never touches.
+    * ``max_buffer``: bytes a streamed body may hold back before the rest
+      passes through untouched.
+    """
+
+    secret: str | bytes = b""
+    cookie_name: str = "dni_visitor"
+    landing_cookie_name: str = "dni_landing"
+    cookie_max_age: int = 31_536_000
+    cookie_domain: str | None = None
+    cookie_path: str = "/"
+    attribution_window: float = 30.0
+    consent: Callable[[PageRequest], bool] | None = None
+    visitor_id: Callable[[PageRequest], str | None] | None = None
+    debug_header: bool = False
+    skip_paths: tuple[str, ...] = ()
+    max_buffer: int = 1_048_576
+
+    def __post_init__(self) -> None:
+        problems = _problems(self)
+        if problems:
+            raise ConfigError(problems)
+        if isinstance(self.skip_paths, list):  # a list is accepted, kept as a tuple
+            object.__setattr__(self, "skip_paths", tuple(self.skip_paths))
+
+    @property
+    def secret_bytes(self) -> bytes:
+        """``secret`` as bytes (UTF-8 for a ``str``)."""
+        if isinstance(self.secret, str):
+            return self.secret.encode("utf-8")
+        return bytes(self.secret)
+
+    @property
+    def window_seconds(self) -> float:
+        """``attribution_window`` in seconds."""
+        return float(self.attribution_window) * 60.0
+
+
+def _problems(config: WebConfig) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def bad(name: str, reason: str) -> None:
+        problems.append(Problem(name, reason))
+
+    secret = config.secret
+    if isinstance(secret, str):
+        try:
+            size = len(secret.encode("utf-8"))
+        except UnicodeEncodeError:
+            size = -1
+    elif isinstance(secret, bytes | bytearray):
+        size = len(secret)
+    else:
+        size = -2
+    if size == -2:
+        bad("secret", f"must be str or bytes, not {type(secret).__name__}")
+    elif size == -1:
+        bad("secret", "must be text UTF-8 can encode")
+    elif size == 0:
+        bad("secret", "is required: the key that signs the landing cookie")
+    elif size < MIN_SECRET_BYTES:
+        bad("secret", f"is {size} bytes; at least {MIN_SECRET_BYTES} are needed")
+    for name in ("cookie_name", "landing_cookie_name"):
+        value = getattr(config, name)
+        if not isinstance(value, str) or not _TOKEN.fullmatch(value):
+            bad(name, f"{value!r} is not a cookie name (letters, digits and !#$%&'*+-.^_`|~)")
+    if isinstance(config.cookie_name, str) and config.cookie_name == config.landing_cookie_name:
+        bad("landing_cookie_name", "must differ from cookie_name")
+    age = config.cookie_max_age
+    if type(age) is not int or age <= 0:
+        bad("cookie_max_age", f"{age!r} is not a whole number of seconds > 0")
+    domain = config.cookie_domain
+    if domain is not None and (
+        not isinstance(domain, str) or not domain or not _ATTRIBUTE.fullmatch(domain)
+    ):
+        bad("cookie_domain", f"{domain!r} is not a domain (or None)")
+    path = config.cookie_path
+    if not isinstance(path, str) or not path.startswith("/") or not _ATTRIBUTE.fullmatch(path):
+        bad("cookie_path", f"{path!r} is not a path starting with '/'")
+    window = config.attribution_window
+    if (
+        type(window) is bool
+        or not isinstance(window, int | float)
+        or not math.isfinite(window)
+        or window <= 0
+    ):
+        bad("attribution_window", f"{window!r} is not a number of minutes > 0")
+    for name in ("consent", "visitor_id"):
+        hook = getattr(config, name)
+        if hook is not None and not callable(hook):
+            bad(name, f"must be a callable taking the request, or None; got {hook!r}")
+    if type(config.debug_header) is not bool:
+        bad("debug_header", f"{config.debug_header!r} is not True or False")
+    paths = config.skip_paths
+    if isinstance(paths, str) or not isinstance(paths, tuple | list):
+        bad("skip_paths", f"must be a tuple of path prefixes, not {paths!r}")
+    else:
+        for index, prefix in enumerate(paths):
+            if not isinstance(prefix, str) or not prefix.startswith("/"):
+                bad(f"skip_paths[{index}]", f"{prefix!r} is not a path starting with '/'")
+    size_limit = config.max_buffer
+    if type(size_limit) is not int or size_limit < 0:
+        bad("max_buffer", f"{size_limit!r} is not a whole number of bytes >= 0")
+    return problems
+
+
+_FIELDS: Final = frozenset(f.name for f in fields(WebConfig))
+
+
+def config_from(config: WebConfig | None, options: Mapping[str, Any]) -> WebConfig:
+    """The adapters' settings: ``config`` itself, or a :class:`WebConfig` built from ``options``.
+
+    Giving both, or an option that is no field, raises :class:`ConfigError`.
+    """
+    unknown = sorted(set(options) - _FIELDS)
+    if unknown:
+        raise ConfigError([Problem(name, "is not a WebConfig field") for name in unknown])
+    if config is not None:
+        if options:
+            raise ConfigError(
+                [Problem(name, "given with config=; set it on the WebConfig") for name in options]
+            )
+        if not isinstance(config, WebConfig):
+            raise ConfigError([Problem("config", f"must be a WebConfig, not {config!r}")])
+        return config
+    return WebConfig(**options)
