@@ -1,0 +1,3 @@
+"""dni-engine on a website: the framework-neutral core and its adapters."""
+
+__all__: list[str] = []
