@@ -162,14 +162,16 @@ class _Response:
         chunk = bytes(message.get("body", b""))
         if not more:
             try:
-                out = plan.body.feed(chunk) + plan.body.close()
-            except Exception:
-                self._core.log_once("rewrite", "rewriting a page failed; it was sent as it was")
-                self._plan = None
+                out = plan.body.rewrite_whole(chunk)
+            except Exception:  # it promises not to raise: then as when it gives up
+                out = None
+            self._plan = None
+            if out is None:
+                self._core.log_once("rewrite", "a page could not be rewritten; sent as it was")
                 await self._start_with(plan.original)
                 await self._send(message)
                 return
-            await self._start_with(plan.whole(len(out), out != chunk))
+            await self._start_with(plan.whole(len(out), out is not chunk))
             await self._send({"type": "http.response.body", "body": out, "more_body": False})
             return
         await self._start_with(plan.headers)

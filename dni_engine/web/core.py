@@ -53,12 +53,12 @@ from urllib.parse import urlsplit
 from dni_engine.bots import is_bot
 from dni_engine.landing import Landing, next_landing
 from dni_engine.leases import Decision
+from dni_engine.web.body import BodyRewriter
 from dni_engine.web.config import WebConfig
 
 if TYPE_CHECKING:
     from dni_engine.engine import Engine
     from dni_engine.rewrite import ByteRewriteStream
-    from dni_engine.web.body import BodyRewriter
 
 __all__ = [
     "DEBUG_HEADER",
@@ -413,7 +413,6 @@ class WebCore:
             self._params = engine.rules.param_names
         except Exception:
             self._params = frozenset()
-        self._body_class: type[BodyRewriter] | None = None
 
     def begin(self, request: PageRequest) -> PageView | None:
         """A :class:`PageView` for a request that may be a page view, else ``None``.
@@ -500,16 +499,12 @@ class WebCore:
         self, decision: Decision, content_type: str | None, content_encoding: str | None
     ) -> BodyRewriter:
         """The body transformer of a page showing ``decision``'s number."""
-        if self._body_class is None:
-            from dni_engine.web.body import BodyRewriter  # imported when a page first needs it
-
-            self._body_class = BodyRewriter
         engine = self.engine
 
         def make_stream(charset: str) -> ByteRewriteStream | None:
             return engine.stream(decision, encoding=charset)
 
-        return self._body_class(
+        return BodyRewriter(
             make_stream,
             content_type=content_type,
             content_encoding=content_encoding,

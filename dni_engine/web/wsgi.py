@@ -261,11 +261,13 @@ class _Body:
         body = plan.body
         assert body is not None
         try:
-            out = body.feed(data) + body.close()
-        except Exception:
-            call.core.log_once("rewrite", "rewriting a page failed; it was sent as it was")
-            plan.body = None
+            out = body.rewrite_whole(data)
+        except Exception:  # it promises not to raise: then as when it gives up
+            out = None
+        plan.body = None
+        if out is None:
+            call.core.log_once("rewrite", "a page could not be rewritten; sent as it was")
             call.send_headers(plan.original)
             return data
-        call.send_headers(plan.whole(len(out), out != data))
+        call.send_headers(plan.whole(len(out), out is not data))
         return out

@@ -1,0 +1,375 @@
+"""ASGIMiddleware on real Starlette and FastAPI applications, in process (Starlette TestClient)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import brotli
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse as FastHTML
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from dni_engine import Engine
+from dni_engine.web import SKIP_HEADER, ASGIMiddleware, skip
+from dni_engine.web.core import decode_landing, encode_landing
+from tests.web_site import (
+    AD_NUMBERS,
+    BROWSER,
+    CRAWLER,
+    OVERFLOW,
+    PAGE,
+    PAGE_BYTES,
+    SECRET,
+    FlakyStore,
+    make_engine,
+    shown,
+)
+
+BASE = "https://shop.example.com"
+NAVIGATE = {
+    "User-Agent": BROWSER,
+    "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+    "Sec-Fetch-Dest": "document",
+    "Sec-Fetch-Mode": "navigate",
+}
+LOOP_THREADS: list[threading.Thread] = []
+# A page in pieces that cut the site's number twice, and a tel: link.
+STREAMED = (
+    "<html><body><p>Call us on 0117 4",
+    "96 09",
+    '99</p><a href="tel:0117',
+    '4960999">x</a>',
+)
+
+
+async def page(request: Request) -> Response:
+    LOOP_THREADS.append(threading.current_thread())
+    return HTMLResponse(PAGE, headers={"ETag": '"v1"', "Cache-Control": "public, max-age=60"})
+
+
+async def json_view(request: Request) -> Response:
+    return JSONResponse({"phone": "0117 496 0999"})
+
+
+async def text_view(request: Request) -> Response:
+    return PlainTextResponse("Call 0117 496 0999")
+
+
+async def redirect(request: Request) -> Response:
+    return RedirectResponse("/", status_code=302)
+
+
+async def not_modified(request: Request) -> Response:
+    return Response(status_code=304, headers={"ETag": '"v1"', "Content-Type": "text/html"})
+
+
+async def missing(request: Request) -> Response:
+    return HTMLResponse(PAGE, status_code=404)
+
+
+async def failing(request: Request) -> Response:
+    return HTMLResponse(PAGE, status_code=500)
+
+
+async def gzipped(request: Request) -> Response:
+    return Response(
+        gzip.compress(PAGE_BYTES),
+        media_type="text/html",
+        headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+    )
+
+
+async def brotlied(request: Request) -> Response:
+    return Response(
+        brotli.compress(PAGE_BYTES), media_type="text/html", headers={"Content-Encoding": "br"}
+    )
+
+
+async def streamed(request: Request) -> Response:
+    async def pieces() -> AsyncIterator[bytes]:
+        for piece in STREAMED:
+            yield piece.encode()
+            await asyncio.sleep(0)
+
+    return StreamingResponse(pieces(), media_type="text/html")
+
+
+@skip
+async def opted_out(request: Request) -> Response:
+    return HTMLResponse(PAGE)
+
+
+async def header_opt_out(request: Request) -> Response:
+    return HTMLResponse(PAGE, headers={SKIP_HEADER: "1"})
+
+
+ROUTES = [
+    Route("/", page),
+    Route("/about", page),
+    Route("/json", json_view),
+    Route("/text", text_view),
+    Route("/redirect", redirect),
+    Route("/not-modified", not_modified),
+    Route("/missing", missing),
+    Route("/failing", failing),
+    Route("/gzip", gzipped),
+    Route("/br", brotlied),
+    Route("/stream", streamed),
+    Route("/skip", opted_out),
+    Route("/skip-header", header_opt_out),
+]
+
+
+def site(engine: Engine | None = None, **fields: Any) -> TestClient:
+    app = ASGIMiddleware(Starlette(routes=ROUTES), engine or make_engine(), secret=SECRET, **fields)
+    return TestClient(app, base_url=BASE, headers=NAVIGATE)
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    with site() as test_client:
+        yield test_client
+
+
+def set_cookies(response: httpx.Response) -> list[str]:
+    return response.headers.get_list("set-cookie")
+
+
+def test_an_ad_visitor_gets_a_pool_number_in_text_and_links(client: TestClient) -> None:
+    response = client.get("/?gclid=abc")
+    assert response.status_code == 200
+    assert shown(response.text) == AD_NUMBERS[0]
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert response.headers["cache-control"] == "private, max-age=60"
+    assert response.headers["vary"] == "Cookie"
+    assert response.headers["etag"] == 'W/"v1"'
+    names = sorted(c.partition("=")[0] for c in set_cookies(response))
+    assert names == ["dni_landing", "dni_visitor"]
+    assert all("Secure; HttpOnly; SameSite=Lax" in c for c in set_cookies(response))
+
+
+def test_the_same_number_on_the_next_pages(client: TestClient) -> None:
+    number = shown(client.get("/?gclid=abc").text)
+    for path in ("/about", "/", "/about?x=1"):
+        response = client.get(path, headers={"Referer": f"{BASE}/"})
+        assert shown(response.text) == number
+        assert [c.partition("=")[0] for c in set_cookies(response)] == ["dni_landing"]
+
+
+def test_a_crawler_gets_the_original_page_and_no_cookie() -> None:
+    engine = make_engine()
+    with site(engine) as test_client:
+        response = test_client.get("/?gclid=abc", headers={"User-Agent": CRAWLER})
+    assert response.text == PAGE
+    assert set_cookies(response) == []
+    assert response.headers["etag"] == '"v1"'
+    assert engine.stats().visits == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/json", {}),
+        ("/text", {}),
+        ("/missing", {}),
+        ("/failing", {}),
+        ("/not-modified", {}),
+        ("/", {"Sec-Fetch-Dest": "empty", "Sec-Fetch-Mode": "cors"}),
+        ("/", {"X-Requested-With": "XMLHttpRequest"}),
+        ("/", {"Accept": "application/json"}),
+        ("/skip", {}),
+        ("/skip-header", {}),
+    ],
+)
+def test_untouched_responses(path: str, headers: dict[str, str]) -> None:
+    engine = make_engine()
+    with site(engine) as test_client:
+        response = test_client.get(path + "?gclid=abc", headers=headers)
+    bare = TestClient(Starlette(routes=ROUTES), base_url=BASE, headers=NAVIGATE)
+    expected = bare.get(path + "?gclid=abc", headers=headers)
+    assert response.status_code == expected.status_code
+    assert response.content == expected.content
+    assert set_cookies(response) == []
+    assert SKIP_HEADER.lower() not in response.headers
+    assert dict(response.headers) == {
+        k: v for k, v in expected.headers.items() if k != SKIP_HEADER.lower()
+    }
+    assert engine.stats().visits == 0
+
+
+def test_a_redirect_is_not_followed_nor_touched(client: TestClient) -> None:
+    response = client.get("/redirect?gclid=abc", follow_redirects=False)
+    assert response.status_code == 302
+    assert set_cookies(response) == []
+
+
+def test_head_is_answered_like_get_without_a_body(client: TestClient) -> None:
+    response = client.head("/?gclid=abc")
+    assert response.status_code == 200
+    assert response.content == b""
+    assert len(set_cookies(response)) == 2
+    assert "content-length" not in response.headers
+    assert response.headers["cache-control"].startswith("private")
+    # The HEAD took the lease the GET then shows.
+    assert shown(client.get("/about").text) == AD_NUMBERS[0]
+
+
+@pytest.mark.parametrize("path", ["/gzip", "/br"])
+def test_compressed_bodies_are_rewritten(client: TestClient, path: str) -> None:
+    response = client.get(path + "?gclid=abc")
+    assert response.headers["content-encoding"] == path[1:]
+    assert shown(response.text) == AD_NUMBERS[0]
+    assert "Cookie" in response.headers["vary"]
+
+
+def test_a_streamed_body_with_a_number_split_across_chunks(client: TestClient) -> None:
+    response = client.get("/stream?gclid=abc")
+    assert response.status_code == 200
+    assert "content-length" not in response.headers
+    assert shown(response.text) == AD_NUMBERS[0]
+    assert response.text == "".join(STREAMED).replace("0117 496 0999", "0117 496 0000").replace(
+        "tel:01174960999", "tel:+441174960000"
+    )
+
+
+def test_a_tampered_landing_cookie_is_ignored() -> None:
+    with site(make_engine(ad_numbers=1)) as test_client:
+        test_client.get("/?gclid=first", headers={"Cookie": "dni_visitor=aaaaaaaaaaaaaaaaaaaaaa"})
+        landing = test_client.get("/?gclid=second")
+        assert shown(landing.text) == OVERFLOW
+        value = test_client.cookies["dni_landing"]
+        found = decode_landing(value, SECRET.encode())
+        assert found is not None
+        forged = encode_landing(found, b"not the site's secret, 32 bytes.")
+        test_client.cookies.set("dni_landing", forged, domain="shop.example.com")
+        page2 = test_client.get("/about", headers={"Referer": f"{BASE}/"})
+        assert shown(page2.text) not in (OVERFLOW, *AD_NUMBERS)  # the catch-all pool's
+
+
+def test_the_ad_visitor_who_found_the_pool_full_stays_with_the_ad_pool() -> None:
+    engine = make_engine(ad_numbers=1)
+    with site(engine) as other:
+        other.get("/?gclid=first")
+    with site(engine, debug_header=True) as test_client:
+        landing = test_client.get("/?gclid=second")
+        assert landing.headers["x-dni"] == "outcome=overflow; pool=1; source=0"
+        page2 = test_client.get("/about", headers={"Referer": f"{BASE}/"})
+        assert page2.headers["x-dni"] == "outcome=overflow; pool=1; source=0"
+        assert shown(page2.text) == OVERFLOW
+
+
+def test_consent_refused() -> None:
+    engine = make_engine()
+    with site(engine, consent=lambda request: False) as test_client:
+        response = test_client.get("/?gclid=abc")
+    assert response.text == PAGE
+    assert set_cookies(response) == []
+    assert engine.stats().visits == 0
+
+
+def test_the_store_down_gives_the_original_page() -> None:
+    store = FlakyStore()
+    store.down = True
+    with site(make_engine(store=store)) as test_client:
+        response = test_client.get("/?gclid=abc")
+        assert response.status_code == 200
+        assert response.text == PAGE
+        store.down = False
+        assert shown(test_client.get("/?gclid=abc").text) == AD_NUMBERS[0]
+
+
+class _Exploding:
+    def feed(self, chunk: bytes) -> bytes:
+        raise RuntimeError("the rewriter broke")
+
+    def close(self) -> bytes:
+        raise RuntimeError("the rewriter broke")
+
+
+@pytest.mark.parametrize("path", ["/", "/stream", "/gzip"])
+def test_an_exception_inside_the_rewriter_gives_the_original_page(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine()
+    monkeypatch.setattr(engine, "stream", lambda decision, encoding="utf-8": _Exploding())
+    with site(engine) as test_client:
+        response = test_client.get(path + "?gclid=abc")
+    assert response.status_code == 200
+    assert "0117 496 0999" in response.text
+    assert shown(response.text) is None
+
+
+def test_the_store_is_not_called_on_the_event_loop_thread() -> None:
+    store = FlakyStore()
+    LOOP_THREADS.clear()
+    with site(make_engine(store=store)) as test_client:
+        assert shown(test_client.get("/?gclid=abc").text) == AD_NUMBERS[0]
+    assert store.threads
+    assert LOOP_THREADS
+    assert not set(store.threads) & set(LOOP_THREADS)
+
+
+def test_fastapi_through_httpx_asgi_transport() -> None:
+    api = FastAPI()
+
+    @api.get("/", response_class=FastHTML)
+    async def home() -> str:
+        return PAGE
+
+    @api.get("/api/phone")
+    async def phone() -> dict[str, str]:
+        return {"phone": "0117 496 0999"}
+
+    store = FlakyStore()
+    app = ASGIMiddleware(api, make_engine(store=store), secret=SECRET)
+
+    async def visit() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=NAVIGATE) as c:
+            return [
+                await c.get("/?gclid=abc"),
+                await c.get("/", headers={"Referer": f"{BASE}/"}),
+                await c.get("/api/phone", headers={"Accept": "application/json"}),
+            ]
+
+    first, second, api_call = asyncio.run(visit())
+    assert shown(first.text) == AD_NUMBERS[0]
+    assert shown(second.text) == AD_NUMBERS[0]
+    assert api_call.json() == {"phone": "0117 496 0999"}
+    assert set_cookies(api_call) == []
+    assert threading.main_thread() not in store.threads
+
+
+def test_lifespan_and_websockets_pass_through() -> None:
+    events: list[str] = []
+
+    async def raw(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        events.append(scope["type"])
+        if scope["type"] == "lifespan":
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            message = await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+
+    app = ASGIMiddleware(raw, make_engine(), secret=SECRET)
+    with TestClient(app):
+        pass
+    assert events == ["lifespan"]
