@@ -106,6 +106,12 @@ def browse(web: WebCore, req: PageRequest, jar: dict[str, str]) -> ResponsePlan:
         ("GET", {"accept": "text/html;q=0"}, False),
         ("GET", {"accept": "*/*"}, True),
         ("GET", {"accept": "text/*"}, True),
+        ("GET", {"accept": "image/webp,image/apng,*/*;q=0.8"}, False),
+        ("GET", {"accept": "application/json, text/plain, */*"}, False),
+        ("GET", {"accept": "text/css,*/*;q=0.1"}, False),
+        ("GET", {"accept": "application/xml, text/html;q=0.9, */*"}, True),
+        ("GET", {"accept": "application/xhtml+xml"}, True),
+        ("GET", {"accept": "TEXT/HTML"}, True),
         ("GET", {"accept": ""}, True),
     ],
 )

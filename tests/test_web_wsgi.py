@@ -22,6 +22,8 @@ from tests.web_site import (
     PAGE,
     PAGE_BYTES,
     SECRET,
+    STREAMED,
+    STREAMED_SWAPPED,
     FlakyStore,
     make_engine,
     shown,
@@ -34,13 +36,6 @@ NAVIGATE = {
     "Sec-Fetch-Dest": "document",
     "Sec-Fetch-Mode": "navigate",
 }
-STREAMED = (
-    "<html><body><p>Call us on 0117 4",
-    "96 09",
-    '99</p><a href="tel:0117',
-    '4960999">x</a>',
-)
-STREAMED_SWAPPED = '<html><body><p>Call us on 0117 496 0000</p><a href="tel:+441174960000">x</a>'
 
 
 def flask_app() -> Flask:

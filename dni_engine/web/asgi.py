@@ -107,7 +107,8 @@ def _request(scope: Scope) -> PageRequest:
 
 
 def _encode(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    return [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers]
+    # ASGI header names are lower case.
+    return [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers]
 
 
 class _Response:
