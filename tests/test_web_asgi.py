@@ -466,8 +466,12 @@ def test_a_start_without_body_is_sent_when_the_application_returns() -> None:
 
 def test_the_request_url_the_core_sees() -> None:
     seen: list[str] = []
+
+    async def any_path(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await HTMLResponse(PAGE)(scope, receive, send)
+
     middleware = ASGIMiddleware(
-        Starlette(routes=ROUTES),
+        any_path,
         make_engine(),
         secret=SECRET,
         consent=lambda request: seen.append(request.url) or True,
@@ -476,4 +480,9 @@ def test_the_request_url_the_core_sees() -> None:
     scope["root_path"] = "/shop"
     scope["path"] = "/shop/about"
     _drive(middleware, scope)
-    assert seen == ["https://shop.example.com/shop/about?gclid=1&utm_source=x"]
+    scope["path"] = "/shop/café au lait"
+    _drive(middleware, scope)
+    assert seen == [
+        "https://shop.example.com/shop/about?gclid=1&utm_source=x",
+        "https://shop.example.com/shop/caf%C3%A9%20au%20lait?gclid=1&utm_source=x",
+    ]
