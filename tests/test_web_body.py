@@ -194,7 +194,7 @@ def test_an_unknown_coding_passes_through(coding: str, caplog: pytest.LogCapture
     out, _ = run(body, (10,), content_encoding=coding)
     assert out == body
     whole = rewrite_whole(make_stream, body, content_type="text/html", content_encoding=coding)
-    assert whole is None
+    assert whole is body
 
 
 def test_br_without_a_brotli_module_passes_through(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,6 +211,8 @@ def test_a_corrupt_body_passes_through_untouched(coding: str) -> None:
     body = b"\x1f\x8b\x08\x00garbage that does not inflate at all" * 3
     out, _ = run(body, (7,), content_encoding=coding)
     assert out == body
+    whole = rewrite_whole(make_stream, body, content_type="text/html", content_encoding=coding)
+    assert whole is body
 
 
 @pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
@@ -370,7 +372,7 @@ def test_an_unknown_or_stateful_charset_passes_through(content_type: str) -> Non
     out, _ = run(body, content_type=content_type)
     assert out == body
     whole = rewrite_whole(make_stream, body, content_type=content_type, content_encoding=None)
-    assert whole is None
+    assert whole is body
 
 
 def test_a_meta_with_an_unknown_charset_passes_through() -> None:
@@ -444,6 +446,22 @@ def test_a_body_over_max_buffer_without_a_safe_cut_passes_through() -> None:
     out, outs = run(body, (100,), max_buffer=2000)
     assert out == body
     assert sum(len(o) for o in outs[:30]) >= 2000, "given out once max_buffer was held"
+    # Known whole, the body is in memory already: it is rewritten whole.
+    whole = rewrite_whole(
+        make_stream, body, content_type="text/html", content_encoding=None, max_buffer=2000
+    )
+    assert whole == expected(body)
+
+
+def test_a_whole_compressed_body_over_max_buffer_is_rewritten() -> None:
+    page = b"<html><body>" + b"".join(b"<p>%d: 0117 496 0123 ok</p>\n" % i for i in range(5000))
+    body = gzip.compress(page)
+    assert len(body) > 10_000
+    whole = rewrite_whole(
+        make_stream, body, content_type="text/html", content_encoding="gzip", max_buffer=10_000
+    )
+    assert whole is not None
+    assert gzip.decompress(whole) == expected(page)
 
 
 def flushed(coding: str | None, plain: bytes, size: int) -> list[bytes]:

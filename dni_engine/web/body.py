@@ -77,6 +77,7 @@ MakeStream = Callable[[str], ByteRewriteStream | None]
 ``None`` when there is nothing to swap."""
 
 _PIECE = 65_536  # most output one decompression step makes
+_WHOLE_RATIO = 16  # a whole body may hold back this many times its length
 _PRESCAN = 1024  # bytes the HTML prescan looks at
 # Codecs whose decode->encode (with surrogateescape) gives back every byte string.
 _ROUND_TRIP = frozenset({"utf-8", "ascii", "latin-1", "cp1252"})
@@ -582,7 +583,7 @@ class _Text:
         self._declared = charset_of(content_type)
         media = (content_type or "").split(";", 1)[0].strip().lower()
         self._xml = media.endswith(("+xml", "/xml"))
-        self._max_buffer = max_buffer
+        self.max_buffer = max_buffer
         self._sniff: bytearray | None = bytearray()
         self._stream: ByteRewriteStream | None = None
         self._check = False  # whether each piece's round trip is checked
@@ -666,7 +667,7 @@ class _Text:
         out = self._stream.feed(data)
         held = self._stream.held
         self._held = (self._held + text)[len(self._held) + len(text) - held :] if held else ""
-        if held > self._max_buffer:
+        if held > self.max_buffer:
             _once("body-held", "pages passed through from where more than max_buffer was held")
             return out + self._abandon("held", self._pending)
         return out
@@ -821,19 +822,26 @@ class BodyRewriter:
     def rewrite_whole(self, body: bytes) -> bytes | None:
         """The body to send for an application body known whole (a fresh
         :class:`BodyRewriter` only): the rewritten body, in the same charset and
-        codings; ``body`` itself when no number was swapped (so its bytes, its
-        compression and its ``ETag`` stay valid); ``None`` when it could not be
-        rewritten and must go out as it was (also for misuse: after
-        :meth:`feed`). Never raises."""
+        codings, when a number was swapped; ``body`` itself when it goes out as
+        it came (no number swapped, nothing to swap, an unknown coding or
+        charset, a corrupt body, more than ``max_buffer`` held: its bytes, its
+        compression and its ``ETag`` stay valid); ``None`` after a failure inside
+        this object (or misuse: after :meth:`feed`), when the application's
+        response should go out exactly as it was. Never raises."""
         try:
             if self._closed or self._emitted or self._raw_size:
                 return None
             self._whole = True
+            # The body is in memory already: max_buffer bounds what its decoding
+            # may add (a compressed body inflating without a safe cut).
+            self._max_buffer = max(self._max_buffer, _WHOLE_RATIO * len(body))
+            if self._mode == "work":
+                self._text.max_buffer = self._max_buffer
             out = self.feed(body) + self.close()
             if self._mode == "raw":
-                return body if self._why in ("unchanged", "no-stream") else None
+                return None if self._why == "error" else body
             if self._broken:
-                return None
+                return body  # cut short by damage: the original, damage and all
             if not self.changed:
                 return body
             return out
@@ -965,8 +973,8 @@ def rewrite_whole(
     max_buffer: int = 1_048_576,
 ) -> bytes | None:
     """``BodyRewriter(...).rewrite_whole(body)``: the body to send for a body known
-    whole; ``body`` itself when nothing was swapped, ``None`` when it must go out
-    as it was. Never raises."""
+    whole; ``body`` itself when it goes out as it came, ``None`` after a failure
+    (send the response exactly as it was). Never raises."""
     return BodyRewriter(
         make_stream,
         content_type=content_type,
