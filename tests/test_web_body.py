@@ -597,3 +597,107 @@ def test_any_bytes_at_all_never_raise(body: bytes, sizes: list[int], coding: str
     out, _ = run(body, sizes, content_encoding=coding)
     if coding in (None, "identity"):
         assert out == expected(body)
+
+
+# -- streaming, edges
+
+
+def test_with_a_declared_charset_nothing_waits_for_the_prescan() -> None:
+    rewriter = BodyRewriter(
+        make_stream, content_type="text/html; charset=utf-8", content_encoding=None
+    )
+    # (the rewriter itself holds the last 64 characters)
+    assert rewriter.feed(b"<html><head><title>Shop</title></head>" + b"a, " * 40) != b""
+
+
+def test_without_a_declared_charset_at_most_1024_bytes_wait_for_the_prescan() -> None:
+    rewriter = BodyRewriter(make_stream, content_type="text/html", content_encoding=None)
+    out = b""
+    fed = 0
+    while not out:
+        out = rewriter.feed(b"<p>Hello, world.</p>\n")
+        fed += 21
+    assert fed <= 1024 + 21
+
+
+def test_a_meta_found_early_decides_at_once() -> None:
+    rewriter = BodyRewriter(make_stream, content_type="text/html", content_encoding=None)
+    page = b"<html><head><meta charset=utf-8><title>Shop</title>" + b"a, " * 40
+    assert len(page) < 1024
+    assert rewriter.feed(page) != b""
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "gzip, br"])
+def test_an_empty_compressed_body_stays_empty(coding: str) -> None:
+    assert run(b"", content_encoding=coding)[0] == b""
+    encode, _ = CODINGS[coding]
+    empty = encode(b"")
+    assert run(empty, (1,), content_encoding=coding)[0] == empty
+
+
+def test_identity_entries_in_a_list_of_codings_are_skipped() -> None:
+    out, _ = run(gzip.compress(PAGE), (64,), content_encoding="identity, GZIP")
+    assert gzip.decompress(out) == expected(PAGE)
+
+
+def test_bytearray_and_memoryview_pieces_are_taken() -> None:
+    rewriter = BodyRewriter(make_stream, content_type="text/html", content_encoding=None)
+    out = rewriter.feed(bytearray(b"<p>0117 496 ")) + rewriter.feed(memoryview(b"0123</p>"))
+    assert out + rewriter.close() == b"<p>0117 409 0162</p>"
+
+
+def test_a_missing_codec_is_logged_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dni_engine.web import body as body_module
+
+    monkeypatch.setattr(body_module, "_brotli", None)
+    monkeypatch.setattr(body_module, "_logged", set())
+    with caplog.at_level(logging.WARNING, logger="dni_engine.web.body"):
+        for _ in range(3):
+            run(brotli.compress(PAGE), content_encoding="br")
+    assert len([r for r in caplog.records if "brotli" in r.getMessage()]) == 1
+
+
+def test_a_failure_after_output_sends_the_held_text_and_the_rest_as_they_came(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dni_engine.web import body as body_module
+
+    rewriter = BodyRewriter(make_stream, content_type="text/html", content_encoding=None)
+    first = rewriter.feed(PAGE)
+    assert first
+    original = body_module._Text.feed
+
+    def fail(self: object, data: bytes, final: bool = False) -> bytes:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(body_module._Text, "feed", fail)
+    rest = rewriter.feed(b"<p>0117 496 0123</p>") + rewriter.close()
+    monkeypatch.setattr(body_module._Text, "feed", original)
+    out = first + rest
+    assert out.endswith(b"<p>0117 496 0123</p>")
+    assert out.startswith(expected(PAGE)[: len(PAGE) // 2])
+    assert len(out) == len(expected(PAGE)) + len(b"<p>0117 496 0123</p>")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    page=_PAGES,
+    cut=st.floats(0.05, 0.95),
+    sizes=_SIZES,
+    coding=st.sampled_from(["gzip", "deflate", "br"]),
+)
+def test_a_damaged_compressed_body_never_raises_and_always_ends_cleanly(
+    page: str, cut: float, sizes: list[int], coding: str
+) -> None:
+    encode, decode = CODINGS[coding]
+    good = encode(page.encode())
+    at = int(len(good) * cut)
+    body = good[:at] + bytes(b ^ 0xA5 for b in good[at:])
+    out, outs = run(body, sizes, content_encoding=coding)
+    if not any(outs):
+        return
+    if out == body:  # passed through untouched, before anything went out
+        return
+    decode(out)  # our own stream: complete and valid
