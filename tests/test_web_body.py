@@ -242,27 +242,34 @@ def test_a_truncated_body_is_ended_cleanly(coding: str) -> None:
     assert expected(big).startswith(plain[:-300])
 
 
-def test_a_decompression_bomb_is_never_held() -> None:
-    # 64 MB of commas compress to about 64 KB; the body is decoded, rewritten
-    # and compressed again piece by piece.
-    bomb = zlib.compressobj(9, zlib.DEFLATED, 31)
-    body = bomb.compress(b"<html><body><p>") + b"".join(
-        bomb.compress(b"," * (1 << 20)) for _ in range(64)
-    )
-    body += bomb.compress(b"0117 496 0123</p>") + bomb.flush()
-    rewriter = BodyRewriter(make_stream, content_type="text/html", content_encoding="gzip")
-    client = zlib.decompressobj(31)
+@pytest.mark.parametrize("coding", ["gzip", "br"])
+def test_a_decompression_bomb_is_never_held(coding: str) -> None:
+    # 32 MB of commas compress to a few KB; the body is decoded, rewritten and
+    # compressed again piece by piece, never held.
+    head, filler, tail = b"<html><body><p>", b"," * (1 << 20), b"0117 496 0123</p>"
+    if coding == "gzip":
+        z = zlib.compressobj(9, zlib.DEFLATED, 31)
+        body = z.compress(head) + b"".join(z.compress(filler) for _ in range(32))
+        body += z.compress(tail) + z.flush()
+        client: Callable[[bytes], bytes] = zlib.decompressobj(31).decompress
+    else:
+        c = brotli.Compressor(quality=1)
+        body = c.process(head) + b"".join(c.process(filler) for _ in range(32))
+        body += c.process(tail) + c.finish()
+        client = brotli.Decompressor().process
+    assert len(body) < 200_000
+    rewriter = BodyRewriter(make_stream, content_type="text/html", content_encoding=coding)
     total = 0
     last = b""
     for piece in chunks(body, (4096,)):
-        out = client.decompress(rewriter.feed(piece))
+        out = client(rewriter.feed(piece))
         total += len(out)
         last = (last + out)[-100:]
         assert rewriter.held <= 1_048_576
-    out = client.decompress(rewriter.close())
+    out = client(rewriter.close())
     total += len(out)
     assert (last + out).endswith(b"0117 409 0162</p>")
-    assert total == 64 * (1 << 20) + len(b"<html><body><p>0117 496 0123</p>")
+    assert total == 32 * len(filler) + len(head) + len(tail)
 
 
 # -- charsets
@@ -446,6 +453,13 @@ def test_a_body_over_max_buffer_without_a_safe_cut_passes_through() -> None:
     out, outs = run(body, (100,), max_buffer=2000)
     assert out == body
     assert sum(len(o) for o in outs[:30]) >= 2000, "given out once max_buffer was held"
+    for coding in ["gzip", "br"]:
+        sent = flushed(coding, body, 100)
+        rewriter = BodyRewriter(
+            make_stream, content_type="text/html", content_encoding=coding, max_buffer=2000
+        )
+        outs = [rewriter.feed(piece) for piece in sent] + [rewriter.close()]
+        assert CODINGS[coding][1](b"".join(outs)) == body
     # Known whole, the body is in memory already: it is rewritten whole.
     whole = rewrite_whole(
         make_stream, body, content_type="text/html", content_encoding=None, max_buffer=2000
