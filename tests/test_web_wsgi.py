@@ -415,3 +415,39 @@ def test_a_generator_body_stays_streamed() -> None:
     assert log[:2] == ["app 0", "out"]
     assert b"".join(out).decode() == "<p>" + "x" * 5000 + STREAMED_SWAPPED
     assert "Content-Length" not in dict(started[0])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"SERVER_PORT": "not a port"},
+        {"HTTP_HOST": "", "SERVER_NAME": "shop.example.com", "SERVER_PORT": "8443"},
+        {"HTTP_COOKIE": "\xff\xfe; dni_landing=\x00; dni_visitor=" + "v" * 5000},
+        {"PATH_INFO": "/caf\xc3\xa9 \x00", "QUERY_STRING": "\xff"},
+        {"REQUEST_METHOD": None, "wsgi.url_scheme": None},
+    ],
+)
+def test_a_malformed_environ_never_breaks_the_response(change: dict[str, Any]) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [PAGE_BYTES]
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "wsgi.url_scheme": "https",
+        "HTTP_HOST": HOST,
+        "SERVER_NAME": HOST,
+        "SERVER_PORT": "443",
+        "PATH_INFO": "/",
+        "QUERY_STRING": "gclid=abc",
+        "HTTP_USER_AGENT": BROWSER,
+        "wsgi.version": (1, 0),
+        **change,
+    }
+    statuses: list[str] = []
+    result = WSGIMiddleware(app, make_engine(), secret=SECRET)(
+        environ, lambda s, h, e=None: statuses.append(s) or (lambda d: None)
+    )
+    body = b"".join(result)
+    assert statuses == ["200 OK"]
+    shown(body)  # the page whole: the site's number or a tracking number, in text and link
