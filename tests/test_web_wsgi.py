@@ -451,3 +451,36 @@ def test_a_malformed_environ_never_breaks_the_response(change: dict[str, Any]) -
     body = b"".join(result)
     assert statuses == ["200 OK"]
     shown(body)  # the page whole: the site's number or a tracking number, in text and link
+
+
+def test_a_response_known_to_be_no_page_is_the_applications_own_iterable() -> None:
+    class FileLike:
+        def __init__(self) -> None:
+            self.closed = False
+
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"%PDF-1.7"
+
+        def close(self) -> None:
+            self.closed = True
+
+    body = FileLike()
+
+    def app(environ: dict[str, Any], start_response: Any) -> FileLike:
+        start_response("200 OK", [("Content-Type", "application/pdf"), (SKIP_HEADER, "1")])
+        return body
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "wsgi.url_scheme": "https",
+        "HTTP_HOST": HOST,
+        "PATH_INFO": "/doc.pdf",
+        "HTTP_USER_AGENT": BROWSER,
+        "wsgi.version": (1, 0),
+    }
+    started: list[Any] = []
+    result = WSGIMiddleware(app, make_engine(), secret=SECRET)(
+        environ, lambda s, h, e=None: started.append((s, h)) or (lambda d: None)
+    )
+    assert result is body
+    assert started == [("200 OK", [("Content-Type", "application/pdf")])]
