@@ -132,6 +132,8 @@ _LABELS = {
     **dict.fromkeys(("gb2312", "gb_2312", "gb_2312-80", "x-gbk", "chinese", "csgb2312"), "gbk"),
     **dict.fromkeys(("big5", "big5-hkscs", "cn-big5", "csbig5", "x-x-big5"), "big5hkscs"),
 }
+# What a label looks like (Python's codec lookup would read "shift_jis/" too).
+_LABEL = re.compile(r"[a-z0-9]+(?:[._:-][a-z0-9]+)*", re.ASCII)
 _PROBE = "<a href='tel:+1 (0)23-45.67/89'>0123456789</a>;=\"\n\t"
 
 _logged: set[str] = set()
@@ -179,6 +181,8 @@ def codec_of(label: str) -> str | None:
     EBCDIC, ISO-2022, UTF-7...). Never raises."""
     try:
         label = label.strip().lower()
+        if not _LABEL.fullmatch(label):
+            return None
         name = _LABELS.get(label, label)
         name = codecs.lookup(name).name
         if name.startswith(_STATEFUL):
@@ -193,6 +197,19 @@ def codec_of(label: str) -> str | None:
 
 _SPACE = b" \t\n\f\r"
 _LETTERS = frozenset(bytes((c,)) for c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _known(label: str) -> bool:
+    """Whether a charset label names an encoding at all (an unknown one in a
+    ``<meta>`` is skipped, as browsers skip it)."""
+    label = label.lower()
+    if not _LABEL.fullmatch(label):
+        return False
+    try:
+        codecs.lookup(_LABELS.get(label, label))
+    except LookupError:
+        return False
+    return True
 
 
 class _More(Exception):
@@ -294,7 +311,8 @@ def _prescan(data: bytes, final: bool) -> str | None:
                     charset is not None
                     and need_pragma is not None
                     and (got_pragma or not need_pragma)
-                    and (label := charset.decode("latin-1").strip())
+                    and (label := charset.decode("latin-1").strip(" \t\n\f\r"))
+                    and _known(label)
                 ):
                     if label.startswith(("utf-16", "utf16")):
                         return "utf-8"
