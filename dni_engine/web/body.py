@@ -29,14 +29,17 @@ What passes through untouched (exactly the bytes the application gave):
 
 - a body whose content coding is unknown, or ``br`` without the ``brotli`` /
   ``brotlicffi`` module (logged once);
-- an unknown charset, one that is not ASCII-compatible (UTF-16, UTF-32, EBCDIC)
-  or a stateful one (ISO-2022, UTF-7, HZ);
+- an unknown charset in ``Content-Type`` (an unknown one in a ``<meta>`` is
+  skipped, as browsers skip it), one that is not ASCII-compatible (UTF-16,
+  UTF-32, EBCDIC) or a stateful one (ISO-2022, UTF-7, HZ);
 - a body whose charset does not decode and encode back to the same bytes
   (checked piece by piece for every codec but UTF-8, ASCII, latin-1 and
   windows-1252, where it always holds);
 - a body whose coding fails to decode, or that holds back more than
   ``max_buffer`` bytes, before anything was given out;
-- the rest of a body, once ``make_stream`` gives no stream, or raises.
+- a body for which ``make_stream`` gives no stream, or raises;
+- a body that nothing was given out of and nothing changed in by its end (the
+  original bytes, with their compression, are as good).
 
 Once something was given out, the original bytes can no longer be spliced in
 (for a compressed body, what went out is this object's own compressed stream):
@@ -53,6 +56,9 @@ Once something was given out, the original bytes can no longer be spliced in
   once per kind.
 
 Nothing here raises into the host: ``feed`` and ``close`` always return bytes.
+For a body known whole, :meth:`BodyRewriter.rewrite_whole` (or the function
+:func:`rewrite_whole`) gives the rewritten body, the very ``body`` object when
+it goes out as it came, or ``None`` after a failure inside this module.
 """
 
 from __future__ import annotations
