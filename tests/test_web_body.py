@@ -784,3 +784,19 @@ def test_a_damaged_compressed_body_never_raises_and_always_ends_cleanly(
     if out == body:  # passed through untouched, before anything went out
         return
     decode(out)  # our own stream: complete and valid
+
+
+def test_bytes_after_the_end_of_a_gzip_body_are_dropped() -> None:
+    body = gzip.compress(PAGE) + b"\x00junk after the end"
+    out, _ = run(body, (64,), content_encoding="gzip")
+    assert gzip.decompress(out) == expected(PAGE)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
+def test_a_plain_body_labelled_compressed_passes_through(coding: str) -> None:
+    out, _ = run(PAGE, (64,), content_encoding=coding)
+    assert out == PAGE
+
+
+def test_a_one_byte_deflate_body_passes_through() -> None:
+    assert run(b"x", content_encoding="deflate")[0] == b"x"
