@@ -657,9 +657,10 @@ def test_any_chunking_of_any_coding_gives_the_whole_page_rewrite(
     charset=st.sampled_from(
         ["utf-8", "windows-1252", "iso-8859-1", "shift_jis", "euc-jp", "meta:windows-1252", ""]
     ),
+    coding=st.sampled_from([None, "gzip", "br"]),
 )
 def test_any_chunking_of_any_charset_gives_the_whole_page_rewrite(
-    page: str, sizes: list[int], charset: str
+    page: str, sizes: list[int], charset: str, coding: str | None
 ) -> None:
     content_type = "text/html"
     if charset.startswith("meta:"):
@@ -670,8 +671,9 @@ def test_any_chunking_of_any_charset_gives_the_whole_page_rewrite(
     codec = codec_of(charset or "utf-8")
     assert codec is not None
     raw = page.encode(codec, "replace")
-    out, _ = run(raw, sizes, content_type=content_type)
-    assert out == expected(raw, codec)
+    encode, decode = CODINGS[coding]
+    out, _ = run(encode(raw), sizes, content_type=content_type, content_encoding=coding)
+    assert decode(out) == expected(raw, codec)
 
 
 @settings(max_examples=40, deadline=None)
