@@ -324,13 +324,18 @@ _ASSET = re.compile(r"\.(?:css|js|mjs|png|jpe?g|gif|svg|webp|ico|woff2?|ttf|map|
 
 @dataclass(slots=True)
 class LogReplay:
-    """The sessions read from an access log, and how many lines were skipped and why."""
+    """The sessions read from an access log, and how many lines were skipped and why.
+
+    ``site`` is the site the log is of (its URL or host): referrers from it are
+    internal page views, which the simulation matches on their landing context.
+    """
 
     sessions: list[Session]
     lines: int = 0
     page_views: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     start: datetime | None = None
+    site: str | None = None
 
     @property
     def skipped_total(self) -> int:
@@ -356,7 +361,8 @@ def read_access_log(
     are skipped and counted by reason, and so are malformed lines: this function
     never raises on bad lines. Times become seconds since the first page view.
     Each human session calls with probability ``call_share`` (lognormal delay
-    after its last page view), drawn with ``seed``.
+    after its last page view), drawn with ``seed``. ``site`` (the log's site)
+    is put before each request path, and referrers from it are internal.
     """
     skipped: dict[str, int] = {}
     views: list[tuple[datetime, str, str, str, str | None]] = []
@@ -399,7 +405,7 @@ def read_access_log(
             skipped[reason] = skipped.get(reason, 0) + 1
     views.sort(key=lambda v: v[0])
     if not views:
-        return LogReplay([], count, 0, skipped, None)
+        return LogReplay([], count, 0, skipped, None, site)
     start = views[0][0]
     rng = random.Random(seed)
     open_sessions: dict[str, Session] = {}
@@ -425,7 +431,7 @@ def read_access_log(
     for session in open_sessions.values():
         close(session)
     sessions.sort(key=lambda s: s.arrival)
-    return LogReplay(sessions, count, len(views), skipped, start)
+    return LogReplay(sessions, count, len(views), skipped, start, site)
 
 
 def write_access_log(
