@@ -286,6 +286,7 @@ MAX_SESSIONS = 10_000_000
 MAX_LOG_SESSIONS = 1_000_000
 """Most sessions ``--write-access-log`` writes (the log is sorted in memory)."""
 MAX_COOLDOWN = 43_200.0  # minutes: 30 days, the longest match_period
+MAX_ATTRIBUTION_WINDOW = 43_200.0  # minutes: 30 days, the longest match_period
 MAX_LATENCY = 600.0
 MAX_RETRY_AFTER = 86_400
 MAX_STOCK = 10_000_000
@@ -783,6 +784,14 @@ def lint_command(files: tuple[str, ...], priority_options: tuple[str, ...], stri
     help="Minutes a released number rests before reuse.",
 )
 @click.option(
+    "--attribution-window",
+    type=Number(0, MAX_ATTRIBUTION_WINDOW, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Minutes a visitor's landing context lasts after their last page view; later "
+    "pages are matched on it, as the web integration does.",
+)
+@click.option(
     "--call-share",
     type=SHARE,
     default=0.06,
@@ -812,6 +821,7 @@ def simulate_command(
     metric: str,
     policy: str,
     cooldown: float,
+    attribution_window: float,
     call_share: float,
     seed: int,
     as_json: bool,
@@ -893,6 +903,7 @@ def simulate_command(
                     cooldown=cooldown,
                     seed=seed,
                     progress=advance,
+                    attribution_window=attribution_window,
                 )
                 if sizes
                 else None
@@ -906,6 +917,7 @@ def simulate_command(
                 cooldown=cooldown,
                 seed=seed,
                 results=runs,
+                attribution_window=attribution_window,
             )
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
