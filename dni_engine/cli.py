@@ -741,6 +741,11 @@ def lint_command(files: tuple[str, ...], priority_options: tuple[str, ...], stri
     help="Replay an Apache/Nginx combined access log instead of synthetic traffic.",
 )
 @click.option(
+    "--site",
+    help="With --access-log: the site's URL or host, whose referrers are internal page views "
+    "(default: the host most pages after a visitor's first come from).",
+)
+@click.option(
     "--profile",
     type=click.Choice(["flat", "typical"]),
     default="flat",
@@ -814,6 +819,7 @@ def simulate_command(
     files: tuple[str, ...],
     visitors_per_hour: float | None,
     access_log: str | None,
+    site: str | None,
     profile: str,
     hours: float,
     quantity: list[int] | None,
@@ -848,6 +854,8 @@ def simulate_command(
 
     if visitors_per_hour is not None and access_log is not None:
         usage_error("give --visitors-per-hour or --access-log, not both")
+    if site is not None and access_log is None:
+        usage_error("--site is the site of an --access-log", "--site")
     rate = visitors_per_hour if visitors_per_hour is not None else 120.0
     _check_simulation(
         rate, hours, target, metric, synthetic=access_log is None, writing=write_access_log
@@ -881,7 +889,7 @@ def simulate_command(
         traffic: tr.TrafficModel | tr.LogReplay = model
         if access_log is not None:
             with open(access_log, encoding="utf-8", errors="replace") as handle:
-                traffic = tr.read_access_log(handle, call_share=call_share, seed=seed)
+                traffic = tr.read_access_log(handle, site=site, call_share=call_share, seed=seed)
             if not traffic.sessions:
                 raise click.ClickException(f"{access_log}: no page views to replay")
         sizes = quantity

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from dni_engine.bots import is_bot
 from dni_engine.errors import ConfigError, Problem
+from dni_engine.referrers import referrer_host
 
 __all__ = [
     "TYPICAL_DAY",
@@ -346,7 +347,7 @@ class LogReplay:
 def read_access_log(
     lines: Iterable[str],
     *,
-    site: str = "https://www.example.co.uk",
+    site: str | None = None,
     session_gap: float = 1800.0,
     call_share: float = 0.06,
     call_delay_median: float = 240.0,
@@ -361,13 +362,15 @@ def read_access_log(
     are skipped and counted by reason, and so are malformed lines: this function
     never raises on bad lines. Times become seconds since the first page view.
     Each human session calls with probability ``call_share`` (lognormal delay
-    after its last page view), drawn with ``seed``. ``site`` (the log's site)
-    is put before each request path, and referrers from it are internal.
+    after its last page view), drawn with ``seed``. ``site`` is the log's
+    site (a URL or a host), whose referrers are internal page views; without
+    it, the host most page views after a session's first came from. Request
+    paths become URLs on it (``https://www.example.co.uk`` when there is none).
     """
     skipped: dict[str, int] = {}
     views: list[tuple[datetime, str, str, str, str | None]] = []
     count = 0
-    base = site.rstrip("/")
+    base = (site or "https://www.example.co.uk").rstrip("/")
     for line in lines:
         count += 1
         reason = None
@@ -431,7 +434,18 @@ def read_access_log(
     for session in open_sessions.values():
         close(session)
     sessions.sort(key=lambda s: s.arrival)
-    return LogReplay(sessions, count, len(views), skipped, start, site)
+    return LogReplay(sessions, count, len(views), skipped, start, site or _likely_site(sessions))
+
+
+def _likely_site(sessions: Iterable[Session]) -> str | None:
+    """The host most page views after a session's first came from: the site itself."""
+    hosts: dict[str, int] = {}
+    for session in sessions:
+        for _, _, referrer in session.views[1:]:
+            host = referrer_host(referrer)
+            if host is not None:
+                hosts[host] = hosts.get(host, 0) + 1
+    return max(hosts, key=lambda host: hosts[host]) if hosts else None
 
 
 def write_access_log(

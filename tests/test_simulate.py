@@ -600,3 +600,29 @@ def test_skipped_page_views_that_start_a_new_landing_still_count(window: float) 
     exact = simulate(pools, replay, seed=8, exact=True, **kwargs)
     assert quick.as_dict() == exact.as_dict()
     assert sum(p.blocked_sessions for p in quick.pools) > 0
+
+
+def test_a_replayed_log_knows_its_site() -> None:
+    traffic = TrafficModel(visitors_per_hour=300, hours=2, site="https://shop.example.org")
+    lines = list(write_access_log(generate_sessions(traffic, seed=1)))
+    assert read_access_log(lines).site == "shop.example.org"  # where most later pages come from
+    assert read_access_log(lines, site="example.org").site == "example.org"
+    assert read_access_log(["nonsense"]).site is None
+
+
+def test_simulate_command_takes_the_site_of_an_access_log() -> None:
+    pools = str(EXAMPLES / "site" / "pools.json")
+    log = str(EXAMPLES / "traffic" / "access.log")
+    runs = []
+    for site in ("www.example.co.uk", "elsewhere.example.org"):
+        args = ("simulate", pools, "--access-log", log, "--site", site, "--quantity", "3")
+        code, out = run_cli(*args, "--json")
+        assert code == 0, out
+        runs.append(json.loads(out)["runs"][0])
+    # Taken for another site's, the log's internal referrers look external:
+    # every page is a landing of its own, matched on its own referrer.
+    assert runs[0]["visits"] == runs[1]["visits"]
+    assert runs[0]["outcomes"] != runs[1]["outcomes"]
+    code, out = run_cli("simulate", pools, "--site", "example.org")
+    assert code == 2
+    assert "--access-log" in out
