@@ -84,6 +84,12 @@ def is_external(referrer: str | None, site_host: str | None) -> bool:
     referrer, or one without a host, is not external; without a
     ``site_host`` every referrer with a host is. Never raises.
     """
+    if type(referrer) is str and (site_host is None or type(site_host) is str):
+        return _external(referrer, site_host)  # a page view's usual case, cached
+    return _is_external(referrer, site_host)
+
+
+def _is_external(referrer: object, site_host: object) -> bool:
     host = referrer_host(referrer)
     if host is None:
         return False
@@ -96,6 +102,9 @@ def is_external(referrer: str | None, site_host: str | None) -> bool:
         return False
     mine = _site_of(site)
     return mine is None or _site_of(host) != mine
+
+
+_external = functools.lru_cache(maxsize=4096)(_is_external)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -166,14 +175,16 @@ def next_landing(
     ``previous`` continues with ``seen = at`` (never earlier than it was).
     Never raises for ``str`` inputs.
     """
-    if (
-        previous is not None
-        and at - previous.seen <= window
-        and not starts_landing(url, referrer, site_host=site_host, params=params)
-    ):
-        return Landing(previous.url, previous.referrer, previous.started, max(at, previous.seen))
-    page = _capped_url(url.partition("#")[0], _landing_names(params))
-    external = referrer if is_external(referrer, site_host) else None
+    names = _landing_names(params)
+    outside = is_external(referrer, site_host)
+    if previous is not None and not outside and at - previous.seen <= window:
+        # starts_landing, written out: this runs on every page view
+        query = url.partition("#")[0].partition("?")[2]
+        if not query or not parse_query(query, names):
+            seen = previous.seen
+            return Landing(previous.url, previous.referrer, previous.started, max(at, seen))
+    page = _capped_url(url.partition("#")[0], names)
+    external = referrer if outside else None
     if external is not None:
         external = external[:MAX_LANDING_REFERRER]
     return Landing(page, external, at, at)

@@ -330,3 +330,24 @@ def test_an_internal_page_view_inside_the_window_never_changes_the_context(
     )
     assert context.seen == 1000.0 + gap
     assert math.isfinite(context.seen)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    url=st.one_of(
+        internal_urls,
+        odd_text,
+        st.builds("/p?{}={}".format, st.sampled_from(["gclid", "Promo", "x", "MSCLKID"]), odd_text),
+    ),
+    referrer=st.one_of(internal_referrers, odd_text, st.sampled_from([GOOGLE, "t.co"])),
+)
+def test_inside_the_window_a_page_view_starts_a_context_exactly_when_starts_landing_says(
+    url: str, referrer: str | None
+) -> None:
+    names = frozenset({"promo"})
+    previous = Landing("https://www.example.co.uk/first", None, 0.0, 0.0)
+    context = next_landing(previous, url, referrer, 1.0, site_host=SITE, params=names)
+    started = starts_landing(url, referrer, site_host=SITE, params=names)
+    assert (context.started == 1.0) is started
+    if not started:
+        assert (context.url, context.referrer, context.seen) == (previous.url, None, 1.0)
