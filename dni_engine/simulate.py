@@ -9,10 +9,21 @@ call dials the number its visitor last saw and goes through
 ``Engine.attribute_call``, so the report can say whether the engine tied it to
 the right visit.
 
+Each page view is matched as the web integration matches it: on its visitor's
+landing context (:func:`~dni_engine.landing.next_landing`; the landing URL and
+external referrer of the page view that started it), with the traffic's site
+as the site, the pools' parameter names, and ``attribution_window`` minutes
+(30, the integration's default). So an ad visitor who found the ad pool full
+on the landing page tries the ad pool again on page 2, rather than taking the
+catch-all pool's number there. A replayed visitor's context carries over to
+their later sessions in the log.
+
 Page views whose answer is already known are counted without being run: the
 rest of a crawler's session, and the views a visitor makes inside a live
 first-touch lease before it could lapse (all but the last of them only move
-the lease's expiry forward, and the last one sets it). Under the ``recycle``
+the lease's expiry forward, and the last one sets it; they still move the
+landing context on). A view without a lease always runs: matched on its
+landing again, it may take a number freed since. Under the ``recycle``
 policy, which picks its victim by expiry, every view runs. ``exact=True``
 runs every view; the tests check that both give the same result.
 
