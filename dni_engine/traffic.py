@@ -329,6 +329,8 @@ class LogReplay:
 
     ``site`` is the site the log is of (its URL or host): referrers from it are
     internal page views, which the simulation matches on their landing context.
+    Without one, every referrer with a host counts as external, so every such
+    page view is a landing of its own.
     """
 
     sessions: list[Session]
