@@ -286,6 +286,7 @@ MAX_SESSIONS = 10_000_000
 MAX_LOG_SESSIONS = 1_000_000
 """Most sessions ``--write-access-log`` writes (the log is sorted in memory)."""
 MAX_COOLDOWN = 43_200.0  # minutes: 30 days, the longest match_period
+MAX_ATTRIBUTION_WINDOW = 43_200.0  # minutes: 30 days, the longest match_period
 MAX_LATENCY = 600.0
 MAX_RETRY_AFTER = 86_400
 MAX_STOCK = 10_000_000
@@ -740,6 +741,11 @@ def lint_command(files: tuple[str, ...], priority_options: tuple[str, ...], stri
     help="Replay an Apache/Nginx combined access log instead of synthetic traffic.",
 )
 @click.option(
+    "--site",
+    help="With --access-log: the site's URL or host, whose referrers are internal page views "
+    "(default: the host most pages after a visitor's first come from).",
+)
+@click.option(
     "--profile",
     type=click.Choice(["flat", "typical"]),
     default="flat",
@@ -783,6 +789,14 @@ def lint_command(files: tuple[str, ...], priority_options: tuple[str, ...], stri
     help="Minutes a released number rests before reuse.",
 )
 @click.option(
+    "--attribution-window",
+    type=Number(0, MAX_ATTRIBUTION_WINDOW, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Minutes a visitor's landing context lasts after their last page view; later "
+    "pages are matched on it, as the web integration does.",
+)
+@click.option(
     "--call-share",
     type=SHARE,
     default=0.06,
@@ -805,6 +819,7 @@ def simulate_command(
     files: tuple[str, ...],
     visitors_per_hour: float | None,
     access_log: str | None,
+    site: str | None,
     profile: str,
     hours: float,
     quantity: list[int] | None,
@@ -812,6 +827,7 @@ def simulate_command(
     metric: str,
     policy: str,
     cooldown: float,
+    attribution_window: float,
     call_share: float,
     seed: int,
     as_json: bool,
@@ -838,6 +854,8 @@ def simulate_command(
 
     if visitors_per_hour is not None and access_log is not None:
         usage_error("give --visitors-per-hour or --access-log, not both")
+    if site is not None and access_log is None:
+        usage_error("--site is the site of an --access-log", "--site")
     rate = visitors_per_hour if visitors_per_hour is not None else 120.0
     _check_simulation(
         rate, hours, target, metric, synthetic=access_log is None, writing=write_access_log
@@ -871,7 +889,7 @@ def simulate_command(
         traffic: tr.TrafficModel | tr.LogReplay = model
         if access_log is not None:
             with open(access_log, encoding="utf-8", errors="replace") as handle:
-                traffic = tr.read_access_log(handle, call_share=call_share, seed=seed)
+                traffic = tr.read_access_log(handle, site=site, call_share=call_share, seed=seed)
             if not traffic.sessions:
                 raise click.ClickException(f"{access_log}: no page views to replay")
         sizes = quantity
@@ -893,6 +911,7 @@ def simulate_command(
                     cooldown=cooldown,
                     seed=seed,
                     progress=advance,
+                    attribution_window=attribution_window,
                 )
                 if sizes
                 else None
@@ -906,6 +925,7 @@ def simulate_command(
                 cooldown=cooldown,
                 seed=seed,
                 results=runs,
+                attribution_window=attribution_window,
             )
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None

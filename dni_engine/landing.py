@@ -15,7 +15,9 @@ simulation alike. A page view starts a new context when
 * it carries a paid click id (:data:`~dni_engine.rules.visit.CLICK_IDS`) or a query parameter that a
   pool's URL trigger names (``params``), that is a new campaign landing;
 * or its referrer is external: a host whose registrable domain is not the
-  site's (``www.example.com`` and ``shop.example.com`` are one site);
+  site's (``www.example.com`` and ``shop.example.com`` are one site; as for
+  browsers, the Public Suffix List's private section counts, so
+  ``shop.github.io`` and ``blog.github.io`` are two);
 * or there is no context yet, or the last one lapsed: more than ``window``
   seconds passed since its last page view (a sliding window, like an
   analytics session).
@@ -26,6 +28,7 @@ referrer and moves its ``seen`` time forward.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Final
 
@@ -57,7 +60,9 @@ class Landing:
     """One session's landing context.
 
     ``url`` is the landing page view's URL without its fragment (at most
-    :data:`MAX_LANDING_URL` characters), ``referrer`` its HTTP referrer when
+    :data:`MAX_LANDING_URL` characters; a longer one drops the query
+    parameters matching does not read first, so a click id or trigger
+    parameter stays), ``referrer`` its HTTP referrer when
     external, else ``None`` (at most :data:`MAX_LANDING_REFERRER`);
     ``started`` and ``seen`` are the times (float seconds) of its first and
     latest page views.
@@ -73,10 +78,18 @@ def is_external(referrer: str | None, site_host: str | None) -> bool:
     """Whether ``referrer`` comes from outside the site whose host is ``site_host``.
 
     Hosts compare by registrable domain (``www.example.co.uk`` and
-    ``shop.example.co.uk`` are one site); hosts without one (``localhost``, an
-    IP address) compare whole. No referrer, or one without a host, is not
-    external; without a ``site_host`` every referrer with a host is. Never raises.
+    ``shop.example.co.uk`` are one site), the Public Suffix List's private
+    section included (``a.github.io`` and ``b.github.io`` are two sites);
+    hosts without one (``localhost``, an IP address) compare whole. No
+    referrer, or one without a host, is not external; without a
+    ``site_host`` every referrer with a host is. Never raises.
     """
+    if type(referrer) is str and (site_host is None or type(site_host) is str):
+        return _external(referrer, site_host)  # a page view's usual case, cached
+    return _is_external(referrer, site_host)
+
+
+def _is_external(referrer: object, site_host: object) -> bool:
     host = referrer_host(referrer)
     if host is None:
         return False
@@ -87,8 +100,39 @@ def is_external(referrer: str | None, site_host: str | None) -> bool:
         return True
     if host == site:
         return False
-    mine = registrable_domain(site)
-    return mine is None or registrable_domain(host) != mine
+    mine = _site_of(site)
+    return mine is None or _site_of(host) != mine
+
+
+_external = functools.lru_cache(maxsize=4096)(_is_external)
+
+
+@functools.lru_cache(maxsize=4096)
+def _site_of(host: str) -> str | None:
+    # A page view's referrer is looked up on every page: cached, as the
+    # Public Suffix List look-up costs microseconds.
+    return registrable_domain(host, private=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _landing_names(params: frozenset[str]) -> frozenset[str]:
+    return CLICK_IDS | params
+
+
+def _capped_url(page: str, names: frozenset[str]) -> str:
+    """``page`` cut to :data:`MAX_LANDING_URL`, keeping the query parameters in ``names``.
+
+    Matching reads only those parameters, so a long landing URL keeps them
+    (and the ``?``) and loses the rest of its query first, then its end.
+    """
+    if len(page) <= MAX_LANDING_URL:
+        return page
+    head, mark, query = page.partition("?")
+    if not mark:
+        return page[:MAX_LANDING_URL]
+    kept = "&".join(part for part in query.split("&") if part and parse_query(part, names))
+    room = max(0, MAX_LANDING_URL - len(kept) - 1)
+    return f"{head[:room]}?{kept}"[:MAX_LANDING_URL]
 
 
 def starts_landing(
@@ -110,8 +154,7 @@ def starts_landing(
     query = query_of(url)
     if not query:
         return False
-    names = parse_query(query, CLICK_IDS | params)
-    return bool(names)
+    return bool(parse_query(query, _landing_names(params)))
 
 
 def next_landing(
@@ -132,14 +175,16 @@ def next_landing(
     ``previous`` continues with ``seen = at`` (never earlier than it was).
     Never raises for ``str`` inputs.
     """
-    if (
-        previous is not None
-        and at - previous.seen <= window
-        and not starts_landing(url, referrer, site_host=site_host, params=params)
-    ):
-        return Landing(previous.url, previous.referrer, previous.started, max(at, previous.seen))
-    page = url.partition("#")[0][:MAX_LANDING_URL]
-    external = referrer if is_external(referrer, site_host) else None
+    names = _landing_names(params)
+    outside = is_external(referrer, site_host)
+    if previous is not None and not outside and at - previous.seen <= window:
+        # starts_landing, written out: this runs on every page view
+        query = url.partition("#")[0].partition("?")[2]
+        if not query or not parse_query(query, names):
+            seen = previous.seen
+            return Landing(previous.url, previous.referrer, previous.started, max(at, seen))
+    page = _capped_url(url.partition("#")[0], names)
+    external = referrer if outside else None
     if external is not None:
         external = external[:MAX_LANDING_REFERRER]
     return Landing(page, external, at, at)

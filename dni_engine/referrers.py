@@ -298,15 +298,17 @@ def classify_host(host: str | None) -> str | None:
     return entry.name if entry is not None else None
 
 
-def registrable_domain(host: str | None) -> str | None:
+def registrable_domain(host: str | None, *, private: bool = False) -> str | None:
     """The registrable domain of ``host`` by the Public Suffix List, or ``None``.
 
     ``www.google.co.uk`` -> ``google.co.uk``; a bare public suffix, an IP
-    address or a dotless name has none.
+    address or a dotless name has none. With ``private``, the list's private
+    section counts too, as browsers count it for "same site":
+    ``shop.github.io`` -> ``shop.github.io`` rather than ``github.io``.
     """
     if not host:
         return None
-    ext = _extractor()(host)
+    ext = _extractor()(host, include_psl_private_domains=private)
     if not ext.suffix or not ext.domain:
         return None
     return f"{ext.domain}.{ext.suffix}"

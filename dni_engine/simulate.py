@@ -9,10 +9,21 @@ call dials the number its visitor last saw and goes through
 ``Engine.attribute_call``, so the report can say whether the engine tied it to
 the right visit.
 
+Each page view is matched as the web integration matches it: on its visitor's
+landing context (:func:`~dni_engine.landing.next_landing`; the landing URL and
+external referrer of the page view that started it), with the traffic's site
+as the site, the pools' parameter names, and ``attribution_window`` minutes
+(30, the integration's default). So an ad visitor who found the ad pool full
+on the landing page tries the ad pool again on page 2, rather than taking the
+catch-all pool's number there. A replayed visitor's context carries over to
+their later sessions in the log.
+
 Page views whose answer is already known are counted without being run: the
 rest of a crawler's session, and the views a visitor makes inside a live
 first-touch lease before it could lapse (all but the last of them only move
-the lease's expiry forward, and the last one sets it). Under the ``recycle``
+the lease's expiry forward, and the last one sets it; they still move the
+landing context on). A view without a lease always runs: matched on its
+landing again, it may take a number freed since. Under the ``recycle``
 policy, which picks its victim by expiry, every view runs. ``exact=True``
 runs every view; the tests check that both give the same result.
 
@@ -39,7 +50,9 @@ import phonenumbers
 from dni_engine.engine import Engine, PoolOptions
 from dni_engine.erlang import erlang_b, servers_for
 from dni_engine.errors import ConfigError, Problem
+from dni_engine.landing import DEFAULT_ATTRIBUTION_WINDOW, Landing, next_landing
 from dni_engine.leases import SECONDS_PER_MINUTE, Policy
+from dni_engine.referrers import referrer_host
 from dni_engine.schema import AnyPool, NumberPool, PoolNumber
 from dni_engine.stores.memory import MemoryStore
 from dni_engine.traffic import LogReplay, Session, TrafficModel, generate_sessions
@@ -67,6 +80,8 @@ _CALL = 1
 # Ids given to pools made from requests (which have none), clear of real pool ids.
 _REQUEST_IDS = 10**12
 _SAMPLE_EVERY = 60.0  # seconds of simulated time between utilisation samples
+# The default attribution window, in minutes: the web integration's (30).
+_WINDOW_MINUTES = DEFAULT_ATTRIBUTION_WINDOW / SECONDS_PER_MINUTE
 
 
 @dataclass(slots=True)
@@ -307,21 +322,41 @@ class _Now:
 class _SessionState:
     """What the simulator remembers of one session while it is running."""
 
-    __slots__ = ("blocked", "lease_id", "number", "pool_key", "serial", "tried")
+    __slots__ = ("blocked", "landing", "lease_id", "number", "pool_key", "serial", "tried")
 
-    def __init__(self, serial: int) -> None:
+    def __init__(self, serial: int, landing: Landing | None = None) -> None:
         self.serial = serial
         self.pool_key: str | None = None
         self.tried = False
         self.blocked = False
         self.number: str | None = None
         self.lease_id: str | None = None
+        self.landing = landing  # the landing context its page views are matched on
 
 
 def _sessions_of(traffic: TrafficModel | LogReplay, seed: int) -> Iterator[Session]:
     if isinstance(traffic, LogReplay):
         return iter(traffic.sessions)
     return generate_sessions(traffic, seed)
+
+
+def _site_host(traffic: TrafficModel | LogReplay) -> str | None:
+    """The host of the traffic's site: referrers from it are internal page views."""
+    return referrer_host(traffic.site)
+
+
+def _window_seconds(attribution_window: float) -> float:
+    """``attribution_window`` (minutes) in seconds, or a :class:`ConfigError`."""
+    if (
+        type(attribution_window) is bool
+        or not isinstance(attribution_window, int | float)
+        or not math.isfinite(attribution_window)
+        or attribution_window <= 0
+    ):
+        raise ConfigError(
+            [Problem("attribution_window", f"{attribution_window!r} is not minutes > 0")]
+        )
+    return float(attribution_window) * SECONDS_PER_MINUTE
 
 
 def _duration(traffic: TrafficModel | LogReplay) -> float:
@@ -343,6 +378,7 @@ def simulate(
     warmup: float = 0.0,
     progress: Progress | None = None,
     exact: bool = False,
+    attribution_window: float = _WINDOW_MINUTES,
 ) -> SimulationResult:
     """Run ``traffic`` through a real engine over ``pools`` and report per pool.
 
@@ -352,9 +388,12 @@ def simulate(
     the session, blocking and call counts, so an empty start does not flatter
     the figures. The same ``seed`` gives the same result. ``exact`` runs every
     page view through the engine, even those whose answer is known (see the
-    module notes); the result is the same, only slower.
+    module notes); the result is the same, only slower. Each page view is
+    matched on its visitor's landing context (see the module notes), which
+    lapses ``attribution_window`` minutes after its last page view.
     """
     started_wall = time.perf_counter()
+    window = _window_seconds(attribution_window)
     if quantity is None:
         if any(not isinstance(p, NumberPool) or not p.numbers for p in pools):
             raise ConfigError([Problem("quantity", "pools without numbers need a quantity")])
@@ -386,6 +425,9 @@ def simulate(
         duration,
         warmup,
         elide=not exact and policy != "recycle",
+        site_host=_site_host(traffic),
+        window=window,
+        carry=isinstance(traffic, LogReplay),
     )
     # The run allocates millions of short-lived, cycle-free objects; the cyclic
     # collector would rescan the growing heap over and over for nothing.
@@ -458,6 +500,9 @@ class _Run:
         warmup: float,
         *,
         elide: bool,
+        site_host: str | None,
+        window: float,
+        carry: bool,
     ) -> None:
         self.engine = engine
         self.clock = clock  # the engine's: set to each event's time before it runs
@@ -470,6 +515,14 @@ class _Run:
         # that lease could lapse, only move its expiry forward: all but the
         # last of them are counted, not run (see the module notes).
         self.elide = elide
+        # The first-touch rule, as the web integration plays it: each page
+        # view is matched on its visitor's landing context.
+        self.site_host = site_host
+        self.window = window
+        self.params = engine.rules.param_names
+        # Replayed visitors come back in later sessions, and their context
+        # may still be live then; generated sessions are one visitor each.
+        self.landings: dict[str, Landing] | None = {} if carry else None
         self.queue: list[tuple[float, int, int, int, Session, _SessionState]] = []
         self.arrived = 0  # sessions after the warm-up
         self.visits = 0
@@ -492,7 +545,9 @@ class _Run:
                 self.drain(arrival)
             if arrival >= self.next_sample:
                 self.sample_until(arrival)
-            self.view(arrival, session, _SessionState(serial), 0)
+            landings = self.landings
+            previous = landings.get(session.visitor) if landings is not None else None
+            self.view(arrival, session, _SessionState(serial, previous), 0)
             if arrival >= self.warmup:
                 self.arrived += 1
             if progress is not None and duration > 0 and arrival >= next_progress:
@@ -519,8 +574,19 @@ class _Run:
         self.visits += 1
         views = session.views
         _, url, referrer = views[index]
+        landing = state.landing = next_landing(
+            state.landing,
+            url,
+            referrer,
+            at,
+            site_host=self.site_host,
+            window=self.window,
+            params=self.params,
+        )
         self.clock.now = at
-        decision = self.engine.visit(session.visitor, url, referrer, session.user_agent, at)
+        decision = self.engine.visit(
+            session.visitor, landing.url, landing.referrer, session.user_agent, at
+        )
         # one unpacking instead of a named look-up per field
         _, _, outcome, number, key, _, _, _, _, lease_id, _, expires, displaced, _ = decision
         report = None
@@ -544,12 +610,16 @@ class _Run:
             if session.call_at is not None:
                 item = (session.call_at, state.serial, index, _CALL, session, state)
                 heapq.heappush(self.queue, item)
+            if self.landings is not None:
+                self.landings[session.visitor] = landing
             self.finish(session, state)
             return
         if self.elide:
             if outcome == "bot":
                 # The same user agent on every page: the rest of the session
-                # is bot visits too, which touch no lease and make no call.
+                # is bot visits too, which touch no lease and make no call
+                # (and whose landing context no later visit of theirs needs:
+                # a replayed visitor is an address and a user agent).
                 skipped = last + 1 - index
                 self.visits += skipped
                 self.bots += skipped
@@ -557,7 +627,13 @@ class _Run:
             if expires is not None and index < last and views[index][0] < expires:
                 # Skip to the last view before the lease would lapse (at the
                 # latest the session's last view), counting the skipped ones
-                # as the kept visits they would have been.
+                # as the kept visits they would have been. A live lease is
+                # kept whatever a view matches (every pool is first touch
+                # here), but the skipped views still move the landing
+                # context on, which views after the lease lapses are matched
+                # on. A view without a lease (no match, or an exhausted pool)
+                # is never skipped: matched on its landing again, it may take
+                # a number freed since.
                 ahead = index
                 while ahead < last and views[ahead + 1][0] < expires:
                     ahead += 1
@@ -567,6 +643,18 @@ class _Run:
                     self.elided += skipped
                     if report is not None:
                         report.visits += skipped
+                    site_host, window, params = self.site_host, self.window, self.params
+                    for seen, page, came_from in views[index:ahead]:
+                        landing = next_landing(
+                            landing,
+                            page,
+                            came_from,
+                            seen,
+                            site_host=site_host,
+                            window=window,
+                            params=params,
+                        )
+                    state.landing = landing
                     index = ahead
         heapq.heappush(self.queue, (views[index][0], state.serial, index, _VIEW, session, state))
 
@@ -676,6 +764,7 @@ def sweep(
     seed: int = 0,
     warmup: float = 0.0,
     progress: Progress | None = None,
+    attribution_window: float = _WINDOW_MINUTES,
 ) -> list[SimulationResult]:
     """:func:`simulate` at each quantity, with the same seed (common random numbers)."""
     sizes = sorted(set(quantities))
@@ -697,6 +786,7 @@ def sweep(
                 seed=seed,
                 warmup=warmup,
                 progress=inner,
+                attribution_window=attribution_window,
             )
         )
     return results
@@ -713,6 +803,7 @@ def recommend(
     cooldown: float = 0.0,
     seed: int = 0,
     results: Sequence[SimulationResult] | None = None,
+    attribution_window: float = _WINDOW_MINUTES,
 ) -> tuple[list[Recommendation], list[SimulationResult]]:
     """The smallest quantity per pool that meets ``target`` on ``metric``.
 
@@ -722,14 +813,25 @@ def recommend(
     target; otherwise a search doubles the quantity from 1 until every pool meets
     the target (up to 1000) and then bisects per pool. Every simulation run is
     returned too. Erlang B's answer for the same offered load is given alongside.
+    ``attribution_window`` (minutes) is :func:`simulate`'s.
     """
     if metric == "accuracy" and not 0 < target <= 1:
         raise ConfigError([Problem("target", "an accuracy target is in (0, 1]")])
     if metric == "blocking" and not 0 < target < 1:
         raise ConfigError([Problem("target", "a blocking target is in (0, 1)")])
 
+    _window_seconds(attribution_window)  # a bad window fails before any run
+
     def run(size: int) -> SimulationResult:
-        return simulate(pools, traffic, quantity=size, policy=policy, cooldown=cooldown, seed=seed)
+        return simulate(
+            pools,
+            traffic,
+            quantity=size,
+            policy=policy,
+            cooldown=cooldown,
+            seed=seed,
+            attribution_window=attribution_window,
+        )
 
     by_size: dict[int, SimulationResult] = {}
     if results is not None:
@@ -739,7 +841,13 @@ def recommend(
             {
                 r.quantity: r
                 for r in sweep(
-                    pools, traffic, quantities, policy=policy, cooldown=cooldown, seed=seed
+                    pools,
+                    traffic,
+                    quantities,
+                    policy=policy,
+                    cooldown=cooldown,
+                    seed=seed,
+                    attribution_window=attribution_window,
                 )
                 if r.quantity is not None
             }

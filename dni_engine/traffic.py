@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from dni_engine.bots import is_bot
 from dni_engine.errors import ConfigError, Problem
+from dni_engine.referrers import referrer_host
 
 __all__ = [
     "TYPICAL_DAY",
@@ -324,13 +325,20 @@ _ASSET = re.compile(r"\.(?:css|js|mjs|png|jpe?g|gif|svg|webp|ico|woff2?|ttf|map|
 
 @dataclass(slots=True)
 class LogReplay:
-    """The sessions read from an access log, and how many lines were skipped and why."""
+    """The sessions read from an access log, and how many lines were skipped and why.
+
+    ``site`` is the site the log is of (its URL or host): referrers from it are
+    internal page views, which the simulation matches on their landing context.
+    Without one, every referrer with a host counts as external, so every such
+    page view is a landing of its own.
+    """
 
     sessions: list[Session]
     lines: int = 0
     page_views: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     start: datetime | None = None
+    site: str | None = None
 
     @property
     def skipped_total(self) -> int:
@@ -341,7 +349,7 @@ class LogReplay:
 def read_access_log(
     lines: Iterable[str],
     *,
-    site: str = "https://www.example.co.uk",
+    site: str | None = None,
     session_gap: float = 1800.0,
     call_share: float = 0.06,
     call_delay_median: float = 240.0,
@@ -356,12 +364,15 @@ def read_access_log(
     are skipped and counted by reason, and so are malformed lines: this function
     never raises on bad lines. Times become seconds since the first page view.
     Each human session calls with probability ``call_share`` (lognormal delay
-    after its last page view), drawn with ``seed``.
+    after its last page view), drawn with ``seed``. ``site`` is the log's
+    site (a URL or a host), whose referrers are internal page views; without
+    it, the host most page views after a session's first came from. Request
+    paths become URLs on it (``https://www.example.co.uk`` when there is none).
     """
     skipped: dict[str, int] = {}
     views: list[tuple[datetime, str, str, str, str | None]] = []
     count = 0
-    base = site.rstrip("/")
+    base = (site or "https://www.example.co.uk").rstrip("/")
     for line in lines:
         count += 1
         reason = None
@@ -399,7 +410,7 @@ def read_access_log(
             skipped[reason] = skipped.get(reason, 0) + 1
     views.sort(key=lambda v: v[0])
     if not views:
-        return LogReplay([], count, 0, skipped, None)
+        return LogReplay([], count, 0, skipped, None, site)
     start = views[0][0]
     rng = random.Random(seed)
     open_sessions: dict[str, Session] = {}
@@ -425,7 +436,18 @@ def read_access_log(
     for session in open_sessions.values():
         close(session)
     sessions.sort(key=lambda s: s.arrival)
-    return LogReplay(sessions, count, len(views), skipped, start)
+    return LogReplay(sessions, count, len(views), skipped, start, site or _likely_site(sessions))
+
+
+def _likely_site(sessions: Iterable[Session]) -> str | None:
+    """The host most page views after a session's first came from: the site itself."""
+    hosts: dict[str, int] = {}
+    for session in sessions:
+        for _, _, referrer in session.views[1:]:
+            host = referrer_host(referrer)
+            if host is not None:
+                hosts[host] = hosts.get(host, 0) + 1
+    return max(hosts, key=lambda host: hosts[host]) if hosts else None
 
 
 def write_access_log(

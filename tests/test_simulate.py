@@ -12,18 +12,23 @@ import pytest
 from click.testing import CliRunner
 
 from dni_engine.cli import cli
+from dni_engine.engine import Engine
 from dni_engine.erlang import erlang_b
 from dni_engine.errors import ConfigError
-from dni_engine.leases import Policy
-from dni_engine.schema import NumberPool, NumberPoolRequest
+from dni_engine.landing import Landing, next_landing
+from dni_engine.leases import Decision, Policy
+from dni_engine.schema import NumberPool, NumberPoolRequest, load_pools
 from dni_engine.simulate import (
     parse_quantities,
     recommend,
     resize_pools,
     simulate,
 )
+from dni_engine.stores.memory import MemoryStore
 from dni_engine.traffic import (
     TYPICAL_DAY,
+    LogReplay,
+    Session,
     SourceMix,
     TrafficModel,
     generate_sessions,
@@ -395,3 +400,229 @@ def test_peak_hour_load_shows_what_the_daily_average_hides() -> None:
     assert report.erlang_b_peak_hour > report.erlang_b
     (advice,), _ = recommend(pools, day, metric="blocking", target=0.02, quantities=[10, 400])
     assert advice.erlang_b_peak_hour_quantity > advice.erlang_b_quantity
+
+
+# ---- the first-touch rule ---------------------------------------------------------
+
+SITE_URL = "https://www.example.co.uk"
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
+
+
+def small_ad_pool() -> NumberPool:
+    """A gclid pool of one number on a one-minute hold."""
+    data = load_example("geographic-city.response")
+    data["numbers"] = data["numbers"][:1]
+    data["quantity"] = 1
+    data["match_period"] = 1
+    return NumberPool.model_validate(data)
+
+
+def other_catch_all() -> NumberPool:
+    """Every other visitor (Any referrer, no triggers), in a pool of its own."""
+    data = load_example("national.response")
+    del data["replacement_configuration"]["tracking_sources"][0]["url_triggers"]
+    data["match_period"] = 10
+    return NumberPool.model_validate(data)
+
+
+def ad_overflow_then_freed() -> LogReplay:
+    """One ad visitor holds the only ad number; a second finds it taken, then free."""
+    agent = FIREFOX
+    ad_url = f"{SITE_URL}/pricing?gclid=Cj0KCQ1&utm_medium=cpc"
+    sessions = [
+        Session("first-ad", agent, "paid", [(0.0, ad_url, "https://www.google.co.uk/")]),
+        Session("direct", agent, "direct", [(5.0, f"{SITE_URL}/", None)]),
+        Session(
+            "ad",
+            agent,
+            "paid",
+            [
+                (10.0, f"{SITE_URL}/?gclid=Cj0KCQ2", "https://www.google.co.uk/"),
+                # The first ad visitor's lease lapsed at 60 s: the number is free.
+                (100.0, f"{SITE_URL}/contact", f"{SITE_URL}/"),
+            ],
+            call_at=150.0,
+        ),
+    ]
+    return LogReplay(sessions, site=SITE_URL)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_an_ad_visitor_who_overflowed_gets_the_ad_number_on_page_two(exact: bool) -> None:
+    ad, other = small_ad_pool(), other_catch_all()
+    result = simulate([ad, other], ad_overflow_then_freed(), exact=exact)
+    ads, rest = result.pool(ad.key), result.pool(other.key)
+    assert (ads.sessions, ads.blocked_sessions) == (2, 1)  # full on the landing page
+    # Page 2 is matched on the ad landing, not as an internal page: it takes
+    # the ad pool's freed number, and the call is tied to that lease.
+    assert ads.leases == 2
+    assert (ads.calls, ads.correct) == (1, 1)
+    assert rest.leases == 1  # the direct visitor's only
+    assert rest.calls == 0
+
+
+def test_the_same_ad_visitor_goes_to_the_catch_all_once_the_context_lapsed() -> None:
+    # With a one-minute window the ad landing has lapsed by page 2 (90 s on):
+    # the page is a plain internal visit, which the catch-all pool takes.
+    ad, other = small_ad_pool(), other_catch_all()
+    result = simulate([ad, other], ad_overflow_then_freed(), attribution_window=1)
+    assert result.pool(ad.key).leases == 1
+    assert result.pool(other.key).leases == 2
+
+
+def test_the_ad_number_is_what_the_engine_attributes_the_call_to() -> None:
+    # The same visits through an engine as the web integration makes them.
+    ad, other = small_ad_pool(), other_catch_all()
+    clock = [0.0]
+    engine = Engine([ad, other], MemoryStore(), clock=lambda: clock[0])
+    landings: dict[str, Landing] = {}
+    views = sorted(
+        (at, s.visitor, url, referrer)
+        for s in ad_overflow_then_freed().sessions
+        for at, url, referrer in s.views
+    )
+    seen: dict[str, Decision] = {}
+    for at, visitor, url, referrer in views:
+        clock[0] = at
+        landing = landings[visitor] = next_landing(
+            landings.get(visitor),
+            url,
+            referrer,
+            at,
+            site_host="www.example.co.uk",
+            params=engine.rules.param_names,
+        )
+        seen[visitor] = engine.visit(visitor, landing.url, landing.referrer, FIREFOX, at)
+    assert seen["ad"].outcome == "new"
+    assert seen["ad"].pool_key == ad.key
+    clock[0] = 150.0
+    call = engine.attribute_call(seen["ad"].number, 150.0)
+    assert call.lease is not None
+    assert (call.lease.pool_key, call.lease.visitor_id) == (ad.key, "ad")
+
+
+@pytest.mark.parametrize(
+    ("window", "policy"), [(2.0, "fallback"), (2.0, "overflow"), (90.0, "fallback")]
+)
+def test_skipping_idle_page_views_keeps_the_landing_context(window: float, policy: Policy) -> None:
+    # A window shorter than the hold (contexts lapse inside a kept lease) or
+    # longer than the dwell; a small ad pool so that ad visitors overflow and
+    # retry on their landing.
+    national = load_example("national.response")
+    del national["replacement_configuration"]["tracking_sources"][0]["url_triggers"]
+    national["match_period"] = 5
+    pools = [small_ad_pool(), NumberPool.model_validate(national)]
+    traffic = TrafficModel(
+        visitors_per_hour=240,
+        hours=4,
+        pages_mean=5.0,
+        dwell_median=100.0,
+        dwell_sigma=1.3,
+        call_share=0.3,
+    )
+    kwargs: dict[str, Any] = {"quantity": 3, "policy": policy, "attribution_window": window}
+    quick = simulate(pools, traffic, seed=5, **kwargs)
+    exact = simulate(pools, traffic, seed=5, exact=True, **kwargs)
+    assert quick.as_dict() == exact.as_dict()
+    assert quick.pools[0].blocked_sessions > 0
+
+
+def test_a_replayed_visitor_keeps_their_landing_context_across_sessions() -> None:
+    # The ad visitor comes back after 15 idle minutes: a new session of the
+    # log, but inside a one-hour window their page is matched on the ad
+    # landing of their first session.
+    ad_url = f"{SITE_URL}/?gclid=Cj0KCQ2"
+    google = "https://www.google.co.uk/"
+    sessions = [
+        Session("holder", FIREFOX, "paid", [(0.0, f"{SITE_URL}/?gclid=Cj0KCQ1", google)]),
+        Session("ad", FIREFOX, "log", [(10.0, ad_url, google)]),
+        Session("ad", FIREFOX, "log", [(910.0, f"{SITE_URL}/contact", f"{SITE_URL}/")]),
+    ]
+    ad, other = small_ad_pool(), other_catch_all()
+    for window, ad_leases, other_leases in ((60, 2, 0), (10, 1, 1)):
+        replay = LogReplay(sessions, site=SITE_URL)
+        result = simulate([ad, other], replay, attribution_window=window)
+        assert result.pool(ad.key).leases == ad_leases
+        assert result.pool(other.key).leases == other_leases
+
+
+def test_skipping_idle_page_views_changes_nothing_on_a_log_with_a_long_window() -> None:
+    # Sessions split after 10 idle minutes, contexts last 60.
+    traffic = TrafficModel(visitors_per_hour=600, hours=2, pages_mean=4.0, dwell_median=60.0)
+    lines = list(write_access_log(generate_sessions(traffic, seed=3)))
+    replay = read_access_log(lines, session_gap=600.0, call_share=0.3, seed=3)
+    pools = [small_ad_pool(), other_catch_all()]
+    kwargs: dict[str, Any] = {"quantity": 4, "attribution_window": 60}
+    quick = simulate(pools, replay, seed=3, **kwargs)
+    exact = simulate(pools, replay, seed=3, exact=True, **kwargs)
+    assert quick.as_dict() == exact.as_dict()
+    assert quick.visits == replay.page_views
+
+
+@pytest.mark.parametrize("window", [0, -1, math.nan, math.inf, True])
+def test_a_bad_attribution_window_is_refused(window: float) -> None:
+    with pytest.raises(ConfigError, match="attribution_window"):
+        simulate([catch_all_pool()], busy_site(), quantity=2, attribution_window=window)
+
+
+def test_simulate_command_takes_an_attribution_window() -> None:
+    pools = str(EXAMPLES / "site" / "pools.json")
+    args = ("simulate", pools, "--hours", "2", "--quantity", "3", "--json")
+    code, out = run_cli(*args, "--attribution-window", "5")
+    assert code == 0, out
+    assert json.loads(out)["runs"][0]["visits"] > 0
+    code, out = run_cli(*args, "--attribution-window", "0")
+    assert code == 2
+
+
+@pytest.mark.parametrize("window", [30.0, 45.0, 90.0])
+def test_skipped_page_views_that_start_a_new_landing_still_count(window: float) -> None:
+    # Visitors who come back mid-session from another site or an ad click
+    # start a new landing context on a page the fast path may skip (it is
+    # inside a live lease); the pages after their lease lapses are matched
+    # on that new context, in both modes alike.
+    traffic = TrafficModel(
+        visitors_per_hour=300, hours=6, pages_mean=5.0, dwell_median=900.0, dwell_sigma=0.6
+    )
+    sessions = list(generate_sessions(traffic, seed=8))
+    for serial, session in enumerate(sessions):
+        views = session.views
+        if len(views) >= 3 and serial % 3 == 0:
+            at, url, _ = views[1]
+            views[1] = (at, url, "https://l.facebook.com/")
+        if len(views) >= 4 and serial % 5 == 0:
+            at, url, referrer = views[2]
+            views[2] = (at, f"{url}?gclid=back{serial}", referrer)
+    pools = load_pools((EXAMPLES / "site" / "pools.json").read_bytes())
+    kwargs: dict[str, Any] = {"quantity": 4, "attribution_window": window}
+    replay = LogReplay(sessions, site=SITE_URL)
+    quick = simulate(pools, replay, seed=8, **kwargs)
+    exact = simulate(pools, replay, seed=8, exact=True, **kwargs)
+    assert quick.as_dict() == exact.as_dict()
+    assert sum(p.blocked_sessions for p in quick.pools) > 0
+
+
+def test_a_replayed_log_knows_its_site() -> None:
+    traffic = TrafficModel(visitors_per_hour=300, hours=2, site="https://shop.example.org")
+    lines = list(write_access_log(generate_sessions(traffic, seed=1)))
+    assert read_access_log(lines).site == "shop.example.org"  # where most later pages come from
+    assert read_access_log(lines, site="example.org").site == "example.org"
+    assert read_access_log(["nonsense"]).site is None
+
+
+def test_simulate_command_takes_the_site_of_an_access_log() -> None:
+    pools = str(EXAMPLES / "site" / "pools.json")
+    log = str(EXAMPLES / "traffic" / "access.log")
+    runs = []
+    for site in ("www.example.co.uk", "elsewhere.example.org"):
+        args = ("simulate", pools, "--access-log", log, "--site", site, "--quantity", "3")
+        code, out = run_cli(*args, "--json")
+        assert code == 0, out
+        runs.append(json.loads(out)["runs"][0])
+    # Taken for another site's, the log's internal referrers look external:
+    # every page is a landing of its own, matched on its own referrer.
+    assert runs[0]["visits"] == runs[1]["visits"]
+    assert runs[0]["outcomes"] != runs[1]["outcomes"]
+    code, out = run_cli("simulate", pools, "--site", "example.org")
+    assert code == 2
+    assert "--access-log" in out
