@@ -41,6 +41,7 @@ __all__ = [
     "MAX_LANDING_REFERRER",
     "MAX_LANDING_URL",
     "Landing",
+    "cap_url",
     "is_external",
     "next_landing",
     "starts_landing",
@@ -120,19 +121,25 @@ def _landing_names(params: frozenset[str]) -> frozenset[str]:
 
 
 def _capped_url(page: str, names: frozenset[str]) -> str:
-    """``page`` cut to :data:`MAX_LANDING_URL`, keeping the query parameters in ``names``.
+    return cap_url(page, MAX_LANDING_URL, names)
 
-    Matching reads only those parameters, so a long landing URL keeps them
-    (and the ``?``) and loses the rest of its query first, then its end.
+
+def cap_url(page: str, limit: int, params: frozenset[str] = frozenset()) -> str:
+    """``page`` cut to at most ``limit`` characters, keeping what matching reads.
+
+    Matching reads only the click ids and the parameters in ``params``
+    (:attr:`.RuleSet.param_names`), so a long URL keeps those (and the ``?``)
+    and loses the rest of its query first, then its end. Never raises for ``str``.
     """
-    if len(page) <= MAX_LANDING_URL:
+    if len(page) <= limit:
         return page
     head, mark, query = page.partition("?")
     if not mark:
-        return page[:MAX_LANDING_URL]
+        return page[:limit]
+    names = _landing_names(params)
     kept = "&".join(part for part in query.split("&") if part and parse_query(part, names))
-    room = max(0, MAX_LANDING_URL - len(kept) - 1)
-    return f"{head[:room]}?{kept}"[:MAX_LANDING_URL]
+    room = max(0, limit - len(kept) - 1)
+    return f"{head[:room]}?{kept}"[:limit]
 
 
 def starts_landing(

@@ -646,3 +646,14 @@ def test_importing_the_web_package_imports_no_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_landing_cookie_over_its_cap_keeps_the_click_id_at_the_end_of_the_query() -> None:
+    padding = "&".join(f"p{i}={'x' * 40}" for i in range(80))
+    url = f"https://www.example.com/landing?{padding}&gclid=CLICK-AT-THE-END"
+    landing = Landing(url, "https://www.google.com/", 1.0, 1.0)
+    value = encode_landing(landing, SECRET.encode())
+    assert len(value) <= MAX_LANDING_COOKIE
+    back = decode_landing(value, SECRET.encode())
+    assert back is not None
+    assert "gclid=CLICK-AT-THE-END" in back.url

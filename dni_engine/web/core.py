@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 from urllib.parse import urlsplit
 
 from dni_engine.bots import is_bot
-from dni_engine.landing import Landing, next_landing
+from dni_engine.landing import Landing, cap_url, next_landing
 from dni_engine.leases import Decision
 from dni_engine.web.body import BodyRewriter
 from dni_engine.web.config import WebConfig
@@ -229,11 +229,12 @@ def _mac(secret: bytes, payload: str) -> str:
     return _b64(digest.digest())
 
 
-def encode_landing(landing: Landing, secret: bytes) -> str:
+def encode_landing(landing: Landing, secret: bytes, params: frozenset[str] = frozenset()) -> str:
     """``landing`` as a signed cookie value: base64url JSON ``.`` base64url HMAC-SHA256.
 
     The value never exceeds :data:`MAX_LANDING_COOKIE` characters: a long
-    referrer is cut first, then the URL (its start, with the click id, is kept).
+    referrer is cut first, then the URL, keeping the click ids and the query
+    parameters in ``params`` (:func:`~dni_engine.landing.cap_url`).
     """
     url, referrer = landing.url, landing.referrer
     while True:
@@ -251,7 +252,7 @@ def encode_landing(landing: Landing, secret: bytes) -> str:
         if referrer:
             referrer = referrer[: max(0, len(referrer) - cut)] or None
         else:
-            url = url[: max(0, len(url) - cut)]
+            url = cap_url(url, max(0, len(url) - cut), params)
 
 
 def decode_landing(value: object, secret: bytes) -> Landing | None:
@@ -634,7 +635,10 @@ class PageView:
         max_age = max(1, math.ceil(core._window))
         cookies.append(
             core.cookie(
-                config.landing_cookie_name, encode_landing(landing, core._secret), max_age, secure
+                config.landing_cookie_name,
+                encode_landing(landing, core._secret, core._params),
+                max_age,
+                secure,
             )
         )
         out = [
