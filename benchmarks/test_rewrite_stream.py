@@ -4,8 +4,8 @@
   page of ``test_rewrite.py``, rewritten whole (the baseline) and fed to a
   :class:`~dni_engine.rewrite.RewriteStream` in 16 KB and 8 KB pieces;
 - ``rewrite-stream-pages``: every saved real page of ``../shared/corpora/pages/``
-  (skipped without it), whole and in 16 KB pieces, with a pool of the page's
-  country (its own numbers listed, and replace_all).
+  (skipped without it), whole and in 16 KB and 8 KB pieces, with a pool of the
+  page's country (its own numbers listed, and replace_all).
 
 The goal: streaming costs at most 1.2x the whole-page rewrite. The last test
 prints the ratios (stream time over whole-page time; at the median page and the
@@ -86,8 +86,9 @@ def _time_pages() -> None:
         for role, rewriter in (("listed", case.listed), ("replace_all", case.everything)):
             html, tracking = case.page.html, case.tracking
             whole = _best(lambda: rewriter.rewrite_html(html, tracking))  # noqa: B023
-            stream = _best(lambda: streamed(rewriter, html, tracking, 16384))  # noqa: B023
-            _pages.setdefault(role, []).append(stream / max(whole, 1e-9))
+            for size in (16384, 8192):
+                stream = _best(lambda: streamed(rewriter, html, tracking, size))  # noqa: B023
+                _pages.setdefault(f"{role} {size // 1024} KB", []).append(stream / max(whole, 1e-9))
 
 
 def _check_pages() -> None:
@@ -128,10 +129,10 @@ def test_stream_ratios(capsys: pytest.CaptureFixture[str]) -> None:
         median = statistics.median(ratios)
         p90 = ratios[min(len(ratios) - 1, int(len(ratios) * 0.9))]
         lines.append(
-            f"rewrite-stream-pages {role} ({len(ratios)} pages, 16 KB pieces): "
+            f"rewrite-stream-pages {role} pieces ({len(ratios)} pages): "
             f"{median:.2f}x the whole-page rewrite at the median page, {p90:.2f}x at the "
             f"90th percentile, {ratios[-1]:.2f}x at the worst (goal at most {GOAL}x)"
-            + (" -- ABOVE GOAL" if median > GOAL else "")
+            + (" -- ABOVE GOAL" if max(median, p90) > GOAL else "")
         )
     if not _pages:
         lines.append("rewrite-stream-pages: not measured (benchmarks disabled or no pages)")

@@ -66,7 +66,7 @@ from collections.abc import Iterable
 from dni_engine.errors import DniError
 from dni_engine.phone import FORMATTING_CHARS
 from dni_engine.rewrite.anynumber import AllFinder
-from dni_engine.rewrite.inline import LOOSE_TAG, pieces
+from dni_engine.rewrite.inline import pieces
 from dni_engine.rewrite.listed import ListedFinder
 from dni_engine.rewrite.markup import (
     _ASCII_LOWER,
@@ -119,16 +119,13 @@ _SEPARATORS = "".join(re.escape(ch) for ch in sorted(FORMATTING_CHARS | {"\n", "
 # A character no number (listed or any) can hold: not a letter or digit of any
 # script, separator, "+", or part of a character reference or percent-encoding.
 _BREAKER = rf"[^\w{_SEPARATORS}+&#;%]"
-# The last place in a stretch no number crosses: after a breaker, or after
-# 128 characters without what starts a number, not right after a separator
-# (a "(" before a number is replaced with it).
-_SAFE = re.compile(
-    rf"(?s:.*)(?:{_BREAKER}|(?<=[^0-9+&%]{{{_GAP}}})(?<![{_SEPARATORS}]))",
-)
+# A stretch of _GAP characters or more without what starts a number.
+_NO_STARTER_RUN = re.compile(rf"[^0-9+&%]{{{_GAP},}}")
 
 _TAG_START = re.compile(r"</?[A-Za-z]")
 _LAST_BREAKER = re.compile(rf"(?s:.*){_BREAKER}")
 _LAST_STARTER = re.compile(r"(?s:.*)[0-9+&%]")
+_STARTER = re.compile(r"[0-9+&%]")
 _SEPARATOR_SET = frozenset(FORMATTING_CHARS | {"\n", "\r"})
 
 # Script data: what changes the tokenizer's state (data, escaped, double escaped).
@@ -140,14 +137,21 @@ _SCRIPT_EVENTS = (
 _IN_COMMENT = 1
 
 _Mark = tuple[int, int, tuple[int, int] | None]
+# The whole-page reader's state before a step: pos, raw, full, the token's
+# start, end, kind and link, and a copy of its local tree.
+_Saved = tuple[
+    int, tuple[int, str, bool] | None, bool, int, int, int, tuple[int, int] | None, Tree | None
+]
 
 # A number may go on through inline tags (0117 <b>496</b> 0123). The listed
 # numbers' scan matches any tag there (and checks it after), so any tag or
 # comment, whole, counts, and a tag not closed yet (a "<" and what may start a
 # tag, with quoted values, one possibly open): no scan then crosses a cut.
-_ANY_TAG = re.compile(LOOSE_TAG, re.ASCII)
+# (The listed scan's LOOSE_TAG; each part of a tag is read one way only, so
+# possessively: a failed look at a long stretch gives up at once.)
+_ANY_TAG = re.compile(r"""<[/!A-Za-z](?:[^<>"']++|"[^"<]*+"|'[^'<]*+')*+>""", re.ASCII)
 _OPEN_TAG = re.compile(
-    r"""<(?:[/!A-Za-z](?:[^<>"']|"[^"<]*"|'[^'<]*')*(?:"[^"<]*|'[^'<]*)?)?""", re.ASCII
+    r"""<(?:[/!A-Za-z](?:[^<>"']++|"[^"<]*+"|'[^'<]*+')*+(?:"[^"<]*+|'[^'<]*+)?)?""", re.ASCII
 )
 _OPEN_COMMENT = re.compile(r"<!(?:-(?:-[^<>-]*+-?-?)?)?")
 _REFERENCE_TAIL = re.compile(r"(?:&#?\w+;|%\w\w)\Z")
@@ -187,9 +191,11 @@ def _split_before(text: str, lo: int, cut: int) -> int | None:
     return None
 
 
-def _cut_clear_of_splits(text: str, lo: int, cut: int | None) -> int | None:
-    """``cut``, or an earlier place, that no number split by inline tags crosses."""
-    while cut is not None:
+def _cut_clear_of_splits(text: str, lo: int, cut: int | None, floor: int = -1) -> int | None:
+    """``cut``, or an earlier place, that no number split by inline tags crosses;
+    ``None`` as well once the search comes down to ``floor`` (an earlier search
+    found none up to there)."""
+    while cut is not None and cut > floor:
         split = _split_before(text, lo, cut)
         if split is None:
             return cut
@@ -210,18 +216,31 @@ def _safe_cut(text: str, lo: int, hi: int) -> int | None:
     )
     if breaker is not None:
         best = breaker.end()
-    # After _GAP characters without a digit, "+", "&" or "%", at the end.
+    # After _GAP characters without a digit, "+", "&" or "%", at the end (none
+    # when one stands in the last _GAP characters).
     look = max(0, hi - _GAP - 16)
-    starter = _LAST_STARTER.match(text, look, hi)
-    for at in range(hi, max((starter.end() if starter else look) + _GAP, best), -1):
-        if text[at - 1] not in _SEPARATOR_SET:
-            best = at
-            break
-    if best <= lo:  # an earlier gap, in what comes last
-        gap = _SAFE.match(text, max(lo, hi - 4096), hi)
+    if best < hi and _STARTER.search(text, max(look, hi - _GAP), hi) is None:
+        starter = _LAST_STARTER.match(text, look, hi)
+        for at in range(hi, max((starter.end() if starter else look) + _GAP, best), -1):
+            if text[at - 1] not in _SEPARATOR_SET:
+                best = at
+                break
+    if best <= lo:  # no breaker: an earlier gap, in what comes last
+        gap = _gap_cut(text, max(lo, hi - 4096), hi)
         if gap is not None:
-            best = gap.end()
+            best = gap
     return best if best > lo else None
+
+
+def _gap_cut(text: str, lo: int, hi: int) -> int | None:
+    """The last place in ``(lo, hi]`` after ``_GAP`` characters of it without a
+    digit, "+", "&" or "%", not right after a separator; or ``None``."""
+    for run in reversed(list(_NO_STARTER_RUN.finditer(text, lo, hi))):
+        start, end = run.span()
+        for at in range(end, start + _GAP - 1, -1):
+            if text[at - 1] not in _SEPARATOR_SET:
+                return at
+    return None
 
 
 class _Reader:
@@ -416,17 +435,22 @@ class RewriteStream:
     """
 
     __slots__ = (
+        "_base",
         "_budget",
         "_buf",
         "_cc",
         "_closed",
         "_fast",
         "_finder",
+        "_floor",
         "_html",
         "_offset",
+        "_parts",
         "_passthrough",
         "_pending",
         "_reader",
+        "_saved",
+        "_size",
         "_target",
         "_window",
     )
@@ -448,9 +472,17 @@ class RewriteStream:
         self._passthrough = finder is None or target is None
         self._buf = ""  # LEFT characters given out already, then what is held
         self._pending = 0  # where in _buf what is held starts
+        self._base = 0  # where in the page _buf starts, while the page is kept
         # HTML is read first by the whole-page reader (its fast scan), over the page
-        # kept whole in _buf; then, past KEEP or where it cannot go on, by _Reader.
+        # kept whole (its pieces, joined when the reader is to read on); then, past
+        # KEEP or where it cannot go on, by _Reader.
         self._fast = _FastReader("") if html else None
+        self._parts: list[str] = []
+        self._size = 0  # the length of the page fed so far, while it is kept
+        self._saved: _Saved | None = None
+        # Where in the page a search for a place to cut, from what is held on,
+        # found none (while the page is kept).
+        self._floor = -1
         self._reader: _Reader | None = None
         self._budget = [2000]
         self._window = (0, 0)
@@ -478,10 +510,11 @@ class RewriteStream:
             raise TypeError(f"a page piece is str, not {type(chunk).__name__}")
         if self._passthrough:
             return chunk
+        if self._fast is not None:
+            self._parts.append(chunk)
+            self._size += len(chunk)
         buf = self._buf
         self._buf = ""
-        if self._fast is not None:
-            self._fast.text = ""  # the only other reference: buf grows in place
         buf += chunk
         self._buf = buf
         return self._advance(final=False)
@@ -512,64 +545,107 @@ class RewriteStream:
     def _advance_fast(self, final: bool) -> str | None:
         """A step with the whole-page reader over the page kept whole; ``None`` when
         the stream must read on with :class:`_Reader` instead."""
-        page = self._buf
+        buf = self._buf  # the page from _base on
         pending = self._pending
         fast = self._fast
         assert fast is not None
-        fast.text = page
-        fast.size = len(page)
-        limit = len(page) if final else len(page) - RIGHT
+        size = self._size
+        limit = len(buf) if final else len(buf) - RIGHT
         if limit <= pending:
             return ""
-        if not final and len(page) > KEEP:
+        if not final and size > KEEP:
             self._read_on()
             return None
-        cut = (
-            len(page)
-            if final
-            else _cut_clear_of_splits(page, pending, _safe_cut(page, pending, limit))
-        )
+        if final:
+            cut: int | None = len(buf)
+        else:
+            floor = self._floor - self._base
+            cut = _cut_clear_of_splits(
+                buf, pending, _safe_cut(buf, pending, limit), floor if floor > pending else -1
+            )
         if cut is None:
-            if len(page) - pending > HOLD:
+            self._floor = self._base + limit  # no place to cut up to there
+            if len(buf) - pending > HOLD:
                 self._read_on()
                 return None
             return ""
-        token = fast.token
-        saved = (fast.pos, fast.raw, fast.full, token.start, token.end, token.kind, token.link)
-        tree_saved = copy.deepcopy(fast.tree) if fast.tree is not None else None
+        # The reader's state is saved (and the page joined) when it is first asked
+        # about a number in this step; without one it reads nothing.
+        self._saved = None
         budget = self._budget[0]
         start = max(0, pending - LEFT)
-        self._offset = start
-        out = self._rewrite(page[start:], pending - start, cut - start)
+        self._offset = self._base + start
+        out = self._rewrite(buf[start:] if start else buf, pending - start, cut - start)
         if fast.hide_all:
             return self._give_up()
-        if final or fast.pos < len(page):
-            self._pending = cut
+        saved = self._saved
+        self._saved = None
+        if final or saved is None or fast.pos < size:
+            self._given(cut)
             return out
         # The reader read a token to the end of what came so far (text without a
         # '<' after it, an unclosed script, comment or tag): what it said of the
         # numbers in it holds, but its state is not the page's. It steps back, to
         # read that token again with more of the page.
-        in_tag = _TAG_START.match(page, token.start) is not None
+        token = fast.token
+        in_tag = _TAG_START.match(fast.text, token.start) is not None
         fast.pos, fast.raw, fast.full = saved[:3]
-        token.set(*saved[3:])
-        fast.tree = tree_saved
+        token.set(*saved[3:7])
+        fast.tree = saved[7]
         if in_tag:  # a number in a tag not closed yet may be a link: wait for its '>'
             self._budget[0] = budget
-            if len(page) - pending > HOLD:
+            if len(buf) - pending > HOLD:
                 self._read_on()
                 return None
             return ""
-        self._pending = cut
-        if len(page) - fast.pos > REREAD:
+        self._given(cut)
+        if size - fast.pos > REREAD:
             self._read_on()  # no reading the same token again and again
         return out
+
+    def _given(self, cut: int) -> None:
+        """What the whole-page reader's step gave out ends at ``cut``: only the
+        context before it is kept with what is held."""
+        self._pending = cut
+        self._floor = -1
+        keep = cut - LEFT
+        if keep > 0:
+            self._buf = self._buf[keep:]
+            self._base += keep
+            self._pending = LEFT
+
+    def _page(self) -> str:
+        """The page fed so far, whole."""
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+    def _save(self) -> None:
+        """Before the whole-page reader reads on in a step: give it the page fed so
+        far and save its state (it may step back)."""
+        fast = self._fast
+        assert fast is not None
+        page = self._page()
+        fast.text = page
+        fast.size = len(page)
+        token = fast.token
+        tree = copy.deepcopy(fast.tree) if fast.tree is not None else None
+        self._saved = (
+            fast.pos,
+            fast.raw,
+            fast.full,
+            token.start,
+            token.end,
+            token.kind,
+            token.link,
+            tree,
+        )
 
     def _read_on(self) -> None:
         """Leave the whole-page reader: read the page kept so far with the tree, up to
         what was given out, then keep only what :class:`_Reader` needs."""
-        page = self._buf
-        pending = self._pending
+        page = self._page()
+        pending = self._base + self._pending
         reader = _Reader()
         reader.advance(page, pending, False)
         keep = min(reader.pos, max(0, pending - LEFT))
@@ -578,6 +654,9 @@ class RewriteStream:
         reader.rebase(keep)
         self._reader = reader
         self._fast = None
+        self._parts = []
+        self._base = 0
+        self._floor = -1
 
     def _advance_read(self, final: bool) -> str:
         buf = self._buf
@@ -594,7 +673,11 @@ class RewriteStream:
                 return self._give_up()
             cut = len(buf) if final else reader.pos
             if not final and reader.tree.state == DATA:  # numbers go on through inline tags
-                cut = _cut_clear_of_splits(buf, pending, cut) or pending
+                floor = self._floor if self._floor > pending else -1
+                clear = _cut_clear_of_splits(buf, pending, cut, floor)
+                if clear is None:
+                    self._floor = cut  # no place to cut up to there
+                cut = clear or pending
         else:
             cut = len(buf) if final else (_safe_cut(buf, pending, limit) or pending)
         if cut <= pending:
@@ -604,6 +687,7 @@ class RewriteStream:
         keep = max(0, cut - LEFT)
         self._buf = buf[keep:]
         self._pending = cut - keep
+        self._floor = -1
         if reader is not None:
             reader.rebase(keep, cut)
         return out
@@ -616,6 +700,7 @@ class RewriteStream:
         self._passthrough = True
         self._fast = None
         self._reader = None
+        self._parts = []
         return out
 
     def _place(self, text: str, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int, bool]]:
@@ -627,6 +712,8 @@ class RewriteStream:
             offset = self._offset
             for start, end in spans:
                 if lo <= start and end <= hi:
+                    if self._saved is None:
+                        self._save()
                     if text.find("<", start, end) >= 0:  # split by inline tags
                         if fast.split_in_text(start + offset, end + offset):
                             kept.append((start, end, False))
