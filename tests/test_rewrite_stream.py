@@ -364,6 +364,37 @@ def test_feeding_after_close_is_an_error() -> None:
     assert stream.close() == ""  # closing twice gives nothing more
 
 
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize("pool", POOLS)
+@FAST
+@given(page=PAGE, sizes=SIZES)
+def test_the_last_piece_given_to_close_ends_the_page(
+    reader: str, pool: str, page: str, sizes: list[int]
+) -> None:
+    rewriter = POOLS[pool]
+    with reading(reader):
+        stream = rewriter.stream(TRACKING)
+        cut = min(len(page), sizes[0])
+        out = stream.feed(page[:cut]) + stream.close(page[cut:])
+        assert out == whole(rewriter, page)
+        assert rewriter.stream(TRACKING).close(page) == whole(rewriter, page)
+        with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate has no UTF-8
+            data = page.encode()
+            assert rewriter.stream_bytes(TRACKING).close(data) == whole(rewriter, page).encode()
+
+
+def test_close_with_a_piece_after_close_is_an_error() -> None:
+    stream = LISTED.stream(TRACKING)
+    assert stream.close("<p>0117 496 0123") == "<p>0117 409 0162"
+    assert stream.close() == ""
+    with pytest.raises(StreamClosedError, match="after close"):
+        stream.close("more")
+    with pytest.raises(TypeError, match="str"):
+        LISTED.stream(TRACKING).close(b"<p>")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="bytes"):
+        LISTED.stream_bytes(TRACKING).close("<p>")  # type: ignore[arg-type]
+
+
 def test_a_piece_must_be_text() -> None:
     stream = LISTED.stream(TRACKING)
     with pytest.raises(TypeError, match="bytes"):

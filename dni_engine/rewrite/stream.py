@@ -510,6 +510,29 @@ class RewriteStream:
             raise TypeError(f"a page piece is str, not {type(chunk).__name__}")
         if self._passthrough:
             return chunk
+        self._take(chunk)
+        return self._advance(final=False)
+
+    def close(self, last: str = "") -> str:
+        """End the page, ``last`` being its final piece (a page known whole is
+        rewritten in one step, as fast as :meth:`.Rewriter.rewrite_html`): return
+        everything still held, rewritten. Closing twice returns ``""`` (with a
+        ``last`` piece, raises :class:`StreamClosedError`); raises
+        :class:`TypeError` for a ``last`` that is not ``str``."""
+        if self._closed:
+            if last:
+                raise StreamClosedError("close() with a piece after close(): this page is finished")
+            return ""
+        if not isinstance(last, str):
+            raise TypeError(f"a page piece is str, not {type(last).__name__}")
+        self._closed = True
+        if self._passthrough:
+            return last
+        if last:
+            self._take(last)
+        return self._advance(final=True)
+
+    def _take(self, chunk: str) -> None:
         if self._fast is not None:
             self._parts.append(chunk)
             self._size += len(chunk)
@@ -517,17 +540,6 @@ class RewriteStream:
         self._buf = ""
         buf += chunk
         self._buf = buf
-        return self._advance(final=False)
-
-    def close(self) -> str:
-        """End the page: return everything still held, rewritten. Closing twice
-        returns ``""``."""
-        if self._closed:
-            return ""
-        self._closed = True
-        if self._passthrough:
-            return ""
-        return self._advance(final=True)
 
     # ---- the work ----------------------------------------------------------------
 
@@ -815,12 +827,16 @@ class ByteRewriteStream:
             raise TypeError(f"a page piece is bytes, not {type(chunk).__name__}")
         return self._encode(self._stream.feed(self._decoder.decode(chunk)))
 
-    def close(self) -> bytes:
-        """End the page: return everything still held, rewritten and encoded."""
+    def close(self, last: bytes = b"") -> bytes:
+        """End the page, ``last`` being its final bytes: return everything still
+        held, rewritten and encoded. Raises as :meth:`RewriteStream.close` does."""
         if self._stream.closed:
+            if last:
+                raise StreamClosedError("close() with a piece after close(): this page is finished")
             return b""
-        rest = self._stream.feed(self._decoder.decode(b"", final=True))
-        return self._encode(rest + self._stream.close())
+        if not isinstance(last, bytes | bytearray | memoryview):
+            raise TypeError(f"a page piece is bytes, not {type(last).__name__}")
+        return self._encode(self._stream.close(self._decoder.decode(last, final=True)))
 
     def _encode(self, text: str) -> bytes:
         return text.encode(self._encoding, "surrogateescape")

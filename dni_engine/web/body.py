@@ -688,7 +688,7 @@ class _Text:
                 self._codec,
             )
             return self._abandon("roundtrip", pending) + data
-        out = self._stream.feed(data)
+        out = self._stream.close(data) if final else self._stream.feed(data)
         held = self._stream.held
         kept = self._held + text
         self._held = kept[max(0, len(kept) - held) :] if held else ""
@@ -730,8 +730,8 @@ class _Text:
             return bytes(sniffed or b"")
         return self._abandon("error", self._pending)
 
-    def close(self) -> bytes:
-        out = self.feed(b"", final=True)
+    def close(self, data: bytes = b"") -> bytes:
+        out = self.feed(data, final=True)
         stream, self._stream = self._stream, None
         return out + stream.close() if stream is not None else out
 
@@ -832,17 +832,28 @@ class BodyRewriter:
         except Exception:
             return self._fail(chunk)
 
-    def close(self) -> bytes:
-        """End the body; return what is left to send. Never raises."""
+    def close(self, last: bytes = b"") -> bytes:
+        """End the body, ``last`` being its final bytes (a body known whole is
+        rewritten in one step); return what is left to send. Never raises."""
+        chunk = b""
         try:
             if self._closed:
                 return b""
             self._closed = True
+            if not isinstance(last, bytes | bytearray | memoryview):
+                _once("body-type", "a body piece that is not bytes dropped: %s", type(last))
+                last = b""
+            chunk = bytes(last)
+            if self._mode == "raw":
+                return chunk
             if self._mode != "work":
                 return b""
-            return self._out(self._work(b"", final=True))
+            if chunk and self._raw is not None:
+                self._raw.append(chunk)
+                self._raw_size += len(chunk)
+            return self._out(self._work(chunk, final=True))
         except Exception:
-            return self._fail(b"")
+            return self._fail(chunk)
 
     def rewrite_whole(self, body: bytes) -> bytes | None:
         """The body to send for an application body known whole (a fresh
@@ -862,7 +873,7 @@ class BodyRewriter:
             self._max_buffer = max(self._max_buffer, _WHOLE_RATIO * len(body))
             if self._mode == "work":
                 self._text.max_buffer = self._max_buffer
-            out = self.feed(body) + self.close()
+            out = self.close(body)
             if self._mode == "raw":
                 return None if self._why == "error" else body
             if self._broken:
@@ -878,10 +889,16 @@ class BodyRewriter:
 
     def _work(self, chunk: bytes, final: bool) -> bytes:
         out: list[bytes] = []
+        last = b""
         try:
             pieces = self._decode(chunk, final)
-            for piece in pieces:
-                out.append(self._text_step(piece, final=False))
+            if self._whole and final:
+                # A body known whole goes to the rewriter as its last piece, so it
+                # is rewritten in one step.
+                last = b"".join(pieces)
+            else:
+                for piece in pieces:
+                    out.append(self._text_step(piece, final=False))
         except _DecodeError as e:
             if not self._emitted:
                 _once("body-corrupt", "a body that does not decode passed through (%s)", e)
@@ -893,7 +910,7 @@ class BodyRewriter:
         if self._text.gave_up and not self._emitted:
             return self._raw_passthrough(self._text.why)
         if final:
-            out.append(self._text_step(b"", final=True))
+            out.append(self._text_step(last, final=True))
             if not self._emitted and (self._text.gave_up or not self.changed):
                 # Nothing went out and nothing changed: the original bytes (and
                 # their compression) are the body.
@@ -915,7 +932,7 @@ class BodyRewriter:
             yield from decoder.finish()
 
     def _text_step(self, plain: bytes, final: bool) -> bytes:
-        out = self._text.close() if final else self._text.feed(plain)
+        out = self._text.close(plain) if final else self._text.feed(plain)
         if self._same is not None:
             same = self._same + plain
             if same.startswith(out):
