@@ -37,6 +37,8 @@ from tests.web_site import (
     PAGE,
     PAGE_BYTES,
     SECRET,
+    STREAMED,
+    STREAMED_SWAPPED,
     FlakyStore,
     make_engine,
     shown,
@@ -50,13 +52,6 @@ NAVIGATE = {
     "Sec-Fetch-Mode": "navigate",
 }
 LOOP_THREADS: list[threading.Thread] = []
-# A page in pieces that cut the site's number twice, and a tel: link.
-STREAMED = (
-    "<html><body><p>Call us on 0117 4",
-    "96 09",
-    '99</p><a href="tel:0117',
-    '4960999">x</a>',
-)
 
 
 async def page(request: Request) -> Response:
@@ -373,3 +368,121 @@ def test_lifespan_and_websockets_pass_through() -> None:
     with TestClient(app):
         pass
     assert events == ["lifespan"]
+
+
+# ---- at the protocol level ------------------------------------------------------------------
+
+
+def _scope(path: str = "/", query: bytes = b"gclid=abc", method: str = "GET") -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "https",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": query,
+        "headers": [(k.lower().encode(), v.encode()) for k, v in NAVIGATE.items()]
+        + [(b"host", b"shop.example.com")],
+        "server": ("10.0.0.1", 8000),
+        "client": ("10.0.0.2", 50000),
+        "extensions": {"http.response.pathsend": {}},
+    }
+
+
+def _drive(app: Any, scope: dict[str, Any]) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def test_a_stream_stays_streamed() -> None:
+    """Each piece goes out before the application makes the next (bounded holding)."""
+    log: list[str] = []
+
+    async def raw(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert "http.response.pathsend" not in scope["extensions"]
+        headers = [(b"content-type", b"text/html; charset=utf-8")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        pieces = ["<p>" + "x" * 5000, *STREAMED]
+        for index, piece in enumerate(pieces):
+            log.append(f"app {index}")
+            more = index < len(pieces) - 1
+            await send({"type": "http.response.body", "body": piece.encode(), "more_body": more})
+
+    middleware = ASGIMiddleware(raw, make_engine(), secret=SECRET)
+    original_send: list[dict[str, Any]] = []
+
+    async def run() -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body" and message["body"]:
+                log.append("out")
+            original_send.append(message)
+
+        await middleware(_scope(), receive, send)
+
+    asyncio.run(run())
+    assert log[:2] == ["app 0", "out"]  # the first piece went out before the second was made
+    start = original_send[0]
+    assert start["type"] == "http.response.start"
+    names = [n for n, _ in start["headers"]]
+    assert b"content-length" not in names
+    assert b"set-cookie" in names
+    body = b"".join(m["body"] for m in original_send[1:])
+    assert body.decode() == "<p>" + "x" * 5000 + STREAMED_SWAPPED
+    assert shown(body) == AD_NUMBERS[0]
+    assert original_send[-1]["more_body"] is False
+
+
+def test_an_application_failing_after_start_sends_nothing() -> None:
+    async def raw(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("the application failed")
+
+    middleware = ASGIMiddleware(raw, make_engine(), secret=SECRET)
+    with pytest.raises(RuntimeError, match="application failed"):
+        _drive(middleware, _scope())
+
+
+def test_a_start_without_body_is_sent_when_the_application_returns() -> None:
+    async def raw(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+
+    sent = _drive(ASGIMiddleware(raw, make_engine(), secret=SECRET), _scope())
+    assert sent == [{"type": "http.response.start", "status": 204, "headers": []}]
+
+
+def test_the_request_url_the_core_sees() -> None:
+    seen: list[str] = []
+
+    async def any_path(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await HTMLResponse(PAGE)(scope, receive, send)
+
+    middleware = ASGIMiddleware(
+        any_path,
+        make_engine(),
+        secret=SECRET,
+        consent=lambda request: seen.append(request.url) or True,
+    )
+    scope = _scope("/about", b"gclid=1&utm_source=x")
+    scope["root_path"] = "/shop"
+    scope["path"] = "/shop/about"
+    _drive(middleware, scope)
+    scope["path"] = "/shop/café au lait"
+    _drive(middleware, scope)
+    assert seen == [
+        "https://shop.example.com/shop/about?gclid=1&utm_source=x",
+        "https://shop.example.com/shop/caf%C3%A9%20au%20lait?gclid=1&utm_source=x",
+    ]

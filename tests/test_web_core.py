@@ -23,7 +23,7 @@ from dni_engine.web.core import (
     encode_landing,
     parse_cookies,
 )
-from tests.web_site import BROWSER, CRAWLER, OVERFLOW, SECRET, FlakyStore, make_engine
+from tests.web_site import BROWSER, CRAWLER, OVERFLOW, PAGE, SECRET, FlakyStore, make_engine
 
 HTML = [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "120")]
 
@@ -106,6 +106,12 @@ def browse(web: WebCore, req: PageRequest, jar: dict[str, str]) -> ResponsePlan:
         ("GET", {"accept": "text/html;q=0"}, False),
         ("GET", {"accept": "*/*"}, True),
         ("GET", {"accept": "text/*"}, True),
+        ("GET", {"accept": "image/webp,image/apng,*/*;q=0.8"}, False),
+        ("GET", {"accept": "application/json, text/plain, */*"}, False),
+        ("GET", {"accept": "text/css,*/*;q=0.1"}, False),
+        ("GET", {"accept": "application/xml, text/html;q=0.9, */*"}, True),
+        ("GET", {"accept": "application/xhtml+xml"}, True),
+        ("GET", {"accept": "TEXT/HTML"}, True),
         ("GET", {"accept": ""}, True),
     ],
 )
@@ -602,3 +608,23 @@ async def _skip_marks_async_views_and_asgi_apps() -> None:
 
     await asgi_app({"type": "http"}, receive, record)
     assert sent[0]["headers"] == [(b"X-DNI-Skip", b"1")]
+
+
+# ---- Engine.stream ---------------------------------------------------------------------------
+
+
+def test_engine_stream_gives_the_whole_page_rewrite_or_none() -> None:
+    engine = make_engine()
+    decision = engine.visit("v", "https://shop.example.com/?gclid=1", None, BROWSER)
+    stream = engine.stream(decision)
+    assert stream is not None
+    page = PAGE.encode()
+    out = b"".join(stream.feed(page[i : i + 7]) for i in range(0, len(page), 7)) + stream.close()
+    assert out.decode() == engine.rewrite(PAGE, decision)
+    assert out.decode() != PAGE
+    latin = engine.stream(decision, encoding="latin-1")
+    assert latin is not None
+    bot = engine.visit("v", "https://shop.example.com/", None, CRAWLER)
+    for nothing in (bot, None, "decision", decision._replace(pool_key="99")):
+        assert engine.stream(nothing) is None
+    assert engine.stream(decision, encoding="no-such-codec") is None

@@ -22,6 +22,8 @@ from tests.web_site import (
     PAGE,
     PAGE_BYTES,
     SECRET,
+    STREAMED,
+    STREAMED_SWAPPED,
     FlakyStore,
     make_engine,
     shown,
@@ -34,13 +36,6 @@ NAVIGATE = {
     "Sec-Fetch-Dest": "document",
     "Sec-Fetch-Mode": "navigate",
 }
-STREAMED = (
-    "<html><body><p>Call us on 0117 4",
-    "96 09",
-    '99</p><a href="tel:0117',
-    '4960999">x</a>',
-)
-STREAMED_SWAPPED = '<html><body><p>Call us on 0117 496 0000</p><a href="tel:+441174960000">x</a>'
 
 
 def flask_app() -> Flask:
@@ -390,3 +385,33 @@ def test_exc_info_before_headers_replaces_the_response() -> None:
     assert response.status_code == 500
     assert response.get_data() == b"error"
     assert set_cookies(response) == []
+
+
+def test_a_generator_body_stays_streamed() -> None:
+    """Each piece goes out before the application makes the next (bounded holding)."""
+    log: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        for index, piece in enumerate(["<p>" + "x" * 5000, *STREAMED]):
+            log.append(f"app {index}")
+            yield piece.encode()
+
+    wrapped = WSGIMiddleware(app, make_engine(), secret=SECRET)
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "wsgi.url_scheme": "https",
+        "HTTP_HOST": HOST,
+        "PATH_INFO": "/",
+        "QUERY_STRING": "gclid=abc",
+        "HTTP_USER_AGENT": BROWSER,
+        "wsgi.version": (1, 0),
+    }
+    started: list[list[tuple[str, str]]] = []
+    out = []
+    for piece in wrapped(environ, lambda s, h, e=None: started.append(h) or (lambda d: None)):
+        log.append("out")
+        out.append(piece)
+    assert log[:2] == ["app 0", "out"]
+    assert b"".join(out).decode() == "<p>" + "x" * 5000 + STREAMED_SWAPPED
+    assert "Content-Length" not in dict(started[0])

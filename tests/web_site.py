@@ -32,6 +32,15 @@ PAGE = (
     f'<p>Call us on {SITE_NUMBER}</p><a href="tel:01174960999">Call</a></body></html>'
 )
 PAGE_BYTES = PAGE.encode("utf-8")
+STREAMED = (
+    "<html><body><p>Call us on 0117 4",
+    "96 09",
+    '99</p><a href="tel:0117',
+    '4960999">x</a>',
+)
+"""A page in pieces that cut the site's number, and a ``tel:`` target, between them."""
+STREAMED_SWAPPED = '<html><body><p>Call us on 0117 496 0000</p><a href="tel:+441174960000">x</a>'
+"""``STREAMED`` as the first ad number's visitor sees it."""
 
 
 def national(e164: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import quote
 
 from dni_engine.engine import Engine
 from dni_engine.web.config import WebConfig, config_from
@@ -38,6 +39,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Server extensions that would let the application send a body the middleware never sees.
 _BODY_EXTENSIONS = ("http.response.pathsend", "http.response.zerocopysend")
+_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
 
 
 class ASGIMiddleware:
@@ -90,10 +92,11 @@ def _request(scope: Scope) -> PageRequest:
     scheme = str(scope.get("scheme") or "http")
     server = scope.get("server")
     host = authority(scheme, headers.get("host"), (str(server[0]), server[1]) if server else None)
-    path = scope.get("path") or "/"
-    root = scope.get("root_path") or ""
+    path = str(scope.get("path") or "/")
+    root = str(scope.get("root_path") or "")
     if root and not path.startswith(root):
         path = root + path
+    path = quote(path, safe=_PATH_SAFE)  # the scope's path is percent-decoded
     query = bytes(scope.get("query_string") or b"").decode("latin-1")
     client = scope.get("client")
     return PageRequest(
@@ -107,7 +110,8 @@ def _request(scope: Scope) -> PageRequest:
 
 
 def _encode(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    return [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers]
+    # ASGI header names are lower case.
+    return [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers]
 
 
 class _Response:

@@ -15,10 +15,13 @@ Which requests are page views (:meth:`WebCore.begin`), before the application ru
    ``fetch`` ... is not a page view);
 3. ``Sec-Fetch-Mode`` absent or ``navigate``/``nested-navigate``;
 4. no ``X-Requested-With: XMLHttpRequest``;
-5. an ``Accept`` header, when present, that admits HTML (``text/html``,
-   ``application/xhtml+xml``, ``text/*`` or ``*/*`` with a ``q`` above 0).
-   ``*/*`` alone is admitted: browsers send ``Sec-Fetch-*`` with their
-   ``fetch`` calls, and older clients sending ``*/*`` for pages are real.
+5. an ``Accept`` header, when present, that asks for HTML: it names
+   ``text/html`` or ``application/xhtml+xml`` with a ``q`` above 0, or it
+   names only wildcards (``*/*``, ``text/*``). A list naming other types
+   before a wildcard (``image/webp,*/*``, ``application/json, text/plain,
+   */*``) is a sub-resource or an API call. ``*/*`` alone is admitted: the
+   browsers whose ``fetch`` sends it also send ``Sec-Fetch-*`` (rules 2 and
+   3), and clients that send it for pages are real.
 
 Which responses are visits (:meth:`PageView.respond`), after it answered: status
 200, ``Content-Type`` ``text/html`` or ``application/xhtml+xml``, and no
@@ -86,7 +89,7 @@ MAX_LANDING_COOKIE: Final = 3072
 _HTML_TYPES: Final = frozenset({"text/html", "application/xhtml+xml"})
 _PAGE_METHODS: Final = frozenset({"GET", "HEAD"})
 _NAVIGATE_MODES: Final = frozenset({"navigate", "nested-navigate"})
-_ACCEPTED: Final = frozenset({"text/html", "application/xhtml+xml", "text/*", "*/*"})
+_WILDCARDS: Final = frozenset({"text/*", "*/*"})
 # Our visitor ids: secrets.token_urlsafe(16), 22 characters of base64url.
 _OUR_ID: Final = re.compile(r"[A-Za-z0-9_-]{22}")
 # Headers a CDN reads instead of Cache-Control; a personal page must not be cached there.
@@ -338,9 +341,12 @@ def media_type(content_type: str | None) -> str:
 
 
 def _admits_html(accept: str) -> bool:
+    """Whether an ``Accept`` value asks for a page (see the module docstring, rule 5)."""
+    wildcard = other = False
     for item in accept.split(","):
         kind, _, params = item.partition(";")
-        if kind.strip().lower() not in _ACCEPTED:
+        kind = kind.strip().lower()
+        if not kind:
             continue
         q = 1.0
         for param in params.split(";"):
@@ -350,9 +356,14 @@ def _admits_html(accept: str) -> bool:
                     q = float(value.strip())
                 except ValueError:
                     q = 0.0
-        if q > 0:
-            return True
-    return False
+        if kind in _HTML_TYPES:
+            if q > 0:
+                return True
+        elif kind in _WILDCARDS:
+            wildcard = wildcard or q > 0
+        else:
+            other = True  # a specific type that is not HTML: an image, JSON, a script ...
+    return wildcard and not other
 
 
 def _private(values: list[str]) -> str:
