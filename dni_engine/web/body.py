@@ -77,6 +77,7 @@ MakeStream = Callable[[str], ByteRewriteStream | None]
 ``None`` when there is nothing to swap."""
 
 _PIECE = 65_536  # most output one decompression step makes
+_WHOLE_RATIO = 16  # a whole body may hold back this many times its length
 _PRESCAN = 1024  # bytes the HTML prescan looks at
 # Codecs whose decode->encode (with surrogateescape) gives back every byte string.
 _ROUND_TRIP = frozenset({"utf-8", "ascii", "latin-1", "cp1252"})
@@ -582,13 +583,16 @@ class _Text:
         self._declared = charset_of(content_type)
         media = (content_type or "").split(";", 1)[0].strip().lower()
         self._xml = media.endswith(("+xml", "/xml"))
-        self._max_buffer = max_buffer
+        self.max_buffer = max_buffer
         self._sniff: bytearray | None = bytearray()
         self._stream: ByteRewriteStream | None = None
-        self._check: Any = None  # the incremental decoder checking the round trip
-        self._check_pending = b""
+        self._check = False  # whether each piece's round trip is checked
+        self._decoder: Any = None  # decodes the text as the stream does
+        self._pending = b""  # bytes of a character cut between pieces
+        self._held = ""  # the text the stream holds
         self._codec = ""
         self.gave_up = False  # the text passes through from some point on
+        self.why = ""  # why: "charset", "roundtrip", "held", "no-stream", "error"
 
     @property
     def held(self) -> int:
@@ -638,48 +642,68 @@ class _Text:
             self._start(codec)
         if self._stream is None:
             return data
-        if self._check is not None:
-            try:
-                text = self._check.decode(data, final)
+        # The text is decoded here too, as the stream decodes it, to check the
+        # round trip and to keep the text the stream holds: giving up, that text
+        # goes out as it came, not rewritten.
+        pending = self._pending
+        try:
+            text = self._decoder.decode(data, final)
+            if self._check:
                 back = text.encode(self._codec, "surrogateescape")
-                ok = (self._check_pending + data).startswith(back)
-            except Exception:
-                ok = False
-            if not ok:
-                _once(
-                    f"roundtrip-{self._codec}",
-                    "pages in %s passed through from a piece that does not decode and encode back",
-                    self._codec,
-                )
-                return self._give_up() + data
-            self._check_pending = (self._check_pending + data)[len(back) :]
+                ok = (pending + data).startswith(back)
+                self._pending = (pending + data)[len(back) :]
+            else:
+                ok = True
+                self._pending = self._decoder.getstate()[0]
+        except Exception:
+            ok = False
+        if not ok:
+            _once(
+                f"roundtrip-{self._codec}",
+                "pages in %s passed through from a piece that does not decode and encode back",
+                self._codec,
+            )
+            return self._abandon("roundtrip", pending) + data
         out = self._stream.feed(data)
-        if self._stream.held > self._max_buffer:
+        held = self._stream.held
+        self._held = (self._held + text)[len(self._held) + len(text) - held :] if held else ""
+        if held > self.max_buffer:
             _once("body-held", "pages passed through from where more than max_buffer was held")
-            return out + self._give_up()
+            return out + self._abandon("held", self._pending)
         return out
 
     def _start(self, codec: str) -> None:
         if not codec:
-            self.gave_up = True
+            self.gave_up, self.why = True, "charset"
             return
         try:
             stream = self._make_stream(codec)
         except Exception:
             _once("make-stream", "pages passed through: making the rewriter failed", exc_info=True)
-            stream = None
+            self.gave_up, self.why = True, "error"
+            return
         if stream is None:
-            self.gave_up = True
+            self.gave_up, self.why = True, "no-stream"
             return
         self._stream = stream
         self._codec = codec
-        if codec not in _ROUND_TRIP:
-            self._check = codecs.getincrementaldecoder(codec)(errors="surrogateescape")
+        self._check = codec not in _ROUND_TRIP
+        self._decoder = codecs.getincrementaldecoder(codec)(errors="surrogateescape")
 
-    def _give_up(self) -> bytes:
-        stream, self._stream = self._stream, None
-        self.gave_up = True
-        return stream.close() if stream is not None else b""
+    def _abandon(self, why: str, pending: bytes) -> bytes:
+        """Stop rewriting: the text the stream holds, as it came (and the bytes
+        of a character cut after it)."""
+        self._stream = None
+        self.gave_up, self.why = True, why
+        held, self._held = self._held, ""
+        return held.encode(self._codec, "surrogateescape") + pending
+
+    def abandon(self) -> bytes:
+        """Stop rewriting after a failure: what is held, as it came."""
+        if self._stream is None:
+            sniffed, self._sniff = self._sniff, None
+            return bytes(sniffed or b"")
+        return self._abandon("error", self._pending)
 
     def close(self) -> bytes:
         out = self.feed(b"", final=True)
@@ -725,12 +749,14 @@ class BodyRewriter:
         self._decoders: list[_Decoder] = []
         self._encoders: list[_Encoder] = []
         self._broken = False  # ended early: what went out is not the whole body
+        self._why = ""  # why the body passes through: "", "unchanged", "no-stream", a failure
         self._same: bytes | None = b""  # plain text in not matched yet by text out
         self._codings: list[str] = []
         self._text: _Text
         try:
             codings = _codings(content_encoding)
             if codings is None:
+                self._why = "coding"
                 return
             self._codings = codings
             self._identity = not codings
@@ -796,17 +822,26 @@ class BodyRewriter:
     def rewrite_whole(self, body: bytes) -> bytes | None:
         """The body to send for an application body known whole (a fresh
         :class:`BodyRewriter` only): the rewritten body, in the same charset and
-        codings; ``body`` itself when no number was swapped (so its bytes, its
-        compression and its ``ETag`` stay valid); ``None`` when it could not be
-        rewritten and must go out as it was (also for misuse: after
-        :meth:`feed`). Never raises."""
+        codings, when a number was swapped; ``body`` itself when it goes out as
+        it came (no number swapped, nothing to swap, an unknown coding or
+        charset, a corrupt body, more than ``max_buffer`` held: its bytes, its
+        compression and its ``ETag`` stay valid); ``None`` after a failure inside
+        this object (or misuse: after :meth:`feed`), when the application's
+        response should go out exactly as it was. Never raises."""
         try:
             if self._closed or self._emitted or self._raw_size:
                 return None
             self._whole = True
+            # The body is in memory already: max_buffer bounds what its decoding
+            # may add (a compressed body inflating without a safe cut).
+            self._max_buffer = max(self._max_buffer, _WHOLE_RATIO * len(body))
+            if self._mode == "work":
+                self._text.max_buffer = self._max_buffer
             out = self.feed(body) + self.close()
-            if self._mode == "raw" or self._broken:
-                return None
+            if self._mode == "raw":
+                return None if self._why == "error" else body
+            if self._broken:
+                return body  # cut short by damage: the original, damage and all
             if not self.changed:
                 return body
             return out
@@ -824,19 +859,20 @@ class BodyRewriter:
                 out.append(self._text_step(piece, final=False))
         except _DecodeError as e:
             if not self._emitted:
-                return self._raw_passthrough()
+                _once("body-corrupt", "a body that does not decode passed through (%s)", e)
+                return self._raw_passthrough("decode")
             _once("body-decode", "a compressed body ended early: it does not decode (%s)", e)
             self._broken = True
             final = True
             self._mode = "done"
         if self._text.gave_up and not self._emitted:
-            return self._raw_passthrough()
+            return self._raw_passthrough(self._text.why)
         if final:
             out.append(self._text_step(b"", final=True))
             if not self._emitted and (self._text.gave_up or not self.changed):
                 # Nothing went out and nothing changed: the original bytes (and
                 # their compression) are the body.
-                return self._raw_passthrough()
+                return self._raw_passthrough(self._text.why or "unchanged")
         plain = b"".join(out)
         return self._encode(plain, final)
 
@@ -895,10 +931,11 @@ class BodyRewriter:
             self._raw = None
         elif self._raw is not None and self._raw_size > self._max_buffer:
             _once("body-held", "pages passed through from where more than max_buffer was held")
-            return self._raw_passthrough()
+            return self._raw_passthrough("held")
         return data
 
-    def _raw_passthrough(self) -> bytes:
+    def _raw_passthrough(self, why: str) -> bytes:
+        self._why = why
         raw, self._raw = self._raw or [], None
         self._mode = "raw"
         return b"".join(raw)
@@ -907,11 +944,16 @@ class BodyRewriter:
         _once("body-error", "a body rewrite failed", exc_info=True)
         try:
             if not self._emitted and self._raw is not None:
-                return self._raw_passthrough()
+                return self._raw_passthrough("error")
             self._broken = True
             if self._identity:
+                # What the text layer holds, as it came, then the rest as it comes.
                 self._mode = "raw"
-                return bytes(chunk)
+                try:
+                    held = self._text.abandon()
+                except Exception:
+                    held = b""
+                return held + bytes(chunk)
             self._mode = "done"
             data = b""
             for encoder in self._encoders:
@@ -931,8 +973,8 @@ def rewrite_whole(
     max_buffer: int = 1_048_576,
 ) -> bytes | None:
     """``BodyRewriter(...).rewrite_whole(body)``: the body to send for a body known
-    whole; ``body`` itself when nothing was swapped, ``None`` when it must go out
-    as it was. Never raises."""
+    whole; ``body`` itself when it goes out as it came, ``None`` after a failure
+    (send the response exactly as it was). Never raises."""
     return BodyRewriter(
         make_stream,
         content_type=content_type,
