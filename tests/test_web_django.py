@@ -15,6 +15,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import brotli
 import django
 import pytest
 from asgiref.sync import iscoroutinefunction
@@ -108,6 +109,21 @@ async def async_streamed(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(chunks(), content_type="text/html; charset=utf-8")
 
 
+def with_cookie(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(PAGE)
+    response.set_cookie("basket", "3", httponly=True)
+    response.headers["Vary"] = "Accept-Language"
+    response.headers["Cache-Control"] = "public, max-age=60, s-maxage=600"
+    response.headers["ETag"] = '"v1"'
+    return response
+
+
+def brotli_page(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(brotli.compress(PAGE.encode()))
+    response.headers["Content-Encoding"] = "br"
+    return response
+
+
 @skip
 def skipped(request: HttpRequest) -> HttpResponse:
     return HttpResponse(PAGE)
@@ -120,6 +136,8 @@ urlpatterns = [
     path("stream", streamed),
     path("astream", async_streamed),
     path("skipped", skipped),
+    path("cookie", with_cookie),
+    path("brotli", brotli_page),
     path("json", lambda request: JsonResponse({"phone": ORIGINAL})),
     path("text", lambda request: HttpResponse(PAGE, content_type="text/plain")),
     path("redirect", lambda request: HttpResponseRedirect("/tyres")),
@@ -264,6 +282,30 @@ def test_a_gzip_body_is_decoded_rewritten_and_encoded_again(client: Client) -> N
     assert numbers(body) <= AD_NUMBERS
     assert len(numbers(body)) == 1
     assert ORIGINAL not in body
+
+
+def test_a_brotli_body_is_decoded_rewritten_and_encoded_again(client: Client) -> None:
+    response = ad_visit(client, "/brotli?gclid=abc")
+    assert response.headers["Content-Encoding"] == "br"
+    body = brotli.decompress(response.content).decode()
+    assert len(numbers(body) & AD_NUMBERS) == 1
+    assert ORIGINAL not in body
+
+
+def test_the_views_own_cookies_and_headers_are_kept_and_made_private(client: Client) -> None:
+    response = ad_visit(client, "/cookie?gclid=abc")
+    assert response.cookies["basket"].value == "3"
+    assert {"dni_visitor", "dni_landing", "basket"} <= set(response.cookies)
+    assert response.headers["Cache-Control"] == "private, max-age=60"
+    assert response.headers["Vary"] == "Accept-Language, Accept-Encoding, Cookie"  # gzip's too
+    assert response.headers["ETag"] == 'W/"v1"'
+    assert numbers(response.content.decode()) <= AD_NUMBERS
+
+
+def test_a_host_django_refuses_is_left_alone(client: Client) -> None:
+    response = client.get(AD, headers={"Referer": GOOGLE}, HTTP_HOST="evil.example")
+    assert response.content.decode() == PAGE
+    assert not response.cookies
 
 
 def test_a_streamed_body_with_a_number_split_across_chunks(client: Client) -> None:
