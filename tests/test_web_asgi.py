@@ -486,3 +486,54 @@ def test_the_request_url_the_core_sees() -> None:
         "https://shop.example.com/shop/about?gclid=1&utm_source=x",
         "https://shop.example.com/shop/caf%C3%A9%20au%20lait?gclid=1&utm_source=x",
     ]
+
+
+def _pieces_app(pieces: list[bytes], length: int | None) -> Any:
+    async def raw(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/html; charset=utf-8")]
+        if length is not None:
+            headers.append((b"content-length", str(length).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for index, piece in enumerate(pieces):
+            more = index < len(pieces) - 1
+            await send({"type": "http.response.body", "body": piece, "more_body": more})
+
+    return raw
+
+
+def test_a_body_of_declared_length_is_gathered_and_rewritten_whole() -> None:
+    pieces = [piece.encode() for piece in STREAMED]
+    app = _pieces_app(pieces, sum(map(len, pieces)))
+    sent = _drive(ASGIMiddleware(app, make_engine(), secret=SECRET), _scope())
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    body = sent[1]["body"]
+    assert body.decode() == STREAMED_SWAPPED
+    assert (b"content-length", str(len(body)).encode()) in sent[0]["headers"]
+
+
+def test_a_body_longer_than_max_buffer_is_streamed_from_there() -> None:
+    pieces = [b"<p>" + b"x" * 300, *(piece.encode() for piece in STREAMED)]
+    app = _pieces_app(pieces, 10)  # a wrong length
+    sent = _drive(ASGIMiddleware(app, make_engine(), secret=SECRET, max_buffer=200), _scope())
+    names = [n for n, _ in sent[0]["headers"]]
+    assert b"content-length" not in names
+    body = b"".join(m["body"] for m in sent[1:])
+    assert body.decode() == "<p>" + "x" * 300 + STREAMED_SWAPPED
+    assert sent[-1]["more_body"] is False
+
+
+def test_an_html_file_response(tmp_path: Any) -> None:
+    from starlette.responses import FileResponse
+
+    path = tmp_path / "page.html"
+    path.write_bytes(PAGE_BYTES * 3000)  # several chunks of FileResponse's 64 KB
+
+    async def file_page(request: Request) -> Response:
+        return FileResponse(path)
+
+    app = ASGIMiddleware(Starlette(routes=[Route("/", file_page)]), make_engine(), secret=SECRET)
+    with TestClient(app, base_url=BASE, headers=NAVIGATE) as test_client:
+        response = test_client.get("/?gclid=abc")
+    assert response.text.count("0117 496 0000") == 3000
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert response.headers["etag"].startswith("W/")

@@ -501,6 +501,8 @@ def test_garbage_never_raises(req: PageRequest, caplog: pytest.LogCaptureFixture
         ]:
             plan = page.respond(status, headers)  # type: ignore[arg-type]
             assert isinstance(plan, ResponsePlan)
+            if plan.decision is None and headers is not None:
+                assert plan.headers == headers
 
 
 def test_a_broken_hook_does_not_break_the_page() -> None:

@@ -115,9 +115,14 @@ def _encode(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
 
 
 class _Response:
-    """One watched response on its way out: holds the start message until the plan is known."""
+    """One watched response on its way out: holds the start message until the plan is known.
 
-    __slots__ = ("_core", "_plan", "_send", "_start", "_started", "_view", "_whole_failed")
+    A body declaring a ``Content-Length`` of at most ``max_buffer`` bytes is
+    gathered over its messages and rewritten whole; past ``max_buffer`` (a
+    wrong length) it is streamed from there.
+    """
+
+    __slots__ = ("_core", "_held", "_held_size", "_plan", "_send", "_start", "_started", "_view")
 
     def __init__(self, core: WebCore, view: PageView, send: Send) -> None:
         self._core = core
@@ -126,7 +131,8 @@ class _Response:
         self._start: Message | None = None
         self._started = False
         self._plan: ResponsePlan | None = None
-        self._whole_failed = False
+        self._held: list[bytes] | None = None
+        self._held_size = 0
 
     async def send(self, message: Message) -> None:
         kind = message.get("type")
@@ -134,13 +140,16 @@ class _Response:
             self._start = message
             return
         if kind != "http.response.body" or self._start is None:
+            await self._release()
             await self._flush()
             await self._send(message)
             return
-        if not self._started:
+        if self._held is not None:
+            await self._gather(message)
+        elif not self._started:
             await self._first(message)
-            return
-        await self._piece(message)
+        else:
+            await self._piece(message)
 
     async def _first(self, message: Message) -> None:
         start = self._start
@@ -165,21 +174,54 @@ class _Response:
             return
         chunk = bytes(message.get("body", b""))
         if not more:
-            try:
-                out = plan.body.rewrite_whole(chunk)
-            except Exception:  # it promises not to raise: then as when it gives up
-                out = None
-            self._plan = None
-            if out is None:
-                self._core.log_once("rewrite", "a page could not be rewritten; sent as it was")
-                await self._start_with(plan.original)
-                await self._send(message)
-                return
-            await self._start_with(plan.whole(len(out), out is not chunk))
-            await self._send({"type": "http.response.body", "body": out, "more_body": False})
+            await self._whole(plan, chunk, message)
+        elif _declared(headers, self._core.config.max_buffer):
+            self._held = [chunk]
+            self._held_size = len(chunk)
+        else:
+            await self._start_with(plan.headers)
+            await self._piece(message)
+
+    async def _gather(self, message: Message) -> None:
+        held, plan = self._held, self._plan
+        assert held is not None
+        assert plan is not None
+        chunk = bytes(message.get("body", b""))
+        held.append(chunk)
+        self._held_size += len(chunk)
+        if not message.get("more_body", False):
+            self._held = None
+            data = b"".join(held)
+            await self._whole(plan, data, {**message, "body": data})
+        elif self._held_size > self._core.config.max_buffer:
+            await self._release()
+
+    async def _release(self) -> None:
+        """Stream what was gathered: the body turned out longer than it said."""
+        held = self._held
+        if held is None:
             return
-        await self._start_with(plan.headers)
-        await self._piece(message)
+        self._held = None
+        assert self._plan is not None
+        await self._start_with(self._plan.headers)
+        for piece in held:
+            await self._piece({"type": "http.response.body", "body": piece, "more_body": True})
+
+    async def _whole(self, plan: ResponsePlan, data: bytes, message: Message) -> None:
+        body = plan.body
+        assert body is not None
+        try:
+            out = body.rewrite_whole(data)
+        except Exception:  # it promises not to raise: then as when it gives up
+            out = None
+        self._plan = None
+        if out is None:
+            self._core.log_once("rewrite", "a page could not be rewritten; sent as it was")
+            await self._start_with(plan.original)
+            await self._send(message)
+            return
+        await self._start_with(plan.whole(len(out), out is not data))
+        await self._send({"type": "http.response.body", "body": out, "more_body": False})
 
     async def _piece(self, message: Message) -> None:
         plan = self._plan
@@ -216,5 +258,17 @@ class _Response:
             await self._start_with(None)
 
     async def finish(self) -> None:
-        """After the application returned: send a start it left without a body."""
+        """After the application returned: send what it left held (a start, gathered pieces)."""
+        await self._release()
         await self._flush()
+
+
+def _declared(headers: list[tuple[str, str]], limit: int) -> bool:
+    """Whether the headers declare a ``Content-Length`` of at most ``limit`` bytes."""
+    for name, value in headers:
+        if name.lower() == "content-length":
+            try:
+                return 0 <= int(value) <= limit
+            except ValueError:
+                return False
+    return False

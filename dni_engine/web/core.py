@@ -48,6 +48,7 @@ import logging
 import math
 import re
 import secrets
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
@@ -324,6 +325,15 @@ def _untouched(headers: Sequence[tuple[str, str]]) -> ResponsePlan:
     return ResponsePlan(kept, original=list(kept))
 
 
+def _as_given(headers: object) -> ResponsePlan:
+    """A plan sending ``headers`` exactly as given (they could not even be read)."""
+    try:
+        given = list(cast("Sequence[tuple[str, str]]", headers))
+    except Exception:
+        given = []
+    return ResponsePlan(given, original=list(given))
+
+
 def _without(headers: Sequence[tuple[str, str]], *names: str) -> list[tuple[str, str]]:
     drop = {n.lower() for n in names}
     return [(n, v) for n, v in headers if n.lower() not in drop]
@@ -459,10 +469,10 @@ class WebCore:
         return PageView(self, request, method == "HEAD")
 
     def log_once(self, kind: str, message: str) -> None:
-        """Log ``message`` (with the exception being handled) the first time ``kind`` fails."""
+        """Log ``message`` (with any exception being handled) the first time ``kind`` fails."""
         if kind not in self._logged:
             self._logged.add(kind)
-            log.warning("%s", message, exc_info=True)
+            log.warning("%s", message, exc_info=sys.exc_info()[0] is not None)
 
     # -- the parts of a visit, used by PageView --
 
@@ -573,7 +583,7 @@ class PageView:
             try:
                 return _untouched(headers)
             except Exception:
-                return ResponsePlan([])
+                return _as_given(headers)
 
     async def respond_async(self, status: int, headers: Sequence[tuple[str, str]]) -> ResponsePlan:
         """:meth:`respond` for an event loop: the store is called on a worker thread."""
@@ -586,7 +596,7 @@ class PageView:
             try:
                 return _untouched(headers)
             except Exception:
-                return ResponsePlan([])
+                return _as_given(headers)
 
     def _visit(self, headers: list[tuple[str, str]]) -> ResponsePlan:
         core, config, request = self._core, self._core.config, self.request
