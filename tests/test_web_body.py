@@ -242,27 +242,34 @@ def test_a_truncated_body_is_ended_cleanly(coding: str) -> None:
     assert expected(big).startswith(plain[:-300])
 
 
-def test_a_decompression_bomb_is_never_held() -> None:
-    # 64 MB of commas compress to about 64 KB; the body is decoded, rewritten
-    # and compressed again piece by piece.
-    bomb = zlib.compressobj(9, zlib.DEFLATED, 31)
-    body = bomb.compress(b"<html><body><p>") + b"".join(
-        bomb.compress(b"," * (1 << 20)) for _ in range(64)
-    )
-    body += bomb.compress(b"0117 496 0123</p>") + bomb.flush()
-    rewriter = BodyRewriter(make_stream, content_type="text/html", content_encoding="gzip")
-    client = zlib.decompressobj(31)
+@pytest.mark.parametrize("coding", ["gzip", "br"])
+def test_a_decompression_bomb_is_never_held(coding: str) -> None:
+    # 32 MB of commas compress to a few KB; the body is decoded, rewritten and
+    # compressed again piece by piece, never held.
+    head, filler, tail = b"<html><body><p>", b"," * (1 << 20), b"0117 496 0123</p>"
+    if coding == "gzip":
+        z = zlib.compressobj(9, zlib.DEFLATED, 31)
+        body = z.compress(head) + b"".join(z.compress(filler) for _ in range(32))
+        body += z.compress(tail) + z.flush()
+        client: Callable[[bytes], bytes] = zlib.decompressobj(31).decompress
+    else:
+        c = brotli.Compressor(quality=1)
+        body = c.process(head) + b"".join(c.process(filler) for _ in range(32))
+        body += c.process(tail) + c.finish()
+        client = brotli.Decompressor().process
+    assert len(body) < 200_000
+    rewriter = BodyRewriter(make_stream, content_type="text/html", content_encoding=coding)
     total = 0
     last = b""
     for piece in chunks(body, (4096,)):
-        out = client.decompress(rewriter.feed(piece))
+        out = client(rewriter.feed(piece))
         total += len(out)
         last = (last + out)[-100:]
         assert rewriter.held <= 1_048_576
-    out = client.decompress(rewriter.close())
+    out = client(rewriter.close())
     total += len(out)
     assert (last + out).endswith(b"0117 409 0162</p>")
-    assert total == 64 * (1 << 20) + len(b"<html><body><p>0117 496 0123</p>")
+    assert total == 32 * len(filler) + len(head) + len(tail)
 
 
 # -- charsets
@@ -446,6 +453,13 @@ def test_a_body_over_max_buffer_without_a_safe_cut_passes_through() -> None:
     out, outs = run(body, (100,), max_buffer=2000)
     assert out == body
     assert sum(len(o) for o in outs[:30]) >= 2000, "given out once max_buffer was held"
+    for coding in ["gzip", "br"]:
+        sent = flushed(coding, body, 100)
+        rewriter = BodyRewriter(
+            make_stream, content_type="text/html", content_encoding=coding, max_buffer=2000
+        )
+        outs = [rewriter.feed(piece) for piece in sent] + [rewriter.close()]
+        assert CODINGS[coding][1](b"".join(outs)) == body
     # Known whole, the body is in memory already: it is rewritten whole.
     whole = rewrite_whole(
         make_stream, body, content_type="text/html", content_encoding=None, max_buffer=2000
@@ -597,3 +611,107 @@ def test_any_bytes_at_all_never_raise(body: bytes, sizes: list[int], coding: str
     out, _ = run(body, sizes, content_encoding=coding)
     if coding in (None, "identity"):
         assert out == expected(body)
+
+
+# -- streaming, edges
+
+
+def test_with_a_declared_charset_nothing_waits_for_the_prescan() -> None:
+    rewriter = BodyRewriter(
+        make_stream, content_type="text/html; charset=utf-8", content_encoding=None
+    )
+    # (the rewriter itself holds the last 64 characters)
+    assert rewriter.feed(b"<html><head><title>Shop</title></head>" + b"a, " * 40) != b""
+
+
+def test_without_a_declared_charset_at_most_1024_bytes_wait_for_the_prescan() -> None:
+    rewriter = BodyRewriter(make_stream, content_type="text/html", content_encoding=None)
+    out = b""
+    fed = 0
+    while not out:
+        out = rewriter.feed(b"<p>Hello, world.</p>\n")
+        fed += 21
+    assert fed <= 1024 + 21
+
+
+def test_a_meta_found_early_decides_at_once() -> None:
+    rewriter = BodyRewriter(make_stream, content_type="text/html", content_encoding=None)
+    page = b"<html><head><meta charset=utf-8><title>Shop</title>" + b"a, " * 40
+    assert len(page) < 1024
+    assert rewriter.feed(page) != b""
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "gzip, br"])
+def test_an_empty_compressed_body_stays_empty(coding: str) -> None:
+    assert run(b"", content_encoding=coding)[0] == b""
+    encode, _ = CODINGS[coding]
+    empty = encode(b"")
+    assert run(empty, (1,), content_encoding=coding)[0] == empty
+
+
+def test_identity_entries_in_a_list_of_codings_are_skipped() -> None:
+    out, _ = run(gzip.compress(PAGE), (64,), content_encoding="identity, GZIP")
+    assert gzip.decompress(out) == expected(PAGE)
+
+
+def test_bytearray_and_memoryview_pieces_are_taken() -> None:
+    rewriter = BodyRewriter(make_stream, content_type="text/html", content_encoding=None)
+    out = rewriter.feed(bytearray(b"<p>0117 496 ")) + rewriter.feed(memoryview(b"0123</p>"))
+    assert out + rewriter.close() == b"<p>0117 409 0162</p>"
+
+
+def test_a_missing_codec_is_logged_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dni_engine.web import body as body_module
+
+    monkeypatch.setattr(body_module, "_brotli", None)
+    monkeypatch.setattr(body_module, "_logged", set())
+    with caplog.at_level(logging.WARNING, logger="dni_engine.web.body"):
+        for _ in range(3):
+            run(brotli.compress(PAGE), content_encoding="br")
+    assert len([r for r in caplog.records if "brotli" in r.getMessage()]) == 1
+
+
+def test_a_failure_after_output_sends_the_held_text_and_the_rest_as_they_came(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dni_engine.web import body as body_module
+
+    rewriter = BodyRewriter(make_stream, content_type="text/html", content_encoding=None)
+    first = rewriter.feed(PAGE)
+    assert first
+    original = body_module._Text.feed
+
+    def fail(self: object, data: bytes, final: bool = False) -> bytes:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(body_module._Text, "feed", fail)
+    rest = rewriter.feed(b"<p>0117 496 0123</p>") + rewriter.close()
+    monkeypatch.setattr(body_module._Text, "feed", original)
+    out = first + rest
+    assert out.endswith(b"<p>0117 496 0123</p>")
+    assert out.startswith(expected(PAGE)[: len(PAGE) // 2])
+    assert len(out) == len(expected(PAGE)) + len(b"<p>0117 496 0123</p>")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    page=_PAGES,
+    cut=st.floats(0.05, 0.95),
+    sizes=_SIZES,
+    coding=st.sampled_from(["gzip", "deflate", "br"]),
+)
+def test_a_damaged_compressed_body_never_raises_and_always_ends_cleanly(
+    page: str, cut: float, sizes: list[int], coding: str
+) -> None:
+    encode, decode = CODINGS[coding]
+    good = encode(page.encode())
+    at = int(len(good) * cut)
+    body = good[:at] + bytes(b ^ 0xA5 for b in good[at:])
+    out, outs = run(body, sizes, content_encoding=coding)
+    if not any(outs):
+        return
+    if out == body:  # passed through untouched, before anything went out
+        return
+    decode(out)  # our own stream: complete and valid

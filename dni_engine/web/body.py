@@ -666,7 +666,8 @@ class _Text:
             return self._abandon("roundtrip", pending) + data
         out = self._stream.feed(data)
         held = self._stream.held
-        self._held = (self._held + text)[len(self._held) + len(text) - held :] if held else ""
+        kept = self._held + text
+        self._held = kept[max(0, len(kept) - held) :] if held else ""
         if held > self.max_buffer:
             _once("body-held", "pages passed through from where more than max_buffer was held")
             return out + self._abandon("held", self._pending)
@@ -954,9 +955,14 @@ class BodyRewriter:
                 except Exception:
                     held = b""
                 return held + bytes(chunk)
+            # A compressed body: what the text layer holds, as it came, and the
+            # stream ended cleanly (the rest cannot be spliced in).
             self._mode = "done"
-            data = b""
-            for encoder in self._encoders:
+            try:
+                data = self._text.abandon()
+            except Exception:
+                data = b""
+            for encoder in self._encoders_made():
                 data = (encoder.encode(data) if data else b"") + encoder.finish()
             return data
         except Exception:
