@@ -56,6 +56,7 @@ from dni_engine.rewrite import stream as rewrite_stream
 from dni_engine.stores.redis import RedisStore
 from dni_engine.testing.redis_server import free_port
 from dni_engine.web import SKIP_HEADER, skip
+from dni_engine.web import django as django_adapter
 from dni_engine.web.django import DNIMiddleware
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -400,6 +401,25 @@ def test_an_exception_in_the_rewriter_leaves_the_original_page(
         assert response.status_code == 200
         body = b"".join(response.streaming_content) if response.streaming else response.content  # type: ignore[attr-defined]
         assert body.decode() == PAGE
+
+
+def test_a_failure_applying_the_plan_puts_the_response_back(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    applied = django_adapter._set_headers
+
+    def half_then_fail(response: object, planned: object) -> None:
+        applied(response, planned)  # type: ignore[arg-type]
+        raise RuntimeError("adapter bug")
+
+    monkeypatch.setattr(django_adapter, "_set_headers", half_then_fail)
+    response = ad_visit(client, "/cookie?gclid=abc")
+    assert response.status_code == 200
+    assert response.content.decode() == PAGE
+    assert set(response.cookies) == {"basket"}
+    assert response.headers["Cache-Control"] == "public, max-age=60, s-maxage=600"
+    assert response.headers["ETag"] == '"v1"'
+    assert "X-DNI" not in response.headers
 
 
 def test_async_views_and_streams_through_the_async_path(engine: Engine) -> None:

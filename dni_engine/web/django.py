@@ -39,12 +39,12 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 from django.http import HttpRequest, StreamingHttpResponse  # type: ignore[import-untyped]
-from dni_engine.web.body import BodyRewriter
-from dni_engine.web.config import WebConfig
-from dni_engine.web.core import SKIP_HEADER, PageRequest, PageView, ResponsePlan, WebCore
 
 from dni_engine.engine import Engine
 from dni_engine.errors import ConfigError
+from dni_engine.web.body import BodyRewriter
+from dni_engine.web.config import WebConfig
+from dni_engine.web.core import SKIP_HEADER, PageRequest, PageView, ResponsePlan, WebCore
 
 __all__ = ["DNIMiddleware", "load_engine"]
 
@@ -193,7 +193,7 @@ class DNIMiddleware:
     def _apply(self, plan: ResponsePlan, response: _Response) -> _Response:
         """``response`` with the plan's headers, cookies and body; as it was on failure."""
         headers = dict(response.headers.items())
-        cookies = response.cookies.copy() if hasattr(response.cookies, "copy") else None
+        cookies = _copied(response.cookies)
         try:
             body = plan.body
             if body is not None and not response.streaming:
@@ -225,6 +225,16 @@ def _unskipped(response: _Response) -> _Response:
     except Exception as exc:
         _log_once("skip header", exc)
     return response
+
+
+def _copied(cookies: object) -> SimpleCookie | None:
+    """A copy of a response's cookie jar (its morsels copied), or ``None`` when it is not one."""
+    if not isinstance(cookies, SimpleCookie):
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    for key, morsel in cookies.items():
+        jar[key] = morsel.copy()
+    return jar
 
 
 def _restore(response: _Response, headers: dict[str, str], cookies: SimpleCookie | None) -> None:
