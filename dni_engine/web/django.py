@@ -192,11 +192,15 @@ class DNIMiddleware:
 
     def _apply(self, plan: ResponsePlan, response: _Response) -> _Response:
         """``response`` with the plan's headers, cookies and body; as it was on failure."""
-        headers = dict(response.headers.items())
-        cookies = _copied(response.cookies)
+        try:
+            headers = dict(response.headers.items())
+            cookies = _copied(response.cookies)
+        except Exception as exc:  # not a response we can put back: leave it alone
+            _log_once("snapshot", exc)
+            return _unskipped(response)
         try:
             body = plan.body
-            if body is not None and not response.streaming:
+            if body is not None and not getattr(response, "streaming", False):
                 original = cast(Any, response).content
                 rewritten = body.rewrite_whole(original)
                 if rewritten is None:  # it could not be rewritten: it goes out as it was
