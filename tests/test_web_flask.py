@@ -6,12 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
-from dni_engine.web.wsgi import WSGIMiddleware
 from flask import Flask, jsonify
 
 from dni_engine import ConfigError, Engine, load_pools
 from dni_engine.web import SKIP_HEADER, WebConfig
 from dni_engine.web.flask import DNI
+from dni_engine.web.wsgi import WSGIMiddleware
 
 ROOT = Path(__file__).resolve().parent.parent
 POOLS = load_pools((ROOT / "examples" / "site" / "pools.json").read_bytes())
@@ -29,6 +29,10 @@ PAGE = (
 )
 
 ENGINE_FOR_CONFIG: Engine | None = None
+
+
+def broken_factory() -> Engine:
+    raise RuntimeError("no pools file")
 
 
 def numbers(text: str) -> set[str]:
@@ -142,6 +146,8 @@ def test_keyword_fields_override_the_app_config() -> None:
     [
         (None, {}, {"secret": SECRET}, "DNI_ENGINE"),
         ("no_such_module:engine", {}, {"secret": SECRET}, "DNI_ENGINE"),
+        (f"{__name__}:broken_factory", {}, {"secret": SECRET}, "DNI_ENGINE.*failed to build"),
+        (f"{__name__}:PAGE", {}, {"secret": SECRET}, "DNI_ENGINE.*str"),
         ("engine", {}, {}, "secret"),
         ("engine", {}, {"secret": "short"}, "secret"),
         ("engine", "not a dict", {"secret": SECRET}, "DNI_WEB"),

@@ -35,13 +35,13 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from dni_engine.web.config import WebConfig
-from dni_engine.web.core import SKIP_HEADER
-from dni_engine.web.wsgi import WSGIMiddleware
 from flask import Flask, make_response
 
 from dni_engine.engine import Engine
 from dni_engine.errors import ConfigError, Problem
+from dni_engine.web.config import WebConfig
+from dni_engine.web.core import SKIP_HEADER
+from dni_engine.web.wsgi import WSGIMiddleware
 
 __all__ = ["DNI"]
 
@@ -66,7 +66,10 @@ def _engine_of(value: object) -> Engine:
                 [Problem("DNI_ENGINE", f"{value!r} cannot be imported: {exc}")]
             ) from exc
     if not isinstance(target, Engine) and callable(target):
-        target = target()
+        try:
+            target = target()
+        except Exception as exc:
+            raise ConfigError([Problem("DNI_ENGINE", f"{value!r} failed to build: {exc}")]) from exc
     if not isinstance(target, Engine):
         raise ConfigError(
             [Problem("DNI_ENGINE", f"must be an Engine or name one; got {type(target).__name__}")]
