@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from flask import Flask, Response, abort, jsonify, redirect
+from flask import Flask, Response, abort, jsonify, redirect, request
 from shop import ENGINE, PAGES, STOCK, web_fields
 
 from dni_engine.web.flask import DNI
@@ -40,8 +40,6 @@ def _worker(response: Response) -> Response:
 @app.get("/tyres")
 @app.get("/contact")
 def page() -> str:
-    from flask import request
-
     return PAGES[request.path]
 
 
