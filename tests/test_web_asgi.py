@@ -537,3 +537,24 @@ def test_an_html_file_response(tmp_path: Any) -> None:
     assert response.text.count("0117 496 0000") == 3000
     assert int(response.headers["content-length"]) == len(response.content)
     assert response.headers["etag"].startswith("W/")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"headers": [("not", "bytes")]},
+        {"headers": None, "server": None},
+        {"query_string": "not bytes"},
+        {"client": 5},
+        {"headers": [(b"cookie", b"\xff\xfe; dni_landing=\x00")]},
+        {"method": None, "scheme": None, "path": None},
+    ],
+)
+def test_a_malformed_scope_never_breaks_the_response(change: dict[str, Any]) -> None:
+    async def raw(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await HTMLResponse(PAGE)(scope, receive, send)
+
+    scope = {**_scope(), **change}
+    sent = _drive(ASGIMiddleware(raw, make_engine(), secret=SECRET), scope)
+    assert sent[0]["status"] == 200
+    assert b"".join(m.get("body", b"") for m in sent[1:])

@@ -630,3 +630,19 @@ def test_engine_stream_gives_the_whole_page_rewrite_or_none() -> None:
     for nothing in (bot, None, "decision", decision._replace(pool_key="99")):
         assert engine.stream(nothing) is None
     assert engine.stream(decision, encoding="no-such-codec") is None
+
+
+def test_importing_the_web_package_imports_no_framework() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, dni_engine.web\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "print(sorted(loaded & {'flask', 'django', 'starlette', 'fastapi', 'werkzeug',"
+        " 'anyio', 'httpx'}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]"

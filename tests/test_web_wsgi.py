@@ -415,3 +415,72 @@ def test_a_generator_body_stays_streamed() -> None:
     assert log[:2] == ["app 0", "out"]
     assert b"".join(out).decode() == "<p>" + "x" * 5000 + STREAMED_SWAPPED
     assert "Content-Length" not in dict(started[0])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"SERVER_PORT": "not a port"},
+        {"HTTP_HOST": "", "SERVER_NAME": "shop.example.com", "SERVER_PORT": "8443"},
+        {"HTTP_COOKIE": "\xff\xfe; dni_landing=\x00; dni_visitor=" + "v" * 5000},
+        {"PATH_INFO": "/caf\xc3\xa9 \x00", "QUERY_STRING": "\xff"},
+        {"REQUEST_METHOD": None, "wsgi.url_scheme": None},
+    ],
+)
+def test_a_malformed_environ_never_breaks_the_response(change: dict[str, Any]) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [PAGE_BYTES]
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "wsgi.url_scheme": "https",
+        "HTTP_HOST": HOST,
+        "SERVER_NAME": HOST,
+        "SERVER_PORT": "443",
+        "PATH_INFO": "/",
+        "QUERY_STRING": "gclid=abc",
+        "HTTP_USER_AGENT": BROWSER,
+        "wsgi.version": (1, 0),
+        **change,
+    }
+    statuses: list[str] = []
+    result = WSGIMiddleware(app, make_engine(), secret=SECRET)(
+        environ, lambda s, h, e=None: statuses.append(s) or (lambda d: None)
+    )
+    body = b"".join(result)
+    assert statuses == ["200 OK"]
+    shown(body)  # the page whole: the site's number or a tracking number, in text and link
+
+
+def test_a_response_known_to_be_no_page_is_the_applications_own_iterable() -> None:
+    class FileLike:
+        def __init__(self) -> None:
+            self.closed = False
+
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"%PDF-1.7"
+
+        def close(self) -> None:
+            self.closed = True
+
+    body = FileLike()
+
+    def app(environ: dict[str, Any], start_response: Any) -> FileLike:
+        start_response("200 OK", [("Content-Type", "application/pdf"), (SKIP_HEADER, "1")])
+        return body
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "wsgi.url_scheme": "https",
+        "HTTP_HOST": HOST,
+        "PATH_INFO": "/doc.pdf",
+        "HTTP_USER_AGENT": BROWSER,
+        "wsgi.version": (1, 0),
+    }
+    started: list[Any] = []
+    result = WSGIMiddleware(app, make_engine(), secret=SECRET)(
+        environ, lambda s, h, e=None: started.append((s, h)) or (lambda d: None)
+    )
+    assert result is body
+    assert started == [("200 OK", [("Content-Type", "application/pdf")])]

@@ -63,7 +63,11 @@ class ASGIMiddleware:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
-        view = self.core.begin(_request(scope))
+        try:
+            view = self.core.begin(_request(scope))
+        except Exception:
+            self.core.log_once("asgi-request", "reading an ASGI request failed; it was left alone")
+            view = None
         if view is None:
             await self.app(scope, receive, send)
             return

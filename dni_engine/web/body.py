@@ -29,14 +29,17 @@ What passes through untouched (exactly the bytes the application gave):
 
 - a body whose content coding is unknown, or ``br`` without the ``brotli`` /
   ``brotlicffi`` module (logged once);
-- an unknown charset, one that is not ASCII-compatible (UTF-16, UTF-32, EBCDIC)
-  or a stateful one (ISO-2022, UTF-7, HZ);
+- an unknown charset in ``Content-Type`` (an unknown one in a ``<meta>`` is
+  skipped, as browsers skip it), one that is not ASCII-compatible (UTF-16,
+  UTF-32, EBCDIC) or a stateful one (ISO-2022, UTF-7, HZ);
 - a body whose charset does not decode and encode back to the same bytes
   (checked piece by piece for every codec but UTF-8, ASCII, latin-1 and
   windows-1252, where it always holds);
 - a body whose coding fails to decode, or that holds back more than
   ``max_buffer`` bytes, before anything was given out;
-- the rest of a body, once ``make_stream`` gives no stream, or raises.
+- a body for which ``make_stream`` gives no stream, or raises;
+- a body that nothing was given out of and nothing changed in by its end (the
+  original bytes, with their compression, are as good).
 
 Once something was given out, the original bytes can no longer be spliced in
 (for a compressed body, what went out is this object's own compressed stream):
@@ -53,6 +56,9 @@ Once something was given out, the original bytes can no longer be spliced in
   once per kind.
 
 Nothing here raises into the host: ``feed`` and ``close`` always return bytes.
+For a body known whole, :meth:`BodyRewriter.rewrite_whole` (or the function
+:func:`rewrite_whole`) gives the rewritten body, the very ``body`` object when
+it goes out as it came, or ``None`` after a failure inside this module.
 """
 
 from __future__ import annotations
@@ -132,6 +138,8 @@ _LABELS = {
     **dict.fromkeys(("gb2312", "gb_2312", "gb_2312-80", "x-gbk", "chinese", "csgb2312"), "gbk"),
     **dict.fromkeys(("big5", "big5-hkscs", "cn-big5", "csbig5", "x-x-big5"), "big5hkscs"),
 }
+# What a label looks like (Python's codec lookup would read "shift_jis/" too).
+_LABEL = re.compile(r"[a-z0-9]+(?:[._:-][a-z0-9]+)*", re.ASCII)
 _PROBE = "<a href='tel:+1 (0)23-45.67/89'>0123456789</a>;=\"\n\t"
 
 _logged: set[str] = set()
@@ -179,6 +187,8 @@ def codec_of(label: str) -> str | None:
     EBCDIC, ISO-2022, UTF-7...). Never raises."""
     try:
         label = label.strip().lower()
+        if not _LABEL.fullmatch(label):
+            return None
         name = _LABELS.get(label, label)
         name = codecs.lookup(name).name
         if name.startswith(_STATEFUL):
@@ -193,6 +203,19 @@ def codec_of(label: str) -> str | None:
 
 _SPACE = b" \t\n\f\r"
 _LETTERS = frozenset(bytes((c,)) for c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _known(label: str) -> bool:
+    """Whether a charset label names an encoding at all (an unknown one in a
+    ``<meta>`` is skipped, as browsers skip it)."""
+    label = label.lower()
+    if not _LABEL.fullmatch(label):
+        return False
+    try:
+        codecs.lookup(_LABELS.get(label, label))
+    except LookupError:
+        return False
+    return True
 
 
 class _More(Exception):
@@ -294,7 +317,8 @@ def _prescan(data: bytes, final: bool) -> str | None:
                     charset is not None
                     and need_pragma is not None
                     and (got_pragma or not need_pragma)
-                    and (label := charset.decode("latin-1").strip())
+                    and (label := charset.decode("latin-1").strip(" \t\n\f\r"))
+                    and _known(label)
                 ):
                     if label.startswith(("utf-16", "utf16")):
                         return "utf-8"

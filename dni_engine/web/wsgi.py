@@ -68,6 +68,11 @@ class WSGIMiddleware:
             return self.app(environ, start_response)
         call = _Call(self.core, view, start_response)
         result = self.app(environ, call.start_response)
+        if call.status is not None and not call.sent and not call.visit_possible():
+            # Known now to be no page view: the application's own iterable goes to
+            # the server (a wsgi.file_wrapper keeps its sendfile), headers as given.
+            call.send_headers(call.make_plan().headers)
+            return result
         return _Body(call, result)
 
 
@@ -127,6 +132,14 @@ class _Call:
         self.headers = list(headers)
         self.plan = None
         return self.write
+
+    def visit_possible(self) -> bool:
+        """Whether the held response may be a visit (no I/O: status and headers only)."""
+        try:
+            status = int(str(self.status)[:3])
+        except ValueError:
+            return False
+        return self.view.candidate(status, self.headers)
 
     def make_plan(self) -> ResponsePlan:
         if self.plan is None:
