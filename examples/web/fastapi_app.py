@@ -50,9 +50,9 @@ app.add_middleware(ASGIMiddleware, engine=ENGINE, **web_fields())
 app.add_middleware(WorkerPid)
 
 
-@app.get("/", response_class=HTMLResponse)
-@app.get("/tyres", response_class=HTMLResponse)
-@app.get("/contact", response_class=HTMLResponse)
+@app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
+@app.api_route("/tyres", methods=["GET", "HEAD"], response_class=HTMLResponse)
+@app.api_route("/contact", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def page(request: Request) -> str:
     return PAGES[request.url.path]
 
