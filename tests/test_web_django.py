@@ -25,7 +25,7 @@ if not settings.configured:
     settings.configure(
         DEBUG=False,
         SECRET_KEY="test-only-" + "k" * 40,
-        ALLOWED_HOSTS=["testserver", "shop.example"],
+        ALLOWED_HOSTS=["testserver", ".shop.example"],
         ROOT_URLCONF=__name__,
         INSTALLED_APPS=[],
         DATABASES={},
@@ -211,6 +211,35 @@ def test_the_same_number_on_the_next_pages(client: Client) -> None:
 def test_https_sets_secure_cookies(client: Client) -> None:
     response = client.get(AD, headers={"Referer": GOOGLE}, secure=True)
     assert response.cookies["dni_visitor"]["secure"]
+
+
+def test_cookie_settings_reach_the_django_cookies(engine: Engine) -> None:
+    with configured(engine, cookie_domain="shop.example", cookie_path="/shop", cookie_name="v"):
+        response = Client(headers={"User-Agent": BROWSER}).get(
+            AD, headers={"Referer": GOOGLE}, HTTP_HOST="www.shop.example"
+        )
+    visitor = response.cookies["v"]
+    assert visitor["domain"] == "shop.example"
+    assert visitor["path"] == "/shop"
+    assert visitor["max-age"] == "31536000"
+    assert response.cookies["dni_landing"]["max-age"] == "1800"
+
+
+def test_the_applications_own_visitor_id(engine: Engine) -> None:
+    def visitor_id(request: object) -> str | None:
+        native = request.native  # type: ignore[attr-defined]
+        return native.COOKIES.get("account")  # type: ignore[no-any-return]
+
+    with configured(engine, visitor_id=visitor_id):
+        first = Client(headers={"User-Agent": BROWSER})
+        first.cookies["account"] = "customer-42"
+        (number,) = numbers(ad_visit(first).content.decode())
+        assert "dni_visitor" not in first.cookies  # the application's id replaces the cookie
+        again = Client(headers={"User-Agent": BROWSER})  # another device, the same account
+        again.cookies["account"] = "customer-42"
+        response = again.get("/tyres")
+    assert numbers(response.content.decode()) == {number}
+    assert debug(response)["outcome"] == "kept"
 
 
 def test_a_crawler_gets_the_original_page_and_no_cookie(engine: Engine) -> None:
