@@ -2,7 +2,8 @@
 
 Each example (``examples/web/``) is served with two worker processes,
 ``gunicorn -w 2`` for the Flask app and the Django project and
-``uvicorn --workers 2`` for the FastAPI app, from this venv, on a free
+``uvicorn --workers 2`` for the FastAPI app (and the Django project's ASGI
+application), from this venv, on a free
 loopback port, against the test session's ``redis-server`` (each app under its
 own key namespace). The example site's Google Ads pool has 4 numbers.
 
@@ -59,8 +60,11 @@ def _command(app: str, port: int) -> list[str]:
     if app == "django":
         return [sys.executable, "-m", "gunicorn", "-w", "2", "-b", bind,
                 "--chdir", str(WEB / "django_site"), "shopsite.wsgi"]  # fmt: skip
-    return [sys.executable, "-m", "uvicorn", "--workers", "2", "--host", "127.0.0.1",
-            "--port", str(port), "--app-dir", str(WEB), "fastapi_app:app"]  # fmt: skip
+    uvicorn = [sys.executable, "-m", "uvicorn", "--workers", "2", "--host", "127.0.0.1",
+               "--port", str(port)]  # fmt: skip
+    if app == "django-asgi":
+        return [*uvicorn, "--app-dir", str(WEB / "django_site"), "shopsite.asgi:application"]
+    return [*uvicorn, "--app-dir", str(WEB), "fastapi_app:app"]
 
 
 @dataclass
@@ -108,7 +112,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=5)
 
 
-@pytest.fixture(params=["flask", "django", "fastapi"])
+@pytest.fixture(params=["flask", "django", "fastapi", "django-asgi"])
 def server(request: pytest.FixtureRequest, redis_server: RedisServer) -> Iterator[Server]:
     app = str(request.param)
     port = free_port()
