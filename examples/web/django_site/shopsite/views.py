@@ -2,7 +2,9 @@
 
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
+from asgiref.sync import iscoroutinefunction
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -11,19 +13,32 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
+from django.utils.decorators import sync_and_async_middleware
 from shop import PAGES, STOCK
 
 from dni_engine.web import skip
 
 
-def worker_pid(
-    get_response: Callable[[HttpRequest], HttpResponseBase],
-) -> Callable[[HttpRequest], HttpResponseBase]:
-    """Adds ``X-Worker-Pid`` to every response (to show which worker answered)."""
+@sync_and_async_middleware
+def worker_pid(get_response: Callable[[HttpRequest], Any]) -> Callable[[HttpRequest], Any]:
+    """Adds ``X-Worker-Pid`` to every response (to show which worker answered).
+
+    Sync and async, like every middleware of the project, so that under ASGI the
+    chain stays async (and the DNI middleware takes its async path).
+    """
+    pid = str(os.getpid())
+    if iscoroutinefunction(get_response):
+
+        async def async_middleware(request: HttpRequest) -> HttpResponseBase:
+            response = await get_response(request)
+            response["X-Worker-Pid"] = pid
+            return response
+
+        return async_middleware
 
     def middleware(request: HttpRequest) -> HttpResponseBase:
         response = get_response(request)
-        response["X-Worker-Pid"] = str(os.getpid())
+        response["X-Worker-Pid"] = pid
         return response
 
     return middleware
