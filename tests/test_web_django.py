@@ -409,12 +409,19 @@ def test_consent_refused_means_no_cookie_and_the_original_page(engine: Engine) -
     assert isinstance(asked[0].native, HttpRequest)  # type: ignore[attr-defined]
 
 
-def test_the_store_down_leaves_the_original_page(caplog: pytest.LogCaptureFixture) -> None:
+def test_the_store_down_leaves_the_original_page() -> None:
     store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", connect_timeout=0.2, timeout=0.2)
-    with configured(Engine(POOLS, store)):
-        response = ad_visit(Client(headers={"User-Agent": BROWSER}))
-    assert response.status_code == 200
-    assert response.content.decode() == PAGE
+    try:
+        with configured(Engine(POOLS, store)):
+            client = Client(headers={"User-Agent": BROWSER})
+            for url in (AD, "/stream?gclid=abc"):
+                response = ad_visit(client, url)
+                assert response.status_code == 200
+                body = b"".join(response) if response.streaming else response.content
+                assert body.decode() == PAGE
+                assert debug(response)["outcome"] == "store_unavailable"
+    finally:
+        store.close()
 
 
 def test_an_exception_in_the_rewriter_leaves_the_original_page(
