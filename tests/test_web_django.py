@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import re
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -459,7 +460,15 @@ def test_a_failure_applying_the_plan_puts_the_response_back(
 
 
 def test_async_views_and_streams_through_the_async_path(engine: Engine) -> None:
+    loop_threads: set[int] = set()
+    consent_threads: set[int] = set()
+
+    def consent(request: object) -> bool:  # runs where the store is called
+        consent_threads.add(threading.get_ident())
+        return True
+
     async def visit() -> tuple[str, str, str]:
+        loop_threads.add(threading.get_ident())
         client = AsyncClient()  # its default headers are not sent as request headers
         first = await client.get(
             "/async?gclid=abc", headers={"User-Agent": BROWSER, "Referer": GOOGLE}
@@ -470,12 +479,14 @@ def test_async_views_and_streams_through_the_async_path(engine: Engine) -> None:
         chunks = [chunk async for chunk in second.streaming_content]  # type: ignore[attr-defined]
         return first.content.decode(), b"".join(chunks).decode(), debug(second)["outcome"]
 
-    with configured(engine):
+    with configured(engine, consent=consent):
         first, second, outcome = asyncio.run(visit())
     (number,) = numbers(first)
     assert number in AD_NUMBERS
     assert numbers(second) == {number}
     assert outcome == "kept"
+    assert consent_threads
+    assert not consent_threads & loop_threads  # the visit ran off the event loop
 
 
 def test_the_middleware_is_sync_and_async_capable() -> None:
