@@ -924,3 +924,16 @@ def test_the_number_cookie_can_be_turned_off() -> None:
     plan = view.respond(200, [("Content-Type", "text/html")])
     names = {v.partition("=")[0] for n, v in plan.headers if n == "Set-Cookie"}
     assert names == {"dni_visitor", "dni_landing"}
+
+
+def test_head_and_content_length(script: bytes) -> None:
+    _, endpoint = _site()
+    head = endpoint.answer(PageRequest("HEAD", f"{BASE}/_dni/dni.js", {}))
+    assert head.status == 200
+    assert head.body == b""
+    assert ("Content-Length", str(len(script))) in head.headers
+    fresh = endpoint.answer(get(f"{BASE}/_dni/dni.js", **{"if-none-match": 'W/"e1"'}))
+    assert fresh.status == 304
+    assert all(n != "Content-Length" for n, _ in fresh.headers)
+    response = endpoint.answer(post(), json.dumps({"url": BASE}).encode())
+    assert ("Content-Length", str(len(response.body))) in response.headers

@@ -196,14 +196,27 @@ class Endpoint:
     def answer(
         self, request: PageRequest, body: bytes = b"", *, too_large: bool = False
     ) -> EndpointResponse:
-        """The answer to an endpoint request (``body`` its body); never raises."""
+        """The answer to an endpoint request (``body`` its body); never raises.
+
+        Every answer but a 204 or 304 carries its exact ``Content-Length``; ``HEAD``
+        is answered as ``GET`` without the body.
+        """
+        answer = self._answer(request, body, too_large)
+        if answer.status in (204, 304):
+            return answer
+        headers = [(n, v) for n, v in answer.headers if n.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(answer.body))))
+        head = _method(request) == "HEAD"
+        return EndpointResponse(answer.status, headers, b"" if head else answer.body)
+
+    def _answer(self, request: PageRequest, body: bytes, too_large: bool) -> EndpointResponse:
         try:
             route = self.route(request)
             method = _method(request)
             if route == "script":
                 if method not in ("GET", "HEAD"):
                     return _not_allowed("GET, HEAD")
-                return self._script(request, head=method == "HEAD")
+                return self._script(request)
             if route == "swap":
                 if method != "POST":
                     return _not_allowed("POST")
@@ -221,7 +234,7 @@ class Endpoint:
 
     # -- the script --
 
-    def _script(self, request: PageRequest, head: bool) -> EndpointResponse:
+    def _script(self, request: PageRequest) -> EndpointResponse:
         script = _script()
         if script is None:
             return EndpointResponse(
@@ -236,8 +249,7 @@ class Endpoint:
         wanted = request.headers.get("if-none-match", "")
         if etag in {tag.strip().removeprefix("W/") for tag in wanted.split(",")}:
             return EndpointResponse(304, headers, b"")
-        headers.append(("Content-Length", str(len(data))))
-        return EndpointResponse(200, headers, b"" if head else data)
+        return EndpointResponse(200, headers, data)
 
     # -- the swap --
 
