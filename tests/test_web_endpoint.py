@@ -937,3 +937,12 @@ def test_head_and_content_length(script: bytes) -> None:
     assert all(n != "Content-Length" for n, _ in fresh.headers)
     response = endpoint.answer(post(), json.dumps({"url": BASE}).encode())
     assert ("Content-Length", str(len(response.body))) in response.headers
+
+
+def test_script_tags_never_inline_a_script_that_could_end_its_element(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(endpoint_module, "_script", lambda: (b"var s = '</SCRIPT>';", '"e"'))
+    assert script_tags(inline=True) == '<script src="/_dni/dni.js"></script>'
+    monkeypatch.setattr(endpoint_module, "_script", lambda: (b"var s = '<!---->';", '"e"'))
+    assert script_tags(inline=True).startswith('<script data-prefix="/_dni">var s')

@@ -155,13 +155,6 @@ class Endpoint:
         self.core = core
         self.prefix = core.config.endpoint_prefix
 
-    def claims(self, path: str) -> bool:
-        """Whether ``path`` (the request's, percent-encoded) is one of the endpoint's paths."""
-        prefix = self.prefix
-        if prefix is None or not path.startswith(prefix):
-            return False
-        return path[len(prefix) :] in (SCRIPT_PATH, SWAP_PATH, NUMBER_PATH)
-
     def route(self, request: PageRequest) -> str | None:
         """``"script"``, ``"swap"`` or ``"number"`` for an endpoint request, else ``None``."""
         prefix = self.prefix
@@ -524,7 +517,9 @@ def script_tags(
         script = _script()
         if script is not None:
             text = script[0].decode("utf-8")
-            if "</script" not in text.lower() and "<!--" not in text:
+            # Inside <script>, "</script" ends it, and "<script" after "<!--" keeps
+            # a later "</script>" from ending it: either makes the text unsafe inline.
+            if "<script" not in text.lower() and "</script" not in text.lower():
                 if prefix == "/_dni":
                     extra += ' data-prefix="/_dni"'
                 return f"<script{extra}>{text}</script>"
