@@ -201,7 +201,7 @@ def test_a_returning_visitor_keeps_id_and_number_and_gets_no_new_visitor_cookie(
     assert second.decision.outcome == "kept"
     assert second.decision.number == first.decision.number
     assert second.decision.visitor_id == first.decision.visitor_id
-    assert set(cookies_of(second)) == {"dni_landing"}
+    assert set(cookies_of(second)) == {"dni_landing", "dni_number"}
 
 
 def test_a_cookie_that_is_not_ours_is_replaced() -> None:
@@ -447,7 +447,7 @@ def test_head_is_answered_like_get_without_a_body() -> None:
     assert plan.decision is not None
     assert plan.decision.number is not None
     assert plan.body is None
-    assert set(cookies_of(plan)) == {"dni_visitor", "dni_landing"}
+    assert set(cookies_of(plan)) == {"dni_visitor", "dni_landing", "dni_number"}
     assert values(plan, "content-length") == []
     assert values(plan, "etag") == ['W/"e"']
 

@@ -451,11 +451,12 @@ def test_the_store_down_leaves_the_original_page() -> None:
 def test_an_exception_in_the_rewriter_leaves_the_original_page(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(self: object, chunk: object) -> object:
+    def broken(self: object, chunk: object = "") -> object:
         raise RuntimeError("rewriter bug")
 
-    monkeypatch.setattr(rewrite_stream.RewriteStream, "feed", broken)
-    monkeypatch.setattr(rewrite_stream.ByteRewriteStream, "feed", broken)
+    for kind in (rewrite_stream.RewriteStream, rewrite_stream.ByteRewriteStream):
+        monkeypatch.setattr(kind, "feed", broken)
+        monkeypatch.setattr(kind, "close", broken)
     for url in (AD, "/stream?gclid=abc"):
         response = ad_visit(client, url)
         assert response.status_code == 200

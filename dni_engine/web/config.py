@@ -28,6 +28,9 @@ MIN_SECRET_BYTES: Final = 16
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # A domain or path attribute value: printable ASCII without ';' (RFC 6265 av-octet).
 _ATTRIBUTE = re.compile(r"[\x21-\x3a\x3c-\x7e]*")
+# The endpoint's prefix: a plain path of unreserved characters, no trailing slash.
+_PREFIX = re.compile(r"(?:/[A-Za-z0-9._~-]+)+")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,17 @@ class WebConfig:
     * ``skip_paths``: path prefixes the integration never touches.
     * ``max_buffer``: bytes a streamed body may hold back before the rest
       passes through untouched.
+    * ``endpoint_prefix``: the path under which the middleware answers the
+      browser script (``{prefix}/dni.js``, ``{prefix}/swap``, ``{prefix}/number``;
+      see :mod:`dni_engine.web.endpoint`); ``None`` turns the endpoint off.
+    * ``number_cookie_name``: the small cookie, readable by the page's script,
+      holding the number of a visitor with a lease (no flicker on cached
+      pages); ``None`` never sets it.
+    * ``amp_origins``: origins (``https://amp.example.net``) besides the
+      site's own and ``https://*.ampproject.org`` allowed to ask
+      ``{prefix}/number`` with the visitor's cookies.
+    * ``debug``: the test hook: ``?dni_test_pool=<pool key or name>`` on a page
+      URL shows that pool's first number, no lease taken. Never on a live site.
     """
 
     secret: str | bytes = b""
@@ -65,13 +79,18 @@ class WebConfig:
     debug_header: bool = False
     skip_paths: tuple[str, ...] = ()
     max_buffer: int = 1_048_576
+    endpoint_prefix: str | None = "/_dni"
+    number_cookie_name: str | None = "dni_number"
+    amp_origins: tuple[str, ...] = ()
+    debug: bool = False
 
     def __post_init__(self) -> None:
         problems = _problems(self)
         if problems:
             raise ConfigError(problems)
-        if isinstance(self.skip_paths, list):  # a list is accepted, kept as a tuple
-            object.__setattr__(self, "skip_paths", tuple(self.skip_paths))
+        for name in ("skip_paths", "amp_origins"):
+            if isinstance(getattr(self, name), list):  # a list is accepted, kept as a tuple
+                object.__setattr__(self, name, tuple(getattr(self, name)))
 
     @property
     def secret_bytes(self) -> bytes:
@@ -110,12 +129,33 @@ def _problems(config: WebConfig) -> list[Problem]:
         bad("secret", "is required: the key that signs the landing cookie")
     elif size < MIN_SECRET_BYTES:
         bad("secret", f"is {size} bytes; at least {MIN_SECRET_BYTES} are needed")
-    for name in ("cookie_name", "landing_cookie_name"):
+    for name in ("cookie_name", "landing_cookie_name", "number_cookie_name"):
         value = getattr(config, name)
+        if value is None and name == "number_cookie_name":
+            continue
         if not isinstance(value, str) or not _TOKEN.fullmatch(value):
             bad(name, f"{value!r} is not a cookie name (letters, digits and !#$%&'*+-.^_`|~)")
     if isinstance(config.cookie_name, str) and config.cookie_name == config.landing_cookie_name:
         bad("landing_cookie_name", "must differ from cookie_name")
+    if config.number_cookie_name is not None and config.number_cookie_name in (
+        config.cookie_name,
+        config.landing_cookie_name,
+    ):
+        bad("number_cookie_name", "must differ from cookie_name and landing_cookie_name")
+    prefix = config.endpoint_prefix
+    if prefix is not None and (
+        not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix) or prefix.endswith("/")
+    ):
+        bad("endpoint_prefix", f"{prefix!r} is not a path like '/_dni' (or None)")
+    origins = config.amp_origins
+    if isinstance(origins, str) or not isinstance(origins, tuple | list):
+        bad("amp_origins", f"must be a tuple of origins, not {origins!r}")
+    else:
+        for index, origin in enumerate(origins):
+            if not isinstance(origin, str) or not _ORIGIN.fullmatch(origin):
+                bad(f"amp_origins[{index}]", f"{origin!r} is not an origin like 'https://a.b'")
+    if type(config.debug) is not bool:
+        bad("debug", f"{config.debug!r} is not True or False")
     age = config.cookie_max_age
     if type(age) is not int or age <= 0:
         bad("cookie_max_age", f"{age!r} is not a whole number of seconds > 0")

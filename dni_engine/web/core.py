@@ -30,7 +30,12 @@ visit); the ``consent`` hook refusing (or raising) gets nothing; the visitor
 id is the application's (``visitor_id`` hook), else the visitor cookie when it
 looks like one of ours, else a new one; the landing context is read from the
 signed landing cookie and moved on by :func:`~dni_engine.landing.next_landing`;
-and the engine is asked for the number of the landing URL and referrer.
+and the engine is asked for the number of the landing URL and referrer. A
+visitor holding a lease also gets the number cookie, readable by the page's
+script (``number_cookie_name``). In ``debug`` mode a ``dni_test_pool`` URL
+parameter shows that pool's first number instead, without a lease or a cookie.
+These rules are :meth:`WebCore.visit`, which the browser endpoint
+(:mod:`dni_engine.web.endpoint`) shares.
 
 Nothing here raises into the host: any failure gives a plan that leaves the
 response as the application made it, logged once per kind of failure.
@@ -52,11 +57,11 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from dni_engine.bots import is_bot
 from dni_engine.landing import Landing, cap_url, next_landing
-from dni_engine.leases import Decision
+from dni_engine.leases import Decision, Outcome
 from dni_engine.web.body import BodyRewriter
 from dni_engine.web.config import WebConfig
 
@@ -68,12 +73,16 @@ __all__ = [
     "DEBUG_HEADER",
     "MAX_LANDING_COOKIE",
     "SKIP_HEADER",
+    "TEST_PARAMETER",
     "PageRequest",
     "PageView",
     "ResponsePlan",
+    "Visit",
     "WebCore",
     "decode_landing",
     "encode_landing",
+    "formatted_number",
+    "number_cookie_value",
     "parse_cookies",
     "skip",
 ]
@@ -414,6 +423,60 @@ def debug_value(outcome: str, decision: Decision | None) -> str:
     return "; ".join(parts)
 
 
+_T = TypeVar("_T")
+
+# ---- a visit -------------------------------------------------------------------------
+
+TEST_PARAMETER: Final = "dni_test_pool"
+"""The URL parameter of the test hook (``WebConfig(debug=True)`` only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """What one visit decided: ``outcome``, the engine's ``decision`` and the ``cookies`` to set.
+
+    ``outcome`` is the decision's outcome, or ``"bot"`` / ``"no_consent"``
+    (no decision: nothing was asked) or ``"test"`` (the test hook's decision).
+    ``cookies`` are ``Set-Cookie`` header values.
+    """
+
+    outcome: str
+    decision: Decision | None
+    cookies: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=1024)
+def formatted_number(e164: str) -> str | None:
+    """An E.164 number in its country's national format (``0117 496 0000``), or ``None``."""
+    try:
+        import phonenumbers
+
+        parsed = phonenumbers.parse(e164, None)
+        if not phonenumbers.is_possible_number(parsed):
+            return None
+        return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL))
+    except Exception:
+        return None
+
+
+_COOKIE_SAFE: Final = "+()-./:"
+
+
+def number_cookie_value(decision: Decision) -> str | None:
+    """The number cookie's value for a decision holding a lease, else ``None``.
+
+    ``E164|FORMATTED|POOL|EXPIRES`` percent-encoded as a URI component
+    (``decodeURIComponent(value).split("|")`` in the browser): the number, its
+    national format, the pool key and the lease's end in whole seconds since
+    the epoch.
+    """
+    number, key, expires = decision.number, decision.pool_key, decision.expires
+    if number is None or key is None or expires is None or decision.lease_id is None:
+        return None
+    text = formatted_number(number) or number
+    return quote(f"{number}|{text}|{key}|{math.ceil(expires)}", safe=_COOKIE_SAFE)
+
+
 # ---- the core -----------------------------------------------------------------------
 
 
@@ -502,16 +565,115 @@ class WebCore:
             return value
         return None
 
-    def cookie(self, name: str, value: str, max_age: int, secure: bool) -> str:
-        """A ``Set-Cookie`` value with the configured attributes."""
+    def cookie(
+        self, name: str, value: str, max_age: int, secure: bool, *, readable: bool = False
+    ) -> str:
+        """A ``Set-Cookie`` value with the configured attributes (``HttpOnly`` unless readable)."""
         config = self.config
         parts = [f"{name}={value}", f"Max-Age={max_age}", f"Path={config.cookie_path}"]
         if config.cookie_domain:
             parts.append(f"Domain={config.cookie_domain}")
         if secure:
             parts.append("Secure")
-        parts += ("HttpOnly", "SameSite=Lax")
+        if not readable:
+            parts.append("HttpOnly")
+        parts.append("SameSite=Lax")
         return "; ".join(parts)
+
+    def visit(self, request: PageRequest, *, secure: bool | None = None) -> Visit:
+        """The decision of one visit and the cookies it sets; calls the store once.
+
+        The rules of a page view (see the module doc): a crawler gets
+        ``outcome="bot"`` and nothing else; the ``consent`` hook refusing gets
+        ``"no_consent"`` (and a number cookie the request holds is cleared);
+        in ``debug`` mode a ``dni_test_pool`` URL parameter naming a pool gets
+        ``"test"`` and that pool's first number, no lease and no cookie;
+        otherwise the visitor and landing cookies and the engine's decision of
+        the landing context, with the number cookie while the visitor holds a
+        lease. ``secure`` marks the cookies ``Secure`` (by default: an
+        ``https`` URL). Raises only what a bug in the engine would.
+        """
+        config = self.config
+        user_agent = request.user_agent
+        if secure is None:
+            secure = request.scheme == "https"
+        if is_bot(user_agent):
+            return Visit("bot", None, ())
+        number_cookie = config.number_cookie_name
+        held = number_cookie is not None and number_cookie in request.cookies
+        if not self.consents(request):
+            if number_cookie is not None and held:
+                cleared = self.cookie(number_cookie, "", 0, secure, readable=True)
+                return Visit("no_consent", None, (cleared,))
+            return Visit("no_consent", None, ())
+        if config.debug:
+            test = self.test_decision(request)
+            if test is not None:
+                return Visit("test", test, ())
+        cookies: list[str] = []
+        visitor = self.app_visitor(request)
+        if visitor is None:
+            known = request.cookies.get(config.cookie_name)
+            if isinstance(known, str) and _OUR_ID.fullmatch(known):
+                visitor = known
+            else:
+                visitor = secrets.token_urlsafe(16)
+                cookies.append(
+                    self.cookie(config.cookie_name, visitor, config.cookie_max_age, secure)
+                )
+        engine = self.engine
+        now = float(engine.clock())
+        landing = next_landing(
+            self.landing(request),
+            request.url,
+            request.referrer,
+            now,
+            site_host=request.host,
+            window=self._window,
+            params=self._params,
+        )
+        decision = engine.visit(visitor, landing.url, landing.referrer, user_agent, at=now)
+        max_age = max(1, math.ceil(self._window))
+        cookies.append(
+            self.cookie(
+                config.landing_cookie_name,
+                encode_landing(landing, self._secret, self._params),
+                max_age,
+                secure,
+            )
+        )
+        if number_cookie is not None:
+            value = number_cookie_value(decision)
+            if value is not None and decision.expires is not None:
+                age = max(1, math.ceil(decision.expires - now))
+                cookies.append(self.cookie(number_cookie, value, age, secure, readable=True))
+            elif held:
+                cookies.append(self.cookie(number_cookie, "", 0, secure, readable=True))
+        return Visit(decision.outcome, decision, tuple(cookies))
+
+    def test_decision(self, request: PageRequest) -> Decision | None:
+        """In ``debug`` mode, the decision the ``dni_test_pool`` URL parameter asks for, if any.
+
+        The parameter names a pool by key or name; the decision shows its
+        first number (``outcome`` ``"test"``), without asking the store.
+        ``None`` when the parameter is absent or names no pool with numbers.
+        """
+        if not self.config.debug or TEST_PARAMETER not in request.url:
+            return None
+        try:
+            query = urlsplit(request.url).query
+            wanted = parse_qs(query).get(TEST_PARAMETER)
+            if not wanted:
+                return None
+            key = self.engine.pool_key(wanted[0])
+            numbers = self.engine.terms[key].numbers
+            pool_name = self.engine.pool(key).name
+        except Exception:
+            return None
+        if not numbers:
+            return None
+        now = float(self.engine.clock())
+        return Decision("", now, cast("Outcome", "test"), numbers[0], key, pool_name)
 
     def landing(self, request: PageRequest) -> Landing | None:
         """The landing context the request's signed landing cookie holds, if valid."""
@@ -602,45 +764,12 @@ class PageView:
     def _visit(self, headers: list[tuple[str, str]]) -> ResponsePlan:
         core, config, request = self._core, self._core.config, self.request
         original = _without(headers, SKIP_HEADER)
-        user_agent = request.user_agent
         debug = config.debug_header
-        if is_bot(user_agent):
-            return self._plain(original, "bot") if debug else _untouched(original)
-        if not core.consents(request):
-            return self._plain(original, "no_consent") if debug else _untouched(original)
-        secure = request.scheme == "https"
-        cookies: list[str] = []
-        visitor = core.app_visitor(request)
-        if visitor is None:
-            known = request.cookies.get(config.cookie_name)
-            if isinstance(known, str) and _OUR_ID.fullmatch(known):
-                visitor = known
-            else:
-                visitor = secrets.token_urlsafe(16)
-                cookies.append(
-                    core.cookie(config.cookie_name, visitor, config.cookie_max_age, secure)
-                )
-        engine = core.engine
-        now = float(engine.clock())
-        landing = next_landing(
-            core.landing(request),
-            request.url,
-            request.referrer,
-            now,
-            site_host=request.host,
-            window=core._window,
-            params=core._params,
-        )
-        decision = engine.visit(visitor, landing.url, landing.referrer, user_agent, at=now)
-        max_age = max(1, math.ceil(core._window))
-        cookies.append(
-            core.cookie(
-                config.landing_cookie_name,
-                encode_landing(landing, core._secret, core._params),
-                max_age,
-                secure,
-            )
-        )
+        visit = core.visit(request)
+        decision = visit.decision
+        if decision is None and not visit.cookies:
+            return self._plain(original, visit.outcome) if debug else _untouched(original)
+        cookies = list(visit.cookies)
         out = [
             (n, v)
             for n, v in original
@@ -651,6 +780,10 @@ class PageView:
         out += [("Set-Cookie", c) for c in cookies]
         body: BodyRewriter | None = None
         etag: str | None = None
+        if decision is None:  # no consent, a cookie cleared: only the privacy headers
+            if debug:
+                out.append((DEBUG_HEADER, debug_value(visit.outcome, None)))
+            return ResponsePlan(out, None, None, True, original)
         shows = decision.number is not None and decision.pool_key is not None
         if shows and not self.head:
             try:
@@ -672,7 +805,7 @@ class PageView:
                 rewritten.append((n, v))
             out = rewritten
         if debug:
-            out.append((DEBUG_HEADER, debug_value(decision.outcome, decision)))
+            out.append((DEBUG_HEADER, debug_value(visit.outcome, decision)))
         return ResponsePlan(out, body, decision, True, original, etag)
 
     def _plain(self, original: list[tuple[str, str]], outcome: str) -> ResponsePlan:
@@ -685,7 +818,7 @@ def _last(headers: Sequence[tuple[str, str]], name: str) -> str | None:
     return values[-1] if values else None
 
 
-async def _off_loop(call: Callable[[], ResponsePlan]) -> ResponsePlan:
+async def _off_loop(call: Callable[[], _T]) -> _T:
     """Run ``call`` on a worker thread: anyio's when installed (asyncio or trio), else asyncio's."""
     try:
         import anyio.to_thread  # optional: present wherever ASGI frameworks are
