@@ -116,7 +116,7 @@
     function walk(el) {
       for (var c = el.firstChild; c; c = c.nextSibling) {
         var type = c.nodeType;
-        if (type === 3) text(c);
+        if (type === 3) { if (c.data) text(c); }
         else if (type === 8) { if (cur) tag("<!---->"); }
         else if (type === 1) {
           var name = c.localName;

@@ -1,0 +1,421 @@
+"""The browser script in a real browser: Debian's chromium driven by Playwright, on loopback.
+
+Every page is served as a cache would serve it, the same HTML to everyone with
+the site's own numbers (see :mod:`tests.web_browser_site`); only the script
+swaps. One browser for the module, a fresh context (a new visitor) per visit.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import phonenumbers
+import pytest
+from phonenumbers import PhoneNumberFormat
+
+from dni_engine import Engine
+from dni_engine.rewrite import compile_rewriter
+from dni_engine.testing.pools import build_pool, example_numbers, source
+from tests import test_rewrite_inline as inline
+from tests.test_rewrite_countries import FORMS, _cases
+from tests.web_browser_site import Site, serve
+from tests.web_site import BROWSER, CRAWLER, SECRET, SITE_NUMBER, national
+
+CHROMIUM = os.environ.get("DNI_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+pytestmark = [
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM), reason=f"no chromium at {CHROMIUM} (make system-deps)"
+    ),
+    pytest.mark.xdist_group("browser"),
+    pytest.mark.timeout(120),
+]
+sync_api = pytest.importorskip("playwright.sync_api")
+
+SCRIPT = '<script async src="/_dni/dni.js"></script>'
+TAIL = """<script>
+setTimeout(function () {
+  document.getElementById("later").textContent = "Sales: 0117 496 0999";
+}, 300);
+setTimeout(function () {
+  var pop = document.createElement("div");
+  pop.id = "popup";
+  pop.innerHTML = "<p>Call now: <strong>0117 496</strong> 0999</p>";
+  document.body.appendChild(pop);
+}, 800);
+</script>"""
+CACHED = (
+    "<!doctype html><html><head><title>Shop</title>" + SCRIPT + "</head><body>"
+    f'<p id="main">Call us on {SITE_NUMBER}</p>'
+    '<p id="split">Or 0117 <b>496</b> 0999</p>'
+    '<a id="tel" href="tel:01174960999">Call</a>'
+    f'<div id="keep" data-dni-noswap>Head office: {SITE_NUMBER}</div>'
+    f'<textarea id="area">{SITE_NUMBER}</textarea>'
+    f'<p id="edit" contenteditable="true">{SITE_NUMBER}</p>'
+    '<div id="later"></div>' + TAIL + "</body></html>"
+)
+# The no-flicker page: the script in <head>, synchronous (the browser keeps it a day).
+HEAD = (
+    '<!doctype html><html><head><title>Shop</title><script src="/_dni/dni.js"></script>'
+    f'</head><body><p id="main">Call us on {SITE_NUMBER}</p>'
+    '<a id="tel" href="tel:01174960999">Call</a></body></html>'
+)
+HIDE = (
+    '<!doctype html><html><head><script src="/_dni/dni.js" data-hide="1000"></script></head>'
+    f'<body><p id="main" data-dni-hide>Call us on {SITE_NUMBER}</p></body></html>'
+)
+# The site's pool: every visitor takes one of these, the site's number swapped.
+NUMBERS = example_numbers(40, start=10)
+NONCE = "cmFuZG9tIG5vbmNl"
+CSP = (
+    f"default-src 'self'; script-src 'nonce-{NONCE}' 'strict-dynamic'; object-src 'none'; "
+    "base-uri 'none'; style-src 'self'; require-trusted-types-for 'script'"
+)
+STRICT = (
+    f'<!doctype html><html><head><script nonce="{NONCE}" async src="/_dni/dni.js"></script>'
+    f'</head><body><p id="main">Call us on {SITE_NUMBER}</p>'
+    '<p id="split">Or 0117 <b>496</b> 0999</p>'
+    '<a id="tel" href="tel:01174960999">Call</a></body></html>'
+)
+# Recorded from the first moment of every page: paints, swaps, frames, CSP violations.
+PROBE = """
+window.__probe = {paints: [], swaps: [], frames: [], violations: 0};
+new PerformanceObserver(function (list) {
+  list.getEntries().forEach(function (e) { __probe.paints.push([e.name, e.startTime]); });
+}).observe({type: "paint", buffered: true});
+document.addEventListener("dni:swapped", function (e) {
+  __probe.swaps.push([performance.now(), e.detail.cached, e.detail.changed]);
+});
+document.addEventListener("securitypolicyviolation", function () { __probe.violations++; });
+(function frame() {
+  var main = document.getElementById("main");
+  if (main) __probe.frames.push([performance.now(), main.textContent,
+                                 getComputedStyle(main).visibility]);
+  if (__probe.frames.length < 30) requestAnimationFrame(frame);
+})();
+"""
+READY = "() => new Promise(r => window.dni.ready(d => r([d.outcome, d.number, d.formatted])))"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    pool = build_pool(id=2, name="all", numbers=list(NUMBERS), sources=[source("Any")])
+    shop = Site(Engine([pool]), secret=SECRET)
+    shop.pages = {
+        "/cached": (CACHED, {"Cache-Control": "public, max-age=600"}),
+        "/head": (HEAD, {}),
+        "/hide": (HIDE, {}),
+        "/strict": (STRICT, {"Content-Security-Policy": CSP}),
+    }
+    with serve(shop):
+        yield shop
+
+
+class Visitor:
+    """One browser context: a visitor with their own cookies and storage, and what they saw."""
+
+    def __init__(self, browser: Any, user_agent: str = BROWSER) -> None:
+        self.context = browser.new_context(user_agent=user_agent)
+        self.context.add_init_script(PROBE)
+        self.errors: list[str] = []
+        self.console: list[tuple[str, str]] = []
+        self.page = self.context.new_page()
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("console", lambda m: self.console.append((m.type, m.text)))
+
+    def visit(self, url: str) -> tuple[str | None, str | None, str | None]:
+        """Open ``url`` and wait until the script has its answer (or gave up)."""
+        self.page.goto(url)
+        outcome, number, formatted = self.page.evaluate(READY)
+        return outcome, number, formatted
+
+    def text(self, selector: str) -> str:
+        return str(self.page.text_content(selector))
+
+    def href(self, selector: str) -> str:
+        return str(self.page.get_attribute(selector, "href"))
+
+    def script_messages(self) -> list[tuple[str, str]]:
+        """Console messages, less the browser's own line for a failed request."""
+        return [m for m in self.console if not m[1].startswith("Failed to load resource")]
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def visitor(browser: Any) -> Iterator[Visitor]:
+    one = Visitor(browser)
+    yield one
+    one.close()
+
+
+def test_two_visitors_see_two_pool_numbers_and_a_crawler_the_original(
+    browser: Any, site: Site
+) -> None:
+    seen = []
+    for _ in range(2):
+        person = Visitor(browser)
+        outcome, number, formatted = person.visit(site.url("/cached"))
+        assert outcome == "new"
+        assert number in NUMBERS
+        assert formatted == national(number)
+        assert person.text("#main") == f"Call us on {national(number)}"
+        assert person.text("#split") == f"Or {national(number)}"
+        assert person.page.inner_html("#split").count("<b>") == 1
+        assert person.href("#tel") == f"tel:{number}"
+        assert not person.errors
+        assert not person.console
+        seen.append(number)
+        person.close()
+    assert seen[0] != seen[1]
+    crawler = Visitor(browser, CRAWLER)
+    assert crawler.visit(site.url("/cached"))[:2] == ("bot", None)
+    crawler.page.wait_for_function("document.getElementById('popup')")
+    assert crawler.text("#main") == f"Call us on {SITE_NUMBER}"
+    assert crawler.text("#later") == f"Sales: {SITE_NUMBER}"
+    assert crawler.href("#tel") == "tel:01174960999"
+    assert not crawler.errors
+    crawler.close()
+
+
+def test_later_content_is_swapped_and_kept_blocks_are_kept(site: Site, visitor: Visitor) -> None:
+    _, number, _ = visitor.visit(site.url("/cached"))
+    assert number is not None
+    shown = national(number)
+    visitor.page.wait_for_function(
+        "document.getElementById('popup') && !/0999/.test(document.getElementById('popup')"
+        ".textContent) && !/0999/.test(document.getElementById('later').textContent)",
+        timeout=5000,
+    )
+    assert visitor.text("#later") == f"Sales: {shown}"
+    assert visitor.text("#popup") == f"Call now: {shown}"
+    assert visitor.text("#keep") == f"Head office: {SITE_NUMBER}"
+    assert visitor.page.input_value("#area") == SITE_NUMBER
+    assert visitor.text("#edit") == SITE_NUMBER
+    assert not visitor.errors
+    assert not visitor.console
+
+
+def test_the_api_swap_and_events(site: Site, visitor: Visitor) -> None:
+    _, number, _ = visitor.visit(site.url("/cached"))
+    assert number is not None
+    got = visitor.page.evaluate(
+        """async () => {
+          const box = document.createElement("section");
+          box.innerHTML = "<p>Ring <i>0117</i> 496 0999</p>";
+          let events = 0;
+          document.addEventListener("dni:swapped", () => events++);
+          document.body.appendChild(box);
+          const api = await window.dni.swap(box);
+          const direct = document.createElement("p");
+          direct.textContent = "0117 496 0999";
+          document.body.appendChild(direct);
+          await new Promise(r => setTimeout(r, 200));
+          return [box.textContent, direct.textContent, api.number, window.dni.number, events];
+        }"""
+    )
+    assert got[:4] == [f"Ring {national(number)}", national(number), number, number]
+    assert got[4] >= 1
+
+
+@pytest.mark.parametrize("how", ["down", "slow", "refused"])
+def test_endpoint_down_or_slow_keeps_the_numbers(site: Site, visitor: Visitor, how: str) -> None:
+    if how == "refused":
+        visitor.page.route("**/_dni/swap", lambda route: route.abort("connectionrefused"))
+        url = site.url("/cached")
+    else:
+        url = site.url(f"/cached?{how}=1")
+    started = time.monotonic()
+    outcome, number, _ = visitor.visit(url)
+    assert (outcome, number) == (None, None)
+    visitor.page.wait_for_function("document.getElementById('popup')")
+    visitor.page.wait_for_timeout(100)
+    assert visitor.text("#main") == f"Call us on {SITE_NUMBER}"
+    assert visitor.text("#later") == f"Sales: {SITE_NUMBER}"
+    assert visitor.text("#popup") == f"Call now: {SITE_NUMBER}"
+    assert visitor.href("#tel") == "tel:01174960999"
+    assert not visitor.errors
+    messages = visitor.script_messages()
+    assert len(messages) == 1, messages
+    assert messages[0][0] == "warning"
+    assert "keeps its numbers" in messages[0][1]
+    if how == "slow":
+        assert time.monotonic() - started < 2.9  # the script gave up before the answer
+
+
+def test_a_returning_visitor_sees_the_number_in_the_first_paint(
+    site: Site, visitor: Visitor
+) -> None:
+    _, number, _ = visitor.visit(site.url("/head"))
+    assert number is not None
+    first = visitor.page.evaluate("window.__probe")
+    # Back on a cached page, the endpoint slow (3 s): what shows comes from the cache.
+    visitor.page.goto(site.url("/head?slow=1"))
+    visitor.page.wait_for_function("window.__probe.paints.length >= 2")
+    probe = visitor.page.evaluate("window.__probe")
+    paints = dict(probe["paints"])
+    contentful = paints["first-contentful-paint"]
+    cached = [t for t, from_cache, changed in probe["swaps"] if from_cache and changed]
+    assert cached, probe
+    assert cached[0] < contentful, probe
+    shown = [text for _, text, _ in probe["frames"]]
+    assert shown, probe
+    assert all(text == f"Call us on {national(number)}" for text in shown), shown
+    assert visitor.href("#tel") == f"tel:{number}"
+    first_paint = dict(first["paints"])["first-contentful-paint"]
+    answered = [t for t, from_cache, _ in first["swaps"] if not from_cache]
+    print(
+        f"\nfirst visit: first contentful paint {first_paint:.0f} ms, "
+        f"swapped at {answered[0]:.0f} ms after navigation start "
+        f"({answered[0] - first_paint:.0f} ms of the site's number); "
+        f"returning visit: swapped from the cache at {cached[0]:.0f} ms, "
+        f"first contentful paint at {contentful:.0f} ms"
+    )
+
+
+def test_anti_flicker_hides_until_the_swap(site: Site, visitor: Visitor) -> None:
+    _, number, _ = visitor.visit(site.url("/hide"))
+    assert number is not None
+    probe = visitor.page.evaluate("window.__probe")
+    frames = probe["frames"]
+    assert frames
+    for _, text, visibility in frames:
+        assert visibility == "hidden" or text == f"Call us on {national(number)}", frames
+    visitor.page.wait_for_function(
+        "getComputedStyle(document.getElementById('main')).visibility === 'visible'"
+    )
+    assert visitor.text("#main") == f"Call us on {national(number)}"
+
+
+def test_a_strict_content_security_policy(site: Site, visitor: Visitor) -> None:
+    _, number, _ = visitor.visit(site.url("/strict"))
+    assert number is not None
+    assert visitor.text("#main") == f"Call us on {national(number)}"
+    assert visitor.text("#split") == f"Or {national(number)}"
+    assert visitor.href("#tel") == f"tel:{number}"
+    assert visitor.page.evaluate("window.__probe.violations") == 0
+    assert not visitor.errors
+    assert not visitor.console
+
+
+# ---- parity: what the browser shows equals the server-side rewrite --------------------
+
+
+def _e164(number: phonenumbers.PhoneNumber) -> str:
+    return str(phonenumbers.format_number(number, PhoneNumberFormat.E164))
+
+
+@functools.cache
+def _parity_cases() -> tuple[list[tuple[str, str]], dict[str, dict[str, Any]]]:
+    """The page cases ``(body HTML, pool name)`` and the pools' arguments by name: countries
+    in every form, split numbers, markup that breaks a number (the rewriter's own corpus)."""
+    cases: list[tuple[str, str]] = []
+    pools: dict[str, dict[str, Any]] = {}
+    regions = _cases()
+    for region, example, tracking in regions[:: max(1, len(regions) // 20)][:20]:
+        forms = [phonenumbers.format_number(example, f) for f in FORMS.values()]
+        body = "".join(f"<p>Call {written} today</p>" for written in forms)
+        body += f'<a href="tel:{_e164(example)}">{forms[0]}</a>'
+        body += f"<ul><li>{forms[1]}</li><li><b>{forms[0]}</b></li></ul>"
+        pools[region] = {
+            "country": region,
+            "numbers": [_e164(tracking)],
+            "numbers_to_replace": [_e164(example)],
+            "termination_number": _e164(example),
+        }
+        cases.append((body, region))
+    pools["listed"] = {
+        "country": "GB",
+        "numbers": list(example_numbers(30, start=200)),
+        "numbers_to_replace": ["+441174960123", "+442078395555"],
+    }
+    pools["every"] = {
+        "country": "GB",
+        "numbers": list(example_numbers(30, start=300)),
+        "replace_all_numbers": True,
+    }
+    for page, _ in inline.SWAPPED[:12]:
+        cases.append((f"<div>{page}</div>", "listed"))
+    for page in inline.KEPT[:8]:
+        cases.append((f"<div>{page}</div>", "every"))
+    return cases, pools
+
+
+@pytest.fixture(scope="module")
+def parity_site() -> Iterator[tuple[Site, list[tuple[str, str, str]]]]:
+    cases, arguments = _parity_cases()
+    keys = {name: str(index + 1) for index, name in enumerate(arguments)}
+    engine = Engine(
+        [
+            build_pool(id=int(keys[name]), name=name, sources=[source("Any", [f"pool={name}"])], **a)
+            for name, a in arguments.items()
+        ]
+    )
+    parity = Site(engine, secret=SECRET)
+    pages = []
+    for index, (body, name) in enumerate(cases):
+        page = f"<!doctype html><html><head>{SCRIPT}</head><body>{body}</body></html>"
+        parity.pages[f"/case/{index}"] = (page, {})
+        pages.append((f"/case/{index}?pool={name}", page, keys[name]))
+    with serve(parity):
+        yield parity, pages
+
+
+def _shows(page: Any) -> tuple[str, list[str | None]]:
+    return page.evaluate(
+        "() => [document.body.innerText,"
+        " Array.from(document.querySelectorAll('[href]'), a => a.getAttribute('href'))]"
+    )
+
+
+def test_parity_with_the_server_side_rewrite(
+    browser: Any, parity_site: tuple[Site, list[tuple[str, str, str]]]
+) -> None:
+    site, pages = parity_site
+    assert len(pages) >= 30
+    reference = browser.new_context(java_script_enabled=False)
+    shown = reference.new_page()
+    misses = []
+    swapped = 0
+    person = Visitor(browser)  # a new visitor each time: the cookies are cleared
+    for path, page, key in pages:
+        person.context.clear_cookies()
+        outcome, number, _ = person.visit(site.url(path))
+        assert outcome == "new", (path, outcome)
+        assert number is not None
+        browser_text, browser_links = _shows(person.page)
+        rewritten = compile_rewriter(site.engine.pool(key)).rewrite_html(page, number)
+        shown.set_content(rewritten)
+        server_text, server_links = _shows(shown)
+        swapped += rewritten != page
+        if (browser_text, browser_links) != (server_text, server_links):
+            misses.append((path, browser_text, server_text, browser_links, server_links))
+    reference.close()
+    assert not person.errors
+    assert not person.script_messages()
+    person.close()
+    print(f"\nparity: {len(pages)} pages, {swapped} with a number swapped, {len(misses)} differ")
+    assert swapped >= 25
+    assert not misses, json.dumps(misses[:3], indent=1, ensure_ascii=False)
+
