@@ -28,6 +28,7 @@ from dni_engine.web.core import (
     parse_cookies,
     url_of,
 )
+from dni_engine.web.endpoint import MAX_BODY, Endpoint
 
 __all__ = ["ASGIMiddleware"]
 
@@ -57,11 +58,19 @@ class ASGIMiddleware:
         self.engine = engine
         self.config = config_from(config, fields)
         self.core = WebCore(engine, self.config)
+        self.endpoint = Endpoint(self.core)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the application for one connection scope (ASGI 3)."""
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
+            return
+        prefix = self.config.endpoint_prefix
+        if (
+            prefix is not None
+            and _endpoint_path(scope, prefix)
+            and await self._endpoint(scope, receive, send)
+        ):
             return
         try:
             view = self.core.begin(_request(scope))
@@ -78,6 +87,54 @@ class ASGIMiddleware:
         response = _Response(self.core, view, send)
         await self.app(scope, receive, response.send)
         await response.finish()
+
+    async def _endpoint(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Answer an endpoint request (see :mod:`.endpoint`); ``False``: it is the app's."""
+        try:
+            request = _request(scope)
+        except Exception:
+            return False
+        endpoint = self.endpoint
+        if endpoint.route(request) is None:
+            return False
+        body = b""
+        too_large = False
+        if endpoint.needs_body(request):
+            pieces: list[bytes] = []
+            size = 0
+            while True:
+                message = await receive()
+                if message.get("type") == "http.disconnect":
+                    return True
+                piece = bytes(message.get("body", b""))
+                size += len(piece)
+                if size > MAX_BODY:
+                    too_large = True
+                    break
+                pieces.append(piece)
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(pieces)
+        answer = await endpoint.answer_async(request, body, too_large=too_large)
+        headers = [*answer.headers]
+        if not any(n.lower() == "content-length" for n, _ in headers):
+            headers.append(("Content-Length", str(len(answer.body))))
+        await send(
+            {"type": "http.response.start", "status": answer.status, "headers": _encode(headers)}
+        )
+        await send({"type": "http.response.body", "body": answer.body, "more_body": False})
+        return True
+
+
+def _endpoint_path(scope: Scope, prefix: str) -> bool:
+    """Whether the scope's path may be the endpoint's (a cheap look before a request is read)."""
+    path = scope.get("path")
+    root = scope.get("root_path") or ""
+    if not isinstance(path, str) or not isinstance(root, str):
+        return False
+    if root and not path.startswith(root):
+        path = root + path
+    return path.startswith(prefix)
 
 
 def _request(scope: Scope) -> PageRequest:

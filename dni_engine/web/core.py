@@ -417,6 +417,8 @@ def debug_value(outcome: str, decision: Decision | None) -> str:
     return "; ".join(parts)
 
 
+_T = TypeVar("_T")
+
 # ---- a visit -------------------------------------------------------------------------
 
 TEST_PARAMETER: Final = "dni_test_pool"
@@ -807,7 +809,7 @@ def _last(headers: Sequence[tuple[str, str]], name: str) -> str | None:
     return values[-1] if values else None
 
 
-async def _off_loop(call: Callable[[], ResponsePlan]) -> ResponsePlan:
+async def _off_loop(call: Callable[[], _T]) -> _T:
     """Run ``call`` on a worker thread: anyio's when installed (asyncio or trio), else asyncio's."""
     try:
         import anyio.to_thread  # optional: present wherever ASGI frameworks are

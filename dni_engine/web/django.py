@@ -23,7 +23,9 @@ The middleware is sync and async capable: under ASGI with async views the
 store is called off the event loop. ``HttpResponse`` bodies are rewritten
 whole (with an exact ``Content-Length``); ``StreamingHttpResponse`` bodies,
 sync or async iterators, stay streamed. Cookies the core sets go through
-``response.cookies``, like Django's own. Nothing in here raises into a request:
+``response.cookies``, like Django's own. The browser endpoint's paths
+(``endpoint_prefix``, see :mod:`dni_engine.web.endpoint`) are answered by the
+middleware and never reach a view. Nothing in here raises into a request:
 any failure leaves the view's response exactly as it was.
 """
 
@@ -37,14 +39,22 @@ from typing import Any, TypeAlias, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings  # type: ignore[import-untyped]
-from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
-from django.http import HttpRequest, StreamingHttpResponse  # type: ignore[import-untyped]
+from django.core.exceptions import (  # type: ignore[import-untyped]
+    ImproperlyConfigured,
+    RequestDataTooBig,
+)
+from django.http import (  # type: ignore[import-untyped]
+    HttpRequest,
+    HttpResponse,
+    StreamingHttpResponse,
+)
 
 from dni_engine.engine import Engine
 from dni_engine.errors import ConfigError
 from dni_engine.web.body import BodyRewriter
 from dni_engine.web.config import WebConfig
 from dni_engine.web.core import SKIP_HEADER, PageRequest, PageView, ResponsePlan, WebCore
+from dni_engine.web.endpoint import MAX_BODY, Endpoint, EndpointResponse
 
 __all__ = ["DNIMiddleware", "load_engine"]
 
@@ -153,11 +163,16 @@ class DNIMiddleware:
             markcoroutinefunction(self)
         engine = load_engine(getattr(settings, "DNI_ENGINE", None))
         self.core = WebCore(engine, _load_config(getattr(settings, "DNI_WEB", None)))
+        self.endpoint = Endpoint(self.core)
 
     def __call__(self, request: HttpRequest) -> Any:
         """Run the view, then show its page this visitor's number."""
         if self._async:
             return self.__acall__(request)
+        asked = self._endpoint_request(request)
+        if asked is not None:
+            page, body, too_large = asked
+            return _http_response(self.endpoint.answer(page, body, too_large=too_large))
         view = self._begin(request)
         response = cast(_Response, self.get_response(request))
         if view is None:
@@ -171,6 +186,11 @@ class DNIMiddleware:
 
     async def __acall__(self, request: HttpRequest) -> _Response:
         """The async twin of :meth:`__call__`: the store is called off the event loop."""
+        asked = self._endpoint_request(request)
+        if asked is not None:
+            page, body, too_large = asked
+            answer = await self.endpoint.answer_async(page, body, too_large=too_large)
+            return _http_response(answer)
         view = self._begin(request)
         response = cast(_Response, await cast(Awaitable[Any], self.get_response(request)))
         if view is None:
@@ -181,6 +201,27 @@ class DNIMiddleware:
             _log_once("respond", exc)
             return _unskipped(response)
         return self._apply(plan, response)
+
+    def _endpoint_request(self, request: HttpRequest) -> tuple[PageRequest, bytes, bool] | None:
+        """An endpoint request (see :mod:`.endpoint`) and its body, else ``None``; never raises."""
+        try:
+            prefix = self.core.config.endpoint_prefix
+            if prefix is None or not str(request.path).startswith(prefix):
+                return None
+            page = _page_request(request)
+            if page is None or self.endpoint.route(page) is None:
+                return None
+            body, too_large = b"", False
+            if self.endpoint.needs_body(page):
+                try:
+                    body = bytes(request.body)
+                except RequestDataTooBig:
+                    too_large = True
+                too_large = too_large or len(body) > MAX_BODY
+            return page, body, too_large
+        except Exception as exc:
+            _log_once("endpoint", exc)
+            return None
 
     def _begin(self, request: HttpRequest) -> PageView | None:
         try:
@@ -219,6 +260,16 @@ class DNIMiddleware:
             _log_once("apply", exc)
             _restore(response, headers, cookies)
             return response
+
+
+def _http_response(answer: EndpointResponse) -> _Response:
+    """The Django response of an endpoint answer."""
+    response = HttpResponse(answer.body, status=answer.status)
+    planned = list(answer.headers)
+    if not any(n.lower() == "content-length" for n, _ in planned):
+        planned.append(("Content-Length", str(len(answer.body))))
+    _set_headers(response, planned)
+    return response
 
 
 def _unskipped(response: _Response) -> _Response:

@@ -29,6 +29,7 @@ from dni_engine.web.core import (
     parse_cookies,
     url_of,
 )
+from dni_engine.web.endpoint import MAX_BODY, Endpoint
 
 __all__ = ["WSGIMiddleware"]
 
@@ -56,9 +57,17 @@ class WSGIMiddleware:
         self.engine = engine
         self.config = config_from(config, fields)
         self.core = WebCore(engine, self.config)
+        self.endpoint = Endpoint(self.core)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Run the application for one request (PEP 3333)."""
+        prefix = self.config.endpoint_prefix
+        if prefix is not None:
+            path = str(environ.get("SCRIPT_NAME") or "") + str(environ.get("PATH_INFO") or "")
+            if path.startswith(prefix):
+                answered = self._endpoint(environ, start_response)
+                if answered is not None:
+                    return answered
         try:
             view = self.core.begin(_request(environ))
         except Exception:
@@ -74,6 +83,63 @@ class WSGIMiddleware:
             call.send_headers(call.make_plan().headers)
             return result
         return _Body(call, result)
+
+    def _endpoint(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> list[bytes] | None:
+        """Answer an endpoint request (see :mod:`.endpoint`); ``None``: it is the app's."""
+        try:
+            request = _request(environ)
+        except Exception:
+            return None
+        endpoint = self.endpoint
+        if endpoint.route(request) is None:
+            return None
+        body = b""
+        too_large = False
+        if endpoint.needs_body(request):
+            body, too_large = _read_body(environ)
+        answer = endpoint.answer(request, body, too_large=too_large)
+        headers = [*answer.headers]
+        if not any(n.lower() == "content-length" for n, _ in headers):
+            headers.append(("Content-Length", str(len(answer.body))))
+        reason = _REASONS.get(answer.status, "")
+        start_response(f"{answer.status} {reason}".rstrip(), headers)
+        return [answer.body]
+
+
+_REASONS = {
+    200: "OK",
+    204: "No Content",
+    304: "Not Modified",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Content Too Large",
+}
+
+
+def _read_body(environ: dict[str, Any]) -> tuple[bytes, bool]:
+    """The request body, at most :data:`MAX_BODY` bytes; and whether there was more."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b"", False
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or -1)
+    except ValueError:
+        length = -1
+    if length > MAX_BODY:
+        return b"", True
+    try:
+        # No length given: read at most one byte past the limit.
+        data = stream.read(length) if length >= 0 else stream.read(MAX_BODY + 1)
+    except Exception:
+        return b"", False
+    data = bytes(data or b"")
+    if len(data) > MAX_BODY:
+        return b"", True
+    return data, False
 
 
 def _request(environ: dict[str, Any]) -> PageRequest:
