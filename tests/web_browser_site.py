@@ -62,9 +62,6 @@ class Site:
                 return
             if b"slow=1" in referer:
                 await asyncio.sleep(3)
-        if _STUB and scope["type"] == "http" and scope["path"].startswith("/_dni/"):
-            await _stub(self, scope, receive, send)
-            return
         await self.middleware(scope, receive, send)
 
     def url(self, path: str) -> str:
@@ -93,77 +90,3 @@ def serve(site: Site) -> Iterator[Site]:
         thread.join(5)
         sock.close()
 
-
-# ---- until the middleware serves the endpoint: the same contract, in a few lines ----
-try:
-    import dni_engine.web.endpoint  # noqa: F401
-
-    _STUB = False
-except ImportError:
-    _STUB = True
-
-
-async def _stub(site: Site, scope: Any, receive: Any, send: Any) -> None:
-    import html as htmllib
-    import json
-    import re
-    from pathlib import Path
-
-    from dni_engine.rewrite import compile_rewriter
-    from dni_engine.web.asgi import _request
-    from dni_engine.web.core import PageRequest, formatted_number
-
-    if scope["path"].endswith("/dni.js"):
-        script = (Path(__file__).parents[1] / "dni_engine/web/static/dni.js").read_bytes()
-        await Response(script, media_type="text/javascript")(scope, receive, send)
-        return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    data = json.loads(body)
-    request = _request(scope)
-    page = PageRequest(
-        method="GET",
-        url=data["url"],
-        headers={**request.headers, "referer": data.get("referrer") or ""},
-        cookies=request.cookies,
-    )
-    visit = site.middleware.core.visit(page)
-    decision = visit.decision
-    number = decision.number if decision is not None else None
-    fragments: list[Any] = [None] * len(data["fragments"])
-    links: list[Any] = [None] * len(data["links"])
-    if number is not None and decision is not None and decision.pool_key is not None:
-        rewriter = compile_rewriter(site.engine.pool(decision.pool_key))
-        tags = re.compile(r"<[^>]*>")
-        for i, fragment in enumerate(data["fragments"]):
-            out = rewriter.rewrite_html(fragment, number)
-            if out == fragment:
-                continue
-            before, after = tags.split(fragment), tags.split(out)
-            if len(before) != len(after):
-                continue
-            fragments[i] = [htmllib.unescape(a) for b, a in zip(before, after) if b]
-        for i, href in enumerate(data["links"]):
-            tag = '<a href="' + htmllib.escape(href) + '">'
-            out = rewriter.rewrite_html(tag, number)
-            if out != tag:
-                links[i] = htmllib.unescape(out[9:-2])
-    answer = {
-        "outcome": visit.outcome,
-        "number": number,
-        "formatted": formatted_number(number) if number else None,
-        "pool": decision.pool_key if decision is not None else None,
-        "fragments": fragments,
-        "links": links,
-    }
-    headers = [("Cache-Control", "private, no-store")]
-    response = Response(json.dumps(answer), media_type="application/json")
-    for cookie in visit.cookies:
-        response.raw_headers.append((b"set-cookie", cookie.encode("latin-1")))
-    for name, value in headers:
-        response.headers[name] = value
-    await response(scope, receive, send)

@@ -24,6 +24,8 @@
   var storeKey = "dni:" + prefix;
   var hideAttr = conf("hide", null);
   var hideFor = hideAttr === null ? 0 : Math.min(+hideAttr || 1000, 1000);
+  // Parts two text nodes in a fragment; written so that the script can stand inline.
+  var PART = "\x3c!---->";
   var digit = /\d/;
   var telHref = /^\s*(tel|callto):/i;
 
@@ -96,7 +98,7 @@
     }
     function text(node) {
       open();
-      if (cur.last === "t") cur.html += "<!---->";
+      if (cur.last === "t") cur.html += PART;
       var o = original(node, node.data);
       cur.html += esc(o);
       cur.nodes.push(node);
@@ -117,7 +119,7 @@
       for (var c = el.firstChild; c; c = c.nextSibling) {
         var type = c.nodeType;
         if (type === 3) { if (c.data) text(c); }
-        else if (type === 8) { if (cur) tag("<!---->"); }
+        else if (type === 8) { if (cur) tag(PART); }
         else if (type === 1) {
           var name = c.localName;
           if (skip[name] || c.hasAttribute("data-dni-noswap") || c.isContentEditable) { end(); continue; }
