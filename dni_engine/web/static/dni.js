@@ -8,7 +8,7 @@
   if (w.dni && w.dni.version) return;
   // The element names the server's rewriter reads as inline (dni_engine/rewrite/inline.py).
   var INLINE = "a abbr b bdi bdo cite code data dfn em font i kbd mark q s samp small span strong time u var";
-  var SKIP = "script style textarea noscript template select";
+  var SKIP = "script style textarea noscript template";
   var inline = {}, skip = {};
   INLINE.split(" ").forEach(function (n) { inline[n] = 1; });
   SKIP.split(" ").forEach(function (n) { skip[n] = 1; });
