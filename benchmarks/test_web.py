@@ -260,12 +260,12 @@ def test_the_middleware_rewrites_the_page(views: Views) -> None:
     assert size == len(BODY)
     assert not cookies
     _, cookies = wrapped()
-    assert len(cookies) == 2  # the visitor and the landing cookies
+    assert len(cookies) == 3  # the visitor, landing and number cookies
     size, again = wrapped(_cookies(cookies))
     assert size > 0
-    assert len(again) == 1  # only the landing cookie, which slides
+    assert len(again) == 2  # the landing and number cookies, which slide
     for _ in range(3):
-        assert len(fresh()[1]) == 2
+        assert len(fresh()[1]) == 3
 
 
 def test_baseline_bare_app(benchmark: BenchmarkFixture, views: Views) -> None:
@@ -298,7 +298,7 @@ def test_new_visitor(benchmark: BenchmarkFixture, views: Views) -> None:
     benchmark.group = f"web-{protocol}"
     size, cookies = benchmark(fresh)
     assert size > 0
-    assert len(cookies) == 2
+    assert len(cookies) == 3
     _record(benchmark, f"web-{protocol}", "new")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import io
 import re
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -40,6 +41,7 @@ if not settings.configured:
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import (
+    FileResponse,
     HttpRequest,
     HttpResponse,
     HttpResponseNotFound,
@@ -56,7 +58,7 @@ from dni_engine import Engine, load_pools
 from dni_engine.rewrite import stream as rewrite_stream
 from dni_engine.stores.redis import RedisStore
 from dni_engine.testing.redis_server import free_port
-from dni_engine.web import SKIP_HEADER, skip
+from dni_engine.web import SKIP_HEADER, WebConfig, skip
 from dni_engine.web import django as django_adapter
 from dni_engine.web.django import DNIMiddleware
 
@@ -126,6 +128,10 @@ def brotli_page(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def html_file(request: HttpRequest) -> FileResponse:
+    return FileResponse(io.BytesIO(PAGE.encode()), content_type="text/html; charset=utf-8")
+
+
 @skip
 def skipped(request: HttpRequest) -> HttpResponse:
     return HttpResponse(PAGE)
@@ -140,6 +146,7 @@ urlpatterns = [
     path("skipped", skipped),
     path("cookie", with_cookie),
     path("brotli", brotli_page),
+    path("file", html_file),
     path("json", lambda request: JsonResponse({"phone": ORIGINAL})),
     path("text", lambda request: HttpResponse(PAGE, content_type="text/plain")),
     path("redirect", lambda request: HttpResponseRedirect("/tyres")),
@@ -348,6 +355,22 @@ def test_a_streamed_body_with_a_number_split_across_chunks(client: Client) -> No
     assert len(numbers(body)) == 1
     assert ORIGINAL not in body
     assert "Content-Length" not in response.headers
+
+
+def test_a_file_response_serving_html(client: Client) -> None:
+    response = ad_visit(client, "/file?gclid=abc")
+    assert response.streaming
+    body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    assert len(numbers(body) & AD_NUMBERS) == 1
+    assert "Content-Length" not in response.headers
+
+
+def test_dni_web_may_be_a_webconfig(engine: Engine) -> None:
+    config = WebConfig(secret=SECRET, debug_header=True, cookie_name="v")
+    with override_settings(DNI_ENGINE=engine, DNI_WEB=config):
+        response = ad_visit(Client(headers={"User-Agent": BROWSER}))
+    assert "v" in response.cookies
+    assert debug(response)["pool"] == "41001"
 
 
 def test_a_streamed_gzip_body(client: Client) -> None:

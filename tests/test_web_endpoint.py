@@ -865,3 +865,84 @@ def test_config_checks_the_new_fields() -> None:
         )
     names = {p.path for p in caught.value.problems}
     assert names >= {"endpoint_prefix", "number_cookie_name", "amp_origins[0]", "debug"}
+
+
+# ---- frameworks ------------------------------------------------------------------------------
+
+
+def test_fastapi_with_the_middleware_added() -> None:
+    from fastapi import FastAPI
+
+    seen: list[str] = []
+    app = FastAPI()
+
+    @app.post("/_dni/swap")
+    def never() -> dict[str, str]:
+        seen.append("swap")
+        return {}
+
+    app.add_middleware(ASGIMiddleware, engine=make_engine(), secret=SECRET)
+    client = TestClient(app, base_url=BASE, headers={"User-Agent": BROWSER})
+    body = json.dumps({"url": f"{BASE}/?gclid=abc", "links": ["tel:0117 496 0999"]})
+    response = client.post("/_dni/swap", content=body)
+    assert response.json()["links"] == [f"tel:{AD_NUMBERS[0]}"]
+    assert seen == []
+
+
+def test_the_flask_extension() -> None:
+    from dni_engine.web.flask import DNI
+
+    seen: list[str] = []
+    app = flask_app(seen)
+    DNI(app, make_engine(), secret=SECRET)
+    client = app.test_client()
+    body = json.dumps({"url": f"{BASE}/", "fragments": ["0117 496 0999"]})
+    response = _post(client, "/_dni/swap", body.encode())
+    assert response.get_json()["fragments"] == [["0117 496 0010"]]
+    assert seen == []
+
+
+# ---- the number cookie on page views ----------------------------------------------------------
+
+
+def test_a_page_view_clears_the_number_cookie_when_no_lease_is_held() -> None:
+    store = FlakyStore()
+    store.down = True
+    web = WebCore(make_engine(store=store), WebConfig(secret=SECRET))
+    request = PageRequest("GET", f"{BASE}/", {"user-agent": BROWSER}, {"dni_number": "old"})
+    view = web.begin(request)
+    assert view is not None
+    plan = view.respond(200, [("Content-Type", "text/html")])
+    lines = [v for n, v in plan.headers if n == "Set-Cookie" and v.startswith("dni_number=")]
+    assert lines == ["dni_number=; Max-Age=0; Path=/; Secure; SameSite=Lax"]
+
+
+def test_the_number_cookie_can_be_turned_off() -> None:
+    web = WebCore(make_engine(), WebConfig(secret=SECRET, number_cookie_name=None))
+    view = web.begin(PageRequest("GET", f"{BASE}/", {"user-agent": BROWSER}))
+    assert view is not None
+    plan = view.respond(200, [("Content-Type", "text/html")])
+    names = {v.partition("=")[0] for n, v in plan.headers if n == "Set-Cookie"}
+    assert names == {"dni_visitor", "dni_landing"}
+
+
+def test_head_and_content_length(script: bytes) -> None:
+    _, endpoint = _site()
+    head = endpoint.answer(PageRequest("HEAD", f"{BASE}/_dni/dni.js", {}))
+    assert head.status == 200
+    assert head.body == b""
+    assert ("Content-Length", str(len(script))) in head.headers
+    fresh = endpoint.answer(get(f"{BASE}/_dni/dni.js", **{"if-none-match": 'W/"e1"'}))
+    assert fresh.status == 304
+    assert all(n != "Content-Length" for n, _ in fresh.headers)
+    response = endpoint.answer(post(), json.dumps({"url": BASE}).encode())
+    assert ("Content-Length", str(len(response.body))) in response.headers
+
+
+def test_script_tags_never_inline_a_script_that_could_end_its_element(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(endpoint_module, "_script", lambda: (b"var s = '</SCRIPT>';", '"e"'))
+    assert script_tags(inline=True) == '<script src="/_dni/dni.js"></script>'
+    monkeypatch.setattr(endpoint_module, "_script", lambda: (b"var s = '<!---->';", '"e"'))
+    assert script_tags(inline=True).startswith('<script data-prefix="/_dni">var s')

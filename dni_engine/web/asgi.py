@@ -116,9 +116,7 @@ class ASGIMiddleware:
                     break
             body = b"".join(pieces)
         answer = await endpoint.answer_async(request, body, too_large=too_large)
-        headers = [*answer.headers]
-        if not any(n.lower() == "content-length" for n, _ in headers):
-            headers.append(("Content-Length", str(len(answer.body))))
+        headers = answer.headers
         await send(
             {"type": "http.response.start", "status": answer.status, "headers": _encode(headers)}
         )

@@ -30,7 +30,12 @@ visit); the ``consent`` hook refusing (or raising) gets nothing; the visitor
 id is the application's (``visitor_id`` hook), else the visitor cookie when it
 looks like one of ours, else a new one; the landing context is read from the
 signed landing cookie and moved on by :func:`~dni_engine.landing.next_landing`;
-and the engine is asked for the number of the landing URL and referrer.
+and the engine is asked for the number of the landing URL and referrer. A
+visitor holding a lease also gets the number cookie, readable by the page's
+script (``number_cookie_name``). In ``debug`` mode a ``dni_test_pool`` URL
+parameter shows that pool's first number instead, without a lease or a cookie.
+These rules are :meth:`WebCore.visit`, which the browser endpoint
+(:mod:`dni_engine.web.endpoint`) shares.
 
 Nothing here raises into the host: any failure gives a plan that leaves the
 response as the application made it, logged once per kind of failure.

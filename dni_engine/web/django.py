@@ -265,10 +265,7 @@ class DNIMiddleware:
 def _http_response(answer: EndpointResponse) -> _Response:
     """The Django response of an endpoint answer."""
     response = HttpResponse(answer.body, status=answer.status)
-    planned = list(answer.headers)
-    if not any(n.lower() == "content-length" for n, _ in planned):
-        planned.append(("Content-Length", str(len(answer.body))))
-    _set_headers(response, planned)
+    _set_headers(response, answer.headers)
     return response
 
 

@@ -155,13 +155,6 @@ class Endpoint:
         self.core = core
         self.prefix = core.config.endpoint_prefix
 
-    def claims(self, path: str) -> bool:
-        """Whether ``path`` (the request's, percent-encoded) is one of the endpoint's paths."""
-        prefix = self.prefix
-        if prefix is None or not path.startswith(prefix):
-            return False
-        return path[len(prefix) :] in (SCRIPT_PATH, SWAP_PATH, NUMBER_PATH)
-
     def route(self, request: PageRequest) -> str | None:
         """``"script"``, ``"swap"`` or ``"number"`` for an endpoint request, else ``None``."""
         prefix = self.prefix
@@ -196,14 +189,27 @@ class Endpoint:
     def answer(
         self, request: PageRequest, body: bytes = b"", *, too_large: bool = False
     ) -> EndpointResponse:
-        """The answer to an endpoint request (``body`` its body); never raises."""
+        """The answer to an endpoint request (``body`` its body); never raises.
+
+        Every answer but a 204 or 304 carries its exact ``Content-Length``; ``HEAD``
+        is answered as ``GET`` without the body.
+        """
+        answer = self._answer(request, body, too_large)
+        if answer.status in (204, 304):
+            return answer
+        headers = [(n, v) for n, v in answer.headers if n.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(answer.body))))
+        head = _method(request) == "HEAD"
+        return EndpointResponse(answer.status, headers, b"" if head else answer.body)
+
+    def _answer(self, request: PageRequest, body: bytes, too_large: bool) -> EndpointResponse:
         try:
             route = self.route(request)
             method = _method(request)
             if route == "script":
                 if method not in ("GET", "HEAD"):
                     return _not_allowed("GET, HEAD")
-                return self._script(request, head=method == "HEAD")
+                return self._script(request)
             if route == "swap":
                 if method != "POST":
                     return _not_allowed("POST")
@@ -221,7 +227,7 @@ class Endpoint:
 
     # -- the script --
 
-    def _script(self, request: PageRequest, head: bool) -> EndpointResponse:
+    def _script(self, request: PageRequest) -> EndpointResponse:
         script = _script()
         if script is None:
             return EndpointResponse(
@@ -236,8 +242,7 @@ class Endpoint:
         wanted = request.headers.get("if-none-match", "")
         if etag in {tag.strip().removeprefix("W/") for tag in wanted.split(",")}:
             return EndpointResponse(304, headers, b"")
-        headers.append(("Content-Length", str(len(data))))
-        return EndpointResponse(200, headers, b"" if head else data)
+        return EndpointResponse(200, headers, data)
 
     # -- the swap --
 
@@ -512,7 +517,9 @@ def script_tags(
         script = _script()
         if script is not None:
             text = script[0].decode("utf-8")
-            if "</script" not in text.lower() and "<!--" not in text:
+            # Inside <script>, "</script" ends it, and "<script" after "<!--" keeps
+            # a later "</script>" from ending it: either makes the text unsafe inline.
+            if "<script" not in text.lower() and "</script" not in text.lower():
                 if prefix == "/_dni":
                     extra += ' data-prefix="/_dni"'
                 return f"<script{extra}>{text}</script>"

@@ -100,9 +100,7 @@ class WSGIMiddleware:
         if endpoint.needs_body(request):
             body, too_large = _read_body(environ)
         answer = endpoint.answer(request, body, too_large=too_large)
-        headers = [*answer.headers]
-        if not any(n.lower() == "content-length" for n, _ in headers):
-            headers.append(("Content-Length", str(len(answer.body))))
+        headers = answer.headers
         reason = _REASONS.get(answer.status, "")
         start_response(f"{answer.status} {reason}".rstrip(), headers)
         return [answer.body]
