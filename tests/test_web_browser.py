@@ -275,7 +275,7 @@ def test_endpoint_down_or_slow_keeps_the_numbers(site: Site, visitor: Visitor, h
 
 
 def test_a_returning_visitor_sees_the_number_in_the_first_paint(
-    site: Site, visitor: Visitor
+    site: Site, visitor: Visitor, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, number, _ = visitor.visit(site.url("/head"))
     assert number is not None
@@ -297,13 +297,14 @@ def test_a_returning_visitor_sees_the_number_in_the_first_paint(
     assert visitor.href("#tel") == f"tel:{number}"
     first_paint = dict(first["paints"])["first-contentful-paint"]
     answered = [t for t, from_cache, _ in first["swaps"] if not from_cache]
-    print(
-        f"\nfirst visit: first contentful paint {first_paint:.0f} ms, "
-        f"swapped at {answered[0]:.0f} ms after navigation start "
-        f"({answered[0] - first_paint:.0f} ms of the site's number); "
-        f"returning visit: swapped from the cache at {cached[0]:.0f} ms, "
-        f"first contentful paint at {contentful:.0f} ms"
-    )
+    with capsys.disabled():
+        print(
+            f"\nfirst visit: first contentful paint {first_paint:.0f} ms, "
+            f"swapped at {answered[0]:.0f} ms after navigation start "
+            f"({answered[0] - first_paint:.0f} ms of the site's number); "
+            f"returning visit: swapped from the cache at {cached[0]:.0f} ms, "
+            f"first contentful paint at {contentful:.0f} ms"
+        )
 
 
 def test_anti_flicker_hides_until_the_swap(site: Site, visitor: Visitor) -> None:
@@ -407,7 +408,9 @@ def _shows(page: Any) -> tuple[str, list[str | None]]:
 
 
 def test_parity_with_the_server_side_rewrite(
-    browser: Any, parity_site: tuple[Site, list[tuple[str, str, str]]]
+    browser: Any,
+    parity_site: tuple[Site, list[tuple[str, str, str]]],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     site, pages = parity_site
     assert len(pages) >= 30
@@ -432,6 +435,7 @@ def test_parity_with_the_server_side_rewrite(
     assert not person.errors
     assert not person.script_messages()
     person.close()
-    print(f"\nparity: {len(pages)} pages, {swapped} with a number swapped, {len(misses)} differ")
+    with capsys.disabled():
+        print(f"\nparity: {len(pages)} pages, {swapped} swapping a number, {len(misses)} differ")
     assert swapped >= 25
     assert not misses, json.dumps(misses[:3], indent=1, ensure_ascii=False)
