@@ -162,6 +162,7 @@
     }
     for (i = 0; i < links.length; i++) {
       var a = links[i], h = original(a, a.getAttribute("href")), lk = "href:" + h;
+      if (h.length > 2000) continue;
       var item = { link: a, now: a.getAttribute("href"), orig: h };
       if (has(known, lk)) changed += applyLink(item, known[lk]);
       if (loaded && (!has(known, lk) || !sentFirst)) enqueue(lk, item);
@@ -325,6 +326,15 @@
         var was = wrote.get(target);
         var now = r.type === "attributes" ? target.getAttribute("href") : target.data;
         if (was && was[1] === now) continue;
+      }
+      var added = r.type === "childList" ? r.addedNodes : [], whole = !r.removedNodes.length;
+      // An added block starts runs of its own: only it is scanned, not its parent's block.
+      for (var k = 0; k < added.length && whole; k++) {
+        whole = added[k].nodeType === 1 && !inline[added[k].localName];
+      }
+      if (r.type === "childList" && whole) {
+        for (k = 0; k < added.length; k++) if (roots.indexOf(added[k]) < 0) roots.push(added[k]);
+        continue;
       }
       var root = block(target);
       if (root && roots.indexOf(root) < 0) roots.push(root);
