@@ -227,6 +227,22 @@ def test_later_content_is_swapped_and_kept_blocks_are_kept(site: Site, visitor: 
     assert not visitor.console
 
 
+def test_content_added_before_the_first_answer_is_the_same_visitors(
+    site: Site, visitor: Visitor
+) -> None:
+    # The first answer takes 0.6 s: the number rendered at 300 ms waits for it (and for
+    # the visitor cookie it sets) instead of asking as a visitor without one.
+    _, number, _ = visitor.visit(site.url("/cached?lag=1"))
+    assert number is not None
+    visitor.page.wait_for_function(
+        "document.getElementById('popup') && !/0999/.test(document.getElementById('popup')"
+        ".textContent) && !/0999/.test(document.getElementById('later').textContent)",
+        timeout=5000,
+    )
+    assert visitor.text("#later") == f"Sales: {national(number)}"
+    assert visitor.text("#popup") == f"Call now: {national(number)}"
+
+
 def test_the_api_swap_and_events(site: Site, visitor: Visitor) -> None:
     _, number, _ = visitor.visit(site.url("/cached"))
     assert number is not None
@@ -247,6 +263,32 @@ def test_the_api_swap_and_events(site: Site, visitor: Visitor) -> None:
     )
     assert got[:4] == [f"Ring {national(number)}", national(number), number, number]
     assert got[4] >= 1
+
+
+def test_a_number_built_up_piece_by_piece(site: Site, visitor: Visitor) -> None:
+    # A framework adds a number's pieces in separate tasks, into a paragraph already there.
+    _, number, _ = visitor.visit(site.url("/cached"))
+    assert number is not None
+    text = visitor.page.evaluate(
+        """async () => {
+          const p = document.getElementById("main");
+          const tick = () => new Promise(r => setTimeout(r, 50));
+          p.textContent = "Dial ";
+          await tick();
+          p.append("0117 ");
+          await tick();
+          const b = document.createElement("b");
+          b.textContent = "496";
+          p.append(b);
+          await tick();
+          p.append(" 0999 today");
+          await new Promise(r => setTimeout(r, 300));
+          return [p.textContent, p.innerHTML];
+        }"""
+    )
+    shown = national(number)
+    assert text[0] == f"Dial {shown} today"
+    assert text[1].count("<b>") == 1
 
 
 @pytest.mark.parametrize("how", ["down", "slow", "refused"])

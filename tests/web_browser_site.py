@@ -52,7 +52,8 @@ class Site:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """The app: the middleware, with the swap endpoint slowed or failed on demand.
 
-        A page whose URL holds ``slow=1`` gets its answer after 3 s; ``down=1``: a 503.
+        A page whose URL holds ``slow=1`` gets its answer after 3 s, ``lag=1`` after
+        0.6 s; ``down=1``: a 503.
         """
         if scope["type"] == "http" and scope["path"].endswith("/swap"):
             self.swaps += 1
@@ -62,6 +63,8 @@ class Site:
                 return
             if b"slow=1" in referer:
                 await asyncio.sleep(3)
+            if b"lag=1" in referer:
+                await asyncio.sleep(0.6)
         await self.middleware(scope, receive, send)
 
     def url(self, path: str) -> str:
@@ -89,4 +92,3 @@ def serve(site: Site) -> Iterator[Site]:
         server.should_exit = True
         thread.join(5)
         sock.close()
-

@@ -35,6 +35,7 @@
   // Node -> [original, written]: what this script wrote, to tell its own writes apart.
   var wrote = new WeakMap();
   var queue = [], pending = {}, timer = 0, sentFirst = false, dead = false, bot = false;
+  var firstPending = false, later = [];
   var readyFlag = false, waiters = [], hidden = [], observer = null, loaded = false;
   var has = function (o, k) { return Object.prototype.hasOwnProperty.call(o, k); };
   var api = {
@@ -203,6 +204,12 @@
 
   // Send what is queued (at most 200 fragments and 100 links a request); apply the answer.
   function send(done) {
+    // Until the first answer has set the visitor's cookies, nothing else is asked:
+    // a request without them would be another visitor.
+    if (firstPending) {
+      if (done) later.push(done);
+      return;
+    }
     var frags = [], hrefs = [], keep = [];
     queue.forEach(function (k) {
       if (k.slice(0, 5) === "href:") { if (hrefs.length < 100) hrefs.push(k.slice(5)); else keep.push(k); }
@@ -215,6 +222,7 @@
     }
     var first = !sentFirst, over = false;
     sentFirst = true;
+    firstPending = first;
     var ctl = w.AbortController ? new AbortController() : null;
     var clock = setTimeout(function () {
       fail("no answer in " + timeout + " ms");
@@ -254,8 +262,9 @@
       fire(changed, false);
       if (first) ready();
       if (!api.number) stop();
-      else if (queue.length) schedule();
       if (done) done(api);
+      if (first) release();
+      else if (queue.length) schedule();
     }).catch(function (e) {
       fail(e && e.message);
     });
@@ -267,7 +276,15 @@
       dead = true;
       stop();
       if (done) done(api);
+      if (first) release();
     }
+  }
+
+  function release() {
+    firstPending = false;
+    var waiting = later;
+    later = [];
+    send(function () { waiting.forEach(function (f) { f(api); }); });
   }
 
   function save() {
