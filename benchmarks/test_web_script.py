@@ -91,6 +91,7 @@ def test_first_visit_swap_latency(benchmark: BenchmarkFixture) -> None:
             page = context.new_page()
             page.goto(site.url("/cached"))
             page.evaluate("() => new Promise(r => window.dni.ready(r))")
+            page.wait_for_function("__probe.paints.length >= 2")
             paints, swaps, loaded = page.evaluate(
                 "[__probe.paints, __probe.swaps,"
                 " performance.getEntriesByType('navigation')[0].domContentLoadedEventStart]"

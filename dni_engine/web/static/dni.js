@@ -17,8 +17,11 @@
     var v = me && me.getAttribute("data-" + name);
     return v === null || v === undefined ? fallback : v;
   };
-  var src = me && me.src ? me.src.replace(/[?#].*$/, "") : "";
+  // The src as written: the resolved one follows a <base> parsed after the tag.
+  var src = (me && me.getAttribute("src") || "").replace(/[?#].*$/, "");
   var prefix = conf("prefix", /\/dni\.js$/.test(src) ? src.slice(0, -7) : "/_dni");
+  // A path is the page's own origin's, whatever <base> the page holds.
+  if (/^\/(?!\/)/.test(prefix)) prefix = location.origin + prefix;
   var timeout = +conf("timeout", 2000) || 2000;
   var cookieName = conf("cookie", "dni_number");
   var storeKey = "dni:" + prefix;
