@@ -267,6 +267,29 @@ def test_the_api_swap_and_events(site: Site, visitor: Visitor) -> None:
     assert got[4] >= 1
 
 
+def test_the_swap_event_reaches_a_shadow_root(site: Site, visitor: Visitor) -> None:
+    # The observer sees the document, not a component's shadow tree: the component asks.
+    _, number, _ = visitor.visit(site.url("/cached"))
+    assert number is not None
+    text = visitor.page.evaluate(
+        """async () => {
+          const host = document.createElement("div");
+          const shadow = host.attachShadow({mode: "open"});
+          const p = document.createElement("p");
+          p.textContent = "Call 0117 496 0999";
+          shadow.appendChild(p);
+          document.body.appendChild(host);
+          await new Promise(r => setTimeout(r, 200));
+          const before = p.textContent;
+          host.dispatchEvent(new CustomEvent("dni:swap", {bubbles: true, composed: true,
+                                                          detail: {node: shadow}}));
+          await new Promise(r => setTimeout(r, 300));
+          return [before, p.textContent];
+        }"""
+    )
+    assert text == [f"Call {SITE_NUMBER}", f"Call {national(number)}"]
+
+
 def test_a_number_built_up_piece_by_piece(site: Site, visitor: Visitor) -> None:
     # A framework adds a number's pieces in separate tasks, into a paragraph already there.
     _, number, _ = visitor.visit(site.url("/cached"))

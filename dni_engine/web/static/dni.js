@@ -155,8 +155,9 @@
 
   // Apply at once what is known (before paint, from a microtask); queue the rest.
   function scan(root) {
-    var el = root && block(root);
-    if (!el || bot || dead || excluded(el)) return;
+    // A shadow root (or fragment) given to swap() is scanned as it is.
+    var el = root && (root.nodeType === 11 ? root : block(root));
+    if (!el || bot || dead || excluded(el.nodeType === 11 ? el.host : el)) return;
     var found = [], links = [], changed = 0, i;
     runs(el, found, links);
     for (i = 0; i < found.length; i++) {
