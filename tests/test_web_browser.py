@@ -11,7 +11,6 @@ import functools
 import json
 import os
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,6 +47,8 @@ pytestmark = [
 sync_api = pytest.importorskip("playwright.sync_api")
 
 SCRIPT = '<script async src="/_dni/dni.js"></script>'
+# Parity is about the text, not the timeout: a slow machine gets 5 s for large pages.
+PARITY_SCRIPT = '<script async src="/_dni/dni.js" data-timeout="5000"></script>'
 TAIL = """<script>
 setTimeout(function () {
   document.getElementById("later").textContent = "Sales: 0117 496 0999";
@@ -323,7 +324,6 @@ def test_endpoint_down_or_slow_keeps_the_numbers(site: Site, visitor: Visitor, h
         url = site.url("/cached")
     else:
         url = site.url(f"/cached?{how}=1")
-    started = time.monotonic()
     outcome, number, _ = visitor.visit(url)
     assert (outcome, number) == (None, None)
     visitor.page.wait_for_function("document.getElementById('popup')")
@@ -337,8 +337,8 @@ def test_endpoint_down_or_slow_keeps_the_numbers(site: Site, visitor: Visitor, h
     assert len(messages) == 1, messages
     assert messages[0][0] == "warning"
     assert "keeps its numbers" in messages[0][1]
-    if how == "slow":
-        assert time.monotonic() - started < 2.9  # the script gave up before the answer
+    if how == "slow":  # the script gave up before the answer came
+        assert "no answer in 2000 ms" in messages[0][1]
 
 
 def test_a_returning_visitor_sees_the_number_in_the_first_paint(
@@ -500,12 +500,12 @@ def parity_site() -> Iterator[tuple[Site, list[tuple[str, str, str]]]]:
     parity = Site(engine, secret=SECRET)
     pages = []
     for index, (body, name) in enumerate(cases):
-        page = f"<!doctype html><html><head>{SCRIPT}</head><body>{body}</body></html>"
+        page = f"<!doctype html><html><head>{PARITY_SCRIPT}</head><body>{body}</body></html>"
         parity.pages[f"/case/{index}"] = (page, {})
         pages.append((f"/case/{index}?pool={name}", page, keys[name]))
     for name, html, _ in real:
         # the script first in <head>, before any <base> the page holds
-        page = re.sub(r"(?i)<head\b[^>]*>", lambda m: m.group(0) + SCRIPT, html, count=1)
+        page = re.sub(r"(?i)<head\b[^>]*>", lambda m: m.group(0) + PARITY_SCRIPT, html, count=1)
         parity.pages[f"/{name}"] = (page, {})
         pages.append((f"/{name}?pool={name}", page, keys[name]))
     with serve(parity):
@@ -548,7 +548,7 @@ def test_parity_with_the_server_side_rewrite(
         browser_text, browser_links = _shows(person.page)
         rewritten = compile_rewriter(site.engine.pool(key)).rewrite_html(page, number)
         reference_path = "/reference" + path.split("?")[0]
-        site.pages[reference_path] = (rewritten.replace(SCRIPT, "", 1), {})
+        site.pages[reference_path] = (rewritten.replace(PARITY_SCRIPT, "", 1), {})
         shown.goto(site.url(reference_path))
         server_text, server_links = _shows(shown)
         swapped += rewritten != page

@@ -52,7 +52,7 @@
     },
     swap: function (node) {
       return new Promise(function (done) {
-        scan(node && node.nodeType ? node : d.documentElement);
+        guard(scan)(node && node.nodeType ? node : d.documentElement);
         send(done);
       });
     }
@@ -372,20 +372,31 @@
     if (!sentFirst) send();
   }
 
-  d.addEventListener("dni:swap", function (e) {
+  // A fault of this script never reaches the page: one warning, and it stops.
+  function guard(f) {
+    return function (x) {
+      try { return f(x); } catch (e) {
+        if (!dead) console.warn("dni: stopped (" + (e && e.message) + "); the page keeps its numbers");
+        dead = true;
+        stop();
+      }
+    };
+  }
+
+  d.addEventListener("dni:swap", guard(function (e) {
     var node = e.detail && e.detail.node ? e.detail.node : e.target;
     api.swap(node === d ? d.documentElement : node);
-  });
+  }));
   if (cache) hideFor = 0;
   else if (hideFor) setTimeout(reveal, hideFor);
   if (w.MutationObserver) {
-    observer = new MutationObserver(observed);
+    observer = new MutationObserver(guard(observed));
     observer.observe(d.documentElement, {
       childList: true, subtree: true, characterData: true, attributes: true, attributeFilter: ["href"]
     });
   }
   if (d.readyState === "loading") {
-    if (cache || hideFor) scan(d.documentElement);
-    d.addEventListener("DOMContentLoaded", start);
-  } else start();
+    if (cache || hideFor) guard(scan)(d.documentElement);
+    d.addEventListener("DOMContentLoaded", guard(start));
+  } else guard(start)();
 })();
