@@ -38,10 +38,11 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 # Debian packages the tests need (a real redis-server, a C compiler for the compiled
-# build); installed only when missing.
+# build, chromium for the browser tests, driven by Playwright); installed only when missing.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	command -v $${CC:-cc} >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
