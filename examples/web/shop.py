@@ -15,6 +15,8 @@ Environment:
   share them; in memory (one process only) when unset.
 * ``DNI_REDIS_NAMESPACE``: the key prefix in Redis (several sites, or test
   runs, on one Redis).
+* ``DNI_REDIS_TIMEOUT``: seconds a Redis call may take (0.1); past it the page
+  keeps its own numbers (``store_unavailable``).
 * ``DNI_DEBUG=0`` turns off the ``X-DNI`` debug header the examples send.
 
 Every response also carries ``X-Worker-Pid``, the process that served it, to
@@ -71,7 +73,8 @@ def build_engine() -> Engine:
         from dni_engine.stores.redis import RedisStore
 
         namespace = os.environ.get("DNI_REDIS_NAMESPACE") or "dni"
-        store = RedisStore(url, namespace=namespace)
+        timeout = float(os.environ.get("DNI_REDIS_TIMEOUT") or 0.1)
+        store = RedisStore(url, namespace=namespace, timeout=timeout, connect_timeout=timeout)
     else:
         store = MemoryStore()
     return Engine(pools, store)
