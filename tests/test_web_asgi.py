@@ -40,6 +40,7 @@ from tests.web_site import (
     STREAMED,
     STREAMED_SWAPPED,
     FlakyStore,
+    break_the_rewriter,
     make_engine,
     shown,
 )
@@ -292,20 +293,12 @@ def test_the_store_down_gives_the_original_page() -> None:
         assert shown(test_client.get("/?gclid=abc").text) == AD_NUMBERS[0]
 
 
-class _Exploding:
-    def feed(self, chunk: bytes) -> bytes:
-        raise RuntimeError("the rewriter broke")
-
-    def close(self) -> bytes:
-        raise RuntimeError("the rewriter broke")
-
-
 @pytest.mark.parametrize("path", ["/", "/stream", "/gzip"])
 def test_an_exception_inside_the_rewriter_gives_the_original_page(
     path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = make_engine()
-    monkeypatch.setattr(engine, "stream", lambda decision, encoding="utf-8": _Exploding())
+    break_the_rewriter(monkeypatch)
     with site(engine) as test_client:
         response = test_client.get(path + "?gclid=abc")
     assert response.status_code == 200

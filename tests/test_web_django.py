@@ -55,12 +55,12 @@ from django.test import AsyncClient, Client, override_settings
 from django.urls import path
 
 from dni_engine import Engine, load_pools
-from dni_engine.rewrite import stream as rewrite_stream
 from dni_engine.stores.redis import RedisStore
 from dni_engine.testing.redis_server import free_port
 from dni_engine.web import SKIP_HEADER, WebConfig, skip
 from dni_engine.web import django as django_adapter
 from dni_engine.web.django import DNIMiddleware
+from tests.web_site import break_the_rewriter
 
 ROOT = Path(__file__).resolve().parent.parent
 POOLS = load_pools((ROOT / "examples" / "site" / "pools.json").read_bytes())
@@ -451,12 +451,7 @@ def test_the_store_down_leaves_the_original_page() -> None:
 def test_an_exception_in_the_rewriter_leaves_the_original_page(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(self: object, chunk: object = "") -> object:
-        raise RuntimeError("rewriter bug")
-
-    for kind in (rewrite_stream.RewriteStream, rewrite_stream.ByteRewriteStream):
-        monkeypatch.setattr(kind, "feed", broken)
-        monkeypatch.setattr(kind, "close", broken)
+    break_the_rewriter(monkeypatch)
     for url in (AD, "/stream?gclid=abc"):
         response = ad_visit(client, url)
         assert response.status_code == 200

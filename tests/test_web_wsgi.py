@@ -25,6 +25,7 @@ from tests.web_site import (
     STREAMED,
     STREAMED_SWAPPED,
     FlakyStore,
+    break_the_rewriter,
     make_engine,
     shown,
 )
@@ -252,20 +253,12 @@ def test_the_store_down_gives_the_original_page() -> None:
     assert shown(get(client, "/?gclid=abc").get_data()) == AD_NUMBERS[0]
 
 
-class _Exploding:
-    def feed(self, chunk: bytes) -> bytes:
-        raise RuntimeError("the rewriter broke")
-
-    def close(self) -> bytes:
-        raise RuntimeError("the rewriter broke")
-
-
 @pytest.mark.parametrize("path", ["/", "/stream", "/gzip"])
 def test_an_exception_inside_the_rewriter_gives_the_original_page(
     path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = make_engine()
-    monkeypatch.setattr(engine, "stream", lambda decision, encoding="utf-8": _Exploding())
+    break_the_rewriter(monkeypatch)
     response = get(site(engine), path + "?gclid=abc")
     assert response.status_code == 200
     data = response.get_data()

@@ -10,11 +10,14 @@ decision still names the pool.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, cast
+
+import pytest
 
 from dni_engine import Engine
 from dni_engine.leases import Decision
-from dni_engine.stores import MemoryStore
+from dni_engine.rewrite import stream as rewrite_stream
+from dni_engine.stores import MemoryStore, Store
 from dni_engine.testing.pools import build_pool, example_numbers, source
 
 SECRET = "a secret of the site, 32 bytes.."
@@ -61,11 +64,15 @@ def shown(page: str | bytes) -> str | None:
     raise AssertionError(f"neither the site's nor a tracking number on the page: {text}")
 
 
-class FlakyStore(MemoryStore):
-    """A memory store that raises while ``down``, and records the threads it was called on."""
+class FlakyStore:
+    """A memory store that raises while ``down``, and records the threads it was called on.
+
+    It wraps a :class:`MemoryStore` rather than subclassing it: in the compiled build
+    the store is a compiled class, which interpreted classes cannot inherit from.
+    """
 
     def __init__(self) -> None:
-        super().__init__()
+        self.inner = MemoryStore()
         self.down = False
         self.threads: list[threading.Thread] = []
 
@@ -73,10 +80,13 @@ class FlakyStore(MemoryStore):
         self.threads.append(threading.current_thread())
         if self.down:
             raise ConnectionError("the store is down")
-        return super().visit(visitor_id, now, claim)
+        return self.inner.visit(visitor_id, now, claim)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
-def make_engine(ad_numbers: int = 2, store: MemoryStore | None = None) -> Engine:
+def make_engine(ad_numbers: int = 2, store: Store | FlakyStore | None = None) -> Engine:
     """The site's engine: an ad pool of ``ad_numbers`` numbers and a catch-all pool."""
     ad = build_pool(
         id=1,
@@ -85,4 +95,21 @@ def make_engine(ad_numbers: int = 2, store: MemoryStore | None = None) -> Engine
         sources=[source("Any", ["gclid=*"])],
     )
     rest = build_pool(id=2, name="all", numbers=list(ALL_NUMBERS), sources=[source("Any")])
-    return Engine([ad, rest], store, policy="overflow", overflow_number=OVERFLOW)
+    return Engine(
+        [ad, rest], cast(Store | None, store), policy="overflow", overflow_number=OVERFLOW
+    )
+
+
+def break_the_rewriter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every page stream raise inside, as a bug in the rewriter would.
+
+    The stream classes are patched (the rewriter is never compiled), not the
+    engine, whose attributes are read-only in the compiled build.
+    """
+
+    def broken(self: object, chunk: object = "") -> object:
+        raise RuntimeError("the rewriter broke")
+
+    for kind in (rewrite_stream.RewriteStream, rewrite_stream.ByteRewriteStream):
+        monkeypatch.setattr(kind, "feed", broken)
+        monkeypatch.setattr(kind, "close", broken)
