@@ -62,7 +62,8 @@ typecheck: $(STAMP)
 pytest: $(STAMP) system-deps
 	DNI_ENGINE_EXPECT=pure $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# The same suite against the compiled build, imported ahead of the checkout.
+# The same suite against the compiled build, imported ahead of the checkout; the test
+# files of parts never compiled run in the pure pass only (PURE_ONLY, tests/conftest.py).
 pytest-compiled: compiled
 	@if [ -d $(COMPILED_SITE)/dni_engine ]; then \
 		DNI_ENGINE_EXPECT=compiled PYTHONPATH=$(COMPILED_SITE) $(VENV)/bin/pytest \

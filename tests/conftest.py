@@ -16,11 +16,54 @@ from dni_engine.stores import MemoryStore, Store
 from dni_engine.stores.redis import RedisStore
 from dni_engine.testing.redis_server import RedisCluster, RedisServer
 
+# Test files whose subject the compiled build never compiles: the page rewriter, response
+# bodies, the browser script, the multi-server runs and the packaging. The compiled
+# pass exists to test the compiled modules (and everything that calls them in process),
+# so these run in the pure pass only.
+PURE_ONLY = frozenset(
+    {
+        "test_rewrite.py",
+        "test_rewrite_countries.py",
+        "test_rewrite_html5.py",
+        "test_rewrite_inline.py",
+        "test_rewrite_links.py",
+        "test_rewrite_markup.py",
+        "test_rewrite_precision.py",
+        "test_rewrite_recall.py",
+        "test_rewrite_select.py",
+        "test_rewrite_stream.py",
+        "test_rewrite_style.py",
+        "test_web_body.py",
+        "test_web_browser.py",
+        "test_web_script.py",
+        "test_web_servers.py",
+        "test_install.py",
+    }
+)
 
-def pytest_report_header() -> str:
+
+def _compiled_pass() -> bool:
+    return os.environ.get("DNI_ENGINE_EXPECT") == "compiled"
+
+
+def pytest_report_header() -> list[str]:
     """Say which build of the package the tests run against."""
     build = "compiled" if dni_engine.COMPILED else "pure Python"
-    return f"dni-engine build: {build} ({Path(dni_engine.__file__).parent})"
+    lines = [f"dni-engine build: {build} ({Path(dni_engine.__file__).parent})"]
+    if _compiled_pass():
+        lines.append(
+            f"compiled pass: {len(PURE_ONLY)} test files of parts never compiled "
+            "(the rewriter, bodies, the browser script, servers, packaging) run in the "
+            "pure pass only"
+        )
+    return lines
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """In the compiled pass, leave out the test files of parts never compiled."""
+    if _compiled_pass() and collection_path.name in PURE_ONLY:
+        return True
+    return None
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
