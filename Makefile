@@ -56,8 +56,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The Flask and FastAPI examples are checked too: they are how a site uses the middleware
+# (Django ships no type information).
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict dni_engine
+	$(VENV)/bin/mypy --strict examples/web/fastapi_app.py examples/web/flask_app.py examples/web/shop.py
 
 pytest: $(STAMP) system-deps
 	DNI_ENGINE_EXPECT=pure $(VENV)/bin/pytest $(PYTEST_ARGS)

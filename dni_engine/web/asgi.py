@@ -52,7 +52,7 @@ class ASGIMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, engine: Engine, config: WebConfig | None = None, **fields: Any
+        self, app: ASGIApp, /, engine: Engine, config: WebConfig | None = None, **fields: Any
     ) -> None:
         self.app = app
         self.engine = engine
