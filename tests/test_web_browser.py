@@ -226,6 +226,8 @@ def test_later_content_is_swapped_and_kept_blocks_are_kept(site: Site, visitor: 
     assert visitor.text("#keep") == f"Head office: {SITE_NUMBER}"
     assert visitor.page.input_value("#area") == SITE_NUMBER
     assert visitor.text("#edit") == SITE_NUMBER
+    # The later swaps found the lease the page view took ("kept"): the page's outcome stays.
+    assert visitor.page.evaluate(READY) == ["new", number, shown]
     assert not visitor.errors
     assert not visitor.console
 

@@ -245,10 +245,16 @@
       if (over) return;
       over = true;
       clearTimeout(clock);
-      api.outcome = answer.outcome;
-      bot = answer.outcome === "bot";
-      api.number = answer.number || null;
-      api.formatted = answer.formatted || null;
+      // The page view's outcome is the first answer's; a later one (content added
+      // after load) finds the lease that answer took, "kept", and only its number counts.
+      if (first) {
+        api.outcome = answer.outcome;
+        bot = answer.outcome === "bot";
+      }
+      if (first || answer.number) {
+        api.number = answer.number || null;
+        api.formatted = answer.formatted || null;
+      }
       var changed = 0, ft = answer.fragments || [], lt = answer.links || [];
       frags.forEach(function (k, i) {
         var t = Array.isArray(ft[i]) ? ft[i] : null;
