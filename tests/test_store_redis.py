@@ -584,8 +584,14 @@ WORKERS, VISITS_EACH, POOL_NUMBERS, VISITORS = 8, 5000, 20, 400
 COOLDOWN_MINUTES = 0.25
 
 
-def _worker(url: str, index: int) -> list[Decision]:
-    """One web worker: its own store and engine, visits on its own (slightly skewed) clock."""
+def _worker(url: str, index: int, started: Any) -> list[Decision]:
+    """One web worker: its own store and engine, visits on its own (slightly skewed) clock.
+
+    Every worker registers the pool before any visits (``started`` is a barrier
+    shared by all of them): a worker that started after another had run its
+    clock a minute on would register a pool time that far ahead of its own
+    clock, which the store treats as poisoned and brings back.
+    """
     store = RedisStore(url, namespace="crowd", timeout=5.0, connect_timeout=5.0)
     engine = Engine(
         [number_pool(7, POOL_NUMBERS, match_period=1)],
@@ -594,6 +600,7 @@ def _worker(url: str, index: int) -> list[Decision]:
         cooldown=COOLDOWN_MINUTES,
         clock=SimulatedClock(START + index),
     )
+    started.wait(120)
     rng = random.Random(index)
     decisions = []
     clock = engine.clock
@@ -610,8 +617,10 @@ def _worker(url: str, index: int) -> list[Decision]:
 def test_eight_processes_share_one_pool_without_double_leasing(redis_server: RedisServer) -> None:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["dni_engine.engine", "dni_engine.stores.redis"])
-    with context.Pool(WORKERS) as workers:
-        results = workers.starmap(_worker, [(redis_server.url, i) for i in range(WORKERS)])
+    with context.Manager() as manager, context.Pool(WORKERS) as workers:
+        started = manager.Barrier(WORKERS)
+        jobs = [(redis_server.url, i, started) for i in range(WORKERS)]
+        results = workers.starmap(_worker, jobs, chunksize=1)
     decisions = [d for mine in results for d in mine]
     assert len(decisions) == WORKERS * VISITS_EACH  # every visit got a decision
     outcomes = Counter(d.outcome for d in decisions)
