@@ -253,6 +253,9 @@ def test_the_api_swap_and_events(site: Site, visitor: Visitor) -> None:
     assert number is not None
     got = visitor.page.evaluate(
         """async () => {
+          const until = async (done) => {
+            for (let i = 0; i < 200 && !done(); i++) await new Promise(r => setTimeout(r, 50));
+          };
           const box = document.createElement("section");
           box.innerHTML = "<p>Ring <i>0117</i> 496 0999</p>";
           let events = 0;
@@ -262,7 +265,7 @@ def test_the_api_swap_and_events(site: Site, visitor: Visitor) -> None:
           const direct = document.createElement("p");
           direct.textContent = "0117 496 0999";
           document.body.appendChild(direct);
-          await new Promise(r => setTimeout(r, 200));
+          await until(() => !direct.textContent.includes("0999"));
           return [box.textContent, direct.textContent, api.number, window.dni.number, events];
         }"""
     )
@@ -276,6 +279,9 @@ def test_the_swap_event_reaches_a_shadow_root(site: Site, visitor: Visitor) -> N
     assert number is not None
     text = visitor.page.evaluate(
         """async () => {
+          const until = async (done) => {
+            for (let i = 0; i < 200 && !done(); i++) await new Promise(r => setTimeout(r, 50));
+          };
           const host = document.createElement("div");
           const shadow = host.attachShadow({mode: "open"});
           const p = document.createElement("p");
@@ -286,7 +292,7 @@ def test_the_swap_event_reaches_a_shadow_root(site: Site, visitor: Visitor) -> N
           const before = p.textContent;
           host.dispatchEvent(new CustomEvent("dni:swap", {bubbles: true, composed: true,
                                                           detail: {node: shadow}}));
-          await new Promise(r => setTimeout(r, 300));
+          await until(() => !p.textContent.includes("0999"));
           return [before, p.textContent];
         }"""
     )
@@ -299,6 +305,9 @@ def test_a_number_built_up_piece_by_piece(site: Site, visitor: Visitor) -> None:
     assert number is not None
     text = visitor.page.evaluate(
         """async () => {
+          const until = async (done) => {
+            for (let i = 0; i < 200 && !done(); i++) await new Promise(r => setTimeout(r, 50));
+          };
           const p = document.getElementById("main");
           const tick = () => new Promise(r => setTimeout(r, 50));
           p.textContent = "Dial ";
@@ -310,7 +319,7 @@ def test_a_number_built_up_piece_by_piece(site: Site, visitor: Visitor) -> None:
           p.append(b);
           await tick();
           p.append(" 0999 today");
-          await new Promise(r => setTimeout(r, 300));
+          await until(() => !p.textContent.includes("0999"));
           return [p.textContent, p.innerHTML];
         }"""
     )
