@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Final
 
 from dni_engine.errors import ConfigError, Problem
+from dni_engine.web.clients import FORWARDED_HEADERS, parse_networks
 
 if TYPE_CHECKING:
     from dni_engine.web.core import PageRequest
@@ -65,6 +66,16 @@ class WebConfig:
       ``{prefix}/number`` with the visitor's cookies.
     * ``debug``: the test hook: ``?dni_test_pool=<pool key or name>`` on a page
       URL shows that pool's first number, no lease taken. Never on a live site.
+    * ``trusted_proxies``: addresses or networks (``"10.0.0.0/8"``) of the
+      reverse proxies, load balancers or CDN in front of the site; only from
+      them is ``forwarded_header`` believed (see :mod:`dni_engine.web.clients`).
+      Empty (the default): the socket peer is the client.
+    * ``forwarded_header``: ``"x-forwarded-for"`` (the default) or
+      ``"forwarded"`` (RFC 7239): the header the trusted proxies write.
+    * ``endpoint_rate_limit``: requests a minute one client (network and user
+      agent) may make to the browser endpoint's ``swap`` and ``number``
+      answers (120); more get ``429`` with ``Retry-After`` and the page keeps
+      its numbers. Counted in each process; ``None`` turns it off.
     """
 
     secret: str | bytes = b""
@@ -83,12 +94,15 @@ class WebConfig:
     number_cookie_name: str | None = "dni_number"
     amp_origins: tuple[str, ...] = ()
     debug: bool = False
+    trusted_proxies: tuple[str, ...] = ()
+    forwarded_header: str = "x-forwarded-for"
+    endpoint_rate_limit: int | None = 120
 
     def __post_init__(self) -> None:
         problems = _problems(self)
         if problems:
             raise ConfigError(problems)
-        for name in ("skip_paths", "amp_origins"):
+        for name in ("skip_paths", "amp_origins", "trusted_proxies"):
             if isinstance(getattr(self, name), list):  # a list is accepted, kept as a tuple
                 object.__setattr__(self, name, tuple(getattr(self, name)))
 
@@ -191,6 +205,23 @@ def _problems(config: WebConfig) -> list[Problem]:
     size_limit = config.max_buffer
     if type(size_limit) is not int or size_limit < 0:
         bad("max_buffer", f"{size_limit!r} is not a whole number of bytes >= 0")
+    proxies = config.trusted_proxies
+    if isinstance(proxies, str) or not isinstance(proxies, tuple | list):
+        bad("trusted_proxies", f"must be a tuple of addresses or networks, not {proxies!r}")
+    else:
+        for index, proxy in enumerate(proxies):
+            try:
+                parse_networks([proxy])
+            except ValueError:
+                bad(f"trusted_proxies[{index}]", f"{proxy!r} is not an address or a network")
+    if config.forwarded_header not in FORWARDED_HEADERS:
+        bad(
+            "forwarded_header",
+            f"{config.forwarded_header!r} is not one of {', '.join(FORWARDED_HEADERS)}",
+        )
+    limit = config.endpoint_rate_limit
+    if limit is not None and (type(limit) is not int or limit <= 0):
+        bad("endpoint_rate_limit", f"{limit!r} is not a whole number of requests > 0 (or None)")
     return problems
 
 

@@ -63,6 +63,15 @@ from dni_engine.bots import is_bot
 from dni_engine.landing import Landing, cap_url, next_landing
 from dni_engine.leases import Decision, Outcome
 from dni_engine.web.body import BodyRewriter
+from dni_engine.web.clients import (
+    UNIX,
+    RateLimiter,
+    client_address,
+    client_key,
+    client_network,
+    parse_networks,
+    rotating_key,
+)
 from dni_engine.web.config import WebConfig
 
 if TYPE_CHECKING:
@@ -498,6 +507,34 @@ class WebCore:
             self._params = engine.rules.param_names
         except Exception:
             self._params = frozenset()
+        self._trusted = parse_networks(config.trusted_proxies)
+        self._unix_trusted = any(
+            isinstance(p, str) and p.strip().lower() == UNIX for p in config.trusted_proxies
+        )
+        limit = config.endpoint_rate_limit
+        self.rate_limiter = None if limit is None else RateLimiter(limit)
+
+    def client(self, request: PageRequest, now: float | None = None) -> str:
+        """The request's client as a keyed hash of its network and user agent; never raises.
+
+        The network is the socket peer's, or what the forwarding header says
+        when the peer is a trusted proxy (:func:`~dni_engine.web.clients.client_address`);
+        the hash key changes daily (:func:`~dni_engine.web.clients.rotating_key`).
+        """
+        try:
+            address = client_address(
+                request.client,
+                request.headers,
+                self._trusted,
+                self.config.forwarded_header,
+                unix_trusted=self._unix_trusted,
+            )
+            when = self.engine.clock() if now is None else now
+            key = rotating_key(self._secret, when)
+            return client_key(client_network(address), request.user_agent, key)
+        except Exception:
+            self.log_once("client", "reading a request's client failed; it counts as unknown")
+            return ""
 
     def begin(self, request: PageRequest) -> PageView | None:
         """A :class:`PageView` for a request that may be a page view, else ``None``.

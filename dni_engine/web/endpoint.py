@@ -45,6 +45,12 @@ The middleware answers these paths under ``WebConfig.endpoint_prefix``
     sent, must be the site's origin and is echoed in
     ``AMP-Access-Control-Allow-Source-Origin``.
 
+The ``swap`` and ``number`` answers are rate limited per client (its network
+and user agent, :mod:`dni_engine.web.clients`): over
+``WebConfig.endpoint_rate_limit`` requests a minute the answer is ``429``
+``{"error": "too many requests", "field": "client"}`` with ``Retry-After``
+(whole seconds), and the page keeps its numbers.
+
 Other paths under the prefix go to the application.
 """
 
@@ -54,6 +60,7 @@ import functools
 import hashlib
 import html
 import json
+import math
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -213,17 +220,29 @@ class Endpoint:
             if route == "swap":
                 if method != "POST":
                     return _not_allowed("POST")
-                return self._swap(request, body, too_large)
+                return self._limited(request) or self._swap(request, body, too_large)
             if route == "number":
                 if method == "OPTIONS":
                     return self._number_preflight(request)
                 if method not in ("GET", "HEAD"):
                     return _not_allowed("GET, HEAD, OPTIONS")
-                return self._number(request)
+                return self._limited(request) or self._number(request)
             return EndpointResponse(404, [_JSON, _NO_STORE], _dumps({"error": "not found"}))
         except Exception:
             self.core.log_once("endpoint", "the browser endpoint failed; it answered an error")
             return _error_answer(None)
+
+    def _limited(self, request: PageRequest) -> EndpointResponse | None:
+        """A ``429`` when the request's client is over the rate limit, else ``None``."""
+        limiter = self.core.rate_limiter
+        if limiter is None:
+            return None
+        wait = limiter.check(self.core.client(request))
+        if wait <= 0.0:
+            return None
+        body = _dumps({"error": "too many requests", "field": "client"})
+        retry = ("Retry-After", str(max(1, math.ceil(wait))))
+        return EndpointResponse(429, [_JSON, _NO_STORE, retry], body)
 
     # -- the script --
 
