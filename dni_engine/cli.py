@@ -42,7 +42,8 @@ from dni_engine.schema import (
 from dni_engine.summary import pool_summary
 
 if TYPE_CHECKING:
-    from dni_engine.leases import Policy
+    from dni_engine.engine import Engine
+    from dni_engine.leases import Lease, Policy, TouchMode
     from dni_engine.simulate import Metric
 
 __all__ = [
@@ -1016,6 +1017,361 @@ def _campaigns_of(pools: list[AnyPool]) -> set[str]:
                     if condition.name == "utm_campaign" and glob is not None and glob.is_literal:
                         found.add(glob.pieces[0])
     return found
+
+
+# ---- live operations: the store of a running site ------------------------------------
+
+REDIS_ENV = "DNI_REDIS_URL"
+"""Environment variable read when ``--redis`` is not given."""
+LIVE_CONNECT_TIMEOUT = 2.0
+"""Seconds a live command waits to connect to Redis (a site's workers wait far less)."""
+LIVE_TIMEOUT = 10.0
+"""Seconds a live command waits for one Redis answer."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Site:
+    """What a live command needs to build the site's engine: its pools, store and options."""
+
+    pool_files: tuple[str, ...]
+    redis_url: str | None
+    namespace: str
+    policy: str
+    overflow_number: str | None
+    cooldown: float
+    touch: str
+
+
+def _site_options(function: Any) -> Any:
+    """The options every live command shares: the site's pools, its Redis and lease terms."""
+    options = [
+        click.option(
+            "--pools",
+            "pool_files",
+            multiple=True,
+            required=True,
+            metavar="FILE",
+            type=click.Path(dir_okay=False),
+            help="Pool file of the site, as its workers load it (repeatable).",
+        ),
+        click.option(
+            "--redis",
+            "redis_url",
+            envvar=REDIS_ENV,
+            metavar="URL",
+            help=f"The site's Redis (redis://host:port/db; default ${REDIS_ENV}).",
+        ),
+        click.option(
+            "--namespace",
+            default="dni",
+            show_default=True,
+            help="The RedisStore namespace of the site.",
+        ),
+        click.option(
+            "--policy",
+            type=click.Choice(["fallback", "overflow", "recycle"]),
+            default="fallback",
+            show_default=True,
+            help="The site's policy (the same terms as its workers register).",
+        ),
+        click.option("--overflow-number", default=None, help="The site's overflow number."),
+        click.option(
+            "--cooldown",
+            type=Number(0, MAX_COOLDOWN),
+            default=0.0,
+            show_default=True,
+            help="The site's cooldown in minutes.",
+        ),
+        click.option(
+            "--touch",
+            type=click.Choice(["first_touch", "last_touch"]),
+            default="first_touch",
+            show_default=True,
+            help="The site's touch mode.",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _site(options: dict[str, Any]) -> _Site:
+    """The :class:`_Site` of a live command's shared options (removed from ``options``)."""
+    return _Site(
+        pool_files=options.pop("pool_files"),
+        redis_url=options.pop("redis_url"),
+        namespace=options.pop("namespace"),
+        policy=options.pop("policy"),
+        overflow_number=options.pop("overflow_number"),
+        cooldown=options.pop("cooldown"),
+        touch=options.pop("touch"),
+    )
+
+
+def _live_engine(site: _Site) -> Engine:
+    """The site's engine on its Redis store: another worker, registering the same terms.
+
+    Without a Redis URL this is a usage error: the embedded store lives in the
+    memory of the site's process, and no other process can read it.
+    """
+    from dni_engine.engine import Engine
+
+    command = click.get_current_context().info_name
+    if not site.redis_url:
+        usage_error(
+            f"'{command}' reads the store of a running site: give --redis URL (or set "
+            f"{REDIS_ENV}); the embedded store lives inside the site's process, where "
+            "Engine.stats(), leases(), attribute_call() and end_session() read it",
+            "--redis",
+        )
+    url = site.redis_url
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        usage_error(f"{url!r} is not a redis://, rediss:// or unix:// URL", "--redis")
+    try:
+        from dni_engine.stores.redis import RedisStore
+    except MissingExtra as exc:
+        fail(str(exc))
+    pools = read_pools(site.pool_files)
+    try:
+        store = RedisStore(
+            url,
+            namespace=site.namespace,
+            connect_timeout=LIVE_CONNECT_TIMEOUT,
+            timeout=LIVE_TIMEOUT,
+        )
+    except ConfigError as exc:
+        usage_error("; ".join(str(p) for p in exc.problems), "--namespace")
+    except ValueError as exc:  # a URL redis-py cannot read
+        usage_error(f"{url!r}: {exc}", "--redis")
+    try:
+        with _warnings_on_stderr():
+            engine = Engine(
+                pools,
+                store,
+                policy=cast("Policy", site.policy),
+                overflow_number=site.overflow_number,
+                cooldown=site.cooldown,
+                touch=cast("TouchMode", site.touch),
+            )
+            ready = engine.ready()
+    except ConfigError as exc:
+        fail(str(exc))
+    if not ready:
+        fail(f"the Redis store at {_safe_url(url)} does not answer, or refused the site's pools")
+    return engine
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without its password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.partition(":")[0]
+    return f"{scheme}{sep}{user + ':***' if user else '***'}@{host}"
+
+
+def _parse_time(text: str, option: str) -> float:
+    """A time given on the command line: epoch seconds, or ISO 8601 with its UTC offset."""
+    from datetime import datetime
+
+    try:
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(value) or value < 0:
+            usage_error(f"{text!r} is not a time (epoch seconds >= 0)", option)
+        return value
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        usage_error(
+            f"{text!r} is not a time: give epoch seconds or ISO 8601 (2026-03-01T09:30:00+00:00)",
+            option,
+        )
+    if moment.tzinfo is None:
+        usage_error(f"{text!r} has no UTC offset (add +00:00 or Z)", option)
+    return moment.timestamp()
+
+
+def _iso(seconds: float | None) -> str:
+    """Epoch seconds as ISO 8601 UTC, to the second (``-`` for none)."""
+    from datetime import UTC, datetime
+
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+
+
+def _jsonable(value: object) -> object:
+    """Dataclasses, tuples and mappings of the library as plain JSON values."""
+    to_json = getattr(value, "to_json", None)
+    if callable(to_json):
+        return to_json()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _jsonable(v) for k, v in cast("dict[Any, Any]", value).items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _print_json(value: object) -> None:
+    click.echo(json.dumps(_jsonable(value), indent=2, ensure_ascii=False))
+
+
+def _lease_line(lease: Lease) -> str:
+    state = "live" if lease.ended is None else f"ended {_iso(lease.ended)} ({lease.end_reason})"
+    return (
+        f"{lease.lease_id}  {lease.number}  visitor {lease.visitor_id}  "
+        f"from {_iso(lease.started)}  window to {_iso(lease.expires)}  {state}"
+    )
+
+
+@cli.command("stats")
+@_site_options
+@click.option("--json", "as_json", is_flag=True, help="Print the stats as JSON.")
+def stats_command(as_json: bool, **options: Any) -> None:
+    """Print every pool's occupancy and counters, read from the site's store.
+
+    The counters are the store's own, shared by every worker: any process on
+    the same Redis prints the same figures. The site's store needs --redis
+    (see the README's 'Live operations').
+    """
+    engine = _live_engine(_site(options))
+    stats = engine.stats()
+    if stats.store_error is not None:
+        fail(f"the store failed: {stats.store_error}")
+    if as_json:
+        _print_json(
+            {
+                "at": stats.at,
+                "outcomes": {k: stats.outcomes[k] for k in ("new", "kept", "overflow", "recycled")},
+                "pools": [
+                    {"name": engine.pool(p.pool_key).name, **cast("dict[str, Any]", _jsonable(p))}
+                    for p in stats.pools
+                ],
+            }
+        )
+        return
+    click.echo(f"at {_iso(stats.at)}")
+    click.echo(
+        f"{'pool':<12} {'name':<28} {'size':>5} {'live':>5} {'cool':>5} {'free':>5} "
+        f"{'new':>7} {'kept':>8} {'overflow':>8} {'recycled':>8}"
+    )
+    for p in stats.pools:
+        name = engine.pool(p.pool_key).name
+        click.echo(
+            f"{p.pool_key:<12} {name[:28]:<28} {p.size:>5} {p.live:>5} {p.cooling:>5} "
+            f"{p.free:>5} {p.new:>7} {p.kept:>8} {p.overflows:>8} {p.recycled:>8}"
+        )
+
+
+@cli.command("leases")
+@click.argument("pool")
+@_site_options
+@click.option("--all", "everything", is_flag=True, help="The whole lease log, not live leases.")
+@click.option("--since", help="With --all: leases whose window ends after TIME.")
+@click.option("--until", help="With --all: leases that started before TIME.")
+@click.option("--json", "as_json", is_flag=True, help="Print the leases as JSON.")
+def leases_command(
+    pool: str,
+    everything: bool,
+    since: str | None,
+    until: str | None,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """List the live leases of POOL (its id or name), oldest first; --all: its lease log.
+
+    TIME is epoch seconds or ISO 8601 with a UTC offset.
+    """
+    start = None if since is None else _parse_time(since, "--since")
+    end = None if until is None else _parse_time(until, "--until")
+    if not everything and (start is not None or end is not None):
+        usage_error("--since and --until select from the log: give --all too")
+    engine = _live_engine(_site(options))
+    try:
+        key = engine.pool_key(pool)
+    except KeyError:
+        names = ", ".join(f"{k} ({p.name})" for k, p in engine.pools.items())
+        usage_error(f"no pool {pool!r} in the pool files (they hold {names})", "POOL")
+    now = engine.clock()
+    if everything:
+        found = engine.leases(pool=key, since=start, until=end)
+    else:
+        found = [lease for lease in engine.leases(pool=key, since=now) if lease.live_at(now)]
+    if as_json:
+        _print_json(found)
+        return
+    for lease in found:
+        click.echo(_lease_line(lease))
+    what = "lease" if everything else "live lease"
+    click.echo(f"{_count(len(found), what)} in pool {key} ({engine.pool(key).name})")
+
+
+@cli.command("attribute")
+@click.argument("number")
+@_site_options
+@click.option("--at", "at_text", metavar="TIME", help="When the call came (default: now).")
+@click.option("--json", "as_json", is_flag=True, help="Print the attribution as JSON.")
+def attribute_command(number: str, at_text: str | None, as_json: bool, **options: Any) -> None:
+    """Say which visit a call to NUMBER at TIME came from, from the site's lease log.
+
+    NUMBER in any form of a pool's country, E.164 or a tel:/sip: URI; TIME is
+    epoch seconds or ISO 8601 with a UTC offset. Reads only: nothing is recorded.
+    """
+    at = None if at_text is None else _parse_time(at_text, "--at")
+    engine = _live_engine(_site(options))
+    found = engine.attribute_call(number, at)
+    if found.kind == "store_unavailable":
+        fail("the store failed; the call could not be attributed")
+    if as_json:
+        _print_json(found)
+        return
+    click.echo(f"number      {found.number}  at {_iso(found.at)}")
+    click.echo(f"attributed  {found.kind}")
+    if found.pool_key is not None:
+        click.echo(f"pool        {found.pool_key} ({engine.pool(found.pool_key).name})")
+    if found.lease is not None:
+        click.echo(f"lease       {_lease_line(found.lease)}")
+        click.echo(
+            f"confidence  {found.confidence:.2f} ({_count(len(found.candidates), 'candidate')})"
+        )
+    if found.caveat:
+        click.echo(f"caveat      {found.caveat}")
+
+
+@cli.command("release")
+@click.argument("who", metavar="VISITOR|LEASE")
+@_site_options
+@click.option("--json", "as_json", is_flag=True, help="Print the released lease as JSON.")
+def release_command(who: str, as_json: bool, **options: Any) -> None:
+    """End the live lease of a visitor (their id) or the live lease with this id, now.
+
+    The number goes cooling (or free) for every worker at once. Exits 1 when
+    there is no such live lease.
+    """
+    engine = _live_engine(_site(options))
+    now = engine.clock()
+    visitor = who
+    named = [lease for lease in engine.leases(since=now) if lease.lease_id == who]
+    if named:
+        lease = named[0]
+        if not lease.live_at(now):
+            fail(f"lease {who} has already ended ({lease.end_reason or 'its window ran out'})")
+        visitor = lease.visitor_id
+    released = engine.end_session(visitor, now)
+    if released is None:
+        fail(f"no live lease for visitor or lease {who!r}")
+    if as_json:
+        _print_json(released)
+        return
+    click.echo(f"released {_lease_line(released)}")
 
 
 # ---- audit -----------------------------------------------------------------------------
