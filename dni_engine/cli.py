@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 import click
 
 from dni_engine.bots import is_bot
+from dni_engine.calls import attribution_to_json, lease_to_json
 from dni_engine.client import DEFAULT_BASE_URL, ApiError, Client, pool_json
 from dni_engine.errors import ConfigError, DniError
 from dni_engine.extras import MissingExtra
@@ -316,7 +317,8 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def validate(files: tuple[str, ...]) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON report of every file.")
+def validate(files: tuple[str, ...], as_json: bool) -> None:
     """Validate Number Pool JSON files (requests or responses, or lists of them).
 
     Each file is checked on its own, its pools together (names, ids, numbers).
@@ -325,24 +327,49 @@ def validate(files: tuple[str, ...]) -> None:
     invalid file, an ``error: FILE: N problems found`` line and every problem
     with its JSON path. ``OK`` lines go to standard output, errors and warnings
     to standard error. Exits 1 if any file has a problem; warnings alone exit 0.
+
+    With --json, standard output is one object: ``{"valid": bool, "files":
+    [{"file", "valid", "pools": [{"name", "key", "kind", "warning"}],
+    "problems": [{"path", "reason"}]}]}``; the exit status is the same.
     """
     failed = False
+    report: list[dict[str, Any]] = []
     for path in files:
+        entry: dict[str, Any] = {"file": path, "valid": True, "pools": [], "problems": []}
+        report.append(entry)
         try:
             pools = load_pools(_read_bytes(path), source=path)
         except ConfigError as exc:
             failed = True
-            click.echo(f"error: {exc}", err=True)
+            entry["valid"] = False
+            entry["problems"] = [{"path": p.path, "reason": p.reason} for p in exc.problems]
+            if not as_json:
+                click.echo(f"error: {exc}", err=True)
             continue
         except click.ClickException as exc:
             failed = True
-            click.echo(f"error: {exc.message}", err=True)
+            entry["valid"] = False
+            entry["problems"] = [{"path": "", "reason": exc.message}]
+            if not as_json:
+                click.echo(f"error: {exc.message}", err=True)
             continue
         for pool in pools:
-            click.echo(f"OK {pool.name}  ({path})")
             why = status_warning(pool)
+            entry["pools"].append(
+                {
+                    "name": pool.name,
+                    "key": pool.key,
+                    "kind": "response" if isinstance(pool, NumberPool) else "request",
+                    "warning": why,
+                }
+            )
+            if as_json:
+                continue
+            click.echo(f"OK {pool.name}  ({path})")
             if why is not None:
                 click.echo(f"warning: {path}: pool {pool.name!r}: {why}", err=True)
+    if as_json:
+        click.echo(json.dumps({"valid": not failed, "files": report}, indent=2))
     if failed:
         sys.exit(1)
 
@@ -360,17 +387,58 @@ def schema(kind: str) -> None:
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def show(files: tuple[str, ...]) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the pools' summaries as JSON.")
+def show(files: tuple[str, ...], as_json: bool) -> None:
     """Print a one-screen summary of each pool in FILES.
 
     A pool whose status is not active also gets a ``warning:`` line on stderr.
+    With --json, a list with one object per pool: its name, key, kind
+    (geographic, tollfree, national), country, quantity, match period,
+    numbers (E.164), what it replaces, its tracking sources and the warning.
     """
-    for pool in read_pools(files):
-        click.echo(pool_summary(pool))
-        click.echo()
+    pools = read_pools(files)
+    if as_json:
+        click.echo(json.dumps([_pool_summary_json(pool) for pool in pools], indent=2))
+    for pool in pools:
         why = status_warning(pool)
+        if not as_json:
+            click.echo(pool_summary(pool))
+            click.echo()
         if why is not None:
             click.echo(f"warning: pool {pool.name!r}: {why}", err=True)
+
+
+def _pool_summary_json(pool: AnyPool) -> dict[str, Any]:
+    """What ``show`` says of one pool, as JSON."""
+    from dni_engine.summary import pool_kind
+
+    rc = pool.replacement_configuration
+    response = isinstance(pool, NumberPool)
+    return {
+        "name": pool.name,
+        "key": pool.key,
+        "id": pool.id if isinstance(pool, NumberPool) else None,
+        "group_id": pool.group_id if isinstance(pool, NumberPool) else None,
+        "status": pool.status if isinstance(pool, NumberPool) else None,
+        "request": not response,
+        "kind": pool_kind(pool),
+        "country": pool.country,
+        "quantity": pool.quantity,
+        "match_period": pool.match_period,
+        "numbers": list(pool.e164_numbers) if isinstance(pool, NumberPool) else [],
+        "replace_all_numbers": bool(rc.replace_all_numbers),
+        "numbers_to_replace": list(rc.numbers_to_replace or []),
+        "tracking_sources": [
+            {
+                "referrer_domain": source.referrer_domain,
+                "url_triggers": list(source.url_triggers or []),
+                "track_organic": bool(source.track_organic),
+            }
+            for source in rc.tracking_sources
+        ],
+        "termination_number": pool.call_routes.route.termination_number,
+        "warning": status_warning(pool),
+    }
 
 
 @cli.command("rewrite")
@@ -509,6 +577,73 @@ def emulator_command(
 @cli.group()
 def pools() -> None:
     """Create and inspect pools through the vendor's API (token from DNI_API_TOKEN)."""
+
+
+def _api_client(base_url: str) -> Client:
+    """A client of the vendor's API with the token of :data:`TOKEN_ENV` (a usage error without)."""
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        usage_error(
+            f"set {TOKEN_ENV} to your organization's API token "
+            "(it is not accepted on the command line, where other users could see it)"
+        )
+    try:
+        return Client(token, base_url=base_url)
+    except ConfigError as exc:  # a token that cannot be sent in a header
+        usage_error(f"{TOKEN_ENV}: " + "; ".join(p.reason for p in exc.problems))
+
+
+_BASE_URL_OPTION = click.option(
+    "--base-url",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    callback=lambda ctx, param, value: _base_url(value),
+    help="API base URL.",
+)
+
+
+@pools.command("list")
+@click.option(
+    "--group",
+    "group_id",
+    required=True,
+    type=click.IntRange(0, MAX_ID),
+    help="Group whose pools to list.",
+)
+@_BASE_URL_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the pools as the API returned them.")
+def list_pools(group_id: int, base_url: str, as_json: bool) -> None:
+    """List the pools of a group: id, status, quantity, numbers and name (token from DNI_API_TOKEN).
+
+    With --json, the pools as the API returned them (a JSON list).
+    """
+    with _api_client(base_url) as client:
+        try:
+            with _warnings_on_stderr():
+                found = client.list_number_pools(group_id)
+        except ApiError as exc:
+            fail(str(exc))
+    if as_json:
+        click.echo(json.dumps([pool_json(pool) for pool in found], indent=2))
+        return
+    for pool in found:
+        numbers = ", ".join(pool.e164_numbers) or "none"
+        click.echo(f"{pool.id}  {pool.status}  {pool.quantity:>4}  {pool.name}  ({numbers})")
+    click.echo(f"{_count(len(found), 'pool')} in group {group_id}")
+
+
+@pools.command("get")
+@click.argument("pool_id", metavar="ID", type=click.IntRange(0, MAX_ID))
+@_BASE_URL_OPTION
+def get_pool(pool_id: int, base_url: str) -> None:
+    """Print the pool with this ID as the API returns it (JSON; token from DNI_API_TOKEN)."""
+    with _api_client(base_url) as client:
+        try:
+            with _warnings_on_stderr():
+                pool = client.get_number_pool(pool_id)
+        except ApiError as exc:
+            fail(str(exc))
+    click.echo(json.dumps(pool_json(pool), indent=2))
 
 
 @pools.command("create")
@@ -1306,7 +1441,7 @@ def leases_command(
     else:
         found = [lease for lease in engine.leases(pool=key, since=now) if lease.live_at(now)]
     if as_json:
-        _print_json(found)
+        _print_json([lease_to_json(lease) for lease in found])
         return
     for lease in found:
         click.echo(_lease_line(lease))
@@ -1331,7 +1466,7 @@ def attribute_command(number: str, at_text: str | None, as_json: bool, **options
     if found.kind == "store_unavailable":
         fail("the store failed; the call could not be attributed")
     if as_json:
-        _print_json(found)
+        _print_json(attribution_to_json(found))
         return
     click.echo(f"number      {found.number}  at {_iso(found.at)}")
     click.echo(f"attributed  {found.kind}")
@@ -1369,9 +1504,61 @@ def release_command(who: str, as_json: bool, **options: Any) -> None:
     if released is None:
         fail(f"no live lease for visitor or lease {who!r}")
     if as_json:
-        _print_json(released)
+        _print_json(lease_to_json(released))
         return
     click.echo(f"released {_lease_line(released)}")
+
+
+@cli.command("calls")
+@_site_options
+@click.option("--since", metavar="TIME", help="Calls that started at or after TIME.")
+@click.option("--until", metavar="TIME", help="Calls that started before TIME.")
+@click.option("--pool", "pool", help="Calls attributed to this pool (id or name).")
+@click.option("--number", help="Calls to this number (any form a pool's country reads).")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
+def calls_command(
+    since: str | None,
+    until: str | None,
+    pool: str | None,
+    number: str | None,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """List the site's call log, oldest first: each call and who it is attributed to.
+
+    TIME is epoch seconds or ISO 8601 with a UTC offset. Calls come in through
+    the call webhook (see the README's 'Reporting calls').
+    """
+    start = None if since is None else _parse_time(since, "--since")
+    end = None if until is None else _parse_time(until, "--until")
+    engine = _live_engine(_site(options))
+    if pool is not None:
+        try:
+            engine.pool_key(pool)
+        except KeyError:
+            usage_error(f"no pool {pool!r} in the pool files", "--pool")
+    try:
+        records = engine.calls(start, end, pool=pool, number=number)
+    except DniError as exc:
+        fail(f"the store failed: {exc}")
+    if as_json:
+        _print_json([record.to_json() for record in records])
+        return
+    for record in records:
+        call = record.call
+        found = record.attribution
+        who = (
+            f"visitor {found.lease.visitor_id} ({found.confidence:.2f})"
+            if found.lease is not None
+            else (record.reason or found.kind)
+        )
+        pool_text = f"pool {found.pool_key}" if found.pool_key else "no pool"
+        duration = "-" if call.duration is None else f"{call.duration:.0f}s"
+        click.echo(
+            f"{_iso(call.started)}  {call.call_id}  {call.number}  from {call.caller or '-'}  "
+            f"{duration}  {found.kind}  {pool_text}  {who}"
+        )
+    click.echo(_count(len(records), "call"))
 
 
 # ---- audit -----------------------------------------------------------------------------
