@@ -37,8 +37,8 @@ when it is tied to no visit, when its visit carried no click id of the
 platform, when it is shorter than ``min_duration`` seconds (or its duration
 is unknown while ``min_duration`` is above zero: platforms count calls above a
 duration), when its attribution's confidence is below ``min_confidence``, or
-(call conversions) when the caller's number is withheld or not a valid
-number.
+(call conversions) when the caller's number is withheld or cannot be a
+phone number (its length is impossible for its country).
 """
 
 from __future__ import annotations
@@ -347,7 +347,9 @@ def _e164(caller: str, region: str | None) -> str | None:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(parsed):
+    if not phonenumbers.is_possible_number(
+        parsed
+    ):  # carriers report; numbers need not be allocated
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
