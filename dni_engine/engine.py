@@ -58,6 +58,7 @@ from dni_engine.leases import (
     system_clock,
 )
 from dni_engine.phone import e164, parse_number
+from dni_engine.report import Report, build_report
 from dni_engine.rewrite import ByteRewriteStream, compile_rewriter
 from dni_engine.rules import Explanation, Match, RuleSet, compile_pools
 from dni_engine.schema import AnyPool, NumberPool, check_pool_set
@@ -686,6 +687,41 @@ class Engine:
             None if until is None else _seconds(until),
             None if pool is None else self.pool_key(pool),
             None if number is None else self._normalise(number),
+        )
+
+    def report(
+        self,
+        since: Moment | None = None,
+        until: Moment | None = None,
+        *,
+        time_zone: str = "UTC",
+    ) -> Report:
+        """The attribution report of the calls that started in ``[since, until)``.
+
+        Calls by pool, source, campaign and day (in ``time_zone``, an IANA
+        name), the attributed, pool-level and late shares, the confidence mix
+        and each pool's overflow share of sessions (the store's counters; see
+        :mod:`dni_engine.report` for the exact terms). Raises
+        :class:`~dni_engine.stores.base.StoreError` when the store cannot list
+        the calls; pool counters the store cannot give are left out.
+        """
+        records = self.calls(since, until)
+        stats = self.stats()
+        names = {key: pool.name for key, pool in self._pools.items()}
+        sources: dict[tuple[str, int], str] = {}
+        for key, pool in self._pools.items():
+            for index, tracking in enumerate(pool.replacement_configuration.tracking_sources):
+                triggers = ", ".join(tracking.url_triggers or ())
+                label = f"{pool.name} #{index}: {tracking.referrer_domain}"
+                sources[(key, index)] = f"{label} [{triggers}]" if triggers else label
+        return build_report(
+            records,
+            stats.pools,
+            names=names,
+            sources=sources,
+            since=None if since is None else _seconds(since),
+            until=None if until is None else _seconds(until),
+            time_zone=time_zone,
         )
 
     def pool_key(self, pool: str) -> str:
