@@ -1561,6 +1561,236 @@ def calls_command(
     click.echo(_count(len(records), "call"))
 
 
+_EXPORT_OPTIONS = {
+    "conversion_name": "--conversion-name",
+    "time_zone": "--time-zone",
+    "value": "--value",
+    "currency": "--currency",
+    "min_duration": "--min-duration",
+    "min_confidence": "--min-confidence",
+    "region": "--region",
+}
+"""The option of each argument of the library's reports and exports, for their errors."""
+
+
+def _argument_error(exc: ValueError) -> NoReturn:
+    """A library ``ValueError`` (``"time_zone: ..."``) as a usage error naming the option."""
+    name, _, reason = str(exc).partition(": ")
+    option = _EXPORT_OPTIONS.get(name)
+    if option is None:
+        fail(str(exc))
+    usage_error(reason, option)
+
+
+def _write_text(text: str, output: str) -> None:
+    """``text`` to the file ``output`` (``-``: standard output), as UTF-8."""
+    if output == "-":
+        _write_out(text)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        with open(output, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
+
+
+@cli.command("report")
+@_site_options
+@click.option("--since", metavar="TIME", help="Calls that started at or after TIME.")
+@click.option("--until", metavar="TIME", help="Calls that started before TIME.")
+@click.option(
+    "--time-zone",
+    default="UTC",
+    show_default=True,
+    help="IANA time zone of the report's days (Europe/London).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the report as CSV (one row per figure).")
+@click.option(
+    "-o",
+    "--output",
+    default="-",
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+    help="Write the report to FILE instead of standard output.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write a PNG of calls by day and pool, the confidence mix and pool overflow.",
+)
+def report_command(
+    since: str | None,
+    until: str | None,
+    time_zone: str,
+    as_json: bool,
+    as_csv: bool,
+    output: str,
+    plot: str | None,
+    **options: Any,
+) -> None:
+    """Report the site's calls: by pool, source, campaign and day, and how they were attributed.
+
+    Attributed, pool-level and late shares, the confidence mix, and each
+    pool's overflow share of sessions (is the pool too small?). TIME is epoch
+    seconds or ISO 8601 with a UTC offset.
+    """
+    if as_json and as_csv:
+        usage_error("give --json or --csv, not both")
+    start = None if since is None else _parse_time(since, "--since")
+    end = None if until is None else _parse_time(until, "--until")
+    if plot is not None:
+        _check_plotting()
+    engine = _live_engine(_site(options))
+    try:
+        report = engine.report(start, end, time_zone=time_zone)
+    except ValueError as exc:
+        _argument_error(exc)
+    except DniError as exc:
+        fail(f"the store failed: {exc}")
+    if as_json:
+        text = report.to_json_text() + "\n"
+    elif as_csv:
+        text = report.to_csv()
+    else:
+        text = str(report) + "\n"
+    _write_text(text, output)
+    if output != "-":
+        click.echo(f"wrote {output}", err=True)
+    if plot is not None:
+        from dni_engine.report import PlotUnavailable, plot_report
+
+        try:
+            written = plot_report(report, plot)
+        except PlotUnavailable as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(f"cannot write {plot}: {exc.strerror or exc}")
+        click.echo(f"plot written to {written}", err=True)
+
+
+@cli.command("export")
+@click.argument(
+    "platform", type=click.Choice(["google-ads-clicks", "google-ads-calls", "microsoft-ads"])
+)
+@_site_options
+@click.option(
+    "--conversion-name", required=True, help="The conversion action's name in the ad account."
+)
+@click.option(
+    "--time-zone",
+    default=None,
+    help="Time zone of the file's times: an IANA name or +HHMM for Google (default UTC), "
+    "+HHMM for Microsoft (default +0000).",
+)
+@click.option(
+    "--min-duration",
+    type=Number(0, 86_400.0),
+    default=0.0,
+    show_default=True,
+    help="Leave out calls shorter than this many seconds (and calls of unknown duration).",
+)
+@click.option(
+    "--min-confidence",
+    type=Number(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Leave out calls attributed with a lower confidence.",
+)
+@click.option("--value", type=Number(0, 1e12), default=None, help="Conversion value of each call.")
+@click.option("--currency", default=None, help="ISO 4217 currency of --value (GBP, USD...).")
+@click.option(
+    "--braids",
+    is_flag=True,
+    help="google-ads-clicks: add the GBRAID and WBRAID columns and export calls with those.",
+)
+@click.option(
+    "--region",
+    default=None,
+    help="google-ads-calls: country (ISO code) of callers' numbers written nationally.",
+)
+@click.option("--since", metavar="TIME", help="Calls that started at or after TIME.")
+@click.option("--until", metavar="TIME", help="Calls that started before TIME.")
+@click.option(
+    "-o",
+    "--output",
+    default="-",
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+    help="Write the file to FILE instead of standard output.",
+)
+def export_command(
+    platform: str,
+    conversion_name: str,
+    time_zone: str | None,
+    min_duration: float,
+    min_confidence: float,
+    value: float | None,
+    currency: str | None,
+    braids: bool,
+    region: str | None,
+    since: str | None,
+    until: str | None,
+    output: str,
+    **options: Any,
+) -> None:
+    """Write the site's tracked calls as an ad platform's offline-conversion import file.
+
+    \b
+    google-ads-clicks  Google Ads conversions from clicks (Google Click ID)
+    google-ads-calls   Google Ads conversions from calls (caller, call start)
+    microsoft-ads      Microsoft Advertising offline conversions (MSCLKID)
+
+    The file follows the platform's template (its parameters row, header and
+    time format). Calls without a click id of the platform (or otherwise left
+    out) are counted on standard error, by reason.
+    """
+    from dni_engine import exports
+
+    if braids and platform != "google-ads-clicks":
+        usage_error("--braids is an option of google-ads-clicks", "--braids")
+    if region is not None and platform != "google-ads-calls":
+        usage_error("--region is an option of google-ads-calls", "--region")
+    start = None if since is None else _parse_time(since, "--since")
+    end = None if until is None else _parse_time(until, "--until")
+    zone = time_zone or ("+0000" if platform == "microsoft-ads" else "UTC")
+    common: dict[str, Any] = {
+        "conversion_name": conversion_name,
+        "time_zone": zone,
+        "value": value,
+        "currency": currency,
+        "min_duration": min_duration,
+        "min_confidence": min_confidence,
+    }
+    try:  # the options are checked before the store is asked
+        if platform == "google-ads-clicks":
+            exports.google_ads_clicks([], braids=braids, **common)
+        elif platform == "google-ads-calls":
+            exports.google_ads_calls([], region=region, **common)
+        else:
+            exports.microsoft_ads([], **common)
+    except ValueError as exc:
+        _argument_error(exc)
+    engine = _live_engine(_site(options))
+    try:
+        records = engine.calls(start, end)
+    except DniError as exc:
+        fail(f"the store failed: {exc}")
+    if platform == "google-ads-clicks":
+        made = exports.google_ads_clicks(records, braids=braids, **common)
+    elif platform == "google-ads-calls":
+        made = exports.google_ads_calls(records, region=region, **common)
+    else:
+        made = exports.microsoft_ads(records, **common)
+    _write_text(made.text, output)
+    left_out = "; ".join(f"{count} {reason}" for reason, count in sorted(made.skipped.items()))
+    click.echo(
+        f"{_count(made.exported, 'call')} exported"
+        + (f", {made.skipped_total} left out ({left_out})" if made.skipped_total else "")
+        + ("" if output == "-" else f" to {output}"),
+        err=True,
+    )
+
+
 # ---- audit -----------------------------------------------------------------------------
 
 PAGE_SUFFIXES = (".html", ".htm")
