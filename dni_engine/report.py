@@ -46,7 +46,6 @@ from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dni_engine.calls import CallRecord
-from dni_engine.extras import MissingExtra
 from dni_engine.leases import PoolStats
 
 __all__ = [
@@ -56,7 +55,6 @@ __all__ = [
     "NO_POOL",
     "NO_VISIT",
     "Breakdown",
-    "PlotUnavailable",
     "PoolOverflow",
     "Report",
     "build_report",
@@ -503,16 +501,14 @@ def _table(title: str, rows: Sequence[Breakdown]) -> list[str]:
     return lines
 
 
-class PlotUnavailable(MissingExtra):
-    """matplotlib (the ``plot`` extra) is not installed."""
-
-
 def plot_report(report: Report, path: str | Path) -> Path:
     """Write a PNG of the report: calls by day and by pool, confidence, and pool overflow.
 
-    Raises :class:`PlotUnavailable` (a :class:`~dni_engine.extras.MissingExtra`)
-    when matplotlib is not installed.
+    Raises :class:`~dni_engine.sizing_report.PlotUnavailable` (a
+    :class:`~dni_engine.extras.MissingExtra`) when matplotlib is not installed.
     """
+    from dni_engine.sizing_report import PlotUnavailable
+
     try:
         import matplotlib
 

@@ -328,3 +328,31 @@ def test_a_failing_store_answers_an_unstored_record_without_raising() -> None:
     assert record.stored is False
     assert record.attribution.kind == "store_unavailable"
     down.close()
+
+
+def test_the_call_log_survives_a_script_flush(make_store: StoreMaker) -> None:
+    store = make_store()
+    if not isinstance(store, RedisStore):
+        pytest.skip("only a Redis server forgets its scripts")
+    engine = site(store)
+    engine.record_call(Call("before", ALL_NUMBERS[0], START))
+    store.client.script_flush()
+    record = engine.record_call(Call("after", ALL_NUMBERS[0], START + 1))
+    assert record.stored
+    assert [r.call.call_id for r in engine.calls()] == ["before", "after"]
+
+
+def test_a_lease_record_with_unreadable_facts_has_none(
+    make_store: StoreMaker, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = make_store()
+    if not isinstance(store, RedisStore):
+        pytest.skip("only a Redis lease record is text")
+    engine = site(store)
+    engine.visit("alice", AD, GOOGLE, HUMAN)
+    client = store.client
+    (key,) = [k for k in client.keys("*:l:*") if client.hexists(k, "z")]
+    client.hset(key, "z", f"{{not json {id(store)}")  # unreadable text, new to the cache
+    (lease,) = engine.leases()
+    assert lease.facts is None
+    assert "facts cannot be read" in caplog.text
