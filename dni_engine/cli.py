@@ -1658,7 +1658,8 @@ def report_command(
     if output != "-":
         click.echo(f"wrote {output}", err=True)
     if plot is not None:
-        from dni_engine.report import PlotUnavailable, plot_report
+        from dni_engine.report import plot_report
+        from dni_engine.sizing_report import PlotUnavailable
 
         try:
             written = plot_report(report, plot)
