@@ -80,6 +80,8 @@ MAX_CALL_TEXT: Final = 512
 PROVIDERS: Final = ("generic", "twilio")
 """Telephony providers a call may name; others are kept as given, for the record."""
 
+_MAX_URL_READ: Final = 8192
+_MAX_REFERRER_READ: Final = 4096
 _KEPT_NAMES: Final = frozenset(CLICK_IDS)
 _CLICK_ID_SET: Final = frozenset(CLICK_IDS)
 
@@ -88,17 +90,18 @@ def facts_of(url: str | None, referrer: str | None) -> Facts:
     """The attribution facts of a landing with ``url`` and HTTP ``referrer`` (see the module doc).
 
     Never raises for ``str`` or ``None`` inputs; anything else counts as missing.
+    Only the first 8,192 characters of the URL and 4,096 of the referrer are read.
     Cached (bounded): a session's page views repeat their landing.
     """
-    page = url if isinstance(url, str) else ""
-    source = referrer if isinstance(referrer, str) else ""
+    page = url[:_MAX_URL_READ] if isinstance(url, str) else ""
+    source = referrer[:_MAX_REFERRER_READ] if isinstance(referrer, str) else ""
     try:
         return _facts_of(page, source)
     except Exception:  # never on the per-visit path's account
         return Facts()
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _facts_of(url: str, referrer: str) -> Facts:
     page = url.partition("#")[0]
     query = page.partition("?")[2]

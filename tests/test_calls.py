@@ -90,9 +90,10 @@ def test_every_click_id_is_kept_in_catalogue_order() -> None:
 
 def test_facts_are_bounded() -> None:
     long_id = "A" * (MAX_FACT_VALUE * 3)
-    utms = "&".join(f"utm_x{i}={'v' * 1000}" for i in range(MAX_UTM + 5))
-    filler = "&".join(f"p{i}={'z' * 50}" for i in range(200))
-    url = f"https://shop.example/{'path/' * 100}?{filler}&gclid={long_id}&{utms}#frag"
+    utms = "&".join(f"utm_x{i}={'v' * (MAX_FACT_VALUE + 4)}" for i in range(MAX_UTM + 5))
+    filler = "&".join(f"p{i}={'z' * 50}" for i in range(40))
+    url = f"https://shop.example/{'path/' * 60}?{filler}&gclid={long_id}&{utms}#frag"
+    assert MAX_FACTS_URL < len(url) < 8192  # the facts read the first 8,192 characters
     facts = facts_of(url, "https://" + "sub." * 300 + "example.com/")
     assert len(facts.landing_url) <= MAX_FACTS_URL
     assert "#" not in facts.landing_url

@@ -338,7 +338,7 @@ class _LostState(StoreError):
         self.cause = cause
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _facts_text(facts: Facts | None) -> str:
     """A lease's facts as the compact JSON its record keeps (``''`` for none); cached."""
     if facts is None:
@@ -346,7 +346,7 @@ def _facts_text(facts: Facts | None) -> str:
     return json.dumps(facts.to_json(), separators=(",", ":"), ensure_ascii=False)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _facts_from(text: str) -> Facts | None:
     """The facts of a lease record's JSON; ``None`` when it cannot be read (logged)."""
     try:
