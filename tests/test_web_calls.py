@@ -574,3 +574,29 @@ def test_the_twilio_route_without_the_extra_is_a_missing_extra_at_start_up() -> 
     assert done.stdout.startswith("twilio dni_engine.web.twilio needs the 'twilio' extra"), (
         done.stdout + done.stderr
     )
+
+
+def test_the_django_async_path_records_a_call() -> None:
+    import asyncio
+
+    from django.test import AsyncClient
+
+    from tests import test_web_django as django_site
+
+    engine = make_engine()
+    body = json.dumps({"call_id": "c-async", "number": UNKNOWN, "started": START}).encode()
+
+    async def post() -> tuple[int, Any]:
+        response = await AsyncClient().post(
+            "/_dni/calls",
+            body,
+            content_type="application/json",
+            headers={"X-DNI-Signature": sign(CALL_SECRET.encode(), body)},
+        )
+        return response.status_code, json.loads(response.content)
+
+    with django_site.configured(engine, **FIELDS):
+        status, answer = asyncio.run(post())
+    assert status == 200, answer
+    assert answer["call"]["call_id"] == "c-async"
+    assert [r.call.call_id for r in engine.calls()] == ["c-async"]
