@@ -357,3 +357,10 @@ def test_a_lease_record_with_unreadable_facts_has_none(
     (lease,) = engine.leases()
     assert lease.facts is None
     assert "facts cannot be read" in caplog.text
+
+
+def test_calls_that_started_together_are_listed_by_id(make_store: StoreMaker) -> None:
+    engine = site(make_store())
+    for call_id in ("b", "c", "a"):
+        engine.record_call(Call(call_id, ALL_NUMBERS[0], START))
+    assert [r.call.call_id for r in engine.calls()] == ["a", "b", "c"]

@@ -319,8 +319,9 @@ class MemoryStore:
         self._sink = on_lease_closed
         self._closed: list[_Lease] = []
         self._calls: dict[str, CallRecord] = {}
-        self._call_order: list[tuple[float, int, str]] = []  # (started, seq, call id), sorted
-        self._call_seq = itertools.count()
+        # (started, call id), sorted: calls that started at one time are listed by id,
+        # as the Redis store lists them.
+        self._call_order: list[tuple[float, str]] = []
         self._call_capacity = call_capacity
         self._call_retention = float(call_retention)
         self._calls_now = _NEVER
@@ -814,7 +815,7 @@ class MemoryStore:
                 return dataclasses.replace(found, replayed=True)
             kept = dataclasses.replace(record, replayed=False, stored=True)
             self._calls[call_id] = kept
-            insort(self._call_order, (record.call.started, next(self._call_seq), call_id))
+            insort(self._call_order, (record.call.started, call_id))
             if record.recorded > self._calls_now:
                 self._calls_now = record.recorded
             self._trim_calls()
@@ -828,7 +829,7 @@ class MemoryStore:
             cutoff = self._calls_now - self._call_retention
             drop = max(drop, bisect_left(order, (cutoff,)))
         if drop > 0:
-            for _, _, call_id in order[:drop]:
+            for _, call_id in order[:drop]:
                 del self._calls[call_id]
             del order[:drop]
 
@@ -844,14 +845,17 @@ class MemoryStore:
         pool_key: str | None = None,
         number: str | None = None,
     ) -> list[CallRecord]:
-        """Logged calls that started in ``[since, until)``, oldest first, by pool and number."""
+        """Logged calls that started in ``[since, until)``, oldest first, by pool and number.
+
+        Calls that started at the same time are listed by call id.
+        """
         low = -math.inf if since is None else since
         high = math.inf if until is None else until
         with self._lock:
             order = self._call_order
             start = bisect_left(order, (low,))
             found: list[CallRecord] = []
-            for started, _, call_id in order[start:]:
+            for started, call_id in order[start:]:
                 if started >= high:
                     break
                 record = self._calls[call_id]
