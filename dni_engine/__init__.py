@@ -4,6 +4,7 @@ import sys as _sys
 from importlib.machinery import EXTENSION_SUFFIXES as _EXTENSION_SUFFIXES
 
 from dni_engine.bots import is_bot
+from dni_engine.calls import Call, CallRecord
 from dni_engine.engine import Engine, EngineStats, PoolOptions
 from dni_engine.errors import ConfigError, DniError, Problem
 from dni_engine.extras import MissingExtra
@@ -11,6 +12,7 @@ from dni_engine.leases import (
     Attribution,
     Claim,
     Decision,
+    Facts,
     Lease,
     PoolStats,
     PoolTerms,
@@ -40,6 +42,8 @@ COMPILED: bool = str(getattr(_sys.modules[Engine.__module__], "__file__", "")).e
 __all__ = [
     "COMPILED",
     "Attribution",
+    "Call",
+    "CallRecord",
     "CallRoutes",
     "Claim",
     "ConfigError",
@@ -48,6 +52,7 @@ __all__ = [
     "Engine",
     "EngineStats",
     "Explanation",
+    "Facts",
     "Lease",
     "LintWarning",
     "Match",

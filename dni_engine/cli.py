@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 import click
 
 from dni_engine.bots import is_bot
+from dni_engine.calls import attribution_to_json, lease_to_json
 from dni_engine.client import DEFAULT_BASE_URL, ApiError, Client, pool_json
 from dni_engine.errors import ConfigError, DniError
 from dni_engine.extras import MissingExtra
@@ -42,7 +43,8 @@ from dni_engine.schema import (
 from dni_engine.summary import pool_summary
 
 if TYPE_CHECKING:
-    from dni_engine.leases import Policy
+    from dni_engine.engine import Engine
+    from dni_engine.leases import Lease, Policy, TouchMode
     from dni_engine.simulate import Metric
 
 __all__ = [
@@ -315,7 +317,8 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def validate(files: tuple[str, ...]) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON report of every file.")
+def validate(files: tuple[str, ...], as_json: bool) -> None:
     """Validate Number Pool JSON files (requests or responses, or lists of them).
 
     Each file is checked on its own, its pools together (names, ids, numbers).
@@ -324,24 +327,49 @@ def validate(files: tuple[str, ...]) -> None:
     invalid file, an ``error: FILE: N problems found`` line and every problem
     with its JSON path. ``OK`` lines go to standard output, errors and warnings
     to standard error. Exits 1 if any file has a problem; warnings alone exit 0.
+
+    With --json, standard output is one object: ``{"valid": bool, "files":
+    [{"file", "valid", "pools": [{"name", "key", "kind", "warning"}],
+    "problems": [{"path", "reason"}]}]}``; the exit status is the same.
     """
     failed = False
+    report: list[dict[str, Any]] = []
     for path in files:
+        entry: dict[str, Any] = {"file": path, "valid": True, "pools": [], "problems": []}
+        report.append(entry)
         try:
             pools = load_pools(_read_bytes(path), source=path)
         except ConfigError as exc:
             failed = True
-            click.echo(f"error: {exc}", err=True)
+            entry["valid"] = False
+            entry["problems"] = [{"path": p.path, "reason": p.reason} for p in exc.problems]
+            if not as_json:
+                click.echo(f"error: {exc}", err=True)
             continue
         except click.ClickException as exc:
             failed = True
-            click.echo(f"error: {exc.message}", err=True)
+            entry["valid"] = False
+            entry["problems"] = [{"path": "", "reason": exc.message}]
+            if not as_json:
+                click.echo(f"error: {exc.message}", err=True)
             continue
         for pool in pools:
-            click.echo(f"OK {pool.name}  ({path})")
             why = status_warning(pool)
+            entry["pools"].append(
+                {
+                    "name": pool.name,
+                    "key": pool.key,
+                    "kind": "response" if isinstance(pool, NumberPool) else "request",
+                    "warning": why,
+                }
+            )
+            if as_json:
+                continue
+            click.echo(f"OK {pool.name}  ({path})")
             if why is not None:
                 click.echo(f"warning: {path}: pool {pool.name!r}: {why}", err=True)
+    if as_json:
+        click.echo(json.dumps({"valid": not failed, "files": report}, indent=2))
     if failed:
         sys.exit(1)
 
@@ -359,17 +387,58 @@ def schema(kind: str) -> None:
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def show(files: tuple[str, ...]) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the pools' summaries as JSON.")
+def show(files: tuple[str, ...], as_json: bool) -> None:
     """Print a one-screen summary of each pool in FILES.
 
     A pool whose status is not active also gets a ``warning:`` line on stderr.
+    With --json, a list with one object per pool: its name, key, kind
+    (geographic, tollfree, national), country, quantity, match period,
+    numbers (E.164), what it replaces, its tracking sources and the warning.
     """
-    for pool in read_pools(files):
-        click.echo(pool_summary(pool))
-        click.echo()
+    pools = read_pools(files)
+    if as_json:
+        click.echo(json.dumps([_pool_summary_json(pool) for pool in pools], indent=2))
+    for pool in pools:
         why = status_warning(pool)
+        if not as_json:
+            click.echo(pool_summary(pool))
+            click.echo()
         if why is not None:
             click.echo(f"warning: pool {pool.name!r}: {why}", err=True)
+
+
+def _pool_summary_json(pool: AnyPool) -> dict[str, Any]:
+    """What ``show`` says of one pool, as JSON."""
+    from dni_engine.summary import pool_kind
+
+    rc = pool.replacement_configuration
+    response = isinstance(pool, NumberPool)
+    return {
+        "name": pool.name,
+        "key": pool.key,
+        "id": pool.id if isinstance(pool, NumberPool) else None,
+        "group_id": pool.group_id if isinstance(pool, NumberPool) else None,
+        "status": pool.status if isinstance(pool, NumberPool) else None,
+        "request": not response,
+        "kind": pool_kind(pool),
+        "country": pool.country,
+        "quantity": pool.quantity,
+        "match_period": pool.match_period,
+        "numbers": list(pool.e164_numbers) if isinstance(pool, NumberPool) else [],
+        "replace_all_numbers": bool(rc.replace_all_numbers),
+        "numbers_to_replace": list(rc.numbers_to_replace or []),
+        "tracking_sources": [
+            {
+                "referrer_domain": source.referrer_domain,
+                "url_triggers": list(source.url_triggers or []),
+                "track_organic": bool(source.track_organic),
+            }
+            for source in rc.tracking_sources
+        ],
+        "termination_number": pool.call_routes.route.termination_number,
+        "warning": status_warning(pool),
+    }
 
 
 @cli.command("rewrite")
@@ -508,6 +577,73 @@ def emulator_command(
 @cli.group()
 def pools() -> None:
     """Create and inspect pools through the vendor's API (token from DNI_API_TOKEN)."""
+
+
+def _api_client(base_url: str) -> Client:
+    """A client of the vendor's API with the token of :data:`TOKEN_ENV` (a usage error without)."""
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        usage_error(
+            f"set {TOKEN_ENV} to your organization's API token "
+            "(it is not accepted on the command line, where other users could see it)"
+        )
+    try:
+        return Client(token, base_url=base_url)
+    except ConfigError as exc:  # a token that cannot be sent in a header
+        usage_error(f"{TOKEN_ENV}: " + "; ".join(p.reason for p in exc.problems))
+
+
+_BASE_URL_OPTION = click.option(
+    "--base-url",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    callback=lambda ctx, param, value: _base_url(value),
+    help="API base URL.",
+)
+
+
+@pools.command("list")
+@click.option(
+    "--group",
+    "group_id",
+    required=True,
+    type=click.IntRange(0, MAX_ID),
+    help="Group whose pools to list.",
+)
+@_BASE_URL_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the pools as the API returned them.")
+def list_pools(group_id: int, base_url: str, as_json: bool) -> None:
+    """List the pools of a group: id, status, quantity, numbers and name (token from DNI_API_TOKEN).
+
+    With --json, the pools as the API returned them (a JSON list).
+    """
+    with _api_client(base_url) as client:
+        try:
+            with _warnings_on_stderr():
+                found = client.list_number_pools(group_id)
+        except ApiError as exc:
+            fail(str(exc))
+    if as_json:
+        click.echo(json.dumps([pool_json(pool) for pool in found], indent=2))
+        return
+    for pool in found:
+        numbers = ", ".join(pool.e164_numbers) or "none"
+        click.echo(f"{pool.id}  {pool.status}  {pool.quantity:>4}  {pool.name}  ({numbers})")
+    click.echo(f"{_count(len(found), 'pool')} in group {group_id}")
+
+
+@pools.command("get")
+@click.argument("pool_id", metavar="ID", type=click.IntRange(0, MAX_ID))
+@_BASE_URL_OPTION
+def get_pool(pool_id: int, base_url: str) -> None:
+    """Print the pool with this ID as the API returns it (JSON; token from DNI_API_TOKEN)."""
+    with _api_client(base_url) as client:
+        try:
+            with _warnings_on_stderr():
+                pool = client.get_number_pool(pool_id)
+        except ApiError as exc:
+            fail(str(exc))
+    click.echo(json.dumps(pool_json(pool), indent=2))
 
 
 @pools.command("create")
@@ -1016,6 +1152,644 @@ def _campaigns_of(pools: list[AnyPool]) -> set[str]:
                     if condition.name == "utm_campaign" and glob is not None and glob.is_literal:
                         found.add(glob.pieces[0])
     return found
+
+
+# ---- live operations: the store of a running site ------------------------------------
+
+REDIS_ENV = "DNI_REDIS_URL"
+"""Environment variable read when ``--redis`` is not given."""
+LIVE_CONNECT_TIMEOUT = 2.0
+"""Seconds a live command waits to connect to Redis (a site's workers wait far less)."""
+LIVE_TIMEOUT = 10.0
+"""Seconds a live command waits for one Redis answer."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Site:
+    """What a live command needs to build the site's engine: its pools, store and options."""
+
+    pool_files: tuple[str, ...]
+    redis_url: str | None
+    namespace: str
+    policy: str
+    overflow_number: str | None
+    cooldown: float
+    touch: str
+
+
+def _site_options(function: Any) -> Any:
+    """The options every live command shares: the site's pools, its Redis and lease terms."""
+    options = [
+        click.option(
+            "--pools",
+            "pool_files",
+            multiple=True,
+            required=True,
+            metavar="FILE",
+            type=click.Path(dir_okay=False),
+            help="Pool file of the site, as its workers load it (repeatable).",
+        ),
+        click.option(
+            "--redis",
+            "redis_url",
+            envvar=REDIS_ENV,
+            metavar="URL",
+            help=f"The site's Redis (redis://host:port/db; default ${REDIS_ENV}).",
+        ),
+        click.option(
+            "--namespace",
+            default="dni",
+            show_default=True,
+            help="The RedisStore namespace of the site.",
+        ),
+        click.option(
+            "--policy",
+            type=click.Choice(["fallback", "overflow", "recycle"]),
+            default="fallback",
+            show_default=True,
+            help="The site's policy (the same terms as its workers register).",
+        ),
+        click.option("--overflow-number", default=None, help="The site's overflow number."),
+        click.option(
+            "--cooldown",
+            type=Number(0, MAX_COOLDOWN),
+            default=0.0,
+            show_default=True,
+            help="The site's cooldown in minutes.",
+        ),
+        click.option(
+            "--touch",
+            type=click.Choice(["first_touch", "last_touch"]),
+            default="first_touch",
+            show_default=True,
+            help="The site's touch mode.",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _site(options: dict[str, Any]) -> _Site:
+    """The :class:`_Site` of a live command's shared options (removed from ``options``)."""
+    return _Site(
+        pool_files=options.pop("pool_files"),
+        redis_url=options.pop("redis_url"),
+        namespace=options.pop("namespace"),
+        policy=options.pop("policy"),
+        overflow_number=options.pop("overflow_number"),
+        cooldown=options.pop("cooldown"),
+        touch=options.pop("touch"),
+    )
+
+
+def _live_engine(site: _Site) -> Engine:
+    """The site's engine on its Redis store: another worker, registering the same terms.
+
+    Without a Redis URL this is a usage error: the embedded store lives in the
+    memory of the site's process, and no other process can read it.
+    """
+    from dni_engine.engine import Engine
+
+    command = click.get_current_context().info_name
+    if not site.redis_url:
+        usage_error(
+            f"'{command}' reads the store of a running site: give --redis URL (or set "
+            f"{REDIS_ENV}); the embedded store lives inside the site's process, where "
+            "Engine.stats(), leases(), attribute_call() and end_session() read it",
+            "--redis",
+        )
+    url = site.redis_url
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        usage_error(f"{url!r} is not a redis://, rediss:// or unix:// URL", "--redis")
+    try:
+        from dni_engine.stores.redis import RedisStore
+    except MissingExtra as exc:
+        fail(str(exc))
+    pools = read_pools(site.pool_files)
+    try:
+        store = RedisStore(
+            url,
+            namespace=site.namespace,
+            connect_timeout=LIVE_CONNECT_TIMEOUT,
+            timeout=LIVE_TIMEOUT,
+        )
+    except ConfigError as exc:
+        usage_error("; ".join(str(p) for p in exc.problems), "--namespace")
+    except ValueError as exc:  # a URL redis-py cannot read
+        usage_error(f"{url!r}: {exc}", "--redis")
+    try:
+        with _warnings_on_stderr():
+            engine = Engine(
+                pools,
+                store,
+                policy=cast("Policy", site.policy),
+                overflow_number=site.overflow_number,
+                cooldown=site.cooldown,
+                touch=cast("TouchMode", site.touch),
+            )
+            ready = engine.ready()
+    except ConfigError as exc:
+        fail(str(exc))
+    if not ready:
+        fail(f"the Redis store at {_safe_url(url)} does not answer, or refused the site's pools")
+    return engine
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without its password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.partition(":")[0]
+    return f"{scheme}{sep}{user + ':***' if user else '***'}@{host}"
+
+
+def _parse_time(text: str, option: str) -> float:
+    """A time given on the command line: epoch seconds, or ISO 8601 with its UTC offset."""
+    from datetime import datetime
+
+    try:
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(value) or value < 0:
+            usage_error(f"{text!r} is not a time (epoch seconds >= 0)", option)
+        return value
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        usage_error(
+            f"{text!r} is not a time: give epoch seconds or ISO 8601 (2026-03-01T09:30:00+00:00)",
+            option,
+        )
+    if moment.tzinfo is None:
+        usage_error(f"{text!r} has no UTC offset (add +00:00 or Z)", option)
+    return moment.timestamp()
+
+
+def _iso(seconds: float | None) -> str:
+    """Epoch seconds as ISO 8601 UTC, to the second (``-`` for none)."""
+    from datetime import UTC, datetime
+
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+
+
+def _jsonable(value: object) -> object:
+    """Dataclasses, tuples and mappings of the library as plain JSON values."""
+    to_json = getattr(value, "to_json", None)
+    if callable(to_json):
+        return to_json()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _jsonable(v) for k, v in cast("dict[Any, Any]", value).items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _print_json(value: object) -> None:
+    click.echo(json.dumps(_jsonable(value), indent=2, ensure_ascii=False))
+
+
+def _lease_line(lease: Lease) -> str:
+    state = "live" if lease.ended is None else f"ended {_iso(lease.ended)} ({lease.end_reason})"
+    return (
+        f"{lease.lease_id}  {lease.number}  visitor {lease.visitor_id}  "
+        f"from {_iso(lease.started)}  window to {_iso(lease.expires)}  {state}"
+    )
+
+
+@cli.command("stats")
+@_site_options
+@click.option("--json", "as_json", is_flag=True, help="Print the stats as JSON.")
+def stats_command(as_json: bool, **options: Any) -> None:
+    """Print every pool's occupancy and counters, read from the site's store.
+
+    The counters are the store's own, shared by every worker: any process on
+    the same Redis prints the same figures. The site's store needs --redis
+    (see the README's 'Live operations').
+    """
+    engine = _live_engine(_site(options))
+    stats = engine.stats()
+    if stats.store_error is not None:
+        fail(f"the store failed: {stats.store_error}")
+    if as_json:
+        _print_json(
+            {
+                "at": stats.at,
+                "outcomes": {k: stats.outcomes[k] for k in ("new", "kept", "overflow", "recycled")},
+                "pools": [
+                    {"name": engine.pool(p.pool_key).name, **cast("dict[str, Any]", _jsonable(p))}
+                    for p in stats.pools
+                ],
+            }
+        )
+        return
+    click.echo(f"at {_iso(stats.at)}")
+    click.echo(
+        f"{'pool':<12} {'name':<28} {'size':>5} {'live':>5} {'cool':>5} {'free':>5} "
+        f"{'new':>7} {'kept':>8} {'overflow':>8} {'recycled':>8}"
+    )
+    for p in stats.pools:
+        name = engine.pool(p.pool_key).name
+        click.echo(
+            f"{p.pool_key:<12} {name[:28]:<28} {p.size:>5} {p.live:>5} {p.cooling:>5} "
+            f"{p.free:>5} {p.new:>7} {p.kept:>8} {p.overflows:>8} {p.recycled:>8}"
+        )
+
+
+@cli.command("leases")
+@click.argument("pool")
+@_site_options
+@click.option("--all", "everything", is_flag=True, help="The whole lease log, not live leases.")
+@click.option("--since", help="With --all: leases whose window ends after TIME.")
+@click.option("--until", help="With --all: leases that started before TIME.")
+@click.option("--json", "as_json", is_flag=True, help="Print the leases as JSON.")
+def leases_command(
+    pool: str,
+    everything: bool,
+    since: str | None,
+    until: str | None,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """List the live leases of POOL (its id or name), oldest first; --all: its lease log.
+
+    TIME is epoch seconds or ISO 8601 with a UTC offset.
+    """
+    start = None if since is None else _parse_time(since, "--since")
+    end = None if until is None else _parse_time(until, "--until")
+    if not everything and (start is not None or end is not None):
+        usage_error("--since and --until select from the log: give --all too")
+    engine = _live_engine(_site(options))
+    try:
+        key = engine.pool_key(pool)
+    except KeyError:
+        names = ", ".join(f"{k} ({p.name})" for k, p in engine.pools.items())
+        usage_error(f"no pool {pool!r} in the pool files (they hold {names})", "POOL")
+    now = engine.clock()
+    if everything:
+        found = engine.leases(pool=key, since=start, until=end)
+    else:
+        found = [lease for lease in engine.leases(pool=key, since=now) if lease.live_at(now)]
+    if as_json:
+        _print_json([lease_to_json(lease) for lease in found])
+        return
+    for lease in found:
+        click.echo(_lease_line(lease))
+    what = "lease" if everything else "live lease"
+    click.echo(f"{_count(len(found), what)} in pool {key} ({engine.pool(key).name})")
+
+
+@cli.command("attribute")
+@click.argument("number")
+@_site_options
+@click.option("--at", "at_text", metavar="TIME", help="When the call came (default: now).")
+@click.option("--json", "as_json", is_flag=True, help="Print the attribution as JSON.")
+def attribute_command(number: str, at_text: str | None, as_json: bool, **options: Any) -> None:
+    """Say which visit a call to NUMBER at TIME came from, from the site's lease log.
+
+    NUMBER in any form of a pool's country, E.164 or a tel:/sip: URI; TIME is
+    epoch seconds or ISO 8601 with a UTC offset. Reads only: nothing is recorded.
+    """
+    at = None if at_text is None else _parse_time(at_text, "--at")
+    engine = _live_engine(_site(options))
+    found = engine.attribute_call(number, at)
+    if found.kind == "store_unavailable":
+        fail("the store failed; the call could not be attributed")
+    if as_json:
+        _print_json(attribution_to_json(found))
+        return
+    click.echo(f"number      {found.number}  at {_iso(found.at)}")
+    click.echo(f"attributed  {found.kind}")
+    if found.pool_key is not None:
+        click.echo(f"pool        {found.pool_key} ({engine.pool(found.pool_key).name})")
+    if found.lease is not None:
+        click.echo(f"lease       {_lease_line(found.lease)}")
+        click.echo(
+            f"confidence  {found.confidence:.2f} ({_count(len(found.candidates), 'candidate')})"
+        )
+    if found.caveat:
+        click.echo(f"caveat      {found.caveat}")
+
+
+@cli.command("release")
+@click.argument("who", metavar="VISITOR|LEASE")
+@_site_options
+@click.option("--json", "as_json", is_flag=True, help="Print the released lease as JSON.")
+def release_command(who: str, as_json: bool, **options: Any) -> None:
+    """End the live lease of a visitor (their id) or the live lease with this id, now.
+
+    The number goes cooling (or free) for every worker at once. Exits 1 when
+    there is no such live lease.
+    """
+    engine = _live_engine(_site(options))
+    now = engine.clock()
+    visitor = who
+    named = [lease for lease in engine.leases(since=now) if lease.lease_id == who]
+    if named:
+        lease = named[0]
+        if not lease.live_at(now):
+            fail(f"lease {who} has already ended ({lease.end_reason or 'its window ran out'})")
+        visitor = lease.visitor_id
+    released = engine.end_session(visitor, now)
+    if released is None:
+        fail(f"no live lease for visitor or lease {who!r}")
+    if as_json:
+        _print_json(lease_to_json(released))
+        return
+    click.echo(f"released {_lease_line(released)}")
+
+
+@cli.command("calls")
+@_site_options
+@click.option("--since", metavar="TIME", help="Calls that started at or after TIME.")
+@click.option("--until", metavar="TIME", help="Calls that started before TIME.")
+@click.option("--pool", "pool", help="Calls attributed to this pool (id or name).")
+@click.option("--number", help="Calls to this number (any form a pool's country reads).")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
+def calls_command(
+    since: str | None,
+    until: str | None,
+    pool: str | None,
+    number: str | None,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """List the site's call log, oldest first: each call and who it is attributed to.
+
+    TIME is epoch seconds or ISO 8601 with a UTC offset. Calls come in through
+    the call webhook (see the README's 'Reporting calls').
+    """
+    start = None if since is None else _parse_time(since, "--since")
+    end = None if until is None else _parse_time(until, "--until")
+    engine = _live_engine(_site(options))
+    if pool is not None:
+        try:
+            engine.pool_key(pool)
+        except KeyError:
+            usage_error(f"no pool {pool!r} in the pool files", "--pool")
+    try:
+        records = engine.calls(start, end, pool=pool, number=number)
+    except DniError as exc:
+        fail(f"the store failed: {exc}")
+    if as_json:
+        _print_json([record.to_json() for record in records])
+        return
+    for record in records:
+        call = record.call
+        found = record.attribution
+        who = (
+            f"visitor {found.lease.visitor_id} ({found.confidence:.2f})"
+            if found.lease is not None
+            else (record.reason or found.kind)
+        )
+        pool_text = f"pool {found.pool_key}" if found.pool_key else "no pool"
+        duration = "-" if call.duration is None else f"{call.duration:.0f}s"
+        click.echo(
+            f"{_iso(call.started)}  {call.call_id}  {call.number}  from {call.caller or '-'}  "
+            f"{duration}  {found.kind}  {pool_text}  {who}"
+        )
+    click.echo(_count(len(records), "call"))
+
+
+_EXPORT_OPTIONS = {
+    "conversion_name": "--conversion-name",
+    "time_zone": "--time-zone",
+    "value": "--value",
+    "currency": "--currency",
+    "min_duration": "--min-duration",
+    "min_confidence": "--min-confidence",
+    "region": "--region",
+}
+"""The option of each argument of the library's reports and exports, for their errors."""
+
+
+def _argument_error(exc: ValueError) -> NoReturn:
+    """A library ``ValueError`` (``"time_zone: ..."``) as a usage error naming the option."""
+    name, _, reason = str(exc).partition(": ")
+    option = _EXPORT_OPTIONS.get(name)
+    if option is None:
+        fail(str(exc))
+    usage_error(reason, option)
+
+
+def _write_text(text: str, output: str) -> None:
+    """``text`` to the file ``output`` (``-``: standard output), as UTF-8."""
+    if output == "-":
+        _write_out(text)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        with open(output, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
+
+
+@cli.command("report")
+@_site_options
+@click.option("--since", metavar="TIME", help="Calls that started at or after TIME.")
+@click.option("--until", metavar="TIME", help="Calls that started before TIME.")
+@click.option(
+    "--time-zone",
+    default="UTC",
+    show_default=True,
+    help="IANA time zone of the report's days (Europe/London).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the report as CSV (one row per figure).")
+@click.option(
+    "-o",
+    "--output",
+    default="-",
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+    help="Write the report to FILE instead of standard output.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write a PNG of calls by day and pool, the confidence mix and pool overflow.",
+)
+def report_command(
+    since: str | None,
+    until: str | None,
+    time_zone: str,
+    as_json: bool,
+    as_csv: bool,
+    output: str,
+    plot: str | None,
+    **options: Any,
+) -> None:
+    """Report the site's calls: by pool, source, campaign and day, and how they were attributed.
+
+    Attributed, pool-level and late shares, the confidence mix, and each
+    pool's overflow share of sessions (is the pool too small?). TIME is epoch
+    seconds or ISO 8601 with a UTC offset.
+    """
+    if as_json and as_csv:
+        usage_error("give --json or --csv, not both")
+    start = None if since is None else _parse_time(since, "--since")
+    end = None if until is None else _parse_time(until, "--until")
+    if plot is not None:
+        _check_plotting()
+    engine = _live_engine(_site(options))
+    try:
+        report = engine.report(start, end, time_zone=time_zone)
+    except ValueError as exc:
+        _argument_error(exc)
+    except DniError as exc:
+        fail(f"the store failed: {exc}")
+    if as_json:
+        text = report.to_json_text() + "\n"
+    elif as_csv:
+        text = report.to_csv()
+    else:
+        text = str(report) + "\n"
+    _write_text(text, output)
+    if output != "-":
+        click.echo(f"wrote {output}", err=True)
+    if plot is not None:
+        from dni_engine.report import plot_report
+        from dni_engine.sizing_report import PlotUnavailable
+
+        try:
+            written = plot_report(report, plot)
+        except PlotUnavailable as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(f"cannot write {plot}: {exc.strerror or exc}")
+        click.echo(f"plot written to {written}", err=True)
+
+
+@cli.command("export")
+@click.argument(
+    "platform", type=click.Choice(["google-ads-clicks", "google-ads-calls", "microsoft-ads"])
+)
+@_site_options
+@click.option(
+    "--conversion-name", required=True, help="The conversion action's name in the ad account."
+)
+@click.option(
+    "--time-zone",
+    default=None,
+    help="Time zone of the file's times: an IANA name or +HHMM for Google (default UTC), "
+    "+HHMM for Microsoft (default +0000).",
+)
+@click.option(
+    "--min-duration",
+    type=Number(0, 86_400.0),
+    default=0.0,
+    show_default=True,
+    help="Leave out calls shorter than this many seconds (and calls of unknown duration).",
+)
+@click.option(
+    "--min-confidence",
+    type=Number(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Leave out calls attributed with a lower confidence.",
+)
+@click.option("--value", type=Number(0, 1e12), default=None, help="Conversion value of each call.")
+@click.option("--currency", default=None, help="ISO 4217 currency of --value (GBP, USD...).")
+@click.option(
+    "--braids",
+    is_flag=True,
+    help="google-ads-clicks: add the GBRAID and WBRAID columns and export calls with those.",
+)
+@click.option(
+    "--region",
+    default=None,
+    help="google-ads-calls: country (ISO code) of callers' numbers written nationally.",
+)
+@click.option("--since", metavar="TIME", help="Calls that started at or after TIME.")
+@click.option("--until", metavar="TIME", help="Calls that started before TIME.")
+@click.option(
+    "-o",
+    "--output",
+    default="-",
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+    help="Write the file to FILE instead of standard output.",
+)
+def export_command(
+    platform: str,
+    conversion_name: str,
+    time_zone: str | None,
+    min_duration: float,
+    min_confidence: float,
+    value: float | None,
+    currency: str | None,
+    braids: bool,
+    region: str | None,
+    since: str | None,
+    until: str | None,
+    output: str,
+    **options: Any,
+) -> None:
+    """Write the site's tracked calls as an ad platform's offline-conversion import file.
+
+    \b
+    google-ads-clicks  Google Ads conversions from clicks (Google Click ID)
+    google-ads-calls   Google Ads conversions from calls (caller, call start)
+    microsoft-ads      Microsoft Advertising offline conversions (MSCLKID)
+
+    The file follows the platform's template (its parameters row, header and
+    time format). Calls without a click id of the platform (or otherwise left
+    out) are counted on standard error, by reason.
+    """
+    from dni_engine import exports
+
+    if braids and platform != "google-ads-clicks":
+        usage_error("--braids is an option of google-ads-clicks", "--braids")
+    if region is not None and platform != "google-ads-calls":
+        usage_error("--region is an option of google-ads-calls", "--region")
+    start = None if since is None else _parse_time(since, "--since")
+    end = None if until is None else _parse_time(until, "--until")
+    zone = time_zone or ("+0000" if platform == "microsoft-ads" else "UTC")
+    common: dict[str, Any] = {
+        "conversion_name": conversion_name,
+        "time_zone": zone,
+        "value": value,
+        "currency": currency,
+        "min_duration": min_duration,
+        "min_confidence": min_confidence,
+    }
+    try:  # the options are checked before the store is asked
+        if platform == "google-ads-clicks":
+            exports.google_ads_clicks([], braids=braids, **common)
+        elif platform == "google-ads-calls":
+            exports.google_ads_calls([], region=region, **common)
+        else:
+            exports.microsoft_ads([], **common)
+    except ValueError as exc:
+        _argument_error(exc)
+    engine = _live_engine(_site(options))
+    try:
+        records = engine.calls(start, end)
+    except DniError as exc:
+        fail(f"the store failed: {exc}")
+    if platform == "google-ads-clicks":
+        made = exports.google_ads_clicks(records, braids=braids, **common)
+    elif platform == "google-ads-calls":
+        made = exports.google_ads_calls(records, region=region, **common)
+    else:
+        made = exports.microsoft_ads(records, **common)
+    _write_text(made.text, output)
+    left_out = "; ".join(f"{count} {reason}" for reason, count in sorted(made.skipped.items()))
+    click.echo(
+        f"{_count(made.exported, 'call')} exported"
+        + (f", {made.skipped_total} left out ({left_out})" if made.skipped_total else "")
+        + ("" if output == "-" else f" to {output}"),
+        err=True,
+    )
 
 
 # ---- audit -----------------------------------------------------------------------------

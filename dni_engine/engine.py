@@ -23,6 +23,7 @@ mode (``first_touch``, ``last_touch``) and a matching ``priority``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import sys
@@ -37,12 +38,16 @@ from urllib.parse import unquote
 import phonenumbers
 
 from dni_engine.bots import is_bot
+from dni_engine.calls import Call, CallRecord, facts_of
 from dni_engine.errors import ConfigError, Problem
 from dni_engine.leases import (
     OUTCOMES,
     Attribution,
+    Claim,
+    ClaimLike,
     Clock,
     Decision,
+    Facts,
     Lease,
     Outcome,
     Policy,
@@ -53,6 +58,7 @@ from dni_engine.leases import (
     system_clock,
 )
 from dni_engine.phone import e164, parse_number
+from dni_engine.report import Report, build_report
 from dni_engine.rewrite import ByteRewriteStream, compile_rewriter
 from dni_engine.rules import Explanation, Match, RuleSet, compile_pools
 from dni_engine.schema import AnyPool, NumberPool, check_pool_set
@@ -258,8 +264,9 @@ class Engine:
                 decision = Decision(visitor, now, "bot")
             else:
                 match = self._match(url, referrer, user_agent)
+                claim = None if match is None else self._claim(match, url, referrer)
                 try:
-                    decision = self._store.visit(visitor, now, match)
+                    decision = self._store.visit(visitor, now, claim)
                 except Exception:
                     decision = self._store_failed(visitor, now, match)
                 else:
@@ -283,6 +290,31 @@ class Engine:
         except Exception:  # the matcher promises not to raise; a visit must not fail anyway
             self._log_once("match", "matching a visit failed; treated as no match")
             return None
+
+    def _claim(self, match: Match, url: object, referrer: object) -> ClaimLike:
+        """The claim a matched visit makes: the match with the landing's attribution facts.
+
+        The facts are those of ``url`` and ``referrer`` (:func:`~dni_engine.calls.facts_of`);
+        a landing without any (no URL, no referrer) claims with the match alone.
+        """
+        try:
+            facts = facts_of(
+                url if type(url) is str else _plain_text(url),
+                referrer if type(referrer) is str else _plain_text(referrer),
+            )
+            if facts == _NO_FACTS:
+                return match
+            return Claim(
+                match.pool_key,
+                match.specificity,
+                match.source_index,
+                match.referrer_domain,
+                match.trigger,
+                facts,
+            )
+        except Exception:  # facts_of promises not to raise; a visit must not fail anyway
+            self._log_once("facts", "a visit's attribution facts failed; the lease has none")
+            return match
 
     def _moment(self, at: object) -> float:
         """``at`` in float seconds when it is a real time, else the clock's time.
@@ -597,6 +629,101 @@ class Engine:
             until=None if until is None else _seconds(until),
         )
 
+    # ---- the call log ----------------------------------------------------------------
+
+    def record_call(self, call: Call) -> CallRecord:
+        """Attribute ``call`` at ``call.started`` and keep it in the store's call log, once.
+
+        Idempotent by ``call.call_id``: a call id already in the log returns
+        that first record with ``replayed=True``, attributing and storing
+        nothing again (two deliveries racing may both attribute, a read; the
+        store keeps one record and both answer it). The call is attributed
+        as :meth:`attribute_call` does (``started`` follows its time rules).
+        Invalid input raises ``ValueError`` naming the field
+        (``call_id: ...``), before anything is stored; that is the only
+        exception. When the store fails the answer is the attribution made
+        (``store_unavailable`` if the store failed then too) with
+        ``stored=False``, and the failure is logged once.
+        """
+        if not isinstance(call, Call):
+            raise ValueError(f"call: must be a Call, not {type(call).__name__}")
+        call.validate()
+        try:
+            found = self._store.find_call(call.call_id)
+        except Exception:
+            self._log_once("calls", "the call log failed; a call could not be recorded")
+            found = None
+        if found is not None:
+            return dataclasses.replace(found, replayed=True)
+        attribution = self.attribute_call(call.number, call.started)
+        try:
+            recorded = float(self._clock())
+        except Exception:
+            recorded = call.started
+        record = CallRecord(call, attribution, recorded)
+        try:
+            return self._store.record_call(record)
+        except Exception:
+            self._log_once("calls", "the call log failed; a call could not be recorded")
+            return dataclasses.replace(record, stored=False)
+
+    def calls(
+        self,
+        since: Moment | None = None,
+        until: Moment | None = None,
+        *,
+        pool: str | None = None,
+        number: str | None = None,
+    ) -> list[CallRecord]:
+        """The call log, oldest first: calls that started in ``[since, until)``.
+
+        ``pool`` (key or name; ``KeyError`` for neither) keeps the calls
+        attributed to that pool, lease or pool level; ``number`` (as dialled,
+        normalised like :meth:`attribute_call`) the calls to that number.
+        Raises :class:`~dni_engine.stores.base.StoreError` when the store fails.
+        """
+        return self._store.calls(
+            None if since is None else _seconds(since),
+            None if until is None else _seconds(until),
+            None if pool is None else self.pool_key(pool),
+            None if number is None else self._normalise(number),
+        )
+
+    def report(
+        self,
+        since: Moment | None = None,
+        until: Moment | None = None,
+        *,
+        time_zone: str = "UTC",
+    ) -> Report:
+        """The attribution report of the calls that started in ``[since, until)``.
+
+        Calls by pool, source, campaign and day (in ``time_zone``, an IANA
+        name), the attributed, pool-level and late shares, the confidence mix
+        and each pool's overflow share of sessions (the store's counters; see
+        :mod:`dni_engine.report` for the exact terms). Raises
+        :class:`~dni_engine.stores.base.StoreError` when the store cannot list
+        the calls; pool counters the store cannot give are left out.
+        """
+        records = self.calls(since, until)
+        stats = self.stats()
+        names = {key: pool.name for key, pool in self._pools.items()}
+        sources: dict[tuple[str, int], str] = {}
+        for key, pool in self._pools.items():
+            for index, tracking in enumerate(pool.replacement_configuration.tracking_sources):
+                triggers = ", ".join(tracking.url_triggers or ())
+                label = f"{pool.name} #{index}: {tracking.referrer_domain}"
+                sources[(key, index)] = f"{label} [{triggers}]" if triggers else label
+        return build_report(
+            records,
+            stats.pools,
+            names=names,
+            sources=sources,
+            since=None if since is None else _seconds(since),
+            until=None if until is None else _seconds(until),
+            time_zone=time_zone,
+        )
+
     def pool_key(self, pool: str) -> str:
         """The key of a pool given by key or name; ``KeyError`` naming it otherwise."""
         if pool in self._pools:
@@ -661,6 +788,7 @@ def _seconds(at: Moment) -> float:
     return value
 
 
+_NO_FACTS: Final = Facts()
 _DECISION_FIELDS: Final = len(Decision._fields)
 _NUMBER_FIELD: Final = Decision._fields.index("number")
 _POOL_KEY_FIELD: Final = Decision._fields.index("pool_key")

@@ -48,7 +48,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Final, Literal, NamedTuple, Protocol
+from typing import Final, Literal, NamedTuple, Protocol, cast
 
 from dni_engine.errors import ConfigError, Problem
 
@@ -66,6 +66,7 @@ __all__ = [
     "Decision",
     "EndReason",
     "ExhaustedAction",
+    "Facts",
     "Lease",
     "Outcome",
     "Policy",
@@ -74,6 +75,7 @@ __all__ = [
     "SimulatedClock",
     "TouchMode",
     "attribution_from",
+    "claim_facts",
     "exhausted_action",
     "may_switch",
     "minutes",
@@ -215,6 +217,85 @@ class PoolTerms:
             raise ConfigError(problems)
 
 
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What a visit's landing said about where it came from: a lease's attribution facts.
+
+    Recorded on a lease when it starts, from the landing URL and HTTP referrer
+    of the visit that took it (the first touch), so a call attributed to the
+    lease can be tied to the ad click, campaign or search behind it.
+    ``landing_url`` is the URL without its fragment, capped (see
+    :func:`dni_engine.calls.facts_of`); ``referrer_host`` the referrer's host
+    (``''`` for a direct visit) and ``referrer_class`` its catalogue class
+    (``'Google'``...; ``''`` when none); ``paid`` whether the landing was
+    paid (a paid click id or a paid ``utm_medium``, as matching decides);
+    ``click_ids`` and ``utm`` the landing's click ids and ``utm_*`` values as
+    ``(name, value)`` pairs, names lower-cased, values as sent (click ids
+    are case-sensitive), each bounded in count and length.
+    """
+
+    landing_url: str = ""
+    referrer_host: str = ""
+    referrer_class: str = ""
+    paid: bool = False
+    click_ids: tuple[tuple[str, str], ...] = ()
+    utm: tuple[tuple[str, str], ...] = ()
+
+    def click_id(self, name: str) -> str | None:
+        """The value of click id ``name`` (``'gclid'``...), or ``None`` if the landing had none."""
+        for key, value in self.click_ids:
+            if key == name:
+                return value
+        return None
+
+    def utm_value(self, name: str) -> str | None:
+        """The value of ``utm_<name>`` (``'campaign'`` or ``'utm_campaign'``), or ``None``."""
+        wanted = name if name.startswith("utm_") else "utm_" + name
+        for key, value in self.utm:
+            if key == wanted:
+                return value
+        return None
+
+    def to_json(self) -> dict[str, object]:
+        """The facts as a JSON object (click ids and ``utm`` as objects, in landing order)."""
+        return {
+            "landing_url": self.landing_url,
+            "referrer_host": self.referrer_host,
+            "referrer_class": self.referrer_class,
+            "paid": self.paid,
+            "click_ids": dict(self.click_ids),
+            "utm": dict(self.utm),
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> Facts:
+        """The facts of a :meth:`to_json` object; ``ValueError`` naming the field at fault."""
+        if not isinstance(obj, dict):
+            raise ValueError("facts: must be a JSON object")
+        data = cast("dict[str, object]", obj)
+        texts: list[str] = []
+        for name in ("landing_url", "referrer_host", "referrer_class"):
+            value = data.get(name, "")
+            if not isinstance(value, str):
+                raise ValueError(f"facts.{name}: must be a string")
+            texts.append(value)
+        paid = data.get("paid", False)
+        if not isinstance(paid, bool):
+            raise ValueError("facts.paid: must be true or false")
+        pairs: list[tuple[tuple[str, str], ...]] = []
+        for name in ("click_ids", "utm"):
+            value = data.get(name, {})
+            if not isinstance(value, dict):
+                raise ValueError(f"facts.{name}: must be an object of strings")
+            items: list[tuple[str, str]] = []
+            for key, item in cast("dict[object, object]", value).items():
+                if not isinstance(key, str) or not isinstance(item, str):
+                    raise ValueError(f"facts.{name}: must be an object of strings")
+                items.append((key, item))
+            pairs.append(tuple(items))
+        return cls(texts[0], texts[1], texts[2], paid, pairs[0], pairs[1])
+
+
 class ClaimLike(Protocol):
     """What a store needs from a match to lease a number (a ``rules.Match`` fits).
 
@@ -242,6 +323,9 @@ class Claim:
 
     ``referrer_domain`` is the claiming source's ``referrer_domain`` as
     configured (``Any``, ``Google``, a domain), not the visit's HTTP referrer.
+    ``facts``, when given, are recorded on the lease the claim starts (a
+    store reads them from a :class:`Claim` only; :meth:`Engine.visit
+    <dni_engine.engine.Engine.visit>` builds one per matched visit).
     """
 
     pool_key: str
@@ -249,6 +333,7 @@ class Claim:
     source_index: int = 0
     referrer_domain: str = "Any"
     trigger: str | None = None
+    facts: Facts | None = None
 
     @property
     def referrer(self) -> str:
@@ -374,7 +459,8 @@ class Lease:
     lease is live) and ``end_reason`` why; ``displaced_by`` names the lease that
     took the number over under ``recycle``. ``specificity``, ``source_index``,
     ``referrer_domain`` (as configured) and ``trigger`` describe the match
-    that took the lease.
+    that took the lease. ``facts`` are the attribution facts of the visit
+    that took it (:class:`Facts`; ``None`` when none were recorded).
     """
 
     lease_id: str
@@ -391,6 +477,7 @@ class Lease:
     source_index: int = 0
     referrer_domain: str = ""
     trigger: str | None = None
+    facts: Facts | None = None
 
     @property
     def end(self) -> float:
@@ -544,6 +631,11 @@ def may_switch(
     if claim.specificity != held_specificity:
         return claim.specificity > held_specificity
     return is_any_referrer(held_referrer) and not is_any_referrer(claim.referrer_domain)
+
+
+def claim_facts(claim: ClaimLike) -> Facts | None:
+    """The facts a claim carries: those of a :class:`Claim`, ``None`` for any other claim."""
+    return claim.facts if type(claim) is Claim else None
 
 
 def attribution_from(number: str, at: float, pool_key: str, leases: Iterable[Lease]) -> Attribution:

@@ -62,6 +62,7 @@ __all__ = [
     "PoolReport",
     "Progress",
     "Recommendation",
+    "SimulatedCall",
     "SimulationResult",
     "meets",
     "parse_quantities",
@@ -167,6 +168,25 @@ class PoolReport:
         return data
 
 
+@dataclass(frozen=True, slots=True)
+class SimulatedCall:
+    """One call a run counted, and what the engine made of it then (``keep_calls=True``).
+
+    ``at`` is the call's simulated time; ``number`` the number the caller
+    dialled (``None``: the page showed no tracking number, so the site's
+    own); ``pool_key`` the pool of the caller's session; ``lease_id`` the
+    caller's own lease (the truth), ``None`` without one. ``verdict`` is how
+    the run counted it: ``correct``, ``misattributed``, ``late``
+    (``unattributed_late``) or ``no_number`` (``unattributed_no_number``).
+    """
+
+    at: float
+    number: str | None
+    pool_key: str
+    lease_id: str | None
+    verdict: str
+
+
 @dataclass(slots=True)
 class SimulationResult:
     """One run: the traffic totals and a :class:`PoolReport` per pool.
@@ -186,6 +206,11 @@ class SimulationResult:
     pools: list[PoolReport]
     wall_seconds: float = 0.0
     skipped_log_lines: dict[str, int] = field(default_factory=dict)
+    call_log: list[SimulatedCall] | None = None
+    """With ``keep_calls=True``: every call counted, in time order."""
+    engine: Engine | None = None
+    """With ``keep_calls=True``: the run's engine, its lease log as the run left it
+    (calls can be attributed again from it, or fed to a call webhook on it)."""
 
     @property
     def sessions_per_second(self) -> float:
@@ -379,6 +404,7 @@ def simulate(
     progress: Progress | None = None,
     exact: bool = False,
     attribution_window: float = _WINDOW_MINUTES,
+    keep_calls: bool = False,
 ) -> SimulationResult:
     """Run ``traffic`` through a real engine over ``pools`` and report per pool.
 
@@ -391,6 +417,8 @@ def simulate(
     module notes); the result is the same, only slower. Each page view is
     matched on its visitor's landing context (see the module notes), which
     lapses ``attribution_window`` minutes after its last page view.
+    ``keep_calls`` keeps every counted call with its verdict and the run's
+    engine in the result (:attr:`SimulationResult.call_log`, ``engine``).
     """
     started_wall = time.perf_counter()
     window = _window_seconds(attribution_window)
@@ -429,6 +457,8 @@ def simulate(
         window=window,
         carry=isinstance(traffic, LogReplay),
     )
+    if keep_calls:
+        run.call_log = []
     # The run allocates millions of short-lived, cycle-free objects; the cyclic
     # collector would rescan the growing heap over and over for nothing.
     collecting = gc.isenabled()
@@ -476,6 +506,8 @@ def simulate(
         pools=list(reports.values()),
         wall_seconds=time.perf_counter() - started_wall,
         skipped_log_lines=dict(traffic.skipped) if isinstance(traffic, LogReplay) else {},
+        call_log=run.call_log,
+        engine=engine if keep_calls else None,
     )
 
 
@@ -533,6 +565,7 @@ class _Run:
         self.hourly: dict[str, dict[int, int]] = {key: {} for key in keys}  # sessions
         self.samples: dict[str, list[int]] = {key: [] for key in keys}  # live leases
         self.next_sample = _SAMPLE_EVERY
+        self.call_log: list[SimulatedCall] | None = None  # kept with keep_calls
 
     def play(self, sessions: Iterable[Session], progress: Progress | None) -> None:
         """Run every session and every event they make, in time order."""
@@ -682,15 +715,21 @@ class _Run:
         report.calls += 1
         if state.lease_id is None or state.number is None:
             report.unattributed_no_number += 1
-            return
-        self.clock.now = at
-        lease = self.engine.attribute_call(state.number, at).lease
-        if lease is None:
-            report.unattributed_late += 1
-        elif lease.lease_id == state.lease_id:
-            report.correct += 1
+            verdict = "no_number"
         else:
-            report.misattributed += 1
+            self.clock.now = at
+            lease = self.engine.attribute_call(state.number, at).lease
+            if lease is None:
+                report.unattributed_late += 1
+                verdict = "late"
+            elif lease.lease_id == state.lease_id:
+                report.correct += 1
+                verdict = "correct"
+            else:
+                report.misattributed += 1
+                verdict = "misattributed"
+        if self.call_log is not None:
+            self.call_log.append(SimulatedCall(at, state.number, key, state.lease_id, verdict))
 
     def sample_until(self, now: float) -> None:
         """Sample every pool's live leases at each grid point up to ``now``.

@@ -37,7 +37,16 @@ pytestmark = [
 ]
 
 # What the core must never install, as `pip list` names them.
-OPTIONAL = ("pytest", "hypothesis", "starlette", "uvicorn", "matplotlib", "redis", "hiredis")
+OPTIONAL = (
+    "pytest",
+    "hypothesis",
+    "starlette",
+    "uvicorn",
+    "matplotlib",
+    "redis",
+    "hiredis",
+    "twilio",
+)
 
 # Each optional part, the extra it names, and how it is reached.
 PARTS = {
@@ -46,6 +55,7 @@ PARTS = {
     "dni_engine.testing.strategies": "testing",
     "dni_engine.testing.state_machine": "testing",
     "dni_engine.testing.redis_server": "testing",
+    "dni_engine.web.twilio": "twilio",
 }
 
 

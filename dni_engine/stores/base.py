@@ -32,18 +32,41 @@ a visitor ``v`` at time ``now`` with an optional claim on pool ``P``:
 
 A lease is added to the lease log when it starts; the log keeps at least every
 lease whose attribution window could still hold a call, within the store's
-bound.
+bound. A lease keeps the :class:`~dni_engine.leases.Facts` of the
+:class:`~dni_engine.leases.Claim` that started it (other claims carry none).
+
+**The call log** keeps one :class:`~dni_engine.calls.CallRecord` per call id:
+``record_call`` inserts a record unless its call id is already logged (one
+atomic operation, so concurrent deliveries of one call keep one record) and
+answers the logged one. It is bounded: at most ``call_capacity`` records (the
+call that started first goes first) and none that started more than
+``call_retention`` seconds (:data:`DEFAULT_CALL_RETENTION`, 90 days, by default)
+before the latest record's ``recorded`` time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal, Protocol, runtime_checkable
+from typing import Final, Literal, Protocol, runtime_checkable
 
+from dni_engine.calls import CallRecord
 from dni_engine.errors import DniError, Problem
 from dni_engine.leases import Attribution, ClaimLike, Decision, Lease, PoolStats, PoolTerms
 
-__all__ = ["ConflictKind", "Store", "StoreError", "conflict_problem", "number_conflicts"]
+__all__ = [
+    "DEFAULT_CALL_CAPACITY",
+    "DEFAULT_CALL_RETENTION",
+    "ConflictKind",
+    "Store",
+    "StoreError",
+    "conflict_problem",
+    "number_conflicts",
+]
+
+DEFAULT_CALL_RETENTION: Final = 90 * 86_400.0
+"""Seconds a call stays in a store's call log by default (90 days)."""
+DEFAULT_CALL_CAPACITY: Final = 100_000
+"""How many calls a store's call log keeps by default."""
 
 
 class StoreError(DniError):
@@ -147,5 +170,31 @@ class Store(Protocol):
 
         ``since``/``until`` keep leases whose window ``[started, expires)``
         overlaps ``[since, until)``.
+        """
+        ...
+
+    def record_call(self, record: CallRecord) -> CallRecord:
+        """Log ``record`` unless its call id is logged; answer the logged record.
+
+        Insert-if-absent by ``record.call.call_id``, atomically: the record
+        logged first is answered (``replayed=True`` when it was there before).
+        """
+        ...
+
+    def find_call(self, call_id: str) -> CallRecord | None:
+        """The logged record of ``call_id``, or ``None``."""
+        ...
+
+    def calls(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        pool_key: str | None = None,
+        number: str | None = None,
+    ) -> list[CallRecord]:
+        """Logged calls that started in ``[since, until)``, oldest first.
+
+        ``pool_key`` keeps calls attributed to that pool (lease or pool level),
+        ``number`` calls to that E.164 number.
         """
         ...

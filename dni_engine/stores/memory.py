@@ -24,6 +24,7 @@ store ends it, outside the lock.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import logging
@@ -32,12 +33,13 @@ import os
 import secrets
 import threading
 import warnings
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from dni_engine.calls import CallRecord
 from dni_engine.errors import ConfigError, Problem
 from dni_engine.leases import (
     MAX_CLOCK_SKEW,
@@ -49,15 +51,27 @@ from dni_engine.leases import (
     PoolStats,
     PoolTerms,
     attribution_from,
+    claim_facts,
     exhausted_action,
     leased,
     may_switch,
 )
-from dni_engine.stores.base import StoreError, number_conflicts
+from dni_engine.stores.base import (
+    DEFAULT_CALL_CAPACITY,
+    DEFAULT_CALL_RETENTION,
+    StoreError,
+    number_conflicts,
+)
 
 log = logging.getLogger("dni_engine.stores.memory")
 
-__all__ = ["DEFAULT_LOG_CAPACITY", "MemoryStore", "StoreFootprint"]
+__all__ = [
+    "DEFAULT_CALL_CAPACITY",
+    "DEFAULT_CALL_RETENTION",
+    "DEFAULT_LOG_CAPACITY",
+    "MemoryStore",
+    "StoreFootprint",
+]
 
 # The stacklevel that blames a deprecated property's caller: a compiled property
 # runs in no frame of its own, so there the caller's frame is the first one.
@@ -88,6 +102,7 @@ class _Lease:
         "end_reason",
         "ended",
         "expires",
+        "facts",
         "last_activity",
         "lease_id",
         "number",
@@ -125,6 +140,7 @@ class _Lease:
         self.source_index = claim.source_index
         self.referrer_domain = claim.referrer_domain
         self.trigger = claim.trigger
+        self.facts = claim_facts(claim)
 
 
 class _Pool:
@@ -249,6 +265,10 @@ class MemoryStore:
     """Thread-safe in-memory :class:`~dni_engine.stores.base.Store` (the embedded default).
 
     ``log_capacity`` bounds the lease log (the oldest lease is dropped first);
+    ``call_capacity`` bounds the call log (the call that started first is
+    dropped first) and ``call_retention`` (seconds, ``0`` for none) drops
+    calls that started that long before the latest record's ``recorded``
+    time;
     ``on_lease_closed`` is called with each lease the store ends (expired,
     displaced, switched, released), outside the lock; its exceptions are
     logged, never raised. Leases are ended lazily as time moves, so a lease
@@ -268,9 +288,22 @@ class MemoryStore:
         *,
         log_capacity: int = DEFAULT_LOG_CAPACITY,
         on_lease_closed: Callable[[Lease], object] | None = None,
+        call_capacity: int = DEFAULT_CALL_CAPACITY,
+        call_retention: float = DEFAULT_CALL_RETENTION,
     ) -> None:
+        problems: list[Problem] = []
         if not (isinstance(log_capacity, int) and log_capacity >= 1):
-            raise ConfigError([Problem("log_capacity", "must be a whole number >= 1")])
+            problems.append(Problem("log_capacity", "must be a whole number >= 1"))
+        if not (isinstance(call_capacity, int) and call_capacity >= 1):
+            problems.append(Problem("call_capacity", "must be a whole number >= 1"))
+        if not (
+            isinstance(call_retention, int | float)
+            and math.isfinite(call_retention)
+            and call_retention >= 0
+        ):
+            problems.append(Problem("call_retention", "must be a number of seconds >= 0"))
+        if problems:
+            raise ConfigError(problems)
         self._lock = threading.Lock()
         self._pools: dict[str, _Pool] = {}
         self._pool_of_number: dict[str, _Pool] = {}
@@ -285,6 +318,13 @@ class MemoryStore:
         self._max_hold = 0.0
         self._sink = on_lease_closed
         self._closed: list[_Lease] = []
+        self._calls: dict[str, CallRecord] = {}
+        # (started, call id), sorted: calls that started at one time are listed by id,
+        # as the Redis store lists them.
+        self._call_order: list[tuple[float, str]] = []
+        self._call_capacity = call_capacity
+        self._call_retention = float(call_retention)
+        self._calls_now = _NEVER
 
     # ---- configuration ----------------------------------------------------------
 
@@ -625,6 +665,7 @@ class MemoryStore:
             lease.source_index,
             lease.referrer_domain,
             lease.trigger,
+            lease.facts,
         )
 
     # ---- the other operations -----------------------------------------------------
@@ -759,6 +800,72 @@ class MemoryStore:
                 and lease.started < high
                 and lease.expires > low
             ]
+
+    # ---- the call log ----------------------------------------------------------------
+
+    def record_call(self, record: CallRecord) -> CallRecord:
+        """Keep ``record`` unless its call id is logged; return the logged one (see :class:`Store`).
+
+        A call id already in the log returns that record with ``replayed=True``.
+        """
+        call_id = record.call.call_id
+        with self._lock:
+            found = self._calls.get(call_id)
+            if found is not None:
+                return dataclasses.replace(found, replayed=True)
+            kept = dataclasses.replace(record, replayed=False, stored=True)
+            self._calls[call_id] = kept
+            insort(self._call_order, (record.call.started, call_id))
+            if record.recorded > self._calls_now:
+                self._calls_now = record.recorded
+            self._trim_calls()
+            return kept
+
+    def _trim_calls(self) -> None:
+        """Drop calls over the bound, then calls older than the retention (under the lock)."""
+        order = self._call_order
+        drop = len(order) - self._call_capacity
+        if self._call_retention > 0:
+            cutoff = self._calls_now - self._call_retention
+            drop = max(drop, bisect_left(order, (cutoff,)))
+        if drop > 0:
+            for _, call_id in order[:drop]:
+                del self._calls[call_id]
+            del order[:drop]
+
+    def find_call(self, call_id: str) -> CallRecord | None:
+        """The logged record of ``call_id``, or ``None``."""
+        with self._lock:
+            return self._calls.get(call_id)
+
+    def calls(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        pool_key: str | None = None,
+        number: str | None = None,
+    ) -> list[CallRecord]:
+        """Logged calls that started in ``[since, until)``, oldest first, by pool and number.
+
+        Calls that started at the same time are listed by call id.
+        """
+        low = -math.inf if since is None else since
+        high = math.inf if until is None else until
+        with self._lock:
+            order = self._call_order
+            start = bisect_left(order, (low,))
+            found: list[CallRecord] = []
+            for started, call_id in order[start:]:
+                if started >= high:
+                    break
+                record = self._calls[call_id]
+                attribution = record.attribution
+                if pool_key is not None and attribution.pool_key != pool_key:
+                    continue
+                if number is not None and attribution.number != number:
+                    continue
+                found.append(record)
+            return found
 
     def purge(self, now: float) -> int:
         """End every lease whose hold ran out by ``now``; return how many ended."""

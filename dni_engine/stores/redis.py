@@ -23,6 +23,7 @@ in one cluster slot (``<ns>`` is the ``namespace``, ``dni`` by default)::
     <ns>:{p:<pool>}:l:<seq>    hash    one lease record
     <ns>:{v:<visitor>}         string  the pool of the visitor's live lease (a hint)
     <ns>:{r}:pools|order|numbers|overflow   the registry: which pool owns a number
+    <ns>:{c}:records|times|meta             the call log (``lua/calls.lua``)
 
 A lease id is ``<pool>:<epoch>.<seq>``: the epoch is drawn at random each time
 a pool's state is created, so ids are never reused after a loss. The lease log
@@ -127,6 +128,7 @@ visit keeps it."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -157,6 +159,7 @@ try:
 except ImportError as exc:
     raise MissingExtra("dni_engine.stores.redis", "redis", exc.name) from exc
 
+from dni_engine.calls import CallRecord
 from dni_engine.errors import ConfigError, Problem
 from dni_engine.leases import (
     MAX_CLOCK_SKEW,
@@ -164,13 +167,17 @@ from dni_engine.leases import (
     ClaimLike,
     Decision,
     EndReason,
+    Facts,
     Lease,
     PoolStats,
     PoolTerms,
     attribution_from,
+    claim_facts,
     is_any_referrer,
 )
 from dni_engine.stores.base import (
+    DEFAULT_CALL_CAPACITY,
+    DEFAULT_CALL_RETENTION,
     ConflictKind,
     StoreError,
     conflict_problem,
@@ -179,7 +186,10 @@ from dni_engine.stores.base import (
 from dni_engine.stores.breaker import DEFAULT_OPEN_SECONDS, BreakerState, CircuitBreaker
 
 __all__ = [
+    "CALLS_SCRIPT",
     "DEFAULT_BREAKER_OPEN_SECONDS",
+    "DEFAULT_CALL_CAPACITY",
+    "DEFAULT_CALL_RETENTION",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_LOG_CAPACITY",
     "DEFAULT_LOG_RETENTION",
@@ -265,6 +275,7 @@ class _Snapshot(NamedTuple):
     source_index: _Text
     referrer_domain: _Text
     trigger: _Text | None
+    facts: _Text | None
 
 
 class _RegistryKeys(NamedTuple):
@@ -286,6 +297,9 @@ POOL_SCRIPT: Final = _lua("pool.lua")
 
 REGISTRY_SCRIPT: Final = _lua("registry.lua")
 """The registry script: which pool owns each number, checked and written atomically."""
+
+CALLS_SCRIPT: Final = _lua("calls.lua")
+"""The call log script: one record per call id, inserted, bounded and listed atomically."""
 
 
 def _text(value: _Text) -> str:
@@ -324,12 +338,41 @@ class _LostState(StoreError):
         self.cause = cause
 
 
+@functools.lru_cache(maxsize=1024)
+def _facts_text(facts: Facts | None) -> str:
+    """A lease's facts as the compact JSON its record keeps (``''`` for none); cached."""
+    if facts is None:
+        return ""
+    return json.dumps(facts.to_json(), separators=(",", ":"), ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=1024)
+def _facts_from(text: str) -> Facts | None:
+    """The facts of a lease record's JSON; ``None`` when it cannot be read (logged)."""
+    try:
+        return Facts.from_json(json.loads(text))
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        log.warning("a lease record's facts cannot be read (%s); the lease has none", exc)
+        return None
+
+
+def _record_from(text: str) -> CallRecord:
+    """A call record from the call log's JSON (:class:`StoreError` when it cannot be read)."""
+    try:
+        return CallRecord.from_json(json.loads(text))
+    except ValueError as exc:
+        raise StoreError(f"a call record in Redis cannot be read: {exc}") from exc
+
+
 def _sha(script: str) -> str:
     return hashlib.sha1(script.encode()).hexdigest()
 
 
 _POOL_SHA: Final = _sha(POOL_SCRIPT)
 _REGISTRY_SHA: Final = _sha(REGISTRY_SCRIPT)
+_CALLS_SHA: Final = _sha(CALLS_SCRIPT)
+# The KEYS of the call log script, in its order.
+_CALL_KEYS: Final = ("records", "times", "meta")
 
 
 class RedisStore:
@@ -351,7 +394,9 @@ class RedisStore:
     so the state this object creates at its first registration is trusted at
     once; otherwise state created in an empty namespace counts as possibly lost
     (see *Lost state* in the module doc), because an empty Redis cannot tell a
-    new deployment from a flushed one.
+    new deployment from a flushed one. ``call_capacity`` bounds the call log
+    and ``call_retention`` (seconds, 0 for none; 90 days by default) drops
+    calls that started that long before the latest call's ``recorded`` time.
 
     Building a store never touches Redis, and neither does registering a pool
     while Redis is down: the pool is registered at the first operation Redis
@@ -377,6 +422,8 @@ class RedisStore:
         breaker_open_seconds: float = DEFAULT_BREAKER_OPEN_SECONDS,
         breaker_clock: Callable[[], float] = time.monotonic,
         new_namespace: bool = False,
+        call_capacity: int = DEFAULT_CALL_CAPACITY,
+        call_retention: float = DEFAULT_CALL_RETENTION,
     ) -> None:
         problems: list[Problem] = []
         if not namespace or "{" in namespace or "}" in namespace:
@@ -390,6 +437,14 @@ class RedisStore:
             problems.append(Problem("log_retention", "must be a number of seconds >= 0"))
         if hint_ttl is not None and not (math.isfinite(hint_ttl) and hint_ttl >= 1):
             problems.append(Problem("hint_ttl", "must be a number of seconds >= 1"))
+        if not (isinstance(call_capacity, int) and call_capacity >= 1):
+            problems.append(Problem("call_capacity", "must be a whole number >= 1"))
+        if not (
+            isinstance(call_retention, int | float)
+            and math.isfinite(call_retention)
+            and call_retention >= 0
+        ):
+            problems.append(Problem("call_retention", "must be a number of seconds >= 0"))
         if problems:
             raise ConfigError(problems)
         self._owned = isinstance(client, str)
@@ -410,6 +465,9 @@ class RedisStore:
         self._ns = namespace
         self._server_time = server_time
         self._capacity = str(log_capacity)
+        self._call_capacity = str(call_capacity)
+        self._call_retention = repr(float(call_retention))
+        self._call_keys = tuple(f"{namespace}:{{c}}:{name}" for name in _CALL_KEYS)
         self._retention = repr(float(log_retention))
         self._hint_ttl = None if hint_ttl is None else math.ceil(hint_ttl)
         self._max_hold = 0.0
@@ -516,6 +574,7 @@ class RedisStore:
     def _load_scripts(self) -> None:
         self._client.script_load(POOL_SCRIPT)
         self._client.script_load(REGISTRY_SCRIPT)
+        self._client.script_load(CALLS_SCRIPT)
 
     def _raise_now(self, now: float) -> float:
         """``now`` raised to the latest time this object has seen (time never goes back).
@@ -825,6 +884,7 @@ class RedisStore:
                 "-",
                 "0",
                 "0",
+                "",
             )
         else:
             trigger = claim.trigger
@@ -843,6 +903,7 @@ class RedisStore:
                 "-" if trigger is None else "+" + trigger,
                 self._capacity,
                 self._retention,
+                _facts_text(claim_facts(claim)),
             )
         if hint is None:
             reply = self._pool_reply(pool_key, [command], strict)
@@ -1074,6 +1135,7 @@ class RedisStore:
                     source_index=int(snap.source_index),
                     referrer_domain=_text(snap.referrer_domain),
                     trigger=None if trigger is None else _text(trigger),
+                    facts=None if snap.facts is None else _facts_from(_text(snap.facts)),
                 )
             )
         return leases
@@ -1124,6 +1186,65 @@ class RedisStore:
                 ordered.append((lease.started, index, position, lease))
         ordered.sort(key=lambda entry: entry[:3])
         return [entry[3] for entry in ordered]
+
+    # ---- the call log ----------------------------------------------------------------
+
+    def _calls_command(self, op: str, *args: str) -> tuple[Any, ...]:
+        keys = self._call_keys
+        return ("EVALSHA", _CALLS_SHA, len(keys), *keys, op, *args)
+
+    def record_call(self, record: CallRecord) -> CallRecord:
+        """Log ``record`` unless its call id is logged (one script call); answer the logged one.
+
+        A call id already in the log answers that record with ``replayed=True``.
+        """
+        kept = dataclasses.replace(record, replayed=False, stored=True)
+        text = json.dumps(kept.to_json(), separators=(",", ":"), ensure_ascii=False)
+        command = self._calls_command(
+            "record",
+            record.call.call_id,
+            repr(float(record.call.started)),
+            text,
+            repr(float(record.recorded)),
+            self._call_capacity,
+            self._call_retention,
+        )
+        reply = self._execute([command])[0]
+        if _text(reply[0]) == "exists":
+            return dataclasses.replace(_record_from(_text(reply[1])), replayed=True)
+        return kept
+
+    def find_call(self, call_id: str) -> CallRecord | None:
+        """The logged record of ``call_id``, or ``None``."""
+        reply = self._execute([self._calls_command("find", call_id)])[0]
+        if _text(reply[0]) != "found":
+            return None
+        return _record_from(_text(reply[1]))
+
+    def calls(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        pool_key: str | None = None,
+        number: str | None = None,
+    ) -> list[CallRecord]:
+        """Logged calls that started in ``[since, until)``, oldest first (see :class:`Store`).
+
+        Calls that started at the same time are listed by call id.
+        """
+        low = repr(-math.inf if since is None else float(since))
+        high = repr(math.inf if until is None else float(until))
+        reply = self._execute([self._calls_command("list", low, high)])[0]
+        found: list[CallRecord] = []
+        for text in reply[1:]:
+            record = _record_from(_text(text))
+            attribution = record.attribution
+            if pool_key is not None and attribution.pool_key != pool_key:
+                continue
+            if number is not None and attribution.number != number:
+                continue
+            found.append(record)
+        return found
 
     def purge(self, now: float) -> int:
         """End every lease whose hold ran out by ``now``, in every pool; return how many ended."""

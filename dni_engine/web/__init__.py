@@ -14,7 +14,10 @@ imports a web framework.
 
 For cached pages and single-page apps the middleware also answers the
 browser script under ``endpoint_prefix`` (:mod:`dni_engine.web.endpoint`);
-:func:`script_tags` gives the tag for the page's ``<head>``.
+:func:`script_tags` gives the tag for the page's ``<head>``. With
+``call_secret`` or ``twilio_auth_token`` set it answers the call webhook there
+too (:mod:`dni_engine.web.calls`): telephony systems post each call, which is
+attributed once and kept in the call log.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _ATTRIBUTE = re.compile(r"[\x21-\x3a\x3c-\x7e]*")
 # The endpoint's prefix: a plain path of unreserved characters, no trailing slash.
 _PREFIX = re.compile(r"(?:/[A-Za-z0-9._~-]+)+")
+_BASE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/-]*)?")
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
 
 
@@ -76,6 +77,15 @@ class WebConfig:
       agent) may make to the browser endpoint's ``swap`` and ``number``
       answers (120); more get ``429`` with ``Retry-After`` and the page keeps
       its numbers. Counted in each process; ``None`` turns it off.
+    * ``call_secret``: the key of the generic call webhook's signature
+      (``POST {prefix}/calls``, see :mod:`dni_engine.web.calls`); at least
+      :data:`MIN_SECRET_BYTES` bytes, and not ``secret``. ``None`` turns it off.
+    * ``twilio_auth_token``: the Twilio Auth Token that signs Twilio's status
+      callbacks (``POST {prefix}/calls/twilio``; the ``twilio`` extra). ``None``
+      turns it off.
+    * ``public_base_url``: the site's public ``https://host[:port][/path]``, for
+      checking signatures made over the public URL (Twilio's) behind a proxy
+      that changes the scheme, host or path; ``None``: the request's own URL.
     """
 
     secret: str | bytes = b""
@@ -97,6 +107,9 @@ class WebConfig:
     trusted_proxies: tuple[str, ...] = ()
     forwarded_header: str = "x-forwarded-for"
     endpoint_rate_limit: int | None = 120
+    call_secret: str | bytes | None = None
+    twilio_auth_token: str | None = None
+    public_base_url: str | None = None
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -114,6 +127,15 @@ class WebConfig:
         return bytes(self.secret)
 
     @property
+    def call_secret_bytes(self) -> bytes | None:
+        """``call_secret`` as bytes (UTF-8 for a ``str``), or ``None`` when it is not set."""
+        if self.call_secret is None:
+            return None
+        if isinstance(self.call_secret, str):
+            return self.call_secret.encode("utf-8")
+        return bytes(self.call_secret)
+
+    @property
     def window_seconds(self) -> float:
         """``attribution_window`` in seconds."""
         return float(self.attribution_window) * 60.0
@@ -125,24 +147,20 @@ def _problems(config: WebConfig) -> list[Problem]:
     def bad(name: str, reason: str) -> None:
         problems.append(Problem(name, reason))
 
-    secret = config.secret
-    if isinstance(secret, str):
-        try:
-            size = len(secret.encode("utf-8"))
-        except UnicodeEncodeError:
-            size = -1
-    elif isinstance(secret, bytes | bytearray):
-        size = len(secret)
-    else:
-        size = -2
-    if size == -2:
-        bad("secret", f"must be str or bytes, not {type(secret).__name__}")
-    elif size == -1:
-        bad("secret", "must be text UTF-8 can encode")
-    elif size == 0:
-        bad("secret", "is required: the key that signs the landing cookie")
-    elif size < MIN_SECRET_BYTES:
-        bad("secret", f"is {size} bytes; at least {MIN_SECRET_BYTES} are needed")
+    _secret_problem(config.secret, "secret", "the key that signs the landing cookie", bad)
+    if config.call_secret is not None:
+        _secret_problem(config.call_secret, "call_secret", "the call webhook's key", bad)
+        if config.call_secret == config.secret:
+            bad("call_secret", "must differ from secret (a webhook sender would hold both)")
+    token = config.twilio_auth_token
+    if token is not None and (not isinstance(token, str) or not token.strip()):
+        bad("twilio_auth_token", "must be the Twilio Auth Token (a non-empty string), or None")
+    base = config.public_base_url
+    if base is not None and (not isinstance(base, str) or not _BASE_URL.fullmatch(base)):
+        bad("public_base_url", f"{base!r} is not a URL like 'https://www.example.com' (or None)")
+    webhooks = config.call_secret is not None or token is not None
+    if webhooks and config.endpoint_prefix is None:
+        bad("endpoint_prefix", "is None, but the call webhook is served under it")
     for name in ("cookie_name", "landing_cookie_name", "number_cookie_name"):
         value = getattr(config, name)
         if value is None and name == "number_cookie_name":
@@ -223,6 +241,26 @@ def _problems(config: WebConfig) -> list[Problem]:
     if limit is not None and (type(limit) is not int or limit <= 0):
         bad("endpoint_rate_limit", f"{limit!r} is not a whole number of requests > 0 (or None)")
     return problems
+
+
+def _secret_problem(secret: object, name: str, what: str, bad: Callable[[str, str], None]) -> None:
+    if isinstance(secret, str):
+        try:
+            size = len(secret.encode("utf-8"))
+        except UnicodeEncodeError:
+            size = -1
+    elif isinstance(secret, bytes | bytearray):
+        size = len(secret)
+    else:
+        size = -2
+    if size == -2:
+        bad(name, f"must be str or bytes, not {type(secret).__name__}")
+    elif size == -1:
+        bad(name, "must be text UTF-8 can encode")
+    elif size == 0:
+        bad(name, f"is required: {what}")
+    elif size < MIN_SECRET_BYTES:
+        bad(name, f"is {size} bytes; at least {MIN_SECRET_BYTES} are needed")
 
 
 _FIELDS: Final = frozenset(f.name for f in fields(WebConfig))

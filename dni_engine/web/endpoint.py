@@ -45,6 +45,10 @@ The middleware answers these paths under ``WebConfig.endpoint_prefix``
     sent, must be the site's origin and is echoed in
     ``AMP-Access-Control-Allow-Source-Origin``.
 
+``POST {prefix}/calls`` and ``POST {prefix}/calls/twilio``
+    The call webhook, when configured (``call_secret``, ``twilio_auth_token``):
+    see :mod:`dni_engine.web.calls`.
+
 The ``swap`` and ``number`` answers are rate limited per client (its network
 and user agent, :mod:`dni_engine.web.clients`): over
 ``WebConfig.endpoint_rate_limit`` requests a minute the answer is ``429``
@@ -68,6 +72,7 @@ from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 from dni_engine.leases import Decision
+from dni_engine.web.calls import CallWebhook
 from dni_engine.web.core import (
     DEBUG_HEADER,
     PageRequest,
@@ -161,9 +166,12 @@ class Endpoint:
     def __init__(self, core: WebCore) -> None:
         self.core = core
         self.prefix = core.config.endpoint_prefix
+        self.calls = CallWebhook(core)
+        """The call webhook (its routes are empty unless it is configured)."""
 
     def route(self, request: PageRequest) -> str | None:
-        """``"script"``, ``"swap"`` or ``"number"`` for an endpoint request, else ``None``."""
+        """``"script"``, ``"swap"``, ``"number"``, or the call webhook's ``"generic"`` or
+        ``"twilio"``, for an endpoint request; else ``None``."""
         prefix = self.prefix
         try:
             path = request.path
@@ -171,13 +179,14 @@ class Endpoint:
             return None
         if prefix is None or not path.startswith(prefix):
             return None
+        subpath = path[len(prefix) :]
         return {SCRIPT_PATH: "script", SWAP_PATH: "swap", NUMBER_PATH: "number"}.get(
-            path[len(prefix) :]
-        )
+            subpath
+        ) or self.calls.route(subpath)
 
     def needs_body(self, request: PageRequest) -> bool:
-        """Whether the answer reads the request body (a swap ``POST``)."""
-        return self.route(request) == "swap" and _method(request) == "POST"
+        """Whether the answer reads the request body (a swap or a call webhook ``POST``)."""
+        return self.route(request) in ("swap", "generic", "twilio") and _method(request) == "POST"
 
     async def answer_async(
         self, request: PageRequest, body: bytes = b"", *, too_large: bool = False
@@ -221,6 +230,9 @@ class Endpoint:
                 if method != "POST":
                     return _not_allowed("POST")
                 return self._limited(request) or self._swap(request, body, too_large)
+            if route in ("generic", "twilio"):
+                hook = self.calls.answer(request, route, body, too_large=too_large)
+                return EndpointResponse(hook.status, hook.headers, hook.body)
             if route == "number":
                 if method == "OPTIONS":
                     return self._number_preflight(request)

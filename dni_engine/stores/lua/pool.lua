@@ -18,11 +18,12 @@
 -- A lease is named by its member '<epoch>.<seq, %012d>'. Its record's fields: v visitor,
 -- n number, s started, a last activity, e expires, d ended, r end reason, b displaced by
 -- (a member), p specificity, i source index, f referrer_domain (the claiming source's, as
--- configured), y referrer_domain is Any (1/0), t trigger (absent: none), x pushed out of
--- the log (the record is kept while live).
--- A lease snapshot in a reply is the member and 12 record fields (SNAPSHOT), in order:
+-- configured), y referrer_domain is Any (1/0), t trigger (absent: none), z the visit's
+-- attribution facts as compact JSON (absent: none), x pushed out of the log (the record
+-- is kept while live).
+-- A lease snapshot in a reply is the member and 13 record fields (SNAPSHOT), in order:
 --   snapshot {member, visitor_id, number, started, last_activity, expires, ended, end_reason,
---             displaced_by, specificity, source_index, referrer_domain, trigger}
+--             displaced_by, specificity, source_index, referrer_domain, trigger, facts}
 -- Times in replies are text and counts integers; a missing field (false) is nil there.
 --
 -- Every op but 'register' and 'reset' answers {'unregistered'} when the pool has no state,
@@ -40,6 +41,7 @@
 --                 [7] specificity  [8] source index  [9] referrer_domain
 --                 [10] referrer_domain is Any (1/0)  [11] trigger: - (none) | +<trigger>
 --                 [12] log capacity  [13] log retention (s)
+--                 [14] the visit's facts, JSON ('' none): recorded on a lease it starts
 --   returns {'kept', now, number, name, source_index, referrer_domain, trigger, lease,
 --            started, expires}
 --         | {'new' | 'recycled', now, number, name, false, false, false, lease, started,
@@ -190,7 +192,7 @@ local function trim(now, seq, capacity, retention)
 end
 
 -- The record fields of a lease snapshot, after its member (see the header).
-local SNAPSHOT = {'v', 'n', 's', 'a', 'e', 'd', 'r', 'b', 'p', 'i', 'f', 't'}
+local SNAPSHOT = {'v', 'n', 's', 'a', 'e', 'd', 'r', 'b', 'p', 'i', 'f', 't', 'z'}
 local function snapshot(out, m)
   local r = redis.call('HMGET', lkey(m), unpack(SNAPSHOT))
   out[#out + 1] = m
@@ -318,6 +320,8 @@ if op == 'visit' then
       redis.call('HSET', lkey(lm), 'v', visitor, 'n', number, 's', now_s, 'a', now_s,
         'e', expires, 'p', ARGV[7], 'i', ARGV[8], 'f', ARGV[9], 'y', any)
     end
+    local facts = ARGV[14]
+    if facts and facts ~= '' then redis.call('HSET', lkey(lm), 'z', facts) end
     redis.call('HSET', HOLDER, number, lm)
     redis.call('ZADD', LIVE, expires, lm)
     redis.call('HSET', VISITORS, visitor, lm)
