@@ -13,7 +13,7 @@ lease keeps from a visit's landing URL and referrer, bounded in size:
   ids nor ``utm_*`` first, then its end: :func:`dni_engine.landing.cap_url`);
 * the referrer's host and its catalogue class (``Google``...);
 * paid or organic, by the rule matching uses
-  (:func:`dni_engine.rules.visit.paid_reason`): a paid click id (any of
+  (:func:`dni_engine.rules.visit.paid_reason`, the first ``utm_medium``): a paid click id (any of
   :data:`CLICK_IDS` but ``fbclid``, which Facebook adds to organic links too)
   or a paid ``utm_medium`` (``cpc``, ``ppc``, ``paid``...);
 * the landing's click ids (:data:`CLICK_IDS`, non-empty values, the first
@@ -33,7 +33,8 @@ from urllib.parse import unquote_plus
 from dni_engine.landing import MAX_LANDING_URL, cap_url
 from dni_engine.leases import Attribution, Facts, Lease
 from dni_engine.referrers import classify_host, referrer_host
-from dni_engine.rules.visit import paid_reason
+from dni_engine.rules.visit import CLICK_IDS as PAID_CLICK_IDS
+from dni_engine.rules.visit import PAID_MEDIA
 
 __all__ = [
     "CLICK_IDS",
@@ -105,22 +106,26 @@ def facts_of(url: str | None, referrer: str | None) -> Facts:
 def _facts_of(url: str, referrer: str) -> Facts:
     page = url.partition("#")[0]
     query = page.partition("?")[2]
-    params = _parse(query)
-    utm_names = frozenset(name for name in params if name.startswith("utm_"))
-    landing = cap_url(page, MAX_FACTS_URL, _KEPT_NAMES | utm_names)
-    click_ids = tuple(
-        (name, params[name][:MAX_FACT_VALUE]) for name in CLICK_IDS if params.get(name)
+    params = _parse(query) if query else {}
+    click_ids: list[tuple[str, str]] = []
+    utm: list[tuple[str, str]] = []
+    if params:
+        for name in CLICK_IDS:
+            value = params.get(name)
+            if value:
+                click_ids.append((name, value[:MAX_FACT_VALUE]))
+        for name, value in params.items():
+            if name[:4] == "utm_" and len(name) <= MAX_UTM_NAME and len(utm) < MAX_UTM:
+                utm.append((name, value[:MAX_FACT_VALUE]))
+    if len(page) > MAX_FACTS_URL:
+        page = cap_url(page, MAX_FACTS_URL, _KEPT_NAMES | frozenset(n for n, _ in utm))
+    medium = params.get("utm_medium")
+    paid = not PAID_CLICK_IDS.isdisjoint(params) or (
+        medium is not None and medium.lower() in PAID_MEDIA
     )
-    utm = tuple(
-        (name, value[:MAX_FACT_VALUE])
-        for name, value in params.items()
-        if name.startswith("utm_") and len(name) <= MAX_UTM_NAME
-    )[:MAX_UTM]
-    lowered = {name: [value.lower()] for name, value in params.items()}
-    paid = paid_reason(lowered) is not None
-    host = referrer_host(referrer) or ""
+    host = referrer_host(referrer) or "" if referrer else ""
     referrer_class = (classify_host(host) or "") if host else ""
-    return Facts(landing, host, referrer_class, paid, click_ids, utm)
+    return Facts(page, host, referrer_class, paid, tuple(click_ids), tuple(utm))
 
 
 def _parse(query: str) -> dict[str, str]:
@@ -128,14 +133,20 @@ def _parse(query: str) -> dict[str, str]:
     params: dict[str, str] = {}
     if not query:
         return params
-    for part in query.split("&")[:256]:
+    for part in query.split("&", 256)[:256]:
         raw_name, _, raw_value = part.partition("=")
-        name = unquote_plus(raw_name, errors="replace").lower() if raw_name else ""
+        if "%" in raw_name or "+" in raw_name:
+            name = unquote_plus(raw_name, errors="replace").lower()
+        else:  # the common case: decoding is the costly part
+            name = raw_name.lower()
         if not name or name in params:
             continue
         if not (name in _CLICK_ID_SET or name.startswith("utm_")):
             continue
-        params[name] = unquote_plus(raw_value[: 4 * MAX_FACT_VALUE], errors="replace")
+        value = raw_value[: 4 * MAX_FACT_VALUE]
+        if "%" in value or "+" in value:
+            value = unquote_plus(value, errors="replace")
+        params[name] = value
     return params
 
 
