@@ -16,6 +16,7 @@ them in this process, or on any :class:`concurrent.futures.Executor` (a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections.abc import Callable, Sequence
@@ -312,6 +313,63 @@ class SimulationTask:
         )
         result.replication = self.replication
         return result
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickle the traffic model as its fields (see :func:`_fields_of`)."""
+        return (
+            _rebuild_task,
+            (
+                self.pools,
+                _fields_of(self.traffic),
+                self.quantity,
+                self.seed,
+                self.replication,
+                self.policy,
+                self.cooldown,
+                self.warmup,
+                self.attribution_window,
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    """A frozen dataclass as its class and the values of its fields, to build it again."""
+
+    kind: type
+    values: tuple[tuple[str, Any], ...]
+
+
+def _fields_of(value: Any) -> Any:
+    """A frozen dataclass (a traffic model and its source mix) as :class:`_Fields`, nested.
+
+    In the compiled build these classes are native: their pickling sets each field on
+    a new instance, which a frozen dataclass refuses. Built again from their fields
+    they go through their own constructor (and its checks) instead. Anything else
+    (a replayed log) is left to pickle as it is.
+    """
+    params = getattr(type(value), "__dataclass_params__", None)
+    if params is None or not params.frozen:
+        return value
+    return _Fields(
+        type(value),
+        tuple(
+            (f.name, _fields_of(getattr(value, f.name)))
+            for f in dataclasses.fields(value)
+            if f.init
+        ),
+    )
+
+
+def _built(value: Any) -> Any:
+    if isinstance(value, _Fields):
+        return value.kind(**{name: _built(item) for name, item in value.values})
+    return value
+
+
+def _rebuild_task(pools: tuple[AnyPool, ...], traffic: Any, *rest: Any) -> SimulationTask:
+    """A :class:`SimulationTask` back from its pickled parts."""
+    return SimulationTask(pools, _built(traffic), *rest)
 
 
 def _run_task(task: SimulationTask) -> SimulationResult:
