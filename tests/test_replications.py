@@ -133,3 +133,16 @@ def test_bad_replications_and_confidence_are_refused() -> None:
         recommend(pools, TRAFFIC, confidence=1.5)
     with pytest.raises(ConfigError, match="replications"):
         sweep(pools, TRAFFIC, [3], replications=0)
+
+
+def test_a_task_pickles_with_its_traffic_and_runs_the_same_elsewhere() -> None:
+    import pickle
+
+    from dni_engine.replications import SimulationTask
+
+    traffic = TrafficModel(visitors_per_hour=(10.0,) * 12 + (60.0,) * 12, hours=6, call_share=0.3)
+    task = SimulationTask((catch_all_pool(),), traffic, quantity=4, seed=9, replication=2)
+    again = pickle.loads(pickle.dumps(task))
+    assert again == task
+    assert again.run().as_dict() == task.run().as_dict()
+    assert task.run().replication == 2
