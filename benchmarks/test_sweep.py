@@ -94,5 +94,5 @@ def test_speed_up(capsys: pytest.CaptureFixture[str], goals: Goals) -> None:
         print(
             f"\nsweep-2-workers ({build} build, {os.cpu_count()} cores): {runs} runs, "
             f"{speed_up:.2f}x faster on {WORKERS} worker processes than serially, "
-            f"identical results" + (note or f" (goal at least {GOAL}x: met)")
+            "identical results" + (note or f" (goal at least {GOAL}x: met)")
         )
