@@ -14,6 +14,11 @@ name), the one whose ``extra_info`` has ``role: baseline``, the one whose name
 contains ``baseline``, else the fastest of the group. For each candidate the
 report prints its time, the baseline's, the ratio candidate/baseline, and that
 ratio in words ("12.5x faster" or "1.3x slower").
+
+Then, when the run recorded them (``benchmarks/conftest.py`` writes them into
+the JSON under ``goals``), one table of every ratio the benchmark modules
+measured against its goal, with the goals missed marked: the benchmarks
+measure, they never fail on timing.
 """
 
 from __future__ import annotations
@@ -27,6 +32,97 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT = Path(".benchmarks") / "latest.json"
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One ratio a benchmark measured and its goal (``None``: not measured in this run).
+
+    ``at_most``: the ratio meets the goal at or below it (a cost), else at or
+    above it (a speed-up). ``unit`` says what the ratio is of, for the table.
+    """
+
+    group: str
+    measure: str
+    value: float | None
+    goal: float | None
+    at_most: bool = True
+    unit: str = "x"
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the goal is met; ``None`` without a value or a goal."""
+        if self.value is None or self.goal is None:
+            return None
+        return self.value <= self.goal if self.at_most else self.value >= self.goal
+
+    def mark(self) -> str:
+        """``met``, ``MISSED``, ``not measured`` or ``-`` (no goal)."""
+        if self.value is None:
+            return "not measured"
+        return {True: "met", False: "MISSED", None: "-"}[self.met]
+
+
+class Goals:
+    """Where the benchmark modules record their ratios (the ``goals`` fixture)."""
+
+    def __init__(self) -> None:
+        self.rows: list[Goal] = []
+
+    def ratio(
+        self,
+        group: str,
+        measure: str,
+        value: float | None,
+        goal: float | None,
+        *,
+        at_most: bool = True,
+        unit: str = "x",
+    ) -> str:
+        """Record one ratio; return the note to print after it (``""`` when met)."""
+        row = Goal(group, measure, value, goal, at_most, unit)
+        self.rows.append(row)
+        if row.met is False:
+            return f" -- MISSED (goal {'at most' if at_most else 'at least'} {goal:g}{unit})"
+        return ""
+
+
+def goal_table(rows: Sequence[Goal]) -> str:
+    """Every ratio against its goal, one line each, and how many goals were missed."""
+    table = [("group", "ratio", "measured", "goal", "")]
+    for row in rows:
+        table.append(
+            (
+                row.group,
+                row.measure,
+                "-" if row.value is None else f"{row.value:.3g}{row.unit}",
+                "-"
+                if row.goal is None
+                else f"{'<=' if row.at_most else '>='} {row.goal:g}{row.unit}",
+                row.mark(),
+            )
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in table
+    ]
+    missed = sum(1 for row in rows if row.met is False)
+    judged = sum(1 for row in rows if row.met is not None)
+    lines.append(f"{judged - missed} of {judged} goals met; {missed} missed")
+    return "\n".join(lines)
+
+
+def load_goals(paths: Sequence[Path]) -> list[Goal]:
+    """The goals recorded in the given pytest-benchmark JSON files (none: an empty list)."""
+    rows = []
+    for path in paths:
+        try:
+            document: dict[str, Any] = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        for item in document.get("goals", []):
+            rows.append(Goal(**item))
+    return rows
 
 
 @dataclass(frozen=True)
@@ -154,6 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("no benchmarks in the results (were they disabled?)")
         return 1
     print(report(results, baselines, args.stat))
+    goals = load_goals(find_results(args.files))
+    if goals:
+        print("\nEvery ratio against its goal (measured in this run, on this machine):")
+        print(goal_table(goals))
     return 0
 
 

@@ -13,8 +13,9 @@ with its baseline measured in the same run:
   ``MemoryStore.attribute`` on a log of 100,000 leases.
 
 The last test prints a table (microseconds per operation, operations per
-second, ratio to the group's baseline; median times) and holds ``Engine.visit``
-within ``ENGINE_BOUNDS`` times the bare matcher's cost.
+second, ratio to the group's baseline; median times) and ``Engine.visit`` as a
+multiple of the bare matcher's cost against ``ENGINE_BOUNDS``, marking a goal
+missed rather than failing.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Callable
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from benchmarks.report import Goals
 from dni_engine.bots import is_bot
 from dni_engine.engine import Engine
 from dni_engine.leases import Claim, Decision, Policy, PoolTerms
@@ -268,8 +270,11 @@ def test_store_attribute(benchmark: BenchmarkFixture) -> None:
     _record(benchmark, "store", "store: attribute a call")
 
 
-def test_ratios(capsys: pytest.CaptureFixture[str]) -> None:
-    """Print operations per second and ratios to each group's baseline; hold the engine bound."""
+def test_ratios(capsys: pytest.CaptureFixture[str], goals: Goals) -> None:
+    """Print operations per second and ratios to each group's baseline, and the engine's goals.
+
+    Never fails on timing: a goal missed is marked in the table and in the run's summary.
+    """
     lines = [f"{'group':<14}{'benchmark':<26}{'us/op':>9}{'ops/s':>12}{'vs baseline':>14}"]
     for group, baseline in _baselines.items():
         if (group, baseline) not in _medians:
@@ -283,12 +288,12 @@ def test_ratios(capsys: pytest.CaptureFixture[str]) -> None:
             lines.append(
                 f"{group:<14}{name:<26}{per_op * 1e6:>9.2f}{1 / per_op:>12,.0f}{ratio:>14}"
             )
-    with capsys.disabled():
-        print("\n" + ("\n".join(lines) if len(lines) > 1 else "lease benchmarks not measured"))
-    failures = []
     matcher = _medians.get(("engine-visit", "bare matcher"))
     for name, bound in ENGINE_BOUNDS.items():
         measured = _medians.get(("engine-visit", name))
-        if matcher is not None and measured is not None and measured > bound * matcher:
-            failures.append(f"{name}: {measured / matcher:.2f}x the bare matcher > {bound}")
-    assert not failures, failures
+        ratio = measured / matcher if matcher is not None and measured is not None else None
+        note = goals.ratio("engine-visit", f"{name} / bare matcher", ratio, bound)
+        if ratio is not None:
+            lines.append(f"engine-visit: {name} {ratio:.2f}x the bare matcher{note}")
+    with capsys.disabled():
+        print("\n" + ("\n".join(lines) if len(lines) > 1 else "lease benchmarks not measured"))

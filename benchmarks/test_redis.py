@@ -25,6 +25,7 @@ from collections.abc import Iterator
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from benchmarks.report import Goals
 from dni_engine.engine import Engine
 from dni_engine.leases import SimulatedClock
 from dni_engine.schema import NumberPool
@@ -137,14 +138,18 @@ def test_visit_redis_store_first_visit(benchmark: BenchmarkFixture, server: Redi
 TARGETS = {"redis-kept": 6.0, "redis-new": 9.0}
 
 
-def test_ratios(capsys: pytest.CaptureFixture[str]) -> None:
-    """Print each Redis visit in PING round trips and against the memory store."""
+def test_ratios(capsys: pytest.CaptureFixture[str], goals: Goals) -> None:
+    """Print each Redis visit in PING round trips and against the memory store.
+
+    Never fails on timing: a goal missed is marked here and in the run's summary.
+    """
     ping, memory = _medians.get("ping"), _medians.get("memory")
-    lines, missed = [], []
+    lines = []
     for role, target in TARGETS.items():
         visit = _medians.get(role)
         if visit is None or ping is None or memory is None:
             lines.append(f"{role}: not measured (benchmarks disabled or deselected)")
+            goals.ratio(role, "visit / PING", None, target, unit=" round trips")
             continue
         trips = visit / ping
         lines.append(
@@ -152,8 +157,6 @@ def test_ratios(capsys: pytest.CaptureFixture[str]) -> None:
             f"round trips ({ping * 1e6:.0f} us; floor 2, target <= {target:.0f}); "
             f"{visit / memory:.1f}x the memory store ({memory * 1e6:.1f} us)"
         )
-        if trips > target:
-            missed.append(lines[-1])
+        lines[-1] += goals.ratio(role, "visit / PING", trips, target, unit=" round trips")
     with capsys.disabled():
         print("\n" + "\n".join(lines))
-    assert not missed, missed

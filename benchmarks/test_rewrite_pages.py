@@ -29,6 +29,7 @@ import phonenumbers
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from benchmarks.report import Goals
 from dni_engine.rewrite import Rewriter
 from tests.page_corpus import PAGES, Page, labelled_pages
 
@@ -170,7 +171,7 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def test_page_ratios(capsys: pytest.CaptureFixture[str]) -> None:
+def test_page_ratios(capsys: pytest.CaptureFixture[str], goals: Goals) -> None:
     """Print the per-page speed-ups next to their goals (never fails on timing)."""
     baseline = _times.get("baseline")
     lines = []
@@ -182,6 +183,10 @@ def test_page_ratios(capsys: pytest.CaptureFixture[str]) -> None:
         ratios = [baseline[name] / max(candidate[name], 1e-9) for name in candidate]
         median = statistics.median(ratios)
         slow = _quantile(ratios, 0.1)
+        group = f"rewrite-pages {role}"
+        goals.ratio(group, "matcher / rewrite, median page", median, median_goal, at_most=False)
+        if slow_goal is not None:
+            goals.ratio(group, "matcher / rewrite, 10th pct", slow, slow_goal, at_most=False)
         line = (
             f"rewrite-pages {role} ({len(ratios)} pages): {median:.1f}x faster than "
             f"PhoneNumberMatcher at the median page (goal {median_goal:.0f}x), "

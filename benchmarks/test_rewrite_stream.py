@@ -23,6 +23,7 @@ from collections.abc import Callable
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from benchmarks.report import Goals
 from benchmarks.test_rewrite import EVERYTHING, LISTED, PAGE, TRACKING
 from benchmarks.test_rewrite_pages import CASES
 from dni_engine.rewrite import Rewriter
@@ -108,7 +109,7 @@ def test_stream_pages(benchmark: BenchmarkFixture) -> None:
     benchmark.pedantic(_time_pages, rounds=1, iterations=1)
 
 
-def test_stream_ratios(capsys: pytest.CaptureFixture[str]) -> None:
+def test_stream_ratios(capsys: pytest.CaptureFixture[str], goals: Goals) -> None:
     """Print each stream's cost relative to the whole-page rewrite, next to the goal."""
     lines = []
     for group in GROUPS:
@@ -119,6 +120,7 @@ def test_stream_ratios(capsys: pytest.CaptureFixture[str]) -> None:
                 lines.append(f"{group} {size} KB: not measured (benchmarks disabled or deselected)")
                 continue
             ratio = stream / whole
+            goals.ratio(f"{group} {size} KB", "stream / whole page", ratio, GOAL)
             lines.append(
                 f"{group} {size} KB pieces: {ratio:.2f}x the whole-page rewrite "
                 f"({stream * 1e3:.2f} ms vs {whole * 1e3:.2f} ms; goal at most {GOAL}x)"
@@ -128,6 +130,8 @@ def test_stream_ratios(capsys: pytest.CaptureFixture[str]) -> None:
         ratios = sorted(ratios)
         median = statistics.median(ratios)
         p90 = ratios[min(len(ratios) - 1, int(len(ratios) * 0.9))]
+        goals.ratio(f"rewrite-stream-pages {role}", "stream / whole, median", median, GOAL)
+        goals.ratio(f"rewrite-stream-pages {role}", "stream / whole, 90th pct", p90, GOAL)
         lines.append(
             f"rewrite-stream-pages {role} pieces ({len(ratios)} pages): "
             f"{median:.2f}x the whole-page rewrite at the median page, {p90:.2f}x at the "

@@ -16,7 +16,8 @@ The site is realistic: most pools are keyed by their own ``utm_campaign`` (some
 with a wildcard), or by ``gclid`` plus a campaign; some by referrer only (a
 partner's domain, Google with ``track_organic``, Bing, Facebook); one catch-all
 ``Any``. The oracle on 10,000 pools is slow, so it runs only a few rounds.
-The last test prints every ratio (median times) and holds the targets;
+The last test prints every ratio (median times) and marks the targets missed (it
+never fails on timing);
 ``benchmarks/report.py`` prints the same ratios from pytest-benchmark's JSON.
 """
 
@@ -29,6 +30,7 @@ from typing import Any
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from benchmarks.report import Goals
 from dni_engine.rules import Match, RuleSet, compile_pools
 from dni_engine.schema import NumberPool
 from dni_engine.testing import build_pool, oracle, source
@@ -237,8 +239,8 @@ TARGETS = [
 ]
 
 
-def test_ratios(capsys: pytest.CaptureFixture[str]) -> None:
-    """Print every group's ratios (median times) and hold the targets."""
+def test_ratios(capsys: pytest.CaptureFixture[str], goals: Goals) -> None:
+    """Print every group's ratios (median times) next to the targets; never fails on timing."""
     lines = []
     groups = sorted({group for group, _ in _medians})
     for group in groups:
@@ -254,12 +256,12 @@ def test_ratios(capsys: pytest.CaptureFixture[str]) -> None:
                 f"{group}: {name} / {baseline} = {ratio:.4g} ({words}); "
                 f"{per_visit:.2f} us per visit"
             )
-    failures = []
     for group, candidate, baseline, bound in TARGETS:
+        ratio = None
         if (group, candidate) in _medians and (group, baseline) in _medians:
             ratio = _medians[group, candidate] / _medians[group, baseline]
-            if ratio > bound:
-                failures.append(f"{group}: {candidate}/{baseline} = {ratio:.4f} > {bound:.4f}")
+        note = goals.ratio(group, f"{candidate} / {baseline}", ratio, bound)
+        if note:
+            lines.append(f"{group}: {candidate}/{baseline} = {ratio:.4g}{note}")
     with capsys.disabled():
         print("\n" + ("\n".join(lines) or "rules benchmarks not measured (disabled or deselected)"))
-    assert not failures, failures

@@ -36,6 +36,7 @@ from typing import Any
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from benchmarks.report import Goals
 from benchmarks.test_rewrite import LISTED, PAGE
 from dni_engine import Engine
 from dni_engine.testing.pools import build_pool, source
@@ -302,7 +303,7 @@ def test_new_visitor(benchmark: BenchmarkFixture, views: Views) -> None:
     _record(benchmark, f"web-{protocol}", "new")
 
 
-def test_ratios(capsys: pytest.CaptureFixture[str]) -> None:
+def test_ratios(capsys: pytest.CaptureFixture[str], goals: Goals) -> None:
     """Print each middleware's cost as a ratio to the bare application, and the goal's ratio."""
     lines = []
     rewrite = _medians.get(("web-rewrite", "baseline"))
@@ -313,8 +314,10 @@ def test_ratios(capsys: pytest.CaptureFixture[str]) -> None:
             candidate = _medians.get((group, role))
             if baseline is None or candidate is None or rewrite is None:
                 lines.append(f"{group} {role}: not measured (benchmarks disabled or deselected)")
+                goals.ratio(f"{group} {role}", "middleware / (bare app + rewrite)", None, GOAL)
                 continue
             ratio = candidate / (baseline + rewrite)
+            goals.ratio(f"{group} {role}", "middleware / (bare app + rewrite)", ratio, GOAL)
             lines.append(
                 f"{group} {role} visitor: {candidate / baseline:.0f}x the bare app "
                 f"({candidate * 1e3:.2f} ms vs {baseline * 1e3:.3f} ms per 100 KB page view); "

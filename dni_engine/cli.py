@@ -43,6 +43,8 @@ from dni_engine.schema import (
 from dni_engine.summary import pool_summary
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from dni_engine.engine import Engine
     from dni_engine.leases import Lease, Policy, TouchMode
     from dni_engine.simulate import Metric
@@ -293,6 +295,8 @@ MAX_LATENCY = 600.0
 MAX_RETRY_AFTER = 86_400
 MAX_STOCK = 10_000_000
 MAX_QUANTITY = 1000  # the schema's largest pool
+MAX_REPLICATIONS = 1000  # runs of each size in a sizing study
+MAX_JOBS = 1024  # processes a sizing study is spread over
 
 SEED = click.IntRange(0, MAX_SEED)
 SHARE = Number(0, 1)
@@ -940,6 +944,26 @@ def lint_command(files: tuple[str, ...], priority_options: tuple[str, ...], stri
     help="Share of human sessions that call.",
 )
 @click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option(
+    "--replications",
+    type=click.IntRange(1, MAX_REPLICATIONS),
+    default=10,
+    show_default=True,
+    help="Runs of each size, each on its own seed: the size chosen is the smallest whose "
+    "interval for a fresh run meets --target (1: a single run decides).",
+)
+@click.option(
+    "--confidence",
+    type=Number(0, 1, min_open=True, max_open=True),
+    default=0.95,
+    show_default=True,
+    help="Confidence of the interval a fresh run of a size falls in.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, MAX_JOBS),
+    help="Processes the runs are spread over (default: one per core; 1: no extra process).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print every run and recommendation as JSON.")
 @click.option(
     "--plot",
@@ -966,6 +990,9 @@ def simulate_command(
     attribution_window: float,
     call_share: float,
     seed: int,
+    replications: int,
+    confidence: float,
+    jobs: int | None,
     as_json: bool,
     plot: str | None,
     write_access_log: str | None,
@@ -974,13 +1001,19 @@ def simulate_command(
 
     Prints per pool and size the offered load, the share of visitors who found
     no free number next to Erlang B, how calls were attributed, and the smallest
-    size meeting --target.
+    size meeting --target. Each size runs --replications times on independent
+    seeds, spread over --jobs processes; a size meets the target when the
+    --confidence interval of one fresh run does (accuracy 99.3% [98.9, 99.6]:
+    the mean, and where a fresh run falls).
     """
+    import time
+
     from rich.console import Console
     from rich.progress import Progress
 
     from dni_engine import simulate as sim
     from dni_engine import traffic as tr
+    from dni_engine.replications import summarize
     from dni_engine.sizing_report import (
         PlotUnavailable,
         plot_sizing,
@@ -1029,14 +1062,20 @@ def simulate_command(
             if not traffic.sessions:
                 raise click.ClickException(f"{access_log}: no page views to replay")
         sizes = quantity
+        workers = jobs if jobs is not None else _cores()
+        processes = "1 process" if workers == 1 else f"{workers} processes"
         console = Console(stderr=True)
-        with Progress(
-            console=console, transient=True, disable=as_json or not console.is_terminal
-        ) as bar:
-            task = bar.add_task("simulating", total=1.0)
+        started = time.perf_counter()
+        with (
+            _sizing_executor(workers) as executor,
+            Progress(
+                console=console, transient=True, disable=as_json or not console.is_terminal
+            ) as bar,
+        ):
+            task = bar.add_task(f"simulating on {processes}", total=None)
 
-            def advance(done: float) -> None:
-                bar.update(task, completed=done)
+            def advance(done: int, submitted: int) -> None:
+                bar.update(task, completed=done, total=submitted)
 
             runs = (
                 sim.sweep(
@@ -1046,8 +1085,10 @@ def simulate_command(
                     policy=chosen_policy,
                     cooldown=cooldown,
                     seed=seed,
-                    progress=advance,
                     attribution_window=attribution_window,
+                    replications=replications,
+                    executor=executor,
+                    on_run=advance,
                 )
                 if sizes
                 else None
@@ -1062,14 +1103,22 @@ def simulate_command(
                 seed=seed,
                 results=runs,
                 attribution_window=attribution_window,
+                replications=replications,
+                confidence=confidence,
+                executor=executor,
+                on_run=advance,
             )
+        elapsed = time.perf_counter() - started
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(
             json.dumps(
                 {
+                    "replications": replications,
+                    "confidence": confidence,
                     "runs": [r.as_dict() for r in runs],
+                    "sizes": [s.as_dict() for s in summarize(runs, confidence)],
                     "recommendations": [a.as_dict() for a in advice],
                 },
                 indent=2,
@@ -1077,13 +1126,19 @@ def simulate_command(
         )
     else:
         out = Console(width=None if sys.stdout.isatty() else 160)
-        out.print(results_table(runs))
+        out.print(results_table(runs, confidence))
         out.print(recommendations_table(advice))
-        speed = sum(r.sessions for r in runs) / max(sum(r.wall_seconds for r in runs), 1e-9)
-        out.print(f"{len(runs)} runs, {speed:,.0f} simulated sessions per second")
+        for line in advice:
+            out.print(line.summary(), highlight=False)
+        sessions = sum(r.sessions for r in runs)
+        out.print(
+            f"{_count(len(runs), 'run')} ({replications} per size) on "
+            f"{processes} in {elapsed:.1f} s: "
+            f"{sessions / max(elapsed, 1e-9):,.0f} simulated sessions per second"
+        )
     if plot is not None:
         try:
-            written = plot_sizing(runs, plot)
+            written = plot_sizing(runs, plot, confidence)
         except PlotUnavailable as exc:
             fail(str(exc))
         except OSError as exc:
@@ -1129,6 +1184,39 @@ def _check_simulation(
             f"--visitors-per-hour {rate:g} x --hours {hours:g} is {sessions:,.0f} sessions; "
             f"{what} takes at most {limit:,}"
         )
+
+
+def _cores() -> int:
+    """The cores this process may run on: the default of ``simulate --jobs``."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def _sizing_executor(workers: int) -> Iterator[Executor | None]:
+    """A pool of ``workers`` processes for ``simulate``'s runs (none: they run here).
+
+    The processes are started fresh (forkserver, else spawn), not forked from
+    this one with its progress-bar thread; they are shut down on the way out,
+    and the runs not started yet are cancelled when the command fails.
+    """
+    if workers < 2:
+        yield None
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    try:
+        yield executor
+    except BaseException:
+        executor.shutdown(wait=False, cancel_futures=True)
+        raise
+    executor.shutdown(wait=True)
 
 
 def _check_plotting() -> None:

@@ -85,3 +85,7 @@ class ConfigError(DniError, ValueError):
         count = len(self.problems)
         summary = f"{head}{count} problem{'s' if count != 1 else ''} found"
         super().__init__("\n".join([summary, *(f"  {p}" for p in self.problems)]))
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[tuple[Problem, ...], str | None]]:
+        """Pickle as the problems and source, so the error crosses to and from worker processes."""
+        return (type(self), (self.problems, self.source))

@@ -42,6 +42,7 @@ import heapq
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -53,6 +54,16 @@ from dni_engine.errors import ConfigError, Problem
 from dni_engine.landing import DEFAULT_ATTRIBUTION_WINDOW, Landing, next_landing
 from dni_engine.leases import SECONDS_PER_MINUTE, Policy
 from dni_engine.referrers import referrer_host
+from dni_engine.replications import (
+    DEFAULT_CONFIDENCE,
+    Interval,
+    RunDone,
+    SimulationTask,
+    SizeSummary,
+    replication_seeds,
+    run_tasks,
+    summarize,
+)
 from dni_engine.schema import AnyPool, NumberPool, PoolNumber
 from dni_engine.stores.memory import MemoryStore
 from dni_engine.traffic import LogReplay, Session, TrafficModel, generate_sessions
@@ -193,7 +204,8 @@ class SimulationResult:
 
     ``sessions`` counts every session that arrived after the warm-up, whether
     or not a pool took it; ``visits`` every page view; ``outcomes`` the
-    engine's answers to them by outcome.
+    engine's answers to them by outcome. ``replication`` numbers the run among
+    the replications of its size (:mod:`dni_engine.replications`).
     """
 
     quantity: int | None
@@ -206,6 +218,7 @@ class SimulationResult:
     pools: list[PoolReport]
     wall_seconds: float = 0.0
     skipped_log_lines: dict[str, int] = field(default_factory=dict)
+    replication: int = 0  # which of a size's replications this run is (0: the base seed)
     call_log: list[SimulatedCall] | None = None
     """With ``keep_calls=True``: every call counted, in time order."""
     engine: Engine | None = None
@@ -229,6 +242,7 @@ class SimulationResult:
         return {
             "quantity": self.quantity,
             "seed": self.seed,
+            "replication": self.replication,
             "simulated_hours": self.simulated_seconds / 3600.0,
             "sessions": self.sessions,
             "visits": self.visits,
@@ -767,7 +781,14 @@ def _fill_utilisation(report: PoolReport, live: list[int]) -> None:
 
 @dataclass(slots=True)
 class Recommendation:
-    """The smallest quantity meeting the target for one pool, with the evidence."""
+    """The smallest quantity meeting the target for one pool, with the evidence.
+
+    ``achieved`` is the metric's mean over the ``replications`` runs at that
+    quantity, and ``low``/``high`` the interval where one fresh run falls at
+    ``confidence`` (:func:`~dni_engine.replications.interval`); the quantity
+    was chosen on ``low`` (accuracy) or ``high`` (blocking). With one
+    replication the three are the single run's value.
+    """
 
     pool_key: str
     name: str
@@ -780,6 +801,23 @@ class Recommendation:
     erlang_b_quantity: int  # the fewest numbers Erlang B says give the target blocking
     peak_hour_load_erlangs: float = 0.0
     erlang_b_peak_hour_quantity: int = 0  # the same for the busiest hour's load
+    replications: int = 1
+    confidence: float = DEFAULT_CONFIDENCE
+    low: float | None = None
+    high: float | None = None
+
+    def summary(self) -> str:
+        """One line: ``Google Ads: 51 numbers: accuracy 99.3% [98.9, 99.6]``."""
+        if self.quantity is None or self.achieved is None:
+            return f"{self.name}: target not reached with the sizes tried"
+        value = Interval(
+            self.achieved,
+            self.low if self.low is not None else self.achieved,
+            self.high if self.high is not None else self.achieved,
+            self.replications,
+            self.confidence,
+        )
+        return f"{self.name}: {self.quantity} numbers: {self.metric} {value}"
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -793,6 +831,36 @@ def meets(report: PoolReport, metric: Metric, target: float) -> bool:
     return report.no_free_number_share <= target
 
 
+def _tasks(
+    pools: Sequence[AnyPool],
+    traffic: TrafficModel | LogReplay,
+    sizes: Iterable[int],
+    seeds: Sequence[int],
+    *,
+    policy: Policy,
+    cooldown: float,
+    warmup: float,
+    attribution_window: float,
+) -> list[SimulationTask]:
+    """One task per size and replication, sizes first: the order results come back in."""
+    frozen = tuple(pools)
+    return [
+        SimulationTask(
+            pools=frozen,
+            traffic=traffic,
+            quantity=size,
+            seed=replica_seed,
+            replication=index,
+            policy=policy,
+            cooldown=cooldown,
+            warmup=warmup,
+            attribution_window=attribution_window,
+        )
+        for size in sizes
+        for index, replica_seed in enumerate(seeds)
+    ]
+
+
 def sweep(
     pools: Sequence[AnyPool],
     traffic: TrafficModel | LogReplay,
@@ -804,31 +872,35 @@ def sweep(
     warmup: float = 0.0,
     progress: Progress | None = None,
     attribution_window: float = _WINDOW_MINUTES,
+    replications: int = 1,
+    executor: Executor | None = None,
+    on_run: RunDone | None = None,
 ) -> list[SimulationResult]:
-    """:func:`simulate` at each quantity, with the same seed (common random numbers)."""
-    sizes = sorted(set(quantities))
-    results = []
-    for step, size in enumerate(sizes):
-        inner = None
-        if progress is not None:
+    """:func:`simulate` at each quantity, ``replications`` times, on the same seeds for every size.
 
-            def inner(done: float, step: int = step) -> None:
-                progress((step + done) / len(sizes))
-
-        results.append(
-            simulate(
-                pools,
-                traffic,
-                quantity=size,
-                policy=policy,
-                cooldown=cooldown,
-                seed=seed,
-                warmup=warmup,
-                progress=inner,
-                attribution_window=attribution_window,
-            )
-        )
-    return results
+    Replication ``r`` of every size runs on the same seed
+    (:func:`~dni_engine.replications.replication_seeds` of ``seed``; common
+    random numbers, so sizes differ by their size, not their traffic). The
+    runs are ordered by quantity, then replication. They run here one after
+    another, or on ``executor`` (any :class:`concurrent.futures.Executor`:
+    a process pool, a Dask ``Client.get_executor()``), with the same results
+    either way. ``progress`` gets the share of runs done; ``on_run`` (runs
+    finished, runs submitted) as each run finishes.
+    """
+    if replications < 1:
+        raise ConfigError([Problem("replications", "must be >= 1")])
+    _window_seconds(attribution_window)  # a bad window fails before any run
+    tasks = _tasks(
+        pools,
+        traffic,
+        sorted(set(quantities)),
+        replication_seeds(seed, replications),
+        policy=policy,
+        cooldown=cooldown,
+        warmup=warmup,
+        attribution_window=attribution_window,
+    )
+    return run_tasks(tasks, executor, progress=progress, on_run=on_run)
 
 
 def recommend(
@@ -843,113 +915,155 @@ def recommend(
     seed: int = 0,
     results: Sequence[SimulationResult] | None = None,
     attribution_window: float = _WINDOW_MINUTES,
+    replications: int = 1,
+    confidence: float = DEFAULT_CONFIDENCE,
+    executor: Executor | None = None,
+    on_run: RunDone | None = None,
 ) -> tuple[list[Recommendation], list[SimulationResult]]:
-    """The smallest quantity per pool that meets ``target`` on ``metric``.
+    """The smallest quantity per pool that meets ``target`` on ``metric`` in a fresh run.
 
     ``accuracy``: share of calls tied to the right visit >= target; ``blocking``:
-    share of sessions finding no free number <= target. With ``quantities`` (or
-    precomputed ``results``) the answer is the smallest of those that meets the
-    target; otherwise a search doubles the quantity from 1 until every pool meets
-    the target (up to 1000) and then bisects per pool. Every simulation run is
-    returned too. Erlang B's answer for the same offered load is given alongside.
-    ``attribution_window`` (minutes) is :func:`simulate`'s.
+    share of sessions finding no free number <= target. Each size runs
+    ``replications`` times (on the seeds :func:`sweep` uses), and a size meets
+    the target when the ``confidence`` interval of one fresh run
+    (:func:`~dni_engine.replications.interval`) does: its low end for
+    accuracy, its high end for blocking. With one replication the run itself
+    decides. :data:`~dni_engine.replications.DEFAULT_REPLICATIONS` (10) is
+    what the command line runs: one seed is one sample of traffic, and a size
+    chosen on it can miss the target on the next.
+
+    With ``quantities`` (or precomputed ``results``, whose runs of a size are
+    its replications) the answer is the smallest of those that meets the
+    target; otherwise a search doubles the quantity from 1 until every pool
+    meets the target (up to 1000) and then bisects, every pool's next size at
+    once. Runs go to ``executor`` as :func:`sweep`'s do (each step's
+    replications and sizes at once), with the same results as serially.
+    Every run is returned too, by quantity then replication. Erlang B's answer
+    for the same offered load is given alongside. ``attribution_window``
+    (minutes) is :func:`simulate`'s.
     """
     if metric == "accuracy" and not 0 < target <= 1:
         raise ConfigError([Problem("target", "an accuracy target is in (0, 1]")])
     if metric == "blocking" and not 0 < target < 1:
         raise ConfigError([Problem("target", "a blocking target is in (0, 1)")])
+    if replications < 1:
+        raise ConfigError([Problem("replications", "must be >= 1")])
+    if not 0 < confidence < 1:
+        raise ConfigError([Problem("confidence", "must be in (0, 1)")])
 
     _window_seconds(attribution_window)  # a bad window fails before any run
+    seeds = replication_seeds(seed, replications)
+    by_size: dict[int, list[SimulationResult]] = {}
+    counts = [0, 0]  # runs finished, runs submitted, over the whole search
 
-    def run(size: int) -> SimulationResult:
-        return simulate(
+    def run(sizes: Iterable[int]) -> None:
+        tasks = _tasks(
             pools,
             traffic,
-            quantity=size,
+            sorted(set(sizes)),
+            seeds,
             policy=policy,
             cooldown=cooldown,
-            seed=seed,
+            warmup=0.0,
             attribution_window=attribution_window,
         )
-
-    by_size: dict[int, SimulationResult] = {}
-    if results is not None:
-        by_size.update({r.quantity: r for r in results if r.quantity is not None})
-    elif quantities is not None:
-        by_size.update(
-            {
-                r.quantity: r
-                for r in sweep(
-                    pools,
-                    traffic,
-                    quantities,
-                    policy=policy,
-                    cooldown=cooldown,
-                    seed=seed,
-                    attribution_window=attribution_window,
-                )
-                if r.quantity is not None
-            }
+        done = run_tasks(
+            tasks,
+            executor,
+            on_run=on_run,
+            submitted_before=counts[1],
+            finished_before=counts[0],
         )
+        counts[0] += len(done)
+        counts[1] += len(done)
+        for result in done:
+            if result.quantity is not None:
+                by_size.setdefault(result.quantity, []).append(result)
+
+    def passes(size: int, key: str) -> bool:
+        return _summary(by_size[size], key, confidence).meets(metric, target)
+
+    if results is not None:
+        for result in results:
+            if result.quantity is not None:
+                by_size.setdefault(result.quantity, []).append(result)
+    elif quantities is not None:
+        run(quantities)
     else:
         size = 1
         while True:
-            by_size[size] = run(size)
-            if all(meets(p, metric, target) for p in by_size[size].pools) or size >= 1000:
+            run([size])
+            keys = [p.pool_key for p in by_size[size][0].pools]
+            if all(passes(size, key) for key in keys) or size >= 1000:
                 break
             size = min(size * 2, 1000)
-        keys = [p.pool_key for p in by_size[min(by_size)].pools]
+        bounds: dict[str, tuple[int, int]] = {}
         for key in keys:
-            passing = [s for s, r in by_size.items() if meets(r.pool(key), metric, target)]
-            failing = [s for s, r in by_size.items() if not meets(r.pool(key), metric, target)]
+            passing = [s for s in by_size if passes(s, key)]
             if not passing:
                 continue
             high = min(passing)
-            low = max((s for s in failing if s < high), default=0)
-            while high - low > 1:
+            low = max((s for s in by_size if s < high and not passes(s, key)), default=0)
+            bounds[key] = (low, high)
+        while True:
+            # Every pool's next size to try, all at once (sizes bisected for one
+            # pool serve the others too).
+            wanted = {
+                (low + high) // 2
+                for low, high in bounds.values()
+                if high - low > 1 and (low + high) // 2 not in by_size
+            }
+            if wanted:
+                run(wanted)
+            moved = False
+            for key, (low, high) in bounds.items():
+                if high - low <= 1:
+                    continue
                 middle = (low + high) // 2
-                if middle not in by_size:
-                    by_size[middle] = run(middle)
-                if meets(by_size[middle].pool(key), metric, target):
-                    high = middle
-                else:
-                    low = middle
+                bounds[key] = (low, middle) if passes(middle, key) else (middle, high)
+                moved = True
+            if not moved:
+                break
     ordered = [by_size[s] for s in sorted(by_size)]
     recommendations = []
-    for base in ordered[0].pools:
-        chosen = next(
-            (
-                r.pool(base.pool_key)
-                for r in ordered
-                if meets(r.pool(base.pool_key), metric, target)
-            ),
-            None,
-        )
-        reference = chosen or ordered[-1].pool(base.pool_key)
-        load = reference.offered_load_erlangs
+    for base in ordered[0][0].pools:
+        key = base.pool_key
+        summaries = [_summary(runs, key, confidence) for runs in ordered]
+        chosen = next((s for s in summaries if s.meets(metric, target)), None)
+        reference = chosen or summaries[-1]
+        load = reference.mean("offered_load_erlangs")
+        peak = reference.mean("peak_hour_load_erlangs")
         blocking_target = target if metric == "blocking" else max(1e-6, 1 - target)
+        value = None
+        if chosen is not None:
+            value = chosen.accuracy if metric == "accuracy" else chosen.blocking
         recommendations.append(
             Recommendation(
-                pool_key=base.pool_key,
+                pool_key=key,
                 name=base.name,
                 metric=metric,
                 target=target,
                 quantity=chosen.quantity if chosen else None,
-                achieved=(
-                    (chosen.accuracy if metric == "accuracy" else chosen.no_free_number_share)
-                    if chosen
-                    else None
-                ),
+                achieved=value.mean if value else None,
                 offered_load_erlangs=load,
-                erlang_b_at_quantity=chosen.erlang_b if chosen else None,
+                erlang_b_at_quantity=chosen.mean("erlang_b") if chosen else None,
                 erlang_b_quantity=servers_for(load, blocking_target),
-                peak_hour_load_erlangs=reference.peak_hour_load_erlangs,
-                erlang_b_peak_hour_quantity=servers_for(
-                    reference.peak_hour_load_erlangs, blocking_target
-                ),
+                peak_hour_load_erlangs=peak,
+                erlang_b_peak_hour_quantity=servers_for(peak, blocking_target),
+                replications=reference.replications,
+                confidence=confidence,
+                low=value.low if value else None,
+                high=value.high if value else None,
             )
         )
-    return recommendations, ordered
+    flat = [r for runs in ordered for r in sorted(runs, key=lambda r: r.replication)]
+    return recommendations, flat
+
+
+def _summary(runs: Sequence[SimulationResult], key: str, confidence: float) -> SizeSummary:
+    """The summary of pool ``key`` over the replications of one size."""
+    (summary,) = [s for s in summarize(runs, confidence) if s.pool_key == key]
+    return summary
 
 
 def parse_quantities(text: str) -> list[int]:

@@ -69,3 +69,25 @@ def test_report_without_results(tmp_path: Path) -> None:
     done = run(cwd=tmp_path)
     assert done.returncode != 0
     assert "no benchmark results" in done.stderr
+
+
+def test_report_ends_with_every_ratio_against_its_goal(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    goals = [
+        {"group": "sweep", "measure": "serial / 2 workers", "value": 1.2, "goal": 1.8,
+         "at_most": False, "unit": "x"},
+        {"group": "redis-kept", "measure": "visit / PING", "value": 1.1, "goal": 1.3,
+         "at_most": True, "unit": "x"},
+        {"group": "web", "measure": "middleware", "value": None, "goal": 1.5,
+         "at_most": True, "unit": "x"},
+    ]  # fmt: skip
+    results.write_text(json.dumps({"benchmarks": [bench("g", "a", 1.0)], "goals": goals}))
+    done = run(str(results), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "1 of 2 goals met; 1 missed"
+    rows = {line.split()[0]: line for line in lines[-4:-1]}
+    assert rows["sweep"].endswith("MISSED")
+    assert ">= 1.8x" in rows["sweep"]
+    assert rows["redis-kept"].endswith("met")
+    assert rows["web"].endswith("not measured")

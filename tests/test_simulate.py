@@ -337,7 +337,8 @@ def test_simulate_json_names_load_blocking_and_erlang_b_for_every_size() -> None
     )
     assert code == 0, out
     data = json.loads(out)
-    assert [run["quantity"] for run in data["runs"]] == [1, 2, 3]
+    assert sorted({run["quantity"] for run in data["runs"]}) == [1, 2, 3]
+    assert len(data["runs"]) == 3 * data["replications"]
     for run in data["runs"]:
         pool = run["pools"][0]
         assert {"offered_load_erlangs", "no_free_number_share", "erlang_b"} <= set(pool)
