@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Final
 
+from dni_engine.bots import Crawlers
 from dni_engine.errors import ConfigError, Problem
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ class WebConfig:
       ``{prefix}/number`` with the visitor's cookies.
     * ``debug``: the test hook: ``?dni_test_pool=<pool key or name>`` on a page
       URL shows that pool's first number, no lease taken. Never on a live site.
+    * ``crawlers``: who counts as a crawler (a :class:`~dni_engine.bots.Crawlers`);
+      ``None`` uses the engine's (:attr:`~dni_engine.engine.Engine.crawlers`).
     """
 
     secret: str | bytes = b""
@@ -83,6 +86,7 @@ class WebConfig:
     number_cookie_name: str | None = "dni_number"
     amp_origins: tuple[str, ...] = ()
     debug: bool = False
+    crawlers: Crawlers | None = None
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -111,6 +115,8 @@ def _problems(config: WebConfig) -> list[Problem]:
     def bad(name: str, reason: str) -> None:
         problems.append(Problem(name, reason))
 
+    if config.crawlers is not None and not isinstance(config.crawlers, Crawlers):
+        bad("crawlers", "must be a dni_engine.Crawlers or None")
     secret = config.secret
     if isinstance(secret, str):
         try:
