@@ -166,9 +166,11 @@ SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         "generic",
-        r"[a-z0-9]bot(?:[/;)]|$)|[a-z0-9]crawler(?:[/;) _-]|$)|[a-z0-9]spider(?:[/;) _-]|$)"
+        r"[a-z0-9]bot(?:[/;)]|$)|[a-z0-9](?<!cu)bot(?:[ _-]|\d)"
+        r"|[a-z0-9]crawler(?:[/;) _-]|$)|[a-z0-9]spider(?:[/;) _-]|$)"
         r"|[a-z0-9]scraper(?:[/;) _-]|$)",
-        "a name ending in bot, crawler, spider or scraper (Zoominfobot/, MJ12bot)",
+        "a name ending in bot, crawler, spider or scraper (Zoominfobot/, MJ12bot, "
+        "ImageBot v1); not the CUBOT phones",
         "Mozilla/5.0 (compatible; Zoominfobot/1.0)",
     ),
     Signal(
@@ -186,6 +188,23 @@ SIGNALS: tuple[Signal, ...] = (
         "an operator's e-mail address (bot@, crawler@, webmaster@...); an app that writes "
         "its user's own address into the agent is not one",
         "Mozilla/5.0 (compatible; Ezooms/1.0; ezooms.bot@gmail.com)",
+    ),
+    Signal(
+        "generic",
+        r"(?<![a-z])monitor(?:ing)?(?![a-z])|checker(?![a-z])|validator(?![a-z])"
+        r"|[a-z]scan/|(?<![a-z])scan(?![a-z])|image ?proxy|imgproxy|webhooks?(?![a-z])"
+        r"|fetcher|retriever|resolver(?![a-z])|\[at\]",
+        "words for a service's program: a monitor, checker, validator, scan, image "
+        "proxy, webhook, fetcher; an obfuscated e-mail address",
+        "websitepulse checker/3.0 (compatible; MSIE 5.5; Netscape 4.75; Linux)",
+    ),
+    Signal(
+        "generic",
+        r"@(?!gmail\.|googlemail\.|hotmail\.|yahoo\.|outlook\.|live\.|icloud\.|qq\.|163\.)"
+        r"[a-z0-9-]+\.[a-z]{2,}",
+        "an e-mail address at an organisation's domain; an app that writes its user's "
+        "own webmail address into the agent is not a crawler",
+        "Hype Machine/4.0 hypem.com (anthony@hypem.com)",
     ),
     # HTTP libraries and command-line tools.
     Signal(
