@@ -49,7 +49,7 @@ class Narrowing:
 
 @dataclass(frozen=True, slots=True)
 class Signal:
-    """An added crawler pattern (searched case-insensitively), its family and a crawler it catches."""
+    """An added crawler pattern (searched in any case), its family and a crawler it catches."""
 
     family: str
     pattern: str

@@ -88,7 +88,9 @@ def test_held_out_crawlers_are_caught() -> None:
     caught = share([is_bot(a.user_agent) for a in agents])
     before = share([listed_as_is(a.user_agent) for a in agents])
     missed = [a.user_agent for a in agents if not is_bot(a.user_agent)]
-    print(f"\nheld-out crawlers caught: {before:.1%} -> {caught:.1%} (goal >= 85%); missed {missed}")
+    print(
+        f"\nheld-out crawlers caught: {before:.1%} -> {caught:.1%} (goal >= 85%); missed {missed}"
+    )
     assert caught >= MIN_CRAWLERS_CAUGHT
 
 

@@ -141,7 +141,7 @@ def _read_tsv(path: Path) -> list[Agent]:
 
 
 def human_agents() -> list[Agent]:
-    """``tests/data/human_agents.tsv``: real people's agents quoted by reports and in-app browsers."""
+    """``tests/data/human_agents.tsv``: people's agents reported as flagged, and in-app browsers."""
     return _read_tsv(DATA / "human_agents.tsv")
 
 
