@@ -91,8 +91,8 @@ NARROWINGS: tuple[Narrowing, ...] = (
         "Fever",
         r"Fever/\d",
         "Wiko Fever is a phone; the feed reader writes Fever/1.38",
-        "Mozilla/5.0 (Linux; Android 6.0; WIKO FEVER Build/MRA58K) AppleWebKit/537.36 "
-        "(KHTML, like Gecko) Chrome/55.0.2883.91 Mobile Safari/537.36",
+        "Mozilla/5.0 (Linux; U; Android 5.1; fr-fr; Wiko Fever 4G Build/LMY47I) "
+        "AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/39.0.0.0 Mobile Safari/537.36",
     ),
     Narrowing(
         "Expanse",
@@ -300,7 +300,7 @@ SIGNALS: tuple[Signal, ...] = (
     # Configuration and deployment tools.
     Signal(
         "configuration tool",
-        r"chef client|chef-client|chef/|puppet|ansible|salt(?:stack)?/|terraform|"
+        r"chef client|chef-client|chef/|puppet/\d|puppet agent|ansible|salt(?:stack)?/|terraform|"
         r"cloud-init|kubernetes|kube-probe|elb-healthchecker|googlehc|"
         r"amazon-route53-health|health ?check",
         "configuration, deployment and health-check tools",
