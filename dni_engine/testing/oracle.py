@@ -98,9 +98,16 @@ def _psl() -> tldextract.TLDExtract:
 
 
 def catalogue_name(host: str | None) -> str | None:
-    """The catalogue member whose registrable domain ``host`` is under, or ``None``."""
+    """The catalogue member whose registrable domain ``host`` is under, or ``None``.
+
+    An app's package name (the host of an ``android-app://`` referrer) is its
+    member's; so is a listed host (``search.msn.com``) and its subdomains.
+    """
     if not host:
         return None
+    for entry in CATALOGUE:
+        if host in entry.apps:
+            return entry.name
     parts = _psl()(host)
     if not parts.suffix or not parts.domain:
         return None
@@ -110,6 +117,9 @@ def catalogue_name(host: str | None) -> str | None:
             return entry.name
     for entry in CATALOGUE:
         if parts.domain in entry.labels:
+            return entry.name
+    for entry in CATALOGUE:
+        if any(host == h or host.endswith("." + h) for h in entry.hosts):
             return entry.name
     return None
 
