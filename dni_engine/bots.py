@@ -247,14 +247,17 @@ class CrawlerMatcher:
 
     @classmethod
     def compile(cls, patterns: Iterable[str], ignore_case: Iterable[str] = ()) -> CrawlerMatcher:
-        """Compile ``patterns`` (searched as written) and ``ignore_case`` (searched in any case).
+        """Compile ``patterns`` (searched as written) and ``ignore_case`` (ASCII in any case).
 
         Raises ``re.error`` for a pattern that is not a regular expression.
         """
         by_key: dict[str, list[tuple[int, str, re.Pattern[str]]]] = {}
         short: list[tuple[str, re.Pattern[str]]] = []
         always: list[re.Pattern[str]] = []
-        sources = [(p, 0) for p in patterns] + [(p, re.IGNORECASE) for p in ignore_case]
+        # ASCII case only: a Unicode fold (the long s as s) would match letters the
+        # lower-cased literal cannot find.
+        any_case = re.IGNORECASE | re.ASCII
+        sources = [(p, 0) for p in patterns] + [(p, any_case) for p in ignore_case]
         for pattern, flags in sources:
             for branch in top_level_branches(pattern):
                 regex = re.compile(branch, flags)

@@ -15,8 +15,9 @@ more than misses. This module holds:
   which a site may count as people (its own end-to-end tests).
 
 Every entry is checked against a corpus of real human user agents by the tests.
-Added signals are searched case-insensitively; list patterns and their
-narrowings are searched as written (case-sensitively), like the list itself.
+Added signals are searched with ASCII letters in any case (``re.IGNORECASE |
+re.ASCII``); list patterns and their narrowings are searched as written
+(case-sensitively), like the list itself.
 """
 
 from __future__ import annotations

@@ -201,7 +201,7 @@ def _crawler_regexes() -> tuple[re.Pattern[str], ...]:
     kept = [narrowed.get(p, p) for p in listed]
     return (
         *(re.compile(p) for p in kept if p is not None),
-        *(re.compile(s.pattern, re.IGNORECASE) for s in SIGNALS),
+        *(re.compile(s.pattern, re.IGNORECASE | re.ASCII) for s in SIGNALS),
     )
 
 
