@@ -20,13 +20,16 @@ Searching a user agent with ~1,700 patterns one by one costs about a
 millisecond, too much for every page view. So the patterns are compiled once
 into a *prefilter*: every pattern is reduced to a literal string that any match
 of it must contain (``Googlebot\\/`` -> ``googlebot/``, ``[wW]get`` -> ``get``),
-lower-cased, and indexed by the three-character pieces at its first two
-offsets. The lower-cased user agent is read once, at every second position;
-only patterns whose literal actually occurs in it are then run as regular
-expressions. Literals of three characters or fewer are looked for with one
-substring search each; the few patterns with no usable literal are always run.
-Answers are kept in a bounded cache, because a site sees the same user agents
-over and over.
+lower-cased; its longest part without a space is indexed by the
+three-character keys at its first two offsets. The lower-cased user agent is
+split into words at its spaces, and each word is read at every second
+position (a part without a space lies inside one word); only patterns whose
+literal actually occurs in the agent are then run as regular expressions. What
+a word contains is remembered, since agents are made of the same words
+(``Mozilla/5.0``, ``AppleWebKit/537.36``...). Literals of three characters or
+fewer are looked for with one substring search each; the few patterns with no
+usable literal are always run. Answers are kept in a bounded cache too,
+because a site sees the same user agents over and over.
 """
 
 from __future__ import annotations
@@ -237,13 +240,17 @@ class CrawlerMatcher:
 
     Build it with :meth:`compile`; :meth:`matches` answers whether a user agent
     is a crawler, exactly as searching it with every pattern would.
-    ``by_key`` maps a three-character piece to ``(offset, literal, regex)``: the
-    piece starts ``offset`` characters into the lower-cased ``literal``.
+    ``by_key`` maps a three-character key to ``(offset, piece, literal, regex)``:
+    ``piece`` is the longest part without a space of the lower-cased ``literal``,
+    and the key starts ``offset`` characters into it. ``words`` remembers, for
+    the words (space-separated parts) of agents already read, which literals
+    have their piece in the word: a site's agents are made of the same words.
     """
 
-    by_key: dict[str, tuple[tuple[int, str, re.Pattern[str]], ...]]
+    by_key: dict[str, tuple[tuple[int, str, str, re.Pattern[str]], ...]]
     short: tuple[tuple[str, re.Pattern[str]], ...]
     always: tuple[re.Pattern[str], ...]
+    words: dict[str, tuple[tuple[str, re.Pattern[str]], ...]]
 
     @classmethod
     def compile(cls, patterns: Iterable[str], ignore_case: Iterable[str] = ()) -> CrawlerMatcher:
@@ -251,7 +258,7 @@ class CrawlerMatcher:
 
         Raises ``re.error`` for a pattern that is not a regular expression.
         """
-        by_key: dict[str, list[tuple[int, str, re.Pattern[str]]]] = {}
+        by_key: dict[str, list[tuple[int, str, str, re.Pattern[str]]]] = {}
         short: list[tuple[str, re.Pattern[str]]] = []
         always: list[re.Pattern[str]] = []
         # ASCII case only: a Unicode fold (the long s as s) would match letters the
@@ -266,25 +273,47 @@ class CrawlerMatcher:
                     always.append(regex)
                     continue
                 lowered = literal.lower()
-                if len(lowered) < _KEY + _STRIDE - 1:
+                piece = max(lowered.split(" "), key=len)
+                if len(piece) < _KEY + _STRIDE - 1:
                     short.append((lowered, regex))
                     continue
                 for offset in range(_STRIDE):
-                    key = lowered[offset : offset + _KEY]
-                    by_key.setdefault(key, []).append((offset, lowered, regex))
-        return cls({k: tuple(v) for k, v in by_key.items()}, tuple(short), tuple(always))
+                    key = piece[offset : offset + _KEY]
+                    by_key.setdefault(key, []).append((offset, piece, lowered, regex))
+        frozen = {k: tuple(v) for k, v in by_key.items()}
+        return cls(frozen, tuple(short), tuple(always), {})
+
+    def _word(self, word: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
+        """The ``(literal, regex)`` pairs whose piece occurs in ``word``, remembered."""
+        found: list[tuple[str, re.Pattern[str]]] = []
+        get = self.by_key.get
+        for i in range(0, len(word) - _KEY + 1, _STRIDE):
+            bucket = get(word[i : i + _KEY])
+            if bucket is None:
+                continue
+            for offset, piece, literal, regex in bucket:
+                start = i - offset
+                if start >= 0 and word.startswith(piece, start):
+                    found.append((literal, regex))
+        result = tuple(found)
+        if len(word) <= _MAX_WORD_LENGTH:
+            words = self.words
+            if len(words) >= _MAX_WORDS:
+                words.clear()
+            words[word] = result
+        return result
 
     def matches(self, user_agent: str) -> bool:
         """True when some crawler pattern is found in ``user_agent``."""
+        # A piece has no space, so it lies inside one word of the agent.
         text = user_agent.lower()
-        get = self.by_key.get
-        for i in range(0, len(text) - _KEY + 1, _STRIDE):
-            bucket = get(text[i : i + _KEY])
-            if bucket is None:
-                continue
-            for offset, literal, regex in bucket:
-                start = i - offset
-                if start >= 0 and text.startswith(literal, start) and regex.search(user_agent):
+        words = self.words
+        for word in text.split(" "):
+            found = words.get(word)
+            if found is None:
+                found = self._word(word)
+            for literal, regex in found:
+                if literal in text and regex.search(user_agent):
                     return True
         for literal, regex in self.short:
             if literal in text and regex.search(user_agent):
@@ -296,6 +325,12 @@ class CrawlerMatcher:
         """How many pattern branches sit behind the literal prefilter (indexed or short)."""
         indexed = sum(1 for bucket in self.by_key.values() for entry in bucket if entry[0] == 0)
         return indexed + len(self.short)
+
+
+# Words remembered per matcher (emptied when full), and the longest remembered: an
+# agent's words are short, and a hostile one must not fill the table with long keys.
+_MAX_WORDS = 16384
+_MAX_WORD_LENGTH = 64
 
 
 def _compile_site_patterns(field: str, patterns: object) -> tuple[str, ...]:
