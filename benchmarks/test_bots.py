@@ -7,6 +7,9 @@ baseline and the current ``is_bot`` as the candidate (goal: ratio <= 1.0):
 
 - ``bots-uncached``: a mix of browser agents and crawler-list examples, each
   call on an agent not seen before (a unique suffix per round);
+- ``bots-uncached-new-words``: the same, with every word of every agent new too
+  (a number appended to each), so nothing the matcher remembers helps: the worst
+  case of a site whose visitors' agents share no word;
 - ``bots-cached``: the same agents again and again (answers remembered);
 - ``bots-8kb``: one 8 KB agent (the previous matcher read it in full every
   call; now it is a crawler unread);
@@ -122,6 +125,11 @@ def _fresh_agents() -> tuple[tuple[list[str]], dict[str, object]]:
     return ([f"{ua} r{n}" for ua in AGENTS],), {}
 
 
+def _fresh_words() -> tuple[tuple[list[str]], dict[str, object]]:
+    n = next(_fresh)
+    return ([" ".join(f"{w}{n}" for w in ua.split(" ")) for ua in AGENTS],), {}
+
+
 def _run(check: Callable[[object], bool]) -> Callable[[list[str]], int]:
     def run(agents: list[str]) -> int:
         return sum(check(ua) for ua in agents)
@@ -135,6 +143,14 @@ def test_uncached(benchmark: BenchmarkFixture, name: str) -> None:
     benchmark.extra_info["role"] = "baseline" if name == "previous" else "candidate"
     benchmark.pedantic(_run(IMPLEMENTATIONS[name]), setup=_fresh_agents, rounds=40)  # type: ignore[no-untyped-call]
     _record(benchmark, "bots-uncached", name, len(AGENTS))
+
+
+@pytest.mark.parametrize("name", IMPLEMENTATIONS)
+def test_uncached_new_words(benchmark: BenchmarkFixture, name: str) -> None:
+    benchmark.group = "bots-uncached-new-words"
+    benchmark.extra_info["role"] = "baseline" if name == "previous" else "candidate"
+    benchmark.pedantic(_run(IMPLEMENTATIONS[name]), setup=_fresh_words, rounds=40)  # type: ignore[no-untyped-call]
+    _record(benchmark, "bots-uncached-new-words", name, len(AGENTS))
 
 
 @pytest.mark.parametrize("name", IMPLEMENTATIONS)

@@ -283,35 +283,28 @@ class CrawlerMatcher:
         frozen = {k: tuple(v) for k, v in by_key.items()}
         return cls(frozen, tuple(short), tuple(always), {})
 
-    def _word(self, word: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
-        """The ``(literal, regex)`` pairs whose piece occurs in ``word``, remembered."""
-        found: list[tuple[str, re.Pattern[str]]] = []
-        get = self.by_key.get
-        for i in range(0, len(word) - _KEY + 1, _STRIDE):
-            bucket = get(word[i : i + _KEY])
-            if bucket is None:
-                continue
-            for offset, piece, literal, regex in bucket:
-                start = i - offset
-                if start >= 0 and word.startswith(piece, start):
-                    found.append((literal, regex))
-        result = tuple(found)
-        if len(word) <= _MAX_WORD_LENGTH:
-            words = self.words
-            if len(words) >= _MAX_WORDS:
-                words.clear()
-            words[word] = result
-        return result
-
     def matches(self, user_agent: str) -> bool:
         """True when some crawler pattern is found in ``user_agent``."""
         # A piece has no space, so it lies inside one word of the agent.
         text = user_agent.lower()
         words = self.words
+        get = self.by_key.get
         for word in text.split(" "):
             found = words.get(word)
             if found is None:
-                found = self._word(word)
+                found = ()
+                for i in range(0, len(word) - _KEY + 1, _STRIDE):
+                    bucket = get(word[i : i + _KEY])
+                    if bucket is None:
+                        continue
+                    for offset, piece, literal, regex in bucket:
+                        start = i - offset
+                        if start >= 0 and word.startswith(piece, start):
+                            found = (*found, (literal, regex))
+                if len(word) <= _MAX_WORD_LENGTH:
+                    if len(words) >= _MAX_WORDS:
+                        words.clear()
+                    words[word] = found
             for literal, regex in found:
                 if literal in text and regex.search(user_agent):
                     return True
