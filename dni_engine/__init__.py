@@ -3,7 +3,7 @@
 import sys as _sys
 from importlib.machinery import EXTENSION_SUFFIXES as _EXTENSION_SUFFIXES
 
-from dni_engine.bots import is_bot
+from dni_engine.bots import DEFAULT_CRAWLERS, Crawlers, is_bot
 from dni_engine.calls import Call, CallRecord
 from dni_engine.engine import Engine, EngineStats, PoolOptions
 from dni_engine.errors import ConfigError, DniError, Problem
@@ -41,12 +41,14 @@ COMPILED: bool = str(getattr(_sys.modules[Engine.__module__], "__file__", "")).e
 
 __all__ = [
     "COMPILED",
+    "DEFAULT_CRAWLERS",
     "Attribution",
     "Call",
     "CallRecord",
     "CallRoutes",
     "Claim",
     "ConfigError",
+    "Crawlers",
     "Decision",
     "DniError",
     "Engine",

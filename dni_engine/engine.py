@@ -37,7 +37,7 @@ from urllib.parse import unquote
 
 import phonenumbers
 
-from dni_engine.bots import is_bot
+from dni_engine.bots import DEFAULT_CRAWLERS, Crawlers
 from dni_engine.calls import Call, CallRecord, facts_of
 from dni_engine.errors import ConfigError, Problem
 from dni_engine.leases import (
@@ -138,6 +138,8 @@ class Engine:
     a pool name to its :class:`PoolOptions`.
     ``max_clock_skew`` is how many seconds a given ``at`` may run ahead of the
     clock before it is rejected as not a real time (``math.inf``: no bound).
+    ``crawlers`` (a :class:`~dni_engine.bots.Crawlers`) is who counts as a crawler:
+    the default policy unless the site adds, exempts or accepts headless browsers.
 
     Raises :class:`~dni_engine.errors.ConfigError` listing every invalid option.
     """
@@ -154,8 +156,12 @@ class Engine:
         options: Mapping[str, PoolOptions] | None = None,
         clock: Clock | None = None,
         max_clock_skew: float = DEFAULT_MAX_CLOCK_SKEW,
+        crawlers: Crawlers | None = None,
     ) -> None:
         pool_list = list(pools)
+        if crawlers is not None and not isinstance(crawlers, Crawlers):
+            raise ConfigError([Problem("crawlers", "must be a dni_engine.Crawlers")])
+        self._crawlers: Crawlers = DEFAULT_CRAWLERS if crawlers is None else crawlers
         self._clock: Clock = system_clock if clock is None else clock
         self._max_skew = _skew(max_clock_skew)
         self._horizon = -math.inf  # the latest clock reading plus the skew (see _moment)
@@ -260,7 +266,7 @@ class Engine:
                 user_agent = _plain_text(user_agent)
             if not visitor:
                 decision = Decision(visitor, now, "invalid_visitor")
-            elif is_bot(user_agent):
+            elif self._crawlers.is_bot(user_agent):
                 decision = Decision(visitor, now, "bot")
             else:
                 match = self._match(url, referrer, user_agent)
@@ -751,6 +757,11 @@ class Engine:
     def rules(self) -> RuleSet:
         """The compiled matcher."""
         return self._rules
+
+    @property
+    def crawlers(self) -> Crawlers:
+        """Who counts as a crawler for this engine (``DEFAULT_CRAWLERS`` unless given)."""
+        return self._crawlers
 
     @property
     def store(self) -> Store:

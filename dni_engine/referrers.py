@@ -41,8 +41,12 @@ class CatalogueEntry:
 
     ``labels`` match the registrable label under *any* public suffix
     (``google`` matches ``google.co.uk``); ``domains`` match exact registrable
-    domains (``t.co``). ``vendor_id``/``vendor_domain`` are the vendor API's own
-    catalogue values, ``None`` for entries the vendor does not list.
+    domains (``t.co``); ``hosts`` match a host and its subdomains inside a
+    registrable domain that is not the entry's as a whole (``search.msn.com``:
+    Bing's, while ``msn.com`` is not); ``apps`` are Android package names, the
+    host of an ``android-app://<package>`` referrer (the Google app).
+    ``vendor_id``/``vendor_domain`` are the vendor API's own catalogue values,
+    ``None`` for entries the vendor does not list.
     """
 
     name: str
@@ -50,6 +54,8 @@ class CatalogueEntry:
     vendor_domain: str | None
     labels: frozenset[str] = frozenset()
     domains: frozenset[str] = frozenset()
+    hosts: frozenset[str] = frozenset()
+    apps: frozenset[str] = frozenset()
 
     @property
     def example_hosts(self) -> tuple[str, ...]:
@@ -64,6 +70,8 @@ class CatalogueEntry:
         """The entry's domains in words: ``google.<any suffix>`` or ``twitter.com, x.com``."""
         parts = [f"{label}.<any public suffix>" for label in sorted(self.labels)]
         parts += sorted(self.domains)
+        parts += sorted(self.hosts)
+        parts += [f"the app {app}" for app in sorted(self.apps)]
         return ", ".join(parts)
 
 
@@ -71,17 +79,48 @@ ANY_VENDOR_ID = 13
 ANY_VENDOR_DOMAIN = "*"
 
 CATALOGUE: tuple[CatalogueEntry, ...] = (
-    CatalogueEntry("Google", 1, "%google.%", labels=frozenset({"google"})),
-    CatalogueEntry("Bing", 2, "%bing.%", labels=frozenset({"bing"})),
+    CatalogueEntry(
+        "Google",
+        1,
+        "%google.%",
+        labels=frozenset({"google"}),
+        # Google's ad-serving hosts: an ad click passes through them.
+        domains=frozenset({"googleadservices.com", "doubleclick.net", "googlesyndication.com"}),
+        # The Google app and Google Go.
+        apps=frozenset(
+            {"com.google.android.googlequicksearchbox", "com.google.android.apps.searchlite"}
+        ),
+    ),
+    CatalogueEntry(
+        "Bing",
+        2,
+        "%bing.%",
+        labels=frozenset({"bing"}),
+        domains=frozenset({"bingj.com"}),
+        hosts=frozenset({"search.msn.com"}),
+    ),
     CatalogueEntry("Yahoo", 3, "%yahoo.%", labels=frozenset({"yahoo"})),
     CatalogueEntry(
-        "Twitter", 14, "%twitter.com%", domains=frozenset({"twitter.com", "x.com", "t.co"})
+        "Twitter",
+        14,
+        "%twitter.com%",
+        domains=frozenset({"twitter.com", "x.com", "t.co"}),
+        apps=frozenset({"com.twitter.android"}),
     ),
     CatalogueEntry(
-        "LinkedIn", 16, "%linkedin.com%", domains=frozenset({"linkedin.com", "lnkd.in"})
+        "LinkedIn",
+        16,
+        "%linkedin.com%",
+        domains=frozenset({"linkedin.com", "lnkd.in"}),
+        apps=frozenset({"com.linkedin.android"}),
     ),
     CatalogueEntry(
-        "Facebook", 17, "%facebook.com%", domains=frozenset({"facebook.com", "fb.com", "fb.me"})
+        "Facebook",
+        17,
+        "%facebook.com%",
+        domains=frozenset({"facebook.com", "fb.com", "fb.me"}),
+        # Facebook, Facebook Lite and Messenger.
+        apps=frozenset({"com.facebook.katana", "com.facebook.lite", "com.facebook.orca"}),
     ),
     CatalogueEntry(
         "DuckDuckGo", None, None, labels=frozenset({"duckduckgo"}), domains=frozenset({"ddg.gg"})
@@ -91,7 +130,11 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
         "Yandex", None, None, labels=frozenset({"yandex"}), domains=frozenset({"ya.ru"})
     ),
     CatalogueEntry(
-        "Instagram", None, None, domains=frozenset({"instagram.com", "ig.me", "instagr.am"})
+        "Instagram",
+        None,
+        None,
+        domains=frozenset({"instagram.com", "ig.me", "instagr.am"}),
+        apps=frozenset({"com.instagram.android"}),
     ),
     CatalogueEntry("YouTube", None, None, domains=frozenset({"youtube.com", "youtu.be"})),
     CatalogueEntry("Reddit", None, None, domains=frozenset({"reddit.com", "redd.it"})),
@@ -104,6 +147,20 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
 _BY_NAME = {entry.name.lower(): entry for entry in CATALOGUE}
 _BY_LABEL = {label: entry for entry in CATALOGUE for label in entry.labels}
 _BY_DOMAIN = {domain: entry for entry in CATALOGUE for domain in entry.domains}
+_BY_APP = {app: entry for entry in CATALOGUE for app in entry.apps}
+
+
+def _hosts_under() -> dict[str, tuple[tuple[str, CatalogueEntry], ...]]:
+    """Catalogue hosts by the registrable domain they sit in (search.msn.com under msn.com)."""
+    found: dict[str, tuple[tuple[str, CatalogueEntry], ...]] = {}
+    for entry in CATALOGUE:
+        for host in sorted(entry.hosts):
+            under = ".".join(host.split(".")[-2:])
+            found[under] = (*found.get(under, ()), (host, entry))
+    return found
+
+
+_HOSTS_UNDER = _hosts_under()
 
 
 def catalogue_entry(name: str) -> CatalogueEntry | None:
@@ -289,13 +346,25 @@ def classify_host(host: str | None) -> str | None:
     """The catalogue name (``'Google'``...) that ``host`` belongs to, or ``None``.
 
     Uses the registrable domain, so ``www.google.co.uk`` is Google and
-    ``google.com.evil.net`` is not. Cached (bounded).
+    ``google.com.evil.net`` is not. The host of an ``android-app://`` referrer is
+    the app's package name: a catalogued app (``com.google.android.googlequicksearchbox``)
+    is its network. Cached (bounded).
     """
+    if host is None:
+        return None
+    app = _BY_APP.get(host)
+    if app is not None:
+        return app.name
     registrable = registrable_domain(host)
     if registrable is None:
         return None
     entry = _BY_DOMAIN.get(registrable) or _BY_LABEL.get(registrable.partition(".")[0])
-    return entry.name if entry is not None else None
+    if entry is None:
+        for member, owner in _HOSTS_UNDER.get(registrable, ()):
+            if host == member or host.endswith("." + member):
+                return owner.name
+        return None
+    return entry.name
 
 
 def registrable_domain(host: str | None, *, private: bool = False) -> str | None:

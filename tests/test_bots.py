@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dni_engine.bots import (
+    MAX_USER_AGENT_LENGTH,
     CrawlerMatcher,
     crawler_examples,
     crawler_patterns,
@@ -48,8 +49,8 @@ def test_missing_or_blank_user_agents_are_bots(user_agent: str | None) -> None:
 
 
 def test_not_a_string_counts_as_missing() -> None:
-    assert is_bot(b"Mozilla/5.0")  # type: ignore[arg-type]
-    assert is_bot(42)  # type: ignore[arg-type]
+    assert is_bot(b"Mozilla/5.0")
+    assert is_bot(42)
 
 
 @pytest.mark.parametrize(
@@ -69,10 +70,14 @@ def test_well_known_crawlers(user_agent: str) -> None:
     assert is_crawler(user_agent)
 
 
-def test_long_user_agents_are_checked_but_not_cached() -> None:
+def test_user_agents_over_the_limit_are_bots_unread() -> None:
     tail = " Googlebot/2.1"
     assert is_bot("Mozilla/5.0 " + "x" * 100_000 + tail)
-    assert not is_bot("Mozilla/5.0 " + "x" * 100_000)
+    assert is_bot("Mozilla/5.0 " + "x" * 100_000)
+    at_limit = "Mozilla/5.0 " + "x" * (MAX_USER_AGENT_LENGTH - 12)
+    assert len(at_limit) == MAX_USER_AGENT_LENGTH
+    assert not is_bot(at_limit)
+    assert is_bot(at_limit + "x")
 
 
 @pytest.mark.parametrize(
@@ -142,4 +147,5 @@ def test_prefilter_agrees_with_searching_every_pattern(user_agent: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=80))
 def test_arbitrary_text_agrees_and_never_raises(user_agent: str) -> None:
-    assert is_bot(user_agent) == (not user_agent.strip() or searched(user_agent))
+    assert MATCHER.matches(user_agent) == searched(user_agent)
+    assert is_bot(user_agent) == is_crawler(user_agent)

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-from dni_engine.bots import is_bot
+from dni_engine.bots import DEFAULT_CRAWLERS, Crawlers
 from dni_engine.rules.compile import CompiledSource, Match, Via
 from dni_engine.rules.precedence import STEP_NAMES, Precedence
 from dni_engine.rules.visit import _Visit
@@ -203,6 +203,7 @@ def explain(
     user_agent: object = None,
     *,
     check_bots: bool = True,
+    crawlers: Crawlers | None = None,
 ) -> Explanation:
     """Why each pool and source of ``rules`` matched, lost or did not match one visit.
 
@@ -210,7 +211,7 @@ def explain(
     result's ``match`` is. Every source is judged directly, without the index;
     inactive pools are judged too but never win. Never raises for malformed
     input: a visit that cannot be read is judged as a direct visit without a
-    query.
+    query. ``crawlers`` is who counts as a crawler (the default policy if ``None``).
     """
     url_text = url if isinstance(url, str) else repr(url)
     try:
@@ -218,7 +219,7 @@ def explain(
     except Exception:
         logger.debug("explain could not read the visit", exc_info=True)
         visit = _Visit({}, None)
-    bot = check_bots and is_bot(user_agent)
+    bot = check_bots and (crawlers or DEFAULT_CRAWLERS).is_bot(user_agent)
     best_per_pool: list[_Best | None] = []
     verdicts: list[list[SourceVerdict]] = []
     for sources in rules.sources:

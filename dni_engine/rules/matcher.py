@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 
-from dni_engine.bots import is_bot
+from dni_engine.bots import DEFAULT_CRAWLERS, Crawlers
 from dni_engine.errors import ConfigError, Problem, format_path
 from dni_engine.rules.compile import (
     CompiledSource,
@@ -145,6 +145,7 @@ class RuleSet:
         user_agent: object = None,
         *,
         check_bots: bool = True,
+        crawlers: Crawlers | None = None,
     ) -> Match | None:
         """The pool and source that claim a visit, or ``None``.
 
@@ -154,10 +155,13 @@ class RuleSet:
         for a direct visit). With ``check_bots`` (the default) a crawler user
         agent, or a missing or blank one, never matches: pass the visitor's
         user agent, or ``check_bots=False`` when there is none to check.
+        ``crawlers`` is who counts as a crawler (the default policy if ``None``).
         Never raises: malformed input simply does not match.
         """
         try:
-            if not isinstance(url, str) or (check_bots and is_bot(user_agent)):
+            if not isinstance(url, str) or (
+                check_bots and (crawlers or DEFAULT_CRAWLERS).is_bot(user_agent)
+            ):
                 return None
             # Without a query string the answer depends on the referrer alone,
             # and most page views (every internal page) have none: remember it
@@ -269,6 +273,7 @@ class RuleSet:
         user_agent: object = None,
         *,
         check_bots: bool = True,
+        crawlers: Crawlers | None = None,
     ) -> Explanation:
         """Why each pool and source matched, lost or did not match one visit.
 
@@ -276,7 +281,9 @@ class RuleSet:
         :meth:`match`. ``str()`` of the result is a plain-text report. Never
         raises for malformed input. See :func:`dni_engine.rules.explain.explain`.
         """
-        return explain_visit(self, url, referrer, user_agent, check_bots=check_bots)
+        return explain_visit(
+            self, url, referrer, user_agent, check_bots=check_bots, crawlers=crawlers
+        )
 
 
 def _to_match(entry: _Entry, visit: _Visit) -> Match:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import crawleruseragents
 import tldextract
 
+from dni_engine.crawler_rules import NARROWINGS, SIGNALS
 from dni_engine.referrers import CATALOGUE, CatalogueEntry, referrer_host
 from dni_engine.rules import Match
 from dni_engine.schema import AnyPool, NumberPool, TrackingSource
@@ -97,9 +98,16 @@ def _psl() -> tldextract.TLDExtract:
 
 
 def catalogue_name(host: str | None) -> str | None:
-    """The catalogue member whose registrable domain ``host`` is under, or ``None``."""
+    """The catalogue member whose registrable domain ``host`` is under, or ``None``.
+
+    An app's package name (the host of an ``android-app://`` referrer) is its
+    member's; so is a listed host (``search.msn.com``) and its subdomains.
+    """
     if not host:
         return None
+    for entry in CATALOGUE:
+        if host in entry.apps:
+            return entry.name
     parts = _psl()(host)
     if not parts.suffix or not parts.domain:
         return None
@@ -109,6 +117,9 @@ def catalogue_name(host: str | None) -> str | None:
             return entry.name
     for entry in CATALOGUE:
         if parts.domain in entry.labels:
+            return entry.name
+    for entry in CATALOGUE:
+        if any(host == h or host.endswith("." + h) for h in entry.hosts):
             return entry.name
     return None
 
@@ -183,12 +194,27 @@ def is_paid(params: Mapping[str, Sequence[str]]) -> bool:
 
 @functools.cache
 def _crawler_regexes() -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(item["pattern"]) for item in crawleruseragents.CRAWLER_USER_AGENTS_DATA)
+    # The list's patterns as crawler_rules narrows them (searched as written),
+    # then its added signals (in any case): the default policy, without a prefilter.
+    narrowed = {n.pattern: n.replacement for n in NARROWINGS}
+    listed = [str(item["pattern"]) for item in crawleruseragents.CRAWLER_USER_AGENTS_DATA]
+    kept = [narrowed.get(p, p) for p in listed]
+    return (
+        *(re.compile(p) for p in kept if p is not None),
+        *(re.compile(s.pattern, re.IGNORECASE | re.ASCII) for s in SIGNALS),
+    )
 
 
 def is_crawler(user_agent: str | None) -> bool:
-    """Missing, blank, or matched by any pattern of the crawler list (tried one by one)."""
+    """Missing, blank, over 1 KB, or matched by a crawler pattern (tried one by one).
+
+    The patterns are the crawler list's, narrowed as
+    :data:`dni_engine.crawler_rules.NARROWINGS` says, and the added
+    :data:`dni_engine.crawler_rules.SIGNALS`.
+    """
     if not isinstance(user_agent, str) or not user_agent.strip():
+        return True
+    if len(user_agent) > 1024:
         return True
     return any(regex.search(user_agent) for regex in _crawler_regexes())
 

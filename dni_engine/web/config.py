@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Final
 
+from dni_engine.bots import Crawlers
 from dni_engine.errors import ConfigError, Problem
 from dni_engine.web.clients import FORWARDED_HEADERS, parse_networks
 
@@ -86,6 +87,8 @@ class WebConfig:
     * ``public_base_url``: the site's public ``https://host[:port][/path]``, for
       checking signatures made over the public URL (Twilio's) behind a proxy
       that changes the scheme, host or path; ``None``: the request's own URL.
+    * ``crawlers``: who counts as a crawler (a :class:`~dni_engine.bots.Crawlers`);
+      ``None`` uses the engine's (:attr:`~dni_engine.engine.Engine.crawlers`).
     """
 
     secret: str | bytes = b""
@@ -110,6 +113,7 @@ class WebConfig:
     call_secret: str | bytes | None = None
     twilio_auth_token: str | None = None
     public_base_url: str | None = None
+    crawlers: Crawlers | None = None
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -147,6 +151,8 @@ def _problems(config: WebConfig) -> list[Problem]:
     def bad(name: str, reason: str) -> None:
         problems.append(Problem(name, reason))
 
+    if config.crawlers is not None and not isinstance(config.crawlers, Crawlers):
+        bad("crawlers", "must be a dni_engine.Crawlers or None")
     _secret_problem(config.secret, "secret", "the key that signs the landing cookie", bad)
     if config.call_secret is not None:
         _secret_problem(config.call_secret, "call_secret", "the call webhook's key", bad)

@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 from urllib.parse import parse_qs, quote, urlsplit
 
-from dni_engine.bots import is_bot
+from dni_engine.bots import DEFAULT_CRAWLERS, Crawlers
 from dni_engine.landing import Landing, cap_url, next_landing
 from dni_engine.leases import Decision, Outcome
 from dni_engine.web.body import BodyRewriter
@@ -503,6 +503,8 @@ class WebCore:
         self._secret = config.secret_bytes
         self._window = config.window_seconds
         self._logged: set[str] = set()
+        crawlers = config.crawlers or getattr(engine, "crawlers", None)
+        self._crawlers = crawlers if isinstance(crawlers, Crawlers) else DEFAULT_CRAWLERS
         try:
             self._params = engine.rules.param_names
         except Exception:
@@ -634,7 +636,7 @@ class WebCore:
         user_agent = request.user_agent
         if secure is None:
             secure = request.scheme == "https"
-        if is_bot(user_agent):
+        if self._crawlers.is_bot(user_agent):
             return Visit("bot", None, ())
         number_cookie = config.number_cookie_name
         held = number_cookie is not None and number_cookie in request.cookies
