@@ -185,12 +185,30 @@ class ListedFinder:
         return self._compiled[html]
 
     @staticmethod
-    def _candidates(scans: tuple[_Scan, ...], text: str) -> Iterator[tuple[int, int]]:
+    def _matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+        """``pattern``'s matches in ``text``, in order, not overlapping; but a match
+        across a tag no number spans (not an inline element's, see
+        :func:`.inline.strict_tags`) is no number and hides nothing: the scan goes
+        on from the character after its start. So what is found right of such a
+        tag does not depend on what stands left of it (the streaming rewriter
+        cuts a page there)."""
+        search = pattern.search
+        match = search(text)
+        while match is not None:
+            start, end = match.span()
+            if text.find("<", start, end) >= 0 and not strict_tags(text, start, end):
+                match = search(text, start + 1)
+                continue
+            yield match
+            match = search(text, end)
+
+    @classmethod
+    def _candidates(cls, scans: tuple[_Scan, ...], text: str) -> Iterator[tuple[int, int]]:
         for pattern, plain, after_plus in scans:
             if not after_plus:
-                yield from (match.span() for match in pattern.finditer(text))
+                yield from (match.span() for match in cls._matches(pattern, text))
                 continue
-            for match in pattern.finditer(text):
+            for match in cls._matches(pattern, text):
                 start = match.start()
                 lead = _PLUS_BEFORE.search(text, max(0, start - _PLUS_REACH), start)
                 if lead is not None and text[lead.start() - 1 : lead.start()] not in (
