@@ -626,3 +626,24 @@ def test_a_number_right_of_a_tag_no_number_spans_does_not_depend_on_its_left() -
             pieces = [page[:cut], page[cut : cut + tail], page[cut + tail :]]
             out = "".join(stream.feed(piece) for piece in pieces) + stream.close()
             assert out == expected, (cut, tail)
+
+
+def test_a_number_before_a_tag_no_number_spans_is_found_whatever_follows() -> None:
+    """``030 1234567<div>8``: the listed scan's longer match (030 12345678, across
+    the ``<div>``) is no number; the number ending before the tag is, whole and
+    streamed, also while that tag is not closed yet at the end of a piece."""
+    rewriter = Rewriter("DE", ["030 1234567", "030 12345678"])
+    tracking = "+493012345699"
+    page = (
+        '<p>030 1234567<div class="a class name longer than what is held back, by far">8</div>'
+        "<p>030 1234567 </p>8 and 030 1234567<b>8</b>"
+    )
+    expected = rewriter.rewrite_html(page, tracking)
+    assert expected.count("030 12345699") == 2
+    assert "030 1234569<b>9</b>" in expected
+    for cut in range(len(page) + 1):
+        for tail in (1, 70):
+            stream = rewriter.stream(tracking)
+            pieces = [page[:cut], page[cut : cut + tail], page[cut + tail :]]
+            out = "".join(stream.feed(piece) for piece in pieces) + stream.close()
+            assert out == expected, (cut, tail)

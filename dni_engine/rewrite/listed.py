@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from dni_engine.phone import keypad_letters, letters_to_digits
-from dni_engine.rewrite.inline import LOOSE_TAG, sibling_joins, strict_tags, visible
+from dni_engine.rewrite.inline import LOOSE_TAG, other_tag, sibling_joins, strict_tags, visible
 from dni_engine.rewrite.markup import Placer, placed
 from dni_engine.rewrite.numbers import (
     INTERNATIONAL_KINDS,
@@ -188,17 +188,23 @@ class ListedFinder:
     def _matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
         """``pattern``'s matches in ``text``, in order, not overlapping; but a match
         across a tag no number spans (not an inline element's, see
-        :func:`.inline.strict_tags`) is no number and hides nothing: the scan goes
-        on from the character after its start. So what is found right of such a
-        tag does not depend on what stands left of it (the streaming rewriter
-        cuts a page there)."""
+        :func:`.inline.other_tag`) is no number: in its place stands the match
+        from the same start that ends before that tag, if any, else nothing
+        (the scan goes on from the character after its start). So what is found
+        at a place depends only on what comes before the first such tag after
+        it, and what is found right of the tag not on what stands left of it
+        (the streaming rewriter cuts a page there)."""
         search = pattern.search
         match = search(text)
         while match is not None:
             start, end = match.span()
-            if text.find("<", start, end) >= 0 and not strict_tags(text, start, end):
-                match = search(text, start + 1)
-                continue
+            other = other_tag(text, start, end) if text.find("<", start, end) >= 0 else -1
+            if other >= 0:
+                match = pattern.match(text, start, other)
+                if match is None:
+                    match = search(text, start + 1)
+                    continue
+                end = match.end()
             yield match
             match = search(text, end)
 

@@ -267,8 +267,9 @@ def _safe_cut(text: str, lo: int, hi: int) -> int | None:
     # After _GAP characters without a digit, "+", "&" or "%", at the end (none
     # when one stands in the last _GAP characters).
     look = max(0, hi - _GAP - 16)
-    if best < hi and _STARTER.search(text, max(look, hi - _GAP), hi) is None:
-        starter = _LAST_STARTER.match(text, look, hi)
+    recent = max(look, hi - _GAP)
+    if best < hi and _STARTER.search(text, recent, hi) is None:
+        starter = _LAST_STARTER.match(text, look, recent)  # none after recent
         for at in range(hi, max((starter.end() if starter else look) + _GAP, best), -1):
             if text[at - 1] not in _SEPARATOR_SET:
                 best = at
