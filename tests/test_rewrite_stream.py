@@ -299,6 +299,13 @@ EXAMPLES = [
     "<a href='tel:01174960123'>0117</a> 496 0123, 020 <b>7946</b> <i>0000</i>",
     "<textarea>0117 <b>496</b> 0123</textarea> 0117 <span data-dni-noswap>496</span> 0123",
     "5<b>0117 496 0123</b> 1</a><a>2 1-800-<b>FLOW</b><i>ERS</i>",
+    # Other tags than inline elements' break a number: the stream may cut there.
+    "<p>Call 0117 </p><p>496 0123</p> 0117 <div>496</div> 0123 0117 <br>496 0123",
+    "<ul><li><a href='/a'>Home</a></li><li><a href='/b'>0117 496 0123</a></li></ul>",
+    "0117 496 <div class='a very long class name, longer than what is held back'>0123 "
+    "0117 <b>496</b><div>0123</div> 0117 <bdi>496</bdi> 0123 0117 <bx>496</bx> 0123",
+    "<data value=1>0117</data> 496 <sup>0123</sup> 0117 <span\nclass='x'>496</span> 0123",
+    "0117 <!-- a-b -->496 0123 0117 <!--ab-->496 0123 0117 <li\nclass=x>496 0123",
 ]
 
 
@@ -554,7 +561,7 @@ _AFTER_TAG = re.compile(r"</(?:p|div|li|span|td|a|h[1-6])>")
 
 def _inject(html: str, seed: int) -> str:
     """Numbers in several forms written after some closing tags of a page."""
-    pieces = []
+    pieces: list[str] = []
     done = 0
     for i, match in enumerate(_AFTER_TAG.finditer(html)):
         if (i * 7 + seed) % 23:
@@ -598,3 +605,45 @@ def test_a_real_page_in_one_character_pieces(reader: str) -> None:
             html = _inject(page.html, 3)
             for rewriter in (LISTED, Rewriter(page.country, replace_all=True)):
                 assert streamed(rewriter, html, [1]) == whole(rewriter, html), page.name
+
+
+def test_a_number_right_of_a_tag_no_number_spans_does_not_depend_on_its_left() -> None:
+    """``0117 496 </p><p>0123 456 7890``: the listed scan's match across ``</p>``
+    (0117 496 0123 written with it) is no number and hides nothing: the number
+    starting right of the tag is found, whole and streamed, wherever cut."""
+    rewriter = Rewriter("GB", ["0117 496 0123", "0123 456 7890"])
+    page = (
+        "<p>0117 496 </p><p>0123 456 7890</p>"
+        "<p>0117 496 <div class='a class name longer than what is held back, by far'>"
+        "0123 456 7890 and 0117 496 <b>0123</b></p>"
+    )
+    expected = rewriter.rewrite_html(page, TRACKING)
+    assert expected.count("0117 409 0162") == 2
+    assert "0117 409 <b>0162</b>" in expected
+    for cut in range(len(page) + 1):
+        for tail in (1, 70):
+            stream = rewriter.stream(TRACKING)
+            pieces = [page[:cut], page[cut : cut + tail], page[cut + tail :]]
+            out = "".join(stream.feed(piece) for piece in pieces) + stream.close()
+            assert out == expected, (cut, tail)
+
+
+def test_a_number_before_a_tag_no_number_spans_is_found_whatever_follows() -> None:
+    """``030 1234567<div>8``: the listed scan's longer match (030 12345678, across
+    the ``<div>``) is no number; the number ending before the tag is, whole and
+    streamed, also while that tag is not closed yet at the end of a piece."""
+    rewriter = Rewriter("DE", ["030 1234567", "030 12345678"])
+    tracking = "+493012345699"
+    page = (
+        '<p>030 1234567<div class="a class name longer than what is held back, by far">8</div>'
+        "<p>030 1234567 </p>8 and 030 1234567<b>8</b>"
+    )
+    expected = rewriter.rewrite_html(page, tracking)
+    assert expected.count("030 12345699") == 2
+    assert "030 1234569<b>9</b>" in expected
+    for cut in range(len(page) + 1):
+        for tail in (1, 70):
+            stream = rewriter.stream(tracking)
+            pieces = [page[:cut], page[cut : cut + tail], page[cut + tail :]]
+            out = "".join(stream.feed(piece) for piece in pieces) + stream.close()
+            assert out == expected, (cut, tail)

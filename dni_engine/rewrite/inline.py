@@ -39,6 +39,7 @@ __all__ = [
     "INLINE_TAG",
     "LOOSE_TAG",
     "is_split",
+    "other_tag",
     "pieces",
     "sibling_joins",
     "strict_tags",
@@ -102,13 +103,19 @@ def is_split(text: str, start: int, end: int) -> bool:
 def strict_tags(text: str, start: int, end: int) -> bool:
     """Whether every tag in ``text[start:end]`` (found with :data:`LOOSE_TAG`) is an
     inline element's tag or a plain comment, as :data:`INLINE_TAG` reads it."""
+    return other_tag(text, start, end) < 0
+
+
+def other_tag(text: str, start: int, end: int) -> int:
+    """Where in ``text[start:end]`` the first ``<`` that does not start an inline
+    element's tag or a plain comment (as :data:`INLINE_TAG` reads it) stands, or -1."""
     at = text.find("<", start, end)
     while at >= 0:
         tag = _STRICT.match(text, at, end)
         if tag is None:
-            return False
+            return at
         at = text.find("<", tag.end(), end)
-    return True
+    return -1
 
 
 def sibling_joins(

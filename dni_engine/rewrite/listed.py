@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from dni_engine.phone import keypad_letters, letters_to_digits
-from dni_engine.rewrite.inline import LOOSE_TAG, sibling_joins, strict_tags, visible
+from dni_engine.rewrite.inline import LOOSE_TAG, other_tag, sibling_joins, strict_tags, visible
 from dni_engine.rewrite.markup import Placer, placed
 from dni_engine.rewrite.numbers import (
     INTERNATIONAL_KINDS,
@@ -185,12 +185,36 @@ class ListedFinder:
         return self._compiled[html]
 
     @staticmethod
-    def _candidates(scans: tuple[_Scan, ...], text: str) -> Iterator[tuple[int, int]]:
+    def _matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+        """``pattern``'s matches in ``text``, in order, not overlapping; but a match
+        across a tag no number spans (not an inline element's, see
+        :func:`.inline.other_tag`) is no number: in its place stands the match
+        from the same start that ends before that tag, if any, else nothing
+        (the scan goes on from the character after its start). So what is found
+        at a place depends only on what comes before the first such tag after
+        it, and what is found right of the tag not on what stands left of it
+        (the streaming rewriter cuts a page there)."""
+        search = pattern.search
+        match = search(text)
+        while match is not None:
+            start, end = match.span()
+            other = other_tag(text, start, end) if text.find("<", start, end) >= 0 else -1
+            if other >= 0:
+                match = pattern.match(text, start, other)
+                if match is None:
+                    match = search(text, start + 1)
+                    continue
+                end = match.end()
+            yield match
+            match = search(text, end)
+
+    @classmethod
+    def _candidates(cls, scans: tuple[_Scan, ...], text: str) -> Iterator[tuple[int, int]]:
         for pattern, plain, after_plus in scans:
             if not after_plus:
-                yield from (match.span() for match in pattern.finditer(text))
+                yield from (match.span() for match in cls._matches(pattern, text))
                 continue
-            for match in pattern.finditer(text):
+            for match in cls._matches(pattern, text):
                 start = match.start()
                 lead = _PLUS_BEFORE.search(text, max(0, start - _PLUS_REACH), start)
                 if lead is not None and text[lead.start() - 1 : lead.start()] not in (

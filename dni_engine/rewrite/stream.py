@@ -14,9 +14,11 @@ that can no longer change and holds back only:
   character no number holds (``<``, ``>``, ``,``, ``:``, quotes...) or after
   128 characters without a digit, ``+``, ``&`` or ``%``; so only a run of
   digits, separators and letters (a number, or something as long that may be
-  one) is held whole; a number may go on through tags (``0117 <b>496</b>
-  0123``), so a place after a digit or letter and only separators and tags
-  (or a tag not closed yet) is no such place;
+  one) is held whole; a number may go on through inline elements' tags and
+  plain comments (``0117 <b>496</b> 0123``), so a place after a digit or
+  letter and only separators and such tags (or a tag not closed yet that may
+  be one) is no such place; any other tag (``</li><li>``, ``<div>``, ``<br>``)
+  ends a number, as the whole-page finders read it;
 - and the ``LEFT`` (64) characters before what is still held, already given
   out, kept as the context the number finders look back at.
 
@@ -66,7 +68,7 @@ from collections.abc import Iterable
 from dni_engine.errors import DniError
 from dni_engine.phone import FORMATTING_CHARS
 from dni_engine.rewrite.anynumber import AllFinder
-from dni_engine.rewrite.inline import pieces
+from dni_engine.rewrite.inline import INLINE_ELEMENTS, INLINE_TAG, pieces
 from dni_engine.rewrite.listed import ListedFinder
 from dni_engine.rewrite.markup import (
     _ASCII_LOWER,
@@ -143,30 +145,54 @@ _Saved = tuple[
     int, tuple[int, str, bool] | None, bool, int, int, int, tuple[int, int] | None, Tree | None
 ]
 
-# A number may go on through inline tags (0117 <b>496</b> 0123). The listed
-# numbers' scan matches any tag there (and checks it after), so any tag or
-# comment, whole, counts, and a tag not closed yet (a "<" and what may start a
-# tag, with quoted values, one possibly open): no scan then crosses a cut.
-# (The listed scan's LOOSE_TAG; each part of a tag is read one way only, so
-# possessively: a failed look at a long stretch gives up at once.)
+# A number may go on through inline tags (0117 <b>496</b> 0123), never through
+# another tag: the finders join digits only across inline elements' tags and
+# plain comments (inline.INLINE_TAG; the listed numbers' scan matches any tag
+# there but a match across another tag hides nothing, see ListedFinder._matches).
+# So a tag, whole, that INLINE_TAG does not read stops the walk back from a cut;
+# a tag not closed yet (a "<" and what may start a tag, with quoted values, one
+# possibly open) stops it once its name is known, not an inline element's.
+# (Each part of a tag is read one way only, so possessively: a failed look at a
+# long stretch gives up at once.)
 _ANY_TAG = re.compile(r"""<[/!A-Za-z](?:[^<>"']++|"[^"<]*+"|'[^'<]*+')*+>""", re.ASCII)
+_INLINE_TAG = re.compile(INLINE_TAG)
 _OPEN_TAG = re.compile(
     r"""<(?:[/!A-Za-z](?:[^<>"']++|"[^"<]*+"|'[^'<]*+')*+(?:"[^"<]*+|'[^'<]*+)?)?""", re.ASCII
 )
 _OPEN_COMMENT = re.compile(r"<!(?:-(?:-[^<>-]*+-?-?)?)?")
+_TAG_NAME = re.compile(r"</?[A-Za-z][^\t\n\f\r />]*+(?=[\t\n\f\r />])", re.ASCII)
+_INLINE_START = re.compile(
+    r"</?(?i:" + "|".join(sorted(INLINE_ELEMENTS, key=len, reverse=True)) + r")(?=[\t\n\f\r />])"
+)
 _REFERENCE_TAIL = re.compile(r"(?:&#?\w+;|%\w\w)\Z")
+
+
+def _may_join(text: str, start: int, end: int) -> bool:
+    """Whether a tag not closed yet, ``text[start:end]``, may be an inline
+    element's (its name not known whole yet, or an inline element's) or a comment."""
+    name = _TAG_NAME.match(text, start, end)
+    return name is None or _INLINE_START.match(text, start, end) is not None
 
 
 def _split_before(text: str, lo: int, cut: int) -> int | None:
     """Where a number split by inline tags that ``cut`` may fall in stands, or
-    ``None``: the end of the letter or digit before the tags and separators that
-    reach back from ``cut`` (at least one tag among them, or a tag after it)."""
+    ``None``: the end of the letter or digit before the inline tags and
+    separators that reach back from ``cut`` (at least one tag among them, or a
+    tag after it that may be inline)."""
     at = cut
-    tags = 1 if text.startswith("<", cut) else 0  # a tag may follow
+    tags = 0
+    if text.startswith("<", cut):  # a tag may follow
+        after = _ANY_TAG.match(text, cut)
+        if after is None:
+            tags = 1 if _may_join(text, cut, len(text)) else 0
+        else:
+            tags = 1 if _INLINE_TAG.fullmatch(text, cut, after.end()) else 0
     opening = text.rfind("<", lo, at)
     if opening >= 0 and (
         _OPEN_COMMENT if text.startswith("<!", opening, at) else _OPEN_TAG
     ).fullmatch(text, opening, at):
+        if not _may_join(text, opening, at):
+            return None
         at = opening
         tags = 1
     while at > lo:
@@ -177,6 +203,8 @@ def _split_before(text: str, lo: int, cut: int) -> int | None:
             opening = text.rfind("<", lo, at)
             if opening < 0 or _ANY_TAG.fullmatch(text, opening, at) is None:
                 break
+            if _INLINE_TAG.fullmatch(text, opening, at) is None:
+                return None
             at = opening
             tags += 1
         elif char == ";" or text[at - 3 : at - 2] == "%":
@@ -189,6 +217,26 @@ def _split_before(text: str, lo: int, cut: int) -> int | None:
     if tags and at > lo and text[at - 1].isascii() and text[at - 1].isalnum():
         return at
     return None
+
+
+def _before_open_tag(text: str, lo: int, cut: int | None) -> int | None:
+    """``cut``, or where the tag not closed yet that ``cut`` falls in starts when
+    what of it comes before ``cut`` may hold a number (``None`` when that is not
+    after ``lo``): such a tag is held whole, the numbers in its attributes read
+    once it is closed (the whole-page reader cannot tell a link target before).
+    For ``replace_all``, which reads every digit run: the listed numbers are
+    rarely in a tag, which is then held as the reader asks."""
+    if cut is None:
+        return None
+    opening = text.rfind("<", lo, cut)
+    if (
+        opening < 0
+        or text.startswith("<!", opening)  # a comment, however long, is not held
+        or _STARTER.search(text, opening, cut) is None
+        or _OPEN_TAG.fullmatch(text, opening, cut) is None
+    ):
+        return cut
+    return opening if opening > lo else None
 
 
 def _cut_clear_of_splits(text: str, lo: int, cut: int | None, floor: int = -1) -> int | None:
@@ -219,8 +267,9 @@ def _safe_cut(text: str, lo: int, hi: int) -> int | None:
     # After _GAP characters without a digit, "+", "&" or "%", at the end (none
     # when one stands in the last _GAP characters).
     look = max(0, hi - _GAP - 16)
-    if best < hi and _STARTER.search(text, max(look, hi - _GAP), hi) is None:
-        starter = _LAST_STARTER.match(text, look, hi)
+    recent = max(look, hi - _GAP)
+    if best < hi and _STARTER.search(text, recent, hi) is None:
+        starter = _LAST_STARTER.match(text, look, recent)  # none after recent
         for at in range(hi, max((starter.end() if starter else look) + _GAP, best), -1):
             if text[at - 1] not in _SEPARATOR_SET:
                 best = at
@@ -573,7 +622,12 @@ class RewriteStream:
         else:
             floor = self._floor - self._base
             cut = _cut_clear_of_splits(
-                buf, pending, _safe_cut(buf, pending, limit), floor if floor > pending else -1
+                buf,
+                pending,
+                _safe_cut(buf, pending, limit)
+                if isinstance(self._finder, ListedFinder)
+                else _before_open_tag(buf, pending, _safe_cut(buf, pending, limit)),
+                floor if floor > pending else -1,
             )
         if cut is None:
             self._floor = self._base + limit  # no place to cut up to there
