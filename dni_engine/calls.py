@@ -8,9 +8,12 @@ number dialled, the caller, when it started, its id). :meth:`Engine.record_call
 :func:`facts_of` computes the attribution :class:`~dni_engine.leases.Facts` a
 lease keeps from a visit's landing URL and referrer, bounded in size:
 
-* the landing URL without its fragment, at most :data:`MAX_FACTS_URL`
-  characters (a longer one loses the query parameters that are neither click
-  ids nor ``utm_*`` first, then its end: :func:`dni_engine.landing.cap_url`);
+* the landing URL without its fragment and with only the query parameters
+  attribution needs: the click ids, the ``utm_*`` values and the parameters
+  ``keep`` names (the pools' URL triggers); everything else a URL may carry
+  (e-mail addresses, tokens, session ids) is dropped before it reaches a store
+  or a log. At most :data:`MAX_FACTS_URL` characters (a longer one loses its
+  end: :func:`dni_engine.landing.cap_url`);
 * the referrer's host and its catalogue class (``Google``...);
 * paid or organic, by the rule matching uses
   (:func:`dni_engine.rules.visit.paid_reason`, the first ``utm_medium``): a paid click id (any of
@@ -87,26 +90,28 @@ _KEPT_NAMES: Final = frozenset(CLICK_IDS)
 _CLICK_ID_SET: Final = frozenset(CLICK_IDS)
 
 
-def facts_of(url: str | None, referrer: str | None) -> Facts:
+def facts_of(url: str | None, referrer: str | None, keep: frozenset[str] = frozenset()) -> Facts:
     """The attribution facts of a landing with ``url`` and HTTP ``referrer`` (see the module doc).
 
-    Never raises for ``str`` or ``None`` inputs; anything else counts as missing.
+    ``keep``: lower-case names of query parameters the stored landing URL keeps
+    besides the click ids and ``utm_*`` (the engine gives its pools' trigger
+    parameters). Never raises for ``str`` or ``None`` inputs; anything else counts as missing.
     Only the first 8,192 characters of the URL and 4,096 of the referrer are read.
     Cached (bounded): a session's page views repeat their landing.
     """
     page = url[:_MAX_URL_READ] if isinstance(url, str) else ""
     source = referrer[:_MAX_REFERRER_READ] if isinstance(referrer, str) else ""
     try:
-        return _facts_of(page, source)
+        return _facts_of(page, source, keep)
     except Exception:  # never on the per-visit path's account
         return Facts()
 
 
 @functools.lru_cache(maxsize=1024)
-def _facts_of(url: str, referrer: str) -> Facts:
-    page = url.partition("#")[0]
-    query = page.partition("?")[2]
+def _facts_of(url: str, referrer: str, keep: frozenset[str]) -> Facts:
+    base, _, query = url.partition("#")[0].partition("?")
     params = _parse(query) if query else {}
+    page = base + _kept_query(query, keep) if query else base
     click_ids: list[tuple[str, str]] = []
     utm: list[tuple[str, str]] = []
     if params:
@@ -126,6 +131,20 @@ def _facts_of(url: str, referrer: str) -> Facts:
     host = referrer_host(referrer) or "" if referrer else ""
     referrer_class = (classify_host(host) or "") if host else ""
     return Facts(page, host, referrer_class, paid, tuple(click_ids), tuple(utm))
+
+
+def _kept_query(query: str, keep: frozenset[str]) -> str:
+    """``?`` and the parameters of ``query`` attribution needs, as written; ``""`` for none."""
+    kept = []
+    for part in query.split("&", 256)[:256]:
+        raw_name = part.partition("=")[0]
+        if "%" in raw_name or "+" in raw_name:
+            name = unquote_plus(raw_name, errors="replace").lower()
+        else:
+            name = raw_name.lower()
+        if name in _CLICK_ID_SET or name.startswith("utm_") or name in keep:
+            kept.append(part)
+    return "?" + "&".join(kept) if kept else ""
 
 
 def _parse(query: str) -> dict[str, str]:

@@ -177,6 +177,8 @@ class Engine:
         resolved = _resolve_options(pool_list, keys, options or {})
         priorities = {key: o.priority for key, o in resolved.items() if o.priority is not None}
         self._rules = compile_pools(pool_list, priorities or None)
+        # What a stored landing URL keeps besides click ids and utm_*: the trigger parameters.
+        self._kept_params: frozenset[str] = self._rules.param_names
         self._pools: dict[str, AnyPool] = dict(zip(self._rules.pool_keys, pool_list, strict=True))
         defaults = PoolOptions(policy, overflow_number, cooldown, touch)
         problems: list[Problem] = []
@@ -307,6 +309,7 @@ class Engine:
             facts = facts_of(
                 url if type(url) is str else _plain_text(url),
                 referrer if type(referrer) is str else _plain_text(referrer),
+                self._kept_params,
             )
             if facts == _NO_FACTS:
                 return match

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,8 @@ from dni_engine.calls import (
     facts_of,
 )
 from dni_engine.leases import Facts
+from dni_engine.stores.base import Store
+from dni_engine.stores.memory import MemoryStore
 from dni_engine.stores.redis import RedisStore
 from tests.calls_site import (
     AD_NUMBERS,
@@ -364,3 +368,75 @@ def test_calls_that_started_together_are_listed_by_id(make_store: StoreMaker) ->
     for call_id in ("b", "c", "a"):
         engine.record_call(Call(call_id, ALL_NUMBERS[0], START))
     assert [r.call.call_id for r in engine.calls()] == ["a", "b", "c"]
+
+
+# ---- what is kept of a landing -------------------------------------------------------------
+
+PRIVATE = (
+    "https://shop.example/offer?email=jo%40example.org&token=s3cr3t-t0ken&gclid=G1"
+    "&sessionid=abc123&promo=spring&utm_campaign=Spring#details"
+)
+
+
+def test_a_landing_keeps_only_the_parameters_attribution_needs() -> None:
+    facts = facts_of(PRIVATE, GOOGLE)
+    assert facts.landing_url == "https://shop.example/offer?gclid=G1&utm_campaign=Spring"
+    kept = facts_of(PRIVATE, GOOGLE, frozenset({"promo"}))
+    assert (
+        kept.landing_url == "https://shop.example/offer?gclid=G1&promo=spring&utm_campaign=Spring"
+    )
+    assert facts_of("https://shop.example/a?email=x%40y.z", None).landing_url == (
+        "https://shop.example/a"
+    )
+    # A parameter name written encoded is still recognised.
+    assert facts_of("https://shop.example/?%67clid=G2&x=1", None).landing_url == (
+        "https://shop.example/?%67clid=G2"
+    )
+
+
+def _stored_text(store: Store) -> str:
+    """Every key and value a Redis store holds, as text (the whole keyspace, every node)."""
+    client: Any = store.client  # type: ignore[attr-defined]
+    parts: list[str] = []
+    for key in client.scan_iter(count=1000):
+        parts.append(repr(key))
+        kind = client.type(key)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if kind == "string":
+            parts.append(repr(client.get(key)))
+        elif kind == "hash":
+            parts.append(repr(client.hgetall(key)))
+        elif kind == "zset":
+            parts.append(repr(client.zrange(key, 0, -1, withscores=True)))
+        elif kind == "list":
+            parts.append(repr(client.lrange(key, 0, -1)))
+        elif kind == "set":
+            parts.append(repr(client.smembers(key)))
+        else:
+            parts.append(f"{kind!r}")
+    return "\n".join(parts)
+
+
+def test_no_store_and_no_log_keeps_what_attribution_does_not_need(
+    make_store: StoreMaker, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    store = make_store()
+    clock = SimulatedClock(START)
+    engine = site(store, clock)
+    decision = engine.visit("alice", PRIVATE, GOOGLE, HUMAN)
+    assert decision.number is not None
+    clock.advance(60)
+    record = engine.record_call(Call("CA-private", decision.number, clock(), "+447700900123"))
+    assert record.facts is not None
+    assert record.facts.landing_url == "https://shop.example/offer?gclid=G1&utm_campaign=Spring"
+    (lease,) = engine.leases(pool="ads")
+    assert lease.facts == record.facts
+    answer = json.dumps(record.to_json())
+    texts = [answer, caplog.text, repr(engine.calls()), repr(engine.leases())]
+    if not isinstance(store, MemoryStore):
+        texts.append(_stored_text(store))
+    for text in texts:
+        for secret in ("s3cr3t", "jo%40example", "jo@example", "abc123", "sessionid", "email"):
+            assert secret not in text
+    assert "G1" in answer
