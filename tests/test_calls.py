@@ -45,6 +45,11 @@ def make_store(request: pytest.FixtureRequest) -> Iterator[StoreMaker]:
     yield from stores_of_kind(str(request.param), request)
 
 
+@pytest.fixture(params=[kind for kind in STORE_KINDS if kind != "memory"])
+def make_redis_store(request: pytest.FixtureRequest) -> Iterator[StoreMaker]:
+    yield from stores_of_kind(str(request.param), request)
+
+
 # ---- facts_of ------------------------------------------------------------------------------
 
 
@@ -335,10 +340,9 @@ def test_a_failing_store_answers_an_unstored_record_without_raising() -> None:
     down.close()
 
 
-def test_the_call_log_survives_a_script_flush(make_store: StoreMaker) -> None:
-    store = make_store()
-    if not isinstance(store, RedisStore):
-        pytest.skip("only a Redis server forgets its scripts")
+def test_the_call_log_survives_a_script_flush(make_redis_store: StoreMaker) -> None:
+    store = make_redis_store()
+    assert isinstance(store, RedisStore)
     engine = site(store)
     engine.record_call(Call("before", ALL_NUMBERS[0], START))
     store.client.script_flush()
@@ -348,11 +352,10 @@ def test_the_call_log_survives_a_script_flush(make_store: StoreMaker) -> None:
 
 
 def test_a_lease_record_with_unreadable_facts_has_none(
-    make_store: StoreMaker, caplog: pytest.LogCaptureFixture
+    make_redis_store: StoreMaker, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = make_store()
-    if not isinstance(store, RedisStore):
-        pytest.skip("only a Redis lease record is text")
+    store = make_redis_store()
+    assert isinstance(store, RedisStore)
     engine = site(store)
     engine.visit("alice", AD, GOOGLE, HUMAN)
     client = store.client
