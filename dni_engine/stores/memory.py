@@ -59,7 +59,9 @@ from dni_engine.leases import (
 from dni_engine.stores.base import (
     DEFAULT_CALL_CAPACITY,
     DEFAULT_CALL_RETENTION,
+    Forgotten,
     StoreError,
+    call_names_visitor,
     number_conflicts,
 )
 
@@ -866,6 +868,67 @@ class MemoryStore:
                     continue
                 found.append(record)
             return found
+
+    # ---- erasure ------------------------------------------------------------------
+
+    def forget(self, visitor_id: str, now: float) -> Forgotten:
+        """Remove every trace of ``visitor_id`` (see :class:`Store`); idempotent.
+
+        The live lease ends as a release would (its number cools down) and
+        ``on_lease_closed`` is not called for it.
+        """
+        with self._lock:
+            now = max(now, self._now)
+            self._now = now
+            released = 0
+            lease = self._visitors.get(visitor_id)
+            if lease is not None and lease.ended is None:
+                live = now < lease.expires
+                at = now if live else lease.expires  # one that ran out ends as it would have
+                sink = self._sink
+                self._sink = None  # the visitor's lease goes to no one
+                try:
+                    self._close(lease, at, "released" if live else "expired")
+                finally:
+                    self._sink = sink
+                self._free(lease.pool, lease.number, at)
+                released = 1 if live else 0
+            theirs = [x for x in self._log if x.visitor_id == visitor_id]
+            if theirs:
+                gone = {id(x) for x in theirs}
+                ids = {x.lease_id for x in theirs}
+                self._log = deque(x for x in self._log if id(x) not in gone)
+                for x in theirs:
+                    entries = self._by_number.get(x.number)
+                    if entries is None:
+                        continue
+                    index = entries.leases.index(x, entries.head)
+                    del entries.leases[index], entries.starts[index]
+                    if not entries:
+                        del self._by_number[x.number]
+                for other in self._log:
+                    if other.displaced_by in ids:
+                        other.displaced_by = None
+                for pool in self._pools.values():
+                    for other in pool.holder.values():
+                        if other.displaced_by in ids:
+                            other.displaced_by = None
+            for pool in self._pools.values():
+                # heap entries of ended leases are dropped lazily; drop the visitor's now
+                if any(e[2].visitor_id == visitor_id for e in pool.live):
+                    pool.live = [e for e in pool.live if e[2].visitor_id != visitor_id]
+                    heapq.heapify(pool.live)
+            calls = [
+                call_id
+                for call_id, record in self._calls.items()
+                if call_names_visitor(record, visitor_id)
+            ]
+            for call_id in calls:
+                del self._calls[call_id]
+            if calls:
+                dropped = set(calls)
+                self._call_order = [e for e in self._call_order if e[1] not in dropped]
+            return Forgotten(visitor_id, released, len(theirs), len(calls))
 
     def purge(self, now: float) -> int:
         """End every lease whose hold ran out by ``now``; return how many ended."""

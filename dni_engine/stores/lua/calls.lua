@@ -16,6 +16,10 @@
 --   returns {'recorded'} | {'exists', record}: the record logged before, unchanged
 -- op 'find'    ARGV[2] call id
 --   returns {'found', record} | {'none'}
+-- op 'forget'  ARGV[2] visitor id  [3] the visitor id as written inside a JSON string
+--   Deletes every record whose attribution names the visitor (its lease's or a
+--   candidate's visitor_id).
+--   returns {'forgot', records removed}
 -- op 'list'    ARGV[2] since  [3] until
 --   returns {'calls', record...}: calls that started in [since, until), oldest first
 --           (calls that started at the same time: by call id)
@@ -69,6 +73,28 @@ if op == 'list' then
     if record then out[#out + 1] = record end
   end
   return out
+end
+
+if op == 'forget' then
+  local visitor, removed = ARGV[2], 0
+  local function names(lease) return type(lease) == 'table' and lease.visitor_id == visitor end
+  local all = redis.call('HGETALL', RECORDS)
+  for k = 1, #all, 2 do
+    -- a plain-text search first: decoding every record would be far dearer
+    if string.find(all[k + 1], ARGV[3], 1, true) then
+      local attribution = cjson.decode(all[k + 1]).attribution or {}
+      local hit = names(attribution.lease)
+      if not hit and type(attribution.candidates) == 'table' then
+        for _, c in ipairs(attribution.candidates) do if names(c) then hit = true end end
+      end
+      if hit then
+        redis.call('HDEL', RECORDS, all[k])
+        redis.call('ZREM', TIMES, all[k])
+        removed = removed + 1
+      end
+    end
+  end
+  return {'forgot', removed}
 end
 
 return redis.error_reply('dni-engine call log script: unknown operation ' .. tostring(op))
