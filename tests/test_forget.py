@@ -19,6 +19,7 @@ from tests.calls_site import (
     HUMAN,
     START,
     StoreMaker,
+    pools,
     site,
     stored_text,
     stores_of_kind,
@@ -65,6 +66,12 @@ def _traffic(engine: Engine, clock: SimulatedClock) -> list[str]:
     return [first.lease_id, second.lease_id]
 
 
+def _member(lease_id: str) -> str:
+    """A Redis lease's member: ``<epoch>.<seq, 12 digits>`` of its id ``<pool>:<epoch>.<seq>``."""
+    epoch, _, seq = lease_id.rpartition(":")[2].rpartition(".")
+    return f"{epoch}.{int(seq):012d}"
+
+
 def _of(leases: list[Lease], visitor: str) -> list[Lease]:
     return [lease for lease in leases if lease.visitor_id == visitor]
 
@@ -102,7 +109,7 @@ def test_forget_removes_every_trace_of_one_visitor(make_store: StoreMaker) -> No
     assert engine.calls() == calls_before
     assert {r.call.call_id for r in calls_before} == {"CA-bob-1", "CA-carol-1", "CA-bob-2"}
     # no trace in what the store answers, nor in what it holds
-    members = [lease_id.rpartition(":")[2] for lease_id in alice_leases]
+    members = [_member(lease_id) for lease_id in alice_leases]
     secrets = [ALICE, ALICE_GCLID, ALICE_CALLER, *alice_leases, *members]
     texts = [repr(engine.leases()), repr(engine.calls())]
     if not isinstance(store, MemoryStore):
@@ -209,3 +216,40 @@ def test_the_forget_command(redis_server: RedisServer) -> None:
     bad = live.run("forget", "")
     assert bad.returncode == 2
     assert "visitor_id" in bad.stderr
+
+
+def test_forgetting_the_visitor_who_displaced_another(make_store: StoreMaker) -> None:
+    clock = SimulatedClock(START)
+    store = make_store()
+    engine = Engine(pools(), store, clock=clock, policy="recycle")
+    first = engine.visit(BOB, f"https://shop.example/?gclid={BOB_GCLID}", GOOGLE, HUMAN)
+    clock.advance(5)
+    engine.visit(CAROL, "https://shop.example/?gclid=CarolClick", GOOGLE, HUMAN)
+    clock.advance(5)
+    taker = engine.visit(ALICE, f"https://shop.example/?gclid={ALICE_GCLID}", GOOGLE, HUMAN)
+    assert taker.outcome == "recycled"
+    assert taker.number == first.number
+    assert first.number is not None
+    (bob,) = _of(engine.leases(), BOB)
+    assert bob.displaced_by == taker.lease_id
+    # bob's call, recorded after the displacement: its lease names alice's in displaced_by
+    engine.record_call(Call("CA-bob", first.number, START + 2, BOB_CALLER, 9.0))
+    (call,) = engine.calls()
+    assert call.lease is not None
+    assert call.lease.displaced_by == taker.lease_id
+    forgotten = engine.forget(ALICE)
+    assert (forgotten.leases_released, forgotten.log_entries_removed) == (1, 1)
+    (bob_after,) = _of(engine.leases(), BOB)
+    assert bob_after.displaced_by is None
+    assert bob_after.end_reason == "displaced"
+    assert taker.lease_id is not None
+    assert taker.lease_id not in repr(engine.leases()) + repr(engine.calls())
+    (call_after,) = engine.calls()
+    assert call_after.lease is not None
+    assert call_after.lease.displaced_by is None
+    assert call_after.call == call.call
+    if not isinstance(store, MemoryStore):
+        held = stored_text(store)
+        assert BOB_CALLER in held
+        for secret in (ALICE, ALICE_GCLID, taker.lease_id, _member(taker.lease_id)):
+            assert secret not in held

@@ -49,10 +49,11 @@ live lease ends as a release would (its number goes back to the pool and cools
 down, so a caller still looking at it is not attributed to the next visitor)
 and is deleted with every entry of the lease log naming the visitor (their
 :class:`~dni_engine.leases.Facts` go with them); other leases naming one of
-theirs in ``displaced_by`` lose that link; every call record whose attribution
-names the visitor (as its lease or as a candidate) is deleted whole, caller
-number included. The pool counters are anonymous and stay (the ended live
-lease counts as ``released``); ``on_lease_closed`` is not called for it.
+theirs in ``displaced_by`` lose that link, in the lease log and in the call
+log; every call record whose attribution names the visitor (as its lease or as
+a candidate) is deleted whole, caller number included. The pool counters are
+anonymous and stay (the ended live lease counts as ``released``);
+``on_lease_closed`` is not called for it.
 """
 
 from __future__ import annotations

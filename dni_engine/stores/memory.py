@@ -96,6 +96,29 @@ DEFAULT_LOG_CAPACITY = 100_000
 _NEVER = -math.inf  # "free since forever": numbers never leased
 
 
+def _unlinked(record: CallRecord, lease_ids: set[str]) -> CallRecord | None:
+    """``record`` without ``displaced_by`` links to ``lease_ids``, or ``None`` if it has none."""
+    attribution = record.attribution
+    leases = (attribution.lease, *attribution.candidates)
+    if not any(x is not None and x.displaced_by in lease_ids for x in leases):
+        return None
+
+    def clear(lease: Lease) -> Lease:
+        if lease.displaced_by in lease_ids:
+            return dataclasses.replace(lease, displaced_by=None)
+        return lease
+
+    lease = attribution.lease
+    return dataclasses.replace(
+        record,
+        attribution=dataclasses.replace(
+            attribution,
+            lease=None if lease is None else clear(lease),
+            candidates=tuple(clear(c) for c in attribution.candidates),
+        ),
+    )
+
+
 class _Lease:
     """The mutable state of one lease (snapshots are :class:`Lease`)."""
 
@@ -918,16 +941,27 @@ class MemoryStore:
                 if any(e[2].visitor_id == visitor_id for e in pool.live):
                     pool.live = [e for e in pool.live if e[2].visitor_id != visitor_id]
                     heapq.heapify(pool.live)
-            calls = [
-                call_id
-                for call_id, record in self._calls.items()
-                if call_names_visitor(record, visitor_id)
-            ]
+            calls: list[str] = []
+            lease_ids = {x.lease_id for x in theirs}
+            for call_id, record in self._calls.items():
+                if call_names_visitor(record, visitor_id):
+                    calls.append(call_id)
+                    attribution = record.attribution
+                    lease_ids.update(
+                        c.lease_id
+                        for c in (attribution.lease, *attribution.candidates)
+                        if c is not None and c.visitor_id == visitor_id
+                    )
             for call_id in calls:
                 del self._calls[call_id]
             if calls:
                 dropped = set(calls)
                 self._call_order = [e for e in self._call_order if e[1] not in dropped]
+            if lease_ids:
+                for call_id, record in list(self._calls.items()):
+                    cleared = _unlinked(record, lease_ids)
+                    if cleared is not None:
+                        self._calls[call_id] = cleared
             return Forgotten(visitor_id, released, len(theirs), len(calls))
 
     def purge(self, now: float) -> int:

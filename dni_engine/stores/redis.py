@@ -1265,16 +1265,21 @@ class RedisStore:
         now = self._raise_now(now)
         pools = self.pool_keys
         released = removed = 0
+        ids: list[str] = []
         if pools:
             replies = self._execute([self._script(p, "forget", now, visitor_id) for p in pools])
-            for reply in replies:
+            for key, reply in zip(pools, replies, strict=True):
                 if _text(reply[0]) == "forgot":  # else unregistered: nothing of it is stored
                     self._saw(float(reply[1]))
                     released += int(reply[2])
                     removed += int(reply[3])
+                    ids.extend(_lease_id(key, member) for member in reply[4:])
         inside = json.dumps(visitor_id, ensure_ascii=False)[1:-1]
         _, calls = self._execute(
-            [("DEL", self._hint(visitor_id)), self._calls_command("forget", visitor_id, inside)]
+            [
+                ("DEL", self._hint(visitor_id)),
+                self._calls_command("forget", visitor_id, inside, *ids),
+            ]
         )
         return Forgotten(visitor_id, released, removed, int(calls[1]))
 

@@ -69,7 +69,7 @@
 --   Ends the visitor's live lease as a release would (counted as released, its number
 --   cooling), then deletes every lease record of the visitor with its entries in the log,
 --   the per-number logs and the live set, and clears 'displaced by' links to them.
---   returns {'forgot', now, live leases released, log entries removed}
+--   returns {'forgot', now, live leases released, log entries removed, lease member...}
 
 local op, base, now_arg = ARGV[1], ARGV[2], ARGV[3]
 local CFG, FREE, LIVE, HOLDER, VISITORS, LOG, ORDER =
@@ -549,7 +549,9 @@ if op == 'forget' then
       if by and theirs[by] then redis.call('HDEL', lkey(lm), 'b') end
     end
   end
-  return {'forgot', now_s, released, removed}
+  local out = {'forgot', now_s, released, removed}
+  for lm in pairs(theirs) do out[#out + 1] = lm end
+  return out
 end
 
 return redis.error_reply('dni-engine store script: unknown operation ' .. tostring(op))
