@@ -1597,6 +1597,37 @@ def release_command(who: str, as_json: bool, **options: Any) -> None:
     click.echo(f"released {_lease_line(released)}")
 
 
+@cli.command("forget")
+@click.argument("visitor")
+@_site_options
+@click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON.")
+def forget_command(visitor: str, as_json: bool, **options: Any) -> None:
+    """Erase VISITOR (their id) from the site's store, for a privacy request.
+
+    Their live lease ends (the number goes back to the pool, cooling), their
+    leases leave the lease log with their attribution facts, and the calls
+    attributed to them leave the call log. Idempotent: an unknown visitor
+    removes nothing. Exits 1 when the store fails (run it again).
+    """
+    engine = _live_engine(_site(options))
+    try:
+        forgotten = engine.forget(visitor)
+    except ValueError as exc:
+        usage_error(str(exc), "VISITOR")
+    if as_json:
+        _print_json(forgotten.to_json())
+    else:
+        entries = forgotten.log_entries_removed
+        click.echo(
+            f"forgot visitor {visitor!r}: "
+            f"{_count(forgotten.leases_released, 'live lease')} released, "
+            f"{entries} lease-log {'entry' if entries == 1 else 'entries'} and "
+            f"{_count(forgotten.calls_removed, 'call')} removed"
+        )
+    if forgotten.error is not None:
+        fail(f"the store failed; run the command again: {forgotten.error}")
+
+
 @cli.command("calls")
 @_site_options
 @click.option("--since", metavar="TIME", help="Calls that started at or after TIME.")

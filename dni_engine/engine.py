@@ -62,7 +62,7 @@ from dni_engine.report import Report, build_report
 from dni_engine.rewrite import ByteRewriteStream, compile_rewriter
 from dni_engine.rules import Explanation, Match, RuleSet, compile_pools
 from dni_engine.schema import AnyPool, NumberPool, check_pool_set
-from dni_engine.stores.base import Store, number_conflicts
+from dni_engine.stores.base import Forgotten, Store, number_conflicts
 from dni_engine.stores.memory import MemoryStore
 
 __all__ = [
@@ -566,6 +566,29 @@ class Engine:
         except Exception:
             self._log_once("store", "the lease store failed; a session could not be ended")
             return None
+
+    def forget(self, visitor_id: object) -> Forgotten:
+        """Erase ``visitor_id`` from the store (a privacy request); say what was removed.
+
+        Removes the visitor's live lease (its number goes back to the pool and
+        cools down, as on :meth:`end_session`), their leases in the lease log
+        with the attribution facts they carry, and every call record whose
+        attribution names them (the whole record, caller number included); see
+        :mod:`dni_engine.stores.base`. Idempotent: forgetting again, or an
+        unknown visitor, reports zeros. Raises ``ValueError`` for an invalid
+        visitor id (see :meth:`visit`), and nothing else: when the store fails,
+        the answer's ``error`` says why (forget again once it is back).
+        """
+        visitor = _visitor_id(visitor_id)
+        if not visitor:
+            raise ValueError(
+                f"visitor_id: must be a non-empty string of at most {MAX_VISITOR_ID} characters"
+            )
+        try:
+            return self._store.forget(visitor, float(self._clock()))
+        except Exception as exc:
+            log.error("the lease store failed; visitor could not be forgotten: %s", exc)
+            return Forgotten(visitor, error=f"{type(exc).__name__}: {exc}")
 
     def stats(self, at: Moment | None = None) -> EngineStats:
         """Outcome counts and every pool's stats at ``at`` (default: now).

@@ -79,3 +79,26 @@ def site(store: Store | None = None, clock: SimulatedClock | None = None) -> Eng
         policy="overflow",
         overflow_number=OVERFLOW,
     )
+
+
+def stored_text(store: Store) -> str:
+    """Every key and value a Redis store holds, as text (the whole keyspace, every node)."""
+    client: Any = store.client  # type: ignore[attr-defined]
+    parts: list[str] = []
+    for key in client.scan_iter(count=1000):
+        parts.append(repr(key))
+        kind = client.type(key)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if kind == "string":
+            parts.append(repr(client.get(key)))
+        elif kind == "hash":
+            parts.append(repr(client.hgetall(key)))
+        elif kind == "zset":
+            parts.append(repr(client.zrange(key, 0, -1, withscores=True)))
+        elif kind == "list":
+            parts.append(repr(client.lrange(key, 0, -1)))
+        elif kind == "set":
+            parts.append(repr(client.smembers(key)))
+        else:
+            parts.append(f"{kind!r}")
+    return "\n".join(parts)

@@ -6,7 +6,6 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -21,7 +20,6 @@ from dni_engine.calls import (
     facts_of,
 )
 from dni_engine.leases import Facts
-from dni_engine.stores.base import Store
 from dni_engine.stores.memory import MemoryStore
 from dni_engine.stores.redis import RedisStore
 from tests.calls_site import (
@@ -33,6 +31,7 @@ from tests.calls_site import (
     START,
     StoreMaker,
     site,
+    stored_text,
     stores_of_kind,
 )
 from tests.conftest import STORE_KINDS
@@ -397,29 +396,6 @@ def test_a_landing_keeps_only_the_parameters_attribution_needs() -> None:
     )
 
 
-def _stored_text(store: Store) -> str:
-    """Every key and value a Redis store holds, as text (the whole keyspace, every node)."""
-    client: Any = store.client  # type: ignore[attr-defined]
-    parts: list[str] = []
-    for key in client.scan_iter(count=1000):
-        parts.append(repr(key))
-        kind = client.type(key)
-        kind = kind.decode() if isinstance(kind, bytes) else kind
-        if kind == "string":
-            parts.append(repr(client.get(key)))
-        elif kind == "hash":
-            parts.append(repr(client.hgetall(key)))
-        elif kind == "zset":
-            parts.append(repr(client.zrange(key, 0, -1, withscores=True)))
-        elif kind == "list":
-            parts.append(repr(client.lrange(key, 0, -1)))
-        elif kind == "set":
-            parts.append(repr(client.smembers(key)))
-        else:
-            parts.append(f"{kind!r}")
-    return "\n".join(parts)
-
-
 def test_no_store_and_no_log_keeps_what_attribution_does_not_need(
     make_store: StoreMaker, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -438,7 +414,7 @@ def test_no_store_and_no_log_keeps_what_attribution_does_not_need(
     answer = json.dumps(record.to_json())
     texts = [answer, caplog.text, repr(engine.calls()), repr(engine.leases())]
     if not isinstance(store, MemoryStore):
-        texts.append(_stored_text(store))
+        texts.append(stored_text(store))
     for text in texts:
         for secret in ("s3cr3t", "jo%40example", "jo@example", "abc123", "sessionid", "email"):
             assert secret not in text

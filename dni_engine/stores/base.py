@@ -42,11 +42,24 @@ answers the logged one. It is bounded: at most ``call_capacity`` records (the
 call that started first goes first) and none that started more than
 ``call_retention`` seconds (:data:`DEFAULT_CALL_RETENTION`, 90 days, by default)
 before the latest record's ``recorded`` time.
+
+**Forgetting a visitor** (``forget``, erasure on request) removes, in one
+operation per pool and one on the call log, every trace of the visitor: their
+live lease ends as a release would (its number goes back to the pool and cools
+down, so a caller still looking at it is not attributed to the next visitor)
+and is deleted with every entry of the lease log naming the visitor (their
+:class:`~dni_engine.leases.Facts` go with them); other leases naming one of
+theirs in ``displaced_by`` lose that link, in the lease log and in the call
+log; every call record whose attribution names the visitor (as its lease or as
+a candidate) is deleted whole, caller number included. The pool counters are
+anonymous and stay (the ended live lease counts as ``released``);
+``on_lease_closed`` is not called for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Final, Literal, Protocol, runtime_checkable
 
 from dni_engine.calls import CallRecord
@@ -57,8 +70,10 @@ __all__ = [
     "DEFAULT_CALL_CAPACITY",
     "DEFAULT_CALL_RETENTION",
     "ConflictKind",
+    "Forgotten",
     "Store",
     "StoreError",
+    "call_names_visitor",
     "conflict_problem",
     "number_conflicts",
 ]
@@ -76,6 +91,50 @@ class StoreError(DniError):
     def unregistered(cls, pool_key: str) -> StoreError:
         """The error for an operation on a pool the store does not know."""
         return cls(f"pool {pool_key!r} is not registered with this store")
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What forgetting one visitor removed.
+
+    ``leases_released``: live leases ended (their numbers went back to the
+    pool); ``log_entries_removed``: leases deleted from the lease log (the
+    live one included when it was logged); ``calls_removed``: call records
+    deleted from the call log. ``error`` is ``None`` when everything was
+    removed, else why the store failed (what was removed before the failure
+    is not counted; forgetting again is safe, it is idempotent).
+    """
+
+    visitor_id: str
+    leases_released: int = 0
+    log_entries_removed: int = 0
+    calls_removed: int = 0
+    error: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True when the store removed everything (no ``error``)."""
+        return self.error is None
+
+    def to_json(self) -> dict[str, object]:
+        """The counts as a JSON object."""
+        return {
+            "visitor_id": self.visitor_id,
+            "leases_released": self.leases_released,
+            "log_entries_removed": self.log_entries_removed,
+            "calls_removed": self.calls_removed,
+            "complete": self.complete,
+            "error": self.error,
+        }
+
+
+def call_names_visitor(record: CallRecord, visitor_id: str) -> bool:
+    """True when ``record``'s attribution names ``visitor_id`` (its lease or a candidate)."""
+    attribution = record.attribution
+    lease = attribution.lease
+    if lease is not None and lease.visitor_id == visitor_id:
+        return True
+    return any(c.visitor_id == visitor_id for c in attribution.candidates)
 
 
 ConflictKind = Literal["number", "overflow_number", "tracking_number"]
@@ -183,6 +242,14 @@ class Store(Protocol):
 
     def find_call(self, call_id: str) -> CallRecord | None:
         """The logged record of ``call_id``, or ``None``."""
+        ...
+
+    def forget(self, visitor_id: str, now: float) -> Forgotten:
+        """Remove every trace of ``visitor_id`` (see the module doc); idempotent.
+
+        Raises :class:`StoreError` when the back end fails (forgetting again
+        then finishes the job).
+        """
         ...
 
     def calls(

@@ -59,7 +59,9 @@ from dni_engine.leases import (
 from dni_engine.stores.base import (
     DEFAULT_CALL_CAPACITY,
     DEFAULT_CALL_RETENTION,
+    Forgotten,
     StoreError,
+    call_names_visitor,
     number_conflicts,
 )
 
@@ -92,6 +94,29 @@ os.register_at_fork(after_in_child=_after_fork)
 
 DEFAULT_LOG_CAPACITY = 100_000
 _NEVER = -math.inf  # "free since forever": numbers never leased
+
+
+def _unlinked(record: CallRecord, lease_ids: set[str]) -> CallRecord | None:
+    """``record`` without ``displaced_by`` links to ``lease_ids``, or ``None`` if it has none."""
+    attribution = record.attribution
+    leases = (attribution.lease, *attribution.candidates)
+    if not any(x is not None and x.displaced_by in lease_ids for x in leases):
+        return None
+
+    def clear(lease: Lease) -> Lease:
+        if lease.displaced_by in lease_ids:
+            return dataclasses.replace(lease, displaced_by=None)
+        return lease
+
+    lease = attribution.lease
+    return dataclasses.replace(
+        record,
+        attribution=dataclasses.replace(
+            attribution,
+            lease=None if lease is None else clear(lease),
+            candidates=tuple(clear(c) for c in attribution.candidates),
+        ),
+    )
 
 
 class _Lease:
@@ -866,6 +891,78 @@ class MemoryStore:
                     continue
                 found.append(record)
             return found
+
+    # ---- erasure ------------------------------------------------------------------
+
+    def forget(self, visitor_id: str, now: float) -> Forgotten:
+        """Remove every trace of ``visitor_id`` (see :class:`Store`); idempotent.
+
+        The live lease ends as a release would (its number cools down) and
+        ``on_lease_closed`` is not called for it.
+        """
+        with self._lock:
+            now = max(now, self._now)
+            self._now = now
+            released = 0
+            lease = self._visitors.get(visitor_id)
+            if lease is not None and lease.ended is None:
+                live = now < lease.expires
+                at = now if live else lease.expires  # one that ran out ends as it would have
+                sink = self._sink
+                self._sink = None  # the visitor's lease goes to no one
+                try:
+                    self._close(lease, at, "released" if live else "expired")
+                finally:
+                    self._sink = sink
+                self._free(lease.pool, lease.number, at)
+                released = 1 if live else 0
+            theirs = [x for x in self._log if x.visitor_id == visitor_id]
+            if theirs:
+                gone = {id(x) for x in theirs}
+                ids = {x.lease_id for x in theirs}
+                self._log = deque(x for x in self._log if id(x) not in gone)
+                for x in theirs:
+                    entries = self._by_number.get(x.number)
+                    if entries is None:
+                        continue
+                    index = entries.leases.index(x, entries.head)
+                    del entries.leases[index], entries.starts[index]
+                    if not entries:
+                        del self._by_number[x.number]
+                for other in self._log:
+                    if other.displaced_by in ids:
+                        other.displaced_by = None
+                for pool in self._pools.values():
+                    for other in pool.holder.values():
+                        if other.displaced_by in ids:
+                            other.displaced_by = None
+            for pool in self._pools.values():
+                # heap entries of ended leases are dropped lazily; drop the visitor's now
+                if any(e[2].visitor_id == visitor_id for e in pool.live):
+                    pool.live = [e for e in pool.live if e[2].visitor_id != visitor_id]
+                    heapq.heapify(pool.live)
+            calls: list[str] = []
+            lease_ids = {x.lease_id for x in theirs}
+            for call_id, record in self._calls.items():
+                if call_names_visitor(record, visitor_id):
+                    calls.append(call_id)
+                    attribution = record.attribution
+                    lease_ids.update(
+                        c.lease_id
+                        for c in (attribution.lease, *attribution.candidates)
+                        if c is not None and c.visitor_id == visitor_id
+                    )
+            for call_id in calls:
+                del self._calls[call_id]
+            if calls:
+                dropped = set(calls)
+                self._call_order = [e for e in self._call_order if e[1] not in dropped]
+            if lease_ids:
+                for call_id, record in list(self._calls.items()):
+                    cleared = _unlinked(record, lease_ids)
+                    if cleared is not None:
+                        self._calls[call_id] = cleared
+            return Forgotten(visitor_id, released, len(theirs), len(calls))
 
     def purge(self, now: float) -> int:
         """End every lease whose hold ran out by ``now``; return how many ended."""

@@ -179,6 +179,7 @@ from dni_engine.stores.base import (
     DEFAULT_CALL_CAPACITY,
     DEFAULT_CALL_RETENTION,
     ConflictKind,
+    Forgotten,
     StoreError,
     conflict_problem,
     number_conflicts,
@@ -1245,6 +1246,42 @@ class RedisStore:
                 continue
             found.append(record)
         return found
+
+    # ---- erasure ------------------------------------------------------------------
+
+    def forget(self, visitor_id: str, now: float) -> Forgotten:
+        """Remove every trace of ``visitor_id`` (see :class:`Store`); idempotent.
+
+        One script per pool (pipelined: each runs in its pool's slot) finds the
+        visitor's leases by scanning that pool's lease log, then the visitor's
+        hint is deleted and one script on the call log deletes the records
+        naming them: the cost grows with the log sizes, which suits a rare
+        request, not a per-visit path. Raises :class:`StoreError` when Redis
+        fails; forgetting again finishes the job.
+        """
+        return self._healing(lambda: self._forget(visitor_id, now))
+
+    def _forget(self, visitor_id: str, now: float) -> Forgotten:
+        now = self._raise_now(now)
+        pools = self.pool_keys
+        released = removed = 0
+        ids: list[str] = []
+        if pools:
+            replies = self._execute([self._script(p, "forget", now, visitor_id) for p in pools])
+            for key, reply in zip(pools, replies, strict=True):
+                if _text(reply[0]) == "forgot":  # else unregistered: nothing of it is stored
+                    self._saw(float(reply[1]))
+                    released += int(reply[2])
+                    removed += int(reply[3])
+                    ids.extend(_lease_id(key, member) for member in reply[4:])
+        inside = json.dumps(visitor_id, ensure_ascii=False)[1:-1]
+        _, calls = self._execute(
+            [
+                ("DEL", self._hint(visitor_id)),
+                self._calls_command("forget", visitor_id, inside, *ids),
+            ]
+        )
+        return Forgotten(visitor_id, released, removed, int(calls[1]))
 
     def purge(self, now: float) -> int:
         """End every lease whose hold ran out by ``now``, in every pool; return how many ended."""

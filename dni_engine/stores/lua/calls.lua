@@ -16,6 +16,12 @@
 --   returns {'recorded'} | {'exists', record}: the record logged before, unchanged
 -- op 'find'    ARGV[2] call id
 --   returns {'found', record} | {'none'}
+-- op 'forget'  ARGV[2] visitor id  [3] the visitor id as written inside a JSON string
+--              [4..] lease ids of the visitor
+--   Deletes every record whose attribution names the visitor (its lease's or a
+--   candidate's visitor_id), and in the others clears 'displaced_by' naming one of the
+--   visitor's leases (those given and those of the deleted records).
+--   returns {'forgot', records removed}
 -- op 'list'    ARGV[2] since  [3] until
 --   returns {'calls', record...}: calls that started in [since, until), oldest first
 --           (calls that started at the same time: by call id)
@@ -69,6 +75,52 @@ if op == 'list' then
     if record then out[#out + 1] = record end
   end
   return out
+end
+
+if op == 'forget' then
+  local visitor, removed = ARGV[2], 0
+  local ids = {}  -- the visitor's lease ids: from the pools (ARGV[4..]) and the records
+  for k = 4, #ARGV do ids[ARGV[k]] = true end
+  local function names(lease)
+    if type(lease) == 'table' and lease.visitor_id == visitor then
+      if type(lease.lease_id) == 'string' then ids[lease.lease_id] = true end
+      return true
+    end
+    return false
+  end
+  local all = redis.call('HGETALL', RECORDS)
+  local kept = {}
+  for k = 1, #all, 2 do
+    local hit = false
+    -- a plain-text search first: decoding every record would be far dearer
+    if string.find(all[k + 1], ARGV[3], 1, true) then
+      local attribution = cjson.decode(all[k + 1]).attribution or {}
+      hit = names(attribution.lease)
+      if type(attribution.candidates) == 'table' then
+        for _, c in ipairs(attribution.candidates) do if names(c) then hit = true end end
+      end
+    end
+    if hit then
+      redis.call('HDEL', RECORDS, all[k])
+      redis.call('ZREM', TIMES, all[k])
+      removed = removed + 1
+    else
+      kept[#kept + 1] = k
+    end
+  end
+  -- another visitor's lease displaced by one of theirs keeps no link to it
+  local function escape(text) return (string.gsub(text, '[%^%$%(%)%%%.%[%]%*%+%-%?]', '%%%0')) end
+  for id in pairs(ids) do
+    local field = '"displaced_by":"' .. id .. '"'
+    local pattern = escape(field)
+    for _, k in ipairs(kept) do
+      if string.find(all[k + 1], field, 1, true) then
+        all[k + 1] = string.gsub(all[k + 1], pattern, '"displaced_by":null')
+        redis.call('HSET', RECORDS, all[k], all[k + 1])
+      end
+    end
+  end
+  return {'forgot', removed}
 end
 
 return redis.error_reply('dni-engine call log script: unknown operation ' .. tostring(op))

@@ -65,6 +65,11 @@
 --            displacements, cooldowns_cut, switched_in, switched_out, expired, released}
 -- op 'purge'
 --   returns {'purged', now, leases ended}
+-- op 'forget'     ARGV[4] visitor
+--   Ends the visitor's live lease as a release would (counted as released, its number
+--   cooling), then deletes every lease record of the visitor with its entries in the log,
+--   the per-number logs and the live set, and clears 'displaced by' links to them.
+--   returns {'forgot', now, live leases released, log entries removed, lease member...}
 
 local op, base, now_arg = ARGV[1], ARGV[2], ARGV[3]
 local CFG, FREE, LIVE, HOLDER, VISITORS, LOG, ORDER =
@@ -497,6 +502,56 @@ if op == 'purge' then
   local gone = expire(now)
   if gone then return gone end
   return {'purged', now_s, tonumber(redis.call('HGET', CFG, 'expired') or '0') - before}
+end
+
+if op == 'forget' then
+  local visitor = ARGV[4]
+  local now, now_s = clock(true)
+  local released = 0
+  local m = redis.call('HGET', VISITORS, visitor)
+  if m then
+    local r = redis.call('HMGET', lkey(m), 'n', 'e', 'd')
+    if r[1] and not r[3] then
+      local e = tonumber(r[2])
+      if now < e then
+        close(m, now, 'released')
+        free_number(r[1], now)
+        released = 1
+      else  -- ran out, not yet noticed: it ends as it would have
+        close(m, e, 'expired')
+        free_number(r[1], e)
+      end
+    end
+    redis.call('HDEL', VISITORS, visitor)
+  end
+  -- every lease the pool still knows: the log, and live leases pushed out of it
+  local members, theirs, removed = {}, {}, 0
+  for _, key in ipairs({LOG, LIVE}) do
+    for _, lm in ipairs(redis.call('ZRANGE', key, 0, -1)) do members[lm] = true end
+  end
+  if m then members[m] = true end
+  for lm in pairs(members) do
+    if redis.call('HGET', lkey(lm), 'v') == visitor then theirs[lm] = true end
+  end
+  for lm in pairs(theirs) do
+    local n = redis.call('HGET', lkey(lm), 'n')
+    removed = removed + redis.call('ZREM', LOG, lm)
+    if n then
+      redis.call('ZREM', nkey(n), lm)
+      if redis.call('HGET', HOLDER, n) == lm then redis.call('HDEL', HOLDER, n) end
+    end
+    redis.call('ZREM', LIVE, lm)
+    redis.call('DEL', lkey(lm))
+  end
+  if next(theirs) then
+    for lm in pairs(members) do
+      local by = redis.call('HGET', lkey(lm), 'b')
+      if by and theirs[by] then redis.call('HDEL', lkey(lm), 'b') end
+    end
+  end
+  local out = {'forgot', now_s, released, removed}
+  for lm in pairs(theirs) do out[#out + 1] = lm end
+  return out
 end
 
 return redis.error_reply('dni-engine store script: unknown operation ' .. tostring(op))
