@@ -30,13 +30,17 @@ USAGE, FAILURE = 2, 1
 LONG_RUN = ("--visitors-per-hour", "1000", "--hours", "8000")
 
 
+# The command's own settings never leak in from the shell that runs the tests.
+_OUTER = {k: v for k, v in os.environ.items() if k not in ("DNI_API_TOKEN", "DNI_REDIS_URL")}
+
+
 def dni(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dni_engine.cli", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**os.environ, **(env or {})},
+        env={**_OUTER, **(env or {})},
         timeout=120,
         check=False,
     )

@@ -8,6 +8,7 @@ and as Twilio's status callback, signed by the ``twilio`` package.
 
 from __future__ import annotations
 
+import abc
 import json
 import logging
 import re
@@ -52,7 +53,7 @@ def iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
-class Site:
+class Site(abc.ABC):
     """One framework's app behind the middleware, and a way to visit and post to it."""
 
     base = "http://testserver"
@@ -60,11 +61,13 @@ class Site:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    @abc.abstractmethod
     def get(self, path: str, headers: dict[str, str]) -> str:
-        raise NotImplementedError
+        """The page at ``path``, as text."""
 
+    @abc.abstractmethod
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
-        raise NotImplementedError
+        """The status and the JSON answer of a ``POST`` of ``body`` to ``path``."""
 
     def land(self, path: str = f"/?gclid={GCLID}") -> str:
         """An ad visitor's page view: the number it shows."""
