@@ -47,7 +47,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from types import MappingProxyType
@@ -181,29 +181,19 @@ def google_ads_clicks(
     zone, zone_text = _google_zone(time_zone)
     _check(conversion_name, value, currency, min_duration, min_confidence)
     ids = _GOOGLE_IDS if braids else _GOOGLE_IDS[:1]
-    rows: list[tuple[str, ...]] = []
-    skipped: dict[str, int] = {}
-    for record in records:
+
+    def row(record: CallRecord) -> tuple[str, ...] | str:
         reason = _common_reason(record, min_duration, min_confidence)
         found = None if reason is not None else _first_id(record, ids)
         if found is None:
-            _skip(skipped, reason or NO_CLICK_ID)
-            continue
+            return reason or NO_CLICK_ID
         name, click_id = found
-        cells = [_time(record.call.started, zone), _value(value), currency or ""]
-        if braids:
-            identifiers = [click_id if name == key else "" for key in _GOOGLE_IDS]
-        else:
-            identifiers = [click_id]
-        rows.append((*identifiers, conversion_name, *cells))
+        identifiers = [click_id if name == key else "" for key in ids]
+        cells = (_time(record.call.started, zone), _value(value), currency or "")
+        return (*identifiers, conversion_name, *cells)
+
     header = GOOGLE_CLICKS_BRAID_HEADER if braids else GOOGLE_CLICKS_HEADER
-    return Export(
-        "google_ads_clicks",
-        f"Parameters:TimeZone={zone_text}",
-        header,
-        tuple(rows),
-        MappingProxyType(skipped),
-    )
+    return _export("google_ads_clicks", zone_text, header, records, row)
 
 
 def google_ads_calls(
@@ -227,35 +217,20 @@ def google_ads_calls(
     """
     zone, zone_text = _google_zone(time_zone)
     _check(conversion_name, value, currency, min_duration, min_confidence)
-    rows: list[tuple[str, ...]] = []
-    skipped: dict[str, int] = {}
-    for record in records:
+
+    def row(record: CallRecord) -> tuple[str, ...] | str:
         reason = _common_reason(record, min_duration, min_confidence)
         if reason is None and require_click_id and _first_id(record, _GOOGLE_IDS) is None:
             reason = NO_CLICK_ID
         caller = None if reason is not None else _e164(record.call.caller, region)
         if caller is None:
-            _skip(skipped, reason or NO_CALLER)
-            continue
+            return reason or NO_CALLER
         call = record.call
-        end = call.started + (call.duration or 0.0)
-        rows.append(
-            (
-                caller,
-                _time(call.started, zone),
-                conversion_name,
-                _time(max(end, call.started + 1.0), zone),
-                _value(value),
-                currency or "",
-            )
-        )
-    return Export(
-        "google_ads_calls",
-        f"Parameters:TimeZone={zone_text}",
-        GOOGLE_CALLS_HEADER,
-        tuple(rows),
-        MappingProxyType(skipped),
-    )
+        end = max(call.started + (call.duration or 0.0), call.started + 1.0)
+        started, ended = _time(call.started, zone), _time(end, zone)
+        return (caller, started, conversion_name, ended, _value(value), currency or "")
+
+    return _export("google_ads_calls", zone_text, GOOGLE_CALLS_HEADER, records, row)
 
 
 def microsoft_ads(
@@ -278,33 +253,40 @@ def microsoft_ads(
         raise ValueError(f"time_zone: {time_zone!r} is not a UTC offset such as +0100 or -0800")
     zone, zone_text = offset
     _check(conversion_name, value, currency, min_duration, min_confidence)
-    rows: list[tuple[str, ...]] = []
-    skipped: dict[str, int] = {}
-    for record in records:
+
+    def row(record: CallRecord) -> tuple[str, ...] | str:
         reason = _common_reason(record, min_duration, min_confidence)
         found = None if reason is not None else _first_id(record, ("msclkid",))
         if found is None:
-            _skip(skipped, reason or NO_CLICK_ID)
-            continue
-        rows.append(
-            (
-                found[1],
-                conversion_name,
-                _time(record.call.started, zone),
-                _value(value),
-                currency or "",
-            )
-        )
-    return Export(
-        "microsoft_ads",
-        f"Parameters:TimeZone={zone_text}",
-        MICROSOFT_HEADER,
-        tuple(rows),
-        MappingProxyType(skipped),
-    )
+            return reason or NO_CLICK_ID
+        started = _time(record.call.started, zone)
+        return (found[1], conversion_name, started, _value(value), currency or "")
+
+    return _export("microsoft_ads", zone_text, MICROSOFT_HEADER, records, row)
 
 
 # ---- the parts ------------------------------------------------------------------------
+
+
+def _export(
+    kind: str,
+    zone_text: str,
+    header: tuple[str, ...],
+    records: Iterable[CallRecord],
+    row: Callable[[CallRecord], tuple[str, ...] | str],
+) -> Export:
+    """The export of ``records``: ``row`` gives each one's cells, or why it is left out."""
+    rows: list[tuple[str, ...]] = []
+    skipped: dict[str, int] = {}
+    for record in records:
+        cells = row(record)
+        if isinstance(cells, str):
+            _skip(skipped, cells)
+        else:
+            rows.append(cells)
+    return Export(
+        kind, f"Parameters:TimeZone={zone_text}", header, tuple(rows), MappingProxyType(skipped)
+    )
 
 
 def _common_reason(record: CallRecord, min_duration: float, min_confidence: float) -> str | None:
