@@ -31,6 +31,7 @@ from dni_engine.calls import attribution_to_json, lease_to_json
 from dni_engine.client import DEFAULT_BASE_URL, ApiError, Client, pool_json
 from dni_engine.errors import ConfigError, DniError
 from dni_engine.extras import MissingExtra
+from dni_engine.leases import DEFAULT_CLIENT_CAP
 from dni_engine.rules import RuleSet, compile_pools, lint
 from dni_engine.schema import (
     AnyPool,
@@ -1263,6 +1264,7 @@ class _Site:
     overflow_number: str | None
     cooldown: float
     touch: str
+    client_cap: int
 
 
 def _site_options(function: Any) -> Any:
@@ -1312,6 +1314,13 @@ def _site_options(function: Any) -> Any:
             show_default=True,
             help="The site's touch mode.",
         ),
+        click.option(
+            "--client-cap",
+            type=click.IntRange(0),
+            default=DEFAULT_CLIENT_CAP,
+            show_default=True,
+            help="The site's client cap: live leases one client may hold per pool (0: none).",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -1328,6 +1337,7 @@ def _site(options: dict[str, Any]) -> _Site:
         overflow_number=options.pop("overflow_number"),
         cooldown=options.pop("cooldown"),
         touch=options.pop("touch"),
+        client_cap=options.pop("client_cap"),
     )
 
 
@@ -1375,6 +1385,7 @@ def _live_engine(site: _Site) -> Engine:
                 overflow_number=site.overflow_number,
                 cooldown=site.cooldown,
                 touch=cast("TouchMode", site.touch),
+                client_cap=site.client_cap,
             )
             ready = engine.ready()
     except ConfigError as exc:
@@ -1473,7 +1484,9 @@ def stats_command(as_json: bool, **options: Any) -> None:
         _print_json(
             {
                 "at": stats.at,
-                "outcomes": {k: stats.outcomes[k] for k in ("new", "kept", "overflow", "recycled")},
+                "outcomes": {
+                    k: stats.outcomes[k] for k in ("new", "kept", "overflow", "recycled", "capped")
+                },
                 "pools": [
                     {"name": engine.pool(p.pool_key).name, **cast("dict[str, Any]", _jsonable(p))}
                     for p in stats.pools
@@ -1484,13 +1497,13 @@ def stats_command(as_json: bool, **options: Any) -> None:
     click.echo(f"at {_iso(stats.at)}")
     click.echo(
         f"{'pool':<12} {'name':<28} {'size':>5} {'live':>5} {'cool':>5} {'free':>5} "
-        f"{'new':>7} {'kept':>8} {'overflow':>8} {'recycled':>8}"
+        f"{'new':>7} {'kept':>8} {'overflow':>8} {'recycled':>8} {'capped':>7}"
     )
     for p in stats.pools:
         name = engine.pool(p.pool_key).name
         click.echo(
             f"{p.pool_key:<12} {name[:28]:<28} {p.size:>5} {p.live:>5} {p.cooling:>5} "
-            f"{p.free:>5} {p.new:>7} {p.kept:>8} {p.overflows:>8} {p.recycled:>8}"
+            f"{p.free:>5} {p.new:>7} {p.kept:>8} {p.overflows:>8} {p.recycled:>8} {p.capped:>7}"
         )
 
 

@@ -18,7 +18,10 @@ once (a store outage again after the store has recovered).
 Lease options are set per pool (:class:`PoolOptions`), falling back to the
 engine-wide defaults: the exhaustion ``policy`` (``fallback``, ``overflow``,
 ``recycle``), the ``overflow_number``, a ``cooldown`` in minutes, the ``touch``
-mode (``first_touch``, ``last_touch``) and a matching ``priority``.
+mode (``first_touch``, ``last_touch``), a matching ``priority`` and the
+``client_cap``: how many live leases of the pool one client may hold (a visit
+names its client with ``Engine.visit(..., client=)``; the web integration
+passes a keyed hash of the request's network and user agent).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from dni_engine.bots import DEFAULT_CRAWLERS, Crawlers
 from dni_engine.calls import Call, CallRecord, facts_of
 from dni_engine.errors import ConfigError, Problem
 from dni_engine.leases import (
+    DEFAULT_CLIENT_CAP,
     OUTCOMES,
     Attribution,
     Claim,
@@ -66,7 +70,9 @@ from dni_engine.stores.base import Forgotten, Store, number_conflicts
 from dni_engine.stores.memory import MemoryStore
 
 __all__ = [
+    "DEFAULT_CLIENT_CAP",
     "DEFAULT_MAX_CLOCK_SKEW",
+    "MAX_CLIENT_KEY",
     "MAX_DIALLED",
     "MAX_VISITOR_ID",
     "Engine",
@@ -84,6 +90,8 @@ DEFAULT_MAX_CLOCK_SKEW: Final = 60.0
 """Seconds a given time may run ahead of the engine's clock (``Engine(max_clock_skew=)``)."""
 MAX_VISITOR_ID: Final = 256
 """The longest visitor id, in characters; a longer one is an ``invalid_visitor``."""
+MAX_CLIENT_KEY: Final = 256
+"""The longest client key, in characters; a longer one (or a non-string) applies no cap."""
 MAX_DIALLED: Final = 512
 """The longest dialled text :meth:`Engine.attribute_call` reads; a longer one is ``unknown``."""
 
@@ -95,7 +103,9 @@ class PoolOptions:
     """Lease options of one pool; ``None`` takes the engine-wide default.
 
     ``cooldown`` is in minutes; ``priority`` breaks ties between equally
-    specific matches (higher wins) before registration order does.
+    specific matches (higher wins) before registration order does;
+    ``client_cap`` is how many live leases of the pool one client may hold
+    (``0``: no cap; see :meth:`Engine.visit`).
     """
 
     policy: Policy | None = None
@@ -103,6 +113,7 @@ class PoolOptions:
     cooldown: float | None = None
     touch: TouchMode | None = None
     priority: int | None = None
+    client_cap: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +151,10 @@ class Engine:
     clock before it is rejected as not a real time (``math.inf``: no bound).
     ``crawlers`` (a :class:`~dni_engine.bots.Crawlers`) is who counts as a crawler:
     the default policy unless the site adds, exempts or accepts headless browsers.
+    ``client_cap`` (:data:`DEFAULT_CLIENT_CAP`, 3) is how many live leases of
+    each pool one client may hold (``0``: no cap; a pool's
+    :class:`PoolOptions` may set its own); it applies to visits that name
+    their ``client`` (see :meth:`visit`).
 
     Raises :class:`~dni_engine.errors.ConfigError` listing every invalid option.
     """
@@ -157,6 +172,7 @@ class Engine:
         clock: Clock | None = None,
         max_clock_skew: float = DEFAULT_MAX_CLOCK_SKEW,
         crawlers: Crawlers | None = None,
+        client_cap: int = DEFAULT_CLIENT_CAP,
     ) -> None:
         pool_list = list(pools)
         if crawlers is not None and not isinstance(crawlers, Crawlers):
@@ -180,8 +196,11 @@ class Engine:
         # What a stored landing URL keeps besides click ids and utm_*: the trigger parameters.
         self._kept_params: frozenset[str] = self._rules.param_names
         self._pools: dict[str, AnyPool] = dict(zip(self._rules.pool_keys, pool_list, strict=True))
-        defaults = PoolOptions(policy, overflow_number, cooldown, touch)
         problems: list[Problem] = []
+        if type(client_cap) is not int or client_cap < 0:
+            problems.append(Problem("client_cap", f"{client_cap!r} is not a whole number >= 0"))
+            client_cap = 0
+        defaults = PoolOptions(policy, overflow_number, cooldown, touch, client_cap=client_cap)
         terms: dict[str, PoolTerms] = {}
         for key, pool in self._pools.items():
             try:
@@ -223,6 +242,8 @@ class Engine:
         referrer: object = None,
         user_agent: object = None,
         at: object = None,
+        *,
+        client: object = None,
     ) -> Decision:
         """Decide the number for one page view by ``visitor_id``; never raises.
 
@@ -232,7 +253,9 @@ class Engine:
         lease keeps it (``kept``) whatever this visit matches, unless the lease's
         pool is ``last_touch`` and the visit matches another pool more
         specifically. Otherwise a matching visit takes a number (``new``), or the
-        exhausted pool's policy applies (``overflow``, ``recycled``).
+        exhausted pool's policy applies (``overflow``, ``recycled``), unless
+        ``client`` already holds the pool's ``client_cap`` live leases:
+        ``capped``, no number (the page keeps its own), nobody displaced.
 
         Every argument is typed ``object`` because it is untrusted:
 
@@ -245,7 +268,12 @@ class Engine:
         * ``at`` must be a real time: an ``int`` or ``float`` (not ``bool``),
           finite, or an aware ``datetime``, at most ``max_clock_skew`` seconds
           ahead of the clock. Any other time is counted (:attr:`rejected_times`),
-          logged once, and the visit is answered at the clock's time.
+          logged once, and the visit is answered at the clock's time;
+        * ``client``: who sent the visit, an opaque key (the web integration's
+          :meth:`~dni_engine.web.core.WebCore.client`, a keyed hash; never a
+          raw address); a non-empty ``str`` of at most :data:`MAX_CLIENT_KEY`
+          characters. Anything else applies no cap (and the lease counts for
+          no client).
         """
         now = 0.0
         visitor = ""
@@ -273,8 +301,12 @@ class Engine:
             else:
                 match = self._match(url, referrer, user_agent)
                 claim = None if match is None else self._claim(match, url, referrer)
+                key = _client_key(client) if client is not None else None
                 try:
-                    decision = self._store.visit(visitor, now, claim)
+                    if key is None:
+                        decision = self._store.visit(visitor, now, claim)
+                    else:
+                        decision = self._store.visit(visitor, now, claim, key)
                 except Exception:
                     decision = self._store_failed(visitor, now, match)
                 else:
@@ -594,7 +626,7 @@ class Engine:
         """Outcome counts and every pool's stats at ``at`` (default: now).
 
         The outcomes a store answers (``new``, ``kept``, ``overflow``,
-        ``recycled``) are the store's own counters, summed over this engine's
+        ``recycled``, ``capped``) are the store's own counters, summed over this engine's
         pools: with a shared store, every worker reports the same totals. The
         outcomes decided before the store (``no_match``, ``bot``, invalid
         input, ``store_unavailable``) are counted by this process; so are all
@@ -621,6 +653,7 @@ class Engine:
         outcomes["kept"] = sum(p.kept for p in pools)
         outcomes["overflow"] = sum(p.overflows for p in pools)
         outcomes["recycled"] = sum(p.recycled for p in pools)
+        outcomes["capped"] = sum(p.capped for p in pools)
         return EngineStats(
             now,
             sum(outcomes.values()),
@@ -853,6 +886,19 @@ def _plain_text(value: object) -> str | None:
         return None
 
 
+def _client_key(value: object) -> str | None:
+    """``value`` as a client key, or ``None`` when it is not one (see ``Engine.visit``)."""
+    text = _plain_text(value)
+    if text is None or not 0 < len(text) <= MAX_CLIENT_KEY:
+        return None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: no store could hold it
+            return None
+    return text
+
+
 def _visitor_id(value: object) -> str:
     """``value`` as a visitor id, or ``''`` when it is not a valid one (see ``Engine.visit``)."""
     text = _plain_text(value)
@@ -986,6 +1032,9 @@ def _terms(key: str, pool: AnyPool, own: PoolOptions, defaults: PoolOptions) -> 
             else:
                 reason = f"{overflow!r} is not a valid, dialable phone number"
                 problems.append(Problem(f"{where}.overflow_number", reason))
+    cap = own.client_cap if own.client_cap is not None else defaults.client_cap
+    if type(cap) is not int or cap < 0:
+        problems.append(Problem(f"{where}.client_cap", f"{cap!r} is not a whole number >= 0"))
     if problems:
         raise ConfigError(problems)
     numbers = pool.e164_numbers if isinstance(pool, NumberPool) else ()
@@ -998,4 +1047,5 @@ def _terms(key: str, pool: AnyPool, own: PoolOptions, defaults: PoolOptions) -> 
         policy=own.policy or defaults.policy or "fallback",
         overflow_number=overflow_e164,
         touch=own.touch or defaults.touch or "first_touch",
+        client_cap=cap if cap is not None else 0,
     )

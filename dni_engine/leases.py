@@ -53,6 +53,7 @@ from typing import Final, Literal, NamedTuple, Protocol, cast
 from dni_engine.errors import ConfigError, Problem
 
 __all__ = [
+    "DEFAULT_CLIENT_CAP",
     "MAX_CLOCK_SKEW",
     "OUTCOMES",
     "POLICIES",
@@ -85,7 +86,15 @@ __all__ = [
 Policy = Literal["fallback", "overflow", "recycle"]
 TouchMode = Literal["first_touch", "last_touch"]
 Outcome = Literal[
-    "new", "kept", "overflow", "recycled", "no_match", "bot", "store_unavailable", "invalid_visitor"
+    "new",
+    "kept",
+    "overflow",
+    "recycled",
+    "capped",
+    "no_match",
+    "bot",
+    "store_unavailable",
+    "invalid_visitor",
 ]
 EndReason = Literal["expired", "displaced", "switched", "released"]
 AttributionKind = Literal["lease", "pool", "overflow", "unknown", "store_unavailable"]
@@ -97,12 +106,15 @@ OUTCOMES: Final[tuple[Outcome, ...]] = (
     "kept",
     "overflow",
     "recycled",
+    "capped",
     "no_match",
     "bot",
     "store_unavailable",
     "invalid_visitor",
 )
 SECONDS_PER_MINUTE: Final = 60.0
+DEFAULT_CLIENT_CAP: Final = 3
+"""Live leases one client may hold in each pool by default (``Engine(client_cap=)``)."""
 MAX_CLOCK_SKEW: Final = 60.0
 """Seconds a time may run ahead of the clock before it counts as poisoned (not real)."""
 
@@ -168,7 +180,10 @@ class PoolTerms:
     ``hold_seconds`` is ``match_period`` in seconds; ``cooldown_seconds`` keeps
     a released number out of circulation; ``overflow_number`` is shown when the
     policy is ``overflow`` and the pool is exhausted; ``touch`` says whether a
-    live lease in this pool yields to a more specific match in another pool.
+    live lease in this pool yields to a more specific match in another pool;
+    ``client_cap`` is how many live leases of the pool one client (a visit's
+    ``client`` key, see :meth:`Store.visit <dni_engine.stores.base.Store.visit>`)
+    may hold at once (``0``: no cap).
 
     Raises :class:`ConfigError` naming the field at fault.
     """
@@ -181,6 +196,7 @@ class PoolTerms:
     policy: Policy = "fallback"
     overflow_number: str | None = None
     touch: TouchMode = "first_touch"
+    client_cap: int = 0
 
     def __post_init__(self) -> None:
         where = f"pool {self.key!r}"
@@ -199,6 +215,9 @@ class PoolTerms:
             problems.append(
                 Problem(f"{where}.touch", f"{self.touch!r} is not one of {', '.join(TOUCH_MODES)}")
             )
+        cap = self.client_cap
+        if type(cap) is not int or cap < 0:
+            problems.append(Problem(f"{where}.client_cap", "must be a whole number >= 0"))
         if self.policy == "overflow" and not self.overflow_number:
             problems.append(
                 Problem(f"{where}.overflow_number", "policy 'overflow' needs an overflow number")
@@ -362,6 +381,9 @@ class Decision(NamedTuple):
       ``None`` (the page keeps its own numbers);
     * ``recycled``: the number idle longest was taken; ``displaced`` names the
       live lease it ended, if any;
+    * ``capped``: the visit's client already holds the pool's ``client_cap``
+      live leases; ``number`` is ``None`` (the page keeps its own numbers) and
+      the pool and source are the claim's;
     * ``no_match``, ``bot``: no pool applies; ``number`` is ``None``;
     * ``store_unavailable``: the store failed; ``number`` is ``None``.
     * ``invalid_visitor``: the visitor id is not one a store can hold (see
@@ -544,7 +566,9 @@ class PoolStats:
     taken under ``recycle`` (``displacements`` of them ended a live lease,
     ``cooldowns_cut`` took a cooling number); ``overflows`` counts visits the
     exhausted pool could not serve; ``expired``/``released``/``switched_out``
-    count how leases ended other than by displacement.
+    count how leases ended other than by displacement; ``capped`` counts
+    visits refused a number because their client held ``client_cap`` live
+    leases of the pool.
     """
 
     pool_key: str
@@ -563,6 +587,7 @@ class PoolStats:
     switched_out: int = 0
     expired: int = 0
     released: int = 0
+    capped: int = 0
 
     @property
     def utilisation(self) -> float:

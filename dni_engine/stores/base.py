@@ -7,19 +7,30 @@ and the embedded :class:`~dni_engine.stores.memory.MemoryStore` as one locked
 call. No method calls back into the host mid-operation.
 
 The lease rules are those of :mod:`dni_engine.leases`. ``visit`` in full, for
-a visitor ``v`` at time ``now`` with an optional claim on pool ``P``:
+a visitor ``v`` at time ``now`` with an optional claim on pool ``P`` and an
+optional ``client`` key ``c`` (who sent the visit: an opaque string, a keyed
+hash of their network and user agent; ``None``: unknown):
 
 1. ``now`` is raised to the latest time the store has seen (time never goes
    backwards inside a store).
 2. If ``v`` holds a live lease ``L`` (``now < L.expires``, not ended): when
    :func:`~dni_engine.leases.may_switch` allows it and ``P`` has a number free
-   right now, ``L`` ends (``switched``, its number starts cooling at ``now``)
-   and ``v`` gets a ``new`` lease in ``P`` with ``switched_from = L``.
+   right now and ``c`` is not capped in ``P`` (step 4a), ``L`` ends
+   (``switched``, its number starts cooling at ``now``) and ``v`` gets a
+   ``new`` lease in ``P`` with ``switched_from = L``.
    Otherwise ``L.last_activity = now``, ``L.expires = now + hold`` and the
    outcome is ``kept``, with ``L``'s pool, number and source.
 3. Without a claim: ``no_match``.
 4. Leases of ``P`` whose hold ran out end (``expired``, at their ``expires``,
    which is when their number becomes free).
+4a. The client cap: when ``c`` is given, ``P``'s ``client_cap`` is not ``0``
+   and ``c`` holds ``client_cap`` live leases of ``P``, the outcome is
+   ``capped``: no number, nothing taken, cut short or displaced, and ``P``
+   counts it (``capped``). A lease remembers the client of the visit that
+   started it; a client's count in ``P`` is the live leases of ``P`` started
+   with its key, so a lease ending by any path (expired, released, displaced,
+   switched, forgotten, or gone with a lost state) leaves the count. A
+   returning visitor (step 2) is never capped.
 5. A number of ``P`` free since ``f`` is available when ``f + cooldown <= now``;
    the one free longest (lowest ``f``; ties in ``PoolTerms.numbers`` order) is
    leased: ``new``. Numbers never leased count as free since forever.
@@ -198,8 +209,13 @@ class Store(Protocol):
         """True when the store answers and every registered pool is in place; never raises."""
         ...
 
-    def visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
+    def visit(
+        self, visitor_id: str, now: float, claim: ClaimLike | None, client: str | None = None
+    ) -> Decision:
         """Take, keep, switch or recycle a number for one visit (see the module doc).
+
+        ``client`` is the visit's client key for the cap of step 4a (``None``:
+        no cap applies, and the lease counts for no client).
 
         Raises :class:`StoreError` for a claim on a pool that is not registered.
         """

@@ -13,6 +13,9 @@ is short). Per pool, two heaps give every operation O(log n) in the pool size:
   otherwise are dropped there. The top is then the lease idle longest, which is
   both the next to expire and the one ``recycle`` displaces.
 
+Each pool also counts its live leases per client key (a dict, touched only
+when a lease starts or ends), for the client cap of :class:`Store.visit`.
+
 Expired leases are ended as time moves (each operation on a pool ends those
 whose hold ran out, and :meth:`MemoryStore.purge` ends all), so memory holds the
 live leases, at most one heap entry per number, and the lease log. The log is a
@@ -123,6 +126,7 @@ class _Lease:
     """The mutable state of one lease (snapshots are :class:`Lease`)."""
 
     __slots__ = (
+        "client",
         "displaced_by",
         "end_reason",
         "ended",
@@ -149,6 +153,7 @@ class _Lease:
         visitor_id: str,
         now: float,
         claim: ClaimLike,
+        client: str | None,
     ) -> None:
         self.seq = seq
         self.lease_id = f"{pool.epoch}.{seq}"
@@ -166,12 +171,16 @@ class _Lease:
         self.referrer_domain = claim.referrer_domain
         self.trigger = claim.trigger
         self.facts = claim_facts(claim)
+        self.client = client
 
 
 class _Pool:
     """One pool's terms, heaps and counters."""
 
     __slots__ = (
+        "cap",
+        "capped",
+        "clients",
         "cooldown",
         "cooldowns_cut",
         "displacements",
@@ -204,7 +213,9 @@ class _Pool:
         self.order: dict[str, int] = {}
         self.new = self.kept = self.overflows = self.recycled = self.displacements = 0
         self.cooldowns_cut = self.switched_in = self.switched_out = 0
-        self.expired = self.released = 0
+        self.expired = self.released = self.capped = 0
+        # client key -> how many live leases of this pool were started with it
+        self.clients: dict[str, int] = {}
         self.apply(terms)
 
     def apply(self, terms: PoolTerms) -> None:
@@ -216,6 +227,7 @@ class _Pool:
         self.cooldown = terms.cooldown_seconds
         self.overflow_number = terms.overflow_number if terms.policy == "overflow" else None
         self.last_touch = terms.touch == "last_touch"
+        self.cap = terms.client_cap
         known = self.order
         self.order = {number: index for index, number in enumerate(terms.numbers)}
         free = [(since, self.order[n], n) for since, _, n in self.free if n in self.order]
@@ -226,6 +238,16 @@ class _Pool:
         )
         heapq.heapify(free)
         self.free = free
+
+
+def _uncount(pool: _Pool, client: str) -> None:
+    """One live lease of ``client`` in ``pool`` ended (call under the lock)."""
+    clients = pool.clients
+    left = clients.get(client, 0) - 1
+    if left > 0:
+        clients[client] = left
+    else:
+        clients.pop(client, None)
 
 
 class _NumberLog:
@@ -402,18 +424,22 @@ class MemoryStore:
 
     # ---- the per-visit operation --------------------------------------------------
 
-    def visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
+    def visit(
+        self, visitor_id: str, now: float, claim: ClaimLike | None, client: str | None = None
+    ) -> Decision:
         """Take, keep, switch or recycle a number (see :class:`Store`)."""
         if self._pid != _pid:
             self._forked()
         with self._lock:
-            decision = self._visit(visitor_id, now, claim)
+            decision = self._visit(visitor_id, now, claim, client)
             closed = self._take_closed()
         if closed:
             self._deliver(closed)
         return decision
 
-    def _visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
+    def _visit(
+        self, visitor_id: str, now: float, claim: ClaimLike | None, client: str | None
+    ) -> Decision:
         if now > self._now:
             self._now = now
         else:
@@ -425,7 +451,7 @@ class MemoryStore:
                 "last_touch", held.key, lease.specificity, lease.referrer_domain, claim
             ):
                 assert claim is not None  # may_switch is False without a claim
-                switched = self._switch(lease, claim, now)
+                switched = self._switch(lease, claim, now, client)
                 if switched is not None:
                     return switched
             lease.last_activity = now
@@ -453,11 +479,24 @@ class MemoryStore:
         live = pool.live
         if live and live[0][0] <= now:
             self._expire(pool, now)
+        if client is not None and pool.cap and pool.clients.get(client, 0) >= pool.cap:
+            pool.capped += 1
+            return leased(
+                visitor_id,
+                now,
+                "capped",
+                None,
+                pool.key,
+                pool.name,
+                claim.source_index,
+                claim.referrer_domain,
+                claim.trigger,
+            )
         free = pool.free
         if not (free and free[0][0] + pool.cooldown <= now):
-            return self._exhausted(pool, visitor_id, now, claim)
+            return self._exhausted(pool, visitor_id, now, claim, client)
         pool.new += 1
-        lease = self._open(pool, heapq.heappop(free)[2], visitor_id, now, claim)
+        lease = self._open(pool, heapq.heappop(free)[2], visitor_id, now, claim, client)
         return self._lease_decision("new", lease)
 
     def _pool(self, key: str) -> _Pool:
@@ -477,14 +516,16 @@ class MemoryStore:
                 "share leases between processes with RedisStore"
             )
 
-    def _exhausted(self, pool: _Pool, visitor_id: str, now: float, claim: ClaimLike) -> Decision:
+    def _exhausted(
+        self, pool: _Pool, visitor_id: str, now: float, claim: ClaimLike, client: str | None
+    ) -> Decision:
         action = exhausted_action(pool.terms.policy, bool(pool.free), bool(pool.holder))
         if action == "cut_cooldown":
             number = heapq.heappop(pool.free)[2]
             pool.recycled += 1
             pool.cooldowns_cut += 1
             return self._lease_decision(
-                "recycled", self._open(pool, number, visitor_id, now, claim)
+                "recycled", self._open(pool, number, visitor_id, now, claim, client)
             )
         if action == "displace":
             victim = self._idlest(pool)
@@ -494,7 +535,7 @@ class MemoryStore:
                 self._close(victim, now, "displaced", displaced_by=f"{pool.epoch}.{seq}")
                 pool.recycled += 1
                 pool.displacements += 1
-                lease = self._open(pool, victim.number, visitor_id, now, claim, seq)
+                lease = self._open(pool, victim.number, visitor_id, now, claim, client, seq)
                 return self._lease_decision("recycled", lease, displaced=victim.lease_id)
         pool.overflows += 1
         return leased(
@@ -509,12 +550,19 @@ class MemoryStore:
             claim.trigger,
         )
 
-    def _switch(self, lease: _Lease, claim: ClaimLike, now: float) -> Decision | None:
-        """Move a live lease to the claim's pool if that pool has a number free now."""
+    def _switch(
+        self, lease: _Lease, claim: ClaimLike, now: float, client: str | None
+    ) -> Decision | None:
+        """Move a live lease to the claim's pool if that pool has a number free now.
+
+        A client at the claimed pool's cap does not move (the lease is kept).
+        """
         target = self._pool(claim.pool_key)
         self._expire(target, now)
         free = target.free
         if not (free and free[0][0] + target.cooldown <= now):
+            return None
+        if client is not None and target.cap and target.clients.get(client, 0) >= target.cap:
             return None
         old = lease.pool
         self._close(lease, now, "switched")
@@ -523,7 +571,7 @@ class MemoryStore:
         number = heapq.heappop(free)[2]
         target.new += 1
         target.switched_in += 1
-        new = self._open(target, number, lease.visitor_id, now, claim)
+        new = self._open(target, number, lease.visitor_id, now, claim, client)
         return self._lease_decision("new", new, switched_from=lease.lease_id)
 
     @staticmethod
@@ -560,11 +608,15 @@ class MemoryStore:
         visitor_id: str,
         now: float,
         claim: ClaimLike,
+        client: str | None,
         seq: int | None = None,
     ) -> _Lease:
         lease = _Lease(
-            next(self._seq) if seq is None else seq, pool, number, visitor_id, now, claim
+            next(self._seq) if seq is None else seq, pool, number, visitor_id, now, claim, client
         )
+        if client is not None:
+            clients = pool.clients
+            clients[client] = clients.get(client, 0) + 1
         pool.holder[number] = lease
         heapq.heappush(pool.live, (lease.expires, lease.seq, lease))
         self._visitors[visitor_id] = lease
@@ -595,6 +647,8 @@ class MemoryStore:
         pool = lease.pool
         if pool.holder.get(lease.number) is lease:
             del pool.holder[lease.number]
+        if lease.client is not None:
+            _uncount(pool, lease.client)
         if reason == "expired":
             pool.expired += 1
         elif reason == "released":
@@ -633,6 +687,8 @@ class MemoryStore:
                 del visitors[lease.visitor_id]
             if holder.get(number) is lease:
                 del holder[number]
+            if lease.client is not None:
+                _uncount(pool, lease.client)
             pool.expired += 1
             if self._sink is not None:
                 self._closed.append(lease)
@@ -795,6 +851,7 @@ class MemoryStore:
                 pool.switched_out,
                 pool.expired,
                 pool.released,
+                pool.capped,
             )
             closed = self._take_closed()
         if closed:

@@ -19,6 +19,7 @@ in one cluster slot (``<ns>`` is the ``namespace``, ``dni`` by default)::
     <ns>:{p:<pool>}:holder     hash    number -> its live lease
     <ns>:{p:<pool>}:visitors   hash    visitor -> their live lease in this pool
     <ns>:{p:<pool>}:log        zset    the lease log: leases by start time
+    <ns>:{p:<pool>}:clients    hash    client key -> its live leases in the pool (the cap)
     <ns>:{p:<pool>}:n:<number> zset    the log per number, for attribution
     <ns>:{p:<pool>}:l:<seq>    hash    one lease record
     <ns>:{v:<visitor>}         string  the pool of the visitor's live lease (a hint)
@@ -254,6 +255,7 @@ _STATS_FIELDS: Final = (
     "switched_out",
     "expired",
     "released",
+    "capped",
 )
 
 
@@ -708,6 +710,7 @@ class RedisStore:
                     secrets.token_hex(4),
                     "1" if trusted else "0",
                     repr(MAX_CLOCK_SKEW),
+                    str(terms.client_cap),
                     *terms.numbers,
                 )
             ]
@@ -820,11 +823,19 @@ class RedisStore:
             self._heal(lost)
             return operation()
 
-    def visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
-        """Take, keep, switch or recycle a number (see :class:`Store` and the module doc)."""
-        return self._healing(lambda: self._visit(visitor_id, now, claim))
+    def visit(
+        self, visitor_id: str, now: float, claim: ClaimLike | None, client: str | None = None
+    ) -> Decision:
+        """Take, keep, switch or recycle a number (see :class:`Store` and the module doc).
 
-    def _visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
+        ``client`` goes to the pool script as its last argument: the cap is
+        checked and counted inside the script, with no command of its own.
+        """
+        return self._healing(lambda: self._visit(visitor_id, now, claim, client))
+
+    def _visit(
+        self, visitor_id: str, now: float, claim: ClaimLike | None, client: str | None = None
+    ) -> Decision:
         now = self._raise_now(now)
         hint = f"{self._ns}:{{v:{visitor_id}}}"
         # Round trip 1 reads the hint and refreshes its expiry in the same command.
@@ -832,20 +843,22 @@ class RedisStore:
         if held is None:
             if claim is None:
                 return Decision(visitor_id, now, "no_match")
-            return self._take(visitor_id, now, claim, hint)
+            return self._take(visitor_id, now, claim, hint, client)
         held_key = _text(held)
-        reply = self._visit_in(held_key, visitor_id, now, claim, "visit", None, strict=False)
+        reply = self._visit_in(
+            held_key, visitor_id, now, claim, "visit", None, strict=False, client=client
+        )
         status = _text(reply[0])
         if status == "switch":
             assert claim is not None  # the script offers a switch only for a claim elsewhere
-            return self._switch(visitor_id, held_key, reply, claim, hint)
+            return self._switch(visitor_id, held_key, reply, claim, hint, client)
         if status not in ("none", "unregistered"):
             return self._decision(visitor_id, held_key, reply, claim)
         # The hint was stale: no live lease in that pool (and no claim on it).
         if claim is None:
             self._execute([("DEL", hint)])
             return Decision(visitor_id, self._raise_now(now), "no_match")
-        return self._take(visitor_id, now, claim, hint)
+        return self._take(visitor_id, now, claim, hint, client)
 
     def _visit_in(
         self,
@@ -857,6 +870,7 @@ class RedisStore:
         hint: str | None,
         *,
         strict: bool = True,
+        client: str | None = None,
     ) -> list[Any]:
         """Run the visit script in ``pool_key``; with ``hint``, point it at ``pool_key``.
 
@@ -864,7 +878,7 @@ class RedisStore:
         elsewhere), ``keep`` (the same without the offer) or ``switch_in`` (take a
         free number for a switch, or answer ``nofree``). A pool that is not
         registered is a :class:`StoreError` when ``strict``, else the reply
-        ``unregistered``.
+        ``unregistered``. ``client`` is the visit's client key (the last argument).
         """
         head = self._head(pool_key)
         prefix = self._prefix(pool_key)
@@ -886,6 +900,7 @@ class RedisStore:
                 "0",
                 "0",
                 "",
+                client or "",
             )
         else:
             trigger = claim.trigger
@@ -905,6 +920,7 @@ class RedisStore:
                 self._capacity,
                 self._retention,
                 _facts_text(claim_facts(claim)),
+                client or "",
             )
         if hint is None:
             reply = self._pool_reply(pool_key, [command], strict)
@@ -944,21 +960,29 @@ class RedisStore:
                 raise StoreError.unregistered(pool_key)
         return reply
 
-    def _take(self, visitor_id: str, now: float, claim: ClaimLike, hint: str) -> Decision:
+    def _take(
+        self, visitor_id: str, now: float, claim: ClaimLike, hint: str, client: str | None
+    ) -> Decision:
         """A visit run in the claimed pool: keep a lease there, or take one (steps 4-6)."""
         pool_key = claim.pool_key
-        reply = self._visit_in(pool_key, visitor_id, now, claim, "visit", hint)
+        reply = self._visit_in(pool_key, visitor_id, now, claim, "visit", hint, client=client)
         return self._decision(visitor_id, pool_key, reply, claim)
 
     def _switch(
-        self, visitor_id: str, held_key: str, offer: list[Any], claim: ClaimLike, hint: str
+        self,
+        visitor_id: str,
+        held_key: str,
+        offer: list[Any],
+        claim: ClaimLike,
+        hint: str,
+        client: str | None,
     ) -> Decision:
         """Last touch: take in the claimed pool, then end the old lease (see the module doc)."""
         old = offer[7]
         old_id = _lease_id(held_key, old)
         target = claim.pool_key
         now = self._raise_now(float(offer[1]))
-        reply = self._visit_in(target, visitor_id, now, claim, "switch_in", None)
+        reply = self._visit_in(target, visitor_id, now, claim, "switch_in", None, client=client)
         status = _text(reply[0])
         if status in ("new", "kept"):
             now = self._raise_now(float(reply[1]))
@@ -972,7 +996,7 @@ class RedisStore:
         if _text(reply[0]) == "kept":
             return self._decision(visitor_id, held_key, reply, claim)
         # Their lease ended in between (another worker recycled it): a first visit.
-        return self._take(visitor_id, now, claim, hint)
+        return self._take(visitor_id, now, claim, hint, client)
 
     def _decision(
         self,
@@ -990,12 +1014,12 @@ class RedisStore:
         at = float(reply[1])
         number = None if reply[2] is None else _text(reply[2])
         name = _text(reply[3])
-        if status == "overflow":
-            assert claim is not None  # an exhausted pool answers a claim only
+        if status == "overflow" or status == "capped":
+            assert claim is not None  # an exhausted pool or a cap answers a claim only
             return Decision(
                 visitor_id,
                 at,
-                "overflow",
+                "capped" if status == "capped" else "overflow",
                 number,
                 pool_key,
                 name,

@@ -30,7 +30,10 @@ visit); the ``consent`` hook refusing (or raising) gets nothing; the visitor
 id is the application's (``visitor_id`` hook), else the visitor cookie when it
 looks like one of ours, else a new one; the landing context is read from the
 signed landing cookie and moved on by :func:`~dni_engine.landing.next_landing`;
-and the engine is asked for the number of the landing URL and referrer. A
+and the engine is asked for the number of the landing URL and referrer, with
+the request's client key (:meth:`WebCore.client`) when a pool caps its
+clients (``client_cap``: one address and user agent sending fresh cookies
+cannot drain a pool). A
 visitor holding a lease also gets the number cookie, readable by the page's
 script (``number_cookie_name``). In ``debug`` mode a ``dni_test_pool`` URL
 parameter shows that pool's first number instead, without a lease or a cookie.
@@ -509,6 +512,11 @@ class WebCore:
             self._params = engine.rules.param_names
         except Exception:
             self._params = frozenset()
+        # Whether a visit's client key is worth computing: some pool caps its clients.
+        try:
+            self._capped = any(t.client_cap for t in engine.terms.values())
+        except Exception:
+            self._capped = False
         self._trusted = parse_networks(config.trusted_proxies)
         self._unix_trusted = any(
             isinstance(p, str) and p.strip().lower() == UNIX for p in config.trusted_proxies
@@ -628,7 +636,8 @@ class WebCore:
         in ``debug`` mode a ``dni_test_pool`` URL parameter naming a pool gets
         ``"test"`` and that pool's first number, no lease and no cookie;
         otherwise the visitor and landing cookies and the engine's decision of
-        the landing context, with the number cookie while the visitor holds a
+        the landing context (for the request's :meth:`client`, so the pools'
+        client cap applies), with the number cookie while the visitor holds a
         lease. ``secure`` marks the cookies ``Secure`` (by default: an
         ``https`` URL). Raises only what a bug in the engine would.
         """
@@ -671,7 +680,10 @@ class WebCore:
             window=self._window,
             params=self._params,
         )
-        decision = engine.visit(visitor, landing.url, landing.referrer, user_agent, at=now)
+        client = self.client(request, now) if self._capped else None
+        decision = engine.visit(
+            visitor, landing.url, landing.referrer, user_agent, at=now, client=client
+        )
         max_age = max(1, math.ceil(self._window))
         cookies.append(
             self.cookie(

@@ -9,8 +9,10 @@
 -- KEYS[5] visitors  hash  visitor -> their live lease in this pool
 -- KEYS[6] log       zset  the lease log: leases by start time
 -- KEYS[7] order     hash  number -> index in the pool (API order)
--- The script also uses <base>:l:<lease> (a lease record, hash) and <base>:n:<number> (the
--- lease log of one number, zset), built from ARGV[2]: the same slot as KEYS.
+-- The script also uses <base>:l:<lease> (a lease record, hash), <base>:n:<number> (the
+-- lease log of one number, zset) and <base>:clients (hash: client key -> how many live
+-- leases of the pool were started with it, for the client cap), built from ARGV[2]: the
+-- same slot as KEYS.
 --
 -- ARGV[1] op   ARGV[2] base: the pool's key prefix '<ns>:{p:<pool>}'
 -- ARGV[3] now: the caller's time as exact text, or '' for Redis TIME (server time)
@@ -20,7 +22,7 @@
 -- (a member), p specificity, i source index, f referrer_domain (the claiming source's, as
 -- configured), y referrer_domain is Any (1/0), t trigger (absent: none), z the visit's
 -- attribution facts as compact JSON (absent: none), x pushed out of the log (the record
--- is kept while live).
+-- is kept while live), c the client key of the visit that started it (absent: none).
 -- A lease snapshot in a reply is the member and 13 record fields (SNAPSHOT), in order:
 --   snapshot {member, visitor_id, number, started, last_activity, expires, ended, end_reason,
 --             displaced_by, specificity, source_index, referrer_domain, trigger, facts}
@@ -32,7 +34,7 @@
 -- op 'register'   ARGV[4] name  [5] hold (s)  [6] cooldown (s)  [7] policy
 --                 [8] overflow number shown ('' none)  [9] touch  [10] epoch for new state
 --                 [11] new state is trusted (1/0)  [12] clock skew tolerance (s)
---                 [13..] the numbers, in API order
+--                 [13] client cap (0: none)  [14..] the numbers, in API order
 --   returns 'ok' | 'repaired' (a poisoned pool time was brought back to ARGV[3])
 -- op 'reset'      ARGV[4..] the pool's numbers: drops every key of the pool
 --   returns {'reset'}
@@ -42,6 +44,7 @@
 --                 [10] referrer_domain is Any (1/0)  [11] trigger: - (none) | +<trigger>
 --                 [12] log capacity  [13] log retention (s)
 --                 [14] the visit's facts, JSON ('' none): recorded on a lease it starts
+--                 [15] the visit's client key ('' or absent: none), for the client cap
 --   returns {'kept', now, number, name, source_index, referrer_domain, trigger, lease,
 --            started, expires}
 --         | {'new' | 'recycled', now, number, name, false, false, false, lease, started,
@@ -51,6 +54,8 @@
 --         | {'none', now}: no live lease here, and the claim is not on this pool
 --         | {'nofree', now}: switch_in found no number free right now
 --         | {'overflow', now, overflow number | false, name}
+--         | {'capped', now, false, name}: the client holds the cap's live leases here
+--           (a switch_in answers 'nofree' instead)
 -- op 'switch_out' ARGV[4] lease
 --   returns {'switched', now} | {'gone', now}: the lease was no longer live
 -- op 'release'    ARGV[4] visitor
@@ -62,7 +67,8 @@
 --   returns {'leases', pool time, snapshot...}: leases whose window overlaps [since, until)
 -- op 'stats'
 --   returns {'stats', now, size, live, cooling, free, new, kept, overflows, recycled,
---            displacements, cooldowns_cut, switched_in, switched_out, expired, released}
+--            displacements, cooldowns_cut, switched_in, switched_out, expired, released,
+--            capped}
 -- op 'purge'
 --   returns {'purged', now, leases ended}
 -- op 'forget'     ARGV[4] visitor
@@ -78,13 +84,15 @@ local CFG, FREE, LIVE, HOLDER, VISITORS, LOG, ORDER =
 local function fmt(x) return string.format('%.17g', x) end
 local function lkey(m) return base .. ':l:' .. m end
 local function nkey(number) return base .. ':n:' .. number end
+local CLIENTS = base .. ':clients'
 local function opt(s) if string.sub(s, 1, 1) == '+' then return string.sub(s, 2) end return nil end
 
 local cfg = redis.call('HMGET', CFG, 'name', 'hold', 'cooldown', 'policy', 'overflow',
-  'touch', 'maxhold', 'now', 'kept', 'epoch', 'since', 'size')
+  'touch', 'maxhold', 'now', 'kept', 'epoch', 'since', 'size', 'cap')
 local NAME, HOLD, COOLDOWN, POLICY = cfg[1], tonumber(cfg[2]), tonumber(cfg[3]), cfg[4]
 local OVERFLOW, TOUCH, MAXHOLD, SEEN = cfg[5], cfg[6], tonumber(cfg[7]), cfg[8]
 local EPOCH, SINCE, SIZE = cfg[10] or '', cfg[11], tonumber(cfg[12])
+local CAP = tonumber(cfg[13] or '0')
 if OVERFLOW == '' then OVERFLOW = false end
 local function bump(name) return redis.call('HINCRBY', CFG, name, 1) end
 -- A lease's member: the pool's epoch (new each time its state is created, so ids
@@ -108,7 +116,7 @@ local function reset(numbers)
   for m in pairs(members) do redis.call('DEL', lkey(m)) end
   for _, n in ipairs(redis.call('HKEYS', ORDER)) do redis.call('DEL', nkey(n)) end
   for _, n in ipairs(numbers) do redis.call('DEL', nkey(n)) end
-  redis.call('DEL', CFG, FREE, LIVE, HOLDER, VISITORS, LOG, ORDER)
+  redis.call('DEL', CFG, FREE, LIVE, HOLDER, VISITORS, LOG, ORDER, CLIENTS)
 end
 
 -- step 1: time never goes backwards inside a pool. Returns the time and its exact
@@ -139,9 +147,14 @@ local function free_number(number, since)
   end
 end
 
+-- One live lease started with ``client`` ended: the client's count goes down.
+local function uncount(client)
+  if redis.call('HINCRBY', CLIENTS, client, -1) <= 0 then redis.call('HDEL', CLIENTS, client) end
+end
+
 local function close(m, at, reason, by)
   local key = lkey(m)
-  local rec = redis.call('HMGET', key, 'v', 'n', 'x')
+  local rec = redis.call('HMGET', key, 'v', 'n', 'x', 'c')
   if by then
     redis.call('HSET', key, 'd', fmt(at), 'r', reason, 'b', by)
   else
@@ -150,6 +163,7 @@ local function close(m, at, reason, by)
   if redis.call('HGET', VISITORS, rec[1]) == m then redis.call('HDEL', VISITORS, rec[1]) end
   if redis.call('HGET', HOLDER, rec[2]) == m then redis.call('HDEL', HOLDER, rec[2]) end
   redis.call('ZREM', LIVE, m)
+  if rec[4] then uncount(rec[4]) end
   if reason == 'expired' or reason == 'released' then bump(reason) end
   -- a lease already pushed out of the log (x) was kept only while it was live
   if rec[3] then redis.call('DEL', key) end
@@ -205,7 +219,7 @@ local function snapshot(out, m)
 end
 
 if op == 'register' then
-  local first = 13
+  local first = 14
   local list = {}
   for k = first, #ARGV do list[#list + 1] = ARGV[k] end
   if not NAME then
@@ -240,7 +254,7 @@ if op == 'register' then
   if MAXHOLD and MAXHOLD > hold then hold = MAXHOLD end
   redis.call('HSET', CFG, 'name', ARGV[4], 'hold', ARGV[5], 'cooldown', ARGV[6],
     'policy', ARGV[7], 'overflow', ARGV[8], 'touch', ARGV[9], 'maxhold', fmt(hold),
-    'size', tostring(#list))
+    'size', tostring(#list), 'cap', ARGV[13])
   -- A watermark far ahead of the registering engine's clock was poisoned (a time in
   -- milliseconds, say): bring the pool back to that clock, with the leases and free
   -- numbers stamped in that future.
@@ -312,6 +326,14 @@ if op == 'visit' then
   if claim ~= 'here' then return {'none', now_s} end
   local gone = expire(now)
   if gone then return gone end
+  -- step 4a: a client holding the cap's live leases here gets no number
+  local client = ARGV[15]
+  if client == '' then client = nil end
+  if client and CAP > 0 and tonumber(redis.call('HGET', CLIENTS, client) or '0') >= CAP then
+    if mode == 'switch_in' then return {'nofree', now_s} end
+    bump('capped')
+    return {'capped', now_s, false, NAME}
+  end
   local capacity, retention = tonumber(ARGV[12]), tonumber(ARGV[13])
   local function open(number, seq)
     seq = seq or bump('seq')
@@ -327,6 +349,10 @@ if op == 'visit' then
     end
     local facts = ARGV[14]
     if facts and facts ~= '' then redis.call('HSET', lkey(lm), 'z', facts) end
+    if client then
+      redis.call('HSET', lkey(lm), 'c', client)
+      redis.call('HINCRBY', CLIENTS, client, 1)
+    end
     redis.call('HSET', HOLDER, number, lm)
     redis.call('ZADD', LIVE, expires, lm)
     redis.call('HSET', VISITORS, visitor, lm)
@@ -491,7 +517,7 @@ if op == 'stats' then
   local out = {'stats', now_s, redis.call('HLEN', ORDER), redis.call('HLEN', HOLDER),
     cooling, free}
   local c = redis.call('HMGET', CFG, 'new', 'kept', 'overflows', 'recycled', 'displacements',
-    'cooldowns_cut', 'switched_in', 'switched_out', 'expired', 'released')
+    'cooldowns_cut', 'switched_in', 'switched_out', 'expired', 'released', 'capped')
   for k = 1, #c do out[#out + 1] = tonumber(c[k] or '0') end
   return out
 end
@@ -534,7 +560,10 @@ if op == 'forget' then
     if redis.call('HGET', lkey(lm), 'v') == visitor then theirs[lm] = true end
   end
   for lm in pairs(theirs) do
-    local n = redis.call('HGET', lkey(lm), 'n')
+    local r = redis.call('HMGET', lkey(lm), 'n', 'd', 'c')
+    local n = r[1]
+    -- a live lease of theirs not found through the visitors hash still leaves its count
+    if not r[2] and r[3] then uncount(r[3]) end
     removed = removed + redis.call('ZREM', LOG, lm)
     if n then
       redis.call('ZREM', nkey(n), lm)
