@@ -11,10 +11,13 @@ rules with lists and loops, predicts every decision and attribution:
 * a returning visitor inside the hold keeps their lease (or, under last touch,
   switches to a more specific pool with a free number);
 * an exhausted pool applies its policy exactly;
+* a first visit from a client (a key drawn per visit, or none) that holds the
+  pool's ``client_cap`` live leases is ``capped``, counted from the model's
+  own live leases, so a store whose per-client counts drift is caught;
 * every call inside a lease window is attributed to the latest such lease,
   with every candidate listed and confidence ``1/n``;
-* the engine's counts add up: new + kept + overflow + recycled + no_match + bot
-  equals the visits, and each pool's counters equal the model's.
+* the engine's counts add up: new + kept + overflow + recycled + capped +
+  no_match + bot equals the visits, and each pool's counters equal the model's.
 
 :func:`check_lease_history` checks the same lease invariants after the fact on
 a log of decisions and leases, e.g. after a multi-threaded run.
@@ -74,6 +77,8 @@ VISITORS = tuple(f"visitor-{i}" for i in range(10))
 STEPS = (1.0, 1.0, 10.0, 30.0, 30.0, 119.0, 120.0, 299.0, 300.0, 599.0, 600.0, 601.0, 1800.0)
 CALL_DELAYS = (0.0, 1.0, 60.0, 300.0, 700.0, 3000.0)
 COOLDOWNS = (0.0, 2.0)  # minutes
+CLIENTS = ("client-a", "client-a", "client-b", None)  # client keys; None: no cap applies
+CAPS = (1, 2, 0)  # client_cap of every pool (0: none)
 ROUTES = {"route_type": "Basic", "route": {"termination_number": "+441274792823"}}
 
 
@@ -149,6 +154,7 @@ class _ModelLease:
     expires: float
     specificity: int
     referrer_domain: str
+    client: str | None = None
     ended: float | None = None
     reason: EndReason | None = None
 
@@ -162,6 +168,7 @@ class _ModelPool:
     policy: Policy
     touch: TouchMode
     overflow_number: str | None
+    cap: int = 0
     free_since: dict[str, float] = field(default_factory=dict)
     holder: dict[str, _ModelLease] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
@@ -181,6 +188,7 @@ class LeaseModel:
                 terms.policy,
                 terms.touch,
                 terms.overflow_number if terms.policy == "overflow" else None,
+                terms.client_cap,
                 free_since=dict.fromkeys(terms.numbers, -math.inf),
             )
         self.leases: list[_ModelLease] = []
@@ -213,6 +221,12 @@ class LeaseModel:
         ready = [n for n in free if pool.free_since[n] + pool.cooldown <= now]
         return sorted(ready, key=lambda n: pool.free_since[n])
 
+    def capped(self, pool: _ModelPool, client: str | None) -> bool:
+        """Whether ``client`` holds ``pool``'s cap of live leases (counted afresh)."""
+        if client is None or not pool.cap:
+            return False
+        return sum(1 for x in pool.holder.values() if x.client == client) >= pool.cap
+
     def longest_free(self, numbers: list[str], pool: _ModelPool) -> set[str]:
         """Every number tied for free longest: the engine may take any of them."""
         if not numbers:
@@ -220,7 +234,14 @@ class LeaseModel:
         oldest = min(pool.free_since[n] for n in numbers)
         return {n for n in numbers if pool.free_since[n] == oldest}
 
-    def open(self, pool: _ModelPool, decision: Decision, now: float, match: Any) -> None:
+    def open(
+        self,
+        pool: _ModelPool,
+        decision: Decision,
+        now: float,
+        match: Any,
+        client: str | None = None,
+    ) -> None:
         assert decision.lease_id is not None
         assert decision.number is not None
         lease = _ModelLease(
@@ -233,6 +254,7 @@ class LeaseModel:
             now + pool.hold,
             match.specificity,
             match.referrer_domain,
+            client,
         )
         assert decision.started == now, (decision, now)
         assert decision.expires == lease.expires, (decision, lease)
@@ -271,8 +293,11 @@ def make_engine_machine(
             policies=st.lists(st.sampled_from(POLICIES[::-1]), min_size=4, max_size=4),
             touches=st.lists(st.sampled_from(TOUCH_MODES), min_size=4, max_size=4),
             cooldown=st.sampled_from(COOLDOWNS),
+            cap=st.sampled_from(CAPS),
         )
-        def build(self, policies: list[Policy], touches: list[TouchMode], cooldown: float) -> None:
+        def build(
+            self, policies: list[Policy], touches: list[TouchMode], cooldown: float, cap: int
+        ) -> None:
             self.clock = SimulatedClock(START)
             pools = model_pools()
             keys = ["1", "2", "3", "bing"]
@@ -285,7 +310,12 @@ def make_engine_machine(
                 for key, policy, touch in zip(keys, policies, touches, strict=True)
             }
             self.engine = Engine(
-                pools, store_factory(), cooldown=cooldown, options=options, clock=self.clock
+                pools,
+                store_factory(),
+                cooldown=cooldown,
+                options=options,
+                clock=self.clock,
+                client_cap=cap,
             )
             self.model = LeaseModel(self.engine)
 
@@ -294,10 +324,20 @@ def make_engine_machine(
             url=st.sampled_from(URLS),
             referrer=st.sampled_from(REFERRERS),
             user_agent=st.sampled_from(AGENTS),
+            client=st.sampled_from(CLIENTS),
         )
-        def visit(self, visitor: str, url: str, referrer: str | None, user_agent: str) -> None:
-            decision = self.engine.visit(visitor, url=url, referrer=referrer, user_agent=user_agent)
-            self.predict(decision, url, referrer, user_agent)
+        def visit(
+            self,
+            visitor: str,
+            url: str,
+            referrer: str | None,
+            user_agent: str,
+            client: str | None = None,
+        ) -> None:
+            decision = self.engine.visit(
+                visitor, url=url, referrer=referrer, user_agent=user_agent, client=client
+            )
+            self.predict(decision, url, referrer, user_agent, client)
             if decision.lease_id is not None and decision.number is not None:
                 # A call right now reaches this lease (after a recycle: ambiguously).
                 self.check_call(decision.number, 0.0)
@@ -307,15 +347,23 @@ def make_engine_machine(
             count=st.integers(2, 5),
             url=st.sampled_from(URLS),
             referrer=st.sampled_from(REFERRERS),
+            client=st.sampled_from(CLIENTS),
         )
-        def crowd(self, first: int, count: int, url: str, referrer: str | None) -> None:
-            """Several visitors arrive together from one source: pools run out, recycle."""
+        def crowd(
+            self, first: int, count: int, url: str, referrer: str | None, client: str | None
+        ) -> None:
+            """Several visitors arrive together from one source (and client): pools run out."""
             for i in range(count):
                 visitor = VISITORS[(first + i) % len(VISITORS)]
-                self.visit(visitor, url, referrer, HUMAN)
+                self.visit(visitor, url, referrer, HUMAN, client)
 
         def predict(
-            self, decision: Decision, url: str, referrer: str | None, user_agent: str
+            self,
+            decision: Decision,
+            url: str,
+            referrer: str | None,
+            user_agent: str,
+            client: str | None = None,
         ) -> None:
             """Check ``decision`` against the model, and move the model on by it."""
             now = self.clock()
@@ -331,7 +379,7 @@ def make_engine_machine(
             match = self.engine.rules.match(url, referrer, user_agent, check_bots=False)
             held = model.live_lease(visitor, now)
             if held is not None:
-                self.returning(decision, held, match, now)
+                self.returning(decision, held, match, now, client)
                 return
             if match is None:
                 assert decision.outcome == "no_match", decision
@@ -342,16 +390,28 @@ def make_engine_machine(
                 match.pool_key,
                 match.source_index,
             )
+            if model.capped(pool, client):
+                assert decision.outcome == "capped", (decision, client)
+                assert (decision.number, decision.lease_id, decision.displaced) == (None,) * 3
+                pool.counts["capped"] += 1
+                return
             ready = model.available(pool, now)
             if ready:
                 assert decision.outcome == "new", (decision, ready)
                 assert decision.number in model.longest_free(ready, pool), (decision, ready)
-                model.open(pool, decision, now, match)
+                model.open(pool, decision, now, match, client)
                 pool.counts["new"] += 1
                 return
-            self.exhausted(pool, decision, match, now)
+            self.exhausted(pool, decision, match, now, client)
 
-        def returning(self, decision: Decision, held: _ModelLease, match: Any, now: float) -> None:
+        def returning(
+            self,
+            decision: Decision,
+            held: _ModelLease,
+            match: Any,
+            now: float,
+            client: str | None = None,
+        ) -> None:
             model = self.model
             pool = model.pools[held.pool_key]
             target = model.pools.get(match.pool_key) if match is not None else None
@@ -361,6 +421,7 @@ def make_engine_machine(
                     pool.touch, held.pool_key, held.specificity, held.referrer_domain, match
                 )
                 and model.available(target, now)
+                and not model.capped(target, client)
             ):
                 assert decision.outcome == "new", (decision, held)
                 assert decision.switched_from == held.lease_id
@@ -369,7 +430,7 @@ def make_engine_machine(
                 pool.counts["switched_out"] += 1
                 target.counts["new"] += 1
                 target.counts["switched_in"] += 1
-                model.open(target, decision, now, match)
+                model.open(target, decision, now, match, client)
                 return
             assert decision.outcome == "kept", (decision, held)
             assert (decision.lease_id, decision.number, decision.pool_key) == (
@@ -382,7 +443,14 @@ def make_engine_machine(
             assert decision.expires == held.expires
             pool.counts["kept"] += 1
 
-        def exhausted(self, pool: _ModelPool, decision: Decision, match: Any, now: float) -> None:
+        def exhausted(
+            self,
+            pool: _ModelPool,
+            decision: Decision,
+            match: Any,
+            now: float,
+            client: str | None = None,
+        ) -> None:
             model = self.model
             if pool.policy == "recycle":
                 cooling = [n for n in pool.numbers if n not in pool.holder]
@@ -392,7 +460,7 @@ def make_engine_machine(
                     assert decision.number in model.longest_free(cooling, pool)
                     pool.counts["recycled"] += 1
                     pool.counts["cooldowns_cut"] += 1
-                    model.open(pool, decision, now, match)
+                    model.open(pool, decision, now, match, client)
                     return
                 if pool.holder:
                     idle = min(lease.expires for lease in pool.holder.values())
@@ -407,7 +475,7 @@ def make_engine_machine(
                     model.end(victim, now, "displaced")
                     pool.counts["recycled"] += 1
                     pool.counts["displacements"] += 1
-                    model.open(pool, decision, now, match)
+                    model.open(pool, decision, now, match, client)
                     return
             assert decision.outcome == "overflow", decision
             assert decision.number == pool.overflow_number
@@ -509,6 +577,7 @@ def make_engine_machine(
                     pool_stats.switched_in,
                     pool_stats.switched_out,
                     pool_stats.released,
+                    pool_stats.capped,
                 ) == (
                     counts["new"],
                     counts["kept"],
@@ -519,6 +588,7 @@ def make_engine_machine(
                     counts["switched_in"],
                     counts["switched_out"],
                     counts["released"],
+                    counts["capped"],
                 ), (pool_stats, counts)
 
         @invariant()
@@ -559,6 +629,7 @@ def check_lease_history(
         if decision.lease_id is None:
             assert decision.outcome in (
                 "overflow",
+                "capped",
                 "no_match",
                 "bot",
                 "store_unavailable",
