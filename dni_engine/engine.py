@@ -27,6 +27,7 @@ passes a keyed hash of the request's network and user agent).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import math
 import sys
@@ -183,6 +184,7 @@ class Engine:
         self._horizon = -math.inf  # the latest clock reading plus the skew (see _moment)
         self._rejected_times = 0
         self._store: Store = MemoryStore() if store is None else store
+        self._store_takes_client = _takes_client(self._store)
         # The rules between pools that ``dni-engine validate`` applies (one set of checks).
         # Unique names are the API's rule for creating pools; here a name is only a
         # label, and options given by an ambiguous name are refused below.
@@ -273,7 +275,8 @@ class Engine:
           :meth:`~dni_engine.web.core.WebCore.client`, a keyed hash; never a
           raw address); a non-empty ``str`` of at most :data:`MAX_CLIENT_KEY`
           characters. Anything else applies no cap (and the lease counts for
-          no client).
+          no client); so does a store whose ``visit`` takes no client (a
+          store written before the cap; warned about once, at construction).
         """
         now = 0.0
         visitor = ""
@@ -302,6 +305,8 @@ class Engine:
                 match = self._match(url, referrer, user_agent)
                 claim = None if match is None else self._claim(match, url, referrer)
                 key = _client_key(client) if client is not None else None
+                if key is not None and not self._store_takes_client:
+                    key = None
                 try:
                     if key is None:
                         decision = self._store.visit(visitor, now, claim)
@@ -884,6 +889,23 @@ def _plain_text(value: object) -> str | None:
         return str.__str__(cast(str, value))
     except Exception:  # a class that only claims to be a str
         return None
+
+
+def _takes_client(store: object) -> bool:
+    """Whether ``store.visit`` takes a client key (a store written before the cap may not)."""
+    if isinstance(store, MemoryStore):
+        return True
+    try:
+        inspect.signature(store.visit).bind("visitor", 0.0, None, "client")  # type: ignore[attr-defined]
+    except TypeError:
+        log.warning(
+            "%s.visit takes no client key: the client cap does not apply to its visits",
+            type(store).__name__,
+        )
+        return False
+    except Exception:  # no signature to read (a builtin, a compiled method): assume it does
+        return True
+    return True
 
 
 def _client_key(value: object) -> str | None:

@@ -406,10 +406,11 @@ def test_a_tampered_landing_cookie_is_ignored(engine: Engine) -> None:
 def test_an_overflowed_ad_visitor_stays_in_the_ad_pool_on_page_2(engine: Engine) -> None:
     with configured(engine):
         shown = set()
-        for _ in range(4):
-            shown |= numbers(ad_visit(Client(headers={"User-Agent": BROWSER})).content.decode())
+        for i in range(4):  # four people (four addresses: the client cap counts per address)
+            visitor = Client(headers={"User-Agent": BROWSER}, REMOTE_ADDR=f"192.0.2.{i + 1}")
+            shown |= numbers(ad_visit(visitor).content.decode())
         assert shown == AD_NUMBERS
-        late = Client(headers={"User-Agent": BROWSER})
+        late = Client(headers={"User-Agent": BROWSER}, REMOTE_ADDR="192.0.2.5")
         first = ad_visit(late)
         assert debug(first)["outcome"] == "overflow"
         assert first.content.decode().count(ORIGINAL) == 1

@@ -31,7 +31,7 @@ id is the application's (``visitor_id`` hook), else the visitor cookie when it
 looks like one of ours, else a new one; the landing context is read from the
 signed landing cookie and moved on by :func:`~dni_engine.landing.next_landing`;
 and the engine is asked for the number of the landing URL and referrer, with
-the request's client key (:meth:`WebCore.client`) when a pool caps its
+the request's client key (:meth:`WebCore.cap_client`) when a pool caps its
 clients (``client_cap``: one address and user agent sending fresh cookies
 cannot drain a pool). A
 visitor holding a lease also gets the number cookie, readable by the page's
@@ -546,6 +546,31 @@ class WebCore:
             self.log_once("client", "reading a request's client failed; it counts as unknown")
             return ""
 
+    def cap_client(self, request: PageRequest, now: float | None = None) -> str | None:
+        """The request's :meth:`client` key for the pools' client cap; never raises.
+
+        ``None`` (no cap applies) when the request's network is unknown: a
+        peer that is not an IP address (a Unix socket not listed in
+        ``trusted_proxies``, a test client without one). Such requests would
+        otherwise all share one client per user agent.
+        """
+        try:
+            address = client_address(
+                request.client,
+                request.headers,
+                self._trusted,
+                self.config.forwarded_header,
+                unix_trusted=self._unix_trusted,
+            )
+            if address is None:
+                return None
+            when = self.engine.clock() if now is None else now
+            key = rotating_key(self._secret, when)
+            return client_key(client_network(address), request.user_agent, key)
+        except Exception:
+            self.log_once("client", "reading a request's client failed; it counts as unknown")
+            return None
+
     def begin(self, request: PageRequest) -> PageView | None:
         """A :class:`PageView` for a request that may be a page view, else ``None``.
 
@@ -636,8 +661,8 @@ class WebCore:
         in ``debug`` mode a ``dni_test_pool`` URL parameter naming a pool gets
         ``"test"`` and that pool's first number, no lease and no cookie;
         otherwise the visitor and landing cookies and the engine's decision of
-        the landing context (for the request's :meth:`client`, so the pools'
-        client cap applies), with the number cookie while the visitor holds a
+        the landing context (for the request's :meth:`cap_client`, so the
+        pools' client cap applies), with the number cookie while the visitor holds a
         lease. ``secure`` marks the cookies ``Secure`` (by default: an
         ``https`` URL). Raises only what a bug in the engine would.
         """
@@ -680,7 +705,7 @@ class WebCore:
             window=self._window,
             params=self._params,
         )
-        client = self.client(request, now) if self._capped else None
+        client = self.cap_client(request, now) if self._capped else None
         decision = engine.visit(
             visitor, landing.url, landing.referrer, user_agent, at=now, client=client
         )
