@@ -276,7 +276,7 @@ class Engine:
           raw address); a non-empty ``str`` of at most :data:`MAX_CLIENT_KEY`
           characters. Anything else applies no cap (and the lease counts for
           no client); so does a store whose ``visit`` takes no client (a
-          store written before the cap; warned about once, at construction).
+          store written before the cap; warned about once).
         """
         now = 0.0
         visitor = ""
@@ -306,6 +306,11 @@ class Engine:
                 claim = None if match is None else self._claim(match, url, referrer)
                 key = _client_key(client) if client is not None else None
                 if key is not None and not self._store_takes_client:
+                    self._warn_once(
+                        "client",
+                        f"{type(self._store).__name__}.visit takes no client key: "
+                        "the client cap does not apply to its visits",
+                    )
                     key = None
                 try:
                     if key is None:
@@ -898,10 +903,6 @@ def _takes_client(store: object) -> bool:
     try:
         inspect.signature(store.visit).bind("visitor", 0.0, None, "client")  # type: ignore[attr-defined]
     except TypeError:
-        log.warning(
-            "%s.visit takes no client key: the client cap does not apply to its visits",
-            type(store).__name__,
-        )
         return False
     except Exception:  # no signature to read (a builtin, a compiled method): assume it does
         return True
