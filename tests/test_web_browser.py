@@ -126,7 +126,9 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def site() -> Iterator[Site]:
     pool = build_pool(id=2, name="all", numbers=list(NUMBERS), sources=[source("Any")])
-    shop = Site(Engine([pool]), secret=SECRET)
+    # Every visitor here is a browser context on one address with one user agent: one
+    # client, which the client cap would stop after 3 leases (its own test is below).
+    shop = Site(Engine([pool], client_cap=0), secret=SECRET)
     shop.pages = {
         "/cached": (CACHED, {"Cache-Control": "public, max-age=600"}),
         "/head": (HEAD, {}),
@@ -210,6 +212,24 @@ def test_two_visitors_see_two_pool_numbers_and_a_crawler_the_original(
     assert crawler.href("#tel") == "tel:01174960999"
     assert not crawler.errors
     crawler.close()
+
+
+def test_fresh_browsers_on_one_address_take_at_most_the_client_cap(browser: Any) -> None:
+    pool = build_pool(id=2, name="all", numbers=list(NUMBERS), sources=[source("Any")])
+    capped_site = Site(Engine([pool], client_cap=2), secret=SECRET)
+    capped_site.pages = {"/cached": (CACHED, {"Cache-Control": "public, max-age=600"})}
+    with serve(capped_site):
+        seen = []
+        for _ in range(4):  # four fresh browsers (no cookies) of one user agent, one address
+            person = Visitor(browser)
+            outcome, number, _ = person.visit(capped_site.url("/cached"))
+            seen.append((outcome, number, person.text("#main")))
+            assert not person.errors
+            person.close()
+    taken = [number for _, number, _ in seen if number is not None]
+    assert len(set(taken)) == 2
+    assert [outcome for outcome, _, _ in seen] == ["new", "new", "capped", "capped"]
+    assert [main for _, _, main in seen[2:]] == [f"Call us on {SITE_NUMBER}"] * 2
 
 
 def test_later_content_is_swapped_and_kept_blocks_are_kept(site: Site, visitor: Visitor) -> None:
@@ -506,7 +526,8 @@ def parity_site() -> Iterator[tuple[Site, list[tuple[str, str, str]]]]:
                 id=int(keys[name]), name=name, sources=[source("Any", [f"pool={name}"])], **a
             )
             for name, a in arguments.items()
-        ]
+        ],
+        client_cap=0,  # one address and user agent for every case (see ``site``)
     )
     parity = Site(engine, secret=SECRET)
     pages = []
