@@ -247,3 +247,23 @@ def test_an_unreachable_redis_is_a_failure() -> None:
     assert done.returncode == FAILURE
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines()[-1].startswith("error: the Redis store at redis://127.0.0.1:")
+
+
+def test_stats_count_capped_visits_and_the_command_keeps_the_sites_cap(site: Site) -> None:
+    site.engine = Engine(site.pools, site.engine.store, client_cap=1)
+    for visitor in ("a", "b", "c"):
+        site.engine.visit(visitor, GOOGLE_AD, GOOGLE, HUMAN, client="one-script")
+    shown = site.json("stats", "--client-cap", "1")
+    assert isinstance(shown, dict)
+    assert shown["outcomes"]["capped"] == 2
+    assert shown["outcomes"]["new"] == 1
+    ads = next(p for p in shown["pools"] if p["name"] == "Google Ads")
+    assert (ads["new"], ads["capped"]) == (1, 2)
+    table = site.run("stats", "--client-cap", "1")
+    assert table.returncode == 0, table.stderr
+    assert "capped" in table.stdout.splitlines()[1]
+    # The command registered the site's terms again: the cap still holds.
+    assert site.engine.visit("d", GOOGLE_AD, GOOGLE, HUMAN, client="one-script").outcome == (
+        "capped"
+    )
+    assert site.run("stats", "--client-cap", "-1").returncode == USAGE
