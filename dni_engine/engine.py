@@ -272,8 +272,8 @@ class Engine:
           ahead of the clock. Any other time is counted (:attr:`rejected_times`),
           logged once, and the visit is answered at the clock's time;
         * ``client``: who sent the visit, an opaque key (the web integration's
-          :meth:`~dni_engine.web.core.WebCore.client`, a keyed hash; never a
-          raw address); a non-empty ``str`` of at most :data:`MAX_CLIENT_KEY`
+          :meth:`~dni_engine.web.core.WebCore.cap_client`, a keyed hash; never
+          a raw address); a non-empty ``str`` of at most :data:`MAX_CLIENT_KEY`
           characters. Anything else applies no cap (and the lease counts for
           no client); so does a store whose ``visit`` takes no client (a
           store written before the cap; warned about once).
@@ -304,7 +304,13 @@ class Engine:
             else:
                 match = self._match(url, referrer, user_agent)
                 claim = None if match is None else self._claim(match, url, referrer)
-                key = _client_key(client) if client is not None else None
+                key: str | None = None
+                if client is None:
+                    pass
+                elif type(client) is str and 0 < len(client) <= MAX_CLIENT_KEY and client.isascii():
+                    key = client  # the web integration's hex digest: the common case
+                else:
+                    key = _client_key(client)
                 if key is not None and not self._store_takes_client:
                     self._warn_once(
                         "client",
