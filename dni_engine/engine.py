@@ -24,6 +24,7 @@ mode (``first_touch``, ``last_touch``) and a matching ``priority``.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import math
 import sys
@@ -84,6 +85,7 @@ DEFAULT_MAX_CLOCK_SKEW: Final = 60.0
 """Seconds a given time may run ahead of the engine's clock (``Engine(max_clock_skew=)``)."""
 MAX_VISITOR_ID: Final = 256
 """The longest visitor id, in characters; a longer one is an ``invalid_visitor``."""
+_MAX_HINT: Final = 256  # a longer store hint names no pool: ignored
 MAX_DIALLED: Final = 512
 """The longest dialled text :meth:`Engine.attribute_call` reads; a longer one is ``unknown``."""
 
@@ -167,6 +169,8 @@ class Engine:
         self._horizon = -math.inf  # the latest clock reading plus the skew (see _moment)
         self._rejected_times = 0
         self._store: Store = MemoryStore() if store is None else store
+        # A store written before visits took a hint is called without one.
+        self._hints = _takes_hint(self._store)
         # The rules between pools that ``dni-engine validate`` applies (one set of checks).
         # Unique names are the API's rule for creating pools; here a name is only a
         # label, and options given by an ambiguous name are refused below.
@@ -223,6 +227,8 @@ class Engine:
         referrer: object = None,
         user_agent: object = None,
         at: object = None,
+        *,
+        hint: object = None,
     ) -> Decision:
         """Decide the number for one page view by ``visitor_id``; never raises.
 
@@ -245,7 +251,14 @@ class Engine:
         * ``at`` must be a real time: an ``int`` or ``float`` (not ``bool``),
           finite, or an aware ``datetime``, at most ``max_clock_skew`` seconds
           ahead of the clock. Any other time is counted (:attr:`rejected_times`),
-          logged once, and the visit is answered at the clock's time.
+          logged once, and the visit is answered at the clock's time;
+        * ``hint`` is advice for the store (see :meth:`Store.visit
+          <dni_engine.stores.base.Store.visit>`): the key of the pool the caller
+          believes holds the visitor's lease, or
+          :data:`~dni_engine.stores.base.NEW_VISITOR` for a visitor id minted for
+          this request. A networked store saves round trips with it; a wrong
+          one costs time, never the decision. Anything but a short ``str`` is
+          ignored.
         """
         now = 0.0
         visitor = ""
@@ -274,7 +287,10 @@ class Engine:
                 match = self._match(url, referrer, user_agent)
                 claim = None if match is None else self._claim(match, url, referrer)
                 try:
-                    decision = self._store.visit(visitor, now, claim)
+                    if self._hints and type(hint) is str and 0 < len(hint) <= _MAX_HINT:
+                        decision = self._store.visit(visitor, now, claim, hint=hint)
+                    else:
+                        decision = self._store.visit(visitor, now, claim)
                 except Exception:
                     decision = self._store_failed(visitor, now, match)
                 else:
@@ -806,6 +822,17 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"Engine(pools={list(self._pools)}, store={self._store!r})"
+
+
+def _takes_hint(store: Store) -> bool:
+    """Whether ``store.visit`` takes the ``hint`` keyword (every store of this package does)."""
+    if type(store).__module__.startswith("dni_engine.stores."):
+        return True  # (a compiled method may not tell its signature)
+    try:
+        parameter = inspect.signature(store.visit).parameters.get("hint")
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return parameter is not None and parameter.kind is inspect.Parameter.KEYWORD_ONLY
 
 
 def _cause() -> str:

@@ -157,7 +157,7 @@ def test_an_ad_visitor_gets_a_pool_number_in_text_and_links(client: TestClient) 
     assert response.headers["vary"] == "Cookie"
     assert response.headers["etag"] == 'W/"v1"'
     names = sorted(c.partition("=")[0] for c in set_cookies(response))
-    assert names == ["dni_landing", "dni_number", "dni_visitor"]
+    assert names == ["dni_landing", "dni_lease", "dni_number", "dni_visitor"]
     for c in set_cookies(response):  # the number cookie is read by the page's script
         wanted = "Secure; SameSite=Lax" if c.startswith("dni_number=") else "Secure; HttpOnly;"
         assert wanted in c
@@ -168,7 +168,11 @@ def test_the_same_number_on_the_next_pages(client: TestClient) -> None:
     for path in ("/about", "/", "/about?x=1"):
         response = client.get(path, headers={"Referer": f"{BASE}/"})
         assert shown(response.text) == number
-        assert [c.partition("=")[0] for c in set_cookies(response)] == ["dni_landing", "dni_number"]
+        assert [c.partition("=")[0] for c in set_cookies(response)] == [
+            "dni_landing",
+            "dni_number",
+            "dni_lease",
+        ]
 
 
 def test_a_crawler_gets_the_original_page_and_no_cookie() -> None:
@@ -222,7 +226,7 @@ def test_head_is_answered_like_get_without_a_body(client: TestClient) -> None:
     response = client.head("/?gclid=abc")
     assert response.status_code == 200
     assert response.content == b""
-    assert len(set_cookies(response)) == 3  # visitor, landing, number
+    assert len(set_cookies(response)) == 4  # visitor, landing, number, lease
     assert "content-length" not in response.headers
     assert response.headers["cache-control"].startswith("private")
     # The HEAD took the lease the GET then shows.

@@ -69,6 +69,7 @@ from dni_engine.leases import Attribution, ClaimLike, Decision, Lease, PoolStats
 __all__ = [
     "DEFAULT_CALL_CAPACITY",
     "DEFAULT_CALL_RETENTION",
+    "NEW_VISITOR",
     "ConflictKind",
     "Forgotten",
     "Store",
@@ -82,6 +83,11 @@ DEFAULT_CALL_RETENTION: Final = 90 * 86_400.0
 """Seconds a call stays in a store's call log by default (90 days)."""
 DEFAULT_CALL_CAPACITY: Final = 100_000
 """How many calls a store's call log keeps by default."""
+NEW_VISITOR: Final = "\x00new"
+"""The ``hint`` of a visit by a visitor id minted for this very request (no state can exist).
+
+Any other hint names the pool the caller believes holds the visitor's live lease.
+"""
 
 
 class StoreError(DniError):
@@ -198,10 +204,17 @@ class Store(Protocol):
         """True when the store answers and every registered pool is in place; never raises."""
         ...
 
-    def visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
+    def visit(
+        self, visitor_id: str, now: float, claim: ClaimLike | None, *, hint: str | None = None
+    ) -> Decision:
         """Take, keep, switch or recycle a number for one visit (see the module doc).
 
-        Raises :class:`StoreError` for a claim on a pool that is not registered.
+        ``hint`` is untrusted advice that may save a networked store a round
+        trip: the key of the pool the caller believes holds the visitor's live
+        lease, or :data:`NEW_VISITOR` for a visitor id minted for this request.
+        A wrong or stale pool hint may cost time, never change the decision; a
+        store may ignore hints. Raises :class:`StoreError` for a claim on a
+        pool that is not registered.
         """
         ...
 

@@ -36,15 +36,28 @@ only the hints carry a TTL); the store checks the policy at its first
 registration and warns when it is ``allkeys-*`` (or that it could not check,
 where ``CONFIG`` is refused).
 
-**A visit** is at most two round trips in the common case. The first,
-``GETEX``, reads the visitor's hint and refreshes its expiry. A returning
-visitor's second is the script of the hinted pool; a visitor without a hint
-gets the claimed pool's script pipelined with ``SET`` of the new hint; a
-visitor without a hint and without a match stops after the first. The script
-is authoritative: it re-checks the visitor's lease inside its pool, so a stale
-hint (its lease ended, or it names a pool the claim does not) costs one more
-round trip, in the claimed pool. Hints expire ``hint_ttl`` seconds of server
-time after the visitor's last visit.
+**A visit** is one round trip in the common cases: the script of the pool
+the visitor most likely holds a lease in (the pool named by the caller's
+``hint``, else the claimed pool), pipelined with ``GETEX`` of the visitor's
+hint key, which reads it and refreshes its expiry. That script keeps a live
+lease there (or offers a last-touch switch) but takes none, since only the
+hint key can tell whether the visitor holds a lease in another pool. When it
+finds no lease, the hint key decides: naming another pool, that pool's
+script runs next (the visitor keeps their lease there, or switches); naming
+nothing, the claimed pool's script takes a number, pipelined with ``SET`` of
+the new hint (a second round trip); without a claim the visit is
+``no_match``. A visit without a hint and without a claim reads the hint key
+first. A visitor id the caller minted for this request
+(``hint=NEW_VISITOR``; the web integration passes it) cannot hold a lease, so
+its first visit is the claimed pool's script and ``SET`` of the hint in one
+round trip, and no round trip at all without a claim. The scripts are
+authoritative: a wrong or stale hint (its lease ended, or it names a pool the
+claim does not) costs a round trip, never a decision. Hints expire
+``hint_ttl`` seconds of server time after the visitor's last visit. On a
+standalone Redis the commands of a round trip are written to one pooled
+connection at once and their raw replies read in order, without redis-py's
+per-command and pipeline machinery; on a cluster they go through its pipeline
+(a script and the hint key live in two slots, maybe on two nodes).
 
 **What is not atomic.** Each script is atomic inside its pool; nothing spans
 two pools, because two pools may live on two cluster nodes:
@@ -178,6 +191,7 @@ from dni_engine.leases import (
 from dni_engine.stores.base import (
     DEFAULT_CALL_CAPACITY,
     DEFAULT_CALL_RETENTION,
+    NEW_VISITOR,
     ConflictKind,
     Forgotten,
     StoreError,
@@ -231,6 +245,8 @@ _OUTAGES: Final[tuple[type[BaseException], ...]] = (
     RedisClusterException,
     OSError,
 )
+# The visit arguments after the mode for a visit without a claim (see the script's header).
+_NO_CLAIM: Final = ("-", "0", "0", "", "0", "-", "0", "0", "")
 # The KEYS of the pool script, in its order.
 _POOL_KEYS: Final = ("cfg", "free", "live", "holder", "visitors", "log", "order")
 
@@ -376,6 +392,32 @@ _CALLS_SHA: Final = _sha(CALLS_SCRIPT)
 _CALL_KEYS: Final = ("records", "times", "meta")
 
 
+def _send_direct(pool: redis.ConnectionPool, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Send ``commands`` on one of ``pool``'s connections in one write; read every reply.
+
+    The cheap path of a standalone client: one connection, one packed write,
+    the raw replies in order (an error reply in its place, as an exception
+    object), without the per-command work of redis-py's client and pipeline.
+    A connection that fails mid-way is disconnected before it goes back to the
+    pool, so no reply is ever read by the wrong command.
+    """
+    conn: Any = pool.get_connection()  # redis-py leaves its connection untyped
+    try:
+        conn.send_packed_command(conn.pack_commands(commands))
+        results: list[Any] = []
+        for _ in commands:
+            try:
+                results.append(conn.read_response())
+            except redis.exceptions.ResponseError as exc:
+                results.append(exc)
+        return results
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
+
+
 class RedisStore:
     """A :class:`~dni_engine.stores.base.Store` on Redis or Redis Cluster (see the module doc).
 
@@ -463,6 +505,9 @@ class RedisStore:
         else:
             self._client = client
         self._cluster = isinstance(self._client, RedisCluster)
+        # A standalone client's pool serves our commands directly (see _send_direct); a
+        # single-connection client goes through redis-py's own path, which locks it.
+        self._direct = not self._cluster and getattr(self._client, "connection", None) is None
         self._ns = namespace
         self._server_time = server_time
         self._capacity = str(log_capacity)
@@ -560,6 +605,8 @@ class RedisStore:
 
     def _send(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         client = self._client
+        if self._direct:
+            return _send_direct(cast(redis.Redis, client).connection_pool, commands)
         if len(commands) == 1:
             # redis-py leaves execute_command untyped; its reply is whatever the command gives.
             run: Callable[..., Any] = client.execute_command
@@ -820,32 +867,108 @@ class RedisStore:
             self._heal(lost)
             return operation()
 
-    def visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
-        """Take, keep, switch or recycle a number (see :class:`Store` and the module doc)."""
-        return self._healing(lambda: self._visit(visitor_id, now, claim))
+    def visit(
+        self, visitor_id: str, now: float, claim: ClaimLike | None, *, hint: str | None = None
+    ) -> Decision:
+        """Take, keep, switch or recycle a number (see :class:`Store` and the module doc).
 
-    def _visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
+        ``hint``: the pool the caller believes holds the visitor's lease (one
+        registered through this object, else ignored), or
+        :data:`~dni_engine.stores.base.NEW_VISITOR`; see *A visit* in the module doc.
+        """
+        return self._healing(lambda: self._visit(visitor_id, now, claim, hint))
+
+    def _visit(
+        self, visitor_id: str, now: float, claim: ClaimLike | None, hint: str | None
+    ) -> Decision:
         now = self._raise_now(now)
-        hint = f"{self._ns}:{{v:{visitor_id}}}"
-        # Round trip 1 reads the hint and refreshes its expiry in the same command.
-        held = self._execute([("GETEX", hint, "EX", self._ttl)])[0]
-        if held is None:
+        key = f"{self._ns}:{{v:{visitor_id}}}"
+        if hint == NEW_VISITOR:
+            # A visitor id minted for this request: nothing of it can be stored anywhere.
             if claim is None:
                 return Decision(visitor_id, now, "no_match")
-            return self._take(visitor_id, now, claim, hint)
-        held_key = _text(held)
+            return self._take(visitor_id, now, claim, key)
+        target = hint if hint is not None and hint in self._terms else None
+        if target is None and claim is not None:
+            target = claim.pool_key
+        if target is None:
+            # Round trip 1 reads the hint and refreshes its expiry in the same command.
+            held = self._execute([("GETEX", key, "EX", self._ttl)])[0]
+            if held is None:
+                return Decision(visitor_id, now, "no_match")
+            return self._visit_held(visitor_id, now, claim, _text(held), key)
+        # Round trip 1: the likely pool's script, which keeps a lease there but takes none
+        # (nothing else is known yet), with the hint read and refreshed beside it.
+        command = self._visit_command(target, visitor_id, now, claim, "held")
+        reply, held = self._pool_replies(target, [command, ("GETEX", key, "EX", self._ttl)], False)
+        status = _text(reply[0])
+        if status != "unregistered":
+            self._saw(float(reply[1]))
+        if status == "switch":
+            assert claim is not None  # the script offers a switch only for a claim elsewhere
+            return self._switch(visitor_id, target, reply, claim, key)
+        if status not in ("none", "unregistered"):
+            return self._decision(visitor_id, target, reply, claim)
+        held_key = None if held is None else _text(held)
+        if held_key is not None and held_key != target:
+            return self._visit_held(visitor_id, now, claim, held_key, key)
+        # No live lease in the pool the hint names, nor any other hint: a first visit.
+        if claim is None:
+            if held_key is not None:
+                self._execute([("DEL", key)])
+            return Decision(visitor_id, self._raise_now(now), "no_match")
+        return self._take(visitor_id, now, claim, key)
+
+    def _visit_held(
+        self, visitor_id: str, now: float, claim: ClaimLike | None, held_key: str, key: str
+    ) -> Decision:
+        """A visit of a visitor whose hint key names ``held_key``: run its script first."""
         reply = self._visit_in(held_key, visitor_id, now, claim, "visit", None, strict=False)
         status = _text(reply[0])
         if status == "switch":
             assert claim is not None  # the script offers a switch only for a claim elsewhere
-            return self._switch(visitor_id, held_key, reply, claim, hint)
+            return self._switch(visitor_id, held_key, reply, claim, key)
         if status not in ("none", "unregistered"):
             return self._decision(visitor_id, held_key, reply, claim)
         # The hint was stale: no live lease in that pool (and no claim on it).
         if claim is None:
-            self._execute([("DEL", hint)])
+            self._execute([("DEL", key)])
             return Decision(visitor_id, self._raise_now(now), "no_match")
-        return self._take(visitor_id, now, claim, hint)
+        return self._take(visitor_id, now, claim, key)
+
+    def _visit_command(
+        self, pool_key: str, visitor_id: str, now: float, claim: ClaimLike | None, mode: str
+    ) -> tuple[Any, ...]:
+        """The command running the visit script in ``pool_key``: every argument, in order.
+
+        ``mode``: ``visit`` (steps 2-6, offering a last-touch switch for a claim
+        elsewhere), ``held`` (steps 2-3 only: a lease is kept, none is taken),
+        ``keep`` (steps 2-6 without the offer) or ``switch_in`` (take a free
+        number for a switch, or answer ``nofree``).
+        """
+        head = self._head(pool_key)
+        prefix = self._prefix(pool_key)
+        clock = "" if self._server_time else repr(now)
+        if claim is None:
+            return (*head, "visit", prefix, clock, visitor_id, mode, *_NO_CLAIM)
+        trigger = claim.trigger
+        return (
+            *head,
+            "visit",
+            prefix,
+            clock,
+            visitor_id,
+            mode,
+            "here" if claim.pool_key == pool_key else "other",
+            str(claim.specificity),
+            str(claim.source_index),
+            claim.referrer_domain,
+            "1" if is_any_referrer(claim.referrer_domain) else "0",
+            "-" if trigger is None else "+" + trigger,
+            self._capacity,
+            self._retention,
+            _facts_text(claim_facts(claim)),
+        )
 
     def _visit_in(
         self,
@@ -860,52 +983,10 @@ class RedisStore:
     ) -> list[Any]:
         """Run the visit script in ``pool_key``; with ``hint``, point it at ``pool_key``.
 
-        ``mode``: ``visit`` (steps 2-6, offering a last-touch switch for a claim
-        elsewhere), ``keep`` (the same without the offer) or ``switch_in`` (take a
-        free number for a switch, or answer ``nofree``). A pool that is not
-        registered is a :class:`StoreError` when ``strict``, else the reply
-        ``unregistered``.
+        ``mode``: see :meth:`_visit_command`. A pool that is not registered is a
+        :class:`StoreError` when ``strict``, else the reply ``unregistered``.
         """
-        head = self._head(pool_key)
-        prefix = self._prefix(pool_key)
-        clock = "" if self._server_time else repr(now)
-        if claim is None:
-            command: tuple[Any, ...] = (
-                *head,
-                "visit",
-                prefix,
-                clock,
-                visitor_id,
-                mode,
-                "-",
-                "0",
-                "0",
-                "",
-                "0",
-                "-",
-                "0",
-                "0",
-                "",
-            )
-        else:
-            trigger = claim.trigger
-            command = (
-                *head,
-                "visit",
-                prefix,
-                clock,
-                visitor_id,
-                mode,
-                "here" if claim.pool_key == pool_key else "other",
-                str(claim.specificity),
-                str(claim.source_index),
-                claim.referrer_domain,
-                "1" if is_any_referrer(claim.referrer_domain) else "0",
-                "-" if trigger is None else "+" + trigger,
-                self._capacity,
-                self._retention,
-                _facts_text(claim_facts(claim)),
-            )
+        command = self._visit_command(pool_key, visitor_id, now, claim, mode)
         if hint is None:
             reply = self._pool_reply(pool_key, [command], strict)
         else:
@@ -918,7 +999,14 @@ class RedisStore:
     def _pool_reply(
         self, pool_key: str, commands: Sequence[tuple[Any, ...]], strict: bool = True
     ) -> list[Any]:
-        """The reply of a pool script (the first of ``commands``), checked for lost state.
+        """The reply of a pool script (the first of ``commands``); see :meth:`_pool_replies`."""
+        reply: list[Any] = self._pool_replies(pool_key, commands, strict)[0]
+        return reply
+
+    def _pool_replies(
+        self, pool_key: str, commands: Sequence[tuple[Any, ...]], strict: bool = True
+    ) -> list[Any]:
+        """The replies of ``commands``, the first a pool script's, checked for lost state.
 
         A pool registered through this object whose state is gone or partly
         missing (or whose script failed on it) raises :class:`_LostState`, for
@@ -926,11 +1014,12 @@ class RedisStore:
         :class:`StoreError` when ``strict``, else the reply ``unregistered``.
         """
         try:
-            reply: list[Any] = self._execute(commands)[0]
+            replies = self._execute(commands)
         except _ScriptFailed as exc:
             if pool_key in self._terms:
                 raise _LostState(pool_key, f"a record its script needs ({exc})") from exc
             raise
+        reply = replies[0]
         status = _text(reply[0])
         if status == "lost" or status == "unregistered":
             refused = self._refused.get(pool_key)
@@ -942,7 +1031,7 @@ class RedisStore:
                 )
             if strict or status == "lost":
                 raise StoreError.unregistered(pool_key)
-        return reply
+        return replies
 
     def _take(self, visitor_id: str, now: float, claim: ClaimLike, hint: str) -> Decision:
         """A visit run in the claimed pool: keep a lease there, or take one (steps 4-6)."""

@@ -32,7 +32,9 @@ looks like one of ours, else a new one; the landing context is read from the
 signed landing cookie and moved on by :func:`~dni_engine.landing.next_landing`;
 and the engine is asked for the number of the landing URL and referrer. A
 visitor holding a lease also gets the number cookie, readable by the page's
-script (``number_cookie_name``). In ``debug`` mode a ``dni_test_pool`` URL
+script (``number_cookie_name``), and the signed lease cookie naming the pool of
+their lease (``lease_cookie_name``), which the next visit gives the store as a
+hint so that a shared store decides it in one round trip. In ``debug`` mode a ``dni_test_pool`` URL
 parameter shows that pool's first number instead, without a lease or a cookie.
 These rules are :meth:`WebCore.visit`, which the browser endpoint
 (:mod:`dni_engine.web.endpoint`) shares.
@@ -62,6 +64,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from dni_engine.bots import DEFAULT_CRAWLERS, Crawlers
 from dni_engine.landing import Landing, cap_url, next_landing
 from dni_engine.leases import Decision, Outcome
+from dni_engine.stores.base import NEW_VISITOR
 from dni_engine.web.body import BodyRewriter
 from dni_engine.web.clients import (
     UNIX,
@@ -89,7 +92,9 @@ __all__ = [
     "Visit",
     "WebCore",
     "decode_landing",
+    "decode_lease_hint",
     "encode_landing",
+    "encode_lease_hint",
     "formatted_number",
     "number_cookie_value",
     "parse_cookies",
@@ -117,6 +122,8 @@ _CDN_CACHE_HEADERS: Final = frozenset(
 )
 _SHARED_DIRECTIVES: Final = frozenset({"public", "s-maxage", "proxy-revalidate"})
 _LANDING_CONTEXT: Final = b"dni-landing\x00"
+_LEASE_CONTEXT: Final = b"dni-lease\x00"
+_MAX_LEASE_COOKIE: Final = 400
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
@@ -271,6 +278,42 @@ def encode_landing(landing: Landing, secret: bytes, params: frozenset[str] = fro
             referrer = referrer[: max(0, len(referrer) - cut)] or None
         else:
             url = cap_url(url, max(0, len(url) - cut), params)
+
+
+def _lease_mac(secret: bytes, visitor_id: str, payload: str) -> str:
+    message = _LEASE_CONTEXT + visitor_id.encode("utf-8", "replace") + b"\x00" + payload.encode()
+    return _b64(hmac.new(secret, message, hashlib.sha256).digest()[:16])
+
+
+def encode_lease_hint(pool_key: str, visitor_id: str, secret: bytes) -> str:
+    """The lease cookie's value: ``pool_key`` in base64url ``.`` an HMAC-SHA256 tag.
+
+    The tag covers the visitor id too, so the value means nothing for another
+    visitor. The cookie is a hint for the store (see :meth:`Engine.visit
+    <dni_engine.engine.Engine.visit>`), never trusted with a decision.
+    """
+    payload = _b64(pool_key.encode("utf-8"))
+    return f"{payload}.{_lease_mac(secret, visitor_id, payload)}"
+
+
+def decode_lease_hint(value: object, visitor_id: str, secret: bytes) -> str | None:
+    """The pool key a lease cookie value holds for ``visitor_id``, or ``None``; never raises.
+
+    ``None`` for a value that is not a string, too long, unsigned, signed with
+    another key or for another visitor, or tampered with.
+    """
+    if not isinstance(value, str) or len(value) > _MAX_LEASE_COOKIE:
+        return None
+    payload, sep, signature = value.partition(".")
+    if not sep or not payload or not payload.isascii() or not signature.isascii():
+        return None
+    try:
+        if not hmac.compare_digest(_lease_mac(secret, visitor_id, payload), signature):
+            return None
+        pool_key = _unb64(payload).decode("utf-8")
+    except Exception:
+        return None
+    return pool_key or None
 
 
 def decode_landing(value: object, secret: bytes) -> Landing | None:
@@ -624,13 +667,15 @@ class WebCore:
 
         The rules of a page view (see the module doc): a crawler gets
         ``outcome="bot"`` and nothing else; the ``consent`` hook refusing gets
-        ``"no_consent"`` (and a number cookie the request holds is cleared);
+        ``"no_consent"`` (and the number and lease cookies the request holds are cleared);
         in ``debug`` mode a ``dni_test_pool`` URL parameter naming a pool gets
         ``"test"`` and that pool's first number, no lease and no cookie;
         otherwise the visitor and landing cookies and the engine's decision of
-        the landing context, with the number cookie while the visitor holds a
-        lease. ``secure`` marks the cookies ``Secure`` (by default: an
-        ``https`` URL). Raises only what a bug in the engine would.
+        the landing context, with the number and lease cookies while the
+        visitor holds a lease. The lease cookie (signed, naming the lease's
+        pool) or a visitor id minted here is the store's ``hint``. ``secure``
+        marks the cookies ``Secure`` (by default: an ``https`` URL). Raises
+        only what a bug in the engine would.
         """
         config = self.config
         user_agent = request.user_agent
@@ -640,16 +685,21 @@ class WebCore:
             return Visit("bot", None, ())
         number_cookie = config.number_cookie_name
         held = number_cookie is not None and number_cookie in request.cookies
+        lease_cookie = config.lease_cookie_name
+        lease_held = lease_cookie is not None and lease_cookie in request.cookies
         if not self.consents(request):
+            cleared: list[str] = []
             if number_cookie is not None and held:
-                cleared = self.cookie(number_cookie, "", 0, secure, readable=True)
-                return Visit("no_consent", None, (cleared,))
-            return Visit("no_consent", None, ())
+                cleared.append(self.cookie(number_cookie, "", 0, secure, readable=True))
+            if lease_cookie is not None and lease_held:
+                cleared.append(self.cookie(lease_cookie, "", 0, secure))
+            return Visit("no_consent", None, tuple(cleared))
         if config.debug:
             test = self.test_decision(request)
             if test is not None:
                 return Visit("test", test, ())
         cookies: list[str] = []
+        hint: str | None = None
         visitor = self.app_visitor(request)
         if visitor is None:
             known = request.cookies.get(config.cookie_name)
@@ -657,9 +707,12 @@ class WebCore:
                 visitor = known
             else:
                 visitor = secrets.token_urlsafe(16)
+                hint = NEW_VISITOR  # minted just now: the store holds nothing of it
                 cookies.append(
                     self.cookie(config.cookie_name, visitor, config.cookie_max_age, secure)
                 )
+        if hint is None and lease_cookie is not None and lease_held:
+            hint = decode_lease_hint(request.cookies.get(lease_cookie), visitor, self._secret)
         engine = self.engine
         now = float(engine.clock())
         landing = next_landing(
@@ -671,7 +724,9 @@ class WebCore:
             window=self._window,
             params=self._params,
         )
-        decision = engine.visit(visitor, landing.url, landing.referrer, user_agent, at=now)
+        decision = engine.visit(
+            visitor, landing.url, landing.referrer, user_agent, at=now, hint=hint
+        )
         max_age = max(1, math.ceil(self._window))
         cookies.append(
             self.cookie(
@@ -688,6 +743,14 @@ class WebCore:
                 cookies.append(self.cookie(number_cookie, value, age, secure, readable=True))
             elif held:
                 cookies.append(self.cookie(number_cookie, "", 0, secure, readable=True))
+        if lease_cookie is not None and decision.outcome != "store_unavailable":
+            pool_key, expires = decision.pool_key, decision.expires
+            if decision.lease_id is not None and pool_key is not None and expires is not None:
+                value = encode_lease_hint(pool_key, visitor, self._secret)
+                age = max(1, math.ceil(expires - now))
+                cookies.append(self.cookie(lease_cookie, value, age, secure))
+            elif lease_held:
+                cookies.append(self.cookie(lease_cookie, "", 0, secure))
         return Visit(decision.outcome, decision, tuple(cookies))
 
     def test_decision(self, request: PageRequest) -> Decision | None:
