@@ -479,7 +479,13 @@ def test_end_session(clock: SimulatedClock) -> None:
 
 
 # Each example of the machine is a few hundred store calls: fewer of them over the network.
-MACHINE_EXAMPLES = {"memory": 300, "redis": 100, "redis-cluster": 30}
+MACHINE_EXAMPLES = {
+    "memory": 300,
+    "redis": 100,
+    "redis-cluster": 30,
+    "redis-async": 50,
+    "redis-cluster-async": 20,
+}
 
 
 def test_state_machine(store_factory: StoreFactory, store_kind: str) -> None:

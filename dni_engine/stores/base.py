@@ -70,6 +70,7 @@ __all__ = [
     "DEFAULT_CALL_CAPACITY",
     "DEFAULT_CALL_RETENTION",
     "NEW_VISITOR",
+    "AsyncStore",
     "ConflictKind",
     "Forgotten",
     "Store",
@@ -277,4 +278,73 @@ class Store(Protocol):
         ``pool_key`` keeps calls attributed to that pool (lease or pool level),
         ``number`` calls to that E.164 number.
         """
+        ...
+
+
+@runtime_checkable
+class AsyncStore(Protocol):
+    """A :class:`Store` whose operations are coroutines.
+
+    :class:`~dni_engine.stores.redis.AsyncRedisStore` is one. Every method
+    but ``register_pool`` (no I/O: pools are registered by the first
+    operation the back end answers) has the contract of its :class:`Store`
+    namesake and is awaited.
+    """
+
+    def register_pool(self, terms: PoolTerms, now: float | None = None) -> None:
+        """Add a pool, or update its terms, to register at the first operation (no I/O)."""
+
+    async def ready(self) -> bool:
+        """True when the back end answers and holds every pool; never raises."""
+        ...
+
+    async def visit(
+        self, visitor_id: str, now: float, claim: ClaimLike | None, *, hint: str | None = None
+    ) -> Decision:
+        """As :meth:`Store.visit`."""
+        ...
+
+    async def release(self, visitor_id: str, now: float) -> Lease | None:
+        """As :meth:`Store.release`."""
+        ...
+
+    async def attribute(self, number: str, at: float) -> Attribution:
+        """As :meth:`Store.attribute`."""
+        ...
+
+    async def stats(self, pool_key: str, now: float) -> PoolStats:
+        """As :meth:`Store.stats`."""
+        ...
+
+    async def leases(
+        self,
+        *,
+        number: str | None = None,
+        pool_key: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[Lease]:
+        """As :meth:`Store.leases`."""
+        ...
+
+    async def record_call(self, record: CallRecord) -> CallRecord:
+        """As :meth:`Store.record_call`."""
+        ...
+
+    async def find_call(self, call_id: str) -> CallRecord | None:
+        """As :meth:`Store.find_call`."""
+        ...
+
+    async def forget(self, visitor_id: str, now: float) -> Forgotten:
+        """As :meth:`Store.forget`."""
+        ...
+
+    async def calls(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        pool_key: str | None = None,
+        number: str | None = None,
+    ) -> list[CallRecord]:
+        """As :meth:`Store.calls`."""
         ...
