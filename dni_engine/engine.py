@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import inspect
 import logging
@@ -312,7 +313,7 @@ class Engine:
         try:
             astore = self._astore
             if astore is not None:
-                self._bind_loop()
+                self.bind_loop()
                 given = self._hint_of(hint)
                 if given is None:
                     decision = await astore.visit(visitor, now, claim)
@@ -386,11 +387,17 @@ class Engine:
             self._counts[decision.outcome] += 1
         return decision
 
-    def _bind_loop(self) -> None:
-        """Note the running loop as the asynchronous store's (see :class:`_OnLoop`)."""
+    def bind_loop(self) -> None:
+        """Let the engine's synchronous methods reach an asynchronous store from worker threads.
+
+        Called on the event loop the store runs on (the ``a*`` methods call it
+        themselves): until then, and on that loop's own thread, a synchronous
+        method finds the store unavailable. Does nothing for other stores.
+        """
         on_loop = self._on_loop
         if on_loop is not None:
-            on_loop.loop = asyncio.get_running_loop()
+            with contextlib.suppress(RuntimeError):  # not on an event loop: nothing to bind
+                on_loop.loop = asyncio.get_running_loop()
 
     async def _awaited(
         self, call: Callable[[], _R], make: Callable[[AsyncStore], Coroutine[Any, Any, _R]]
@@ -398,7 +405,7 @@ class Engine:
         """One store operation from an event loop: awaited, on a worker thread, or direct."""
         astore = self._astore
         if astore is not None:
-            self._bind_loop()
+            self.bind_loop()
             return await make(astore)
         if self._threaded:
             return await _in_thread(call)

@@ -6,11 +6,12 @@ import asyncio
 import gzip
 import threading
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, cast
 
 import brotli
 import httpx
 import pytest
+import redis.asyncio
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse as FastHTML
 from starlette.applications import Starlette
@@ -27,6 +28,9 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from dni_engine import Engine
+from dni_engine.leases import Attribution
+from dni_engine.stores.redis import AsyncRedisStore
+from dni_engine.testing.redis_server import RedisServer
 from dni_engine.web import SKIP_HEADER, ASGIMiddleware, skip
 from dni_engine.web.core import decode_landing, encode_landing
 from tests.web_site import (
@@ -557,3 +561,61 @@ def test_a_malformed_scope_never_breaks_the_response(change: dict[str, Any]) -> 
     sent = _drive(ASGIMiddleware(raw, make_engine(), secret=SECRET), scope)
     assert sent[0]["status"] == 200
     assert b"".join(m.get("body", b"") for m in sent[1:])
+
+
+class LoopedStore:
+    """An AsyncRedisStore recording the thread each visit ran on (a wrapper, as FlakyStore is)."""
+
+    def __init__(self, inner: AsyncRedisStore) -> None:
+        self.inner = inner
+        self.threads: list[threading.Thread] = []
+
+    async def visit(self, visitor_id: str, now: float, claim: Any, *, hint: Any = None) -> Any:
+        self.threads.append(threading.current_thread())
+        return await self.inner.visit(visitor_id, now, claim, hint=hint)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_the_async_redis_store_answers_page_views_on_the_event_loop(
+    redis_server: RedisServer,
+) -> None:
+    api = FastAPI()
+
+    @api.get("/", response_class=FastHTML)
+    async def home() -> str:
+        LOOP_THREADS.append(threading.current_thread())
+        return PAGE
+
+    async def visit() -> tuple[list[httpx.Response], Attribution, Attribution]:
+        client = redis.asyncio.Redis(host="127.0.0.1", port=redis_server.port)
+        store = LoopedStore(AsyncRedisStore(client, namespace="asgi-async", new_namespace=True))
+        engine = make_engine(store=cast(Any, store))
+        app = ASGIMiddleware(api, engine, secret=SECRET)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=NAVIGATE) as c:
+            responses = [
+                await c.get("/?gclid=abc"),
+                await c.get("/", headers={"Referer": f"{BASE}/"}),
+                await c.get("/"),
+            ]
+        # The engine's synchronous methods reach the store from a worker thread, on this loop;
+        # on the loop's own thread they would block it, and find the store unavailable.
+        found = await asyncio.to_thread(engine.attribute_call, AD_NUMBERS[0])
+        on_loop = engine.attribute_call(AD_NUMBERS[0])
+        assert store.threads
+        assert set(store.threads) <= set(LOOP_THREADS)  # awaited on the loop, no thread
+        await client.aclose()
+        return responses, found, on_loop
+
+    LOOP_THREADS.clear()
+    (first, second, third), found, on_loop = asyncio.run(visit())
+    assert shown(first.text) == AD_NUMBERS[0]
+    assert shown(second.text) == AD_NUMBERS[0]
+    assert shown(third.text) == AD_NUMBERS[0]
+    cookies = {c.partition("=")[0] for c in set_cookies(second)}
+    assert "dni_lease" in cookies
+    assert found.kind == "lease"
+    assert found.number == AD_NUMBERS[0]
+    assert on_loop.kind == "store_unavailable"

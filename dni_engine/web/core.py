@@ -532,6 +532,21 @@ def number_cookie_value(decision: Decision) -> str | None:
 # ---- the core -----------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class _Asked:
+    """What :meth:`WebCore.visit` asks the engine, and what answering it needs."""
+
+    visitor: str
+    landing: Landing
+    user_agent: str | None
+    now: float
+    hint: str | None
+    secure: bool
+    cookies: list[str]
+    held: bool
+    lease_held: bool
+
+
 class WebCore:
     """The integration's decisions for one site: which requests, which cookies, which body.
 
@@ -677,6 +692,42 @@ class WebCore:
         marks the cookies ``Secure`` (by default: an ``https`` URL). Raises
         only what a bug in the engine would.
         """
+        asked = self._ask(request, secure)
+        if type(asked) is Visit:
+            return asked
+        ask = cast(_Asked, asked)
+        decision = self.engine.visit(
+            ask.visitor,
+            ask.landing.url,
+            ask.landing.referrer,
+            ask.user_agent,
+            at=ask.now,
+            hint=ask.hint,
+        )
+        return self._answered(ask, decision)
+
+    async def avisit(self, request: PageRequest, *, secure: bool | None = None) -> Visit:
+        """:meth:`visit` for an event loop: the engine's :meth:`~dni_engine.engine.Engine.avisit`.
+
+        An asynchronous store is awaited on the loop, so the page view never
+        waits on a worker thread; a store doing I/O runs on one.
+        """
+        asked = self._ask(request, secure)
+        if type(asked) is Visit:
+            return asked
+        ask = cast(_Asked, asked)
+        decision = await self.engine.avisit(
+            ask.visitor,
+            ask.landing.url,
+            ask.landing.referrer,
+            ask.user_agent,
+            at=ask.now,
+            hint=ask.hint,
+        )
+        return self._answered(ask, decision)
+
+    def _ask(self, request: PageRequest, secure: bool | None) -> Visit | _Asked:
+        """A visit up to the engine: its :class:`Visit` without one, else what to ask it."""
         config = self.config
         user_agent = request.user_agent
         if secure is None:
@@ -724,9 +775,14 @@ class WebCore:
             window=self._window,
             params=self._params,
         )
-        decision = engine.visit(
-            visitor, landing.url, landing.referrer, user_agent, at=now, hint=hint
-        )
+        return _Asked(visitor, landing, user_agent, now, hint, secure, cookies, held, lease_held)
+
+    def _answered(self, asked: _Asked, decision: Decision) -> Visit:
+        """The visit of the engine's ``decision`` on what :meth:`_ask` prepared: the cookies."""
+        config = self.config
+        number_cookie, lease_cookie = config.number_cookie_name, config.lease_cookie_name
+        visitor, landing, now, secure = asked.visitor, asked.landing, asked.now, asked.secure
+        held, lease_held, cookies = asked.held, asked.lease_held, asked.cookies
         max_age = max(1, math.ceil(self._window))
         cookies.append(
             self.cookie(
@@ -851,11 +907,16 @@ class PageView:
                 return _as_given(headers)
 
     async def respond_async(self, status: int, headers: Sequence[tuple[str, str]]) -> ResponsePlan:
-        """:meth:`respond` for an event loop: the store is called on a worker thread."""
+        """:meth:`respond` for an event loop, through :meth:`WebCore.avisit`.
+
+        An asynchronous store is awaited on the loop; a store doing I/O is
+        called on a worker thread; the rest of the plan is made on the loop.
+        """
         try:
             if not self._candidate(status, headers):
                 return _untouched(headers)
-            return await _off_loop(functools.partial(self.respond, status, headers))
+            given = list(headers)
+            return self._plan(given, await self._core.avisit(self.request))
         except Exception:
             self._core.log_once("respond", "planning a response failed; it was left alone")
             try:
@@ -864,10 +925,13 @@ class PageView:
                 return _as_given(headers)
 
     def _visit(self, headers: list[tuple[str, str]]) -> ResponsePlan:
-        core, config, request = self._core, self._core.config, self.request
+        return self._plan(headers, self._core.visit(self.request))
+
+    def _plan(self, headers: list[tuple[str, str]], visit: Visit) -> ResponsePlan:
+        """The plan for a response whose visit was ``visit``."""
+        core, config = self._core, self._core.config
         original = _without(headers, SKIP_HEADER)
         debug = config.debug_header
-        visit = core.visit(request)
         decision = visit.decision
         if decision is None and not visit.cookies:
             return self._plain(original, visit.outcome) if debug else _untouched(original)
