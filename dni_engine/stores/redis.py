@@ -7,7 +7,11 @@ arguments and replies; loaded once, called by SHA, reloaded after ``NOSCRIPT``)
 that runs the visit algorithm of :mod:`dni_engine.stores.base` atomically on
 the server, so its behaviour is that of
 :class:`~dni_engine.stores.memory.MemoryStore`, checked by running the same
-test-suite against both.
+test-suite against both. :class:`AsyncRedisStore` is the same store on
+``redis.asyncio`` for an event loop: every operation is written once, as a
+generator that yields the commands of each round trip and receives their
+replies, and each class drives those generators over its own client, so the
+two behave alike (the same test-suite runs both) and may share a namespace.
 
 **Keys.** Everything about one pool carries the pool's hash tag, so it lives
 in one cluster slot (``<ns>`` is the ``namespace``, ``dni`` by default)::
