@@ -207,6 +207,14 @@ from dni_engine.stores.base import (
 )
 from dni_engine.stores.breaker import DEFAULT_OPEN_SECONDS, BreakerState, CircuitBreaker
 
+_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:  # the redis extra brings hiredis; without it, redis-py packs the commands
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:
+    _pack = None
+else:
+    _pack = _hiredis_pack
+
 __all__ = [
     "CALLS_SCRIPT",
     "DEFAULT_BREAKER_OPEN_SECONDS",
@@ -430,6 +438,14 @@ _CALLS_SHA: Final = _sha(CALLS_SCRIPT)
 _CALL_KEYS: Final = ("records", "times", "meta")
 
 
+def _packed(conn: Any, commands: Sequence[tuple[Any, ...]]) -> Any:
+    """``commands`` in the Redis protocol, as one write's chunks (hiredis packs as redis-py does)."""
+    pack = _pack
+    if pack is None:
+        return conn.pack_commands(commands)
+    return [b"".join([pack(command) for command in commands])]
+
+
 def _send_direct(pool: redis.ConnectionPool, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
     """Send ``commands`` on one of ``pool``'s connections in one write; read every reply.
 
@@ -441,7 +457,7 @@ def _send_direct(pool: redis.ConnectionPool, commands: Sequence[tuple[Any, ...]]
     """
     conn: Any = pool.get_connection()  # redis-py leaves its connection untyped
     try:
-        conn.send_packed_command(conn.pack_commands(commands))
+        conn.send_packed_command(_packed(conn, commands))
         results: list[Any] = []
         for _ in commands:
             try:
@@ -1588,7 +1604,7 @@ async def _send_direct_async(pool: Any, commands: Sequence[tuple[Any, ...]]) -> 
     """:func:`_send_direct` on a ``redis.asyncio`` connection pool (untyped in redis-py)."""
     conn: Any = await pool.get_connection()
     try:
-        await conn.send_packed_command(conn.pack_commands(commands))
+        await conn.send_packed_command(_packed(conn, commands))
         results: list[Any] = []
         for _ in commands:
             try:
