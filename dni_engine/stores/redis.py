@@ -439,7 +439,7 @@ _CALL_KEYS: Final = ("records", "times", "meta")
 
 
 def _packed(conn: Any, commands: Sequence[tuple[Any, ...]]) -> Any:
-    """``commands`` in the Redis protocol, as one write's chunks (hiredis packs as redis-py does)."""
+    """``commands`` in the Redis protocol, as one write's chunks (packed as redis-py does)."""
     pack = _pack
     if pack is None:
         return conn.pack_commands(commands)
