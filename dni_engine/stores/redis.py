@@ -940,7 +940,8 @@ class _RedisBase:
             "-" if trigger is None else "+" + trigger,
             self._capacity,
             self._retention,
-            _facts_text(claim_facts(claim)),
+            # held takes no lease, so it records no facts: none are sent
+            "" if mode == "held" else _facts_text(claim_facts(claim)),
         )
 
     def _visit_in(
