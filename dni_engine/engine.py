@@ -26,17 +26,20 @@ passes a keyed hash of the request's network and user agent).
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import dataclasses
 import inspect
 import logging
 import math
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Final, TypeVar, cast, overload
+from typing import Any, Final, TypeAlias, TypeVar, cast, overload
 from urllib.parse import unquote
 
 import phonenumbers
@@ -67,7 +70,7 @@ from dni_engine.report import Report, build_report
 from dni_engine.rewrite import ByteRewriteStream, compile_rewriter
 from dni_engine.rules import Explanation, Match, RuleSet, compile_pools
 from dni_engine.schema import AnyPool, NumberPool, check_pool_set
-from dni_engine.stores.base import Forgotten, Store, number_conflicts
+from dni_engine.stores.base import AsyncStore, Forgotten, Store, StoreError, number_conflicts
 from dni_engine.stores.memory import MemoryStore
 
 __all__ = [
@@ -93,10 +96,15 @@ MAX_VISITOR_ID: Final = 256
 """The longest visitor id, in characters; a longer one is an ``invalid_visitor``."""
 MAX_CLIENT_KEY: Final = 256
 """The longest client key, in characters; a longer one (or a non-string) applies no cap."""
+_MAX_HINT: Final = 256  # a longer store hint names no pool: ignored
 MAX_DIALLED: Final = 512
 """The longest dialled text :meth:`Engine.attribute_call` reads; a longer one is ``unknown``."""
 
 _Page = TypeVar("_Page")
+_R = TypeVar("_R")
+_Prepared: TypeAlias = tuple[str, float, Match | None, ClaimLike | None]
+"""A visit up to the store: the visitor, the time, the match and the claim."""
+_ON_LOOP_WAIT: Final = 30.0  # seconds a worker thread waits for the store's loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +171,7 @@ class Engine:
     def __init__(
         self,
         pools: Iterable[AnyPool],
-        store: Store | None = None,
+        store: Store | AsyncStore | None = None,
         *,
         policy: Policy = "fallback",
         overflow_number: str | None = None,
@@ -183,8 +191,23 @@ class Engine:
         self._max_skew = _skew(max_clock_skew)
         self._horizon = -math.inf  # the latest clock reading plus the skew (see _moment)
         self._rejected_times = 0
-        self._store: Store = MemoryStore() if store is None else store
-        self._store_takes_client = _takes_client(self._store)
+        # An asynchronous store is awaited by the a* methods (avisit ...); the others reach
+        # it through _OnLoop, from a worker thread, on the loop the a* methods ran on.
+        self._astore: AsyncStore | None = None
+        self._on_loop: _OnLoop | None = None
+        if store is not None and _is_async(store):
+            self._astore = cast(AsyncStore, store)
+            self._on_loop = _OnLoop(self._astore)
+            self._store: Store = self._on_loop
+        else:
+            self._store = MemoryStore() if store is None else cast(Store, store)
+        self._store_takes_client = _takes_client(
+            self._store if self._astore is None else self._astore
+        )
+        # A store written before visits took a hint is called without one.
+        self._hints = self._astore is not None or _takes_hint(self._store)
+        # A store doing I/O is called off the event loop by the a* methods.
+        self._threaded = self._astore is None and not isinstance(self._store, MemoryStore)
         # The rules between pools that ``dni-engine validate`` applies (one set of checks).
         # Unique names are the API's rule for creating pools; here a name is only a
         # label, and options given by an ambiguous name are refused below.
@@ -246,6 +269,7 @@ class Engine:
         at: object = None,
         *,
         client: object = None,
+        hint: object = None,
     ) -> Decision:
         """Decide the number for one page view by ``visitor_id``; never raises.
 
@@ -276,8 +300,79 @@ class Engine:
           a raw address); a non-empty ``str`` of at most :data:`MAX_CLIENT_KEY`
           characters. Anything else applies no cap (and the lease counts for
           no client); so does a store whose ``visit`` takes no client (a
-          store written before the cap; warned about once).
+          store written before the cap; warned about once);
+        * ``hint`` is advice for the store (see :meth:`Store.visit
+          <dni_engine.stores.base.Store.visit>`): the key of the pool the caller
+          believes holds the visitor's lease, or
+          :data:`~dni_engine.stores.base.NEW_VISITOR` for a visitor id minted for
+          this request. A networked store saves round trips with it; a wrong
+          one costs time, never the decision. Anything but a short ``str`` is
+          ignored.
         """
+        prepared = self._prepare(visitor_id, url, referrer, user_agent, at)
+        if type(prepared) is Decision:
+            return self._count(prepared)
+        visitor, now, match, claim = cast(_Prepared, prepared)
+        try:
+            decision = self._store_visit(visitor, now, claim, self._client_of(client), hint)
+        except Exception:
+            decision = self._store_failed(visitor, now, match)
+        else:
+            self._answers_again()
+        return self._count(decision)
+
+    async def avisit(
+        self,
+        visitor_id: object,
+        url: object = "",
+        referrer: object = None,
+        user_agent: object = None,
+        at: object = None,
+        *,
+        client: object = None,
+        hint: object = None,
+    ) -> Decision:
+        """:meth:`visit` for an event loop: the same arguments and contract; never raises.
+
+        An asynchronous store (:class:`~dni_engine.stores.redis.AsyncRedisStore`)
+        is awaited; a store doing I/O (:class:`~dni_engine.stores.redis.RedisStore`)
+        is called on a worker thread; the memory store directly.
+        """
+        prepared = self._prepare(visitor_id, url, referrer, user_agent, at)
+        if type(prepared) is Decision:
+            return self._count(prepared)
+        visitor, now, match, claim = cast(_Prepared, prepared)
+        try:
+            key = self._client_of(client)
+            astore = self._astore
+            if astore is not None:
+                self.bind_loop()
+                given = self._hint_of(hint)
+                if given is None:
+                    if key is None:
+                        decision = await astore.visit(visitor, now, claim)
+                    else:
+                        decision = await astore.visit(visitor, now, claim, key)
+                elif key is None:
+                    decision = await astore.visit(visitor, now, claim, hint=given)
+                else:
+                    decision = await astore.visit(visitor, now, claim, key, hint=given)
+            elif self._threaded:
+                decision = await _in_thread(
+                    lambda: self._store_visit(visitor, now, claim, key, hint)
+                )
+            else:
+                decision = self._store_visit(visitor, now, claim, key, hint)
+        except Exception:
+            decision = self._store_failed(visitor, now, match)
+        else:
+            self._answers_again()
+        return self._count(decision)
+
+    def _prepare(
+        self, visitor_id: object, url: object, referrer: object, user_agent: object, at: object
+    ) -> Decision | _Prepared:
+        """A visit up to the store: its decision without one, else what the store is asked."""
         now = 0.0
         visitor = ""
         try:
@@ -298,43 +393,86 @@ class Engine:
             if type(user_agent) is not str:
                 user_agent = _plain_text(user_agent)
             if not visitor:
-                decision = Decision(visitor, now, "invalid_visitor")
-            elif self._crawlers.is_bot(user_agent):
-                decision = Decision(visitor, now, "bot")
-            else:
-                match = self._match(url, referrer, user_agent)
-                claim = None if match is None else self._claim(match, url, referrer)
-                key: str | None = None
-                if client is None:
-                    pass
-                elif type(client) is str and 0 < len(client) <= MAX_CLIENT_KEY and client.isascii():
-                    key = client  # the web integration's hex digest: the common case
-                else:
-                    key = _client_key(client)
-                if key is not None and not self._store_takes_client:
-                    self._warn_once(
-                        "client",
-                        f"{type(self._store).__name__}.visit takes no client key: "
-                        "the client cap does not apply to its visits",
-                    )
-                    key = None
-                try:
-                    if key is None:
-                        decision = self._store.visit(visitor, now, claim)
-                    else:
-                        decision = self._store.visit(visitor, now, claim, key)
-                except Exception:
-                    decision = self._store_failed(visitor, now, match)
-                else:
-                    if "store" in self._logged:
-                        self._logged.discard("store")
-                        log.warning("the lease store answers again")
+                return Decision(visitor, now, "invalid_visitor")
+            if self._crawlers.is_bot(user_agent):
+                return Decision(visitor, now, "bot")
+            match = self._match(url, referrer, user_agent)
+            claim = None if match is None else self._claim(match, url, referrer)
+            return (visitor, now, match, claim)
         except Exception:
             self._log_once("visit", "a visit failed; treated as no match")
-            decision = Decision(visitor, now, "no_match")
+            return Decision(visitor, now, "no_match")
+
+    def _hint_of(self, hint: object) -> str | None:
+        """``hint`` when the store takes hints and it may name a pool, else ``None``."""
+        if self._hints and type(hint) is str and 0 < len(hint) <= _MAX_HINT:
+            return hint
+        return None
+
+    def _client_of(self, client: object) -> str | None:
+        """``client`` as the store's client key, or ``None``: no cap applies (see :meth:`visit`)."""
+        if client is None:
+            return None
+        key: str | None
+        if type(client) is str and 0 < len(client) <= MAX_CLIENT_KEY and client.isascii():
+            key = client  # the web integration's hex digest: the common case
+        else:
+            key = _client_key(client)
+        if key is not None and not self._store_takes_client:
+            self._warn_once(
+                "client",
+                f"{type(self._store).__name__}.visit takes no client key: "
+                "the client cap does not apply to its visits",
+            )
+            return None
+        return key
+
+    def _store_visit(
+        self, visitor: str, now: float, claim: ClaimLike | None, client: str | None, hint: object
+    ) -> Decision:
+        given = self._hint_of(hint)
+        store = self._store
+        if given is None:
+            if client is None:
+                return store.visit(visitor, now, claim)
+            return store.visit(visitor, now, claim, client)
+        if client is None:
+            return store.visit(visitor, now, claim, hint=given)
+        return store.visit(visitor, now, claim, client, hint=given)
+
+    def _answers_again(self) -> None:
+        if "store" in self._logged:
+            self._logged.discard("store")
+            log.warning("the lease store answers again")
+
+    def _count(self, decision: Decision) -> Decision:
         with self._count_lock:
             self._counts[decision.outcome] += 1
         return decision
+
+    def bind_loop(self) -> None:
+        """Let the engine's synchronous methods reach an asynchronous store from worker threads.
+
+        Called on the event loop the store runs on (the ``a*`` methods call it
+        themselves): until then, and on that loop's own thread, a synchronous
+        method finds the store unavailable. Does nothing for other stores.
+        """
+        on_loop = self._on_loop
+        if on_loop is not None:
+            with contextlib.suppress(RuntimeError):  # not on an event loop: nothing to bind
+                on_loop.loop = asyncio.get_running_loop()
+
+    async def _awaited(
+        self, call: Callable[[], _R], make: Callable[[AsyncStore], Coroutine[Any, Any, _R]]
+    ) -> _R:
+        """One store operation from an event loop: awaited, on a worker thread, or direct."""
+        astore = self._astore
+        if astore is not None:
+            self.bind_loop()
+            return await make(astore)
+        if self._threaded:
+            return await _in_thread(call)
+        return call()
 
     def _match(self, url: object, referrer: object, user_agent: object) -> Match | None:
         if type(url) is not str:
@@ -459,6 +597,30 @@ class Engine:
         of no pool. ``at`` may lie in the past (calls are attributed later from
         the lease log); it follows the time rules of :meth:`visit` otherwise.
         """
+        asked = self._dialled(number, at)
+        if type(asked) is Attribution:
+            return asked
+        text, now = cast(tuple[str, float], asked)
+        try:
+            return self._store.attribute(text, now)
+        except Exception:
+            return self._unattributed(text, now)
+
+    async def aattribute_call(self, number: object, at: object = None) -> Attribution:
+        """:meth:`attribute_call` for an event loop (the store as :meth:`avisit` calls it)."""
+        asked = self._dialled(number, at)
+        if type(asked) is Attribution:
+            return asked
+        text, now = cast(tuple[str, float], asked)
+        try:
+            return await self._awaited(
+                lambda: self._store.attribute(text, now), lambda s: s.attribute(text, now)
+            )
+        except Exception:
+            return self._unattributed(text, now)
+
+    def _dialled(self, number: object, at: object) -> Attribution | tuple[str, float]:
+        """The E.164 number and time to attribute, or the attribution without the store."""
         now = 0.0
         text = ""
         try:
@@ -467,14 +629,14 @@ class Engine:
             if dialled is None:
                 return Attribution("", now, "unknown")
             text = self._normalise(dialled)
-            try:
-                return self._store.attribute(text, now)
-            except Exception:
-                self._log_once("store", "the lease store failed; calls cannot be attributed")
-                return Attribution(text, now, "store_unavailable")
+            return (text, now)
         except Exception:
             self._log_once("attribute", "attributing a call failed; reported as unknown")
             return Attribution(text, now, "unknown")
+
+    def _unattributed(self, text: str, now: float) -> Attribution:
+        self._log_once("store", "the lease store failed; calls cannot be attributed")
+        return Attribution(text, now, "store_unavailable")
 
     def _normalise(self, number: str) -> str:
         if number in self._numbers:
@@ -689,6 +851,13 @@ class Engine:
         except Exception:
             return False
 
+    async def aready(self) -> bool:
+        """:meth:`ready` for an event loop (the store as :meth:`avisit` calls it); never raises."""
+        try:
+            return bool(await self._awaited(self._store.ready, lambda s: s.ready()))
+        except Exception:
+            return False
+
     def pool_stats(self, pool: str, at: Moment | None = None) -> PoolStats:
         """Stats of one pool, by key or name (see :meth:`stats`); ``at`` as in :meth:`visit`."""
         now = self._clock() if at is None else self._moment(at)
@@ -732,21 +901,51 @@ class Engine:
         try:
             found = self._store.find_call(call.call_id)
         except Exception:
-            self._log_once("calls", "the call log failed; a call could not be recorded")
+            self._call_log_failed()
             found = None
         if found is not None:
             return dataclasses.replace(found, replayed=True)
-        attribution = self.attribute_call(call.number, call.started)
+        record = self._call_record(call, self.attribute_call(call.number, call.started))
+        try:
+            return self._store.record_call(record)
+        except Exception:
+            self._call_log_failed()
+            return dataclasses.replace(record, stored=False)
+
+    async def arecord_call(self, call: Call) -> CallRecord:
+        """:meth:`record_call` for an event loop (the store as :meth:`avisit` calls it)."""
+        if not isinstance(call, Call):
+            raise ValueError(f"call: must be a Call, not {type(call).__name__}")
+        call.validate()
+        call_id = call.call_id
+        try:
+            found = await self._awaited(
+                lambda: self._store.find_call(call_id), lambda s: s.find_call(call_id)
+            )
+        except Exception:
+            self._call_log_failed()
+            found = None
+        if found is not None:
+            return dataclasses.replace(found, replayed=True)
+        attribution = await self.aattribute_call(call.number, call.started)
+        record = self._call_record(call, attribution)
+        try:
+            return await self._awaited(
+                lambda: self._store.record_call(record), lambda s: s.record_call(record)
+            )
+        except Exception:
+            self._call_log_failed()
+            return dataclasses.replace(record, stored=False)
+
+    def _call_record(self, call: Call, attribution: Attribution) -> CallRecord:
         try:
             recorded = float(self._clock())
         except Exception:
             recorded = call.started
-        record = CallRecord(call, attribution, recorded)
-        try:
-            return self._store.record_call(record)
-        except Exception:
-            self._log_once("calls", "the call log failed; a call could not be recorded")
-            return dataclasses.replace(record, stored=False)
+        return CallRecord(call, attribution, recorded)
+
+    def _call_log_failed(self) -> None:
+        self._log_once("calls", "the call log failed; a call could not be recorded")
 
     def calls(
         self,
@@ -844,6 +1043,11 @@ class Engine:
         return self._store
 
     @property
+    def awaits_store(self) -> bool:
+        """True when the store is asynchronous: :meth:`avisit` and the ``a*`` methods await it."""
+        return self._astore is not None
+
+    @property
     def clock(self) -> Clock:
         """The clock used when no ``at`` is given."""
         return self._clock
@@ -855,6 +1059,135 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"Engine(pools={list(self._pools)}, store={self._store!r})"
+
+
+def _is_async(store: object) -> bool:
+    """Whether ``store``'s operations are coroutines (an :class:`AsyncStore`)."""
+    redis_module = sys.modules.get("dni_engine.stores.redis")
+    if redis_module is not None and isinstance(store, redis_module.AsyncRedisStore):
+        return True
+    return inspect.iscoroutinefunction(getattr(type(store), "visit", None))
+
+
+async def _in_thread(call: Callable[[], _R]) -> _R:
+    """Run ``call`` on a worker thread: anyio's when installed (asyncio or trio), else asyncio's."""
+    try:
+        import anyio.to_thread  # optional: present wherever ASGI frameworks are
+    except ImportError:
+        return await asyncio.get_running_loop().run_in_executor(None, call)
+    return await anyio.to_thread.run_sync(call)
+
+
+class _OnLoop:
+    """A :class:`Store` over an :class:`AsyncStore`, for the engine's synchronous methods.
+
+    Each operation runs on the event loop the engine's ``a*`` methods last ran
+    on, submitted from the calling worker thread, which waits for it (as a web
+    framework's thread-pooled handlers do). On that loop's own thread, or
+    before any ``a*`` method ran, an operation raises :class:`StoreError`: it
+    could only block the loop it waits for. ``register_pool`` does no I/O and
+    runs anywhere.
+    """
+
+    def __init__(self, store: AsyncStore) -> None:
+        self.inner = store
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def _call(self, make: Callable[[], Coroutine[Any, Any, _R]]) -> _R:
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            raise StoreError(
+                "an asynchronous store answers on its event loop: use the engine's async "
+                "methods (avisit, arecord_call, aattribute_call, aready) there"
+            )
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            raise StoreError(
+                "an asynchronous store cannot be waited for on its own event loop: "
+                "use the engine's async methods (avisit ...)"
+            )
+        future = asyncio.run_coroutine_threadsafe(make(), loop)
+        try:
+            return future.result(_ON_LOOP_WAIT)
+        except concurrent.futures.TimeoutError as exc:
+            future.cancel()
+            raise StoreError("the asynchronous store's event loop did not answer") from exc
+
+    def register_pool(self, terms: PoolTerms, now: float | None = None) -> None:
+        self.inner.register_pool(terms, now)
+
+    def ready(self) -> bool:
+        try:
+            return self._call(self.inner.ready)
+        except StoreError:
+            return False
+
+    def visit(
+        self,
+        visitor_id: str,
+        now: float,
+        claim: ClaimLike | None,
+        client: str | None = None,
+        *,
+        hint: str | None = None,
+    ) -> Decision:
+        return self._call(lambda: self.inner.visit(visitor_id, now, claim, client, hint=hint))
+
+    def release(self, visitor_id: str, now: float) -> Lease | None:
+        return self._call(lambda: self.inner.release(visitor_id, now))
+
+    def attribute(self, number: str, at: float) -> Attribution:
+        return self._call(lambda: self.inner.attribute(number, at))
+
+    def stats(self, pool_key: str, now: float) -> PoolStats:
+        return self._call(lambda: self.inner.stats(pool_key, now))
+
+    def leases(
+        self,
+        *,
+        number: str | None = None,
+        pool_key: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[Lease]:
+        return self._call(
+            lambda: self.inner.leases(number=number, pool_key=pool_key, since=since, until=until)
+        )
+
+    def record_call(self, record: CallRecord) -> CallRecord:
+        return self._call(lambda: self.inner.record_call(record))
+
+    def find_call(self, call_id: str) -> CallRecord | None:
+        return self._call(lambda: self.inner.find_call(call_id))
+
+    def forget(self, visitor_id: str, now: float) -> Forgotten:
+        return self._call(lambda: self.inner.forget(visitor_id, now))
+
+    def calls(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        pool_key: str | None = None,
+        number: str | None = None,
+    ) -> list[CallRecord]:
+        return self._call(lambda: self.inner.calls(since, until, pool_key, number))
+
+    def __repr__(self) -> str:
+        return repr(self.inner)
+
+
+def _takes_hint(store: Store) -> bool:
+    """Whether ``store.visit`` takes the ``hint`` keyword (every store of this package does)."""
+    if type(store).__module__.startswith("dni_engine.stores."):
+        return True  # (a compiled method may not tell its signature)
+    try:
+        parameter = inspect.signature(store.visit).parameters.get("hint")
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return parameter is not None and parameter.kind is inspect.Parameter.KEYWORD_ONLY
 
 
 def _cause() -> str:

@@ -19,6 +19,7 @@ from dni_engine.stores import MemoryStore, Store
 from dni_engine.stores.redis import RedisStore
 from dni_engine.testing import build_pool, source
 from dni_engine.testing.redis_server import RedisCluster, RedisServer
+from tests.conftest import awaited_stores
 
 HUMAN = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
 START = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
@@ -45,6 +46,11 @@ def stores_of_kind(kind: str, request: pytest.FixtureRequest) -> Iterator[StoreM
     """Yield a maker of empty stores of ``kind`` (keyword options go to the store)."""
     if kind == "memory":
         yield lambda **options: MemoryStore(**options)
+        return
+    if kind.endswith("-async"):
+        maker = awaited_stores(kind, request, "calls")
+        yield next(maker)
+        maker.close()
         return
     if kind == "redis":
         server: RedisServer = request.getfixturevalue("redis_server")

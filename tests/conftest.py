@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import itertools
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+import redis.asyncio
+from redis.asyncio.cluster import RedisCluster as AsyncCluster
 
 import dni_engine
 from dni_engine.stores import MemoryStore, Store
-from dni_engine.stores.redis import RedisStore
+from dni_engine.stores.redis import AsyncRedisStore, RedisStore
 from dni_engine.testing.redis_server import RedisCluster, RedisServer
 
 # Test files whose subject the compiled build never compiles: the page rewriter, response
@@ -96,7 +101,105 @@ def seed_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-STORE_KINDS = ("memory", "redis", "redis-cluster")
+STORE_KINDS = ("memory", "redis", "redis-cluster", "redis-async", "redis-cluster-async")
+
+
+class AwaitedStore:
+    """A :class:`Store` running an :class:`AsyncRedisStore`'s coroutines on an event loop.
+
+    The loop runs on a thread of its own, so the store may be called from any
+    thread (as the engine's concurrency tests do) and its connections stay on
+    one loop. Every attribute the async store has is passed through; its
+    coroutines are awaited to the end.
+    """
+
+    def __init__(self, make: Callable[[], AsyncRedisStore], client: Any) -> None:
+        self.client = client
+        """A synchronous client of the same server, for tests that look at the keys."""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self.inner = self.call(_built(make))
+
+    def call(self, awaitable: Any) -> Any:
+        """The result of ``awaitable``, run on the store's loop."""
+        return asyncio.run_coroutine_threadsafe(awaitable, self._loop).result()
+
+    def register_pool(self, terms: Any, now: float | None = None) -> None:
+        self.inner.register_pool(terms, now)
+
+    @property
+    def pool_keys(self) -> tuple[str, ...]:
+        return tuple(self.call(self.inner.pool_keys()))
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if not inspect.iscoroutinefunction(attribute):
+            return attribute
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            return self.call(attribute(*args, **kwargs))
+
+        return run
+
+    def shut(self) -> None:
+        self.call(self.inner.client.aclose())
+        self.client.close()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+
+async def _built(make: Callable[[], AsyncRedisStore]) -> AsyncRedisStore:
+    return make()  # built on the loop that will run it
+
+
+def awaited_stores(
+    kind: str, request: pytest.FixtureRequest, prefix: str
+) -> Iterator[Callable[..., Store]]:
+    """Yield (forever, until closed) a maker of async stores of ``kind`` behind AwaitedStore.
+
+    ``kind`` is ``redis-async`` or ``redis-cluster-async``; each store gets a
+    namespace of its own (``prefix`` and a count) and the maker's keyword
+    options. Closing the generator closes the stores and flushes the servers.
+    """
+    cluster: RedisCluster
+    if kind == "redis-async":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        nodes = [server]
+
+        def connect() -> Any:
+            return redis.asyncio.Redis(host="127.0.0.1", port=server.port)
+    else:
+        cluster = request.getfixturevalue("redis_cluster")
+        nodes = cluster.servers
+
+        def connect() -> Any:
+            return AsyncCluster(host="127.0.0.1", port=cluster.servers[0].port)
+
+    made: list[AwaitedStore] = []
+    counter = itertools.count()
+
+    def make(**options: Any) -> Store:
+        namespace = f"{prefix}{next(counter)}"
+        store = AwaitedStore(
+            lambda: AsyncRedisStore(
+                connect(), namespace=namespace, new_namespace=True, timeout=2.0, **options
+            ),
+            nodes[0].client() if kind == "redis-async" else cluster.client(),
+        )
+        made.append(store)
+        return cast(Store, store)
+
+    try:
+        while True:
+            yield make
+    finally:
+        for store in made:
+            store.shut()
+        for node in nodes:
+            with node.client() as direct:
+                direct.flushall()
 
 
 @pytest.fixture(scope="session")
@@ -131,6 +234,11 @@ def store_factory(store_kind: str, request: pytest.FixtureRequest) -> Iterator[C
     kind = store_kind
     if kind == "memory":
         yield MemoryStore
+        return
+    if kind.endswith("-async"):
+        maker = awaited_stores(kind, request, "test")
+        yield lambda: next(maker)()
+        maker.close()
         return
     if kind == "redis":
         server: RedisServer = request.getfixturevalue("redis_server")

@@ -34,7 +34,7 @@ from tests.calls_site import (
     stored_text,
     stores_of_kind,
 )
-from tests.conftest import STORE_KINDS
+from tests.conftest import STORE_KINDS, AwaitedStore
 
 AD = "https://shop.example/cars?gclid=EAIaIQobChMI_Ab-1&utm_source=google&utm_medium=cpc&utm_campaign=Spring%20Sale#top"
 
@@ -341,7 +341,7 @@ def test_a_failing_store_answers_an_unstored_record_without_raising() -> None:
 
 def test_the_call_log_survives_a_script_flush(make_redis_store: StoreMaker) -> None:
     store = make_redis_store()
-    assert isinstance(store, RedisStore)
+    assert isinstance(store, RedisStore | AwaitedStore)
     engine = site(store)
     engine.record_call(Call("before", ALL_NUMBERS[0], START))
     store.client.script_flush()
@@ -354,7 +354,7 @@ def test_a_lease_record_with_unreadable_facts_has_none(
     make_redis_store: StoreMaker, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = make_redis_store()
-    assert isinstance(store, RedisStore)
+    assert isinstance(store, RedisStore | AwaitedStore)
     engine = site(store)
     engine.visit("alice", AD, GOOGLE, HUMAN)
     client = store.client

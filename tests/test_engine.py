@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import random
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from dni_engine import Attribution, Decision, Engine, PoolOptions
+from dni_engine.calls import Call
 from dni_engine.errors import ConfigError
 from dni_engine.leases import ClaimLike, Lease, PoolStats, PoolTerms, SimulatedClock
 from dni_engine.schema import AnyPool, NumberPool, NumberPoolRequest
@@ -479,7 +481,13 @@ def test_end_session(clock: SimulatedClock) -> None:
 
 
 # Each example of the machine is a few hundred store calls: fewer of them over the network.
-MACHINE_EXAMPLES = {"memory": 300, "redis": 100, "redis-cluster": 30}
+MACHINE_EXAMPLES = {
+    "memory": 300,
+    "redis": 100,
+    "redis-cluster": 30,
+    "redis-async": 50,
+    "redis-cluster-async": 20,
+}
 
 
 def test_state_machine(store_factory: StoreFactory, store_kind: str) -> None:
@@ -557,3 +565,76 @@ def test_demo_plays_the_examples(capsys: pytest.CaptureFixture[str]) -> None:
         assert outcome in out
     assert "pool 31850 only" in out  # the late call
     assert "1.00" in out
+
+
+# ---- the async entry points ---------------------------------------------------------------
+
+
+def test_the_async_entry_points_answer_as_the_sync_ones(
+    store_factory: StoreFactory, clock: SimulatedClock
+) -> None:
+    engine = Engine(brand_and_ads(), store_factory(), clock=clock)
+
+    async def run() -> list[Any]:
+        first = await engine.avisit("alice", AD, GOOGLE, HUMAN)
+        again = await engine.avisit("alice", HOME, None, HUMAN, hint=first.pool_key)
+        minted = await engine.avisit("bob", HOME, None, HUMAN, hint="\x00new")
+        bot = await engine.avisit("carol", AD, GOOGLE, "Googlebot/2.1")
+        invalid = await engine.avisit("", AD, GOOGLE, HUMAN)
+        attributed = await engine.aattribute_call(first.number, clock())
+        call = Call("c-1", str(first.number), clock())
+        recorded = await engine.arecord_call(call)
+        replayed = await engine.arecord_call(call)
+        return [
+            first,
+            again,
+            minted,
+            bot,
+            invalid,
+            attributed,
+            recorded,
+            replayed,
+            await engine.aready(),
+        ]
+
+    first, again, minted, bot, invalid, attributed, recorded, replayed, ready = asyncio.run(run())
+    assert (first.outcome, again.outcome, minted.outcome) == ("new", "kept", "no_match")
+    assert again.lease_id == first.lease_id
+    assert (bot.outcome, invalid.outcome) == ("bot", "invalid_visitor")
+    assert attributed.lease is not None
+    assert attributed.lease.lease_id == first.lease_id
+    assert recorded.stored
+    assert not recorded.replayed
+    assert replayed.replayed
+    assert ready
+    assert engine.visit("alice", HOME, None, HUMAN).lease_id == first.lease_id
+
+
+def test_avisit_never_raises_and_runs_a_store_doing_io_off_the_loop(
+    clock: SimulatedClock,
+) -> None:
+    store = FlakyStore()
+    engine = Engine(brand_and_ads(), store, clock=clock)
+    threads: list[threading.Thread] = []
+    inner_visit = store.inner.visit
+
+    def recording(visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
+        threads.append(threading.current_thread())
+        if store.down:
+            raise StoreError("connection refused")
+        return inner_visit(visitor_id, now, claim)
+
+    store.visit = recording  # type: ignore[method-assign]
+
+    async def run() -> tuple[Decision, Decision, threading.Thread]:
+        ok = await engine.avisit("alice", AD, GOOGLE, HUMAN, hint="2")
+        store.down = True
+        down = await engine.avisit("bob", AD, GOOGLE, HUMAN)
+        return ok, down, threading.current_thread()
+
+    ok, down, loop_thread = asyncio.run(run())
+    assert ok.outcome == "new"
+    assert threads
+    assert loop_thread not in threads  # called on a worker thread, without a hint
+    assert down.outcome == "store_unavailable"
+    assert down.pool_key == "2"

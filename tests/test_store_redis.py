@@ -34,6 +34,7 @@ from dni_engine.leases import (
 )
 from dni_engine.schema import NumberPool
 from dni_engine.stores import MemoryStore, Store, StoreError
+from dni_engine.stores.base import NEW_VISITOR
 from dni_engine.stores.breaker import CircuitBreaker
 from dni_engine.stores.redis import RedisStore
 from dni_engine.testing import build_pool, source
@@ -243,50 +244,59 @@ def test_parity_on_a_cluster(redis_cluster: RedisCluster) -> None:
 # ---- round trips and keys -----------------------------------------------------------------
 
 
-class CountingRedis(redis.Redis):
-    """A client that counts round trips: single commands and pipeline executions."""
+class CountingConnection(redis.Connection):
+    """A connection that counts round trips: each write of commands is one."""
 
-    round_trips = 0
+    round_trips = 0  # counted on the class: every connection of the test's pool
 
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        self.round_trips += 1
-        return super().execute_command(*args, **options)
-
-    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
-        pipe = super().pipeline(transaction, shard_hint)
-        execute = pipe.execute
-
-        def counted(raise_on_error: bool = True) -> Any:
-            self.round_trips += 1
-            return execute(raise_on_error)
-
-        pipe.execute = counted  # type: ignore[method-assign]
-        return pipe
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.round_trips += 1
+        super().send_packed_command(command, check_health)
 
 
-def test_a_visit_takes_at_most_two_round_trips(redis_server: RedisServer) -> None:
-    client = CountingRedis(host="127.0.0.1", port=redis_server.port)
+def counting_client(server: RedisServer) -> redis.Redis:
+    pool = redis.ConnectionPool(
+        host="127.0.0.1", port=server.port, connection_class=CountingConnection
+    )
+    return redis.Redis(connection_pool=pool)
+
+
+def test_a_visit_takes_one_round_trip_in_the_common_cases(redis_server: RedisServer) -> None:
+    client = counting_client(redis_server)
     namespace = f"trips{next(names)}"
     store = RedisStore(client, namespace=namespace)
-    store.register_pool(PoolTerms("ads", "Ads", numbers("1", 3), HOLD))
+    store.register_pool(PoolTerms("ads", "Ads", numbers("1", 5), HOLD))
     store.register_pool(PoolTerms("brand", "Brand", numbers("2", 3), HOLD))
     client.script_flush()  # the first visit reloads the scripts (NOSCRIPT) and still succeeds
     assert store.visit("warm", START, Claim("ads")).outcome == "new"
 
-    def trips(visitor: str, claim: Claim | None) -> tuple[str, int]:
-        before = client.round_trips
-        outcome = store.visit(visitor, START + 1, claim).outcome
-        return outcome, client.round_trips - before
+    def trips(visitor: str, claim: Claim | None, hint: str | None = None) -> tuple[str, int]:
+        before = CountingConnection.round_trips
+        outcome = store.visit(visitor, START + 1, claim, hint=hint).outcome
+        return outcome, CountingConnection.round_trips - before
 
-    assert trips("a", Claim("ads")) == ("new", 2)  # GET hint; script + SET hint
-    assert trips("a", Claim("ads")) == ("kept", 2)
-    assert trips("a", None) == ("kept", 2)
-    assert trips("a", Claim("brand")) == ("kept", 2)  # first touch: kept in the hinted pool
+    # A first visit without a hint: the claimed pool keeps no lease; then script + SET hint.
+    assert trips("a", Claim("ads")) == ("new", 2)
+    assert trips("a", Claim("ads")) == ("kept", 1)  # the claimed pool's script + GETEX hint
+    assert trips("a", None) == ("kept", 2)  # GETEX hint; the hinted pool's script
+    assert trips("a", None, hint="ads") == ("kept", 1)  # the cookie's hint: its script + GETEX
+    assert trips("a", Claim("brand"), hint="ads") == ("kept", 1)  # first touch: kept
+    assert trips("a", Claim("brand")) == ("kept", 2)  # brand keeps nothing; GETEX says ads
     assert trips("nobody", None) == ("no_match", 1)
+    assert trips("minted", None, hint=NEW_VISITOR) == ("no_match", 0)
+    assert trips("minted", Claim("brand"), hint=NEW_VISITOR) == ("new", 1)  # script + SET hint
+    assert trips("minted", Claim("brand"), hint="brand") == ("kept", 1)
+    # A hint naming a pool this store does not know, or garbage, is ignored.
+    assert trips("minted", Claim("brand"), hint="nowhere") == ("kept", 1)
     client.delete(f"{namespace}:{{v:a}}")  # a lost hint: the claimed pool's script still knows
-    assert trips("a", Claim("ads")) == ("kept", 2)
-    client.set(f"{namespace}:{{v:b}}", "brand")  # a stale hint costs one more, in its claim
+    assert trips("a", Claim("ads")) == ("kept", 1)
+    assert trips("a", Claim("ads"), hint="brand") == ("kept", 2)  # a wrong hint costs one more
+    client.set(f"{namespace}:{{v:b}}", "brand")  # a stale hint key costs one more, in its claim
     assert trips("b", Claim("ads")) == ("new", 3)
+    # A stale cookie hint: nothing live there, and the hint key names no pool: take.
+    assert trips("c", Claim("ads"), hint="brand") == ("new", 2)
+    assert [lease.pool_key for lease in store.leases() if lease.visitor_id == "c"] == ["ads"]
+    assert trips("c", None, hint="ads") == ("kept", 1)
     client.close()
 
 

@@ -6,11 +6,12 @@ import asyncio
 import gzip
 import threading
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, cast
 
 import brotli
 import httpx
 import pytest
+import redis.asyncio
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse as FastHTML
 from starlette.applications import Starlette
@@ -27,6 +28,9 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from dni_engine import Engine
+from dni_engine.leases import Attribution
+from dni_engine.stores.redis import AsyncRedisStore
+from dni_engine.testing.redis_server import RedisServer
 from dni_engine.web import SKIP_HEADER, ASGIMiddleware, skip
 from dni_engine.web.core import decode_landing, encode_landing
 from tests.web_site import (
@@ -157,7 +161,7 @@ def test_an_ad_visitor_gets_a_pool_number_in_text_and_links(client: TestClient) 
     assert response.headers["vary"] == "Cookie"
     assert response.headers["etag"] == 'W/"v1"'
     names = sorted(c.partition("=")[0] for c in set_cookies(response))
-    assert names == ["dni_landing", "dni_number", "dni_visitor"]
+    assert names == ["dni_landing", "dni_lease", "dni_number", "dni_visitor"]
     for c in set_cookies(response):  # the number cookie is read by the page's script
         wanted = "Secure; SameSite=Lax" if c.startswith("dni_number=") else "Secure; HttpOnly;"
         assert wanted in c
@@ -168,7 +172,11 @@ def test_the_same_number_on_the_next_pages(client: TestClient) -> None:
     for path in ("/about", "/", "/about?x=1"):
         response = client.get(path, headers={"Referer": f"{BASE}/"})
         assert shown(response.text) == number
-        assert [c.partition("=")[0] for c in set_cookies(response)] == ["dni_landing", "dni_number"]
+        assert [c.partition("=")[0] for c in set_cookies(response)] == [
+            "dni_landing",
+            "dni_number",
+            "dni_lease",
+        ]
 
 
 def test_a_crawler_gets_the_original_page_and_no_cookie() -> None:
@@ -222,7 +230,7 @@ def test_head_is_answered_like_get_without_a_body(client: TestClient) -> None:
     response = client.head("/?gclid=abc")
     assert response.status_code == 200
     assert response.content == b""
-    assert len(set_cookies(response)) == 3  # visitor, landing, number
+    assert len(set_cookies(response)) == 4  # visitor, landing, number, lease
     assert "content-length" not in response.headers
     assert response.headers["cache-control"].startswith("private")
     # The HEAD took the lease the GET then shows.
@@ -553,3 +561,63 @@ def test_a_malformed_scope_never_breaks_the_response(change: dict[str, Any]) -> 
     sent = _drive(ASGIMiddleware(raw, make_engine(), secret=SECRET), scope)
     assert sent[0]["status"] == 200
     assert b"".join(m.get("body", b"") for m in sent[1:])
+
+
+class LoopedStore:
+    """An AsyncRedisStore recording the thread each visit ran on (a wrapper, as FlakyStore is)."""
+
+    def __init__(self, inner: AsyncRedisStore) -> None:
+        self.inner = inner
+        self.threads: list[threading.Thread] = []
+
+    async def visit(
+        self, visitor_id: str, now: float, claim: Any, client: Any = None, *, hint: Any = None
+    ) -> Any:
+        self.threads.append(threading.current_thread())
+        return await self.inner.visit(visitor_id, now, claim, client, hint=hint)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_the_async_redis_store_answers_page_views_on_the_event_loop(
+    redis_server: RedisServer,
+) -> None:
+    api = FastAPI()
+
+    @api.get("/", response_class=FastHTML)
+    async def home() -> str:
+        LOOP_THREADS.append(threading.current_thread())
+        return PAGE
+
+    async def visit() -> tuple[list[httpx.Response], Attribution, Attribution]:
+        client = redis.asyncio.Redis(host="127.0.0.1", port=redis_server.port)
+        store = LoopedStore(AsyncRedisStore(client, namespace="asgi-async", new_namespace=True))
+        engine = make_engine(store=cast(Any, store))
+        app = ASGIMiddleware(api, engine, secret=SECRET)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=NAVIGATE) as c:
+            responses = [
+                await c.get("/?gclid=abc"),
+                await c.get("/", headers={"Referer": f"{BASE}/"}),
+                await c.get("/"),
+            ]
+        # The engine's synchronous methods reach the store from a worker thread, on this loop;
+        # on the loop's own thread they would block it, and find the store unavailable.
+        found = await asyncio.to_thread(engine.attribute_call, AD_NUMBERS[0])
+        on_loop = engine.attribute_call(AD_NUMBERS[0])
+        assert store.threads
+        assert set(store.threads) <= set(LOOP_THREADS)  # awaited on the loop, no thread
+        await client.aclose()
+        return responses, found, on_loop
+
+    LOOP_THREADS.clear()
+    (first, second, third), found, on_loop = asyncio.run(visit())
+    assert shown(first.text) == AD_NUMBERS[0]
+    assert shown(second.text) == AD_NUMBERS[0]
+    assert shown(third.text) == AD_NUMBERS[0]
+    cookies = {c.partition("=")[0] for c in set_cookies(second)}
+    assert "dni_lease" in cookies
+    assert found.kind == "lease"
+    assert found.number == AD_NUMBERS[0]
+    assert on_loop.kind == "store_unavailable"

@@ -14,13 +14,18 @@ import pytest
 
 from dni_engine.errors import ConfigError
 from dni_engine.landing import Landing
+from dni_engine.leases import ClaimLike, Decision
+from dni_engine.stores import MemoryStore
+from dni_engine.stores.base import NEW_VISITOR
 from dni_engine.web import DEBUG_HEADER, SKIP_HEADER, PageRequest, WebConfig, WebCore, skip
 from dni_engine.web.core import (
     MAX_LANDING_COOKIE,
     PageView,
     ResponsePlan,
     decode_landing,
+    decode_lease_hint,
     encode_landing,
+    encode_lease_hint,
     parse_cookies,
 )
 from tests.web_site import BROWSER, CRAWLER, OVERFLOW, PAGE, SECRET, FlakyStore, make_engine
@@ -201,7 +206,82 @@ def test_a_returning_visitor_keeps_id_and_number_and_gets_no_new_visitor_cookie(
     assert second.decision.outcome == "kept"
     assert second.decision.number == first.decision.number
     assert second.decision.visitor_id == first.decision.visitor_id
-    assert set(cookies_of(second)) == {"dni_landing", "dni_number"}
+    assert set(cookies_of(second)) == {"dni_landing", "dni_number", "dni_lease"}
+
+
+class HintedStore:
+    """A memory store recording the hint of each visit (a wrapper: see FlakyStore)."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryStore()
+        self.hints: list[str | None] = []
+
+    def visit(
+        self, visitor_id: str, now: float, claim: ClaimLike | None, *, hint: str | None = None
+    ) -> Decision:
+        self.hints.append(hint)
+        return self.inner.visit(visitor_id, now, claim, hint=hint)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_the_lease_cookie_gives_the_store_its_hint() -> None:
+    store = HintedStore()
+    web = core(engine=make_engine(store=store))
+    jar: dict[str, str] = {}
+    first = browse(web, request(), jar)
+    assert first.decision is not None
+    assert first.decision.outcome == "new"
+    assert store.hints == [NEW_VISITOR]  # a visitor id minted for this page view
+    visitor, pool_key = first.decision.visitor_id, first.decision.pool_key
+    lease = cookies_of(first)["dni_lease"]
+    assert lease.endswith("; Max-Age=1800; Path=/; Secure; HttpOnly; SameSite=Lax")
+    assert decode_lease_hint(cookie_value(lease), visitor, web.config.secret_bytes) == pool_key
+    second = browse(web, request("https://shop.example.com/contact"), jar)
+    assert second.decision is not None
+    assert second.decision.outcome == "kept"
+    assert store.hints[-1] == pool_key
+    # A tampered cookie, or one signed for another visitor, is no hint; the visit is the same.
+    for forged in (
+        jar["dni_lease"][:-2] + "AA",
+        encode_lease_hint("2", "someone else", web.config.secret_bytes),
+        encode_lease_hint("2", visitor, b"another secret of 32 bytes or more!"),
+    ):
+        third = browse(web, request(), {**jar, "dni_lease": forged})
+        assert third.decision is not None
+        assert third.decision.outcome == "kept"
+        assert store.hints[-1] is None
+    # A wrong pool in a validly signed cookie costs the store time, never the decision.
+    wrong = encode_lease_hint("2" if pool_key == "1" else "1", visitor, web.config.secret_bytes)
+    fourth = browse(web, request(), {**jar, "dni_lease": wrong})
+    assert fourth.decision is not None
+    assert fourth.decision.outcome == "kept"
+    assert fourth.decision.number == first.decision.number
+
+
+def test_a_visitor_without_a_lease_has_the_lease_cookie_cleared() -> None:
+    web = core(engine=make_engine(ad_numbers=1))
+    assert view(web).respond(200, HTML).decision is not None  # takes the one ad number
+    visitor = "v" * 22
+    stale = encode_lease_hint("1", visitor, web.config.secret_bytes)
+    cookies = {"dni_visitor": visitor, "dni_lease": stale}
+    plan = view(web, request(cookies=cookies)).respond(200, HTML)
+    assert plan.decision is not None
+    assert plan.decision.outcome == "overflow"
+    assert cookies_of(plan)["dni_lease"].startswith("dni_lease=; Max-Age=0;")
+    refused = core(consent=lambda r: False)
+    plan = view(refused, request(cookies=cookies)).respond(200, HTML)
+    assert cookies_of(plan)["dni_lease"].startswith("dni_lease=; Max-Age=0;")
+
+
+def test_lease_hint_values_are_checked() -> None:
+    secret = b"k" * 32
+    value = encode_lease_hint("pool-41001", "visitor", secret)
+    assert decode_lease_hint(value, "visitor", secret) == "pool-41001"
+    for bad in (None, 7, "", ".", "abc", value + "x", "x" * 500, "é." + value.split(".")[1]):
+        assert decode_lease_hint(bad, "visitor", secret) is None
+    assert decode_lease_hint(value, "other", secret) is None
 
 
 def test_a_cookie_that_is_not_ours_is_replaced() -> None:
@@ -447,7 +527,7 @@ def test_head_is_answered_like_get_without_a_body() -> None:
     assert plan.decision is not None
     assert plan.decision.number is not None
     assert plan.body is None
-    assert set(cookies_of(plan)) == {"dni_visitor", "dni_landing", "dni_number"}
+    assert set(cookies_of(plan)) == {"dni_visitor", "dni_landing", "dni_number", "dni_lease"}
     assert values(plan, "content-length") == []
     assert values(plan, "etag") == ['W/"e"']
 

@@ -448,12 +448,12 @@ def test_the_landing_context_comes_from_the_body_and_first_touch_holds() -> None
     assert answer["number"] == AD_NUMBERS[0]
     assert answer["fragments"] == [["Call 0117 496 0000"]]
     jar = cookies_set(first)
-    assert set(jar) == {"dni_visitor", "dni_landing", "dni_number"}
+    assert set(jar) == {"dni_visitor", "dni_landing", "dni_number", "dni_lease"}
     # The next page, no gclid: the same visitor keeps the ad number.
     second, again = swap(endpoint, f"{BASE}/about", cookies=jar, referrer=f"{BASE}/")
     assert again["outcome"] == "kept"
     assert again["number"] == AD_NUMBERS[0]
-    assert set(cookies_set(second)) == {"dni_landing", "dni_number"}
+    assert set(cookies_set(second)) == {"dni_landing", "dni_number", "dni_lease"}
     # Without the body's gclid the catch-all pool answers: the request line is not read.
     _, other = swap(endpoint, f"{BASE}/")
     assert other["number"] == ALL_NUMBERS[0]
@@ -918,8 +918,9 @@ def test_a_page_view_clears_the_number_cookie_when_no_lease_is_held() -> None:
     assert lines == ["dni_number=; Max-Age=0; Path=/; Secure; SameSite=Lax"]
 
 
-def test_the_number_cookie_can_be_turned_off() -> None:
-    web = WebCore(make_engine(), WebConfig(secret=SECRET, number_cookie_name=None))
+def test_the_number_and_lease_cookies_can_be_turned_off() -> None:
+    config = WebConfig(secret=SECRET, number_cookie_name=None, lease_cookie_name=None)
+    web = WebCore(make_engine(), config)
     view = web.begin(PageRequest("GET", f"{BASE}/", {"user-agent": BROWSER}))
     assert view is not None
     plan = view.respond(200, [("Content-Type", "text/html")])

@@ -135,6 +135,7 @@ def test_an_ad_visitor_gets_a_pool_number_in_text_and_links() -> None:
     assert response.headers["ETag"] == 'W/"v1"'
     assert sorted(c.partition("=")[0] for c in set_cookies(response)) == [
         "dni_landing",
+        "dni_lease",
         "dni_number",
         "dni_visitor",
     ]
@@ -150,7 +151,11 @@ def test_the_same_number_on_the_next_pages() -> None:
     for path in ("/about", "/", "/about?x=1"):
         response = get(client, path, Referer=f"https://{HOST}/")
         assert shown(response.get_data()) == number
-        assert [c.partition("=")[0] for c in set_cookies(response)] == ["dni_landing", "dni_number"]
+        assert [c.partition("=")[0] for c in set_cookies(response)] == [
+            "dni_landing",
+            "dni_number",
+            "dni_lease",
+        ]
 
 
 def test_a_crawler_gets_the_original_page_and_no_cookie() -> None:
@@ -196,7 +201,7 @@ def test_head_is_answered_like_get_without_a_body() -> None:
     response = get(client, "/?gclid=abc", method="HEAD")
     assert response.status_code == 200
     assert response.get_data() == b""
-    assert len(set_cookies(response)) == 3  # visitor, landing, number
+    assert len(set_cookies(response)) == 4  # visitor, landing, number, lease
     assert "Content-Length" not in response.headers
     assert shown(get(client, "/about").get_data()) == AD_NUMBERS[0]
 
@@ -284,7 +289,7 @@ def test_a_plain_wsgi_app_using_write() -> None:
 
     response = get(site(app=app), "/?gclid=abc")
     assert response.get_data(as_text=True) == STREAMED_SWAPPED
-    assert len(set_cookies(response)) == 3  # visitor, landing, number
+    assert len(set_cookies(response)) == 4  # visitor, landing, number, lease
 
 
 class _Body:

@@ -80,6 +80,8 @@ from dni_engine.leases import Attribution, ClaimLike, Decision, Lease, PoolStats
 __all__ = [
     "DEFAULT_CALL_CAPACITY",
     "DEFAULT_CALL_RETENTION",
+    "NEW_VISITOR",
+    "AsyncStore",
     "ConflictKind",
     "Forgotten",
     "Store",
@@ -93,6 +95,11 @@ DEFAULT_CALL_RETENTION: Final = 90 * 86_400.0
 """Seconds a call stays in a store's call log by default (90 days)."""
 DEFAULT_CALL_CAPACITY: Final = 100_000
 """How many calls a store's call log keeps by default."""
+NEW_VISITOR: Final = "\x00new"
+"""The ``hint`` of a visit by a visitor id minted for this very request (no state can exist).
+
+Any other hint names the pool the caller believes holds the visitor's live lease.
+"""
 
 
 class StoreError(DniError):
@@ -210,14 +217,25 @@ class Store(Protocol):
         ...
 
     def visit(
-        self, visitor_id: str, now: float, claim: ClaimLike | None, client: str | None = None
+        self,
+        visitor_id: str,
+        now: float,
+        claim: ClaimLike | None,
+        client: str | None = None,
+        *,
+        hint: str | None = None,
     ) -> Decision:
         """Take, keep, switch or recycle a number for one visit (see the module doc).
 
         ``client`` is the visit's client key for the cap of step 4a (``None``:
         no cap applies, and the lease counts for no client).
 
-        Raises :class:`StoreError` for a claim on a pool that is not registered.
+        ``hint`` is untrusted advice that may save a networked store a round
+        trip: the key of the pool the caller believes holds the visitor's live
+        lease, or :data:`NEW_VISITOR` for a visitor id minted for this request.
+        A wrong or stale pool hint may cost time, never change the decision; a
+        store may ignore hints. Raises :class:`StoreError` for a claim on a
+        pool that is not registered.
         """
         ...
 
@@ -280,4 +298,79 @@ class Store(Protocol):
         ``pool_key`` keeps calls attributed to that pool (lease or pool level),
         ``number`` calls to that E.164 number.
         """
+        ...
+
+
+@runtime_checkable
+class AsyncStore(Protocol):
+    """A :class:`Store` whose operations are coroutines.
+
+    :class:`~dni_engine.stores.redis.AsyncRedisStore` is one. Every method
+    but ``register_pool`` (no I/O: pools are registered by the first
+    operation the back end answers) has the contract of its :class:`Store`
+    namesake and is awaited.
+    """
+
+    def register_pool(self, terms: PoolTerms, now: float | None = None) -> None:
+        """Add a pool, or update its terms, to register at the first operation (no I/O)."""
+
+    async def ready(self) -> bool:
+        """True when the back end answers and holds every pool; never raises."""
+        ...
+
+    async def visit(
+        self,
+        visitor_id: str,
+        now: float,
+        claim: ClaimLike | None,
+        client: str | None = None,
+        *,
+        hint: str | None = None,
+    ) -> Decision:
+        """As :meth:`Store.visit`."""
+        ...
+
+    async def release(self, visitor_id: str, now: float) -> Lease | None:
+        """As :meth:`Store.release`."""
+        ...
+
+    async def attribute(self, number: str, at: float) -> Attribution:
+        """As :meth:`Store.attribute`."""
+        ...
+
+    async def stats(self, pool_key: str, now: float) -> PoolStats:
+        """As :meth:`Store.stats`."""
+        ...
+
+    async def leases(
+        self,
+        *,
+        number: str | None = None,
+        pool_key: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[Lease]:
+        """As :meth:`Store.leases`."""
+        ...
+
+    async def record_call(self, record: CallRecord) -> CallRecord:
+        """As :meth:`Store.record_call`."""
+        ...
+
+    async def find_call(self, call_id: str) -> CallRecord | None:
+        """As :meth:`Store.find_call`."""
+        ...
+
+    async def forget(self, visitor_id: str, now: float) -> Forgotten:
+        """As :meth:`Store.forget`."""
+        ...
+
+    async def calls(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        pool_key: str | None = None,
+        number: str | None = None,
+    ) -> list[CallRecord]:
+        """As :meth:`Store.calls`."""
         ...

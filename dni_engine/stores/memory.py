@@ -425,9 +425,15 @@ class MemoryStore:
     # ---- the per-visit operation --------------------------------------------------
 
     def visit(
-        self, visitor_id: str, now: float, claim: ClaimLike | None, client: str | None = None
+        self,
+        visitor_id: str,
+        now: float,
+        claim: ClaimLike | None,
+        client: str | None = None,
+        *,
+        hint: str | None = None,
     ) -> Decision:
-        """Take, keep, switch or recycle a number (see :class:`Store`)."""
+        """Take, keep, switch or recycle a number (see :class:`Store`); ``hint`` is ignored."""
         if self._pid != _pid:
             self._forked()
         with self._lock:

@@ -7,7 +7,11 @@ arguments and replies; loaded once, called by SHA, reloaded after ``NOSCRIPT``)
 that runs the visit algorithm of :mod:`dni_engine.stores.base` atomically on
 the server, so its behaviour is that of
 :class:`~dni_engine.stores.memory.MemoryStore`, checked by running the same
-test-suite against both.
+test-suite against both. :class:`AsyncRedisStore` is the same store on
+``redis.asyncio`` for an event loop: every operation is written once, as a
+generator that yields the commands of each round trip and receives their
+replies, and each class drives those generators over its own client, so the
+two behave alike (the same test-suite runs both) and may share a namespace.
 
 **Keys.** Everything about one pool carries the pool's hash tag, so it lives
 in one cluster slot (``<ns>`` is the ``namespace``, ``dni`` by default)::
@@ -37,15 +41,28 @@ only the hints carry a TTL); the store checks the policy at its first
 registration and warns when it is ``allkeys-*`` (or that it could not check,
 where ``CONFIG`` is refused).
 
-**A visit** is at most two round trips in the common case. The first,
-``GETEX``, reads the visitor's hint and refreshes its expiry. A returning
-visitor's second is the script of the hinted pool; a visitor without a hint
-gets the claimed pool's script pipelined with ``SET`` of the new hint; a
-visitor without a hint and without a match stops after the first. The script
-is authoritative: it re-checks the visitor's lease inside its pool, so a stale
-hint (its lease ended, or it names a pool the claim does not) costs one more
-round trip, in the claimed pool. Hints expire ``hint_ttl`` seconds of server
-time after the visitor's last visit.
+**A visit** is one round trip in the common cases: the script of the pool
+the visitor most likely holds a lease in (the pool named by the caller's
+``hint``, else the claimed pool), pipelined with ``GETEX`` of the visitor's
+hint key, which reads it and refreshes its expiry. That script keeps a live
+lease there (or offers a last-touch switch) but takes none, since only the
+hint key can tell whether the visitor holds a lease in another pool. When it
+finds no lease, the hint key decides: naming another pool, that pool's
+script runs next (the visitor keeps their lease there, or switches); naming
+nothing, the claimed pool's script takes a number, pipelined with ``SET`` of
+the new hint (a second round trip); without a claim the visit is
+``no_match``. A visit without a hint and without a claim reads the hint key
+first. A visitor id the caller minted for this request
+(``hint=NEW_VISITOR``; the web integration passes it) cannot hold a lease, so
+its first visit is the claimed pool's script and ``SET`` of the hint in one
+round trip, and no round trip at all without a claim. The scripts are
+authoritative: a wrong or stale hint (its lease ended, or it names a pool the
+claim does not) costs a round trip, never a decision. Hints expire
+``hint_ttl`` seconds of server time after the visitor's last visit. On a
+standalone Redis the commands of a round trip are written to one pooled
+connection at once and their raw replies read in order, without redis-py's
+per-command and pipeline machinery; on a cluster they go through its pipeline
+(a script and the hint key live in two slots, maybe on two nodes).
 
 **What is not atomic.** Each script is atomic inside its pool; nothing spans
 two pools, because two pools may live on two cluster nodes:
@@ -137,14 +154,17 @@ import math
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from importlib import resources
-from typing import Any, Final, NamedTuple, TypeVar, cast
+from typing import Any, Final, NamedTuple, TypeAlias, TypeVar, cast
 
 from dni_engine.extras import MissingExtra
 
 try:
     import redis
+    import redis.asyncio
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+    from redis.asyncio.retry import Retry as AsyncRetry
     from redis.backoff import NoBackoff
     from redis.cluster import RedisCluster
     from redis.exceptions import (
@@ -179,6 +199,7 @@ from dni_engine.leases import (
 from dni_engine.stores.base import (
     DEFAULT_CALL_CAPACITY,
     DEFAULT_CALL_RETENTION,
+    NEW_VISITOR,
     ConflictKind,
     Forgotten,
     StoreError,
@@ -186,6 +207,14 @@ from dni_engine.stores.base import (
     number_conflicts,
 )
 from dni_engine.stores.breaker import DEFAULT_OPEN_SECONDS, BreakerState, CircuitBreaker
+
+_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:  # the redis extra brings hiredis; without it, redis-py packs the commands
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:
+    _pack = None
+else:
+    _pack = _hiredis_pack
 
 __all__ = [
     "CALLS_SCRIPT",
@@ -199,6 +228,8 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "POOL_SCRIPT",
     "REGISTRY_SCRIPT",
+    "AsyncRedisClient",
+    "AsyncRedisStore",
     "BreakerState",
     "CircuitBreaker",
     "RedisClient",
@@ -211,6 +242,8 @@ _T = TypeVar("_T")
 
 RedisClient = redis.Redis | RedisCluster
 """A client the store accepts: standalone Redis or Redis Cluster."""
+AsyncRedisClient = redis.asyncio.Redis | AsyncRedisCluster
+"""A client the async store accepts: ``redis.asyncio``'s standalone or cluster client."""
 
 DEFAULT_NAMESPACE: Final = "dni"
 DEFAULT_CONNECT_TIMEOUT: Final = 0.05
@@ -232,6 +265,35 @@ _OUTAGES: Final[tuple[type[BaseException], ...]] = (
     RedisClusterException,
     OSError,
 )
+_CAUGHT: Final[tuple[type[BaseException], ...]] = (RedisError, *_OUTAGES)
+
+_Gen: TypeAlias = Generator[Sequence[tuple[Any, ...]], list[Any], _T]
+"""An operation: it yields each round trip's commands and receives their replies.
+
+A failed round trip is thrown into it as :class:`StoreError`. Its value is the
+operation's result. :class:`RedisStore` and :class:`AsyncRedisStore` drive the
+same generators, so the algorithms are written once, without I/O.
+"""
+
+_POLICY: Final[Sequence[tuple[Any, ...]]] = (("CONFIG", "GET", "maxmemory-policy"),)
+"""The round trip reading the eviction policy: sent to every node, and its failure is
+answered (as the exception) rather than raised."""
+
+
+def _missing_script(results: Sequence[object]) -> bool:
+    """Whether a reply says a script is not loaded on the server (``NOSCRIPT``)."""
+    return any(isinstance(r, NoScriptError) for r in results)
+
+
+def _raise_first(results: Sequence[object]) -> None:
+    """Raise the first error reply of a round trip, if any."""
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+
+
+# The visit arguments after the mode for a visit without a claim (see the script's header).
+_NO_CLAIM: Final = ("-", "0", "0", "", "0", "-", "0", "0", "")
 # The KEYS of the pool script, in its order.
 _POOL_KEYS: Final = ("cfg", "free", "live", "holder", "visitors", "log", "order")
 
@@ -378,41 +440,52 @@ _CALLS_SHA: Final = _sha(CALLS_SCRIPT)
 _CALL_KEYS: Final = ("records", "times", "meta")
 
 
-class RedisStore:
-    """A :class:`~dni_engine.stores.base.Store` on Redis or Redis Cluster (see the module doc).
+def _packed(conn: Any, commands: Sequence[tuple[Any, ...]]) -> Any:
+    """``commands`` in the Redis protocol, as one write's chunks (packed as redis-py does)."""
+    pack = _pack
+    if pack is None:
+        return conn.pack_commands(commands)
+    return [b"".join([pack(command) for command in commands])]
 
-    ``client`` is a ``redis.Redis``, a ``redis.cluster.RedisCluster``, or a URL
-    (``redis://host:port/db``; with ``cluster=True`` the URL of one cluster
-    node), for which a client with ``connect_timeout`` and ``timeout`` (seconds)
-    and no retries is built. ``namespace`` prefixes every key, so several
-    stores can share one Redis. ``server_time`` runs leases on Redis ``TIME``
-    instead of the ``now`` given to each operation. ``log_capacity`` bounds
-    each pool's lease log; ``log_retention`` (seconds, 0 for none) drops
-    leases whose window ended that long ago. ``hint_ttl`` (seconds) is how long
-    a visitor's pool hint outlives their last visit; by default twice the
-    longest ``match_period`` registered through this object plus a minute.
-    ``breaker_open_seconds`` and ``breaker_clock`` configure the
-    :class:`~dni_engine.stores.breaker.CircuitBreaker`. ``new_namespace=True``
-    promises that the namespace never held leases (a new deployment, a test),
-    so the state this object creates at its first registration is trusted at
-    once; otherwise state created in an empty namespace counts as possibly lost
-    (see *Lost state* in the module doc), because an empty Redis cannot tell a
-    new deployment from a flushed one. ``call_capacity`` bounds the call log
-    and ``call_retention`` (seconds, 0 for none; 90 days by default) drops
-    calls that started that long before the latest call's ``recorded`` time.
 
-    Building a store never touches Redis, and neither does registering a pool
-    while Redis is down: the pool is registered at the first operation Redis
-    answers. Every method raises :class:`StoreError` when Redis fails (never
-    a Redis exception); ``register_pool`` raises :class:`ConfigError` like
-    the memory store, at once for a conflict with a pool registered through
-    this object, and when Redis answers for one with a pool of another worker.
-    Thread-safe: one object may serve every thread of a worker.
+def _send_direct(pool: redis.ConnectionPool, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Send ``commands`` on one of ``pool``'s connections in one write; read every reply.
+
+    The cheap path of a standalone client: one connection, one packed write,
+    the raw replies in order (an error reply in its place, as an exception
+    object), without the per-command work of redis-py's client and pipeline.
+    A connection that fails mid-way is disconnected before it goes back to the
+    pool, so no reply is ever read by the wrong command.
+    """
+    conn: Any = pool.get_connection()  # redis-py leaves its connection untyped
+    try:
+        conn.send_packed_command(_packed(conn, commands))
+        results: list[Any] = []
+        for _ in commands:
+            try:
+                results.append(conn.read_response())
+            except redis.exceptions.ResponseError as exc:
+                results.append(exc)
+        return results
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
+
+
+class _RedisBase:
+    """What :class:`RedisStore` and :class:`AsyncRedisStore` share: everything but the I/O.
+
+    Every operation is a generator (:data:`_Gen`) that yields the commands of
+    one round trip and receives their replies (a failure is thrown into it as
+    :class:`StoreError`), so the visit algorithm, healing and reply parsing are
+    written once; each subclass drives the generators over its own client.
     """
 
     def __init__(
         self,
-        client: RedisClient | str,
+        client: object,
         *,
         namespace: str = DEFAULT_NAMESPACE,
         cluster: bool = False,
@@ -457,14 +530,13 @@ class RedisStore:
                 "socket_timeout": timeout,
                 "retry": Retry(NoBackoff(), 0),
             }
-            self._client: RedisClient = (
-                RedisCluster.from_url(client, **options)
-                if cluster
-                else redis.Redis.from_url(client, **options)
-            )
+            self._client: Any = self._connect(client, cluster, options)
         else:
             self._client = client
-        self._cluster = isinstance(self._client, RedisCluster)
+        self._cluster = self._is_cluster(self._client)
+        # A standalone client's pool serves our commands directly (see _send_direct); a
+        # single-connection client goes through redis-py's own path, which locks it.
+        self._direct = not self._cluster and getattr(self._client, "connection", None) is None
         self._ns = namespace
         self._server_time = server_time
         self._capacity = str(log_capacity)
@@ -486,6 +558,8 @@ class RedisStore:
         # pools Redis has not confirmed yet, and pools another worker's conflict refused.
         self._terms: dict[str, PoolTerms] = {}
         self._pending: dict[str, PoolTerms] = {}
+        # The registering clock's time of a pending pool, for its deferred registration.
+        self._pending_at: dict[str, float] = {}
         self._refused: dict[str, str] = {}
         self._number_owner: dict[str, str] = {}
         self._overflow_users: dict[str, list[str]] = {}
@@ -496,15 +570,18 @@ class RedisStore:
         self.losses = 0
         """Losses of pool state this object detected (and healed)."""
 
+    def _connect(self, url: str, cluster: bool, options: dict[str, Any]) -> Any:
+        """A client for ``url`` with ``options`` (a subclass builds its kind)."""
+        raise NotImplementedError
+
+    def _is_cluster(self, client: object) -> bool:
+        """Whether ``client`` is a Redis Cluster client (a subclass knows its kinds)."""
+        raise NotImplementedError
+
     @property
     def breaker(self) -> CircuitBreaker:
         """The circuit breaker in front of Redis (its state and counters)."""
         return self._breaker
-
-    @property
-    def client(self) -> RedisClient:
-        """The Redis client this store talks through."""
-        return self._client
 
     def _head(self, pool_key: str) -> tuple[Any, ...]:
         """``EVALSHA``, the script, the pool's keys and its key prefix: a pool command's start."""
@@ -526,58 +603,54 @@ class RedisStore:
         clock = "" if now is None or self._server_time else repr(float(now))
         return (*self._head(pool_key), op, self._prefix(pool_key), clock, *args)
 
-    def _execute(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """Send ``commands`` in one round trip (a pipeline for several) behind the breaker.
-
-        Scripts missing on the server (``NOSCRIPT``: a restart, a failover,
-        ``SCRIPT FLUSH``) are loaded and the commands sent again; the commands
-        are idempotent up to the failed script, which did not run.
-        """
+    def _fail_fast(self) -> None:
+        """Raise :class:`StoreError` at once while the breaker is open."""
         breaker = self._breaker
         if not breaker.allow():
             raise StoreError(
                 f"Redis is unavailable; failing fast for up to {breaker.open_seconds:g} s "
                 "after the last failure"
             )
-        try:
-            results = self._send(commands)
-            if any(isinstance(r, NoScriptError) for r in results):
-                self._load_scripts()
-                results = self._send(commands)
-            for result in results:
-                if isinstance(result, Exception):
-                    raise result
-        except _OUTAGES as exc:
+
+    def _failure(self, exc: BaseException) -> StoreError:
+        """The :class:`StoreError` for a round trip that failed with ``exc``; the breaker notes it.
+
+        An outage opens the breaker; an answer (a script error, a wrong key
+        type) means Redis is up, except ``BUSY`` (a script running too long).
+        """
+        breaker = self._breaker
+        if isinstance(exc, _OUTAGES):
             breaker.failed()
-            raise StoreError(f"Redis did not answer: {exc}") from exc
-        except RedisError as exc:
-            breaker.succeeded()
-            if isinstance(exc, redis.exceptions.ResponseError) and str(exc).startswith("BUSY"):
-                breaker.failed()
-            elif isinstance(exc, redis.exceptions.ResponseError) and "script" in str(exc):
-                raise _ScriptFailed(f"Redis refused a lease operation: {exc}") from exc
-            raise StoreError(f"Redis refused a lease operation: {exc}") from exc
+            return StoreError(f"Redis did not answer: {exc}")
         breaker.succeeded()
-        return results
+        if isinstance(exc, redis.exceptions.ResponseError) and str(exc).startswith("BUSY"):
+            breaker.failed()
+        elif isinstance(exc, redis.exceptions.ResponseError) and "script" in str(exc):
+            return _ScriptFailed(f"Redis refused a lease operation: {exc}")
+        return StoreError(f"Redis refused a lease operation: {exc}")
 
-    def _send(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        client = self._client
-        if len(commands) == 1:
-            # redis-py leaves execute_command untyped; its reply is whatever the command gives.
-            run: Callable[..., Any] = client.execute_command
-            try:
-                return [run(*commands[0])]
-            except NoScriptError as exc:
-                return [exc]
-        pipe = client.pipeline(transaction=False)
-        for command in commands:
-            pipe.execute_command(*command)
-        return list(pipe.execute(raise_on_error=False))
+    def _policy_checked_now(self, reply: object) -> None:
+        """Warn when Redis may evict keys without a TTL: evicted lease state is lost state.
 
-    def _load_scripts(self) -> None:
-        self._client.script_load(POOL_SCRIPT)
-        self._client.script_load(REGISTRY_SCRIPT)
-        self._client.script_load(CALLS_SCRIPT)
+        ``reply`` is that of ``CONFIG GET maxmemory-policy`` (on every node of a
+        cluster), or the error that refused it.
+        """
+        if isinstance(reply, BaseException):
+            log.warning(
+                "could not check Redis maxmemory-policy (%s); it must not evict keys "
+                "without a TTL (use noeviction or a volatile-* policy)",
+                reply,
+            )
+            return
+        policies = sorted(set(_config_values(reply, "maxmemory-policy")))
+        risky = [p for p in policies if p.startswith("allkeys")]
+        if risky:
+            log.warning(
+                "Redis maxmemory-policy is %s: it may evict lease state, which the store then "
+                "detects as lost and rebuilds; set maxmemory-policy noeviction (or volatile-*) "
+                "so that leases are not forgotten",
+                ", ".join(risky),
+            )
 
     def _raise_now(self, now: float) -> float:
         """``now`` raised to the latest time this object has seen (time never goes back).
@@ -599,13 +672,8 @@ class RedisStore:
             self._now = at
         return at
 
-    def register_pool(self, terms: PoolTerms, now: float | None = None) -> None:
-        """Add or update a pool (see :meth:`Store.register_pool`); idempotent across workers.
-
-        While Redis is down the pool is kept here and registered by the first
-        operation Redis answers (no error is raised: the outage shows as
-        ``store_unavailable`` visits, and :meth:`ready` is False until then).
-        """
+    def _add_terms(self, terms: PoolTerms) -> None:
+        """Keep ``terms`` to register (and heal from); :class:`ConfigError` for a local conflict."""
         problems = number_conflicts(terms, self._terms.values())
         if problems:
             raise ConfigError(problems)
@@ -618,22 +686,22 @@ class RedisStore:
             if self._hint_ttl is None:
                 # A hint may outlive its lease (the script checks); it should not die first.
                 self._ttl = math.ceil(2 * self._max_hold) + 60
-        try:
-            self._register_pending(now, strict=True)
-        except ConfigError:
-            with self._lock:
-                del self._terms[terms.key]
-                self._pending.pop(terms.key, None)
-                self._index_numbers()
-            raise
-        except StoreError as exc:
-            if not self._down_logged:
-                self._down_logged = True
-                log.warning(
-                    "Redis cannot register pools now (%s); they are registered when it "
-                    "answers, and visits get no number until then",
-                    exc,
-                )
+
+    def _drop_terms(self, key: str) -> None:
+        """Forget the terms of ``key`` again (Redis refused them)."""
+        with self._lock:
+            del self._terms[key]
+            self._pending.pop(key, None)
+            self._index_numbers()
+
+    def _registering_failed(self, exc: StoreError) -> None:
+        if not self._down_logged:
+            self._down_logged = True
+            log.warning(
+                "Redis cannot register pools now (%s); they are registered when it "
+                "answers, and visits get no number until then",
+                exc,
+            )
 
     def _index_numbers(self) -> None:
         """Which known pool owns each number, and which use each overflow number."""
@@ -647,15 +715,16 @@ class RedisStore:
         self._number_owner = owner
         self._overflow_users = users
 
-    def _register_pending(self, now: float | None = None, *, strict: bool = False) -> None:
+    def _register_pending(self, now: float | None = None, *, strict: bool = False) -> _Gen[None]:
         """Register the pools Redis has not confirmed yet (the first operation it answers).
 
         A conflict with another worker's pool raises :class:`ConfigError` when
         ``strict``; otherwise it is logged and the pool refused.
         """
         for key, terms in list(self._pending.items()):
+            at = self._pending_at.get(key) if now is None else now
             try:
-                self._register_remote(terms, now, trusted=self._trust_first)
+                yield from self._register_remote(terms, at, trusted=self._trust_first)
             except ConfigError as exc:
                 if strict:
                     raise
@@ -667,14 +736,16 @@ class RedisStore:
                 with self._lock:
                     if self._pending.get(key) is terms:
                         del self._pending[key]
+                        self._pending_at.pop(key, None)
         if not self._policy_checked:
-            self._check_eviction_policy()
+            self._policy_checked = True
+            self._policy_checked_now((yield _POLICY)[0])
 
-    def _register_remote(self, terms: PoolTerms, now: float | None, *, trusted: bool) -> None:
+    def _register_remote(self, terms: PoolTerms, now: float | None, *, trusted: bool) -> _Gen[None]:
         """Write the registry and the pool's own keys (two steps, both idempotent)."""
         registry = self._registry
-        reply = self._execute(
-            [
+        reply = (
+            yield [
                 (
                     "EVALSHA",
                     _REGISTRY_SHA,
@@ -695,8 +766,8 @@ class RedisStore:
                 )
             raise ConfigError(problems)
         overflow = terms.overflow_number if terms.policy == "overflow" else None
-        reply = self._execute(
-            [
+        reply = (
+            yield [
                 self._script(
                     terms.key,
                     "register",
@@ -721,56 +792,21 @@ class RedisStore:
                 terms.key,
             )
 
-    def _check_eviction_policy(self) -> None:
-        """Warn when Redis may evict keys without a TTL: evicted lease state is lost state."""
-        self._policy_checked = True
-        try:
-            if self._cluster:
-                cluster = cast(RedisCluster, self._client)
-                reply: Any = cluster.config_get(
-                    "maxmemory-policy", target_nodes=RedisCluster.ALL_NODES
-                )
-            else:
-                reply = self._client.config_get("maxmemory-policy")
-        except RedisError as exc:
-            log.warning(
-                "could not check Redis maxmemory-policy (%s); it must not evict keys "
-                "without a TTL (use noeviction or a volatile-* policy)",
-                exc,
-            )
-            return
-        policies = sorted(set(_config_values(reply, "maxmemory-policy")))
-        risky = [p for p in policies if p.startswith("allkeys")]
-        if risky:
-            log.warning(
-                "Redis maxmemory-policy is %s: it may evict lease state, which the store then "
-                "detects as lost and rebuilds; set maxmemory-policy noeviction (or volatile-*) "
-                "so that leases are not forgotten",
-                ", ".join(risky),
-            )
+    def _ready(self) -> _Gen[bool]:
+        """True when Redis answers and every pool registered here is in place (see ``ready``)."""
+        if self._pending:
+            yield from self._register_pending()
+        keys = list(self._terms)
+        if not keys:
+            yield [("PING",)]
+            return not self._refused
+        found = yield [("EXISTS", f"{self._prefix(k)}:cfg") for k in keys]
+        for key, exists in zip(keys, found, strict=True):
+            if not exists:
+                yield from self._heal(_LostState(key, "unregistered"))
+        return not self._pending and not self._refused
 
-    def ready(self) -> bool:
-        """True when Redis answers and every pool registered here is in place; never raises.
-
-        Cheap enough for a health endpoint: one round trip (plus registering
-        pools Redis has not confirmed yet, and healing any whose state is gone).
-        """
-        try:
-            if self._pending:
-                self._register_pending()
-            keys = list(self._terms)
-            if not keys:
-                self._execute([("PING",)])
-                return not self._refused
-            found = self._execute([("EXISTS", f"{self._prefix(k)}:cfg") for k in keys])
-            for key, exists in zip(keys, found, strict=True):
-                if not exists:
-                    self._heal(_LostState(key, "unregistered"))
-            return not self._pending and not self._refused
-        except Exception:
-            return False
-
-    def _heal(self, lost: _LostState) -> None:
+    def _heal(self, lost: _LostState) -> _Gen[None]:
         """Reset a pool whose state was lost and register it again from its terms."""
         key = lost.pool_key
         terms = self._terms[key]
@@ -782,7 +818,7 @@ class RedisStore:
             )
         else:
             cause = f"{lost.cause} went missing (keys evicted or deleted)"
-            self._execute([self._script(key, "reset", None, *terms.numbers)])
+            yield [self._script(key, "reset", None, *terms.numbers)]
         log.error(
             "Redis lost the lease state of pool %r: %s; registering it again. Calls "
             "within one match_period are attributed with lowered confidence",
@@ -790,75 +826,150 @@ class RedisStore:
             cause,
         )
         try:
-            self._register_remote(terms, None, trusted=False)
+            yield from self._register_remote(terms, None, trusted=False)
         except ConfigError as exc:  # another worker registered its numbers meanwhile
             with self._lock:
                 self._refused[key] = str(exc)
             log.error("pool %r cannot be registered again: %s", key, exc)
             raise StoreError(f"pool {key!r} was refused by Redis: {exc}") from exc
 
-    @property
-    def pool_keys(self) -> tuple[str, ...]:
-        """Keys of the pools registered in this namespace, in registration order.
-
-        Pools registered through this object come first when Redis has
-        forgotten them (they are registered again at their next operation).
-        """
-        reply = self._execute([("LRANGE", self._registry.order, 0, -1)])[0]
+    def _pool_keys(self) -> _Gen[tuple[str, ...]]:
+        """Keys of the pools registered in this namespace (see ``pool_keys``)."""
+        reply = (yield [("LRANGE", self._registry.order, 0, -1)])[0]
         listed = tuple(_text(key) for key in reply)
         missing = tuple(key for key in self._terms if key not in listed)
         return missing + listed if missing else listed
 
-    def _healing(self, operation: Callable[[], _T]) -> _T:
+    def _healing(self, operation: Callable[[], _Gen[_T]]) -> _Gen[_T]:
         """Run ``operation``; if it finds a pool's state lost, heal the pool and run it again.
 
         Pools Redis has not confirmed yet are registered first (an outage then
         raises :class:`StoreError` at once, through the breaker).
         """
         if self._pending:
-            self._register_pending()
+            yield from self._register_pending()
         try:
-            return operation()
+            return (yield from operation())
         except _LostState as lost:
-            self._heal(lost)
-            return operation()
-
-    def visit(
-        self, visitor_id: str, now: float, claim: ClaimLike | None, client: str | None = None
-    ) -> Decision:
-        """Take, keep, switch or recycle a number (see :class:`Store` and the module doc).
-
-        ``client`` goes to the pool script as its last argument: the cap is
-        checked and counted inside the script, with no command of its own.
-        """
-        return self._healing(lambda: self._visit(visitor_id, now, claim, client))
+            yield from self._heal(lost)
+            return (yield from operation())
 
     def _visit(
-        self, visitor_id: str, now: float, claim: ClaimLike | None, client: str | None = None
-    ) -> Decision:
+        self,
+        visitor_id: str,
+        now: float,
+        claim: ClaimLike | None,
+        hint: str | None,
+        client: str | None = None,
+    ) -> _Gen[Decision]:
         now = self._raise_now(now)
-        hint = f"{self._ns}:{{v:{visitor_id}}}"
-        # Round trip 1 reads the hint and refreshes its expiry in the same command.
-        held = self._execute([("GETEX", hint, "EX", self._ttl)])[0]
-        if held is None:
+        key = f"{self._ns}:{{v:{visitor_id}}}"
+        if hint == NEW_VISITOR:
+            # A visitor id minted for this request: nothing of it can be stored anywhere.
             if claim is None:
                 return Decision(visitor_id, now, "no_match")
-            return self._take(visitor_id, now, claim, hint, client)
-        held_key = _text(held)
-        reply = self._visit_in(
+            return (yield from self._take(visitor_id, now, claim, key, client))
+        target = hint if hint is not None and hint in self._terms else None
+        if target is None and claim is not None:
+            target = claim.pool_key
+        if target is None:
+            # Round trip 1 reads the hint and refreshes its expiry in the same command.
+            held = (yield [("GETEX", key, "EX", self._ttl)])[0]
+            if held is None:
+                return Decision(visitor_id, now, "no_match")
+            return (yield from self._visit_held(visitor_id, now, claim, _text(held), key, client))
+        # Round trip 1: the likely pool's script, which keeps a lease there but takes none
+        # (nothing else is known yet), with the hint read and refreshed beside it.
+        command = self._visit_command(target, visitor_id, now, claim, "held", client)
+        reply, held = yield from self._pool_replies(
+            target, [command, ("GETEX", key, "EX", self._ttl)], False
+        )
+        status = _text(reply[0])
+        if status != "unregistered":
+            self._saw(float(reply[1]))
+        if status == "switch":
+            assert claim is not None  # the script offers a switch only for a claim elsewhere
+            return (yield from self._switch(visitor_id, target, reply, claim, key, client))
+        if status not in ("none", "unregistered"):
+            return self._decision(visitor_id, target, reply, claim)
+        held_key = None if held is None else _text(held)
+        if held_key is not None and held_key != target:
+            return (yield from self._visit_held(visitor_id, now, claim, held_key, key, client))
+        # No live lease in the pool the hint names, nor any other hint: a first visit.
+        if claim is None:
+            if held_key is not None:
+                yield [("DEL", key)]
+            return Decision(visitor_id, self._raise_now(now), "no_match")
+        return (yield from self._take(visitor_id, now, claim, key, client))
+
+    def _visit_held(
+        self,
+        visitor_id: str,
+        now: float,
+        claim: ClaimLike | None,
+        held_key: str,
+        key: str,
+        client: str | None,
+    ) -> _Gen[Decision]:
+        """A visit of a visitor whose hint key names ``held_key``: run its script first."""
+        reply = yield from self._visit_in(
             held_key, visitor_id, now, claim, "visit", None, strict=False, client=client
         )
         status = _text(reply[0])
         if status == "switch":
             assert claim is not None  # the script offers a switch only for a claim elsewhere
-            return self._switch(visitor_id, held_key, reply, claim, hint, client)
+            return (yield from self._switch(visitor_id, held_key, reply, claim, key, client))
         if status not in ("none", "unregistered"):
             return self._decision(visitor_id, held_key, reply, claim)
         # The hint was stale: no live lease in that pool (and no claim on it).
         if claim is None:
-            self._execute([("DEL", hint)])
+            yield [("DEL", key)]
             return Decision(visitor_id, self._raise_now(now), "no_match")
-        return self._take(visitor_id, now, claim, hint, client)
+        return (yield from self._take(visitor_id, now, claim, key, client))
+
+    def _visit_command(
+        self,
+        pool_key: str,
+        visitor_id: str,
+        now: float,
+        claim: ClaimLike | None,
+        mode: str,
+        client: str | None = None,
+    ) -> tuple[Any, ...]:
+        """The command running the visit script in ``pool_key``: every argument, in order.
+
+        ``mode``: ``visit`` (steps 2-6, offering a last-touch switch for a claim
+        elsewhere), ``held`` (steps 2-3 only: a lease is kept, none is taken),
+        ``keep`` (steps 2-6 without the offer) or ``switch_in`` (take a free
+        number for a switch, or answer ``nofree``). ``client`` is the visit's
+        client key, the last argument: the cap is checked and counted inside the
+        script, with no command of its own.
+        """
+        head = self._head(pool_key)
+        prefix = self._prefix(pool_key)
+        clock = "" if self._server_time else repr(now)
+        if claim is None:
+            return (*head, "visit", prefix, clock, visitor_id, mode, *_NO_CLAIM, client or "")
+        trigger = claim.trigger
+        return (
+            *head,
+            "visit",
+            prefix,
+            clock,
+            visitor_id,
+            mode,
+            "here" if claim.pool_key == pool_key else "other",
+            str(claim.specificity),
+            str(claim.source_index),
+            claim.referrer_domain,
+            "1" if is_any_referrer(claim.referrer_domain) else "0",
+            "-" if trigger is None else "+" + trigger,
+            self._capacity,
+            self._retention,
+            # held takes no lease, so it records no facts: none are sent
+            "" if mode == "held" else _facts_text(claim_facts(claim)),
+            client or "",
+        )
 
     def _visit_in(
         self,
@@ -871,70 +982,33 @@ class RedisStore:
         *,
         strict: bool = True,
         client: str | None = None,
-    ) -> list[Any]:
+    ) -> _Gen[list[Any]]:
         """Run the visit script in ``pool_key``; with ``hint``, point it at ``pool_key``.
 
-        ``mode``: ``visit`` (steps 2-6, offering a last-touch switch for a claim
-        elsewhere), ``keep`` (the same without the offer) or ``switch_in`` (take a
-        free number for a switch, or answer ``nofree``). A pool that is not
-        registered is a :class:`StoreError` when ``strict``, else the reply
-        ``unregistered``. ``client`` is the visit's client key (the last argument).
+        ``mode``: see :meth:`_visit_command`. A pool that is not registered is a
+        :class:`StoreError` when ``strict``, else the reply ``unregistered``.
         """
-        head = self._head(pool_key)
-        prefix = self._prefix(pool_key)
-        clock = "" if self._server_time else repr(now)
-        if claim is None:
-            command: tuple[Any, ...] = (
-                *head,
-                "visit",
-                prefix,
-                clock,
-                visitor_id,
-                mode,
-                "-",
-                "0",
-                "0",
-                "",
-                "0",
-                "-",
-                "0",
-                "0",
-                "",
-                client or "",
-            )
-        else:
-            trigger = claim.trigger
-            command = (
-                *head,
-                "visit",
-                prefix,
-                clock,
-                visitor_id,
-                mode,
-                "here" if claim.pool_key == pool_key else "other",
-                str(claim.specificity),
-                str(claim.source_index),
-                claim.referrer_domain,
-                "1" if is_any_referrer(claim.referrer_domain) else "0",
-                "-" if trigger is None else "+" + trigger,
-                self._capacity,
-                self._retention,
-                _facts_text(claim_facts(claim)),
-                client or "",
-            )
+        command = self._visit_command(pool_key, visitor_id, now, claim, mode, client)
         if hint is None:
-            reply = self._pool_reply(pool_key, [command], strict)
+            reply = yield from self._pool_reply(pool_key, [command], strict)
         else:
             refresh = ("SET", hint, pool_key, "EX", self._ttl)
-            reply = self._pool_reply(pool_key, [command, refresh], strict)
+            reply = yield from self._pool_reply(pool_key, [command, refresh], strict)
         if _text(reply[0]) != "unregistered":
             self._saw(float(reply[1]))
         return reply
 
     def _pool_reply(
         self, pool_key: str, commands: Sequence[tuple[Any, ...]], strict: bool = True
-    ) -> list[Any]:
-        """The reply of a pool script (the first of ``commands``), checked for lost state.
+    ) -> _Gen[list[Any]]:
+        """The reply of a pool script (the first of ``commands``); see :meth:`_pool_replies`."""
+        reply: list[Any] = (yield from self._pool_replies(pool_key, commands, strict))[0]
+        return reply
+
+    def _pool_replies(
+        self, pool_key: str, commands: Sequence[tuple[Any, ...]], strict: bool = True
+    ) -> _Gen[list[Any]]:
+        """The replies of ``commands``, the first a pool script's, checked for lost state.
 
         A pool registered through this object whose state is gone or partly
         missing (or whose script failed on it) raises :class:`_LostState`, for
@@ -942,11 +1016,12 @@ class RedisStore:
         :class:`StoreError` when ``strict``, else the reply ``unregistered``.
         """
         try:
-            reply: list[Any] = self._execute(commands)[0]
+            replies = yield commands
         except _ScriptFailed as exc:
             if pool_key in self._terms:
                 raise _LostState(pool_key, f"a record its script needs ({exc})") from exc
             raise
+        reply = replies[0]
         status = _text(reply[0])
         if status == "lost" or status == "unregistered":
             refused = self._refused.get(pool_key)
@@ -958,14 +1033,16 @@ class RedisStore:
                 )
             if strict or status == "lost":
                 raise StoreError.unregistered(pool_key)
-        return reply
+        return replies
 
     def _take(
         self, visitor_id: str, now: float, claim: ClaimLike, hint: str, client: str | None
-    ) -> Decision:
+    ) -> _Gen[Decision]:
         """A visit run in the claimed pool: keep a lease there, or take one (steps 4-6)."""
         pool_key = claim.pool_key
-        reply = self._visit_in(pool_key, visitor_id, now, claim, "visit", hint, client=client)
+        reply = yield from self._visit_in(
+            pool_key, visitor_id, now, claim, "visit", hint, client=client
+        )
         return self._decision(visitor_id, pool_key, reply, claim)
 
     def _switch(
@@ -976,27 +1053,31 @@ class RedisStore:
         claim: ClaimLike,
         hint: str,
         client: str | None,
-    ) -> Decision:
+    ) -> _Gen[Decision]:
         """Last touch: take in the claimed pool, then end the old lease (see the module doc)."""
         old = offer[7]
         old_id = _lease_id(held_key, old)
         target = claim.pool_key
         now = self._raise_now(float(offer[1]))
-        reply = self._visit_in(target, visitor_id, now, claim, "switch_in", None, client=client)
+        reply = yield from self._visit_in(
+            target, visitor_id, now, claim, "switch_in", None, client=client
+        )
         status = _text(reply[0])
         if status in ("new", "kept"):
             now = self._raise_now(float(reply[1]))
             ending = self._script(held_key, "switch_out", now, _text(old))
-            self._pool_reply(held_key, [ending, ("SET", hint, target, "EX", self._ttl)], False)
+            yield from self._pool_reply(
+                held_key, [ending, ("SET", hint, target, "EX", self._ttl)], False
+            )
             if status == "new":
                 return self._decision(visitor_id, target, reply, claim, switched_from=old_id)
             return self._decision(visitor_id, target, reply, claim)
         # The claimed pool has no number free right now: the visitor keeps their lease.
-        reply = self._visit_in(held_key, visitor_id, now, claim, "keep", None)
+        reply = yield from self._visit_in(held_key, visitor_id, now, claim, "keep", None)
         if _text(reply[0]) == "kept":
             return self._decision(visitor_id, held_key, reply, claim)
         # Their lease ended in between (another worker recycled it): a first visit.
-        return self._take(visitor_id, now, claim, hint, client)
+        return (yield from self._take(visitor_id, now, claim, hint, client))
 
     def _decision(
         self,
@@ -1064,42 +1145,29 @@ class RedisStore:
             switched_from,
         )
 
-    def release(self, visitor_id: str, now: float) -> Lease | None:
-        """End ``visitor_id``'s live lease now; its number starts cooling. ``None`` if none."""
-        return self._healing(lambda: self._release(visitor_id, now))
-
-    def _release(self, visitor_id: str, now: float) -> Lease | None:
+    def _release(self, visitor_id: str, now: float) -> _Gen[Lease | None]:
         now = self._raise_now(now)
         hint = self._hint(visitor_id)
-        held = self._execute([("GET", hint)])[0]
+        held = (yield [("GET", hint)])[0]
         if held is None:
             return None
         pool_key = _text(held)
         ending = self._script(pool_key, "release", now, visitor_id)
-        reply = self._pool_reply(pool_key, [ending, ("DEL", hint)], strict=False)
+        reply = yield from self._pool_reply(pool_key, [ending, ("DEL", hint)], strict=False)
         if _text(reply[0]) != "released":  # no live lease there (or a hint gone stale)
             return None
         self._saw(float(reply[1]))
         return self._snapshots(pool_key, reply)[0]
 
-    def attribute(self, number: str, at: float) -> Attribution:
-        """Attribute a call to ``number`` at ``at`` from the lease log, as the memory store does.
-
-        Within one hold of the time the pool's state was created in an empty
-        namespace (after a loss, or without ``new_namespace``) a visitor the
-        store forgot may hold the number: the confidence then counts them as
-        one more candidate and ``caveat`` says so.
-        """
-        return self._healing(lambda: self._attribute(number, at))
-
-    def _attribute(self, number: str, at: float) -> Attribution:
+    def _attribute(self, number: str, at: float) -> _Gen[Attribution]:
         pool_key = self._number_owner.get(number)
         if pool_key is None:
             # A number of a pool another worker registered: ask the registry.
             registry = self._registry
-            owner, users = self._execute(
-                [("HGET", registry.numbers, number), ("HGET", registry.overflow, number)]
-            )
+            owner, users = yield [
+                ("HGET", registry.numbers, number),
+                ("HGET", registry.overflow, number),
+            ]
             if owner is None:
                 if users is None:
                     known = self._overflow_users.get(number)
@@ -1111,7 +1179,7 @@ class RedisStore:
                 return Attribution(number, at, "overflow", keys[0] if len(keys) == 1 else None)
             pool_key = _text(owner)
         command = self._script(pool_key, "attribute", None, number, repr(float(at)))
-        reply = self._pool_reply(pool_key, [command], strict=False)
+        reply = yield from self._pool_reply(pool_key, [command], strict=False)
         if _text(reply[0]) == "unregistered":
             return Attribution(number, at, "pool", pool_key)
         found = attribution_from(number, at, pool_key, self._snapshots(pool_key, reply, 5))
@@ -1165,43 +1233,31 @@ class RedisStore:
             )
         return leases
 
-    def stats(self, pool_key: str, now: float) -> PoolStats:
-        """Counters and occupancy of ``pool_key`` at ``now`` (expired leases are ended first).
-
-        The counters are kept in Redis, so every worker sharing the pool reports the same.
-        """
-        return self._healing(lambda: self._stats(pool_key, now))
-
-    def _stats(self, pool_key: str, now: float) -> PoolStats:
+    def _stats(self, pool_key: str, now: float) -> _Gen[PoolStats]:
         now = self._raise_now(now)
-        reply = self._pool_reply(pool_key, [self._script(pool_key, "stats", now)])
+        reply = yield from self._pool_reply(pool_key, [self._script(pool_key, "stats", now)])
         at = self._saw(float(reply[1]))
         counts = reply[2 : 2 + len(_STATS_FIELDS)]
         named = {name: int(count) for name, count in zip(_STATS_FIELDS, counts, strict=True)}
         return PoolStats(pool_key=pool_key, at=at, **named)
 
-    def leases(
+    def _leases(
         self,
-        *,
-        number: str | None = None,
-        pool_key: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-    ) -> list[Lease]:
-        """Leases in the log, oldest first, filtered (see :class:`Store`).
-
-        Leases of different pools that started at the same time are listed in
-        pool registration order.
-        """
+        number: str | None,
+        pool_key: str | None,
+        since: float | None,
+        until: float | None,
+    ) -> _Gen[list[Lease]]:
+        """Leases in the log, oldest first, filtered (see ``leases``)."""
         if self._pending:
-            self._register_pending()
-        pools = self.pool_keys if pool_key is None else (pool_key,)
+            yield from self._register_pending()
+        pools = (yield from self._pool_keys()) if pool_key is None else (pool_key,)
         if not pools:
             return []
         low = repr(-math.inf if since is None else float(since))
         high = repr(math.inf if until is None else float(until))
         commands = [self._script(p, "leases", None, number or "", low, high) for p in pools]
-        replies = self._execute(commands)
+        replies = yield commands
         ordered: list[tuple[float, int, int, Lease]] = []
         for index, (key, reply) in enumerate(zip(pools, replies, strict=True)):
             if _text(reply[0]) in ("unregistered", "lost"):
@@ -1218,11 +1274,8 @@ class RedisStore:
         keys = self._call_keys
         return ("EVALSHA", _CALLS_SHA, len(keys), *keys, op, *args)
 
-    def record_call(self, record: CallRecord) -> CallRecord:
-        """Log ``record`` unless its call id is logged (one script call); answer the logged one.
-
-        A call id already in the log answers that record with ``replayed=True``.
-        """
+    def _record_call(self, record: CallRecord) -> _Gen[CallRecord]:
+        """Log ``record`` unless its call id is logged (see ``record_call``)."""
         kept = dataclasses.replace(record, replayed=False, stored=True)
         text = json.dumps(kept.to_json(), separators=(",", ":"), ensure_ascii=False)
         command = self._calls_command(
@@ -1234,32 +1287,29 @@ class RedisStore:
             self._call_capacity,
             self._call_retention,
         )
-        reply = self._execute([command])[0]
+        reply = (yield [command])[0]
         if _text(reply[0]) == "exists":
             return dataclasses.replace(_record_from(_text(reply[1])), replayed=True)
         return kept
 
-    def find_call(self, call_id: str) -> CallRecord | None:
+    def _find_call(self, call_id: str) -> _Gen[CallRecord | None]:
         """The logged record of ``call_id``, or ``None``."""
-        reply = self._execute([self._calls_command("find", call_id)])[0]
+        reply = (yield [self._calls_command("find", call_id)])[0]
         if _text(reply[0]) != "found":
             return None
         return _record_from(_text(reply[1]))
 
-    def calls(
+    def _calls(
         self,
-        since: float | None = None,
-        until: float | None = None,
-        pool_key: str | None = None,
-        number: str | None = None,
-    ) -> list[CallRecord]:
-        """Logged calls that started in ``[since, until)``, oldest first (see :class:`Store`).
-
-        Calls that started at the same time are listed by call id.
-        """
+        since: float | None,
+        until: float | None,
+        pool_key: str | None,
+        number: str | None,
+    ) -> _Gen[list[CallRecord]]:
+        """Logged calls that started in ``[since, until)`` (see ``calls``)."""
         low = repr(-math.inf if since is None else float(since))
         high = repr(math.inf if until is None else float(until))
-        reply = self._execute([self._calls_command("list", low, high)])[0]
+        reply = (yield [self._calls_command("list", low, high)])[0]
         found: list[CallRecord] = []
         for text in reply[1:]:
             record = _record_from(_text(text))
@@ -1273,6 +1323,310 @@ class RedisStore:
 
     # ---- erasure ------------------------------------------------------------------
 
+    def _forget(self, visitor_id: str, now: float) -> _Gen[Forgotten]:
+        now = self._raise_now(now)
+        pools = yield from self._pool_keys()
+        released = removed = 0
+        ids: list[str] = []
+        if pools:
+            replies = yield [self._script(p, "forget", now, visitor_id) for p in pools]
+            for key, reply in zip(pools, replies, strict=True):
+                if _text(reply[0]) == "forgot":  # else unregistered: nothing of it is stored
+                    self._saw(float(reply[1]))
+                    released += int(reply[2])
+                    removed += int(reply[3])
+                    ids.extend(_lease_id(key, member) for member in reply[4:])
+        inside = json.dumps(visitor_id, ensure_ascii=False)[1:-1]
+        _, calls = yield [
+            ("DEL", self._hint(visitor_id)),
+            self._calls_command("forget", visitor_id, inside, *ids),
+        ]
+        return Forgotten(visitor_id, released, removed, int(calls[1]))
+
+    def _purge(self, now: float) -> _Gen[int]:
+        """End every lease whose hold ran out by ``now``, in every pool (see ``purge``)."""
+        if self._pending:
+            yield from self._register_pending()
+        now = self._raise_now(now)
+        pools = yield from self._pool_keys()
+        if not pools:
+            return 0
+        replies = yield [self._script(p, "purge", now) for p in pools]
+        return sum(int(reply[2]) for reply in replies if _text(reply[0]) == "purged")
+
+    def __repr__(self) -> str:
+        kind = "cluster" if self._cluster else "redis"
+        return (
+            f"{type(self).__name__}({kind}, namespace={self._ns!r}, breaker={self._breaker.state})"
+        )
+
+
+class RedisStore(_RedisBase):
+    """A :class:`~dni_engine.stores.base.Store` on Redis or Redis Cluster (see the module doc).
+
+    ``client`` is a ``redis.Redis``, a ``redis.cluster.RedisCluster``, or a URL
+    (``redis://host:port/db``; with ``cluster=True`` the URL of one cluster
+    node), for which a client with ``connect_timeout`` and ``timeout`` (seconds)
+    and no retries is built. ``namespace`` prefixes every key, so several
+    stores can share one Redis. ``server_time`` runs leases on Redis ``TIME``
+    instead of the ``now`` given to each operation. ``log_capacity`` bounds
+    each pool's lease log; ``log_retention`` (seconds, 0 for none) drops
+    leases whose window ended that long ago. ``hint_ttl`` (seconds) is how long
+    a visitor's pool hint outlives their last visit; by default twice the
+    longest ``match_period`` registered through this object plus a minute.
+    ``breaker_open_seconds`` and ``breaker_clock`` configure the
+    :class:`~dni_engine.stores.breaker.CircuitBreaker`. ``new_namespace=True``
+    promises that the namespace never held leases (a new deployment, a test),
+    so the state this object creates at its first registration is trusted at
+    once; otherwise state created in an empty namespace counts as possibly lost
+    (see *Lost state* in the module doc), because an empty Redis cannot tell a
+    new deployment from a flushed one. ``call_capacity`` bounds the call log
+    and ``call_retention`` (seconds, 0 for none; 90 days by default) drops
+    calls that started that long before the latest call's ``recorded`` time.
+
+    Building a store never touches Redis, and neither does registering a pool
+    while Redis is down: the pool is registered at the first operation Redis
+    answers. Every method raises :class:`StoreError` when Redis fails (never
+    a Redis exception); ``register_pool`` raises :class:`ConfigError` like
+    the memory store, at once for a conflict with a pool registered through
+    this object, and when Redis answers for one with a pool of another worker.
+    Thread-safe: one object may serve every thread of a worker.
+    """
+
+    def __init__(
+        self,
+        client: RedisClient | str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        cluster: bool = False,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        timeout: float = DEFAULT_TIMEOUT,
+        server_time: bool = False,
+        log_capacity: int = DEFAULT_LOG_CAPACITY,
+        log_retention: float = DEFAULT_LOG_RETENTION,
+        hint_ttl: float | None = None,
+        breaker_open_seconds: float = DEFAULT_BREAKER_OPEN_SECONDS,
+        breaker_clock: Callable[[], float] = time.monotonic,
+        new_namespace: bool = False,
+        call_capacity: int = DEFAULT_CALL_CAPACITY,
+        call_retention: float = DEFAULT_CALL_RETENTION,
+    ) -> None:
+        super().__init__(
+            client,
+            namespace=namespace,
+            cluster=cluster,
+            connect_timeout=connect_timeout,
+            timeout=timeout,
+            server_time=server_time,
+            log_capacity=log_capacity,
+            log_retention=log_retention,
+            hint_ttl=hint_ttl,
+            breaker_open_seconds=breaker_open_seconds,
+            breaker_clock=breaker_clock,
+            new_namespace=new_namespace,
+            call_capacity=call_capacity,
+            call_retention=call_retention,
+        )
+
+    def _connect(self, url: str, cluster: bool, options: dict[str, Any]) -> Any:
+        if cluster:
+            return RedisCluster.from_url(url, **options)
+        return redis.Redis.from_url(url, **options)
+
+    def _is_cluster(self, client: object) -> bool:
+        return isinstance(client, RedisCluster)
+
+    @property
+    def client(self) -> RedisClient:
+        """The Redis client this store talks through."""
+        return cast(RedisClient, self._client)
+
+    # ---- I/O: each operation's generator driven over the client ------------------------
+
+    def _run(self, operation: _Gen[_T]) -> _T:
+        """Drive ``operation``: send each round trip it yields, give it the replies."""
+        try:
+            commands = next(operation)
+            while True:
+                try:
+                    replies = self._execute(commands)
+                except StoreError as exc:
+                    commands = operation.throw(exc)
+                else:
+                    commands = operation.send(replies)
+        except StopIteration as done:
+            return cast(_T, done.value)
+
+    def _execute(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` in one round trip (a pipeline for several) behind the breaker.
+
+        Scripts missing on the server (``NOSCRIPT``: a restart, a failover,
+        ``SCRIPT FLUSH``) are loaded and the commands sent again; the commands
+        are idempotent up to the failed script, which did not run. Failures
+        raise :class:`StoreError` (see :meth:`_failure`).
+        """
+        if commands is _POLICY:
+            return [self._policy()]
+        self._fail_fast()
+        try:
+            results = self._send(commands)
+            if _missing_script(results):
+                self._load_scripts()
+                results = self._send(commands)
+            _raise_first(results)
+        except _CAUGHT as exc:
+            raise self._failure(exc) from exc
+        self._breaker.succeeded()
+        return results
+
+    def _send(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        client = self._client
+        if self._direct:
+            return _send_direct(client.connection_pool, commands)
+        if len(commands) == 1:
+            # redis-py leaves execute_command untyped; its reply is whatever the command gives.
+            run: Callable[..., Any] = client.execute_command
+            try:
+                return [run(*commands[0])]
+            except NoScriptError as exc:
+                return [exc]
+        pipe = client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(pipe.execute(raise_on_error=False))
+
+    def _load_scripts(self) -> None:
+        for script in (POOL_SCRIPT, REGISTRY_SCRIPT, CALLS_SCRIPT):
+            self._client.script_load(script)
+
+    def _policy(self) -> object:
+        """``CONFIG GET maxmemory-policy`` (on every node of a cluster), or why it failed."""
+        try:
+            if self._cluster:
+                return self._client.config_get(
+                    "maxmemory-policy", target_nodes=RedisCluster.ALL_NODES
+                )
+            return self._client.config_get("maxmemory-policy")
+        except RedisError as exc:
+            return exc
+
+    # ---- the Store protocol -------------------------------------------------------------
+
+    def register_pool(self, terms: PoolTerms, now: float | None = None) -> None:
+        """Add or update a pool (see :meth:`Store.register_pool`); idempotent across workers.
+
+        While Redis is down the pool is kept here and registered by the first
+        operation Redis answers (no error is raised: the outage shows as
+        ``store_unavailable`` visits, and :meth:`ready` is False until then).
+        """
+        self._add_terms(terms)
+        try:
+            self._run(self._register_pending(now, strict=True))
+        except ConfigError:
+            self._drop_terms(terms.key)
+            raise
+        except StoreError as exc:
+            self._registering_failed(exc)
+
+    def ready(self) -> bool:
+        """True when Redis answers and every pool registered here is in place; never raises.
+
+        Cheap enough for a health endpoint: one round trip (plus registering
+        pools Redis has not confirmed yet, and healing any whose state is gone).
+        """
+        try:
+            return self._run(self._ready())
+        except Exception:
+            return False
+
+    @property
+    def pool_keys(self) -> tuple[str, ...]:
+        """Keys of the pools registered in this namespace, in registration order.
+
+        Pools registered through this object come first when Redis has
+        forgotten them (they are registered again at their next operation).
+        """
+        return self._run(self._pool_keys())
+
+    def visit(
+        self,
+        visitor_id: str,
+        now: float,
+        claim: ClaimLike | None,
+        client: str | None = None,
+        *,
+        hint: str | None = None,
+    ) -> Decision:
+        """Take, keep, switch or recycle a number (see :class:`Store` and the module doc).
+
+        ``client`` goes to the pool script as its last argument: the cap is
+        checked and counted inside the script, with no command of its own.
+        ``hint``: the pool the caller believes holds the visitor's lease (one
+        registered through this object, else ignored), or
+        :data:`~dni_engine.stores.base.NEW_VISITOR`; see *A visit* in the module doc.
+        """
+        return self._run(self._healing(lambda: self._visit(visitor_id, now, claim, hint, client)))
+
+    def release(self, visitor_id: str, now: float) -> Lease | None:
+        """End ``visitor_id``'s live lease now; its number starts cooling. ``None`` if none."""
+        return self._run(self._healing(lambda: self._release(visitor_id, now)))
+
+    def attribute(self, number: str, at: float) -> Attribution:
+        """Attribute a call to ``number`` at ``at`` from the lease log, as the memory store does.
+
+        Within one hold of the time the pool's state was created in an empty
+        namespace (after a loss, or without ``new_namespace``) a visitor the
+        store forgot may hold the number: the confidence then counts them as
+        one more candidate and ``caveat`` says so.
+        """
+        return self._run(self._healing(lambda: self._attribute(number, at)))
+
+    def stats(self, pool_key: str, now: float) -> PoolStats:
+        """Counters and occupancy of ``pool_key`` at ``now`` (expired leases are ended first).
+
+        The counters are kept in Redis, so every worker sharing the pool reports the same.
+        """
+        return self._run(self._healing(lambda: self._stats(pool_key, now)))
+
+    def leases(
+        self,
+        *,
+        number: str | None = None,
+        pool_key: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[Lease]:
+        """Leases in the log, oldest first, filtered (see :class:`Store`).
+
+        Leases of different pools that started at the same time are listed in
+        pool registration order.
+        """
+        return self._run(self._leases(number, pool_key, since, until))
+
+    def record_call(self, record: CallRecord) -> CallRecord:
+        """Log ``record`` unless its call id is logged (one script call); answer the logged one.
+
+        A call id already in the log answers that record with ``replayed=True``.
+        """
+        return self._run(self._record_call(record))
+
+    def find_call(self, call_id: str) -> CallRecord | None:
+        """The logged record of ``call_id``, or ``None``."""
+        return self._run(self._find_call(call_id))
+
+    def calls(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        pool_key: str | None = None,
+        number: str | None = None,
+    ) -> list[CallRecord]:
+        """Logged calls that started in ``[since, until)``, oldest first (see :class:`Store`).
+
+        Calls that started at the same time are listed by call id.
+        """
+        return self._run(self._calls(since, until, pool_key, number))
+
     def forget(self, visitor_id: str, now: float) -> Forgotten:
         """Remove every trace of ``visitor_id`` (see :class:`Store`); idempotent.
 
@@ -1283,46 +1637,257 @@ class RedisStore:
         request, not a per-visit path. Raises :class:`StoreError` when Redis
         fails; forgetting again finishes the job.
         """
-        return self._healing(lambda: self._forget(visitor_id, now))
-
-    def _forget(self, visitor_id: str, now: float) -> Forgotten:
-        now = self._raise_now(now)
-        pools = self.pool_keys
-        released = removed = 0
-        ids: list[str] = []
-        if pools:
-            replies = self._execute([self._script(p, "forget", now, visitor_id) for p in pools])
-            for key, reply in zip(pools, replies, strict=True):
-                if _text(reply[0]) == "forgot":  # else unregistered: nothing of it is stored
-                    self._saw(float(reply[1]))
-                    released += int(reply[2])
-                    removed += int(reply[3])
-                    ids.extend(_lease_id(key, member) for member in reply[4:])
-        inside = json.dumps(visitor_id, ensure_ascii=False)[1:-1]
-        _, calls = self._execute(
-            [
-                ("DEL", self._hint(visitor_id)),
-                self._calls_command("forget", visitor_id, inside, *ids),
-            ]
-        )
-        return Forgotten(visitor_id, released, removed, int(calls[1]))
+        return self._run(self._healing(lambda: self._forget(visitor_id, now)))
 
     def purge(self, now: float) -> int:
         """End every lease whose hold ran out by ``now``, in every pool; return how many ended."""
-        if self._pending:
-            self._register_pending()
-        now = self._raise_now(now)
-        pools = self.pool_keys
-        if not pools:
-            return 0
-        replies = self._execute([self._script(p, "purge", now) for p in pools])
-        return sum(int(reply[2]) for reply in replies if _text(reply[0]) == "purged")
+        return self._run(self._purge(now))
 
     def close(self) -> None:
         """Close the client if this store built it from a URL."""
         if self._owned:
             self._client.close()
 
-    def __repr__(self) -> str:
-        kind = "cluster" if self._cluster else "redis"
-        return f"RedisStore({kind}, namespace={self._ns!r}, breaker={self._breaker.state})"
+
+async def _send_direct_async(pool: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """:func:`_send_direct` on a ``redis.asyncio`` connection pool (untyped in redis-py)."""
+    conn: Any = await pool.get_connection()
+    try:
+        await conn.send_packed_command(_packed(conn, commands))
+        results: list[Any] = []
+        for _ in commands:
+            try:
+                results.append(await conn.read_response())
+            except redis.exceptions.ResponseError as exc:
+                results.append(exc)
+        return results
+    except BaseException:
+        # Cancelled or failed with replies unread: the connection must not be reused.
+        await conn.disconnect()
+        raise
+    finally:
+        await pool.release(conn)
+
+
+class AsyncRedisStore(_RedisBase):
+    """The Redis store on ``redis.asyncio``: :class:`RedisStore`'s behaviour, awaited.
+
+    The same options, scripts, keys, visit algorithm, healing, breaker and
+    ``NOSCRIPT`` reload as :class:`RedisStore` (one implementation drives
+    both), so the two can share a namespace. ``client`` is a
+    ``redis.asyncio.Redis``, a ``redis.asyncio.cluster.RedisCluster``, or a URL
+    (with ``cluster=True`` for a cluster node's). Every operation is a
+    coroutine raising :class:`StoreError` when Redis fails, except
+    :meth:`register_pool`, which does no I/O: the pools are registered by the
+    first operation Redis answers, so a conflict with another worker's pool
+    is logged and the pool refused (:meth:`ready` False) rather than raised.
+    Use one object per event loop: its connections belong to the loop that
+    opened them. :class:`~dni_engine.engine.Engine` awaits it in its ``a*``
+    methods (:meth:`Engine.avisit <dni_engine.engine.Engine.avisit>`).
+    """
+
+    def __init__(
+        self,
+        client: AsyncRedisClient | str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        cluster: bool = False,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        timeout: float = DEFAULT_TIMEOUT,
+        server_time: bool = False,
+        log_capacity: int = DEFAULT_LOG_CAPACITY,
+        log_retention: float = DEFAULT_LOG_RETENTION,
+        hint_ttl: float | None = None,
+        breaker_open_seconds: float = DEFAULT_BREAKER_OPEN_SECONDS,
+        breaker_clock: Callable[[], float] = time.monotonic,
+        new_namespace: bool = False,
+        call_capacity: int = DEFAULT_CALL_CAPACITY,
+        call_retention: float = DEFAULT_CALL_RETENTION,
+    ) -> None:
+        super().__init__(
+            client,
+            namespace=namespace,
+            cluster=cluster,
+            connect_timeout=connect_timeout,
+            timeout=timeout,
+            server_time=server_time,
+            log_capacity=log_capacity,
+            log_retention=log_retention,
+            hint_ttl=hint_ttl,
+            breaker_open_seconds=breaker_open_seconds,
+            breaker_clock=breaker_clock,
+            new_namespace=new_namespace,
+            call_capacity=call_capacity,
+            call_retention=call_retention,
+        )
+
+    def _connect(self, url: str, cluster: bool, options: dict[str, Any]) -> Any:
+        options = {**options, "retry": AsyncRetry(NoBackoff(), 0)}
+        if cluster:
+            return AsyncRedisCluster.from_url(url, **options)
+        return redis.asyncio.Redis.from_url(url, **options)
+
+    def _is_cluster(self, client: object) -> bool:
+        return isinstance(client, AsyncRedisCluster)
+
+    @property
+    def client(self) -> AsyncRedisClient:
+        """The Redis client this store talks through."""
+        return cast(AsyncRedisClient, self._client)
+
+    # ---- I/O --------------------------------------------------------------------------
+
+    async def _run(self, operation: _Gen[_T]) -> _T:
+        """Drive ``operation`` as :meth:`RedisStore._run` does, awaiting each round trip."""
+        try:
+            commands = next(operation)
+            while True:
+                try:
+                    replies = await self._execute(commands)
+                except StoreError as exc:
+                    commands = operation.throw(exc)
+                else:
+                    commands = operation.send(replies)
+        except StopIteration as done:
+            return cast(_T, done.value)
+
+    async def _execute(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """:meth:`RedisStore._execute`, awaited (a timeout is an outage, as there)."""
+        if commands is _POLICY:
+            return [await self._policy()]
+        self._fail_fast()
+        try:
+            results = await self._send(commands)
+            if _missing_script(results):
+                await self._load_scripts()
+                results = await self._send(commands)
+            _raise_first(results)
+        except _CAUGHT as exc:
+            raise self._failure(exc) from exc
+        self._breaker.succeeded()
+        return results
+
+    async def _send(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        client = self._client
+        if self._direct:
+            return await _send_direct_async(client.connection_pool, commands)
+        if len(commands) == 1:
+            run: Callable[..., Any] = client.execute_command
+            try:
+                return [await run(*commands[0])]
+            except NoScriptError as exc:
+                return [exc]
+        pipe = client.pipeline()
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(await pipe.execute(raise_on_error=False))
+
+    async def _load_scripts(self) -> None:
+        for script in (POOL_SCRIPT, REGISTRY_SCRIPT, CALLS_SCRIPT):
+            await self._client.script_load(script)
+
+    async def _policy(self) -> object:
+        try:
+            if self._cluster:
+                return await self._client.config_get(
+                    "maxmemory-policy", target_nodes=AsyncRedisCluster.ALL_NODES
+                )
+            return await self._client.config_get("maxmemory-policy")
+        except RedisError as exc:
+            return exc
+
+    # ---- the Store protocol, awaited ---------------------------------------------------
+
+    def register_pool(self, terms: PoolTerms, now: float | None = None) -> None:
+        """Add or update a pool; no I/O: the first operation Redis answers registers it.
+
+        Raises :class:`ConfigError` at once for a conflict with a pool
+        registered through this object; a conflict with another worker's pool
+        is logged when Redis answers, and the pool refused (see the class doc).
+        ``now`` is kept for that registration.
+        """
+        self._add_terms(terms)
+        with self._lock:
+            if now is None:
+                self._pending_at.pop(terms.key, None)
+            else:
+                self._pending_at[terms.key] = now
+
+    async def ready(self) -> bool:
+        """As :meth:`RedisStore.ready`; never raises."""
+        try:
+            return await self._run(self._ready())
+        except Exception:
+            return False
+
+    async def pool_keys(self) -> tuple[str, ...]:
+        """As :attr:`RedisStore.pool_keys` (a coroutine here, not a property)."""
+        return await self._run(self._pool_keys())
+
+    async def visit(
+        self,
+        visitor_id: str,
+        now: float,
+        claim: ClaimLike | None,
+        client: str | None = None,
+        *,
+        hint: str | None = None,
+    ) -> Decision:
+        """As :meth:`RedisStore.visit`: one round trip in the common cases."""
+        return await self._run(
+            self._healing(lambda: self._visit(visitor_id, now, claim, hint, client))
+        )
+
+    async def release(self, visitor_id: str, now: float) -> Lease | None:
+        """As :meth:`RedisStore.release`."""
+        return await self._run(self._healing(lambda: self._release(visitor_id, now)))
+
+    async def attribute(self, number: str, at: float) -> Attribution:
+        """As :meth:`RedisStore.attribute`."""
+        return await self._run(self._healing(lambda: self._attribute(number, at)))
+
+    async def stats(self, pool_key: str, now: float) -> PoolStats:
+        """As :meth:`RedisStore.stats`."""
+        return await self._run(self._healing(lambda: self._stats(pool_key, now)))
+
+    async def leases(
+        self,
+        *,
+        number: str | None = None,
+        pool_key: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[Lease]:
+        """As :meth:`RedisStore.leases`."""
+        return await self._run(self._leases(number, pool_key, since, until))
+
+    async def record_call(self, record: CallRecord) -> CallRecord:
+        """As :meth:`RedisStore.record_call`."""
+        return await self._run(self._record_call(record))
+
+    async def find_call(self, call_id: str) -> CallRecord | None:
+        """As :meth:`RedisStore.find_call`."""
+        return await self._run(self._find_call(call_id))
+
+    async def calls(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        pool_key: str | None = None,
+        number: str | None = None,
+    ) -> list[CallRecord]:
+        """As :meth:`RedisStore.calls`."""
+        return await self._run(self._calls(since, until, pool_key, number))
+
+    async def forget(self, visitor_id: str, now: float) -> Forgotten:
+        """As :meth:`RedisStore.forget`."""
+        return await self._run(self._healing(lambda: self._forget(visitor_id, now)))
+
+    async def purge(self, now: float) -> int:
+        """As :meth:`RedisStore.purge`."""
+        return await self._run(self._purge(now))
+
+    async def close(self) -> None:
+        """Close the client if this store built it from a URL."""
+        if self._owned:
+            await self._client.aclose()

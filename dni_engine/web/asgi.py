@@ -4,10 +4,12 @@ Only ``http`` requests that may be page views (:meth:`.WebCore.begin`) are
 watched; everything else (lifespan, websockets, other requests) goes to the
 application as it is. For a watched request the ``http.response.start``
 message is held until the first body message, so that the plan
-(:meth:`.PageView.respond_async`, whose store call runs on a worker thread)
-knows whether the body is whole: a single body message is rewritten in one
-go and sent with its exact ``Content-Length``; a streamed body stays
-streamed, each piece passed through the plan's body rewriter as it comes.
+(:meth:`.PageView.respond_async`, which awaits an asynchronous store such as
+:class:`~dni_engine.stores.redis.AsyncRedisStore` on the loop and runs a
+synchronous store doing I/O on a worker thread) knows whether the body is
+whole: a single body message is rewritten in one go and sent with its exact
+``Content-Length``; a streamed body stays streamed, each piece passed through
+the plan's body rewriter as it comes.
 When rewriting a whole body fails, the application's own response is sent.
 """
 

@@ -63,6 +63,10 @@ class WebConfig:
     * ``number_cookie_name``: the small cookie, readable by the page's script,
       holding the number of a visitor with a lease (no flicker on cached
       pages); ``None`` never sets it.
+    * ``lease_cookie_name``: the signed, ``HttpOnly`` cookie naming the pool
+      of the visitor's live lease, a hint that lets a shared store decide a
+      visit in one round trip (a wrong or stale one costs time, never the
+      decision); ``None`` never sets it.
     * ``amp_origins``: origins (``https://amp.example.net``) besides the
       site's own and ``https://*.ampproject.org`` allowed to ask
       ``{prefix}/number`` with the visitor's cookies.
@@ -105,6 +109,7 @@ class WebConfig:
     max_buffer: int = 1_048_576
     endpoint_prefix: str | None = "/_dni"
     number_cookie_name: str | None = "dni_number"
+    lease_cookie_name: str | None = "dni_lease"
     amp_origins: tuple[str, ...] = ()
     debug: bool = False
     trusted_proxies: tuple[str, ...] = ()
@@ -167,9 +172,9 @@ def _problems(config: WebConfig) -> list[Problem]:
     webhooks = config.call_secret is not None or token is not None
     if webhooks and config.endpoint_prefix is None:
         bad("endpoint_prefix", "is None, but the call webhook is served under it")
-    for name in ("cookie_name", "landing_cookie_name", "number_cookie_name"):
+    for name in ("cookie_name", "landing_cookie_name", "number_cookie_name", "lease_cookie_name"):
         value = getattr(config, name)
-        if value is None and name == "number_cookie_name":
+        if value is None and name in ("number_cookie_name", "lease_cookie_name"):
             continue
         if not isinstance(value, str) or not _TOKEN.fullmatch(value):
             bad(name, f"{value!r} is not a cookie name (letters, digits and !#$%&'*+-.^_`|~)")
@@ -180,6 +185,13 @@ def _problems(config: WebConfig) -> list[Problem]:
         config.landing_cookie_name,
     ):
         bad("number_cookie_name", "must differ from cookie_name and landing_cookie_name")
+    lease_name = config.lease_cookie_name
+    if lease_name is not None and lease_name in (
+        config.cookie_name,
+        config.landing_cookie_name,
+        config.number_cookie_name,
+    ):
+        bad("lease_cookie_name", "must differ from the visitor, landing and number cookies")
     prefix = config.endpoint_prefix
     if prefix is not None and (
         not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix) or prefix.endswith("/")

@@ -35,7 +35,9 @@ the request's client key (:meth:`WebCore.cap_client`) when a pool caps its
 clients (``client_cap``: one address and user agent sending fresh cookies
 cannot drain a pool). A
 visitor holding a lease also gets the number cookie, readable by the page's
-script (``number_cookie_name``). In ``debug`` mode a ``dni_test_pool`` URL
+script (``number_cookie_name``), and the signed lease cookie naming the pool of
+their lease (``lease_cookie_name``), which the next visit gives the store as a
+hint so that a shared store decides it in one round trip. In ``debug`` mode a ``dni_test_pool`` URL
 parameter shows that pool's first number instead, without a lease or a cookie.
 These rules are :meth:`WebCore.visit`, which the browser endpoint
 (:mod:`dni_engine.web.endpoint`) shares.
@@ -65,6 +67,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from dni_engine.bots import DEFAULT_CRAWLERS, Crawlers
 from dni_engine.landing import Landing, cap_url, next_landing
 from dni_engine.leases import Decision, Outcome
+from dni_engine.stores.base import NEW_VISITOR
 from dni_engine.web.body import BodyRewriter
 from dni_engine.web.clients import (
     UNIX,
@@ -92,7 +95,9 @@ __all__ = [
     "Visit",
     "WebCore",
     "decode_landing",
+    "decode_lease_hint",
     "encode_landing",
+    "encode_lease_hint",
     "formatted_number",
     "number_cookie_value",
     "parse_cookies",
@@ -120,6 +125,8 @@ _CDN_CACHE_HEADERS: Final = frozenset(
 )
 _SHARED_DIRECTIVES: Final = frozenset({"public", "s-maxage", "proxy-revalidate"})
 _LANDING_CONTEXT: Final = b"dni-landing\x00"
+_LEASE_CONTEXT: Final = b"dni-lease\x00"
+_MAX_LEASE_COOKIE: Final = 400
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
@@ -274,6 +281,42 @@ def encode_landing(landing: Landing, secret: bytes, params: frozenset[str] = fro
             referrer = referrer[: max(0, len(referrer) - cut)] or None
         else:
             url = cap_url(url, max(0, len(url) - cut), params)
+
+
+def _lease_mac(secret: bytes, visitor_id: str, payload: str) -> str:
+    message = _LEASE_CONTEXT + visitor_id.encode("utf-8", "replace") + b"\x00" + payload.encode()
+    return _b64(hmac.new(secret, message, hashlib.sha256).digest()[:16])
+
+
+def encode_lease_hint(pool_key: str, visitor_id: str, secret: bytes) -> str:
+    """The lease cookie's value: ``pool_key`` in base64url ``.`` an HMAC-SHA256 tag.
+
+    The tag covers the visitor id too, so the value means nothing for another
+    visitor. The cookie is a hint for the store (see :meth:`Engine.visit
+    <dni_engine.engine.Engine.visit>`), never trusted with a decision.
+    """
+    payload = _b64(pool_key.encode("utf-8"))
+    return f"{payload}.{_lease_mac(secret, visitor_id, payload)}"
+
+
+def decode_lease_hint(value: object, visitor_id: str, secret: bytes) -> str | None:
+    """The pool key a lease cookie value holds for ``visitor_id``, or ``None``; never raises.
+
+    ``None`` for a value that is not a string, too long, unsigned, signed with
+    another key or for another visitor, or tampered with.
+    """
+    if not isinstance(value, str) or len(value) > _MAX_LEASE_COOKIE:
+        return None
+    payload, sep, signature = value.partition(".")
+    if not sep or not payload or not payload.isascii() or not signature.isascii():
+        return None
+    try:
+        if not hmac.compare_digest(_lease_mac(secret, visitor_id, payload), signature):
+            return None
+        pool_key = _unb64(payload).decode("utf-8")
+    except Exception:
+        return None
+    return pool_key or None
 
 
 def decode_landing(value: object, secret: bytes) -> Landing | None:
@@ -492,6 +535,22 @@ def number_cookie_value(decision: Decision) -> str | None:
 # ---- the core -----------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class _Asked:
+    """What :meth:`WebCore.visit` asks the engine, and what answering it needs."""
+
+    visitor: str
+    landing: Landing
+    user_agent: str | None
+    now: float
+    hint: str | None
+    client: str | None
+    secure: bool
+    cookies: list[str]
+    held: bool
+    lease_held: bool
+
+
 class WebCore:
     """The integration's decisions for one site: which requests, which cookies, which body.
 
@@ -657,15 +716,55 @@ class WebCore:
 
         The rules of a page view (see the module doc): a crawler gets
         ``outcome="bot"`` and nothing else; the ``consent`` hook refusing gets
-        ``"no_consent"`` (and a number cookie the request holds is cleared);
+        ``"no_consent"`` (and the number and lease cookies the request holds are cleared);
         in ``debug`` mode a ``dni_test_pool`` URL parameter naming a pool gets
         ``"test"`` and that pool's first number, no lease and no cookie;
         otherwise the visitor and landing cookies and the engine's decision of
         the landing context (for the request's :meth:`cap_client`, so the
-        pools' client cap applies), with the number cookie while the visitor holds a
-        lease. ``secure`` marks the cookies ``Secure`` (by default: an
-        ``https`` URL). Raises only what a bug in the engine would.
+        pools' client cap applies), with the number and lease cookies while the
+        visitor holds a lease. The lease cookie (signed, naming the lease's
+        pool) or a visitor id minted here is the store's ``hint``. ``secure``
+        marks the cookies ``Secure`` (by default: an ``https`` URL). Raises
+        only what a bug in the engine would.
         """
+        asked = self._ask(request, secure)
+        if type(asked) is Visit:
+            return asked
+        ask = cast(_Asked, asked)
+        decision = self.engine.visit(
+            ask.visitor,
+            ask.landing.url,
+            ask.landing.referrer,
+            ask.user_agent,
+            at=ask.now,
+            client=ask.client,
+            hint=ask.hint,
+        )
+        return self._answered(ask, decision)
+
+    async def avisit(self, request: PageRequest, *, secure: bool | None = None) -> Visit:
+        """:meth:`visit` for an event loop: the engine's :meth:`~dni_engine.engine.Engine.avisit`.
+
+        An asynchronous store is awaited on the loop, so the page view never
+        waits on a worker thread; a store doing I/O runs on one.
+        """
+        asked = self._ask(request, secure)
+        if type(asked) is Visit:
+            return asked
+        ask = cast(_Asked, asked)
+        decision = await self.engine.avisit(
+            ask.visitor,
+            ask.landing.url,
+            ask.landing.referrer,
+            ask.user_agent,
+            at=ask.now,
+            client=ask.client,
+            hint=ask.hint,
+        )
+        return self._answered(ask, decision)
+
+    def _ask(self, request: PageRequest, secure: bool | None) -> Visit | _Asked:
+        """A visit up to the engine: its :class:`Visit` without one, else what to ask it."""
         config = self.config
         user_agent = request.user_agent
         if secure is None:
@@ -674,16 +773,21 @@ class WebCore:
             return Visit("bot", None, ())
         number_cookie = config.number_cookie_name
         held = number_cookie is not None and number_cookie in request.cookies
+        lease_cookie = config.lease_cookie_name
+        lease_held = lease_cookie is not None and lease_cookie in request.cookies
         if not self.consents(request):
+            cleared: list[str] = []
             if number_cookie is not None and held:
-                cleared = self.cookie(number_cookie, "", 0, secure, readable=True)
-                return Visit("no_consent", None, (cleared,))
-            return Visit("no_consent", None, ())
+                cleared.append(self.cookie(number_cookie, "", 0, secure, readable=True))
+            if lease_cookie is not None and lease_held:
+                cleared.append(self.cookie(lease_cookie, "", 0, secure))
+            return Visit("no_consent", None, tuple(cleared))
         if config.debug:
             test = self.test_decision(request)
             if test is not None:
                 return Visit("test", test, ())
         cookies: list[str] = []
+        hint: str | None = None
         visitor = self.app_visitor(request)
         if visitor is None:
             known = request.cookies.get(config.cookie_name)
@@ -691,9 +795,12 @@ class WebCore:
                 visitor = known
             else:
                 visitor = secrets.token_urlsafe(16)
+                hint = NEW_VISITOR  # minted just now: the store holds nothing of it
                 cookies.append(
                     self.cookie(config.cookie_name, visitor, config.cookie_max_age, secure)
                 )
+        if hint is None and lease_cookie is not None and lease_held:
+            hint = decode_lease_hint(request.cookies.get(lease_cookie), visitor, self._secret)
         engine = self.engine
         now = float(engine.clock())
         landing = next_landing(
@@ -706,9 +813,16 @@ class WebCore:
             params=self._params,
         )
         client = self.cap_client(request, now) if self._capped else None
-        decision = engine.visit(
-            visitor, landing.url, landing.referrer, user_agent, at=now, client=client
+        return _Asked(
+            visitor, landing, user_agent, now, hint, client, secure, cookies, held, lease_held
         )
+
+    def _answered(self, asked: _Asked, decision: Decision) -> Visit:
+        """The visit of the engine's ``decision`` on what :meth:`_ask` prepared: the cookies."""
+        config = self.config
+        number_cookie, lease_cookie = config.number_cookie_name, config.lease_cookie_name
+        visitor, landing, now, secure = asked.visitor, asked.landing, asked.now, asked.secure
+        held, lease_held, cookies = asked.held, asked.lease_held, asked.cookies
         max_age = max(1, math.ceil(self._window))
         cookies.append(
             self.cookie(
@@ -725,6 +839,14 @@ class WebCore:
                 cookies.append(self.cookie(number_cookie, value, age, secure, readable=True))
             elif held:
                 cookies.append(self.cookie(number_cookie, "", 0, secure, readable=True))
+        if lease_cookie is not None and decision.outcome != "store_unavailable":
+            pool_key, expires = decision.pool_key, decision.expires
+            if decision.lease_id is not None and pool_key is not None and expires is not None:
+                value = encode_lease_hint(pool_key, visitor, self._secret)
+                age = max(1, math.ceil(expires - now))
+                cookies.append(self.cookie(lease_cookie, value, age, secure))
+            elif lease_held:
+                cookies.append(self.cookie(lease_cookie, "", 0, secure))
         return Visit(decision.outcome, decision, tuple(cookies))
 
     def test_decision(self, request: PageRequest) -> Decision | None:
@@ -825,11 +947,22 @@ class PageView:
                 return _as_given(headers)
 
     async def respond_async(self, status: int, headers: Sequence[tuple[str, str]]) -> ResponsePlan:
-        """:meth:`respond` for an event loop: the store is called on a worker thread."""
+        """:meth:`respond` for an event loop.
+
+        With an asynchronous store (:attr:`Engine.awaits_store
+        <dni_engine.engine.Engine.awaits_store>`) the visit goes through
+        :meth:`WebCore.avisit` and the store is awaited on the loop, so the
+        configured hooks (``consent``, ``visitor_id``) run on the loop too and
+        must not block. With any other store the whole of :meth:`respond`,
+        hooks included, runs on a worker thread, as before.
+        """
         try:
             if not self._candidate(status, headers):
                 return _untouched(headers)
-            return await _off_loop(functools.partial(self.respond, status, headers))
+            if not self._core.engine.awaits_store:
+                return await _off_loop(functools.partial(self.respond, status, headers))
+            given = list(headers)
+            return self._plan(given, await self._core.avisit(self.request))
         except Exception:
             self._core.log_once("respond", "planning a response failed; it was left alone")
             try:
@@ -838,10 +971,13 @@ class PageView:
                 return _as_given(headers)
 
     def _visit(self, headers: list[tuple[str, str]]) -> ResponsePlan:
-        core, config, request = self._core, self._core.config, self.request
+        return self._plan(headers, self._core.visit(self.request))
+
+    def _plan(self, headers: list[tuple[str, str]], visit: Visit) -> ResponsePlan:
+        """The plan for a response whose visit was ``visit``."""
+        core, config = self._core, self._core.config
         original = _without(headers, SKIP_HEADER)
         debug = config.debug_header
-        visit = core.visit(request)
         decision = visit.decision
         if decision is None and not visit.cookies:
             return self._plain(original, visit.outcome) if debug else _untouched(original)

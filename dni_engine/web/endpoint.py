@@ -195,6 +195,8 @@ class Endpoint:
         if self.route(request) == "script":
             return self.answer(request, body, too_large=too_large)
         try:
+            # An asynchronous store answers the worker thread's calls on this loop.
+            self.core.engine.bind_loop()
             return await _off_loop(
                 functools.partial(self.answer, request, body, too_large=too_large)
             )

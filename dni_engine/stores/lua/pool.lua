@@ -38,7 +38,8 @@
 --   returns 'ok' | 'repaired' (a poisoned pool time was brought back to ARGV[3])
 -- op 'reset'      ARGV[4..] the pool's numbers: drops every key of the pool
 --   returns {'reset'}
--- op 'visit'      ARGV[4] visitor  [5] mode: visit | keep | switch_in
+-- op 'visit'      ARGV[4] visitor  [5] mode: visit | keep | switch_in | held (steps 1-3
+--                 only, as visit: a claim on this pool without a live lease answers 'none')
 --                 [6] claim: - (none) | here | other (a claim on another pool)
 --                 [7] specificity  [8] source index  [9] referrer_domain
 --                 [10] referrer_domain is Any (1/0)  [11] trigger: - (none) | +<trigger>
@@ -51,7 +52,8 @@
 --            expires[, displaced lease]}
 --         | {'switch', now, number, name, false, false, false, lease}: a last-touch
 --            switch is allowed (nothing changed; the caller takes in the claimed pool)
---         | {'none', now}: no live lease here, and the claim is not on this pool
+--         | {'none', now}: no live lease here, and the claim is not on this pool (or the
+--            mode is held)
 --         | {'nofree', now}: switch_in found no number free right now
 --         | {'overflow', now, overflow number | false, name}
 --         | {'capped', now, false, name}: the client holds the cap's live leases here
@@ -299,7 +301,7 @@ if op == 'visit' then
     if not r[4] and now < tonumber(r[3]) then
       -- mirrors leases.may_switch: under last touch, a claim on another pool moves the
       -- lease when it is more specific (more conditions, then a referrer over Any)
-      if mode == 'visit' and claim == 'other' and TOUCH == 'last_touch' then
+      if (mode == 'visit' or mode == 'held') and claim == 'other' and TOUCH == 'last_touch' then
         local held = tonumber(r[5])
         local switch
         if spec ~= held then switch = spec > held else switch = r[6] == '1' and any == '0' end
@@ -323,7 +325,7 @@ if op == 'visit' then
   end
   if raised then redis.call('HSET', CFG, 'now', now_s) end
   -- step 3: no live lease here; a claim on another pool is the caller's to run there
-  if claim ~= 'here' then return {'none', now_s} end
+  if claim ~= 'here' or mode == 'held' then return {'none', now_s} end
   local gone = expire(now)
   if gone then return gone end
   -- step 4a: a client holding the cap's live leases here gets no number
