@@ -128,6 +128,9 @@ _TAG_START = re.compile(r"</?[A-Za-z]")
 _LAST_BREAKER = re.compile(rf"(?s:.*){_BREAKER}")
 _LAST_STARTER = re.compile(r"(?s:.*)[0-9+&%]")
 _STARTER = re.compile(r"[0-9+&%]")
+# Every number either finder reports holds an ASCII digit (both scan for one).
+_DIGIT = re.compile(r"[0-9]")
+_SHORT = 1024
 _SEPARATOR_SET = frozenset(FORMATTING_CHARS | {"\n", "\r"})
 
 # Script data: what changes the tokenizer's state (data, escaped, double escaped).
@@ -164,6 +167,8 @@ _TAG_NAME = re.compile(r"</?[A-Za-z][^\t\n\f\r />]*+(?=[\t\n\f\r />])", re.ASCII
 _INLINE_START = re.compile(
     r"</?(?i:" + "|".join(sorted(INLINE_ELEMENTS, key=len, reverse=True)) + r")(?=[\t\n\f\r />])"
 )
+# How a tag INLINE_TAG may match starts.
+_INLINE_OR_COMMENT = re.compile(_INLINE_START.pattern + "|<!--")
 _REFERENCE_TAIL = re.compile(r"(?:&#?\w+;|%\w\w)\Z")
 
 
@@ -203,7 +208,12 @@ def _split_before(text: str, lo: int, cut: int) -> int | None:
             opening = text.rfind("<", lo, at)
             if opening < 0 or _ANY_TAG.fullmatch(text, opening, at) is None:
                 break
-            if _INLINE_TAG.fullmatch(text, opening, at) is None:
+            # Only an inline element's tag or a comment may be one (its name looked
+            # at first: most tags are neither).
+            if (
+                _INLINE_OR_COMMENT.match(text, opening, at) is None
+                or _INLINE_TAG.fullmatch(text, opening, at) is None
+            ):
                 return None
             at = opening
             tags += 1
@@ -259,9 +269,11 @@ def _safe_cut(text: str, lo: int, hi: int) -> int | None:
     """The last place in ``(lo, hi]`` no number crosses, or ``None``."""
     best = lo
     near = max(lo, hi - 1024)  # most often found near the end: look there first
-    breaker = _LAST_BREAKER.match(text, near, hi) or (
-        _LAST_BREAKER.match(text, lo, near) if near > lo else None
-    )
+    breaker = _LAST_BREAKER.match(text, near, hi)
+    if breaker is None and near > lo:
+        # The last breaker before near is no earlier than the last "<" or ">".
+        bracket = max(text.rfind("<", lo, near), text.rfind(">", lo, near))
+        breaker = _LAST_BREAKER.match(text, bracket if bracket > lo else lo, near)
     if breaker is not None:
         best = breaker.end()
     # After _GAP characters without a digit, "+", "&" or "%", at the end (none
@@ -833,6 +845,10 @@ class RewriteStream:
         assert finder is not None
         assert target is not None
         self._window = (lo, hi)
+        # No number can stand in a short window without a digit (looked for only in
+        # short ones: the finders' scans cost no more than this search in long ones).
+        if hi - lo <= _SHORT and _DIGIT.search(buf, lo, hi) is None:
+            return buf if lo == 0 and hi == len(buf) else buf[lo:hi]
         if isinstance(finder, AllFinder):
             found = finder.find(buf, self._html, self._place, self._budget)
         else:
