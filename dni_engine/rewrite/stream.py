@@ -186,16 +186,20 @@ def _split_before(text: str, lo: int, cut: int) -> int | None:
     tag after it that may be inline)."""
     at = cut
     tags = 0
-    if text.startswith("<", cut):  # a tag may follow
-        after = _ANY_TAG.match(text, cut)
-        if after is None:
-            tags = 1 if _may_join(text, cut, len(text)) else 0
-        else:
-            tags = 1 if _INLINE_TAG.fullmatch(text, cut, after.end()) else 0
     opening = text.rfind("<", lo, at)
-    if opening >= 0 and (
-        _OPEN_COMMENT if text.startswith("<!", opening, at) else _OPEN_TAG
-    ).fullmatch(text, opening, at):
+    # The tag that ends at cut, read whole: then cut is in no tag not closed yet.
+    closed = (
+        _ANY_TAG.fullmatch(text, opening, at)
+        if opening >= 0 and text.startswith(">", at - 1)
+        else None
+    )
+    if (
+        closed is None
+        and opening >= 0
+        and (_OPEN_COMMENT if text.startswith("<!", opening, at) else _OPEN_TAG).fullmatch(
+            text, opening, at
+        )
+    ):
         if not _may_join(text, opening, at):
             return None
         at = opening
@@ -205,15 +209,12 @@ def _split_before(text: str, lo: int, cut: int) -> int | None:
         if char in _SEPARATOR_SET:
             at -= 1
         elif char == ">":
-            opening = text.rfind("<", lo, at)
-            if opening < 0 or _ANY_TAG.fullmatch(text, opening, at) is None:
-                break
-            # Only an inline element's tag or a comment may be one (its name looked
-            # at first: most tags are neither).
-            if (
-                _INLINE_OR_COMMENT.match(text, opening, at) is None
-                or _INLINE_TAG.fullmatch(text, opening, at) is None
-            ):
+            if closed is None:
+                opening = text.rfind("<", lo, at)
+                if opening < 0 or _ANY_TAG.fullmatch(text, opening, at) is None:
+                    break
+            closed = None
+            if not _is_inline_tag(text, opening, at):
                 return None
             at = opening
             tags += 1
@@ -224,9 +225,24 @@ def _split_before(text: str, lo: int, cut: int) -> int | None:
             at = reference.start()
         else:
             break
-    if tags and at > lo and text[at - 1].isascii() and text[at - 1].isalnum():
-        return at
-    return None
+    if not (at > lo and text[at - 1].isascii() and text[at - 1].isalnum()):
+        return None
+    if not tags and text.startswith("<", cut):  # a tag may follow
+        after = _ANY_TAG.match(text, cut)
+        if after is None:
+            tags = 1 if _may_join(text, cut, len(text)) else 0
+        else:
+            tags = 1 if _is_inline_tag(text, cut, after.end()) else 0
+    return at if tags else None
+
+
+def _is_inline_tag(text: str, start: int, end: int) -> bool:
+    """Whether the tag ``text[start:end]`` is an inline element's or a plain comment
+    (``INLINE_TAG``; its name looked at first: most tags are neither)."""
+    return (
+        _INLINE_OR_COMMENT.match(text, start, end) is not None
+        and _INLINE_TAG.fullmatch(text, start, end) is not None
+    )
 
 
 def _before_open_tag(text: str, lo: int, cut: int | None) -> int | None:
