@@ -647,3 +647,27 @@ def test_a_number_before_a_tag_no_number_spans_is_found_whatever_follows() -> No
             pieces = [page[:cut], page[cut : cut + tail], page[cut + tail :]]
             out = "".join(stream.feed(piece) for piece in pieces) + stream.close()
             assert out == expected, (cut, tail)
+
+
+# Long runs of separators (more than a kilobyte without a character no number
+# holds), short windows without a digit at the end of a page, and numbers split
+# by inline tags written in capitals or next to tags of other elements.
+LONG_RUNS = [
+    "<p>Call 0117 <B>496</B> 0123" + "\n\t" * 600 + "0117 496 0123</p>",
+    "<div title='a>b'>0117" + " " * 1100 + "496 0123 <SPAN class=x>0117</SPAN> 496 0123</div>",
+    "<p>0117 496 0123</p>" + "-" * 1200 + "<b>0117</b> 496 <bx>0123</bx> end",
+    "0117 496 0123 " + "\u00a0" * 1100 + "<script>var a = 1 > 2;</script>" + " " * 90 + "</html>",
+    "<!--x-->" + " " * 1050 + "0117<!--x--> 496 <i>0123</i>" + "." * 70 + "<br>0117 496 0123",
+]
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize("pool", POOLS)
+@pytest.mark.parametrize("page", LONG_RUNS)
+def test_long_runs_of_separators_cut_anywhere(reader: str, pool: str, page: str) -> None:
+    rewriter = POOLS[pool]
+    with reading(reader):
+        expected = whole(rewriter, page)
+        for cut in range(0, len(page) + 1, 7):
+            for sizes in ([len(page)], [cut or 1], [cut or 1, 64], [cut or 1, 1000]):
+                assert streamed(rewriter, page, sizes) == expected, (cut, sizes)

@@ -128,6 +128,9 @@ _TAG_START = re.compile(r"</?[A-Za-z]")
 _LAST_BREAKER = re.compile(rf"(?s:.*){_BREAKER}")
 _LAST_STARTER = re.compile(r"(?s:.*)[0-9+&%]")
 _STARTER = re.compile(r"[0-9+&%]")
+# Every number either finder reports holds an ASCII digit (both scan for one).
+_DIGIT = re.compile(r"[0-9]")
+_SHORT = 1024
 _SEPARATOR_SET = frozenset(FORMATTING_CHARS | {"\n", "\r"})
 
 # Script data: what changes the tokenizer's state (data, escaped, double escaped).
@@ -164,6 +167,8 @@ _TAG_NAME = re.compile(r"</?[A-Za-z][^\t\n\f\r />]*+(?=[\t\n\f\r />])", re.ASCII
 _INLINE_START = re.compile(
     r"</?(?i:" + "|".join(sorted(INLINE_ELEMENTS, key=len, reverse=True)) + r")(?=[\t\n\f\r />])"
 )
+# How a tag INLINE_TAG may match starts.
+_INLINE_OR_COMMENT = re.compile(_INLINE_START.pattern + "|<!--")
 _REFERENCE_TAIL = re.compile(r"(?:&#?\w+;|%\w\w)\Z")
 
 
@@ -181,16 +186,20 @@ def _split_before(text: str, lo: int, cut: int) -> int | None:
     tag after it that may be inline)."""
     at = cut
     tags = 0
-    if text.startswith("<", cut):  # a tag may follow
-        after = _ANY_TAG.match(text, cut)
-        if after is None:
-            tags = 1 if _may_join(text, cut, len(text)) else 0
-        else:
-            tags = 1 if _INLINE_TAG.fullmatch(text, cut, after.end()) else 0
     opening = text.rfind("<", lo, at)
-    if opening >= 0 and (
-        _OPEN_COMMENT if text.startswith("<!", opening, at) else _OPEN_TAG
-    ).fullmatch(text, opening, at):
+    # The tag that ends at cut, read whole: then cut is in no tag not closed yet.
+    closed = (
+        _ANY_TAG.fullmatch(text, opening, at)
+        if opening >= 0 and text.startswith(">", at - 1)
+        else None
+    )
+    if (
+        closed is None
+        and opening >= 0
+        and (_OPEN_COMMENT if text.startswith("<!", opening, at) else _OPEN_TAG).fullmatch(
+            text, opening, at
+        )
+    ):
         if not _may_join(text, opening, at):
             return None
         at = opening
@@ -200,10 +209,12 @@ def _split_before(text: str, lo: int, cut: int) -> int | None:
         if char in _SEPARATOR_SET:
             at -= 1
         elif char == ">":
-            opening = text.rfind("<", lo, at)
-            if opening < 0 or _ANY_TAG.fullmatch(text, opening, at) is None:
-                break
-            if _INLINE_TAG.fullmatch(text, opening, at) is None:
+            if closed is None:
+                opening = text.rfind("<", lo, at)
+                if opening < 0 or _ANY_TAG.fullmatch(text, opening, at) is None:
+                    break
+            closed = None
+            if not _is_inline_tag(text, opening, at):
                 return None
             at = opening
             tags += 1
@@ -214,9 +225,24 @@ def _split_before(text: str, lo: int, cut: int) -> int | None:
             at = reference.start()
         else:
             break
-    if tags and at > lo and text[at - 1].isascii() and text[at - 1].isalnum():
-        return at
-    return None
+    if not (at > lo and text[at - 1].isascii() and text[at - 1].isalnum()):
+        return None
+    if not tags and text.startswith("<", cut):  # a tag may follow
+        after = _ANY_TAG.match(text, cut)
+        if after is None:
+            tags = 1 if _may_join(text, cut, len(text)) else 0
+        else:
+            tags = 1 if _is_inline_tag(text, cut, after.end()) else 0
+    return at if tags else None
+
+
+def _is_inline_tag(text: str, start: int, end: int) -> bool:
+    """Whether the tag ``text[start:end]`` is an inline element's or a plain comment
+    (``INLINE_TAG``; its name looked at first: most tags are neither)."""
+    return (
+        _INLINE_OR_COMMENT.match(text, start, end) is not None
+        and _INLINE_TAG.fullmatch(text, start, end) is not None
+    )
 
 
 def _before_open_tag(text: str, lo: int, cut: int | None) -> int | None:
@@ -259,9 +285,11 @@ def _safe_cut(text: str, lo: int, hi: int) -> int | None:
     """The last place in ``(lo, hi]`` no number crosses, or ``None``."""
     best = lo
     near = max(lo, hi - 1024)  # most often found near the end: look there first
-    breaker = _LAST_BREAKER.match(text, near, hi) or (
-        _LAST_BREAKER.match(text, lo, near) if near > lo else None
-    )
+    breaker = _LAST_BREAKER.match(text, near, hi)
+    if breaker is None and near > lo:
+        # The last breaker before near is no earlier than the last "<" or ">".
+        bracket = max(text.rfind("<", lo, near), text.rfind(">", lo, near))
+        breaker = _LAST_BREAKER.match(text, bracket if bracket > lo else lo, near)
     if breaker is not None:
         best = breaker.end()
     # After _GAP characters without a digit, "+", "&" or "%", at the end (none
@@ -833,6 +861,10 @@ class RewriteStream:
         assert finder is not None
         assert target is not None
         self._window = (lo, hi)
+        # No number can stand in a short window without a digit (looked for only in
+        # short ones: the finders' scans cost no more than this search in long ones).
+        if hi - lo <= _SHORT and _DIGIT.search(buf, lo, hi) is None:
+            return buf if lo == 0 and hi == len(buf) else buf[lo:hi]
         if isinstance(finder, AllFinder):
             found = finder.find(buf, self._html, self._place, self._budget)
         else:
