@@ -167,6 +167,9 @@ class Engine:
         self._horizon = -math.inf  # the latest clock reading plus the skew (see _moment)
         self._rejected_times = 0
         self._store: Store = MemoryStore() if store is None else store
+        # The embedded store itself (not a subclass, which may answer visits its own
+        # way): a returning visitor's live first-touch lease is kept without matching.
+        self._memory: MemoryStore | None = self._store if type(self._store) is MemoryStore else None
         # The rules between pools that ``dni-engine validate`` applies (one set of checks).
         # Unique names are the API's rule for creating pools; here a name is only a
         # label, and options given by an ambiguous name are refused below.
@@ -270,6 +273,8 @@ class Engine:
                 decision = Decision(visitor, now, "invalid_visitor")
             elif self._crawlers.is_bot(user_agent):
                 decision = Decision(visitor, now, "bot")
+            elif (kept := self._kept(visitor, now)) is not None:
+                decision = kept
             else:
                 match = self._match(url, referrer, user_agent)
                 claim = None if match is None else self._claim(match, url, referrer)
@@ -287,6 +292,26 @@ class Engine:
         with self._count_lock:
             self._counts[decision.outcome] += 1
         return decision
+
+    def _kept(self, visitor: str, now: float) -> Decision | None:
+        """A returning visitor's ``kept`` decision from the embedded store, without matching.
+
+        ``None`` when the store is another one, or the visitor has no live lease
+        that any visit keeps (then the visit is matched and goes to the store).
+        The visit's match could not change a ``kept`` outcome in a
+        ``first_touch`` pool, so skipping it changes nothing but the cost.
+        """
+        memory = self._memory
+        if memory is None:
+            return None
+        try:
+            kept = memory._keep(visitor, now)
+        except Exception:  # the store's own visit then answers (or fails) as usual
+            return None
+        if kept is not None and "store" in self._logged:
+            self._logged.discard("store")
+            log.warning("the lease store answers again")
+        return kept
 
     def _match(self, url: object, referrer: object, user_agent: object) -> Match | None:
         if type(url) is not str:

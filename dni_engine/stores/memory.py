@@ -44,6 +44,7 @@ from dni_engine.errors import ConfigError, Problem
 from dni_engine.leases import (
     MAX_CLOCK_SKEW,
     Attribution,
+    Claim,
     ClaimLike,
     Decision,
     EndReason,
@@ -51,7 +52,6 @@ from dni_engine.leases import (
     PoolStats,
     PoolTerms,
     attribution_from,
-    claim_facts,
     exhausted_action,
     leased,
     may_switch,
@@ -93,6 +93,9 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 DEFAULT_LOG_CAPACITY = 100_000
+# Decisions are built straight from a tuple (as ``leases.leased`` does): the named
+# tuple's own constructor is a Python function, called on every visit otherwise.
+_new_tuple = tuple.__new__
 _NEVER = -math.inf  # "free since forever": numbers never leased
 
 
@@ -165,7 +168,7 @@ class _Lease:
         self.source_index = claim.source_index
         self.referrer_domain = claim.referrer_domain
         self.trigger = claim.trigger
-        self.facts = claim_facts(claim)
+        self.facts = claim.facts if type(claim) is Claim else None  # claim_facts, written out
 
 
 class _Pool:
@@ -408,10 +411,58 @@ class MemoryStore:
             self._forked()
         with self._lock:
             decision = self._visit(visitor_id, now, claim)
-            closed = self._take_closed()
+            closed = self._closed
+            if closed:
+                self._closed = []
         if closed:
             self._deliver(closed)
         return decision
+
+    def _keep(self, visitor_id: str, now: float) -> Decision | None:
+        """The ``kept`` decision of a visitor whose live lease needs no claim, else ``None``.
+
+        The engine's fast path for a returning visitor: a live lease in a
+        ``first_touch`` pool is kept whatever the visit matches, so the visit
+        need not be matched. Exactly what :meth:`visit` does for that visitor;
+        ``None`` (nothing changed but the store's time, which that visit would
+        move the same way) when the lease is not live or its pool is
+        ``last_touch``. Keeping a lease ends no other lease.
+        """
+        if self._pid != _pid:
+            self._forked()
+        with self._lock:
+            if now > self._now:
+                self._now = now
+            else:
+                now = self._now
+            lease = self._visitors.get(visitor_id)
+            if lease is None or lease.ended is not None or now >= lease.expires:
+                return None
+            held = lease.pool
+            if held.last_touch:
+                return None
+            lease.last_activity = now
+            expires = lease.expires = now + held.hold
+            held.kept += 1
+            return _new_tuple(
+                Decision,
+                (
+                    visitor_id,
+                    now,
+                    "kept",
+                    lease.number,
+                    held.key,
+                    held.name,
+                    lease.source_index,
+                    lease.referrer_domain,
+                    lease.trigger,
+                    lease.lease_id,
+                    lease.started,
+                    expires,
+                    None,
+                    None,
+                ),
+            )
 
     def _visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
         if now > self._now:
@@ -429,21 +480,26 @@ class MemoryStore:
                 if switched is not None:
                     return switched
             lease.last_activity = now
-            lease.expires = now + held.hold
+            expires = lease.expires = now + held.hold
             held.kept += 1
-            return leased(
-                visitor_id,
-                now,
-                "kept",
-                lease.number,
-                held.key,
-                held.name,
-                lease.source_index,
-                lease.referrer_domain,
-                lease.trigger,
-                lease.lease_id,
-                lease.started,
-                lease.expires,
+            return _new_tuple(
+                Decision,
+                (
+                    visitor_id,
+                    now,
+                    "kept",
+                    lease.number,
+                    held.key,
+                    held.name,
+                    lease.source_index,
+                    lease.referrer_domain,
+                    lease.trigger,
+                    lease.lease_id,
+                    lease.started,
+                    expires,
+                    None,
+                    None,
+                ),
             )
         if claim is None:
             return Decision(visitor_id, now, "no_match")
@@ -458,7 +514,25 @@ class MemoryStore:
             return self._exhausted(pool, visitor_id, now, claim)
         pool.new += 1
         lease = self._open(pool, heapq.heappop(free)[2], visitor_id, now, claim)
-        return self._lease_decision("new", lease)
+        return _new_tuple(
+            Decision,
+            (
+                visitor_id,
+                now,
+                "new",
+                lease.number,
+                pool.key,
+                pool.name,
+                lease.source_index,
+                lease.referrer_domain,
+                lease.trigger,
+                lease.lease_id,
+                now,
+                lease.expires,
+                None,
+                None,
+            ),
+        )
 
     def _pool(self, key: str) -> _Pool:
         pool = self._pools.get(key)
