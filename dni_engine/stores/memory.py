@@ -430,6 +430,10 @@ class MemoryStore:
         """
         if self._pid != _pid:
             self._forked()
+        if visitor_id not in self._visitors:
+            # A new visitor, read without the lock (one dict look-up is atomic): a
+            # lease another thread gives them now is found by the visit that follows.
+            return None
         with self._lock:
             if now > self._now:
                 self._now = now
