@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-import itertools
 import logging
 import math
 import os
@@ -339,7 +338,7 @@ class MemoryStore:
         self._log: deque[_Lease] = deque()
         self._by_number: dict[str, _NumberLog] = {}
         self._capacity = log_capacity
-        self._seq = itertools.count(1)
+        self._seq = 0  # the last lease's sequence number (a plain int: cheaper than a counter)
         self._epoch = secrets.token_hex(4)
         self._pid = os.getpid()
         self._now = _NEVER
@@ -568,7 +567,7 @@ class MemoryStore:
             victim = self._idlest(pool)
             if victim is not None:
                 heapq.heappop(pool.live)
-                seq = next(self._seq)
+                seq = self._seq = self._seq + 1
                 self._close(victim, now, "displaced", displaced_by=f"{pool.epoch}.{seq}")
                 pool.recycled += 1
                 pool.displacements += 1
@@ -640,9 +639,9 @@ class MemoryStore:
         claim: ClaimLike,
         seq: int | None = None,
     ) -> _Lease:
-        lease = _Lease(
-            next(self._seq) if seq is None else seq, pool, number, visitor_id, now, claim
-        )
+        if seq is None:
+            seq = self._seq = self._seq + 1
+        lease = _Lease(seq, pool, number, visitor_id, now, claim)
         pool.holder[number] = lease
         heapq.heappush(pool.live, (lease.expires, lease.seq, lease))
         self._visitors[visitor_id] = lease
