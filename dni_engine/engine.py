@@ -208,6 +208,9 @@ class Engine:
         self._hints = self._astore is not None or _takes_hint(self._store)
         # A store doing I/O is called off the event loop by the a* methods.
         self._threaded = self._astore is None and not isinstance(self._store, MemoryStore)
+        # The embedded store itself (not a subclass, which may answer visits its own
+        # way): a returning visitor's live first-touch lease is kept without matching.
+        self._memory: MemoryStore | None = self._store if type(self._store) is MemoryStore else None
         # The rules between pools that ``dni-engine validate`` applies (one set of checks).
         # Unique names are the API's rule for creating pools; here a name is only a
         # label, and options given by an ambiguous name are refused below.
@@ -396,6 +399,9 @@ class Engine:
                 return Decision(visitor, now, "invalid_visitor")
             if self._crawlers.is_bot(user_agent):
                 return Decision(visitor, now, "bot")
+            kept = self._kept(visitor, now)
+            if kept is not None:
+                return kept
             match = self._match(url, referrer, user_agent)
             claim = None if match is None else self._claim(match, url, referrer)
             return (visitor, now, match, claim)
@@ -473,6 +479,26 @@ class Engine:
         if self._threaded:
             return await _in_thread(call)
         return call()
+
+    def _kept(self, visitor: str, now: float) -> Decision | None:
+        """A returning visitor's ``kept`` decision from the embedded store, without matching.
+
+        ``None`` when the store is another one, or the visitor has no live lease
+        that any visit keeps (then the visit is matched and goes to the store).
+        The visit's match could not change a ``kept`` outcome in a
+        ``first_touch`` pool, so skipping it changes nothing but the cost.
+        """
+        memory = self._memory
+        if memory is None:
+            return None
+        try:
+            kept = memory._keep(visitor, now)
+        except Exception:  # the store's own visit then answers (or fails) as usual
+            return None
+        if kept is not None and "store" in self._logged:
+            self._logged.discard("store")
+            log.warning("the lease store answers again")
+        return kept
 
     def _match(self, url: object, referrer: object, user_agent: object) -> Match | None:
         if type(url) is not str:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-import itertools
 import logging
 import math
 import os
@@ -47,6 +46,7 @@ from dni_engine.errors import ConfigError, Problem
 from dni_engine.leases import (
     MAX_CLOCK_SKEW,
     Attribution,
+    Claim,
     ClaimLike,
     Decision,
     EndReason,
@@ -54,7 +54,6 @@ from dni_engine.leases import (
     PoolStats,
     PoolTerms,
     attribution_from,
-    claim_facts,
     exhausted_action,
     leased,
     may_switch,
@@ -96,6 +95,9 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 DEFAULT_LOG_CAPACITY = 100_000
+# Decisions are built straight from a tuple (as ``leases.leased`` does): the named
+# tuple's own constructor is a Python function, called on every visit otherwise.
+_new_tuple = tuple.__new__
 _NEVER = -math.inf  # "free since forever": numbers never leased
 
 
@@ -170,7 +172,7 @@ class _Lease:
         self.source_index = claim.source_index
         self.referrer_domain = claim.referrer_domain
         self.trigger = claim.trigger
-        self.facts = claim_facts(claim)
+        self.facts = claim.facts if type(claim) is Claim else None  # claim_facts, written out
         self.client = client
 
 
@@ -358,7 +360,7 @@ class MemoryStore:
         self._log: deque[_Lease] = deque()
         self._by_number: dict[str, _NumberLog] = {}
         self._capacity = log_capacity
-        self._seq = itertools.count(1)
+        self._seq = 0  # the last lease's sequence number (a plain int: cheaper than a counter)
         self._epoch = secrets.token_hex(4)
         self._pid = os.getpid()
         self._now = _NEVER
@@ -443,6 +445,56 @@ class MemoryStore:
             self._deliver(closed)
         return decision
 
+    def _keep(self, visitor_id: str, now: float) -> Decision | None:
+        """The ``kept`` decision of a visitor whose live lease needs no claim, else ``None``.
+
+        The engine's fast path for a returning visitor: a live lease in a
+        ``first_touch`` pool is kept whatever the visit matches, so the visit
+        need not be matched. Exactly what :meth:`visit` does for that visitor;
+        ``None`` (nothing changed but the store's time, which that visit would
+        move the same way) when the lease is not live or its pool is
+        ``last_touch``. Keeping a lease ends no other lease.
+        """
+        if self._pid != _pid:
+            self._forked()
+        if visitor_id not in self._visitors:
+            # A new visitor, read without the lock (one dict look-up is atomic): a
+            # lease another thread gives them now is found by the visit that follows.
+            return None
+        with self._lock:
+            if now > self._now:
+                self._now = now
+            else:
+                now = self._now
+            lease = self._visitors.get(visitor_id)
+            if lease is None or lease.ended is not None or now >= lease.expires:
+                return None
+            held = lease.pool
+            if held.last_touch:
+                return None
+            lease.last_activity = now
+            expires = lease.expires = now + held.hold
+            held.kept += 1
+            return _new_tuple(
+                Decision,
+                (
+                    visitor_id,
+                    now,
+                    "kept",
+                    lease.number,
+                    held.key,
+                    held.name,
+                    lease.source_index,
+                    lease.referrer_domain,
+                    lease.trigger,
+                    lease.lease_id,
+                    lease.started,
+                    expires,
+                    None,
+                    None,
+                ),
+            )
+
     def _visit(
         self, visitor_id: str, now: float, claim: ClaimLike | None, client: str | None
     ) -> Decision:
@@ -461,21 +513,26 @@ class MemoryStore:
                 if switched is not None:
                     return switched
             lease.last_activity = now
-            lease.expires = now + held.hold
+            expires = lease.expires = now + held.hold
             held.kept += 1
-            return leased(
-                visitor_id,
-                now,
-                "kept",
-                lease.number,
-                held.key,
-                held.name,
-                lease.source_index,
-                lease.referrer_domain,
-                lease.trigger,
-                lease.lease_id,
-                lease.started,
-                lease.expires,
+            return _new_tuple(
+                Decision,
+                (
+                    visitor_id,
+                    now,
+                    "kept",
+                    lease.number,
+                    held.key,
+                    held.name,
+                    lease.source_index,
+                    lease.referrer_domain,
+                    lease.trigger,
+                    lease.lease_id,
+                    lease.started,
+                    expires,
+                    None,
+                    None,
+                ),
             )
         if claim is None:
             return Decision(visitor_id, now, "no_match")
@@ -503,7 +560,25 @@ class MemoryStore:
             return self._exhausted(pool, visitor_id, now, claim, client)
         pool.new += 1
         lease = self._open(pool, heapq.heappop(free)[2], visitor_id, now, claim, client)
-        return self._lease_decision("new", lease)
+        return _new_tuple(
+            Decision,
+            (
+                visitor_id,
+                now,
+                "new",
+                lease.number,
+                pool.key,
+                pool.name,
+                lease.source_index,
+                lease.referrer_domain,
+                lease.trigger,
+                lease.lease_id,
+                now,
+                lease.expires,
+                None,
+                None,
+            ),
+        )
 
     def _pool(self, key: str) -> _Pool:
         pool = self._pools.get(key)
@@ -537,7 +612,7 @@ class MemoryStore:
             victim = self._idlest(pool)
             if victim is not None:
                 heapq.heappop(pool.live)
-                seq = next(self._seq)
+                seq = self._seq = self._seq + 1
                 self._close(victim, now, "displaced", displaced_by=f"{pool.epoch}.{seq}")
                 pool.recycled += 1
                 pool.displacements += 1
@@ -617,9 +692,9 @@ class MemoryStore:
         client: str | None,
         seq: int | None = None,
     ) -> _Lease:
-        lease = _Lease(
-            next(self._seq) if seq is None else seq, pool, number, visitor_id, now, claim, client
-        )
+        if seq is None:
+            seq = self._seq = self._seq + 1
+        lease = _Lease(seq, pool, number, visitor_id, now, claim, client)
         if client is not None:
             clients = pool.clients
             clients[client] = clients.get(client, 0) + 1
