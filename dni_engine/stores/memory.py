@@ -310,6 +310,33 @@ class StoreFootprint:
         return self.numbers_total
 
 
+def _kept(lease: _Lease, visitor_id: str, now: float) -> Decision:
+    """Keep ``lease`` (live at ``now``): renew its hold and count it; its ``kept`` decision."""
+    held = lease.pool
+    lease.last_activity = now
+    expires = lease.expires = now + held.hold
+    held.kept += 1
+    return _new_tuple(
+        Decision,
+        (
+            visitor_id,
+            now,
+            "kept",
+            lease.number,
+            held.key,
+            held.name,
+            lease.source_index,
+            lease.referrer_domain,
+            lease.trigger,
+            lease.lease_id,
+            lease.started,
+            expires,
+            None,
+            None,
+        ),
+    )
+
+
 class MemoryStore:
     """Thread-safe in-memory :class:`~dni_engine.stores.base.Store` (the embedded default).
 
@@ -472,28 +499,7 @@ class MemoryStore:
             held = lease.pool
             if held.last_touch:
                 return None
-            lease.last_activity = now
-            expires = lease.expires = now + held.hold
-            held.kept += 1
-            return _new_tuple(
-                Decision,
-                (
-                    visitor_id,
-                    now,
-                    "kept",
-                    lease.number,
-                    held.key,
-                    held.name,
-                    lease.source_index,
-                    lease.referrer_domain,
-                    lease.trigger,
-                    lease.lease_id,
-                    lease.started,
-                    expires,
-                    None,
-                    None,
-                ),
-            )
+            return _kept(lease, visitor_id, now)
 
     def _visit(
         self, visitor_id: str, now: float, claim: ClaimLike | None, client: str | None
@@ -512,28 +518,7 @@ class MemoryStore:
                 switched = self._switch(lease, claim, now, client)
                 if switched is not None:
                     return switched
-            lease.last_activity = now
-            expires = lease.expires = now + held.hold
-            held.kept += 1
-            return _new_tuple(
-                Decision,
-                (
-                    visitor_id,
-                    now,
-                    "kept",
-                    lease.number,
-                    held.key,
-                    held.name,
-                    lease.source_index,
-                    lease.referrer_domain,
-                    lease.trigger,
-                    lease.lease_id,
-                    lease.started,
-                    expires,
-                    None,
-                    None,
-                ),
-            )
+            return _kept(lease, visitor_id, now)
         if claim is None:
             return Decision(visitor_id, now, "no_match")
         pool = self._pools.get(claim.pool_key)
