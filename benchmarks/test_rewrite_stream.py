@@ -9,7 +9,11 @@
 
 64 KB is what the web integration feeds a stream at a time from a compressed
 body (``dni_engine.web.body._PIECE``, the most one decompression step gives);
-an uncompressed body is fed in the pieces the application gives.
+an uncompressed body is fed in the pieces the application gives. The last
+piece goes to the stream's ``close``, as the web integration gives it: a body
+known whole is one piece, a streamed one's last piece is the last decoded
+output of its last part (the ASGI message without ``more_body``, the end of a
+compressed body).
 
 What is timed is the stream's work: the page is cut into pieces before (they
 are what arrives) and what the stream gives out is not joined (a server sends
@@ -50,11 +54,12 @@ def cut(html: str, size: int) -> list[str]:
 
 
 def fed(rewriter: Rewriter, pieces: list[str], tracking: str) -> list[str]:
-    """``pieces`` fed to a stream, and its close: what it gives out, piece by piece
-    (as a server sends them on; joined, the whole-page rewrite)."""
+    """``pieces`` fed to a stream, the last one given to its close (as the web
+    integration gives it the last piece it knows of): what it gives out, piece by
+    piece (as a server sends them on; joined, the whole-page rewrite)."""
     stream = rewriter.stream(tracking)
-    out = [stream.feed(piece) for piece in pieces]
-    out.append(stream.close())
+    out = [stream.feed(piece) for piece in pieces[:-1]]
+    out.append(stream.close(pieces[-1] if pieces else ""))
     return out
 
 

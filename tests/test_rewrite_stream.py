@@ -38,9 +38,19 @@ def chunks(text: str, sizes: Sequence[int]) -> Iterator[str]:
         i += 1
 
 
-def streamed(rewriter: Rewriter, text: str, sizes: Sequence[int], *, html: bool = True) -> str:
+def streamed(
+    rewriter: Rewriter, text: str, sizes: Sequence[int], *, html: bool = True, final: bool = False
+) -> str:
+    """``text`` fed to a stream in pieces of ``sizes``, then closed; with ``final``
+    the last piece is given to ``close`` (as the web integration gives it)."""
     stream = rewriter.stream(TRACKING, html=html)
-    return "".join(stream.feed(piece) for piece in chunks(text, sizes)) + stream.close()
+    pieces = list(chunks(text, sizes))
+    last = pieces.pop() if final and pieces else ""
+    return "".join(stream.feed(piece) for piece in pieces) + stream.close(last)
+
+
+# Each split is fed with the last piece fed, then close(), and given to close().
+FINAL = pytest.mark.parametrize("final", [False, True], ids=["fed", "last-to-close"])
 
 
 # Streams read a page with the whole-page reader while they keep it whole (up to
@@ -230,50 +240,60 @@ SIZES = st.lists(st.integers(1, 90), min_size=1, max_size=8)
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@FINAL
 @pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize("pool", POOLS)
 @FAST
 @given(page=PAGE, sizes=SIZES)
 def test_a_streamed_page_is_the_whole_page_rewrite(
-    reader: str, pool: str, page: str, sizes: list[int]
+    final: bool, reader: str, pool: str, page: str, sizes: list[int]
 ) -> None:
     rewriter = POOLS[pool]
     with reading(reader):
-        assert streamed(rewriter, page, sizes) == whole(rewriter, page)
+        assert streamed(rewriter, page, sizes, final=final) == whole(rewriter, page)
 
 
+@FINAL
 @pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize("pool", POOLS)
 @FAST
 @given(page=PAGE)
 def test_one_character_pieces_give_the_whole_page_rewrite(
-    reader: str, pool: str, page: str
+    final: bool, reader: str, pool: str, page: str
 ) -> None:
     rewriter = POOLS[pool]
     with reading(reader):
-        assert streamed(rewriter, page, [1]) == whole(rewriter, page)
+        assert streamed(rewriter, page, [1], final=final) == whole(rewriter, page)
 
 
+@FINAL
 @pytest.mark.parametrize("pool", POOLS)
 @FAST
 @given(page=PAGE, sizes=SIZES)
-def test_streamed_text_is_the_whole_text_rewrite(pool: str, page: str, sizes: list[int]) -> None:
+def test_streamed_text_is_the_whole_text_rewrite(
+    final: bool, pool: str, page: str, sizes: list[int]
+) -> None:
     rewriter = POOLS[pool]
-    assert streamed(rewriter, page, sizes, html=False) == whole(rewriter, page, html=False)
+    out = streamed(rewriter, page, sizes, html=False, final=final)
+    assert out == whole(rewriter, page, html=False)
 
 
+@FINAL
 @pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize("pool", POOLS)
 @settings(max_examples=40, deadline=None)
 @given(page=PAGE, padding=st.integers(0, 300))
-def test_pages_longer_than_what_is_held(reader: str, pool: str, page: str, padding: int) -> None:
+def test_pages_longer_than_what_is_held(
+    final: bool, reader: str, pool: str, page: str, padding: int
+) -> None:
     """Filler longer than the held tail, so pieces are given out mid-page."""
     rewriter = POOLS[pool]
     filler = "Lorem ipsum, dolor sit amet. " * (padding // 10)
     long_page = filler + page + filler + page + "<script>" + filler + page
     with reading(reader):
         for sizes in ([1], [7], [64, 3], [500]):
-            assert streamed(rewriter, long_page, sizes) == whole(rewriter, long_page)
+            out = streamed(rewriter, long_page, sizes, final=final)
+            assert out == whole(rewriter, long_page)
 
 
 EXAMPLES = [
@@ -323,8 +343,13 @@ def test_examples_cut_everywhere(reader: str, pool: str, page: str) -> None:
             out = stream.feed(page[:cut]) + stream.feed(page[cut:]) + stream.close()
             assert out == expected, cut
             stream = rewriter.stream(TRACKING)
+            assert stream.feed(page[:cut]) + stream.close(page[cut:]) == expected, cut
             pieces = [padded[:cut], padded[cut : cut + 70], padded[cut + 70 :]]
+            stream = rewriter.stream(TRACKING)
             out = "".join(stream.feed(piece) for piece in pieces) + stream.close()
+            assert out == expected_padded, cut
+            stream = rewriter.stream(TRACKING)
+            out = "".join(stream.feed(piece) for piece in pieces[:2]) + stream.close(pieces[2])
             assert out == expected_padded, cut
 
 
@@ -388,6 +413,18 @@ def test_the_last_piece_given_to_close_ends_the_page(
         with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate has no UTF-8
             data = page.encode()
             assert rewriter.stream_bytes(TRACKING).close(data) == whole(rewriter, page).encode()
+
+
+def test_a_page_given_whole_to_close_is_rewritten_as_a_whole_page() -> None:
+    """Nothing fed before: the page given to close is the whole-page rewrite's,
+    the very page when nothing is swapped (as rewrite_html returns it)."""
+    page = "<p>Open 9 to 5, Monday to Friday</p>" * 50
+    assert LISTED.stream(TRACKING).close(page) is page
+    stream = ALL.stream(TRACKING)
+    assert stream.feed("") == ""
+    assert stream.close(page) is page
+    assert LISTED.stream(TRACKING).close("<p>0117 496 0123") == "<p>0117 409 0162"
+    assert LISTED.stream(TRACKING).close("") == ""
 
 
 def test_close_with_a_piece_after_close_is_an_error() -> None:
@@ -468,6 +505,10 @@ def test_bytes_cut_anywhere_give_the_whole_page_rewrite(page: str, sizes: list[i
     assert isinstance(stream, ByteRewriteStream)
     pieces = [data[i : i + 1] for i in range(len(data))] if sizes[0] < 10 else [data]
     assert b"".join(stream.feed(p) for p in pieces) + stream.close() == expected
+    # The last piece given to close: a character cut before it ends in it.
+    stream = LISTED.stream_bytes(TRACKING)
+    out = b"".join(stream.feed(p) for p in pieces[:-1]) + stream.close(pieces[-1])
+    assert out == expected
 
 
 def test_bytes_invalid_in_the_encoding_pass_through() -> None:
@@ -592,6 +633,7 @@ def test_real_pages_streamed_are_rewritten_as_whole_pages(reader: str, sizes: li
             for rewriter in (LISTED, Rewriter(page.country, replace_all=True)):
                 expected = whole(rewriter, html)
                 assert streamed(rewriter, html, sizes) == expected, page.name
+                assert streamed(rewriter, html, sizes, final=True) == expected, page.name
             checked += 1
     assert checked > 50
 

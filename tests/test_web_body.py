@@ -72,15 +72,20 @@ def run(
     content_encoding: str | None = None,
     max_buffer: int = 1_048_576,
     stream: Callable[[str], ByteRewriteStream | None] = make_stream,
+    last_to_close: bool = False,
 ) -> tuple[bytes, list[bytes]]:
+    """``body`` fed in pieces of ``sizes``, then closed; with ``last_to_close`` the
+    last piece is given to ``close`` (as the ASGI middleware gives the last message)."""
     rewriter = BodyRewriter(
         stream,
         content_type=content_type,
         content_encoding=content_encoding,
         max_buffer=max_buffer,
     )
-    outs = [rewriter.feed(piece) for piece in chunks(body, sizes)]
-    outs.append(rewriter.close())
+    pieces = list(chunks(body, sizes))
+    last = pieces.pop() if last_to_close and pieces else b""
+    outs = [rewriter.feed(piece) for piece in pieces]
+    outs.append(rewriter.close(last))
     return b"".join(outs), outs
 
 
@@ -640,14 +645,64 @@ _SIZES = st.lists(st.integers(1, 400), min_size=1, max_size=8)
     page=_PAGES,
     sizes=_SIZES,
     coding=st.sampled_from([None, "gzip", "deflate", "br", "gzip, br"]),
+    last_to_close=st.booleans(),
 )
 def test_any_chunking_of_any_coding_gives_the_whole_page_rewrite(
-    page: str, sizes: list[int], coding: str | None
+    page: str, sizes: list[int], coding: str | None, last_to_close: bool
 ) -> None:
     encode, decode = CODINGS[coding]
     raw = page.encode()
-    out, _ = run(encode(raw), sizes, content_encoding=coding)
+    out, _ = run(encode(raw), sizes, content_encoding=coding, last_to_close=last_to_close)
     assert decode(out) == expected(raw)
+
+
+class _Recording(ByteRewriteStream):
+    """The page rewriter's byte stream, recording what it is given."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self, codec: str) -> None:
+        super().__init__(REWRITER.stream(TRACKING), codec)
+        self.calls: list[tuple[str, int]] = []
+
+    def feed(self, chunk: bytes) -> bytes:
+        self.calls.append(("feed", len(chunk)))
+        return super().feed(chunk)
+
+    def close(self, last: bytes = b"") -> bytes:
+        self.calls.append(("close", len(last)))
+        return super().close(last)
+
+
+@pytest.mark.parametrize("coding", [None, "gzip", "br"])
+def test_the_last_piece_of_a_streamed_body_goes_to_the_rewriters_close(
+    coding: str | None,
+) -> None:
+    """The body's last piece, decoded (a compressed body's last output), is given
+    to the page rewriter as its last: no cut is looked for in it."""
+    made: list[_Recording] = []
+
+    def recording(codec: str) -> ByteRewriteStream:
+        made.append(_Recording(codec))
+        return made[-1]
+
+    encode, decode = CODINGS[coding]
+    page = PAGE * 40  # more than one decompression step (64 KB) of output
+    data = encode(page)
+    size = len(data) // 3 + 1
+    out, _ = run(data, [size], content_encoding=coding, stream=recording, last_to_close=True)
+    assert decode(out) == expected(page)
+    (stream,) = made
+    kinds = [kind for kind, _ in stream.calls]
+    assert kinds.count("close") == 1
+    assert kinds[-1] == "close"
+    assert stream.calls[-1][1] > 0  # the last piece itself, not an empty close
+    assert sum(n for _, n in stream.calls) == len(page)
+    # A body known whole is one piece, given to close.
+    made.clear()
+    body = BodyRewriter(recording, content_type="text/html", content_encoding=coding)
+    assert decode(body.rewrite_whole(data) or b"") == expected(page)
+    assert made[0].calls == [("close", len(page))]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -15,8 +15,7 @@ from dni_engine.phone import parse_number
 from dni_engine.rewrite.anynumber import AllFinder
 from dni_engine.rewrite.listed import Listed, ListedFinder
 from dni_engine.rewrite.numbers import national_prefix, target_of
-from dni_engine.rewrite.stream import ByteRewriteStream, RewriteStream
-from dni_engine.rewrite.style import replacement_for
+from dni_engine.rewrite.stream import ByteRewriteStream, RewriteStream, _whole_page
 from dni_engine.schema import AnyPool
 
 __all__ = ["NumberOnPage", "Rewriter", "compile_rewriter", "rewrite_html", "rewrite_text"]
@@ -170,24 +169,12 @@ class Rewriter:
             return text
         try:
             target = target_of(tracking_number, self.country)
-            if target is None:
-                return text
-            pieces: list[str] = []
-            done = 0
-            for found in self._finder.find(text, html):
-                replacement = replacement_for(text, found, target, self._cc)
-                if replacement is None:
-                    continue
-                start, end, new = replacement
-                pieces += (text[done:start], new)
-                done = end
-            if not pieces:
-                return text
-            pieces.append(text[done:])
-            return "".join(pieces)
         except Exception:  # the page must be served whatever it holds
             _log.warning("page left unchanged: rewriting it failed", exc_info=True)
             return text
+        if target is None:
+            return text
+        return _whole_page(self._finder, text, target, self._cc, html=html)
 
 
 # ---- one rewriter per pool -----------------------------------------------------

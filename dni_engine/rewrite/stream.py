@@ -277,6 +277,34 @@ def _cut_clear_of_splits(text: str, lo: int, cut: int | None, floor: int = -1) -
     return None
 
 
+def _whole_page(
+    finder: ListedFinder | AllFinder, text: str, target: Target, cc: int | None, *, html: bool
+) -> str:
+    """``text``, a whole page (HTML when ``html``), with the numbers ``finder``
+    finds swapped for ``target`` (``cc`` the pool's country code): what
+    :meth:`.Rewriter.rewrite_html` returns. ``text`` itself when nothing is
+    swapped; unchanged too, logged, when rewriting fails. Never raises."""
+    if not text:
+        return text
+    try:
+        pieces: list[str] = []
+        done = 0
+        for found in finder.find(text, html):
+            replacement = replacement_for(text, found, target, cc)
+            if replacement is None:
+                continue
+            start, end, new = replacement
+            pieces += (text[done:start], new)
+            done = end
+        if not pieces:
+            return text
+        pieces.append(text[done:])
+        return "".join(pieces)
+    except Exception:  # the page must be served whatever it holds
+        _log.warning("page left unchanged: rewriting it failed", exc_info=True)
+        return text
+
+
 class StreamClosedError(DniError, ValueError):
     """A piece fed to a stream after its :meth:`~RewriteStream.close`."""
 
@@ -605,6 +633,12 @@ class RewriteStream:
         self._closed = True
         if self._passthrough:
             return last
+        if not self._buf and self._reader is None:
+            # Nothing fed before: the page is ``last``, whole, rewritten as
+            # :meth:`.Rewriter.rewrite_html` rewrites it.
+            assert self._finder is not None
+            assert self._target is not None
+            return _whole_page(self._finder, last, self._target, self._cc, html=self._html)
         if last:
             self._take(last)
         return self._advance(final=True)

@@ -293,9 +293,9 @@ class _Response:
         chunk = bytes(message.get("body", b""))
         more = bool(message.get("more_body", False))
         try:
-            out = body.feed(chunk)
-            if not more:
-                out += body.close()
+            # The last message's body is the page's last piece: the rewriter is
+            # told so, and finishes the page with it in one step.
+            out = body.feed(chunk) if more else body.close(chunk)
         except Exception:  # the rewriter promises not to raise: the rest passes through
             self._core.log_once("rewrite", "rewriting a streamed page failed; the rest passed")
             assert plan is not None

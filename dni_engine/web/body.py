@@ -539,13 +539,20 @@ class _BrotliDecoder:
             raise _DecodeError(str(e)) from e
 
     def finish(self) -> Iterator[bytes]:
+        d = self._d
         try:
-            finished = self._d.is_finished()
+            # A bounded step may leave output in the decoder once all the input
+            # is taken (a body compressed very well): it is drained here.
+            while self._bounded and not d.is_finished():
+                out = d.process(b"", output_buffer_limit=_PIECE)
+                if not out:
+                    break
+                yield out
+            finished = d.is_finished()
         except _brotli.error as e:
             raise _DecodeError(str(e)) from e
         if not finished:
             raise _DecodeError("the compressed body ends early")
-        return iter(())
 
 
 class _BrotliEncoder:
@@ -731,9 +738,10 @@ class _Text:
         return self._abandon("error", self._pending)
 
     def close(self, data: bytes = b"") -> bytes:
+        """The last piece: the stream is given it as its last (and so closed)."""
         out = self.feed(data, final=True)
-        stream, self._stream = self._stream, None
-        return out + stream.close() if stream is not None else out
+        self._stream = None
+        return out
 
 
 # -- the body ----------------------------------------------------------------------
@@ -896,6 +904,14 @@ class BodyRewriter:
                 # A body known whole goes to the rewriter as its last piece, so it
                 # is rewritten in one step.
                 last = b"".join(pieces)
+            elif final:
+                # The body's last decoded piece (its decoder's final output
+                # included) goes to the rewriter as its last piece: no cut is
+                # looked for in it and nothing is held after it.
+                for piece in pieces:
+                    if last:
+                        out.append(self._text_step(last, final=False))
+                    last = piece
             else:
                 for piece in pieces:
                     out.append(self._text_step(piece, final=False))
