@@ -433,6 +433,27 @@ def test_purge_and_pool_keys(store: RedisStore) -> None:
     assert store.stats("q", 2 * HOLD + 5).expired == 3
 
 
+def test_connections_the_server_closed_are_replaced_without_a_failure(
+    redis_server: RedisServer,
+) -> None:
+    # The store keeps the connections of the client it built between calls: one closed
+    # by the server meanwhile (a timeout, CLIENT KILL, a restart) is reconnected first.
+    store = RedisStore(redis_server.url, namespace="kept-conns", timeout=2.0, new_namespace=True)
+    store.register_pool(PoolTerms("p", "P", numbers("4", 2), HOLD))
+    first = store.visit("a", 1.0, Claim("p"))
+    with redis_server.client() as admin:
+        assert admin.client_kill_filter(_type="normal", skipme=True) >= 1
+        again = store.visit("a", 2.0, Claim("p"))
+        assert (again.outcome, again.lease_id) == ("kept", first.lease_id)
+        assert store.breaker.failures == 0
+        # one connection served every call, and close gives it back to the client's pool
+        for at in range(3, 8):
+            assert store.visit("a", float(at), Claim("p")).outcome == "kept"
+        names = [c for c in admin.client_list() if c["cmd"] != "client|list"]
+        assert len(names) == 1
+    store.close()
+
+
 def test_a_claim_on_an_unknown_pool_leaves_no_stale_hint_behind(store: RedisStore) -> None:
     store.register_pool(PoolTerms("p", "P", numbers("1", 2), HOLD))
     with pytest.raises(StoreError, match="nowhere"):
