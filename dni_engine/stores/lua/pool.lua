@@ -251,7 +251,10 @@ local function expire(now_s)
     finish(members[k], recs[k], e, 'expired')
     free_number(recs[k][2], e)
   end
-  redis.call('ZREM', LIVE, unpack(members))
+  -- in slices: unpack has a limit (a long idle pool may have thousands of leases due)
+  for k = 1, #members, 1000 do
+    redis.call('ZREM', LIVE, unpack(members, k, math.min(k + 999, #members)))
+  end
   redis.call('HINCRBY', CFG, 'expired', #members)
   return nil
 end
