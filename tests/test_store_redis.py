@@ -14,6 +14,7 @@ import itertools
 import logging
 import multiprocessing
 import random
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -452,6 +453,31 @@ def test_connections_the_server_closed_are_replaced_without_a_failure(
         names = [c for c in admin.client_list() if c["cmd"] != "client|list"]
         assert len(names) == 1
     store.close()
+
+
+def test_threads_sharing_a_store_never_share_a_connection(store: RedisStore) -> None:
+    # The kept connections are taken and given back whole, one thread at a time each.
+    store.register_pool(PoolTerms("p", "P", numbers("6", 400), HOLD))
+    errors: list[BaseException] = []
+
+    def work(thread: int) -> None:
+        try:
+            for i in range(50):
+                visitor = f"t{thread}-{i}"
+                first = store.visit(visitor, 1.0, Claim("p"), hint=NEW_VISITOR)
+                again = store.visit(visitor, 2.0, Claim("p"))
+                assert (first.outcome, again.lease_id) == ("new", first.lease_id)
+        except BaseException as exc:  # reported below, in the test's own thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    leases = store.leases(pool_key="p")
+    assert len(leases) == len({lease.number for lease in leases}) == 400
 
 
 def test_thousands_of_leases_due_at_once_all_end(store: RedisStore) -> None:
