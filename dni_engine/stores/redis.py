@@ -1717,7 +1717,7 @@ class RedisStore(_RedisBase):
         return self._run(self._purge(now))
 
     def close(self) -> None:
-        """Close the client if this store built it from a URL."""
+        """Close the client if this store built it from a URL (with the connections it kept)."""
         if self._owned:
             kept = self._kept
             if kept is not None:
