@@ -14,6 +14,7 @@ import itertools
 import logging
 import multiprocessing
 import random
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -431,6 +432,64 @@ def test_purge_and_pool_keys(store: RedisStore) -> None:
     assert store.purge(HOLD + 5) == 3
     assert store.purge(2 * HOLD + 5) == 3
     assert store.stats("q", 2 * HOLD + 5).expired == 3
+
+
+def test_connections_the_server_closed_are_replaced_without_a_failure(
+    redis_server: RedisServer,
+) -> None:
+    # The store keeps the connections of the client it built between calls: one closed
+    # by the server meanwhile (a timeout, CLIENT KILL, a restart) is reconnected first.
+    store = RedisStore(redis_server.url, namespace="kept-conns", timeout=2.0, new_namespace=True)
+    store.register_pool(PoolTerms("p", "P", numbers("4", 2), HOLD))
+    first = store.visit("a", 1.0, Claim("p"))
+    with redis_server.client() as admin:
+        assert admin.client_kill_filter(_type="normal", skipme=True) >= 1
+        again = store.visit("a", 2.0, Claim("p"))
+        assert (again.outcome, again.lease_id) == ("kept", first.lease_id)
+        assert store.breaker.failures == 0
+        # one connection served every call, and close gives it back to the client's pool
+        for at in range(3, 8):
+            assert store.visit("a", float(at), Claim("p")).outcome == "kept"
+        names = [c for c in admin.client_list() if c["cmd"] != "client|list"]
+        assert len(names) == 1
+    store.close()
+
+
+def test_threads_sharing_a_store_never_share_a_connection(store: RedisStore) -> None:
+    # The kept connections are taken and given back whole, one thread at a time each.
+    store.register_pool(PoolTerms("p", "P", numbers("6", 400), HOLD))
+    errors: list[BaseException] = []
+
+    def work(thread: int) -> None:
+        try:
+            for i in range(50):
+                visitor = f"t{thread}-{i}"
+                first = store.visit(visitor, 1.0, Claim("p"), hint=NEW_VISITOR)
+                again = store.visit(visitor, 2.0, Claim("p"))
+                assert (first.outcome, again.lease_id) == ("new", first.lease_id)
+        except BaseException as exc:  # reported below, in the test's own thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    leases = store.leases(pool_key="p")
+    assert len(leases) == len({lease.number for lease in leases}) == 400
+
+
+def test_thousands_of_leases_due_at_once_all_end(store: RedisStore) -> None:
+    # A pool left idle for a hold: one script ends every due lease, beyond what one Lua
+    # call can take as arguments at once.
+    many = tuple(f"+44117{i:06d}" for i in range(9000))
+    store.register_pool(PoolTerms("p", "P", many, HOLD))
+    for i in range(len(many)):
+        assert store.visit(f"v{i}", 1.0, Claim("p"), hint=NEW_VISITOR).outcome == "new"
+    assert store.purge(HOLD + 5) == len(many)
+    stats = store.stats("p", HOLD + 5)
+    assert (stats.live, stats.expired, stats.free) == (0, len(many), len(many))
 
 
 def test_a_claim_on_an_unknown_pool_leaves_no_stale_hint_behind(store: RedisStore) -> None:

@@ -61,8 +61,12 @@ claim does not) costs a round trip, never a decision. Hints expire
 ``hint_ttl`` seconds of server time after the visitor's last visit. On a
 standalone Redis the commands of a round trip are written to one pooled
 connection at once and their raw replies read in order, without redis-py's
-per-command and pipeline machinery; on a cluster they go through its pipeline
-(a script and the hint key live in two slots, maybe on two nodes).
+per-command and pipeline machinery (a store that built its client from a URL
+also keeps the connections it used between calls, rather than taking each one
+from the client's pool and giving it back: a connection the server closed
+meanwhile is reconnected first; :meth:`RedisStore.close` gives them back); on a
+cluster they go through its pipeline (a script and the hint key live in two
+slots, maybe on two nodes).
 
 **What is not atomic.** Each script is atomic inside its pool; nothing spans
 two pools, because two pools may live on two cluster nodes:
@@ -151,6 +155,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import secrets
 import threading
 import time
@@ -472,6 +477,66 @@ def _send_direct(pool: redis.ConnectionPool, commands: Sequence[tuple[Any, ...]]
         raise
     finally:
         pool.release(conn)
+
+
+class _Kept:
+    """Connections a store took from the pool of the client it built, kept between calls.
+
+    Taking a connection from redis-py's pool and giving it back costs more than a
+    round trip's own client work; a store that owns its client keeps the
+    connections it used in a list of its own instead (one per thread at a time:
+    ``pop`` and ``append`` are atomic) and gives them back at :meth:`close`.
+    """
+
+    def __init__(self, pool: redis.ConnectionPool) -> None:
+        self.pool = pool
+        self.pid = os.getpid()
+        self.idle: list[Any] = []
+
+    def take(self) -> Any:
+        """A connection ready to send: a kept one still in step with the server, or the pool's."""
+        if self.pid != os.getpid():
+            # A forked child never uses its parent's sockets (the pool resets itself too).
+            self.pid, self.idle = os.getpid(), []
+        try:
+            conn = self.idle.pop()
+        except IndexError:
+            return self.pool.get_connection()
+        try:
+            stale = conn.can_read()  # closed by the server meanwhile, say
+        except (RedisError, OSError):
+            stale = True
+        if stale:  # the pool reconnects it
+            conn.disconnect()
+            self.pool.release(conn)
+            return self.pool.get_connection()
+        return conn
+
+    def close(self) -> None:
+        """Give every kept connection back to the pool."""
+        idle, self.idle = self.idle, []
+        if self.pid == os.getpid():
+            for conn in idle:
+                self.pool.release(conn)
+
+
+def _send_kept(kept: _Kept, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """:func:`_send_direct` on a connection of ``kept``, kept again after a full exchange."""
+    conn = kept.take()
+    try:
+        conn.send_packed_command(_packed(conn, commands))
+        results: list[Any] = []
+        for _ in commands:
+            try:
+                results.append(conn.read_response())
+            except redis.exceptions.ResponseError as exc:
+                results.append(exc)
+    except BaseException:
+        conn.disconnect()
+        kept.pool.release(conn)
+        raise
+    kept.idle.append(conn)
+    return results
 
 
 class _RedisBase:
@@ -1427,6 +1492,11 @@ class RedisStore(_RedisBase):
             call_capacity=call_capacity,
             call_retention=call_retention,
         )
+        # Only the pool of a client this store built: a client passed in may share a
+        # bounded pool with other code, which connections kept out of it would starve.
+        self._kept: _Kept | None = (
+            _Kept(self._client.connection_pool) if self._direct and self._owned else None
+        )
 
     def _connect(self, url: str, cluster: bool, options: dict[str, Any]) -> Any:
         if cluster:
@@ -1481,6 +1551,9 @@ class RedisStore(_RedisBase):
 
     def _send(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         client = self._client
+        kept = self._kept
+        if kept is not None:
+            return _send_kept(kept, commands)
         if self._direct:
             return _send_direct(client.connection_pool, commands)
         if len(commands) == 1:
@@ -1644,8 +1717,11 @@ class RedisStore(_RedisBase):
         return self._run(self._purge(now))
 
     def close(self) -> None:
-        """Close the client if this store built it from a URL."""
+        """Close the client if this store built it from a URL (with the connections it kept)."""
         if self._owned:
+            kept = self._kept
+            if kept is not None:
+                kept.close()
             self._client.close()
 
 

@@ -89,12 +89,87 @@ local function nkey(number) return base .. ':n:' .. number end
 local CLIENTS = base .. ':clients'
 local function opt(s) if string.sub(s, 1, 1) == '+' then return string.sub(s, 2) end return nil end
 
-local cfg = redis.call('HMGET', CFG, 'name', 'hold', 'cooldown', 'policy', 'overflow',
-  'touch', 'maxhold', 'now', 'kept', 'epoch', 'since', 'size', 'cap')
-local NAME, HOLD, COOLDOWN, POLICY = cfg[1], tonumber(cfg[2]), tonumber(cfg[3]), cfg[4]
-local OVERFLOW, TOUCH, MAXHOLD, SEEN = cfg[5], cfg[6], tonumber(cfg[7]), cfg[8]
-local EPOCH, SINCE, SIZE = cfg[10] or '', cfg[11], tonumber(cfg[12])
-local CAP = tonumber(cfg[13] or '0')
+-- The fields of cfg a returning visit needs come first (each field read costs): a kept
+-- lease is decided by the block right after, before the rest of the script is set up.
+local hot = redis.call('HMGET', CFG, 'name', 'hold', 'touch', 'now', 'kept', 'since')
+local NAME, HOLD, TOUCH, SEEN, SINCE = hot[1], tonumber(hot[2]), hot[3], hot[4], hot[6]
+
+-- step 1: time never goes backwards inside a pool. Returns the time and its exact
+-- text (the caller's own string when it is used as is: formatting is not free).
+-- With ``write`` the new watermark is stored now; otherwise the caller stores it.
+local function clock(write)
+  local now, text
+  if now_arg == '' then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+    text = fmt(now)
+  else
+    now, text = tonumber(now_arg), now_arg
+  end
+  if not SINCE then  -- the first operation on newly created state: when it began
+    redis.call('HSET', CFG, 'since', text)
+    SINCE = text
+  end
+  if SEEN and tonumber(SEEN) >= now then return tonumber(SEEN), SEEN, false end
+  if write then redis.call('HSET', CFG, 'now', text) end
+  return now, text, true
+end
+
+-- A visit's steps 1-3 (the whole of a returning visit). A visit going on to take a
+-- number (steps 4-6, below) leaves its time here, with the watermark still to write.
+local VISIT_NOW, VISIT_NOW_S, VISIT_RAISED
+if op == 'visit' and NAME then
+  local visitor, mode, claim = ARGV[4], ARGV[5], ARGV[6]
+  local now, now_s, raised = clock(false)
+  -- step 2: a live lease in this pool is kept, or may yield to a more specific match
+  local m = redis.call('HGET', VISITORS, visitor)
+  if m then
+    -- mirrors leases.may_switch: under last touch, a claim on another pool moves the
+    -- lease when it is more specific (more conditions, then a referrer over Any)
+    local switchable = (mode == 'visit' or mode == 'held') and claim == 'other'
+      and TOUCH == 'last_touch'
+    local r
+    if switchable then
+      r = redis.call('HMGET', lkey(m), 'n', 's', 'e', 'd', 'i', 'f', 't', 'p', 'y')
+    else
+      r = redis.call('HMGET', lkey(m), 'n', 's', 'e', 'd', 'i', 'f', 't')
+    end
+    if not r[1] then return {'lost', 'the lease record of a visitor'} end
+    if not r[4] and now < tonumber(r[3]) then
+      if switchable then
+        local spec, held = tonumber(ARGV[7]), tonumber(r[8])
+        local switch
+        if spec ~= held then switch = spec > held else switch = r[9] == '1' and ARGV[10] == '0' end
+        if switch then
+          if raised then redis.call('HSET', CFG, 'now', now_s) end
+          return {'switch', now_s, r[1], NAME, false, false, false, m}
+        end
+      end
+      local expires = fmt(now + HOLD)
+      redis.call('HSET', lkey(m), 'a', now_s, 'e', expires)
+      redis.call('ZADD', LIVE, expires, m)
+      -- the commonest visit: its counter and the watermark in one write
+      local kept = string.format('%d', tonumber(hot[5] or '0') + 1)
+      if raised then
+        redis.call('HSET', CFG, 'kept', kept, 'now', now_s)
+      else
+        redis.call('HSET', CFG, 'kept', kept)
+      end
+      return {'kept', now_s, r[1], NAME, r[5], r[6], r[7], m, r[2], expires}
+    end
+  end
+  -- step 3: no live lease here; a claim on another pool is the caller's to run there
+  if claim ~= 'here' or mode == 'held' then
+    if raised then redis.call('HSET', CFG, 'now', now_s) end
+    return {'none', now_s}
+  end
+  VISIT_NOW, VISIT_NOW_S, VISIT_RAISED = now, now_s, raised
+end
+
+local cfg = redis.call('HMGET', CFG, 'cooldown', 'policy', 'overflow', 'maxhold', 'epoch',
+  'size', 'cap', 'seq', 'new', 'switched_in')
+local COOLDOWN, POLICY, OVERFLOW, MAXHOLD = tonumber(cfg[1]), cfg[2], cfg[3], tonumber(cfg[4])
+local EPOCH, SIZE, CAP = cfg[5] or '', tonumber(cfg[6]), tonumber(cfg[7] or '0')
 if OVERFLOW == '' then OVERFLOW = false end
 local function bump(name) return redis.call('HINCRBY', CFG, name, 1) end
 -- A lease's member: the pool's epoch (new each time its state is created, so ids
@@ -121,31 +196,11 @@ local function reset(numbers)
   redis.call('DEL', CFG, FREE, LIVE, HOLDER, VISITORS, LOG, ORDER, CLIENTS)
 end
 
--- step 1: time never goes backwards inside a pool. Returns the time and its exact
--- text (the caller's own string when it is used as is: formatting is not free).
--- With ``write`` the new watermark is stored now; otherwise the caller stores it.
-local function clock(write)
-  local now, text
-  if now_arg == '' then
-    local t = redis.call('TIME')
-    now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-    text = fmt(now)
-  else
-    now, text = tonumber(now_arg), now_arg
-  end
-  if not SINCE then  -- the first operation on newly created state: when it began
-    redis.call('HSET', CFG, 'since', text)
-    SINCE = text
-  end
-  if SEEN and tonumber(SEEN) >= now then return tonumber(SEEN), SEEN, false end
-  if write then redis.call('HSET', CFG, 'now', text) end
-  return now, text, true
-end
-
+-- ``since``: the time as exact text (a number from the caller's or Redis's own text).
 local function free_number(number, since)
   local index = redis.call('HGET', ORDER, number)
   if index then  -- a number dropped from the pool is not leased again
-    redis.call('ZADD', FREE, fmt(since), string.format('%06d:%s', tonumber(index), number))
+    redis.call('ZADD', FREE, since, string.format('%06d:%s', tonumber(index), number))
   end
 end
 
@@ -154,36 +209,53 @@ local function uncount(client)
   if redis.call('HINCRBY', CLIENTS, client, -1) <= 0 then redis.call('HDEL', CLIENTS, client) end
 end
 
-local function close(m, at, reason, by)
+-- Ends the live lease ``m`` whose record's fields v, n, x, c are ``rec``, at ``at`` (exact
+-- text), but leaves its live entry and the end reason's counter to the caller.
+local function finish(m, rec, at, reason, by)
   local key = lkey(m)
-  local rec = redis.call('HMGET', key, 'v', 'n', 'x', 'c')
   if by then
-    redis.call('HSET', key, 'd', fmt(at), 'r', reason, 'b', by)
+    redis.call('HSET', key, 'd', at, 'r', reason, 'b', by)
   else
-    redis.call('HSET', key, 'd', fmt(at), 'r', reason)
+    redis.call('HSET', key, 'd', at, 'r', reason)
   end
   if redis.call('HGET', VISITORS, rec[1]) == m then redis.call('HDEL', VISITORS, rec[1]) end
   if redis.call('HGET', HOLDER, rec[2]) == m then redis.call('HDEL', HOLDER, rec[2]) end
-  redis.call('ZREM', LIVE, m)
   if rec[4] then uncount(rec[4]) end
-  if reason == 'expired' or reason == 'released' then bump(reason) end
   -- a lease already pushed out of the log (x) was kept only while it was live
   if rec[3] then redis.call('DEL', key) end
+end
+
+-- Ends the live lease ``m`` at ``at`` (exact text); returns its record's v, n, x, c.
+local function close(m, at, reason, by)
+  local rec = redis.call('HMGET', lkey(m), 'v', 'n', 'x', 'c')
+  finish(m, rec, at, reason, by)
+  redis.call('ZREM', LIVE, m)
+  if reason == 'expired' or reason == 'released' then bump(reason) end
   return rec
 end
 
 -- step 4: leases whose hold ran out end at their expiry, freeing their number then.
 -- Answers LOST, changing nothing, when a due lease's record is missing.
-local function expire(now)
-  local due = redis.call('ZRANGEBYSCORE', LIVE, '-inf', fmt(now), 'WITHSCORES')
+local function expire(now_s)
+  local due = redis.call('ZRANGEBYSCORE', LIVE, '-inf', now_s, 'WITHSCORES')
+  if #due == 0 then return nil end
+  local recs, members = {}, {}
   for k = 1, #due, 2 do
-    if redis.call('EXISTS', lkey(due[k])) == 0 then return lost('lease record') end
+    local rec = redis.call('HMGET', lkey(due[k]), 'v', 'n', 'x', 'c')
+    if not rec[2] then return lost('lease record') end  -- every record has its number
+    recs[#recs + 1] = rec
+    members[#members + 1] = due[k]
   end
-  for k = 1, #due, 2 do
-    local e = tonumber(due[k + 1])
-    local rec = close(due[k], e, 'expired')
-    free_number(rec[2], e)
+  for k = 1, #members do
+    local e = due[2 * k]
+    finish(members[k], recs[k], e, 'expired')
+    free_number(recs[k][2], e)
   end
+  -- in slices: unpack has a limit (a long idle pool may have thousands of leases due)
+  for k = 1, #members, 1000 do
+    redis.call('ZREM', LIVE, unpack(members, k, math.min(k + 999, #members)))
+  end
+  redis.call('HINCRBY', CFG, 'expired', #members)
   return nil
 end
 
@@ -197,7 +269,9 @@ end
 -- The log keeps at most ``capacity`` leases; every 16th lease also drops (up to 32)
 -- leases whose window ended ``retention`` seconds ago, oldest first.
 local function trim(now, seq, capacity, retention)
-  local over = redis.call('ZCARD', LOG) - capacity
+  -- the log never holds more leases than were ever started (seq) in this state
+  local over = 0
+  if seq > capacity then over = redis.call('ZCARD', LOG) - capacity end
   if over > 0 then
     for _, m in ipairs(redis.call('ZRANGE', LOG, 0, over - 1)) do evict(m) end
   end
@@ -290,71 +364,42 @@ end
 if not NAME then return {'unregistered'} end
 
 if op == 'visit' then
-  local visitor, mode, claim = ARGV[4], ARGV[5], ARGV[6]
-  local spec, any = tonumber(ARGV[7]), ARGV[10]
-  local now, now_s, raised = clock(false)
-  -- step 2: a live lease in this pool is kept, or may yield to a more specific match
-  local m = redis.call('HGET', VISITORS, visitor)
-  if m then
-    local r = redis.call('HMGET', lkey(m), 'n', 's', 'e', 'd', 'p', 'y', 'i', 'f', 't')
-    if not r[1] then return lost('the lease record of a visitor') end
-    if not r[4] and now < tonumber(r[3]) then
-      -- mirrors leases.may_switch: under last touch, a claim on another pool moves the
-      -- lease when it is more specific (more conditions, then a referrer over Any)
-      if (mode == 'visit' or mode == 'held') and claim == 'other' and TOUCH == 'last_touch' then
-        local held = tonumber(r[5])
-        local switch
-        if spec ~= held then switch = spec > held else switch = r[6] == '1' and any == '0' end
-        if switch then
-          if raised then redis.call('HSET', CFG, 'now', now_s) end
-          return {'switch', now_s, r[1], NAME, false, false, false, m}
-        end
-      end
-      local expires = fmt(now + HOLD)
-      redis.call('HSET', lkey(m), 'a', now_s, 'e', expires)
-      redis.call('ZADD', LIVE, expires, m)
-      -- the commonest visit: its counter and the watermark in one write
-      local kept = string.format('%d', tonumber(cfg[9] or '0') + 1)
-      if raised then
-        redis.call('HSET', CFG, 'kept', kept, 'now', now_s)
-      else
-        redis.call('HSET', CFG, 'kept', kept)
-      end
-      return {'kept', now_s, r[1], NAME, r[7], r[8], r[9], m, r[2], expires}
-    end
+  -- steps 4-6 (steps 1-3 ran at the top): the visitor takes a number here. The
+  -- watermark, when raised, is written with the first write to cfg on the way out.
+  local visitor, mode, any = ARGV[4], ARGV[5], ARGV[10]
+  local now, now_s = VISIT_NOW, VISIT_NOW_S
+  local pending = VISIT_RAISED
+  local function settle()
+    if pending then redis.call('HSET', CFG, 'now', now_s); pending = false end
   end
-  if raised then redis.call('HSET', CFG, 'now', now_s) end
-  -- step 3: no live lease here; a claim on another pool is the caller's to run there
-  if claim ~= 'here' or mode == 'held' then return {'none', now_s} end
-  local gone = expire(now)
-  if gone then return gone end
+  local gone = expire(now_s)
+  if gone then settle(); return gone end
   -- step 4a: a client holding the cap's live leases here gets no number
   local client = ARGV[15]
   if client == '' then client = nil end
   if client and CAP > 0 and tonumber(redis.call('HGET', CLIENTS, client) or '0') >= CAP then
+    settle()
     if mode == 'switch_in' then return {'nofree', now_s} end
     bump('capped')
     return {'capped', now_s, false, NAME}
   end
   local capacity, retention = tonumber(ARGV[12]), tonumber(ARGV[13])
+  -- Starts the visitor's lease on ``number``, the pool's lease ``seq`` (nil: the next).
   local function open(number, seq)
     seq = seq or bump('seq')
     local lm = pad(seq)
     local expires = fmt(now + HOLD)
+    local rec = {'v', visitor, 'n', number, 's', now_s, 'a', now_s, 'e', expires,
+      'p', ARGV[7], 'i', ARGV[8], 'f', ARGV[9], 'y', any}
     local trigger = opt(ARGV[11])
-    if trigger then
-      redis.call('HSET', lkey(lm), 'v', visitor, 'n', number, 's', now_s, 'a', now_s,
-        'e', expires, 'p', ARGV[7], 'i', ARGV[8], 'f', ARGV[9], 'y', any, 't', trigger)
-    else
-      redis.call('HSET', lkey(lm), 'v', visitor, 'n', number, 's', now_s, 'a', now_s,
-        'e', expires, 'p', ARGV[7], 'i', ARGV[8], 'f', ARGV[9], 'y', any)
-    end
+    if trigger then rec[#rec + 1] = 't'; rec[#rec + 1] = trigger end
     local facts = ARGV[14]
-    if facts and facts ~= '' then redis.call('HSET', lkey(lm), 'z', facts) end
+    if facts and facts ~= '' then rec[#rec + 1] = 'z'; rec[#rec + 1] = facts end
     if client then
-      redis.call('HSET', lkey(lm), 'c', client)
+      rec[#rec + 1] = 'c'; rec[#rec + 1] = client
       redis.call('HINCRBY', CLIENTS, client, 1)
     end
+    redis.call('HSET', lkey(lm), unpack(rec))
     redis.call('HSET', HOLDER, number, lm)
     redis.call('ZADD', LIVE, expires, lm)
     redis.call('HSET', VISITORS, visitor, lm)
@@ -367,11 +412,19 @@ if op == 'visit' then
   local top = redis.call('ZPOPMIN', FREE)
   if top[1] and tonumber(top[2]) + COOLDOWN <= now then
     local number = string.sub(top[1], 8)
-    bump('new')
-    if mode == 'switch_in' then bump('switched_in') end
-    local lm, expires = open(number)
+    -- the lease sequence and the counters (read at the top) in one write with the watermark
+    local seq = tonumber(cfg[8] or '0') + 1
+    local counts = {'seq', string.format('%d', seq),
+      'new', string.format('%d', tonumber(cfg[9] or '0') + 1)}
+    if mode == 'switch_in' then
+      counts[5] = 'switched_in'; counts[6] = string.format('%d', tonumber(cfg[10] or '0') + 1)
+    end
+    if pending then counts[#counts + 1] = 'now'; counts[#counts + 1] = now_s end
+    redis.call('HSET', CFG, unpack(counts))
+    local lm, expires = open(number, seq)
     return {'new', now_s, number, NAME, false, false, false, lm, now_s, expires}
   end
+  settle()
   -- An exhausted pool is checked against its own bookkeeping first (cheap counts):
   -- every number is free or held, every held number has a live entry and a visitor.
   -- Keys evicted from under the pool would otherwise exhaust it for good.
@@ -417,7 +470,7 @@ if op == 'visit' then
     end
     if idlest then
       local seq = bump('seq')
-      local number = close(idlest, now, 'displaced', pad(seq))[2]
+      local number = close(idlest, now_s, 'displaced', pad(seq))[2]
       bump('recycled')
       bump('displacements')
       local lm, expires = open(number, seq)
@@ -434,8 +487,8 @@ if op == 'switch_out' then
   local now, now_s = clock(true)
   local r = redis.call('HMGET', lkey(m), 'n', 'e', 'd')
   if r[1] and not r[3] and now < tonumber(r[2]) then
-    close(m, now, 'switched')
-    free_number(r[1], now)
+    close(m, now_s, 'switched')
+    free_number(r[1], now_s)
     bump('switched_out')
     return {'switched', now_s}
   end
@@ -451,8 +504,8 @@ if op == 'release' then
     snapshot(out, m)
     local number, e = out[5], tonumber(out[8])
     if not out[9] and now < e then
-      close(m, now, 'released')
-      free_number(number, now)
+      close(m, now_s, 'released')
+      free_number(number, now_s)
       out[9], out[10] = now_s, 'released'
       return out
     end
@@ -509,7 +562,7 @@ end
 
 if op == 'stats' then
   local now, now_s = clock(true)
-  local gone = expire(now)
+  local gone = expire(now_s)
   if gone then return gone end
   local cooling, free = 0, 0
   local members = redis.call('ZRANGE', FREE, 0, -1, 'WITHSCORES')
@@ -527,7 +580,7 @@ end
 if op == 'purge' then
   local now, now_s = clock(true)
   local before = tonumber(redis.call('HGET', CFG, 'expired') or '0')
-  local gone = expire(now)
+  local gone = expire(now_s)
   if gone then return gone end
   return {'purged', now_s, tonumber(redis.call('HGET', CFG, 'expired') or '0') - before}
 end
@@ -542,12 +595,12 @@ if op == 'forget' then
     if r[1] and not r[3] then
       local e = tonumber(r[2])
       if now < e then
-        close(m, now, 'released')
-        free_number(r[1], now)
+        close(m, now_s, 'released')
+        free_number(r[1], now_s)
         released = 1
       else  -- ran out, not yet noticed: it ends as it would have
-        close(m, e, 'expired')
-        free_number(r[1], e)
+        close(m, r[2], 'expired')
+        free_number(r[1], r[2])
       end
     end
     redis.call('HDEL', VISITORS, visitor)
