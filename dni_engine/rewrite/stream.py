@@ -800,7 +800,7 @@ class RewriteStream:
             if reader.hidden_all():
                 return self._give_up()
             cut = len(buf) if final else reader.pos
-            if not final and reader.tree.state == DATA:  # numbers go on through inline tags
+            if not final:  # numbers go on through inline tags (and, to the finder, raw text's)
                 floor = self._floor if self._floor > pending else -1
                 clear = _cut_clear_of_splits(buf, pending, cut, floor)
                 if clear is None:
