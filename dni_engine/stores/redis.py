@@ -149,6 +149,7 @@ visit keeps it."""
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import functools
 import hashlib
@@ -539,7 +540,7 @@ def _send_kept(kept: _Kept, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
     return results
 
 
-class _RedisBase:
+class _RedisBase(abc.ABC):
     """What :class:`RedisStore` and :class:`AsyncRedisStore` share: everything but the I/O.
 
     Every operation is a generator (:data:`_Gen`) that yields the commands of
@@ -635,13 +636,13 @@ class _RedisBase:
         self.losses = 0
         """Losses of pool state this object detected (and healed)."""
 
+    @abc.abstractmethod
     def _connect(self, url: str, cluster: bool, options: dict[str, Any]) -> Any:
         """A client for ``url`` with ``options`` (a subclass builds its kind)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _is_cluster(self, client: object) -> bool:
         """Whether ``client`` is a Redis Cluster client (a subclass knows its kinds)."""
-        raise NotImplementedError
 
     @property
     def breaker(self) -> CircuitBreaker:
