@@ -177,7 +177,7 @@ def _stats_table(engine: Engine) -> Table:
         + ", ".join(f"{n} {o}" for o, n in stats.outcomes.items() if n),
         title_justify="left",
     )
-    for column in ("pool", "live", "new", "kept", "overflows", "recycled", "utilisation"):
+    for column in ("pool", "live", "new", "kept", "overflows", "recycled", "capped", "utilisation"):
         table.add_column(column)
     for pool in stats.pools:
         table.add_row(
@@ -187,6 +187,7 @@ def _stats_table(engine: Engine) -> Table:
             str(pool.kept),
             str(pool.overflows),
             str(pool.recycled),
+            str(pool.capped),
             f"{pool.utilisation:.0%}",
         )
     return table

@@ -25,7 +25,11 @@ configured referrer and trigger), a **campaign** the landing's
 The **overflow share** of a pool is ``overflows / (new + recycled +
 overflows)``: of the visits that needed a number (a new session, not one
 keeping its lease), the share that found the pool exhausted. A pool whose
-share is above a few percent is too small for its traffic. These counters
+share is above a few percent is too small for its traffic. Visits turned away
+by the per-client cap (``capped``: one client already held its share of the
+pool's numbers) are counted apart and are not in the share: the pool had
+numbers, the client had had its share of them, so a bigger pool would not
+have served them. These counters
 are the store's running totals since the pool's state was created, not
 limited to ``[since, until)``.
 
@@ -81,6 +85,7 @@ CSV_HEADER: Final = (
     "sessions",
     "overflows",
     "overflow_share",
+    "capped",
 )
 """The columns of :meth:`Report.csv_rows`."""
 
@@ -125,6 +130,7 @@ class PoolOverflow:
     sessions: int
     overflows: int
     recycled: int
+    capped: int = 0
 
     @property
     def share(self) -> float:
@@ -141,6 +147,7 @@ class PoolOverflow:
             "overflows": self.overflows,
             "recycled": self.recycled,
             "overflow_share": self.share,
+            "capped": self.capped,
         }
 
 
@@ -233,23 +240,28 @@ class Report:
     def csv_rows(self) -> list[list[str]]:
         """The report as CSV rows: :data:`CSV_HEADER`, then one row per figure.
 
-        Sections: ``total``, ``pool`` (with the pool's sessions, overflows and
-        overflow share), ``source``, ``campaign``, ``day``, ``confidence``
+        Sections: ``total``, ``pool`` (with the pool's sessions, overflows,
+        overflow share and capped visits), ``source``, ``campaign``, ``day``, ``confidence``
         (the count in ``calls``, of attributed calls).
         """
         rows = [list(CSV_HEADER)]
         overflow = {p.pool_key: p for p in self.pools}
         sessions = sum(p.sessions for p in self.pools)
         overflows = sum(p.overflows for p in self.pools)
+        capped = sum(p.capped for p in self.pools)
         rows.append(
-            _row("total", self.total, [str(sessions), str(overflows), _ratio(self.overflow_share)])
+            _row(
+                "total",
+                self.total,
+                [str(sessions), str(overflows), _ratio(self.overflow_share), str(capped)],
+            )
         )
         for row in self.by_pool:
             pool = overflow.get(row.key)
             extra = (
-                [str(pool.sessions), str(pool.overflows), _ratio(pool.share)]
+                [str(pool.sessions), str(pool.overflows), _ratio(pool.share), str(pool.capped)]
                 if pool is not None
-                else ["", "", ""]
+                else ["", "", "", ""]
             )
             rows.append(_row("pool", row, extra))
         for section, group in (
@@ -257,10 +269,10 @@ class Report:
             ("campaign", self.by_campaign),
             ("day", self.by_day),
         ):
-            rows.extend(_row(section, row, ["", "", ""]) for row in group)
+            rows.extend(_row(section, row, ["", "", "", ""]) for row in group)
         for bucket in CONFIDENCE_BUCKETS:
             count = self.confidence.get(bucket, 0)
-            rows.append(["confidence", bucket, f"confidence {bucket}", str(count)] + [""] * 7)
+            rows.append(["confidence", bucket, f"confidence {bucket}", str(count)] + [""] * 8)
         return rows
 
     def to_csv(self) -> str:
@@ -283,6 +295,9 @@ class Report:
             + ", ".join(f"{b}: {self.confidence.get(b, 0)}" for b in CONFIDENCE_BUCKETS),
             f"  sessions that found their pool exhausted: {_pct(self.overflow_share)}",
         ]
+        capped = sum(p.capped for p in self.pools)
+        if capped:
+            lines.append(f"  visits over the per-client cap (not in that share): {capped}")
         for title, group in (
             ("pool", self.by_pool),
             ("source", self.by_source),
@@ -293,11 +308,14 @@ class Report:
             lines.extend(_table(title, group))
         if self.pools:
             lines.append("")
-            lines.append(f"{'pool':<28} {'size':>5} {'sessions':>9} {'overflows':>9} {'share':>7}")
+            lines.append(
+                f"{'pool':<28} {'size':>5} {'sessions':>9} {'overflows':>9} {'share':>7}"
+                f" {'capped':>7}"
+            )
             for pool in self.pools:
                 lines.append(
                     f"{pool.name[:28]:<28} {pool.size:>5} {pool.sessions:>9} "
-                    f"{pool.overflows:>9} {_pct(pool.share):>7}"
+                    f"{pool.overflows:>9} {_pct(pool.share):>7} {pool.capped:>7}"
                 )
         return "\n".join(lines)
 
@@ -373,6 +391,7 @@ def build_report(
             s.new + s.recycled + s.overflows,
             s.overflows,
             s.recycled,
+            s.capped,
         )
         for s in stats
     )

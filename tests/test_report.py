@@ -13,7 +13,16 @@ import pytest
 from dni_engine import Engine, SimulatedClock
 from dni_engine.calls import Call
 from dni_engine.report import CSV_HEADER, Breakdown, Report, plot_report
-from tests.calls_site import GOOGLE, HUMAN, OVERFLOW, START, StoreMaker, site, stores_of_kind
+from tests.calls_site import (
+    GOOGLE,
+    HUMAN,
+    OVERFLOW,
+    START,
+    StoreMaker,
+    pools,
+    site,
+    stores_of_kind,
+)
 from tests.conftest import STORE_KINDS
 
 DAY = 86_400.0
@@ -148,12 +157,14 @@ def test_report_csv(report: Report) -> None:
     assert rows == report.csv_rows()
     assert rows[0] == list(CSV_HEADER)
     assert all(len(row) == len(CSV_HEADER) for row in rows)
-    assert rows[1] == ["total", "all", "all calls", "6", "3", "2", "1", "1", "4", "1", "0.2500"]
-    assert ["pool", "1", "ads", "3", "2", "1", "1", "0", "3", "1", "0.3333"] in rows
+    assert rows[1] == [
+        *["total", "all", "all calls", "6", "3", "2", "1", "1", "4", "1", "0.2500", "0"]
+    ]
+    assert ["pool", "1", "ads", "3", "2", "1", "1", "0", "3", "1", "0.3333", "0"] in rows
     sections = [row[0] for row in rows[1:]]
     assert sections.count("day") == 2
     assert sections.count("confidence") == 3
-    assert ["confidence", "1", "confidence 1", "3", *[""] * 7] in rows
+    assert ["confidence", "1", "confidence 1", "3", *[""] * 8] in rows
 
 
 def test_report_text(report: Report) -> None:
@@ -171,3 +182,30 @@ def test_report_plot(report: Report, tmp_path: Path) -> None:
     target = plot_report(report, tmp_path / "report.png")
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert target.stat().st_size > 10_000
+
+
+def test_visits_over_the_client_cap_are_reported_apart_from_the_overflow_share(
+    make_store: StoreMaker,
+) -> None:
+    engine = Engine(
+        pools(),
+        make_store(),
+        clock=SimulatedClock(START),
+        policy="overflow",
+        overflow_number=OVERFLOW,
+        client_cap=1,
+    )
+    home = "https://shop.example/"
+    outcomes = [
+        engine.visit(visitor, home, None, HUMAN, client=client).outcome
+        for visitor, client in (("v1", "office"), ("v2", "office"), ("v3", "home"))
+    ]
+    assert outcomes == ["new", "capped", "new"]
+    report = engine.report()
+    rest = next(pool for pool in report.pools if pool.name == "all")
+    assert (rest.sessions, rest.overflows, rest.capped) == (2, 0, 1)
+    assert report.overflow_share == 0.0  # the pool had numbers: the cap is no exhaustion
+    assert report.to_json()["pools"][1]["capped"] == 1  # type: ignore[index]
+    total = report.csv_rows()[1]
+    assert total[CSV_HEADER.index("capped")] == "1"
+    assert "visits over the per-client cap (not in that share): 1" in str(report)
