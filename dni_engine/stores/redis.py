@@ -66,7 +66,9 @@ also keeps the connections it used between calls, rather than taking each one
 from the client's pool and giving it back: a connection the server closed
 meanwhile is reconnected first; ``close`` gives them back; :class:`RedisStore`
 then reads the replies straight from the socket with the connection's own
-hiredis reader); on a cluster they go through its pipeline (a script and the
+hiredis reader, and :class:`AsyncRedisStore` writes the commands on the
+connection's stream itself, waiting only for what the transport buffered); on
+a cluster they go through its pipeline (a script and the
 hint key live in two slots, maybe on two nodes).
 
 **What is not atomic.** Each script is atomic inside its pool; nothing spans
@@ -151,6 +153,7 @@ visit keeps it."""
 from __future__ import annotations
 
 import abc
+import asyncio
 import dataclasses
 import functools
 import hashlib
@@ -1921,11 +1924,34 @@ class _AsyncKept:
                 await self.pool.release(conn)
 
 
+async def _write_async(conn: Any, commands: Sequence[tuple[Any, ...]]) -> None:
+    """Write ``commands`` on a ``redis.asyncio`` connection, in one write.
+
+    redis-py bounds each write with ``asyncio.wait_for``, which runs it as a
+    task of its own (a turn of the event loop more per round trip); a small
+    write goes straight into the socket, so here only what the transport had to
+    buffer is waited for, bounded the same way. A connection whose writer is not
+    at hand (or closing) is written through redis-py.
+    """
+    writer = getattr(conn, "_writer", None)
+    if _pack is None or not isinstance(writer, asyncio.StreamWriter) or writer.is_closing():
+        await conn.send_packed_command(_packed(conn, commands))
+        return
+    try:
+        writer.write(b"".join([_pack(command) for command in commands]))
+        if writer.transport.get_write_buffer_size():
+            await asyncio.wait_for(writer.drain(), conn.socket_timeout)
+    except TimeoutError:  # asyncio's, and a socket's
+        raise redis.exceptions.TimeoutError("Timeout writing to socket") from None
+    except OSError as exc:
+        raise redis.exceptions.ConnectionError(f"Error while writing to socket: {exc}") from exc
+
+
 async def _send_kept_async(kept: _AsyncKept, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
     """:func:`_send_direct_async` on a connection of ``kept``, kept again after a full exchange."""
     conn = await kept.take()
     try:
-        await conn.send_packed_command(_packed(conn, commands))
+        await _write_async(conn, commands)
         results: list[Any] = []
         for _ in commands:
             try:
