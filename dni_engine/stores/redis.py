@@ -64,9 +64,12 @@ connection at once and their raw replies read in order, without redis-py's
 per-command and pipeline machinery (a store that built its client from a URL
 also keeps the connections it used between calls, rather than taking each one
 from the client's pool and giving it back: a connection the server closed
-meanwhile is reconnected first; :meth:`RedisStore.close` gives them back); on a
-cluster they go through its pipeline (a script and the hint key live in two
-slots, maybe on two nodes).
+meanwhile is reconnected first; ``close`` gives them back; :class:`RedisStore`
+then reads the replies straight from the socket with the connection's own
+hiredis reader, and :class:`AsyncRedisStore` writes the commands on the
+connection's stream itself, waiting only for what the transport buffered); on
+a cluster they go through its pipeline (a script and the
+hint key live in two slots, maybe on two nodes).
 
 **What is not atomic.** Each script is atomic inside its pool; nothing spans
 two pools, because two pools may live on two cluster nodes:
@@ -150,6 +153,7 @@ visit keeps it."""
 from __future__ import annotations
 
 import abc
+import asyncio
 import dataclasses
 import functools
 import hashlib
@@ -158,6 +162,8 @@ import logging
 import math
 import os
 import secrets
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable, Generator, Sequence
@@ -215,12 +221,28 @@ from dni_engine.stores.base import (
 from dni_engine.stores.breaker import DEFAULT_OPEN_SECONDS, BreakerState, CircuitBreaker
 
 _pack: Callable[[tuple[Any, ...]], bytes] | None
-try:  # the redis extra brings hiredis; without it, redis-py packs the commands
+_Reader: type | None
+_INCOMPLETE: object | None
+_Push: type | None
+try:  # the redis extra brings hiredis; without it, redis-py packs and parses
+    from hiredis import Reader as _HiredisReader
     from hiredis import pack_command as _hiredis_pack
 except ImportError:
-    _pack = None
+    _pack = _Reader = _INCOMPLETE = _Push = None
 else:
-    _pack = _hiredis_pack
+    _pack, _Reader = _hiredis_pack, _HiredisReader
+    try:  # hiredis 3.2 and later class RESP3 push messages
+        from hiredis import PushNotification as _PushNotification
+    except ImportError:
+        _Push = None
+    else:
+        _Push = _PushNotification
+    try:  # what redis-py's hiredis reader answers while a reply is incomplete
+        from redis._parsers.hiredis import NOT_ENOUGH_DATA as _NOT_ENOUGH_DATA
+    except ImportError:
+        _INCOMPLETE = None
+    else:
+        _INCOMPLETE = _NOT_ENOUGH_DATA
 
 __all__ = [
     "CALLS_SCRIPT",
@@ -300,6 +322,8 @@ def _raise_first(results: Sequence[object]) -> None:
 
 # The visit arguments after the mode for a visit without a claim (see the script's header).
 _NO_CLAIM: Final = ("-", "0", "0", "", "0", "-", "0", "0", "")
+# The same for a held visit, which reads nothing after the claim's referrer (see the header).
+_NO_CLAIM_HELD: Final = _NO_CLAIM[:5]
 # The KEYS of the pool script, in its order.
 _POOL_KEYS: Final = ("cfg", "free", "live", "holder", "visitors", "log", "order")
 
@@ -480,6 +504,97 @@ def _send_direct(pool: redis.ConnectionPool, commands: Sequence[tuple[Any, ...]]
         pool.release(conn)
 
 
+class _Wire:
+    """A kept connection and, when redis-py reads it with hiredis, its socket and reader.
+
+    With both at hand a round trip is one ``sendall`` and as many ``recv_into``
+    as the replies need, parsed by the connection's own hiredis reader (error
+    replies come back as exception objects, classed as redis-py classes
+    them; RESP3 push messages, which nothing here subscribes to, are skipped),
+    without redis-py's per-reply wrappers; otherwise (another parser, a redis-py
+    that keeps them elsewhere) the connection's own ``send_packed_command`` and
+    ``read_response`` serve.
+    """
+
+    __slots__ = ("buffer", "conn", "poll", "reader", "sock")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        sock = getattr(conn, "_sock", None)
+        reader = getattr(getattr(conn, "_parser", None), "_reader", None)
+        fast = (
+            _INCOMPLETE is not None
+            and isinstance(sock, socket.socket)
+            and _Reader is not None
+            and isinstance(reader, _Reader)
+        )
+        self.sock: socket.socket | None = sock if fast else None
+        self.reader: Any = reader if fast else None
+        self.poll: Any = None
+        self.buffer = bytearray(0)
+        if fast:
+            self.poll = select.poll()
+            self.poll.register(sock, select.POLLIN)
+            self.buffer = bytearray(65_536)
+
+    def current(self) -> bool:
+        """Whether the socket and reader are still the connection's (it did not reconnect)."""
+        conn = self.conn
+        return (
+            self.sock is not None
+            and getattr(conn, "_sock", None) is self.sock
+            and getattr(getattr(conn, "_parser", None), "_reader", None) is self.reader
+        )
+
+    def stale(self) -> bool:
+        """Whether the connection is out of step with the server: readable before we sent.
+
+        A socket the server closed reads as ready (end of file), as does one
+        holding bytes nobody asked for; either way it must not be used.
+        """
+        if self.current():
+            return bool(self.poll.poll(0)) or bool(self.reader.has_data())
+        try:
+            return bool(self.conn.can_read())
+        except (RedisError, OSError):
+            return True
+
+    def exchange(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` in one write and read their replies (error replies as objects)."""
+        conn = self.conn
+        if not self.current():
+            conn.send_packed_command(_packed(conn, commands))
+            results: list[Any] = []
+            for _ in commands:
+                try:
+                    results.append(conn.read_response())
+                except redis.exceptions.ResponseError as exc:
+                    results.append(exc)
+            return results
+        sock, reader, buffer = cast(socket.socket, self.sock), self.reader, self.buffer
+        count = len(commands)
+        results = []
+        try:
+            sock.sendall(b"".join([cast(Any, _pack)(command) for command in commands]))
+            while True:
+                reply = reader.gets()
+                if reply is _INCOMPLETE:
+                    size = sock.recv_into(buffer)
+                    if not size:
+                        raise redis.exceptions.ConnectionError("Connection closed by server.")
+                    reader.feed(buffer, 0, size)
+                    continue
+                if _Push is not None and isinstance(reply, _Push):
+                    continue  # RESP3 out-of-band news (none is asked for): not a reply
+                results.append(reply)
+                if len(results) == count:
+                    return results
+        except TimeoutError as exc:  # socket.timeout
+            raise redis.exceptions.TimeoutError(f"Timeout talking to Redis: {exc}") from exc
+        except OSError as exc:
+            raise redis.exceptions.ConnectionError(f"Error talking to Redis: {exc}") from exc
+
+
 class _Kept:
     """Connections a store took from the pool of the client it built, kept between calls.
 
@@ -492,51 +607,43 @@ class _Kept:
     def __init__(self, pool: redis.ConnectionPool) -> None:
         self.pool = pool
         self.pid = os.getpid()
-        self.idle: list[Any] = []
+        self.idle: list[_Wire] = []
 
-    def take(self) -> Any:
+    def take(self) -> _Wire:
         """A connection ready to send: a kept one still in step with the server, or the pool's."""
         if self.pid != os.getpid():
             # A forked child never uses its parent's sockets (the pool resets itself too).
             self.pid, self.idle = os.getpid(), []
         try:
-            conn = self.idle.pop()
+            wire = self.idle.pop()
         except IndexError:
-            return self.pool.get_connection()
-        try:
-            stale = conn.can_read()  # closed by the server meanwhile, say
-        except (RedisError, OSError):
-            stale = True
-        if stale:  # the pool reconnects it
-            conn.disconnect()
-            self.pool.release(conn)
-            return self.pool.get_connection()
-        return conn
+            return _Wire(self.pool.get_connection())
+        if wire.stale():  # closed by the server meanwhile, say: the pool reconnects it
+            wire.conn.disconnect()
+            self.pool.release(wire.conn)
+            return _Wire(self.pool.get_connection())
+        if not wire.current():
+            return _Wire(wire.conn)
+        return wire
 
     def close(self) -> None:
         """Give every kept connection back to the pool."""
         idle, self.idle = self.idle, []
         if self.pid == os.getpid():
-            for conn in idle:
-                self.pool.release(conn)
+            for wire in idle:
+                self.pool.release(wire.conn)
 
 
 def _send_kept(kept: _Kept, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
     """:func:`_send_direct` on a connection of ``kept``, kept again after a full exchange."""
-    conn = kept.take()
+    wire = kept.take()
     try:
-        conn.send_packed_command(_packed(conn, commands))
-        results: list[Any] = []
-        for _ in commands:
-            try:
-                results.append(conn.read_response())
-            except redis.exceptions.ResponseError as exc:
-                results.append(exc)
+        results = wire.exchange(commands)
     except BaseException:
-        conn.disconnect()
-        kept.pool.release(conn)
+        wire.conn.disconnect()
+        kept.pool.release(wire.conn)
         raise
-    kept.idle.append(conn)
+    kept.idle.append(wire)
     return results
 
 
@@ -617,6 +724,7 @@ class _RedisBase(abc.ABC):
             breaker_open_seconds, breaker_clock, name="Redis", logger=log
         )
         self._heads: dict[str, tuple[Any, ...]] = {}
+        self._visit_heads: dict[str, tuple[Any, ...]] = {}
         registry = f"{namespace}:{{r}}"
         self._registry = _RegistryKeys._make(f"{registry}:{name}" for name in _RegistryKeys._fields)
         self._now = -math.inf
@@ -656,6 +764,17 @@ class _RedisBase(abc.ABC):
             prefix = f"{self._ns}:{{p:{pool_key}}}"
             keys = [f"{prefix}:{name}" for name in _POOL_KEYS]
             head = self._heads[pool_key] = ("EVALSHA", _POOL_SHA, len(keys), *keys)
+        return head
+
+    def _visit_head(self, pool_key: str) -> tuple[Any, ...]:
+        """:meth:`_head`, then the ``visit`` operation and the pool's key prefix."""
+        head = self._visit_heads.get(pool_key)
+        if head is None:
+            head = self._visit_heads[pool_key] = (
+                *self._head(pool_key),
+                "visit",
+                self._prefix(pool_key),
+            )
         return head
 
     def _prefix(self, pool_key: str) -> str:
@@ -1011,29 +1130,45 @@ class _RedisBase(abc.ABC):
         client key, the last argument: the cap is checked and counted inside the
         script, with no command of its own.
         """
-        head = self._head(pool_key)
-        prefix = self._prefix(pool_key)
+        head = self._visit_head(pool_key)
         clock = "" if self._server_time else repr(now)
         if claim is None:
-            return (*head, "visit", prefix, clock, visitor_id, mode, *_NO_CLAIM, client or "")
+            if mode == "held":  # held takes no lease: nothing after the claim is read
+                return (*head, clock, visitor_id, mode, *_NO_CLAIM_HELD)
+            return (*head, clock, visitor_id, mode, *_NO_CLAIM, client or "")
+        here = "here" if claim.pool_key == pool_key else "other"
+        referrer = claim.referrer_domain
+        any_referrer = "1" if is_any_referrer(referrer) else "0"
+        if mode == "held":
+            # Steps 2-3 only: no lease is taken, so neither the trigger, the log bounds,
+            # the facts nor the client key are read (nor sent).
+            specificity, source = str(claim.specificity), str(claim.source_index)
+            return (
+                *head,
+                clock,
+                visitor_id,
+                mode,
+                here,
+                specificity,
+                source,
+                referrer,
+                any_referrer,
+            )
         trigger = claim.trigger
         return (
             *head,
-            "visit",
-            prefix,
             clock,
             visitor_id,
             mode,
-            "here" if claim.pool_key == pool_key else "other",
+            here,
             str(claim.specificity),
             str(claim.source_index),
-            claim.referrer_domain,
-            "1" if is_any_referrer(claim.referrer_domain) else "0",
+            referrer,
+            any_referrer,
             "-" if trigger is None else "+" + trigger,
             self._capacity,
             self._retention,
-            # held takes no lease, so it records no facts: none are sent
-            "" if mode == "held" else _facts_text(claim_facts(claim)),
+            _facts_text(claim_facts(claim)),
             client or "",
         )
 
@@ -1541,10 +1676,13 @@ class RedisStore(_RedisBase):
         self._fail_fast()
         try:
             results = self._send(commands)
-            if _missing_script(results):
-                self._load_scripts()
-                results = self._send(commands)
-            _raise_first(results)
+            for result in results:
+                if isinstance(result, Exception):  # rare: look closer
+                    if _missing_script(results):
+                        self._load_scripts()
+                        results = self._send(commands)
+                    _raise_first(results)
+                    break
         except _CAUGHT as exc:
             raise self._failure(exc) from exc
         self._breaker.succeeded()
@@ -1746,6 +1884,89 @@ async def _send_direct_async(pool: Any, commands: Sequence[tuple[Any, ...]]) -> 
         await pool.release(conn)
 
 
+class _AsyncKept:
+    """:class:`_Kept` for ``redis.asyncio``: connections kept between calls, on one loop.
+
+    The asynchronous pool's lock, counters and readiness check cost more than a
+    round trip's own client work too. The store serves one event loop, so
+    ``pop`` and ``append`` (with no ``await`` between taking and checking) need
+    no lock; a kept connection is checked with ``can_read`` before it is used.
+    """
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.pid = os.getpid()
+        self.idle: list[Any] = []
+
+    async def take(self) -> Any:
+        """A connection ready to send: a kept one still in step with the server, or the pool's."""
+        if self.pid != os.getpid():
+            self.pid, self.idle = os.getpid(), []
+        try:
+            conn = self.idle.pop()
+        except IndexError:
+            return await self.pool.get_connection()
+        try:
+            stale = await conn.can_read()  # closed by the server meanwhile, say
+        except (RedisError, OSError):
+            stale = True
+        if stale:  # the pool reconnects it
+            await conn.disconnect()
+            await self.pool.release(conn)
+            return await self.pool.get_connection()
+        return conn
+
+    async def close(self) -> None:
+        """Give every kept connection back to the pool."""
+        idle, self.idle = self.idle, []
+        if self.pid == os.getpid():
+            for conn in idle:
+                await self.pool.release(conn)
+
+
+async def _write_async(conn: Any, commands: Sequence[tuple[Any, ...]]) -> None:
+    """Write ``commands`` on a ``redis.asyncio`` connection, in one write.
+
+    redis-py bounds each write with ``asyncio.wait_for``, which runs it as a
+    task of its own (a turn of the event loop more per round trip); a small
+    write goes straight into the socket, so here only what the transport had to
+    buffer is waited for, bounded the same way. A connection whose writer is not
+    at hand (or closing) is written through redis-py.
+    """
+    writer = getattr(conn, "_writer", None)
+    if _pack is None or not isinstance(writer, asyncio.StreamWriter) or writer.is_closing():
+        await conn.send_packed_command(_packed(conn, commands))
+        return
+    try:
+        writer.write(b"".join([_pack(command) for command in commands]))
+        if writer.transport.get_write_buffer_size():
+            await asyncio.wait_for(writer.drain(), conn.socket_timeout)
+    except TimeoutError:  # asyncio's, and a socket's
+        raise redis.exceptions.TimeoutError("Timeout writing to socket") from None
+    except OSError as exc:
+        raise redis.exceptions.ConnectionError(f"Error while writing to socket: {exc}") from exc
+
+
+async def _send_kept_async(kept: _AsyncKept, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """:func:`_send_direct_async` on a connection of ``kept``, kept again after a full exchange."""
+    conn = await kept.take()
+    try:
+        await _write_async(conn, commands)
+        results: list[Any] = []
+        for _ in commands:
+            try:
+                results.append(await conn.read_response())
+            except redis.exceptions.ResponseError as exc:
+                results.append(exc)
+    except BaseException:
+        # Cancelled or failed with replies unread: the connection must not be reused.
+        await conn.disconnect()
+        await kept.pool.release(conn)
+        raise
+    kept.idle.append(conn)
+    return results
+
+
 class AsyncRedisStore(_RedisBase):
     """The Redis store on ``redis.asyncio``: :class:`RedisStore`'s behaviour, awaited.
 
@@ -1797,6 +2018,10 @@ class AsyncRedisStore(_RedisBase):
             call_capacity=call_capacity,
             call_retention=call_retention,
         )
+        # As RedisStore: only the pool of a client this store built.
+        self._akept: _AsyncKept | None = (
+            _AsyncKept(self._client.connection_pool) if self._direct and self._owned else None
+        )
 
     def _connect(self, url: str, cluster: bool, options: dict[str, Any]) -> Any:
         options = {**options, "retry": AsyncRetry(NoBackoff(), 0)}
@@ -1835,10 +2060,13 @@ class AsyncRedisStore(_RedisBase):
         self._fail_fast()
         try:
             results = await self._send(commands)
-            if _missing_script(results):
-                await self._load_scripts()
-                results = await self._send(commands)
-            _raise_first(results)
+            for result in results:
+                if isinstance(result, Exception):  # rare: look closer
+                    if _missing_script(results):
+                        await self._load_scripts()
+                        results = await self._send(commands)
+                    _raise_first(results)
+                    break
         except _CAUGHT as exc:
             raise self._failure(exc) from exc
         self._breaker.succeeded()
@@ -1846,6 +2074,9 @@ class AsyncRedisStore(_RedisBase):
 
     async def _send(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         client = self._client
+        kept = self._akept
+        if kept is not None:
+            return await _send_kept_async(kept, commands)
         if self._direct:
             return await _send_direct_async(client.connection_pool, commands)
         if len(commands) == 1:
@@ -1965,6 +2196,9 @@ class AsyncRedisStore(_RedisBase):
         return await self._run(self._purge(now))
 
     async def close(self) -> None:
-        """Close the client if this store built it from a URL."""
+        """Close the client if this store built it from a URL (with the connections it kept)."""
         if self._owned:
+            kept = self._akept
+            if kept is not None:
+                await kept.close()
             await self._client.aclose()

@@ -46,6 +46,7 @@
 --                 [12] log capacity  [13] log retention (s)
 --                 [14] the visit's facts, JSON ('' none): recorded on a lease it starts
 --                 [15] the visit's client key ('' or absent: none), for the client cap
+--                 (held reads nothing after [10]: [11..15] may be left out)
 --   returns {'kept', now, number, name, source_index, referrer_domain, trigger, lease,
 --            started, expires}
 --         | {'new' | 'recycled', now, number, name, false, false, false, lease, started,
@@ -91,7 +92,21 @@ local function opt(s) if string.sub(s, 1, 1) == '+' then return string.sub(s, 2)
 
 -- The fields of cfg a returning visit needs come first (each field read costs): a kept
 -- lease is decided by the block right after, before the rest of the script is set up.
-local hot = redis.call('HMGET', CFG, 'name', 'hold', 'touch', 'now', 'kept', 'since')
+-- A visit that may take a number (a claim on this pool, not held) reads the rest of
+-- cfg in the same command: each command a script calls costs more than a field.
+local HOT = {'name', 'hold', 'touch', 'now', 'kept', 'since'}
+local COLD = {'cooldown', 'policy', 'overflow', 'maxhold', 'epoch', 'size', 'cap', 'seq', 'new',
+  'switched_in', 'expired'}
+local hot, cfg
+if op == 'visit' and ARGV[6] == 'here' and ARGV[5] ~= 'held' then
+  local fields = {unpack(HOT)}
+  for k = 1, #COLD do fields[#HOT + k] = COLD[k] end
+  hot = redis.call('HMGET', CFG, unpack(fields))
+  cfg = {}
+  for k = 1, #COLD do cfg[k] = hot[#HOT + k] end
+else
+  hot = redis.call('HMGET', CFG, unpack(HOT))
+end
 local NAME, HOLD, TOUCH, SEEN, SINCE = hot[1], tonumber(hot[2]), hot[3], hot[4], hot[6]
 
 -- step 1: time never goes backwards inside a pool. Returns the time and its exact
@@ -166,8 +181,7 @@ if op == 'visit' and NAME then
   VISIT_NOW, VISIT_NOW_S, VISIT_RAISED = now, now_s, raised
 end
 
-local cfg = redis.call('HMGET', CFG, 'cooldown', 'policy', 'overflow', 'maxhold', 'epoch',
-  'size', 'cap', 'seq', 'new', 'switched_in')
+if not cfg then cfg = redis.call('HMGET', CFG, unpack(COLD)) end
 local COOLDOWN, POLICY, OVERFLOW, MAXHOLD = tonumber(cfg[1]), cfg[2], cfg[3], tonumber(cfg[4])
 local EPOCH, SIZE, CAP = cfg[5] or '', tonumber(cfg[6]), tonumber(cfg[7] or '0')
 if OVERFLOW == '' then OVERFLOW = false end
@@ -235,10 +249,11 @@ local function close(m, at, reason, by)
 end
 
 -- step 4: leases whose hold ran out end at their expiry, freeing their number then.
--- Answers LOST, changing nothing, when a due lease's record is missing.
-local function expire(now_s)
+-- Answers LOST, changing nothing, when a due lease's record is missing; else nil and
+-- how many ended. With ``defer`` their counter is left to the caller.
+local function expire(now_s, defer)
   local due = redis.call('ZRANGEBYSCORE', LIVE, '-inf', now_s, 'WITHSCORES')
-  if #due == 0 then return nil end
+  if #due == 0 then return nil, 0 end
   local recs, members = {}, {}
   for k = 1, #due, 2 do
     local rec = redis.call('HMGET', lkey(due[k]), 'v', 'n', 'x', 'c')
@@ -255,8 +270,8 @@ local function expire(now_s)
   for k = 1, #members, 1000 do
     redis.call('ZREM', LIVE, unpack(members, k, math.min(k + 999, #members)))
   end
-  redis.call('HINCRBY', CFG, 'expired', #members)
-  return nil
+  if not defer then redis.call('HINCRBY', CFG, 'expired', #members) end
+  return nil, #members
 end
 
 local function evict(m)
@@ -369,10 +384,20 @@ if op == 'visit' then
   local visitor, mode, any = ARGV[4], ARGV[5], ARGV[10]
   local now, now_s = VISIT_NOW, VISIT_NOW_S
   local pending = VISIT_RAISED
+  -- the leases step 4 ended are counted with the first write to cfg on the way out too
+  local gone, ended = expire(now_s, true)
+  ended = ended or 0
   local function settle()
-    if pending then redis.call('HSET', CFG, 'now', now_s); pending = false end
+    if pending and ended > 0 then
+      redis.call('HSET', CFG, 'now', now_s,
+        'expired', string.format('%d', tonumber(cfg[11] or '0') + ended))
+    elseif pending then
+      redis.call('HSET', CFG, 'now', now_s)
+    elseif ended > 0 then
+      redis.call('HSET', CFG, 'expired', string.format('%d', tonumber(cfg[11] or '0') + ended))
+    end
+    pending, ended = false, 0
   end
-  local gone = expire(now_s)
   if gone then settle(); return gone end
   -- step 4a: a client holding the cap's live leases here gets no number
   local client = ARGV[15]
@@ -420,6 +445,10 @@ if op == 'visit' then
       counts[5] = 'switched_in'; counts[6] = string.format('%d', tonumber(cfg[10] or '0') + 1)
     end
     if pending then counts[#counts + 1] = 'now'; counts[#counts + 1] = now_s end
+    if ended > 0 then
+      counts[#counts + 1] = 'expired'
+      counts[#counts + 1] = string.format('%d', tonumber(cfg[11] or '0') + ended)
+    end
     redis.call('HSET', CFG, unpack(counts))
     local lm, expires = open(number, seq)
     return {'new', now_s, number, NAME, false, false, false, lm, now_s, expires}
