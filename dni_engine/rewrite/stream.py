@@ -176,12 +176,16 @@ _REFERENCE_TAIL = re.compile(r"(?:&#?\w+;|%\w\w)\Z")
 def _open_tag(text: str, opening: int, at: int) -> bool:
     """Whether ``text[opening:at]``, a ``<`` with none after it, is a tag not closed
     yet as ``_OPEN_TAG`` reads it. Looked at before the regex, which reads the
-    whole of a long tag: a ``>`` with no quote before it closes the tag; without
-    a ``>``, anything after a tag's first character is a tag not closed yet."""
+    whole of a long tag: a ``>`` after pairs of one kind of quote only closes the
+    tag; without a ``>``, anything after a tag's first character is a tag not
+    closed yet."""
     gt = text.find(">", opening, at)
     if gt < 0:
         return at == opening + 1 or text[opening + 1] in _TAG_FIRST
-    if text.find('"', opening, gt) < 0 and text.find("'", opening, gt) < 0:
+    if text.find("'", opening, gt) < 0:
+        if text.count('"', opening, gt) % 2 == 0:
+            return False
+    elif text.find('"', opening, gt) < 0 and text.count("'", opening, gt) % 2 == 0:
         return False
     return _OPEN_TAG.fullmatch(text, opening, at) is not None
 
