@@ -611,8 +611,9 @@ class RewriteStream:
         self._base = 0  # where in the page _buf starts, while the page is kept
         # HTML is read first by the whole-page reader (its fast scan), over the page
         # kept whole (its pieces, joined when the reader is to read on); then, past
-        # KEEP or where it cannot go on, by _Reader.
-        self._fast = _FastReader("") if html else None
+        # KEEP or where it cannot go on, by _Reader. The reader is made at the first
+        # feed(): a page given whole to close() needs none.
+        self._fast: _FastReader | None = None
         self._parts: list[str] = []
         self._size = 0  # the length of the page fed so far, while it is kept
         self._saved: _Saved | None = None
@@ -646,7 +647,10 @@ class RewriteStream:
             raise TypeError(f"a page piece is str, not {type(chunk).__name__}")
         if self._passthrough:
             return chunk
-        if self._fast is not None:
+        fast = self._fast
+        if fast is None and self._html and self._reader is None:  # the first piece
+            fast = self._fast = _FastReader("")
+        if fast is not None:
             self._parts.append(chunk)
             self._size += len(chunk)
         buf = self._buf
