@@ -185,9 +185,12 @@ class ListedFinder:
         return self._compiled[html]
 
     @staticmethod
-    def _matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
-        """``pattern``'s matches in ``text``, in order, not overlapping; but a match
-        across a tag no number spans (not an inline element's, see
+    def _matches(
+        pattern: re.Pattern[str], text: str, match: re.Match[str] | None
+    ) -> Iterator[re.Match[str]]:
+        """``pattern``'s matches in ``text`` (``match`` its first search, ``None`` when
+        it found nothing), in order, not overlapping; but a match across a tag no
+        number spans (not an inline element's, see
         :func:`.inline.other_tag`) is no number: in its place stands the match
         from the same start that ends before that tag, if any, else nothing
         (the scan goes on from the character after its start). So what is found
@@ -195,7 +198,6 @@ class ListedFinder:
         it, and what is found right of the tag not on what stands left of it
         (the streaming rewriter cuts a page there)."""
         search = pattern.search
-        match = search(text)
         while match is not None:
             start, end = match.span()
             other = other_tag(text, start, end) if text.find("<", start, end) >= 0 else -1
@@ -209,12 +211,15 @@ class ListedFinder:
             match = search(text, end)
 
     @classmethod
-    def _candidates(cls, scans: tuple[_Scan, ...], text: str) -> Iterator[tuple[int, int]]:
-        for pattern, plain, after_plus in scans:
+    def _candidates(
+        cls, scans: list[tuple[_Scan, re.Match[str]]], text: str
+    ) -> Iterator[tuple[int, int]]:
+        """The spans the scans match, each scan given with its first match."""
+        for (pattern, plain, after_plus), first in scans:
             if not after_plus:
-                yield from (match.span() for match in cls._matches(pattern, text))
+                yield from (match.span() for match in cls._matches(pattern, text, first))
                 continue
-            for match in cls._matches(pattern, text):
+            for match in cls._matches(pattern, text, first):
                 start = match.start()
                 lead = _PLUS_BEFORE.search(text, max(0, start - _PLUS_REACH), start)
                 if lead is not None and text[lead.start() - 1 : lead.start()] not in (
@@ -228,10 +233,14 @@ class ListedFinder:
         """The listed numbers in ``text`` (HTML when ``html``) that may be swapped, in
         order; ``place`` (default :func:`.markup.placed` in HTML, everything in text)
         tells where found spans stand."""
-        scans = self._scans(html)
+        scans = self._compiled.get(html) or self._scans(html)
+        # Most often no scan matches at all: nothing is found, nothing placed.
+        matched = [(scan, first) for scan in scans if (first := scan[0].search(text)) is not None]
+        if not matched:
+            return []
         found = [
             hit
-            for start, end in self._candidates(scans, text)
+            for start, end in self._candidates(matched, text)
             if (hit := self._confirm(text, start, end, html)) is not None
         ]
         if len(scans) > 1:

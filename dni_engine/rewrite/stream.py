@@ -163,6 +163,7 @@ _OPEN_TAG = re.compile(
     r"""<(?:[/!A-Za-z](?:[^<>"']++|"[^"<]*+"|'[^'<]*+')*+(?:"[^"<]*+|'[^'<]*+)?)?""", re.ASCII
 )
 _OPEN_COMMENT = re.compile(r"<!(?:-(?:-[^<>-]*+-?-?)?)?")
+_TAG_FIRST = frozenset("/!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _TAG_NAME = re.compile(r"</?[A-Za-z][^\t\n\f\r />]*+(?=[\t\n\f\r />])", re.ASCII)
 _INLINE_START = re.compile(
     r"</?(?i:" + "|".join(sorted(INLINE_ELEMENTS, key=len, reverse=True)) + r")(?=[\t\n\f\r />])"
@@ -170,6 +171,23 @@ _INLINE_START = re.compile(
 # How a tag INLINE_TAG may match starts.
 _INLINE_OR_COMMENT = re.compile(_INLINE_START.pattern + "|<!--")
 _REFERENCE_TAIL = re.compile(r"(?:&#?\w+;|%\w\w)\Z")
+
+
+def _open_tag(text: str, opening: int, at: int) -> bool:
+    """Whether ``text[opening:at]``, a ``<`` with none after it, is a tag not closed
+    yet as ``_OPEN_TAG`` reads it. Looked at before the regex, which reads the
+    whole of a long tag: a ``>`` after pairs of one kind of quote only closes the
+    tag; without a ``>``, anything after a tag's first character is a tag not
+    closed yet."""
+    gt = text.find(">", opening, at)
+    if gt < 0:
+        return at == opening + 1 or text[opening + 1] in _TAG_FIRST
+    if text.find("'", opening, gt) < 0:
+        if text.count('"', opening, gt) % 2 == 0:
+            return False
+    elif text.find('"', opening, gt) < 0 and text.count("'", opening, gt) % 2 == 0:
+        return False
+    return _OPEN_TAG.fullmatch(text, opening, at) is not None
 
 
 def _may_join(text: str, start: int, end: int) -> bool:
@@ -196,8 +214,10 @@ def _split_before(text: str, lo: int, cut: int) -> int | None:
     if (
         closed is None
         and opening >= 0
-        and (_OPEN_COMMENT if text.startswith("<!", opening, at) else _OPEN_TAG).fullmatch(
-            text, opening, at
+        and (
+            _OPEN_COMMENT.fullmatch(text, opening, at) is not None
+            if text.startswith("<!", opening, at)
+            else _open_tag(text, opening, at)
         )
     ):
         if not _may_join(text, opening, at):
@@ -259,7 +279,7 @@ def _before_open_tag(text: str, lo: int, cut: int | None) -> int | None:
         opening < 0
         or text.startswith("<!", opening)  # a comment, however long, is not held
         or _STARTER.search(text, opening, cut) is None
-        or _OPEN_TAG.fullmatch(text, opening, cut) is None
+        or not _open_tag(text, opening, cut)
     ):
         return cut
     return opening if opening > lo else None
@@ -311,29 +331,40 @@ class StreamClosedError(DniError, ValueError):
 
 def _safe_cut(text: str, lo: int, hi: int) -> int | None:
     """The last place in ``(lo, hi]`` no number crosses, or ``None``."""
-    best = lo
-    near = max(lo, hi - 1024)  # most often found near the end: look there first
-    breaker = _LAST_BREAKER.match(text, near, hi)
-    if breaker is None and near > lo:
-        # The last breaker before near is no earlier than the last "<" or ">".
-        bracket = max(text.rfind("<", lo, near), text.rfind(">", lo, near))
-        breaker = _LAST_BREAKER.match(text, bracket if bracket > lo else lo, near)
-    if breaker is not None:
-        best = breaker.end()
     # After _GAP characters without a digit, "+", "&" or "%", at the end (none
-    # when one stands in the last _GAP characters).
+    # when one stands in the last _GAP characters): looked at first, since then
+    # the end itself is most often such a place.
     look = max(0, hi - _GAP - 16)
     recent = max(look, hi - _GAP)
-    if best < hi and _STARTER.search(text, recent, hi) is None:
+    gap = -1  # where a cut after such a stretch may stand from, when there is one
+    if _STARTER.search(text, recent, hi) is None:
         starter = _LAST_STARTER.match(text, look, recent)  # none after recent
-        for at in range(hi, max((starter.end() if starter else look) + _GAP, best), -1):
+        gap = (starter.end() if starter else look) + _GAP
+        if hi > gap and hi > lo and text[hi - 1] not in _SEPARATOR_SET:
+            return hi
+    best = lo
+    # Most often found near the end: looked for in the last 64 characters, then
+    # the last 1024 (the match backtracks from the end of its stretch).
+    close = max(lo, hi - 64)
+    breaker = _LAST_BREAKER.match(text, close, hi)
+    if breaker is None and close > lo:
+        near = max(lo, hi - 1024)
+        breaker = _LAST_BREAKER.match(text, near, close)
+        if breaker is None and near > lo:
+            # The last breaker before near is no earlier than the last "<" or ">".
+            bracket = max(text.rfind("<", lo, near), text.rfind(">", lo, near))
+            breaker = _LAST_BREAKER.match(text, bracket if bracket > lo else lo, near)
+    if breaker is not None:
+        best = breaker.end()
+    if best < hi and gap >= 0:
+        for at in range(hi, max(gap, best), -1):
             if text[at - 1] not in _SEPARATOR_SET:
                 best = at
                 break
     if best <= lo:  # no breaker: an earlier gap, in what comes last
-        gap = _gap_cut(text, max(lo, hi - 4096), hi)
-        if gap is not None:
-            best = gap
+        earlier = _gap_cut(text, max(lo, hi - 4096), hi)
+        if earlier is not None:
+            best = earlier
     return best if best > lo else None
 
 
@@ -580,8 +611,9 @@ class RewriteStream:
         self._base = 0  # where in the page _buf starts, while the page is kept
         # HTML is read first by the whole-page reader (its fast scan), over the page
         # kept whole (its pieces, joined when the reader is to read on); then, past
-        # KEEP or where it cannot go on, by _Reader.
-        self._fast = _FastReader("") if html else None
+        # KEEP or where it cannot go on, by _Reader. The reader is made at the first
+        # feed(): a page given whole to close() needs none.
+        self._fast: _FastReader | None = None
         self._parts: list[str] = []
         self._size = 0  # the length of the page fed so far, while it is kept
         self._saved: _Saved | None = None
@@ -615,7 +647,18 @@ class RewriteStream:
             raise TypeError(f"a page piece is str, not {type(chunk).__name__}")
         if self._passthrough:
             return chunk
-        self._take(chunk)
+        fast = self._fast
+        if fast is None and self._html and self._reader is None:  # the first piece
+            fast = self._fast = _FastReader("")
+        if fast is not None:
+            self._parts.append(chunk)
+            self._size += len(chunk)
+        buf = self._buf
+        self._buf = ""
+        buf += chunk  # in place when it can
+        self._buf = buf
+        if len(buf) - RIGHT <= self._pending:
+            return ""  # nothing can be given out yet
         return self._advance(final=False)
 
     def close(self, last: str = "") -> str:
@@ -903,6 +946,8 @@ class RewriteStream:
             found = finder.find(buf, self._html, self._place, self._budget)
         else:
             found = finder.find(buf, self._html, self._place)
+        if not found:
+            return buf if lo == 0 and hi == len(buf) else buf[lo:hi]
         pieces: list[str] = []
         done = lo
         for hit in found:
