@@ -222,26 +222,23 @@ class _Queue(Generic[_T]):
         return keys[0] if keys else math.inf
 
     def _heap_first(self) -> bool:
-        """Whether the least entry is the heap's (the queue must not be empty)."""
-        heap = self.heap
-        if not heap:
-            return False
+        """Whether the least entry is the heap's (the heap must not be empty)."""
         keys = self.keys
         if not keys:
             return True
-        top = heap[0]
+        top = self.heap[0]
         head = keys[0]
         return top[0] < head or (top[0] == head and top[1] < self.ties[0])
 
     def peek(self) -> tuple[float, int, _T]:
         """The least entry, left in place (the queue must not be empty)."""
-        if self._heap_first():
+        if self.heap and self._heap_first():
             return self.heap[0]
         return self.keys[0], self.ties[0], self.items[0]
 
     def pop(self) -> tuple[float, int, _T]:
         """Remove and return the least entry (the queue must not be empty)."""
-        if self._heap_first():
+        if self.heap and self._heap_first():
             return heapq.heappop(self.heap)
         return self.keys.popleft(), self.ties.popleft(), self.items.popleft()
 
