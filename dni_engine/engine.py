@@ -102,8 +102,10 @@ MAX_DIALLED: Final = 512
 
 _Page = TypeVar("_Page")
 _R = TypeVar("_R")
-_Prepared: TypeAlias = tuple[str, float, Match | None, ClaimLike | None]
-"""A visit up to the store: the visitor, the time, the match and the claim."""
+_Prepared: TypeAlias = tuple[str, float, Match | None, Facts | None]
+"""A visit up to the store: the visitor, the time, the match and the landing's facts.
+
+The facts are ``None`` without a match, or when the landing had none to record."""
 _ON_LOOP_WAIT: Final = 30.0  # seconds a worker thread waits for the store's loop
 
 
@@ -223,6 +225,9 @@ class Engine:
         self._rules = compile_pools(pool_list, priorities or None)
         # What a stored landing URL keeps besides click ids and utm_*: the trigger parameters.
         self._kept_params: frozenset[str] = self._rules.param_names
+        # The facts of recent landings, by (url, referrer) as given (bounded; emptied when
+        # full): facts_of remembers them too, but calling it costs more than a look-up.
+        self._facts_memo: dict[tuple[str | None, str | None], Facts] = {}
         self._pools: dict[str, AnyPool] = dict(zip(self._rules.pool_keys, pool_list, strict=True))
         problems: list[Problem] = []
         if type(client_cap) is not int or client_cap < 0:
@@ -315,9 +320,9 @@ class Engine:
         prepared = self._prepare(visitor_id, url, referrer, user_agent, at)
         if type(prepared) is Decision:
             return self._count(prepared)
-        visitor, now, match, claim = cast(_Prepared, prepared)
+        visitor, now, match, facts = cast(_Prepared, prepared)
         try:
-            decision = self._store_visit(visitor, now, claim, self._client_of(client), hint)
+            decision = self._store_visit(visitor, now, match, facts, self._client_of(client), hint)
         except Exception:
             decision = self._store_failed(visitor, now, match)
         else:
@@ -344,12 +349,13 @@ class Engine:
         prepared = self._prepare(visitor_id, url, referrer, user_agent, at)
         if type(prepared) is Decision:
             return self._count(prepared)
-        visitor, now, match, claim = cast(_Prepared, prepared)
+        visitor, now, match, facts = cast(_Prepared, prepared)
         try:
             key = self._client_of(client)
             astore = self._astore
             if astore is not None:
                 self.bind_loop()
+                claim = _claim(match, facts)
                 given = self._hint_of(hint)
                 if given is None:
                     if key is None:
@@ -362,10 +368,10 @@ class Engine:
                     decision = await astore.visit(visitor, now, claim, key, hint=given)
             elif self._threaded:
                 decision = await _in_thread(
-                    lambda: self._store_visit(visitor, now, claim, key, hint)
+                    lambda: self._store_visit(visitor, now, match, facts, key, hint)
                 )
             else:
-                decision = self._store_visit(visitor, now, claim, key, hint)
+                decision = self._store_visit(visitor, now, match, facts, key, hint)
         except Exception:
             decision = self._store_failed(visitor, now, match)
         else:
@@ -403,8 +409,8 @@ class Engine:
             if kept is not None:
                 return kept
             match = self._match(url, referrer, user_agent)
-            claim = None if match is None else self._claim(match, url, referrer)
-            return (visitor, now, match, claim)
+            facts = None if match is None else self._facts(url, referrer)
+            return (visitor, now, match, facts)
         except Exception:
             self._log_once("visit", "a visit failed; treated as no match")
             return Decision(visitor, now, "no_match")
@@ -434,8 +440,19 @@ class Engine:
         return key
 
     def _store_visit(
-        self, visitor: str, now: float, claim: ClaimLike | None, client: str | None, hint: object
+        self,
+        visitor: str,
+        now: float,
+        match: Match | None,
+        facts: Facts | None,
+        client: str | None,
+        hint: object,
     ) -> Decision:
+        memory = self._memory
+        if memory is not None:
+            # The embedded store takes the facts apart from the match: no claim is built.
+            return memory._visit_with(visitor, now, match, facts, client)
+        claim = _claim(match, facts)
         given = self._hint_of(hint)
         store = self._store
         if given is None:
@@ -511,31 +528,40 @@ class Engine:
             self._log_once("match", "matching a visit failed; treated as no match")
             return None
 
-    def _claim(self, match: Match, url: object, referrer: object) -> ClaimLike:
-        """The claim a matched visit makes: the match with the landing's attribution facts.
+    def _facts(self, url: object, referrer: object) -> Facts | None:
+        """The attribution facts a matched visit's lease records; ``None`` for none.
 
         The facts are those of ``url`` and ``referrer`` (:func:`~dni_engine.calls.facts_of`);
-        a landing without any (no URL, no referrer) claims with the match alone.
+        a landing without any (no URL, no referrer) records none: it claims
+        with the match alone.
         """
         try:
-            facts = facts_of(
-                url if type(url) is str else _plain_text(url),
-                referrer if type(referrer) is str else _plain_text(referrer),
-                self._kept_params,
-            )
-            if facts == _NO_FACTS:
-                return match
-            return Claim(
-                match.pool_key,
-                match.specificity,
-                match.source_index,
-                match.referrer_domain,
-                match.trigger,
-                facts,
-            )
+            page = url if type(url) is str else _plain_text(url)
+            source = referrer if type(referrer) is str else _plain_text(referrer)
+            key = (page, source)
+            memo = self._facts_memo
+            facts = memo.get(key)
+            if facts is None:
+                facts = facts_of(page, source, self._kept_params)
+                if (
+                    not facts.landing_url
+                    and not facts.referrer_host
+                    and not facts.referrer_class
+                    and not facts.paid
+                    and not facts.click_ids
+                    and not facts.utm
+                ):
+                    facts = _NO_FACTS  # nothing to record
+                if (page is None or len(page) <= _MAX_REMEMBERED) and (
+                    source is None or len(source) <= _MAX_REMEMBERED
+                ):
+                    if len(memo) >= _FACTS_MEMO_SIZE:
+                        memo.clear()
+                    memo[key] = facts
+            return None if facts is _NO_FACTS else facts
         except Exception:  # facts_of promises not to raise; a visit must not fail anyway
             self._log_once("facts", "a visit's attribution facts failed; the lease has none")
-            return match
+            return None
 
     def _moment(self, at: object) -> float:
         """``at`` in float seconds when it is a real time, else the clock's time.
@@ -1234,6 +1260,24 @@ def _seconds(at: Moment) -> float:
 
 
 _NO_FACTS: Final = Facts()
+_FACTS_MEMO_SIZE: Final = 1024
+_MAX_REMEMBERED: Final = 2048  # longer landings are not remembered as they are sent
+
+
+def _claim(match: Match | None, facts: Facts | None) -> ClaimLike | None:
+    """The claim a visit makes of a store: the match, with the landing's facts if any."""
+    if match is None or facts is None:
+        return match
+    return Claim(
+        match.pool_key,
+        match.specificity,
+        match.source_index,
+        match.referrer_domain,
+        match.trigger,
+        facts,
+    )
+
+
 _DECISION_FIELDS: Final = len(Decision._fields)
 _NUMBER_FIELD: Final = Decision._fields.index("number")
 _POOL_KEY_FIELD: Final = Decision._fields.index("pool_key")

@@ -344,7 +344,8 @@ class Claim:
     configured (``Any``, ``Google``, a domain), not the visit's HTTP referrer.
     ``facts``, when given, are recorded on the lease the claim starts (a
     store reads them from a :class:`Claim` only; :meth:`Engine.visit
-    <dni_engine.engine.Engine.visit>` builds one per matched visit).
+    <dni_engine.engine.Engine.visit>` builds one per matched visit for a store
+    other than the embedded one, which it hands the facts apart).
     """
 
     pool_key: str

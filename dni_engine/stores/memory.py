@@ -3,7 +3,9 @@
 The default store of an :class:`~dni_engine.engine.Engine`, for a site served
 by one process. One lock makes each operation atomic (a visitor's session can
 move between pools, so a per-pool lock would not be enough, and each operation
-is short). Per pool, two heaps give every operation O(log n) in the pool size:
+is short). Per pool, two priority queues give every operation O(log n) in the
+pool size, and O(1) when times arrive in order (the common case, see
+:class:`_Queue`):
 
 * ``free``: ``(free_since, order, number)`` for each number without a lease;
   the top is the number free longest, available once its cooldown is over.
@@ -39,7 +41,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Generic, Literal, TypeVar
 
 from dni_engine.calls import CallRecord
 from dni_engine.errors import ConfigError, Problem
@@ -50,6 +52,7 @@ from dni_engine.leases import (
     ClaimLike,
     Decision,
     EndReason,
+    Facts,
     Lease,
     PoolStats,
     PoolTerms,
@@ -155,10 +158,11 @@ class _Lease:
         visitor_id: str,
         now: float,
         claim: ClaimLike,
+        facts: Facts | None,
         client: str | None,
     ) -> None:
         self.seq = seq
-        self.lease_id = f"{pool.epoch}.{seq}"
+        self.lease_id = pool.id_prefix + str(seq)
         self.pool = pool
         self.number = number
         self.visitor_id = visitor_id
@@ -172,12 +176,90 @@ class _Lease:
         self.source_index = claim.source_index
         self.referrer_domain = claim.referrer_domain
         self.trigger = claim.trigger
-        self.facts = claim.facts if type(claim) is Claim else None  # claim_facts, written out
+        self.facts = facts
         self.client = client
 
 
+_T = TypeVar("_T")
+
+
+def _rank(entry: tuple[float, int, object]) -> tuple[float, int]:
+    return entry[0], entry[1]
+
+
+class _Queue(Generic[_T]):
+    """A priority queue of ``(key, tie-break, item)`` entries, least first.
+
+    Tie-breaks are unique, so the order of entries is total and items are
+    never compared. Entries pushed in order (after the last one pushed in
+    order: a store's time only moves forward) are appended to three parallel
+    deques in O(1), without building a tuple per entry; any other entry goes
+    to a heap. The least entry heads one of the two.
+    """
+
+    __slots__ = ("heap", "items", "keys", "ties")
+
+    def __init__(self, entries: list[tuple[float, int, _T]]) -> None:
+        entries.sort(key=_rank)
+        self.keys: deque[float] = deque([entry[0] for entry in entries])
+        self.ties: deque[int] = deque([entry[1] for entry in entries])
+        self.items: deque[_T] = deque([entry[2] for entry in entries])
+        self.heap: list[tuple[float, int, _T]] = []
+
+    def __len__(self) -> int:
+        return len(self.keys) + len(self.heap)
+
+    def least_key(self) -> float:
+        """The key of the least entry; infinity when the queue is empty."""
+        keys = self.keys
+        heap = self.heap
+        if heap:
+            top = heap[0][0]
+            if keys:
+                head = keys[0]
+                return head if head < top else top
+            return top
+        return keys[0] if keys else math.inf
+
+    def _heap_first(self) -> bool:
+        """Whether the least entry is the heap's (the heap must not be empty)."""
+        keys = self.keys
+        if not keys:
+            return True
+        top = self.heap[0]
+        head = keys[0]
+        return top[0] < head or (top[0] == head and top[1] < self.ties[0])
+
+    def peek(self) -> tuple[float, int, _T]:
+        """The least entry, left in place (the queue must not be empty)."""
+        if self.heap and self._heap_first():
+            return self.heap[0]
+        return self.keys[0], self.ties[0], self.items[0]
+
+    def pop(self) -> tuple[float, int, _T]:
+        """Remove and return the least entry (the queue must not be empty)."""
+        if self.heap and self._heap_first():
+            return heapq.heappop(self.heap)
+        return self.keys.popleft(), self.ties.popleft(), self.items.popleft()
+
+    def push(self, key: float, tie: int, item: _T) -> None:
+        keys = self.keys
+        if keys:
+            last = keys[-1]
+            if not (last < key or (last == key and self.ties[-1] < tie)):
+                heapq.heappush(self.heap, (key, tie, item))
+                return
+        keys.append(key)
+        self.ties.append(tie)
+        self.items.append(item)
+
+    def entries(self) -> list[tuple[float, int, _T]]:
+        """Every entry, in no particular order."""
+        return [*zip(self.keys, self.ties, self.items, strict=True), *self.heap]
+
+
 class _Pool:
-    """One pool's terms, heaps and counters."""
+    """One pool's terms, queues and counters."""
 
     __slots__ = (
         "cap",
@@ -191,6 +273,7 @@ class _Pool:
         "free",
         "hold",
         "holder",
+        "id_prefix",
         "kept",
         "key",
         "last_touch",
@@ -209,8 +292,9 @@ class _Pool:
 
     def __init__(self, terms: PoolTerms, epoch: str) -> None:
         self.epoch = epoch
-        self.free: list[tuple[float, int, str]] = []
-        self.live: list[tuple[float, int, _Lease]] = []
+        self.id_prefix = epoch + "."
+        self.free: _Queue[str] = _Queue([])
+        self.live: _Queue[_Lease] = _Queue([])
         self.holder: dict[str, _Lease] = {}
         self.order: dict[str, int] = {}
         self.new = self.kept = self.overflows = self.recycled = self.displacements = 0
@@ -221,7 +305,7 @@ class _Pool:
         self.apply(terms)
 
     def apply(self, terms: PoolTerms) -> None:
-        """Take on ``terms``: new numbers start free, dropped ones leave the free heap."""
+        """Take on ``terms``: new numbers start free, dropped ones leave the free queue."""
         self.terms = terms
         self.key = terms.key
         self.name = terms.name
@@ -232,14 +316,13 @@ class _Pool:
         self.cap = terms.client_cap
         known = self.order
         self.order = {number: index for index, number in enumerate(terms.numbers)}
-        free = [(since, self.order[n], n) for since, _, n in self.free if n in self.order]
+        free = [(s, self.order[n], n) for s, _, n in self.free.entries() if n in self.order]
         free.extend(
             (_NEVER, index, n)
             for n, index in self.order.items()
             if n not in known and n not in self.holder
         )
-        heapq.heapify(free)
-        self.free = free
+        self.free = _Queue(free)
 
 
 def _uncount(pool: _Pool, client: str) -> None:
@@ -437,10 +520,8 @@ class MemoryStore:
                 if lease.expires > until:
                     lease.last_activity = min(lease.last_activity, now)
                     lease.expires = until
-            pool.live = [(lease.expires, seq, lease) for _, seq, lease in pool.live]
-            heapq.heapify(pool.live)
-            pool.free = [(min(since, now), index, n) for since, index, n in pool.free]
-            heapq.heapify(pool.free)
+            pool.live = _Queue([(x.expires, seq, x) for _, seq, x in pool.live.entries()])
+            pool.free = _Queue([(min(s, now), i, n) for s, i, n in pool.free.entries()])
 
     def ready(self) -> bool:
         """Always True: the embedded store is this process's memory."""
@@ -463,11 +544,30 @@ class MemoryStore:
         hint: str | None = None,
     ) -> Decision:
         """Take, keep, switch or recycle a number (see :class:`Store`); ``hint`` is ignored."""
+        facts = claim.facts if type(claim) is Claim else None  # claim_facts, written out
+        return self._visit_with(visitor_id, now, claim, facts, client)
+
+    def _visit_with(
+        self,
+        visitor_id: str,
+        now: float,
+        claim: ClaimLike | None,
+        facts: Facts | None,
+        client: str | None,
+    ) -> Decision:
+        """:meth:`visit` with the facts of the lease it may start given apart from the claim.
+
+        The engine's path: exactly what :meth:`visit` answers for a
+        :class:`Claim` with the fields of ``claim`` and ``facts``, without
+        building that claim for every visit.
+        """
         if self._pid != _pid:
             self._forked()
         with self._lock:
-            decision = self._visit(visitor_id, now, claim, client)
-            closed = self._take_closed()
+            decision = self._visit(visitor_id, now, claim, facts, client)
+            closed = self._closed
+            if closed:
+                self._closed = []
         if closed:
             self._deliver(closed)
         return decision
@@ -502,7 +602,12 @@ class MemoryStore:
             return _kept(lease, visitor_id, now)
 
     def _visit(
-        self, visitor_id: str, now: float, claim: ClaimLike | None, client: str | None
+        self,
+        visitor_id: str,
+        now: float,
+        claim: ClaimLike | None,
+        facts: Facts | None,
+        client: str | None,
     ) -> Decision:
         if now > self._now:
             self._now = now
@@ -515,7 +620,7 @@ class MemoryStore:
                 "last_touch", held.key, lease.specificity, lease.referrer_domain, claim
             ):
                 assert claim is not None  # may_switch is False without a claim
-                switched = self._switch(lease, claim, now, client)
+                switched = self._switch(lease, claim, facts, now, client)
                 if switched is not None:
                     return switched
             return _kept(lease, visitor_id, now)
@@ -524,8 +629,7 @@ class MemoryStore:
         pool = self._pools.get(claim.pool_key)
         if pool is None:
             raise StoreError.unregistered(claim.pool_key)
-        live = pool.live
-        if live and live[0][0] <= now:
+        if pool.live.least_key() <= now:
             self._expire(pool, now)
         if client is not None and pool.cap and pool.clients.get(client, 0) >= pool.cap:
             pool.capped += 1
@@ -541,10 +645,10 @@ class MemoryStore:
                 claim.trigger,
             )
         free = pool.free
-        if not (free and free[0][0] + pool.cooldown <= now):
-            return self._exhausted(pool, visitor_id, now, claim, client)
+        if free.least_key() + pool.cooldown > now:
+            return self._exhausted(pool, visitor_id, now, claim, facts, client)
         pool.new += 1
-        lease = self._open(pool, heapq.heappop(free)[2], visitor_id, now, claim, client)
+        lease = self._open(pool, free.pop()[2], visitor_id, now, claim, facts, client)
         return _new_tuple(
             Decision,
             (
@@ -583,25 +687,31 @@ class MemoryStore:
             )
 
     def _exhausted(
-        self, pool: _Pool, visitor_id: str, now: float, claim: ClaimLike, client: str | None
+        self,
+        pool: _Pool,
+        visitor_id: str,
+        now: float,
+        claim: ClaimLike,
+        facts: Facts | None,
+        client: str | None,
     ) -> Decision:
-        action = exhausted_action(pool.terms.policy, bool(pool.free), bool(pool.holder))
+        action = exhausted_action(pool.terms.policy, len(pool.free) > 0, bool(pool.holder))
         if action == "cut_cooldown":
-            number = heapq.heappop(pool.free)[2]
+            number = pool.free.pop()[2]
             pool.recycled += 1
             pool.cooldowns_cut += 1
             return self._lease_decision(
-                "recycled", self._open(pool, number, visitor_id, now, claim, client)
+                "recycled", self._open(pool, number, visitor_id, now, claim, facts, client)
             )
         if action == "displace":
             victim = self._idlest(pool)
             if victim is not None:
-                heapq.heappop(pool.live)
+                pool.live.pop()
                 seq = self._seq = self._seq + 1
-                self._close(victim, now, "displaced", displaced_by=f"{pool.epoch}.{seq}")
+                self._close(victim, now, "displaced", displaced_by=pool.id_prefix + str(seq))
                 pool.recycled += 1
                 pool.displacements += 1
-                lease = self._open(pool, victim.number, visitor_id, now, claim, client, seq)
+                lease = self._open(pool, victim.number, visitor_id, now, claim, facts, client, seq)
                 return self._lease_decision("recycled", lease, displaced=victim.lease_id)
         pool.overflows += 1
         return leased(
@@ -617,7 +727,7 @@ class MemoryStore:
         )
 
     def _switch(
-        self, lease: _Lease, claim: ClaimLike, now: float, client: str | None
+        self, lease: _Lease, claim: ClaimLike, facts: Facts | None, now: float, client: str | None
     ) -> Decision | None:
         """Move a live lease to the claim's pool if that pool has a number free now.
 
@@ -626,7 +736,7 @@ class MemoryStore:
         target = self._pool(claim.pool_key)
         self._expire(target, now)
         free = target.free
-        if not (free and free[0][0] + target.cooldown <= now):
+        if free.least_key() + target.cooldown > now:
             return None
         if client is not None and target.cap and target.clients.get(client, 0) >= target.cap:
             return None
@@ -634,10 +744,10 @@ class MemoryStore:
         self._close(lease, now, "switched")
         self._free(old, lease.number, now)
         old.switched_out += 1
-        number = heapq.heappop(free)[2]
+        number = free.pop()[2]
         target.new += 1
         target.switched_in += 1
-        new = self._open(target, number, lease.visitor_id, now, claim, client)
+        new = self._open(target, number, lease.visitor_id, now, claim, facts, client)
         return self._lease_decision("new", new, switched_from=lease.lease_id)
 
     @staticmethod
@@ -674,17 +784,18 @@ class MemoryStore:
         visitor_id: str,
         now: float,
         claim: ClaimLike,
+        facts: Facts | None,
         client: str | None,
         seq: int | None = None,
     ) -> _Lease:
         if seq is None:
             seq = self._seq = self._seq + 1
-        lease = _Lease(seq, pool, number, visitor_id, now, claim, client)
+        lease = _Lease(seq, pool, number, visitor_id, now, claim, facts, client)
         if client is not None:
             clients = pool.clients
             clients[client] = clients.get(client, 0) + 1
         pool.holder[number] = lease
-        heapq.heappush(pool.live, (lease.expires, lease.seq, lease))
+        pool.live.push(lease.expires, seq, lease)
         self._visitors[visitor_id] = lease
         log_ = self._log
         by_number = self._by_number
@@ -726,7 +837,7 @@ class MemoryStore:
     def _free(pool: _Pool, number: str, since: float) -> None:
         index = pool.order.get(number)
         if index is not None:  # a number dropped from the pool is not leased again
-            heapq.heappush(pool.free, (since, index, number))
+            pool.free.push(since, index, number)
 
     def _expire(self, pool: _Pool, now: float) -> None:
         """End the leases of ``pool`` whose hold ran out by ``now``; free their numbers.
@@ -736,16 +847,14 @@ class MemoryStore:
         """
         live, free, holder, order = pool.live, pool.free, pool.holder, pool.order
         visitors = self._visitors
-        while live and live[0][0] <= now:
-            _, seq, lease = live[0]
+        while live.least_key() <= now:
+            _, seq, lease = live.pop()
             if lease.ended is not None:
-                heapq.heappop(live)
                 continue
             expires = lease.expires
             if expires > now:
-                heapq.heapreplace(live, (expires, seq, lease))
+                live.push(expires, seq, lease)
                 continue
-            heapq.heappop(live)
             lease.ended = expires
             lease.end_reason = "expired"
             number = lease.number
@@ -760,18 +869,19 @@ class MemoryStore:
                 self._closed.append(lease)
             index = order.get(number)
             if index is not None:  # a number dropped from the pool is not leased again
-                heapq.heappush(free, (expires, index, number))
+                free.push(expires, index, number)
 
     @staticmethod
     def _idlest(pool: _Pool) -> _Lease | None:
         """The live lease with the lowest ``expires``, left at the top of ``pool.live``."""
         live = pool.live
-        while live:
-            key, seq, lease = live[0]
+        while len(live) > 0:
+            key, seq, lease = live.peek()
             if lease.ended is not None:
-                heapq.heappop(live)
+                live.pop()
             elif key != lease.expires:
-                heapq.heapreplace(live, (lease.expires, seq, lease))
+                live.pop()
+                live.push(lease.expires, seq, lease)
             else:
                 return lease
         return None
@@ -896,7 +1006,7 @@ class MemoryStore:
         with self._lock:
             pool, now = self._catch_up(pool_key, now)
             cooling = (
-                sum(1 for since, _, _ in pool.free if since + pool.cooldown > now)
+                sum(1 for since, _, _ in pool.free.entries() if since + pool.cooldown > now)
                 if pool.cooldown > 0
                 else 0
             )
@@ -1061,9 +1171,9 @@ class MemoryStore:
                             other.displaced_by = None
             for pool in self._pools.values():
                 # heap entries of ended leases are dropped lazily; drop the visitor's now
-                if any(e[2].visitor_id == visitor_id for e in pool.live):
-                    pool.live = [e for e in pool.live if e[2].visitor_id != visitor_id]
-                    heapq.heapify(pool.live)
+                queued = pool.live.entries()
+                if any(e[2].visitor_id == visitor_id for e in queued):
+                    pool.live = _Queue([e for e in queued if e[2].visitor_id != visitor_id])
             calls: list[str] = []
             lease_ids = {x.lease_id for x in theirs}
             for call_id, record in self._calls.items():
