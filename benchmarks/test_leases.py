@@ -14,7 +14,8 @@ with its baseline measured in the same run:
 
 The last test prints a table (microseconds per operation, operations per
 second, ratio to the group's baseline; median times) and ``Engine.visit`` as a
-multiple of the bare matcher's cost against ``ENGINE_BOUNDS``, marking a goal
+multiple of the bare matcher's cost against ``ENGINE_BOUNDS`` and the store's new
+lease as a multiple of the dict baseline against ``STORE_BOUNDS``, marking a goal
 missed rather than failing.
 """
 
@@ -38,6 +39,8 @@ from dni_engine.testing import build_pool, source
 BATCH = 1_000
 # Engine.visit may cost at most this many bare matches (the lease layer's share of a visit).
 ENGINE_BOUNDS = {"new visitors": 5.0, "returning visitors": 2.0}
+# MemoryStore.visit may cost at most this many dict baselines.
+STORE_BOUNDS = {"store: new lease": 4.0}
 BROWSER = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/124.0.0.0 Safari/537.36"
@@ -299,5 +302,12 @@ def test_ratios(capsys: pytest.CaptureFixture[str], goals: Goals) -> None:
         note = goals.ratio("engine-visit", f"{name} / bare matcher", ratio, bound)
         if ratio is not None:
             lines.append(f"engine-visit: {name} {ratio:.2f}x the bare matcher{note}")
+    sessions = _medians.get(("store", "dict"))
+    for name, bound in STORE_BOUNDS.items():
+        measured = _medians.get(("store", name))
+        ratio = measured / sessions if sessions is not None and measured is not None else None
+        note = goals.ratio("store", f"{name} / dict", ratio, bound)
+        if ratio is not None:
+            lines.append(f"store: {name.removeprefix('store: ')} {ratio:.2f}x the dict{note}")
     with capsys.disabled():
         print("\n" + ("\n".join(lines) if len(lines) > 1 else "lease benchmarks not measured"))
