@@ -43,6 +43,7 @@ __all__ = [
     "Landing",
     "cap_url",
     "is_external",
+    "landing_terms",
     "next_landing",
     "starts_landing",
 ]
@@ -162,6 +163,33 @@ def starts_landing(
     if not query:
         return False
     return bool(parse_query(query, _landing_names(params)))
+
+
+def landing_terms(
+    url: str,
+    referrer: str | None,
+    *,
+    site_host: str | None = None,
+    params: frozenset[str] = frozenset(),
+) -> tuple[bool, str, str | None]:
+    """What :func:`next_landing` reads of a page view, apart from its time.
+
+    ``(starts, url, referrer)``: whether the page view starts a new context
+    whatever came before it (:func:`starts_landing`), and the landing URL and
+    referrer of the context it starts when it does (or when there is none, or
+    the last one lapsed). A pure function of its arguments, so a caller that
+    sees the same page views again may keep the answers. So
+    ``next_landing(previous, url, referrer, at, ...)`` is ``previous`` with
+    ``seen = max(at, previous.seen)`` when ``previous`` is not ``None``,
+    ``starts`` is false and ``at - previous.seen <= window``, and
+    ``Landing(url, referrer, at, at)`` of these terms otherwise. Never
+    raises for ``str`` inputs.
+    """
+    starts = starts_landing(url, referrer, site_host=site_host, params=params)
+    page = cap_url(url.partition("#")[0], MAX_LANDING_URL, params)
+    outside = is_external(referrer, site_host)
+    external = referrer[:MAX_LANDING_REFERRER] if outside and referrer is not None else None
+    return starts, page, external
 
 
 def next_landing(

@@ -51,7 +51,7 @@ import phonenumbers
 from dni_engine.engine import Engine, PoolOptions
 from dni_engine.erlang import erlang_b, servers_for
 from dni_engine.errors import ConfigError, Problem
-from dni_engine.landing import DEFAULT_ATTRIBUTION_WINDOW, Landing, next_landing
+from dni_engine.landing import DEFAULT_ATTRIBUTION_WINDOW, Landing, landing_terms
 from dni_engine.leases import SECONDS_PER_MINUTE, Policy
 from dni_engine.referrers import referrer_host
 from dni_engine.replications import (
@@ -92,6 +92,10 @@ _CALL = 1
 # Ids given to pools made from requests (which have none), clear of real pool ids.
 _REQUEST_IDS = 10**12
 _SAMPLE_EVERY = 60.0  # seconds of simulated time between utilisation samples
+# How many (URL, referrer) pairs' landing terms a run keeps before starting afresh:
+# more than a site's pages and referrers, so only one-off landing URLs (a click
+# id each) make it start again.
+_TERMS_KEPT = 4096
 # The default attribution window, in minutes: the web integration's (30).
 _WINDOW_MINUTES = DEFAULT_ATTRIBUTION_WINDOW / SECONDS_PER_MINUTE
 
@@ -359,9 +363,27 @@ class _Now:
 
 
 class _SessionState:
-    """What the simulator remembers of one session while it is running."""
+    """What the simulator remembers of one session while it is running.
 
-    __slots__ = ("blocked", "landing", "lease_id", "number", "pool_key", "serial", "tried")
+    Its landing context (see :mod:`dni_engine.landing`) is held field by field
+    (``url``, ``referrer``, ``started``, ``seen``; ``landed`` false while it
+    has none), so a page view continuing it moves ``seen`` on instead of
+    making a new :class:`~dni_engine.landing.Landing`.
+    """
+
+    __slots__ = (
+        "blocked",
+        "landed",
+        "lease_id",
+        "number",
+        "pool_key",
+        "referrer",
+        "seen",
+        "serial",
+        "started",
+        "tried",
+        "url",
+    )
 
     def __init__(self, serial: int, landing: Landing | None = None) -> None:
         self.serial = serial
@@ -370,7 +392,21 @@ class _SessionState:
         self.blocked = False
         self.number: str | None = None
         self.lease_id: str | None = None
-        self.landing = landing  # the landing context its page views are matched on
+        # the landing context its page views are matched on
+        self.landed = landing is not None
+        self.url = ""
+        self.referrer: str | None = None
+        self.started = 0.0
+        self.seen = 0.0
+        if landing is not None:
+            self.url = landing.url
+            self.referrer = landing.referrer
+            self.started = landing.started
+            self.seen = landing.seen
+
+    def landing(self) -> Landing:
+        """The landing context as a :class:`~dni_engine.landing.Landing` (one is held)."""
+        return Landing(self.url, self.referrer, self.started, self.seen)
 
 
 def _sessions_of(traffic: TrafficModel | LogReplay, seed: int) -> Iterator[Session]:
@@ -569,6 +605,8 @@ class _Run:
         # Replayed visitors come back in later sessions, and their context
         # may still be live then; generated sessions are one visitor each.
         self.landings: dict[str, Landing] | None = {} if carry else None
+        # landing_terms per (URL, referrer) pair seen, dropped when there are many
+        self.terms: dict[tuple[str, str | None], tuple[bool, str, str | None]] = {}
         self.queue: list[tuple[float, int, int, int, Session, _SessionState]] = []
         self.arrived = 0  # sessions after the warm-up
         self.visits = 0
@@ -621,18 +659,10 @@ class _Run:
         self.visits += 1
         views = session.views
         _, url, referrer = views[index]
-        landing = state.landing = next_landing(
-            state.landing,
-            url,
-            referrer,
-            at,
-            site_host=self.site_host,
-            window=self.window,
-            params=self.params,
-        )
+        self.land(state, url, referrer, at)
         self.clock.now = at
         decision = self.engine.visit(
-            session.visitor, landing.url, landing.referrer, session.user_agent, at
+            session.visitor, state.url, state.referrer, session.user_agent, at
         )
         # one unpacking instead of a named look-up per field
         _, _, outcome, number, key, _, _, _, _, lease_id, _, expires, displaced, _ = decision
@@ -658,7 +688,7 @@ class _Run:
                 item = (session.call_at, state.serial, index, _CALL, session, state)
                 heapq.heappush(self.queue, item)
             if self.landings is not None:
-                self.landings[session.visitor] = landing
+                self.landings[session.visitor] = state.landing()
             self.finish(session, state)
             return
         if self.elide:
@@ -690,20 +720,38 @@ class _Run:
                     self.elided += skipped
                     if report is not None:
                         report.visits += skipped
-                    site_host, window, params = self.site_host, self.window, self.params
-                    for seen, page, came_from in views[index:ahead]:
-                        landing = next_landing(
-                            landing,
-                            page,
-                            came_from,
-                            seen,
-                            site_host=site_host,
-                            window=window,
-                            params=params,
-                        )
-                    state.landing = landing
+                    for skip in range(index, ahead):
+                        seen, page, came_from = views[skip]
+                        self.land(state, page, came_from, seen)
                     index = ahead
         heapq.heappush(self.queue, (views[index][0], state.serial, index, _VIEW, session, state))
+
+    def land(self, state: _SessionState, url: str, referrer: str | None, at: float) -> None:
+        """Move the session's landing context on by a page view at ``at``.
+
+        :func:`~dni_engine.landing.next_landing` on the state's fields: its
+        :func:`~dni_engine.landing.landing_terms`, a pure function of the URL
+        and referrer, are kept per pair seen (the few internal pages and
+        referrers of a site recur on every session).
+        """
+        terms = self.terms
+        seen_pair = (url, referrer)
+        known = terms.get(seen_pair)
+        if known is None:
+            if len(terms) >= _TERMS_KEPT:
+                terms.clear()
+            known = landing_terms(url, referrer, site_host=self.site_host, params=self.params)
+            terms[seen_pair] = known
+        starts, page, external = known
+        if state.landed and not starts and at - state.seen <= self.window:
+            if at >= state.seen:  # max(at, seen), as next_landing keeps it
+                state.seen = at
+            return
+        state.landed = True
+        state.url = page
+        state.referrer = external
+        state.started = at
+        state.seen = at
 
     def finish(self, session: Session, state: _SessionState) -> None:
         """The session's last page view has run: count it with its pool."""

@@ -14,6 +14,7 @@ from dni_engine.landing import (
     MAX_LANDING_URL,
     Landing,
     is_external,
+    landing_terms,
     next_landing,
     starts_landing,
 )
@@ -351,3 +352,46 @@ def test_inside_the_window_a_page_view_starts_a_context_exactly_when_starts_land
     assert (context.started == 1.0) is started
     if not started:
         assert (context.url, context.referrer, context.seen) == (previous.url, None, 1.0)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    previous=st.one_of(
+        st.none(),
+        st.builds(
+            Landing,
+            st.sampled_from([AD, HOME]),
+            st.sampled_from([None, GOOGLE]),
+            st.just(0.0),
+            st.sampled_from([0.0, 5.0, 100.0]),
+        ),
+    ),
+    url=st.one_of(
+        internal_urls,
+        odd_text,
+        st.just(AD),
+        st.builds("/p?{}={}#f".format, st.sampled_from(["gclid", "Promo", "x"]), odd_text),
+        st.builds("{}?gclid=1&{}".format, st.just(HOME), st.text(min_size=2100, max_size=2200)),
+    ),
+    referrer=st.one_of(
+        internal_referrers,
+        odd_text,
+        st.sampled_from([GOOGLE, "t.co", "https://www.google.com/" + "q" * 1100]),
+    ),
+    at=st.sampled_from([0.0, 5.0, 50.0, 100.0, 100.0 + DEFAULT_ATTRIBUTION_WINDOW, 5000.0]),
+    site=st.sampled_from([SITE, None]),
+)
+def test_landing_terms_give_next_landing(
+    previous: Landing | None, url: str, referrer: str | None, at: float, site: str | None
+) -> None:
+    # What a simulation keeps per (URL, referrer) gives next_landing's context.
+    names = frozenset({"promo"})
+    starts, page, external = landing_terms(url, referrer, site_host=site, params=names)
+    assert starts is starts_landing(url, referrer, site_host=site, params=names)
+    context = next_landing(previous, url, referrer, at, site_host=site, params=names)
+    if previous is not None and not starts and at - previous.seen <= DEFAULT_ATTRIBUTION_WINDOW:
+        seen = max(at, previous.seen)
+        expected = Landing(previous.url, previous.referrer, previous.started, seen)
+    else:
+        expected = Landing(page, external, at, at)
+    assert context == expected
