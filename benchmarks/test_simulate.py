@@ -14,16 +14,23 @@ early-evening peaks) on the example site's six pools.
   visitors find no free number and try again on every page: the engine's
   slowest path, on every page view.
 
-The last test prints the build (``make bench`` runs the compiled one when the
+``test_rates`` prints the build (``make bench`` runs the compiled one when the
 machine can build it) and the machine, the rates, and their ratio to the floor
 against the goal: the simulation takes at most ``GOAL`` times the generator's
-time. Rates are this machine's; the ratio is what carries to another.
+time. ``test_the_other_build`` then runs the generator and the sized simulation
+on the other build (pure Python under the compiled one, the compiled build in
+``.compiled/site`` under pure Python) in a child process, so one run prints both
+builds' rates and ratios. Rates are this machine's; the ratio is what carries
+to another.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -45,6 +52,20 @@ SIZES = {"sized": 500, "overloaded": 25}
 GOAL = 5.0  # the sized simulation's time / the generator's time, at most
 
 _rates: dict[str, float] = {}
+ROOT = Path(__file__).resolve().parent.parent
+# What the child process of test_the_other_build runs: the generator, then the sized run.
+_OTHER_BUILD = """
+import json, time
+import dni_engine
+from benchmarks.test_simulate import SITE, SIZES, TRAFFIC, _generate_only
+from dni_engine.schema import load_pools
+from dni_engine.simulate import simulate
+started = time.perf_counter()
+floor = _generate_only() / (time.perf_counter() - started)
+result = simulate(load_pools(SITE.read_bytes()), TRAFFIC, quantity=SIZES["sized"], seed=1)
+rates = {"generation only": floor, "sized": result.sessions_per_second}
+print(json.dumps({"compiled": dni_engine.COMPILED, "rates": rates}))
+"""
 
 
 def _generate_only() -> int:
@@ -101,3 +122,39 @@ def test_rates(capsys: pytest.CaptureFixture[str], goals: Goals) -> None:
                 f"engine (the simulation takes {floor / rate:.1f}x the generator's time)"
             )
         print(f"  sized: the simulation takes {floor / sized:.1f}x the generator's time{note}")
+
+
+def test_the_other_build(capsys: pytest.CaptureFixture[str], goals: Goals) -> None:
+    """Rates and ratio of the build not imported here, measured in a child process.
+
+    Under the compiled build the child imports the checkout's pure-Python
+    sources; under pure Python it imports ``.compiled/site`` (skipped when
+    there is none: ``make compiled`` builds it). Never fails on timing.
+    """
+    if dni_engine.COMPILED:
+        build, path = "pure Python", str(ROOT)
+    else:
+        site = ROOT / ".compiled" / "site"
+        if not (site / "dni_engine").is_dir():
+            goals.ratio("simulate-1M compiled", "simulation / generation time", None, GOAL)
+            pytest.skip("no compiled build in .compiled/site (make compiled builds it)")
+        build, path = "compiled", os.pathsep.join([str(site), str(ROOT)])
+    child = subprocess.run(
+        [sys.executable, "-P", "-c", _OTHER_BUILD],
+        env={**os.environ, "PYTHONPATH": path},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=True,
+    )
+    report = json.loads(child.stdout.strip().splitlines()[-1])
+    assert report["compiled"] == (build == "compiled"), "the child imported the wrong build"
+    floor, sized = report["rates"]["generation only"], report["rates"]["sized"]
+    note = goals.ratio(f"simulate-1M {build}", "simulation / generation time", floor / sized, GOAL)
+    with capsys.disabled():
+        print(
+            f"\nsimulate-1M ({build} build, child process): traffic generation alone "
+            f"{floor:,.0f} sessions/s; sized: {sized:,.0f} sessions/s through the engine "
+            f"(the simulation takes {floor / sized:.1f}x the generator's time){note}"
+        )
