@@ -478,6 +478,21 @@ def _packed(conn: Any, commands: Sequence[tuple[Any, ...]]) -> Any:
     return [b"".join([pack(command) for command in commands])]
 
 
+def _round_trip(conn: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Send ``commands`` on ``conn`` in one write and read every reply with redis-py.
+
+    Error replies come back in their place, as exception objects.
+    """
+    conn.send_packed_command(_packed(conn, commands))
+    results: list[Any] = []
+    for _ in commands:
+        try:
+            results.append(conn.read_response())
+        except redis.exceptions.ResponseError as exc:
+            results.append(exc)
+    return results
+
+
 def _send_direct(pool: redis.ConnectionPool, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
     """Send ``commands`` on one of ``pool``'s connections in one write; read every reply.
 
@@ -489,14 +504,7 @@ def _send_direct(pool: redis.ConnectionPool, commands: Sequence[tuple[Any, ...]]
     """
     conn: Any = pool.get_connection()  # redis-py leaves its connection untyped
     try:
-        conn.send_packed_command(_packed(conn, commands))
-        results: list[Any] = []
-        for _ in commands:
-            try:
-                results.append(conn.read_response())
-            except redis.exceptions.ResponseError as exc:
-                results.append(exc)
-        return results
+        return _round_trip(conn, commands)
     except BaseException:
         conn.disconnect()
         raise
@@ -561,16 +569,8 @@ class _Wire:
 
     def exchange(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         """Send ``commands`` in one write and read their replies (error replies as objects)."""
-        conn = self.conn
         if not self.current():
-            conn.send_packed_command(_packed(conn, commands))
-            results: list[Any] = []
-            for _ in commands:
-                try:
-                    results.append(conn.read_response())
-                except redis.exceptions.ResponseError as exc:
-                    results.append(exc)
-            return results
+            return _round_trip(self.conn, commands)
         sock, reader, buffer = cast(socket.socket, self.sock), self.reader, self.buffer
         count = len(commands)
         results = []
