@@ -142,3 +142,55 @@ def test_a_timeout_is_a_store_error(redis_server: RedisServer) -> None:
         return "no error"
 
     assert asyncio.run(run()).startswith("Redis did not answer")
+
+
+class Before8Connection(redis.asyncio.Connection):
+    """A connection with the readiness check of redis-py before 8: ``can_read_destructive`` only."""
+
+    checks = 0
+
+    @property
+    def can_read(self) -> Any:
+        raise AttributeError("can_read")  # redis-py 5 to 7 have no such method
+
+    async def can_read_destructive(self) -> bool:
+        Before8Connection.checks += 1
+        parser: Any = self._parser  # its check has the new name from redis-py 8 on
+        return bool(await (getattr(parser, "can_read", None) or parser.can_read_destructive)())
+
+
+def test_kept_connections_are_checked_with_the_api_of_redis_py_before_8(
+    redis_server: RedisServer,
+) -> None:
+    # The supported redis-py range starts at 5: a kept connection is checked with what
+    # the installed version offers, and one the server closed is still replaced.
+    async def run() -> None:
+        store = AsyncRedisStore(redis_server.url, namespace=f"abefore8{next(names)}", timeout=2.0)
+        pool = store.client.connection_pool
+        pool.connection_class = Before8Connection
+
+        async def ensure_connection(connection: Any) -> None:
+            # redis-py 7's pool makes sure of a connection by the old name too
+            await connection.connect()
+            if await connection.can_read_destructive():
+                await connection.disconnect()
+                await connection.connect()
+
+        pool.ensure_connection = ensure_connection
+        store.register_pool(ADS)
+        try:
+            assert await store.ready()
+            first = await store.visit("a", START, Claim("ads"))
+            again = await store.visit("a", START + 1, Claim("ads"))
+            assert (again.outcome, again.lease_id) == ("kept", first.lease_id)
+            with redis_server.client() as admin:
+                assert admin.client_kill_filter(_type="normal", skipme=True) >= 1
+            await asyncio.sleep(0.05)  # the loop sees the end of the stream
+            later = await store.visit("a", START + 2, Claim("ads"))
+            assert (later.outcome, later.lease_id) == ("kept", first.lease_id)
+            assert store.breaker.failures == 0
+            assert Before8Connection.checks >= 3
+        finally:
+            await store.close()
+
+    asyncio.run(run())

@@ -1907,7 +1907,9 @@ class _AsyncKept:
         except IndexError:
             return await self.pool.get_connection()
         try:
-            stale = await conn.can_read()  # closed by the server meanwhile, say
+            # redis-py before 8 names the check can_read_destructive (8 deprecates that name)
+            check = getattr(conn, "can_read", None) or conn.can_read_destructive
+            stale = await check()  # closed by the server meanwhile, say
         except (RedisError, OSError):
             stale = True
         if stale:  # the pool reconnects it
