@@ -1864,18 +1864,23 @@ class RedisStore(_RedisBase):
             self._client.close()
 
 
+async def _read_replies_async(conn: Any, count: int) -> list[Any]:
+    """The next ``count`` replies on ``conn``, error replies in their place as exceptions."""
+    results: list[Any] = []
+    for _ in range(count):
+        try:
+            results.append(await conn.read_response())
+        except redis.exceptions.ResponseError as exc:
+            results.append(exc)
+    return results
+
+
 async def _send_direct_async(pool: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
     """:func:`_send_direct` on a ``redis.asyncio`` connection pool (untyped in redis-py)."""
     conn: Any = await pool.get_connection()
     try:
         await conn.send_packed_command(_packed(conn, commands))
-        results: list[Any] = []
-        for _ in commands:
-            try:
-                results.append(await conn.read_response())
-            except redis.exceptions.ResponseError as exc:
-                results.append(exc)
-        return results
+        return await _read_replies_async(conn, len(commands))
     except BaseException:
         # Cancelled or failed with replies unread: the connection must not be reused.
         await conn.disconnect()
@@ -1954,12 +1959,7 @@ async def _send_kept_async(kept: _AsyncKept, commands: Sequence[tuple[Any, ...]]
     conn = await kept.take()
     try:
         await _write_async(conn, commands)
-        results: list[Any] = []
-        for _ in commands:
-            try:
-                results.append(await conn.read_response())
-            except redis.exceptions.ResponseError as exc:
-                results.append(exc)
+        results = await _read_replies_async(conn, len(commands))
     except BaseException:
         # Cancelled or failed with replies unread: the connection must not be reused.
         await conn.disconnect()
