@@ -543,15 +543,8 @@ class Engine:
             facts = memo.get(key)
             if facts is None:
                 facts = facts_of(page, source, self._kept_params)
-                if (
-                    not facts.landing_url
-                    and not facts.referrer_host
-                    and not facts.referrer_class
-                    and not facts.paid
-                    and not facts.click_ids
-                    and not facts.utm
-                ):
-                    facts = _NO_FACTS  # nothing to record
+                if facts == _NO_FACTS:
+                    facts = _NO_FACTS  # nothing to record (found once per remembered landing)
                 if (page is None or len(page) <= _MAX_REMEMBERED) and (
                     source is None or len(source) <= _MAX_REMEMBERED
                 ):
