@@ -320,10 +320,10 @@ def _raise_first(results: Sequence[object]) -> None:
             raise result
 
 
-# The visit arguments after the mode for a visit without a claim (see the script's header).
-_NO_CLAIM: Final = ("-", "0", "0", "", "0", "-", "0", "0", "")
-# The same for a held visit, which reads nothing after the claim's referrer (see the header).
-_NO_CLAIM_HELD: Final = _NO_CLAIM[:5]
+# The visit arguments after the mode for a visit without a claim, up to the hold (see the
+# script's header), and those after the expiry up to the client key.
+_NO_CLAIM_HELD: Final = ("-", "0", "0", "", "0")
+_NO_CLAIM_REST: Final = ("-", "0", "0", "")
 # The KEYS of the pool script, in its order.
 _POOL_KEYS: Final = ("cfg", "free", "live", "holder", "visitors", "log", "order")
 
@@ -725,6 +725,8 @@ class _RedisBase(abc.ABC):
         )
         self._heads: dict[str, tuple[Any, ...]] = {}
         self._visit_heads: dict[str, tuple[Any, ...]] = {}
+        # Each pool's hold as registered here: its text (as the pool's cfg keeps it) and value.
+        self._holds: dict[str, tuple[str, float]] = {}
         registry = f"{namespace}:{{r}}"
         self._registry = _RegistryKeys._make(f"{registry}:{name}" for name in _RegistryKeys._fields)
         self._now = -math.inf
@@ -864,6 +866,7 @@ class _RedisBase(abc.ABC):
             raise ConfigError(problems)
         with self._lock:
             self._terms[terms.key] = terms
+            self._holds[terms.key] = (repr(float(terms.hold_seconds)), float(terms.hold_seconds))
             self._refused.pop(terms.key, None)
             self._pending[terms.key] = terms
             self._index_numbers()
@@ -876,6 +879,7 @@ class _RedisBase(abc.ABC):
         """Forget the terms of ``key`` again (Redis refused them)."""
         with self._lock:
             del self._terms[key]
+            self._holds.pop(key, None)
             self._pending.pop(key, None)
             self._index_numbers()
 
@@ -1131,11 +1135,28 @@ class _RedisBase(abc.ABC):
         script, with no command of its own.
         """
         head = self._visit_head(pool_key)
-        clock = "" if self._server_time else repr(now)
+        hold = self._holds.get(pool_key)
+        if self._server_time:
+            clock = expires = held_for = ""
+        else:
+            # The lease's expiry as the script would compute it (now + the pool's hold, the
+            # same double), used when the pool's hold and time are these: no formatting there.
+            clock = repr(now)
+            held_for, expires = ("", "") if hold is None else (hold[0], repr(now + hold[1]))
         if claim is None:
-            if mode == "held":  # held takes no lease: nothing after the claim is read
-                return (*head, clock, visitor_id, mode, *_NO_CLAIM_HELD)
-            return (*head, clock, visitor_id, mode, *_NO_CLAIM, client or "")
+            if mode == "held":  # held takes no lease: nothing after the expiry is read
+                return (*head, clock, visitor_id, mode, *_NO_CLAIM_HELD, held_for, expires)
+            return (
+                *head,
+                clock,
+                visitor_id,
+                mode,
+                *_NO_CLAIM_HELD,
+                held_for,
+                expires,
+                *_NO_CLAIM_REST,
+                client or "",
+            )
         here = "here" if claim.pool_key == pool_key else "other"
         referrer = claim.referrer_domain
         any_referrer = "1" if is_any_referrer(referrer) else "0"
@@ -1153,6 +1174,8 @@ class _RedisBase(abc.ABC):
                 source,
                 referrer,
                 any_referrer,
+                held_for,
+                expires,
             )
         trigger = claim.trigger
         return (
@@ -1165,6 +1188,8 @@ class _RedisBase(abc.ABC):
             str(claim.source_index),
             referrer,
             any_referrer,
+            held_for,
+            expires,
             "-" if trigger is None else "+" + trigger,
             self._capacity,
             self._retention,

@@ -42,11 +42,15 @@
 --                 only, as visit: a claim on this pool without a live lease answers 'none')
 --                 [6] claim: - (none) | here | other (a claim on another pool)
 --                 [7] specificity  [8] source index  [9] referrer_domain
---                 [10] referrer_domain is Any (1/0)  [11] trigger: - (none) | +<trigger>
---                 [12] log capacity  [13] log retention (s)
---                 [14] the visit's facts, JSON ('' none): recorded on a lease it starts
---                 [15] the visit's client key ('' or absent: none), for the client cap
---                 (held reads nothing after [10]: [11..15] may be left out)
+--                 [10] referrer_domain is Any (1/0)  [11] the pool's hold as the caller
+--                 registered it ('' unknown)  [12] the caller's time plus that hold, as
+--                 exact text ('' none): a lease's expiry when ARGV[3] and [11] are the
+--                 pool's time and hold (else it is formatted here)
+--                 [13] trigger: - (none) | +<trigger>  [14] log capacity
+--                 [15] log retention (s)
+--                 [16] the visit's facts, JSON ('' none): recorded on a lease it starts
+--                 [17] the visit's client key ('' or absent: none), for the client cap
+--                 (held reads nothing after [12]: [13..17] may be left out)
 --   returns {'kept', now, number, name, source_index, referrer_domain, trigger, lease,
 --            started, expires}
 --         | {'new' | 'recycled', now, number, name, false, false, false, lease, started,
@@ -81,33 +85,46 @@
 --   returns {'forgot', now, live leases released, log entries removed, lease member...}
 
 local op, base, now_arg = ARGV[1], ARGV[2], ARGV[3]
-local CFG, FREE, LIVE, HOLDER, VISITORS, LOG, ORDER =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local CFG, LIVE, VISITORS = KEYS[1], KEYS[3], KEYS[5]
 
 local function fmt(x) return string.format('%.17g', x) end
-local function lkey(m) return base .. ':l:' .. m end
-local function nkey(number) return base .. ':n:' .. number end
-local CLIENTS = base .. ':clients'
-local function opt(s) if string.sub(s, 1, 1) == '+' then return string.sub(s, 2) end return nil end
 
--- The fields of cfg a returning visit needs come first (each field read costs): a kept
--- lease is decided by the block right after, before the rest of the script is set up.
--- A visit that may take a number (a claim on this pool, not held) reads the rest of
--- cfg in the same command: each command a script calls costs more than a field.
-local HOT = {'name', 'hold', 'touch', 'now', 'kept', 'since'}
-local COLD = {'cooldown', 'policy', 'overflow', 'maxhold', 'epoch', 'size', 'cap', 'seq', 'new',
-  'switched_in', 'expired'}
-local hot, cfg
-if op == 'visit' and ARGV[6] == 'here' and ARGV[5] ~= 'held' then
-  local fields = {unpack(HOT)}
-  for k = 1, #COLD do fields[#HOT + k] = COLD[k] end
-  hot = redis.call('HMGET', CFG, unpack(fields))
-  cfg = {}
-  for k = 1, #COLD do cfg[k] = hot[#HOT + k] end
+-- The fields of cfg a returning visit needs come first (each field read costs, one the
+-- hash lacks the most): a kept lease is decided by the block right after, before the rest
+-- of the script is set up (every statement run before it costs each visit). A visit reads
+-- touch only for a claim on another pool (the only one it can switch), and 'since' only
+-- when the pool has no watermark yet: both are written by the first clock (step 1), so a
+-- pool with a watermark has its 'since'. A visit that may take a number (a claim on this
+-- pool, not held) reads the rest of cfg in the same command: each command a script calls
+-- costs more than a field.
+local hot, cfg, TOUCH, SINCE
+if op ~= 'visit' then
+  hot = redis.call('HMGET', CFG, 'name', 'hold', 'now', 'kept', 'touch', 'since')
+  TOUCH, SINCE = hot[5], hot[6]
+elseif ARGV[6] == 'here' and ARGV[5] ~= 'held' then
+  hot = redis.call('HMGET', CFG, 'name', 'hold', 'now', 'kept',
+    'cooldown', 'policy', 'overflow', 'maxhold', 'epoch', 'size', 'cap', 'seq', 'new',
+    'switched_in', 'expired')
+  cfg = {hot[5], hot[6], hot[7], hot[8], hot[9], hot[10], hot[11], hot[12], hot[13],
+    hot[14], hot[15]}
+elseif ARGV[6] == 'other' then
+  hot = redis.call('HMGET', CFG, 'name', 'hold', 'now', 'kept', 'touch')
+  TOUCH = hot[5]
 else
-  hot = redis.call('HMGET', CFG, unpack(HOT))
+  hot = redis.call('HMGET', CFG, 'name', 'hold', 'now', 'kept')
 end
-local NAME, HOLD, TOUCH, SEEN, SINCE = hot[1], tonumber(hot[2]), hot[3], hot[4], hot[6]
+local NAME, SEEN = hot[1], hot[3]
+if op == 'visit' and NAME then
+  if SEEN then SINCE = true else SINCE = redis.call('HGET', CFG, 'since') end
+end
+
+-- A visit's lease expiry at ``now`` (text ``now_s``): now + hold as exact text. The
+-- caller's own text (ARGV[12]) when the time is the caller's and its hold (ARGV[11]) is
+-- the pool's, the same number (formatting is not free); else formatted here.
+local function expiry(now, now_s)
+  if now_s == now_arg and ARGV[11] == hot[2] and ARGV[12] ~= '' then return ARGV[12] end
+  return fmt(now + tonumber(hot[2]))
+end
 
 -- step 1: time never goes backwards inside a pool. Returns the time and its exact
 -- text (the caller's own string when it is used as is: formatting is not free).
@@ -141,13 +158,14 @@ if op == 'visit' and NAME then
   if m then
     -- mirrors leases.may_switch: under last touch, a claim on another pool moves the
     -- lease when it is more specific (more conditions, then a referrer over Any)
-    local switchable = (mode == 'visit' or mode == 'held') and claim == 'other'
+    local switchable = claim == 'other' and (mode == 'visit' or mode == 'held')
       and TOUCH == 'last_touch'
+    local record = base .. ':l:' .. m
     local r
     if switchable then
-      r = redis.call('HMGET', lkey(m), 'n', 's', 'e', 'd', 'i', 'f', 't', 'p', 'y')
+      r = redis.call('HMGET', record, 'n', 's', 'e', 'd', 'i', 'f', 't', 'p', 'y')
     else
-      r = redis.call('HMGET', lkey(m), 'n', 's', 'e', 'd', 'i', 'f', 't')
+      r = redis.call('HMGET', record, 'n', 's', 'e', 'd', 'i', 'f', 't')
     end
     if not r[1] then return {'lost', 'the lease record of a visitor'} end
     if not r[4] and now < tonumber(r[3]) then
@@ -160,11 +178,11 @@ if op == 'visit' and NAME then
           return {'switch', now_s, r[1], NAME, false, false, false, m}
         end
       end
-      local expires = fmt(now + HOLD)
-      redis.call('HSET', lkey(m), 'a', now_s, 'e', expires)
+      local expires = expiry(now, now_s)
+      redis.call('HSET', record, 'a', now_s, 'e', expires)
       redis.call('ZADD', LIVE, expires, m)
       -- the commonest visit: its counter and the watermark in one write
-      local kept = string.format('%d', tonumber(hot[5] or '0') + 1)
+      local kept = string.format('%d', tonumber(hot[4] or '0') + 1)
       if raised then
         redis.call('HSET', CFG, 'kept', kept, 'now', now_s)
       else
@@ -181,9 +199,20 @@ if op == 'visit' and NAME then
   VISIT_NOW, VISIT_NOW_S, VISIT_RAISED = now, now_s, raised
 end
 
-if not cfg then cfg = redis.call('HMGET', CFG, unpack(COLD)) end
-local COOLDOWN, POLICY, OVERFLOW, MAXHOLD = tonumber(cfg[1]), cfg[2], cfg[3], tonumber(cfg[4])
-local EPOCH, SIZE, CAP = cfg[5] or '', tonumber(cfg[6]), tonumber(cfg[7] or '0')
+-- Everything but a visit decided above: the rest of the keys, cfg and helpers.
+local FREE, HOLDER, LOG, ORDER = KEYS[2], KEYS[4], KEYS[6], KEYS[7]
+local function lkey(m) return base .. ':l:' .. m end
+local function nkey(number) return base .. ':n:' .. number end
+local CLIENTS = base .. ':clients'
+local function opt(s) if string.sub(s, 1, 1) == '+' then return string.sub(s, 2) end return nil end
+
+if not cfg then
+  cfg = redis.call('HMGET', CFG, 'cooldown', 'policy', 'overflow', 'maxhold', 'epoch', 'size',
+    'cap', 'seq', 'new', 'switched_in', 'expired')
+end
+-- (numbers a visit may not need are read where they are used: reading one is not free)
+local COOLDOWN, POLICY, OVERFLOW = tonumber(cfg[1]), cfg[2], cfg[3]
+local EPOCH = cfg[5] or ''
 if OVERFLOW == '' then OVERFLOW = false end
 local function bump(name) return redis.call('HINCRBY', CFG, name, 1) end
 -- A lease's member: the pool's epoch (new each time its state is created, so ids
@@ -282,15 +311,16 @@ local function evict(m)
 end
 
 -- The log keeps at most ``capacity`` leases; every 16th lease also drops (up to 32)
--- leases whose window ended ``retention`` seconds ago, oldest first.
-local function trim(now, seq, capacity, retention)
+-- leases whose window ended ``retention`` seconds ago (text, read only then), oldest first.
+local function trim(now, seq, capacity, retention_s)
   -- the log never holds more leases than were ever started (seq) in this state
   local over = 0
   if seq > capacity then over = redis.call('ZCARD', LOG) - capacity end
   if over > 0 then
     for _, m in ipairs(redis.call('ZRANGE', LOG, 0, over - 1)) do evict(m) end
   end
-  if retention > 0 and seq % 16 == 0 then
+  local retention = seq % 16 == 0 and tonumber(retention_s) or 0
+  if retention > 0 then
     local horizon = now - retention
     local old = redis.call('ZRANGEBYSCORE', LOG, '-inf', '(' .. fmt(horizon), 'LIMIT', 0, 32)
     for _, m in ipairs(old) do
@@ -342,7 +372,8 @@ if op == 'register' then
     end
   end
   local hold = tonumber(ARGV[5])
-  if MAXHOLD and MAXHOLD > hold then hold = MAXHOLD end
+  local maxhold = tonumber(cfg[4])
+  if maxhold and maxhold > hold then hold = maxhold end
   redis.call('HSET', CFG, 'name', ARGV[4], 'hold', ARGV[5], 'cooldown', ARGV[6],
     'policy', ARGV[7], 'overflow', ARGV[8], 'touch', ARGV[9], 'maxhold', fmt(hold),
     'size', tostring(#list), 'cap', ARGV[13])
@@ -400,25 +431,26 @@ if op == 'visit' then
   end
   if gone then settle(); return gone end
   -- step 4a: a client holding the cap's live leases here gets no number
-  local client = ARGV[15]
+  local client = ARGV[17]
   if client == '' then client = nil end
-  if client and CAP > 0 and tonumber(redis.call('HGET', CLIENTS, client) or '0') >= CAP then
+  local cap = client and tonumber(cfg[7] or '0')
+  if client and cap > 0 and tonumber(redis.call('HGET', CLIENTS, client) or '0') >= cap then
     settle()
     if mode == 'switch_in' then return {'nofree', now_s} end
     bump('capped')
     return {'capped', now_s, false, NAME}
   end
-  local capacity, retention = tonumber(ARGV[12]), tonumber(ARGV[13])
+  local capacity = tonumber(ARGV[14])
   -- Starts the visitor's lease on ``number``, the pool's lease ``seq`` (nil: the next).
   local function open(number, seq)
     seq = seq or bump('seq')
     local lm = pad(seq)
-    local expires = fmt(now + HOLD)
+    local expires = expiry(now, now_s)
     local rec = {'v', visitor, 'n', number, 's', now_s, 'a', now_s, 'e', expires,
       'p', ARGV[7], 'i', ARGV[8], 'f', ARGV[9], 'y', any}
-    local trigger = opt(ARGV[11])
+    local trigger = opt(ARGV[13])
     if trigger then rec[#rec + 1] = 't'; rec[#rec + 1] = trigger end
-    local facts = ARGV[14]
+    local facts = ARGV[16]
     if facts and facts ~= '' then rec[#rec + 1] = 'z'; rec[#rec + 1] = facts end
     if client then
       rec[#rec + 1] = 'c'; rec[#rec + 1] = client
@@ -430,7 +462,7 @@ if op == 'visit' then
     redis.call('HSET', VISITORS, visitor, lm)
     redis.call('ZADD', LOG, now_s, lm)
     redis.call('ZADD', nkey(number), now_s, lm)
-    trim(now, seq, capacity, retention)
+    trim(now, seq, capacity, ARGV[15])
     return lm, expires
   end
   -- step 5: the number free longest, once out of its cooldown
@@ -457,6 +489,7 @@ if op == 'visit' then
   -- An exhausted pool is checked against its own bookkeeping first (cheap counts):
   -- every number is free or held, every held number has a live entry and a visitor.
   -- Keys evicted from under the pool would otherwise exhaust it for good.
+  local SIZE = tonumber(cfg[6])
   if SIZE then
     local held = redis.call('HLEN', HOLDER)
     local free_count = redis.call('ZCARD', FREE) + (top[1] and 1 or 0)
@@ -547,6 +580,7 @@ if op == 'attribute' then
   -- hold after the next one started: walk back from the last lease started by then
   -- until that bound.
   local number, at = ARGV[4], tonumber(ARGV[5])
+  local MAXHOLD = tonumber(cfg[4])
   local key = nkey(number)
   local found = {}
   local next_start, offset, done = math.huge, 0, false
