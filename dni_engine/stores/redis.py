@@ -470,12 +470,51 @@ _CALLS_SHA: Final = _sha(CALLS_SCRIPT)
 _CALL_KEYS: Final = ("records", "times", "meta")
 
 
+class _PackedHead(str):
+    """The name ``EVALSHA`` heading a command whose first ``size`` arguments are packed once.
+
+    A pool's visit command starts with the same arguments on every visit (the
+    script's SHA, its keys, the operation and the key prefix): :func:`_packed_head`
+    packs them in the Redis protocol once (``packed``, without the array's
+    length), and :func:`_pack_round` packs only the rest of each command. To
+    everything else (redis-py's own packing, a cluster pipeline) it is the
+    string ``EVALSHA``.
+    """
+
+    packed: bytes
+    size: int
+
+
+def _packed_head(head: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``head`` (a command's first arguments) led by a :class:`_PackedHead` when hiredis packs."""
+    if _pack is None:
+        return head
+    name = _PackedHead(head[0])
+    whole = _pack(head)
+    name.packed = whole[whole.index(b"\n") + 1 :]  # after the array's length
+    name.size = len(head)
+    return (name, *head[1:])
+
+
+def _pack_round(commands: Sequence[tuple[Any, ...]]) -> bytes:
+    """``commands`` in the Redis protocol, packed by hiredis, a :class:`_PackedHead`'s once."""
+    pack: Any = _pack  # set whenever this is called (a cast here would cost each call)
+    chunks: list[bytes] = []
+    for command in commands:
+        name = command[0]
+        if type(name) is _PackedHead:
+            tail = pack(command[name.size :])
+            chunks += (b"*%d\r\n" % len(command), name.packed, tail[tail.index(b"\n") + 1 :])
+        else:
+            chunks.append(pack(command))
+    return b"".join(chunks)
+
+
 def _packed(conn: Any, commands: Sequence[tuple[Any, ...]]) -> Any:
     """``commands`` in the Redis protocol, as one write's chunks (packed as redis-py does)."""
-    pack = _pack
-    if pack is None:
+    if _pack is None:
         return conn.pack_commands(commands)
-    return [b"".join([pack(command) for command in commands])]
+    return [_pack_round(commands)]
 
 
 def _round_trip(conn: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
@@ -554,13 +593,14 @@ class _Wire:
             and getattr(getattr(conn, "_parser", None), "_reader", None) is self.reader
         )
 
-    def stale(self) -> bool:
+    def stale(self, current: bool) -> bool:
         """Whether the connection is out of step with the server: readable before we sent.
 
-        A socket the server closed reads as ready (end of file), as does one
-        holding bytes nobody asked for; either way it must not be used.
+        ``current`` is what :meth:`current` answers. A socket the server closed
+        reads as ready (end of file), as does one holding bytes nobody asked
+        for; either way it must not be used.
         """
-        if self.current():
+        if current:
             return bool(self.poll.poll(0)) or bool(self.reader.has_data())
         try:
             return bool(self.conn.can_read())
@@ -568,14 +608,19 @@ class _Wire:
             return True
 
     def exchange(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """Send ``commands`` in one write and read their replies (error replies as objects)."""
-        if not self.current():
+        """Send ``commands`` in one write and read their replies (error replies as objects).
+
+        The wire is one :meth:`_Kept.take` answered: its socket and reader, if
+        any, are the connection's (checked there, once per round trip).
+        """
+        sock = self.sock
+        if sock is None:
             return _round_trip(self.conn, commands)
-        sock, reader, buffer = cast(socket.socket, self.sock), self.reader, self.buffer
+        reader, buffer = self.reader, self.buffer
         count = len(commands)
         results = []
         try:
-            sock.sendall(b"".join([cast(Any, _pack)(command) for command in commands]))
+            sock.sendall(_pack_round(commands))
             while True:
                 reply = reader.gets()
                 if reply is _INCOMPLETE:
@@ -618,13 +663,12 @@ class _Kept:
             wire = self.idle.pop()
         except IndexError:
             return _Wire(self.pool.get_connection())
-        if wire.stale():  # closed by the server meanwhile, say: the pool reconnects it
+        current = wire.current()
+        if wire.stale(current):  # closed by the server meanwhile, say: the pool reconnects it
             wire.conn.disconnect()
             self.pool.release(wire.conn)
             return _Wire(self.pool.get_connection())
-        if not wire.current():
-            return _Wire(wire.conn)
-        return wire
+        return wire if current else _Wire(wire.conn)
 
     def close(self) -> None:
         """Give every kept connection back to the pool."""
@@ -769,13 +813,15 @@ class _RedisBase(abc.ABC):
         return head
 
     def _visit_head(self, pool_key: str) -> tuple[Any, ...]:
-        """:meth:`_head`, then the ``visit`` operation and the pool's key prefix."""
+        """:meth:`_head`, then the ``visit`` operation and the pool's key prefix.
+
+        Led by a :class:`_PackedHead` when hiredis packs: these arguments are packed once.
+        """
         head = self._visit_heads.get(pool_key)
         if head is None:
-            head = self._visit_heads[pool_key] = (
-                *self._head(pool_key),
-                "visit",
-                self._prefix(pool_key),
+            # The same on every visit of the pool: packed once (see _PackedHead).
+            head = self._visit_heads[pool_key] = _packed_head(
+                (*self._head(pool_key), "visit", self._prefix(pool_key))
             )
         return head
 
@@ -1070,17 +1116,20 @@ class _RedisBase(abc.ABC):
         # Round trip 1: the likely pool's script, which keeps a lease there but takes none
         # (nothing else is known yet), with the hint read and refreshed beside it.
         command = self._visit_command(target, visitor_id, now, claim, "held", client)
-        reply, held = yield from self._pool_replies(
-            target, [command, ("GETEX", key, "EX", self._ttl)], False
-        )
-        status = _text(reply[0])
-        if status != "unregistered":
-            self._saw(float(reply[1]))
+        # (_pool_replies inline: the commonest round trip, one generator fewer)
+        try:
+            replies = yield [command, ("GETEX", key, "EX", self._ttl)]
+        except _ScriptFailed as exc:
+            self._raise_lost(target, exc)
+            raise
+        reply, held = replies
+        status = self._checked(target, reply, False)
+        at = now if status == "unregistered" else self._saw(float(reply[1]))
         if status == "switch":
             assert claim is not None  # the script offers a switch only for a claim elsewhere
             return (yield from self._switch(visitor_id, target, reply, claim, key, client))
         if status not in ("none", "unregistered"):
-            return self._decision(visitor_id, target, reply, claim)
+            return self._decision(visitor_id, target, reply, claim, at=at)
         held_key = None if held is None else _text(held)
         if held_key is not None and held_key != target:
             return (yield from self._visit_held(visitor_id, now, claim, held_key, key, client))
@@ -1244,10 +1293,18 @@ class _RedisBase(abc.ABC):
         try:
             replies = yield commands
         except _ScriptFailed as exc:
-            if pool_key in self._terms:
-                raise _LostState(pool_key, f"a record its script needs ({exc})") from exc
+            self._raise_lost(pool_key, exc)
             raise
-        reply = replies[0]
+        self._checked(pool_key, replies[0], strict)
+        return replies
+
+    def _raise_lost(self, pool_key: str, exc: _ScriptFailed) -> None:
+        """Raise :class:`_LostState` for a failed script of a pool registered here."""
+        if pool_key in self._terms:
+            raise _LostState(pool_key, f"a record its script needs ({exc})") from exc
+
+    def _checked(self, pool_key: str, reply: list[Any], strict: bool) -> str:
+        """The status of a pool script's ``reply``, checked for lost state (see _pool_replies)."""
         status = _text(reply[0])
         if status == "lost" or status == "unregistered":
             refused = self._refused.get(pool_key)
@@ -1259,17 +1316,25 @@ class _RedisBase(abc.ABC):
                 )
             if strict or status == "lost":
                 raise StoreError.unregistered(pool_key)
-        return replies
+        return status
 
     def _take(
         self, visitor_id: str, now: float, claim: ClaimLike, hint: str, client: str | None
     ) -> _Gen[Decision]:
-        """A visit run in the claimed pool: keep a lease there, or take one (steps 4-6)."""
+        """A visit run in the claimed pool: keep a lease there, or take one (steps 4-6).
+
+        :meth:`_visit_in` with ``hint``, inline: the round trip of every first visit.
+        """
         pool_key = claim.pool_key
-        reply = yield from self._visit_in(
-            pool_key, visitor_id, now, claim, "visit", hint, client=client
-        )
-        return self._decision(visitor_id, pool_key, reply, claim)
+        command = self._visit_command(pool_key, visitor_id, now, claim, "visit", client)
+        try:
+            replies = yield [command, ("SET", hint, pool_key, "EX", self._ttl)]
+        except _ScriptFailed as exc:
+            self._raise_lost(pool_key, exc)
+            raise
+        reply = replies[0]
+        self._checked(pool_key, reply, True)  # strict: an unregistered pool raises
+        return self._decision(visitor_id, pool_key, reply, claim, at=self._saw(float(reply[1])))
 
     def _switch(
         self,
@@ -1312,13 +1377,16 @@ class _RedisBase(abc.ABC):
         reply: list[Any],
         claim: ClaimLike | None,
         switched_from: str | None = None,
+        at: float | None = None,
     ) -> Decision:
         """The decision of a ``visit`` reply, read by position (the per-visit path).
 
-        The positions are those of the ``visit`` replies in the script's header.
+        The positions are those of the ``visit`` replies in the script's header;
+        ``at`` is the reply's pool time when the caller has read it already.
         """
         status = _text(reply[0])
-        at = float(reply[1])
+        if at is None:
+            at = float(reply[1])
         number = None if reply[2] is None else _text(reply[2])
         name = _text(reply[3])
         if status == "overflow" or status == "capped":
@@ -1970,7 +2038,7 @@ async def _write_async(conn: Any, commands: Sequence[tuple[Any, ...]]) -> None:
         await conn.send_packed_command(_packed(conn, commands))
         return
     try:
-        writer.write(b"".join([_pack(command) for command in commands]))
+        writer.write(_pack_round(commands))
         if writer.transport.get_write_buffer_size():
             await asyncio.wait_for(writer.drain(), conn.socket_timeout)
     except TimeoutError:  # asyncio's, and a socket's
