@@ -1958,14 +1958,50 @@ class RedisStore(_RedisBase):
 
 
 async def _read_replies_async(conn: Any, count: int) -> list[Any]:
-    """The next ``count`` replies on ``conn``, error replies in their place as exceptions."""
-    results: list[Any] = []
-    for _ in range(count):
-        try:
-            results.append(await conn.read_response())
-        except redis.exceptions.ResponseError as exc:
-            results.append(exc)
-    return results
+    """The next ``count`` replies on ``conn``, error replies in their place as exceptions.
+
+    When redis-py reads the connection with hiredis, the replies are read
+    straight from its stream by that reader, all under one timeout (the
+    connection's ``socket_timeout``), without redis-py's per-reply timeout and
+    wrappers; error replies come back as the reader classes them (as redis-py
+    does), RESP3 push messages (nothing here subscribes to any) are skipped.
+    Otherwise each reply is read with the connection's ``read_response``.
+    """
+    stream = getattr(conn, "_reader", None)
+    reader = getattr(getattr(conn, "_parser", None), "_reader", None)
+    if (
+        _INCOMPLETE is None
+        or _Reader is None
+        or not isinstance(reader, _Reader)
+        or not isinstance(stream, asyncio.StreamReader)
+    ):
+        results: list[Any] = []
+        for _ in range(count):
+            try:
+                results.append(await conn.read_response())
+            except redis.exceptions.ResponseError as exc:
+                results.append(exc)
+        return results
+    results, parse = [], cast(Any, reader)  # (mypy narrowed the reader to object)
+    try:
+        async with asyncio.timeout(conn.socket_timeout):
+            while True:
+                reply = parse.gets()
+                if reply is _INCOMPLETE:
+                    data = await stream.read(65_536)
+                    if not data:
+                        raise redis.exceptions.ConnectionError("Connection closed by server.")
+                    parse.feed(data)
+                    continue
+                if _Push is not None and isinstance(reply, _Push):
+                    continue  # RESP3 out-of-band news (none is asked for): not a reply
+                results.append(reply)
+                if len(results) == count:
+                    return results
+    except TimeoutError:  # asyncio's, and a socket's
+        raise redis.exceptions.TimeoutError("Timeout reading from socket") from None
+    except OSError as exc:
+        raise redis.exceptions.ConnectionError(f"Error while reading from socket: {exc}") from exc
 
 
 async def _send_direct_async(pool: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
