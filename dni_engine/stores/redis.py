@@ -67,9 +67,12 @@ from the client's pool and giving it back: a connection the server closed
 meanwhile is reconnected first; ``close`` gives them back; :class:`RedisStore`
 then reads the replies straight from the socket with the connection's own
 hiredis reader, and :class:`AsyncRedisStore` writes the commands on the
-connection's stream itself, waiting only for what the transport buffered); on
-a cluster they go through its pipeline (a script and the
-hint key live in two slots, maybe on two nodes).
+connection's stream itself, waiting only for what the transport buffered).
+:class:`AsyncRedisStore` reads a round trip's replies from the connection's
+stream with its hiredis reader, under one timeout, and the arguments every
+visit of a pool starts with are packed once. On a cluster the commands go
+through its pipeline (a script and the hint key live in two slots, maybe on
+two nodes).
 
 **What is not atomic.** Each script is atomic inside its pool; nothing spans
 two pools, because two pools may live on two cluster nodes:
@@ -1287,8 +1290,9 @@ class _RedisBase(abc.ABC):
 
         A pool registered through this object whose state is gone or partly
         missing (or whose script failed on it) raises :class:`_LostState`, for
-        :meth:`_healing` to heal. Another pool that is not registered is a
-        :class:`StoreError` when ``strict``, else the reply ``unregistered``.
+        :meth:`_healing` to heal (or a store's ``_run_healing``). Another pool
+        that is not registered is a :class:`StoreError` when ``strict``, else the
+        reply ``unregistered``.
         """
         try:
             replies = yield commands
@@ -1756,6 +1760,19 @@ class RedisStore(_RedisBase):
         except StopIteration as done:
             return cast(_T, done.value)
 
+    def _run_healing(self, operation: Callable[[], _Gen[_T]]) -> _T:
+        """``self._run(self._healing(operation))``, a generator fewer when nothing is pending.
+
+        The pool a lost state names is healed by a run of its own, then ``operation`` runs again.
+        """
+        if self._pending:
+            return self._run(self._healing(operation))
+        try:
+            return self._run(operation())
+        except _LostState as lost:
+            self._run(self._heal(lost))
+            return self._run(operation())
+
     def _execute(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         """Send ``commands`` in one round trip (a pipeline for several) behind the breaker.
 
@@ -1870,11 +1887,11 @@ class RedisStore(_RedisBase):
         registered through this object, else ignored), or
         :data:`~dni_engine.stores.base.NEW_VISITOR`; see *A visit* in the module doc.
         """
-        return self._run(self._healing(lambda: self._visit(visitor_id, now, claim, hint, client)))
+        return self._run_healing(lambda: self._visit(visitor_id, now, claim, hint, client))
 
     def release(self, visitor_id: str, now: float) -> Lease | None:
         """End ``visitor_id``'s live lease now; its number starts cooling. ``None`` if none."""
-        return self._run(self._healing(lambda: self._release(visitor_id, now)))
+        return self._run_healing(lambda: self._release(visitor_id, now))
 
     def attribute(self, number: str, at: float) -> Attribution:
         """Attribute a call to ``number`` at ``at`` from the lease log, as the memory store does.
@@ -1884,14 +1901,14 @@ class RedisStore(_RedisBase):
         store forgot may hold the number: the confidence then counts them as
         one more candidate and ``caveat`` says so.
         """
-        return self._run(self._healing(lambda: self._attribute(number, at)))
+        return self._run_healing(lambda: self._attribute(number, at))
 
     def stats(self, pool_key: str, now: float) -> PoolStats:
         """Counters and occupancy of ``pool_key`` at ``now`` (expired leases are ended first).
 
         The counters are kept in Redis, so every worker sharing the pool reports the same.
         """
-        return self._run(self._healing(lambda: self._stats(pool_key, now)))
+        return self._run_healing(lambda: self._stats(pool_key, now))
 
     def leases(
         self,
@@ -1942,7 +1959,7 @@ class RedisStore(_RedisBase):
         request, not a per-visit path. Raises :class:`StoreError` when Redis
         fails; forgetting again finishes the job.
         """
-        return self._run(self._healing(lambda: self._forget(visitor_id, now)))
+        return self._run_healing(lambda: self._forget(visitor_id, now))
 
     def purge(self, now: float) -> int:
         """End every lease whose hold ran out by ``now``, in every pool; return how many ended."""
@@ -2184,6 +2201,16 @@ class AsyncRedisStore(_RedisBase):
         except StopIteration as done:
             return cast(_T, done.value)
 
+    async def _run_healing(self, operation: Callable[[], _Gen[_T]]) -> _T:
+        """:meth:`RedisStore._run_healing`, awaited."""
+        if self._pending:
+            return await self._run(self._healing(operation))
+        try:
+            return await self._run(operation())
+        except _LostState as lost:
+            await self._run(self._heal(lost))
+            return await self._run(operation())
+
     async def _execute(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         """:meth:`RedisStore._execute`, awaited (a timeout is an outage, as there)."""
         if commands is _POLICY:
@@ -2273,21 +2300,19 @@ class AsyncRedisStore(_RedisBase):
         hint: str | None = None,
     ) -> Decision:
         """As :meth:`RedisStore.visit`: one round trip in the common cases."""
-        return await self._run(
-            self._healing(lambda: self._visit(visitor_id, now, claim, hint, client))
-        )
+        return await self._run_healing(lambda: self._visit(visitor_id, now, claim, hint, client))
 
     async def release(self, visitor_id: str, now: float) -> Lease | None:
         """As :meth:`RedisStore.release`."""
-        return await self._run(self._healing(lambda: self._release(visitor_id, now)))
+        return await self._run_healing(lambda: self._release(visitor_id, now))
 
     async def attribute(self, number: str, at: float) -> Attribution:
         """As :meth:`RedisStore.attribute`."""
-        return await self._run(self._healing(lambda: self._attribute(number, at)))
+        return await self._run_healing(lambda: self._attribute(number, at))
 
     async def stats(self, pool_key: str, now: float) -> PoolStats:
         """As :meth:`RedisStore.stats`."""
-        return await self._run(self._healing(lambda: self._stats(pool_key, now)))
+        return await self._run_healing(lambda: self._stats(pool_key, now))
 
     async def leases(
         self,
@@ -2320,7 +2345,7 @@ class AsyncRedisStore(_RedisBase):
 
     async def forget(self, visitor_id: str, now: float) -> Forgotten:
         """As :meth:`RedisStore.forget`."""
-        return await self._run(self._healing(lambda: self._forget(visitor_id, now)))
+        return await self._run_healing(lambda: self._forget(visitor_id, now))
 
     async def purge(self, now: float) -> int:
         """As :meth:`RedisStore.purge`."""
