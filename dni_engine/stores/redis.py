@@ -323,10 +323,9 @@ def _raise_first(results: Sequence[object]) -> None:
             raise result
 
 
-# The visit arguments after the mode for a visit without a claim, up to the hold (see the
-# script's header), and those after the expiry up to the client key.
-_NO_CLAIM_HELD: Final = ("-", "0", "0", "", "0")
-_NO_CLAIM_REST: Final = ("-", "0", "0", "")
+# The visit arguments after the expiry for a visit without a claim, up to the client key
+# (see the script's header): the claim's, then the trigger, log bounds and facts.
+_NO_CLAIM_REST: Final = ("0", "0", "", "0", "-", "0", "0", "")
 # The KEYS of the pool script, in its order.
 _POOL_KEYS: Final = ("cfg", "free", "live", "holder", "visitors", "log", "order")
 
@@ -1197,38 +1196,40 @@ class _RedisBase(abc.ABC):
             held_for, expires = ("", "") if hold is None else (hold[0], repr(now + hold[1]))
         if claim is None:
             if mode == "held":  # held takes no lease: nothing after the expiry is read
-                return (*head, clock, visitor_id, mode, *_NO_CLAIM_HELD, held_for, expires)
+                return (*head, clock, visitor_id, mode, "-", held_for, expires)
             return (
                 *head,
                 clock,
                 visitor_id,
                 mode,
-                *_NO_CLAIM_HELD,
+                "-",
                 held_for,
                 expires,
                 *_NO_CLAIM_REST,
                 client or "",
             )
-        here = "here" if claim.pool_key == pool_key else "other"
-        referrer = claim.referrer_domain
-        any_referrer = "1" if is_any_referrer(referrer) else "0"
         if mode == "held":
             # Steps 2-3 only: no lease is taken, so neither the trigger, the log bounds,
-            # the facts nor the client key are read (nor sent).
-            specificity, source = str(claim.specificity), str(claim.source_index)
+            # the facts nor the client key are read (nor sent), and the claim's terms only
+            # for a claim on another pool (to offer a last-touch switch).
+            if claim.pool_key == pool_key:
+                return (*head, clock, visitor_id, mode, "here", held_for, expires)
+            referrer = claim.referrer_domain
             return (
                 *head,
                 clock,
                 visitor_id,
                 mode,
-                here,
-                specificity,
-                source,
-                referrer,
-                any_referrer,
+                "other",
                 held_for,
                 expires,
+                str(claim.specificity),
+                str(claim.source_index),
+                referrer,
+                "1" if is_any_referrer(referrer) else "0",
             )
+        here = "here" if claim.pool_key == pool_key else "other"
+        referrer = claim.referrer_domain
         trigger = claim.trigger
         return (
             *head,
@@ -1236,12 +1237,12 @@ class _RedisBase(abc.ABC):
             visitor_id,
             mode,
             here,
+            held_for,
+            expires,
             str(claim.specificity),
             str(claim.source_index),
             referrer,
-            any_referrer,
-            held_for,
-            expires,
+            "1" if is_any_referrer(referrer) else "0",
             "-" if trigger is None else "+" + trigger,
             self._capacity,
             self._retention,

@@ -41,16 +41,17 @@
 -- op 'visit'      ARGV[4] visitor  [5] mode: visit | keep | switch_in | held (steps 1-3
 --                 only, as visit: a claim on this pool without a live lease answers 'none')
 --                 [6] claim: - (none) | here | other (a claim on another pool)
---                 [7] specificity  [8] source index  [9] referrer_domain
---                 [10] referrer_domain is Any (1/0)  [11] the pool's hold as the caller
---                 registered it ('' unknown)  [12] the caller's time plus that hold, as
---                 exact text ('' none): a lease's expiry when ARGV[3] and [11] are the
---                 pool's time and hold (else it is formatted here)
---                 [13] trigger: - (none) | +<trigger>  [14] log capacity
---                 [15] log retention (s)
+--                 [7] the pool's hold as the caller registered it ('' unknown)
+--                 [8] the caller's time plus that hold, as exact text ('' none): a
+--                 lease's expiry when ARGV[3] and [7] are the pool's time and hold (else
+--                 it is formatted here)
+--                 [9] specificity  [10] source index  [11] referrer_domain
+--                 [12] referrer_domain is Any (1/0)  [13] trigger: - (none) | +<trigger>
+--                 [14] log capacity  [15] log retention (s)
 --                 [16] the visit's facts, JSON ('' none): recorded on a lease it starts
 --                 [17] the visit's client key ('' or absent: none), for the client cap
---                 (held reads nothing after [12]: [13..17] may be left out)
+--                 (held reads nothing after [12], and [9..12] only for a claim on another
+--                 pool: what it leaves unread may be left out)
 --   returns {'kept', now, number, name, source_index, referrer_domain, trigger, lease,
 --            started, expires}
 --         | {'new' | 'recycled', now, number, name, false, false, false, lease, started,
@@ -119,10 +120,10 @@ if op == 'visit' and NAME then
 end
 
 -- A visit's lease expiry at ``now`` (text ``now_s``): now + hold as exact text. The
--- caller's own text (ARGV[12]) when the time is the caller's and its hold (ARGV[11]) is
+-- caller's own text (ARGV[8]) when the time is the caller's and its hold (ARGV[7]) is
 -- the pool's, the same number (formatting is not free); else formatted here.
 local function expiry(now, now_s)
-  if now_s == now_arg and ARGV[11] == hot[2] and ARGV[12] ~= '' then return ARGV[12] end
+  if now_s == now_arg and ARGV[7] == hot[2] and ARGV[8] ~= '' then return ARGV[8] end
   return fmt(now + tonumber(hot[2]))
 end
 
@@ -170,9 +171,9 @@ if op == 'visit' and NAME then
     if not r[1] then return {'lost', 'the lease record of a visitor'} end
     if not r[4] and now < tonumber(r[3]) then
       if switchable then
-        local spec, held = tonumber(ARGV[7]), tonumber(r[8])
+        local spec, held = tonumber(ARGV[9]), tonumber(r[8])
         local switch
-        if spec ~= held then switch = spec > held else switch = r[9] == '1' and ARGV[10] == '0' end
+        if spec ~= held then switch = spec > held else switch = r[9] == '1' and ARGV[12] == '0' end
         if switch then
           if raised then redis.call('HSET', CFG, 'now', now_s) end
           return {'switch', now_s, r[1], NAME, false, false, false, m}
@@ -412,7 +413,7 @@ if not NAME then return {'unregistered'} end
 if op == 'visit' then
   -- steps 4-6 (steps 1-3 ran at the top): the visitor takes a number here. The
   -- watermark, when raised, is written with the first write to cfg on the way out.
-  local visitor, mode, any = ARGV[4], ARGV[5], ARGV[10]
+  local visitor, mode, any = ARGV[4], ARGV[5], ARGV[12]
   local now, now_s = VISIT_NOW, VISIT_NOW_S
   local pending = VISIT_RAISED
   -- the leases step 4 ended are counted with the first write to cfg on the way out too
@@ -447,7 +448,7 @@ if op == 'visit' then
     local lm = pad(seq)
     local expires = expiry(now, now_s)
     local rec = {'v', visitor, 'n', number, 's', now_s, 'a', now_s, 'e', expires,
-      'p', ARGV[7], 'i', ARGV[8], 'f', ARGV[9], 'y', any}
+      'p', ARGV[9], 'i', ARGV[10], 'f', ARGV[11], 'y', any}
     local trigger = opt(ARGV[13])
     if trigger then rec[#rec + 1] = 't'; rec[#rec + 1] = trigger end
     local facts = ARGV[16]
