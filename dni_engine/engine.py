@@ -102,10 +102,12 @@ MAX_DIALLED: Final = 512
 
 _Page = TypeVar("_Page")
 _R = TypeVar("_R")
-_Prepared: TypeAlias = tuple[str, float, Match | None, Facts | None]
-"""A visit up to the store: the visitor, the time, the match and the landing's facts.
+_Prepared: TypeAlias = tuple[Decision | None, str, float, Match | None, Facts | None]
+"""A visit up to the store: its decision when it needs no store (else ``None``), then
+the visitor, the time, the match and the landing's facts.
 
-The facts are ``None`` without a match, or when the landing had none to record."""
+The facts are ``None`` without a match, or when the landing had none to record. A
+tuple of fixed length, which compiled code passes back without building an object."""
 _ON_LOOP_WAIT: Final = 30.0  # seconds a worker thread waits for the store's loop
 
 
@@ -225,9 +227,12 @@ class Engine:
         self._rules = compile_pools(pool_list, priorities or None)
         # What a stored landing URL keeps besides click ids and utm_*: the trigger parameters.
         self._kept_params: frozenset[str] = self._rules.param_names
-        # The facts of recent landings, by (url, referrer) as given (bounded; emptied when
-        # full): facts_of remembers them too, but calling it costs more than a look-up.
-        self._facts_memo: dict[tuple[str | None, str | None], Facts] = {}
+        # The facts of recent landings, by url then referrer as given (at most
+        # _FACTS_MEMO_SIZE of them, counted in _facts_remembered; emptied when full):
+        # facts_of remembers them too, but calling it costs more than two look-ups
+        # (which, unlike one by a (url, referrer) pair, build and hash no tuple).
+        self._facts_memo: dict[str | None, dict[str | None, Facts]] = {}
+        self._facts_remembered = 0
         self._pools: dict[str, AnyPool] = dict(zip(self._rules.pool_keys, pool_list, strict=True))
         problems: list[Problem] = []
         if type(client_cap) is not int or client_cap < 0:
@@ -263,6 +268,8 @@ class Engine:
         # Compiled once here so a page rewrite is a dictionary look-up and a scan.
         self._rewriters = {key: compile_rewriter(pool) for key, pool in self._pools.items()}
         self._counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+        # The outcomes answered since they were last added to _counts (see _count).
+        self._uncounted: list[str] = []
         self._count_lock = threading.Lock()
         self._logged: set[str] = set()
 
@@ -317,10 +324,9 @@ class Engine:
           one costs time, never the decision. Anything but a short ``str`` is
           ignored.
         """
-        prepared = self._prepare(visitor_id, url, referrer, user_agent, at)
-        if type(prepared) is Decision:
-            return self._count(prepared)
-        visitor, now, match, facts = cast(_Prepared, prepared)
+        done, visitor, now, match, facts = self._prepare(visitor_id, url, referrer, user_agent, at)
+        if done is not None:
+            return self._count(done)
         try:
             decision = self._store_visit(visitor, now, match, facts, self._client_of(client), hint)
         except Exception:
@@ -346,10 +352,9 @@ class Engine:
         is awaited; a store doing I/O (:class:`~dni_engine.stores.redis.RedisStore`)
         is called on a worker thread; the memory store directly.
         """
-        prepared = self._prepare(visitor_id, url, referrer, user_agent, at)
-        if type(prepared) is Decision:
-            return self._count(prepared)
-        visitor, now, match, facts = cast(_Prepared, prepared)
+        done, visitor, now, match, facts = self._prepare(visitor_id, url, referrer, user_agent, at)
+        if done is not None:
+            return self._count(done)
         try:
             key = self._client_of(client)
             astore = self._astore
@@ -380,7 +385,7 @@ class Engine:
 
     def _prepare(
         self, visitor_id: object, url: object, referrer: object, user_agent: object, at: object
-    ) -> Decision | _Prepared:
+    ) -> _Prepared:
         """A visit up to the store: its decision without one, else what the store is asked."""
         now = 0.0
         visitor = ""
@@ -402,18 +407,18 @@ class Engine:
             if type(user_agent) is not str:
                 user_agent = _plain_text(user_agent)
             if not visitor:
-                return Decision(visitor, now, "invalid_visitor")
+                return (Decision(visitor, now, "invalid_visitor"), visitor, now, None, None)
             if self._crawlers.is_bot(user_agent):
-                return Decision(visitor, now, "bot")
+                return (Decision(visitor, now, "bot"), visitor, now, None, None)
             kept = self._kept(visitor, now)
             if kept is not None:
-                return kept
+                return (kept, visitor, now, None, None)
             match = self._match(url, referrer, user_agent)
             facts = None if match is None else self._facts(url, referrer)
-            return (visitor, now, match, facts)
+            return (None, visitor, now, match, facts)
         except Exception:
             self._log_once("visit", "a visit failed; treated as no match")
-            return Decision(visitor, now, "no_match")
+            return (Decision(visitor, now, "no_match"), visitor, now, None, None)
 
     def _hint_of(self, hint: object) -> str | None:
         """``hint`` when the store takes hints and it may name a pool, else ``None``."""
@@ -464,14 +469,38 @@ class Engine:
         return store.visit(visitor, now, claim, client, hint=given)
 
     def _answers_again(self) -> None:
-        if "store" in self._logged:
-            self._logged.discard("store")
+        logged = self._logged
+        if logged and "store" in logged:  # (an empty set is the common case: no set look-up)
+            logged.discard("store")
             log.warning("the lease store answers again")
 
     def _count(self, decision: Decision) -> Decision:
-        with self._count_lock:
-            self._counts[decision.outcome] += 1
+        # No lock per visit: appending to a list is atomic. The outcomes are added
+        # to the counts _COUNT_BATCH at a time, and before the counts are read.
+        uncounted = self._uncounted
+        uncounted.append(decision.outcome)
+        if len(uncounted) >= _COUNT_BATCH:
+            with self._count_lock:
+                self._add_uncounted()
         return decision
+
+    def _add_uncounted(self) -> None:
+        """Add the outcomes answered since the last call to the counts (under the lock).
+
+        Other threads only append meanwhile, so the first ``n`` outcomes seen
+        are removed exactly: each outcome is counted once. A value that is not
+        an outcome (from a store that does not keep the contract) is not counted.
+        """
+        uncounted = self._uncounted
+        n = len(uncounted)
+        if n == 0:
+            return
+        batch = uncounted[:n]
+        del uncounted[:n]
+        counts = self._counts
+        for outcome in set(batch):  # (a batch mostly holds one or two outcomes)
+            if outcome in counts:
+                counts[outcome] += batch.count(outcome)
 
     def bind_loop(self) -> None:
         """Let the engine's synchronous methods reach an asynchronous store from worker threads.
@@ -538,9 +567,9 @@ class Engine:
         try:
             page = url if type(url) is str else _plain_text(url)
             source = referrer if type(referrer) is str else _plain_text(referrer)
-            key = (page, source)
             memo = self._facts_memo
-            facts = memo.get(key)
+            by_source = memo.get(page)
+            facts = None if by_source is None else by_source.get(source)
             if facts is None:
                 facts = facts_of(page, source, self._kept_params)
                 if facts == _NO_FACTS:
@@ -548,9 +577,14 @@ class Engine:
                 if (page is None or len(page) <= _MAX_REMEMBERED) and (
                     source is None or len(source) <= _MAX_REMEMBERED
                 ):
-                    if len(memo) >= _FACTS_MEMO_SIZE:
+                    if self._facts_remembered >= _FACTS_MEMO_SIZE:
                         memo.clear()
-                    memo[key] = facts
+                        self._facts_remembered = 0
+                        by_source = None
+                    if by_source is None:
+                        by_source = memo[page] = {}
+                    by_source[source] = facts
+                    self._facts_remembered += 1
             return None if facts is _NO_FACTS else facts
         except Exception:  # facts_of promises not to raise; a visit must not fail anyway
             self._log_once("facts", "a visit's attribution facts failed; the lease has none")
@@ -859,6 +893,7 @@ class Engine:
         """
         now = self._clock() if at is None else self._moment(at)
         with self._count_lock:
+            self._add_uncounted()
             counts = dict(self._counts)
         outcomes = dict(counts)
         try:
@@ -1100,6 +1135,7 @@ class Engine:
     def outcome_count(self, outcome: Outcome) -> int:
         """How many visits this engine answered with ``outcome``."""
         with self._count_lock:
+            self._add_uncounted()
             return self._counts[outcome]
 
     def __repr__(self) -> str:
@@ -1254,6 +1290,7 @@ def _seconds(at: Moment) -> float:
 
 _NO_FACTS: Final = Facts()
 _FACTS_MEMO_SIZE: Final = 1024
+_COUNT_BATCH: Final = 64  # outcomes appended before they are added to the counts
 _MAX_REMEMBERED: Final = 2048  # longer landings are not remembered as they are sent
 
 
@@ -1290,7 +1327,7 @@ def _plain_text(value: object) -> str | None:
     """
     if type(value) is str:
         return value
-    if not issubclass(type(value), str):
+    if value is None or not issubclass(type(value), str):
         return None
     try:
         return str.__str__(cast(str, value))

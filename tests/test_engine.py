@@ -555,6 +555,31 @@ def test_eight_threads_of_visits_on_one_pool() -> None:
     assert engine.rejected_times == 0
 
 
+def test_outcome_counts_are_exact_at_every_read(clock: SimulatedClock) -> None:
+    # Outcomes are added to the counts in batches: a read between batches sees every visit.
+    engine = Engine([bristol()], clock=clock)
+    for n in range(1, 151):
+        visit(engine, f"human-{n}", url=AD, referrer=None)
+        engine.visit(f"bot-{n}", url=AD, user_agent=CRAWLER)
+        assert engine.outcome_count("bot") == n
+        assert engine.stats().process_outcomes["bot"] == n
+    assert engine.stats().visits == 300
+
+
+class OddOutcomeStore(FlakyStore):
+    """A store answering an outcome the engine does not know."""
+
+    def visit(self, visitor_id: str, now: float, claim: ClaimLike | None) -> Decision:
+        return self.inner.visit(visitor_id, now, claim)._replace(outcome="odd")  # type: ignore[arg-type]
+
+
+def test_an_outcome_the_engine_does_not_know_is_answered_not_counted(clock: SimulatedClock) -> None:
+    engine = Engine([bristol()], OddOutcomeStore(), clock=clock)
+    answers = [visit(engine, f"v{i}") for i in range(100)]
+    assert {d.outcome for d in answers} == {"odd"}
+    assert engine.stats().process_outcomes == dict.fromkeys(engine.stats().process_outcomes, 0)
+
+
 def test_demo_plays_the_examples(capsys: pytest.CaptureFixture[str]) -> None:
     from dni_engine import demo
 
