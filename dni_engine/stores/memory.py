@@ -129,6 +129,13 @@ def _unlinked(record: CallRecord, lease_ids: set[str]) -> CallRecord | None:
     )
 
 
+def _pool_key(claim: ClaimLike) -> str:
+    """``claim.pool_key``: read natively from a :class:`Claim`, by look-up from another claim."""
+    if type(claim) is Claim:  # the type narrowed: the compiled module reads the field
+        return claim.pool_key
+    return claim.pool_key
+
+
 class _Lease:
     """The mutable state of one lease (snapshots are :class:`Lease`)."""
 
@@ -174,10 +181,18 @@ class _Lease:
         self.ended: float | None = None
         self.end_reason: EndReason | None = None
         self.displaced_by: str | None = None
-        self.specificity = claim.specificity
-        self.source_index = claim.source_index
-        self.referrer_domain = claim.referrer_domain
-        self.trigger = claim.trigger
+        # The same reads twice: on a Claim (the type narrowed) the compiled module
+        # reads the fields natively, on another ClaimLike by attribute look-ups.
+        if type(claim) is Claim:
+            self.specificity = claim.specificity
+            self.source_index = claim.source_index
+            self.referrer_domain = claim.referrer_domain
+            self.trigger = claim.trigger
+        else:
+            self.specificity = claim.specificity
+            self.source_index = claim.source_index
+            self.referrer_domain = claim.referrer_domain
+            self.trigger = claim.trigger
         self.facts = facts
         self.client = client
 
@@ -500,6 +515,9 @@ class MemoryStore:
         if problems:
             raise ConfigError(problems)
         self._lock = threading.Lock()
+        # The lock's methods, bound once: the per-visit paths call them without a look-up.
+        self._acquire: Callable[[], bool] = self._lock.acquire
+        self._release: Callable[[], None] = self._lock.release
         self._pools: dict[str, _Pool] = {}
         self._pool_of_number: dict[str, _Pool] = {}
         self._visitors: dict[str, _Lease] = {}
@@ -603,15 +621,14 @@ class MemoryStore:
         """
         if self._pid != _pid:
             self._forked()
-        lock = self._lock
-        lock.acquire()  # a ``with`` block, written out: the compiled one costs more per visit
+        self._acquire()  # ``with self._lock``, written out: the compiled block costs more
         try:
             decision = self._visit(visitor_id, now, claim, facts, client)
             closed = self._closed
             if closed:
                 self._closed = []
         finally:
-            lock.release()
+            self._release()
         if closed:
             self._deliver(closed)
         return decision
@@ -632,8 +649,7 @@ class MemoryStore:
             # A new visitor, read without the lock (one dict look-up is atomic): a
             # lease another thread gives them now is found by the visit that follows.
             return None
-        lock = self._lock
-        lock.acquire()  # a ``with`` block, written out (as in :meth:`_visit_with`)
+        self._acquire()  # ``with self._lock``, written out (as in :meth:`_visit_with`)
         try:
             if now > self._now:
                 self._now = now
@@ -647,7 +663,7 @@ class MemoryStore:
                 return None
             return _kept(lease, visitor_id, now)
         finally:
-            lock.release()
+            self._release()
 
     def _visit(
         self,
@@ -674,9 +690,10 @@ class MemoryStore:
             return _kept(lease, visitor_id, now)
         if claim is None:
             return Decision(visitor_id, now, "no_match")
-        pool = self._pools.get(claim.pool_key)
+        pool_key = _pool_key(claim)
+        pool = self._pools.get(pool_key)
         if pool is None:
-            raise StoreError.unregistered(claim.pool_key)
+            raise StoreError.unregistered(pool_key)
         if pool.live.least_key() <= now:
             self._expire(pool, now)
         if client is not None and pool.cap and pool.clients.get(client, 0) >= pool.cap:
@@ -697,11 +714,12 @@ class MemoryStore:
             return self._exhausted(pool, visitor_id, now, claim, facts, client)
         pool.new += 1
         lease = self._open(pool, free.pop_item(), visitor_id, now, claim, facts, client)
+        at: object = now  # boxed once for both fields (the compiled module boxes per use)
         return _new_tuple(
             _Decision,
             (
                 visitor_id,
-                now,
+                at,
                 "new",
                 lease.number,
                 pool.key,
@@ -710,7 +728,7 @@ class MemoryStore:
                 lease.referrer_domain,
                 lease.trigger,
                 lease.lease_id,
-                now,
+                at,
                 lease.expires,
                 None,
                 None,
