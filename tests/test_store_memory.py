@@ -81,6 +81,16 @@ def test_the_log_stays_in_start_order_when_a_forgotten_visitor_leaves_a_gap() ->
     assert sorted(lease.lease_id for lease in by_number) == sorted(x.lease_id for x in logged)
 
 
+def test_a_number_keeps_no_lease_the_log_dropped() -> None:
+    store = MemoryStore(log_capacity=10)
+    store.register_pool(PoolTerms("bristol", "Bristol", NUMBERS[:1], 1.0))
+    for i in range(200):  # one number, leased again and again
+        assert store.visit(f"v{i}", 2.0 * i, POOL).outcome == "new"
+    held = [x for x in store._by_number[NUMBERS[0]].leases if x is not None]
+    assert len(held) == store.footprint().log_entries == 10
+    assert [x.lease_id for x in held] == [x.lease_id for x in store.leases()]
+
+
 class _Item:
     """A queue item told apart by identity (as the store's leases are)."""
 

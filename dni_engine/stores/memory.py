@@ -387,13 +387,18 @@ def _uncount(pool: _Pool, client: str) -> None:
 
 
 class _NumberLog:
-    """The leases of one number in the log, by start time (a list with a moving head)."""
+    """The leases of one number in the log, by start time (a list with a moving head).
+
+    Entries before ``head`` were evicted: a lease's slot is cleared when it is
+    evicted, so the number's log holds no lease the lease log dropped, and the
+    evicted prefix is dropped once it is over half the lists (O(1) amortized).
+    """
 
     __slots__ = ("head", "leases", "starts")
 
     def __init__(self) -> None:
         self.starts: list[float] = []
-        self.leases: list[_Lease] = []
+        self.leases: list[_Lease | None] = []  # None before ``head`` only
         self.head = 0
 
     def __len__(self) -> int:
@@ -401,17 +406,26 @@ class _NumberLog:
 
     def evict(self, lease: _Lease) -> None:
         """Drop ``lease``, the oldest entry (the global log evicts in start order)."""
-        if self.leases[self.head] is lease:
-            self.head += 1
+        leases = self.leases
+        head = self.head
+        if leases[head] is lease:
+            leases[head] = None
+            head += 1
         else:  # not reached while starts are monotonic; kept correct regardless
-            index = self.leases.index(lease, self.head)
-            del self.leases[index], self.starts[index]
-        if self.head > 32 and self.head * 2 > len(self.leases):
-            del self.leases[: self.head], self.starts[: self.head]
-            self.head = 0
+            index = leases.index(lease, head)
+            del leases[index], self.starts[index]
+        if head > 32 and head * 2 > len(leases):
+            del leases[:head], self.starts[:head]
+            head = 0
+        self.head = head
+
+    def lease(self, index: int) -> _Lease:
+        """The lease at ``index`` (at or after ``head``)."""
+        return cast(_Lease, self.leases[index])
 
     def window(self) -> list[_Lease]:
-        return self.leases[self.head :]
+        """The logged leases, oldest first."""
+        return cast("list[_Lease]", self.leases[self.head :])
 
 
 @dataclass(frozen=True, slots=True)
@@ -1046,7 +1060,7 @@ class MemoryStore:
                 index = bisect_right(entries.starts, at, entries.head) - 1
                 next_start = math.inf
                 while index >= entries.head and at < next_start + self._max_hold:
-                    lease = entries.leases[index]
+                    lease = entries.lease(index)
                     if at < lease.expires:
                         found.append(lease)
                     next_start = lease.started
