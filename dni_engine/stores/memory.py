@@ -868,7 +868,7 @@ class MemoryStore:
         client: str | None,
         seq: int = 0,
     ) -> _Lease:
-        """Start a lease of ``number`` (taken from the free queue) and log it.
+        """Start ``visitor_id``'s lease of ``number`` (no longer free or held) and log it.
 
         ``seq`` is the lease's sequence number when the caller drew it (a
         displacing lease names itself in the lease it ends); ``0``, never one,
@@ -886,11 +886,11 @@ class MemoryStore:
         log_ = self._log
         by_number = self._by_number
         if len(log_) >= self._capacity:  # full: the lease takes the oldest one's slot
-            at = self._log_next
-            oldest = log_[at]
-            log_[at] = lease
-            at += 1
-            self._log_next = at if at < len(log_) else 0
+            slot = self._log_next
+            oldest = log_[slot]
+            log_[slot] = lease
+            slot += 1
+            self._log_next = slot if slot < len(log_) else 0
             evicted_from = by_number[oldest.number]
             evicted_from.evict(oldest)
             if not evicted_from:
