@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import random
 import threading
 from collections import Counter, defaultdict
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dni_engine.errors import ConfigError
 from dni_engine.leases import Claim, Decision, Lease, PoolTerms, SimulatedClock, minutes
 from dni_engine.stores import MemoryStore, Store
+from dni_engine.stores.memory import _Queue
 
 HOLD = minutes(30)
 NUMBERS = ("+441174090162", "+441174090163", "+441174090165")
@@ -59,6 +63,87 @@ def test_the_log_is_a_ring_buffer_and_live_leases_stay_attributable() -> None:
     call = tiny.attribute(NUMBERS[0], 2.0)
     assert call.lease is not None
     assert call.lease.lease_id == first.lease_id
+
+
+def test_the_log_stays_in_start_order_when_a_forgotten_visitor_leaves_a_gap() -> None:
+    store = MemoryStore(log_capacity=3)
+    store.register_pool(PoolTerms("bristol", "Bristol", NUMBERS, HOLD))
+    for i, visitor in enumerate("abcd"):  # d's lease pushes a's out of the log
+        store.visit(visitor, i * HOLD, POOL)
+    store.forget("b", 4 * HOLD)
+    assert [lease.visitor_id for lease in store.leases()] == ["c", "d"]
+    for i, visitor in enumerate("efg"):  # the log fills again, then drops c, then d
+        store.visit(visitor, (5 + i) * HOLD, POOL)
+        assert store.footprint().log_entries == 3
+    logged = store.leases()
+    assert [lease.visitor_id for lease in logged] == ["e", "f", "g"]
+    by_number = [lease for n in NUMBERS for lease in store.leases(number=n)]
+    assert sorted(lease.lease_id for lease in by_number) == sorted(x.lease_id for x in logged)
+
+
+def test_a_number_keeps_no_lease_the_log_dropped() -> None:
+    store = MemoryStore(log_capacity=10)
+    store.register_pool(PoolTerms("bristol", "Bristol", NUMBERS[:1], 1.0))
+    for i in range(200):  # one number, leased again and again
+        assert store.visit(f"v{i}", 2.0 * i, POOL).outcome == "new"
+    held = [x for x in store._by_number[NUMBERS[0]].leases if x is not None]
+    assert len(held) == store.footprint().log_entries == 10
+    assert [x.lease_id for x in held] == [x.lease_id for x in store.leases()]
+
+
+class _Item:
+    """A queue item told apart by identity (as the store's leases are)."""
+
+    def __init__(self, name: int) -> None:
+        self.name = name
+
+
+# Queue operations: push a key some steps after the last one pushed (mostly forward,
+# as a store's time moves, sometimes back), pop, pop only the item, or peek.
+_QUEUE_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("push"), st.integers(-3, 6)),
+        st.tuples(st.sampled_from(["pop", "pop_item", "peek"]), st.just(0)),
+    ),
+    max_size=400,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(initial=st.lists(st.integers(0, 5), max_size=40), ops=_QUEUE_OPS)
+def test_the_queue_gives_entries_least_first_and_keeps_no_popped_item(
+    initial: list[int], ops: list[tuple[str, int]]
+) -> None:
+    ties = itertools.count()
+    model = [(float(key), next(ties), _Item(i)) for i, key in enumerate(initial)]
+    queue: _Queue[_Item] = _Queue(list(model))
+    popped: list[_Item] = []
+    last = 0.0
+    for op, step in ops:
+        if op == "push":
+            last += step
+            entry = (last, next(ties), _Item(len(model) + len(popped)))
+            queue.push(*entry)
+            model.append(entry)
+            continue
+        model.sort(key=lambda e: (e[0], e[1]))
+        if not model:
+            assert len(queue) == 0
+            continue
+        if op == "peek":
+            assert queue.peek() == model[0]
+        elif op == "pop":
+            assert queue.pop() == model[0]
+            popped.append(model.pop(0)[2])
+        else:
+            assert queue.pop_item() is model[0][2]
+            popped.append(model.pop(0)[2])
+    model.sort(key=lambda e: (e[0], e[1]))
+    assert len(queue) == len(model)
+    assert queue.least_key() == (model[0][0] if model else math.inf)
+    assert sorted(queue.entries(), key=lambda e: (e[0], e[1])) == model
+    held = {id(item) for item in queue.items} | {id(entry[2]) for entry in queue.heap}
+    assert not held & {id(item) for item in popped}
 
 
 def test_sink_receives_each_ended_lease_once() -> None:

@@ -38,10 +38,9 @@ import secrets
 import threading
 import warnings
 from bisect import bisect_left, bisect_right, insort
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Generic, Literal, TypeVar
+from typing import Final, Generic, Literal, TypeVar, cast
 
 from dni_engine.calls import CallRecord
 from dni_engine.errors import ConfigError, Problem
@@ -100,8 +99,11 @@ os.register_at_fork(after_in_child=_after_fork)
 DEFAULT_LOG_CAPACITY = 100_000
 # Decisions are built straight from a tuple (as ``leases.leased`` does): the named
 # tuple's own constructor is a Python function, called on every visit otherwise.
-_new_tuple = tuple.__new__
-_NEVER = -math.inf  # "free since forever": numbers never leased
+# (Final: the compiled module reads these without a look-up in its globals.)
+_new_tuple: Final = tuple.__new__
+_Decision: Final = Decision
+_INF: Final = math.inf
+_NEVER: Final = -math.inf  # "free since forever": numbers never leased
 
 
 def _unlinked(record: CallRecord, lease_ids: set[str]) -> CallRecord | None:
@@ -125,6 +127,13 @@ def _unlinked(record: CallRecord, lease_ids: set[str]) -> CallRecord | None:
             candidates=tuple(clear(c) for c in attribution.candidates),
         ),
     )
+
+
+def _pool_key(claim: ClaimLike) -> str:
+    """``claim.pool_key``: read natively from a :class:`Claim`, by look-up from another claim."""
+    if type(claim) is Claim:  # the type narrowed: the compiled module reads the field
+        return claim.pool_key
+    return claim.pool_key
 
 
 class _Lease:
@@ -172,10 +181,18 @@ class _Lease:
         self.ended: float | None = None
         self.end_reason: EndReason | None = None
         self.displaced_by: str | None = None
-        self.specificity = claim.specificity
-        self.source_index = claim.source_index
-        self.referrer_domain = claim.referrer_domain
-        self.trigger = claim.trigger
+        # The same reads twice: on a Claim (the type narrowed) the compiled module
+        # reads the fields natively, on another ClaimLike by attribute look-ups.
+        if type(claim) is Claim:
+            self.specificity = claim.specificity
+            self.source_index = claim.source_index
+            self.referrer_domain = claim.referrer_domain
+            self.trigger = claim.trigger
+        else:
+            self.specificity = claim.specificity
+            self.source_index = claim.source_index
+            self.referrer_domain = claim.referrer_domain
+            self.trigger = claim.trigger
         self.facts = facts
         self.client = client
 
@@ -193,58 +210,90 @@ class _Queue(Generic[_T]):
     Tie-breaks are unique, so the order of entries is total and items are
     never compared. Entries pushed in order (after the last one pushed in
     order: a store's time only moves forward) are appended to three parallel
-    deques in O(1), without building a tuple per entry; any other entry goes
-    to a heap. The least entry heads one of the two.
+    lists in O(1), without building a tuple per entry, and taken from their
+    head; any other entry goes to a heap. The least entry heads one of the two.
+
+    A popped item's slot is cleared at once, so the queue holds no item it
+    gave out; the lists drop their popped prefix once it is over half of
+    them (and over 32 entries): O(1) amortized per entry.
     """
 
-    __slots__ = ("heap", "items", "keys", "ties")
+    __slots__ = ("head", "heap", "items", "keys", "ties")
 
     def __init__(self, entries: list[tuple[float, int, _T]]) -> None:
         entries.sort(key=_rank)
-        self.keys: deque[float] = deque([entry[0] for entry in entries])
-        self.ties: deque[int] = deque([entry[1] for entry in entries])
-        self.items: deque[_T] = deque([entry[2] for entry in entries])
+        self.keys: list[float] = [entry[0] for entry in entries]
+        self.ties: list[int] = [entry[1] for entry in entries]
+        self.items: list[_T | None] = [entry[2] for entry in entries]
+        self.head = 0  # the lists' first entry not yet popped
         self.heap: list[tuple[float, int, _T]] = []
 
     def __len__(self) -> int:
-        return len(self.keys) + len(self.heap)
+        return len(self.keys) - self.head + len(self.heap)
 
     def least_key(self) -> float:
         """The key of the least entry; infinity when the queue is empty."""
         keys = self.keys
+        head = self.head
         heap = self.heap
         if heap:
             top = heap[0][0]
-            if keys:
-                head = keys[0]
-                return head if head < top else top
+            if head < len(keys):
+                first = keys[head]
+                return first if first < top else top
             return top
-        return keys[0] if keys else math.inf
+        return keys[head] if head < len(keys) else _INF
 
     def _heap_first(self) -> bool:
         """Whether the least entry is the heap's (the heap must not be empty)."""
         keys = self.keys
-        if not keys:
+        head = self.head
+        if head >= len(keys):
             return True
         top = self.heap[0]
-        head = keys[0]
-        return top[0] < head or (top[0] == head and top[1] < self.ties[0])
+        first = keys[head]
+        return top[0] < first or (top[0] == first and top[1] < self.ties[head])
 
     def peek(self) -> tuple[float, int, _T]:
         """The least entry, left in place (the queue must not be empty)."""
         if self.heap and self._heap_first():
             return self.heap[0]
-        return self.keys[0], self.ties[0], self.items[0]
+        head = self.head
+        return self.keys[head], self.ties[head], cast(_T, self.items[head])
 
     def pop(self) -> tuple[float, int, _T]:
         """Remove and return the least entry (the queue must not be empty)."""
         if self.heap and self._heap_first():
             return heapq.heappop(self.heap)
-        return self.keys.popleft(), self.ties.popleft(), self.items.popleft()
+        head = self.head
+        key, tie = self.keys[head], self.ties[head]
+        return key, tie, self._take(head)
+
+    def pop_item(self) -> _T:
+        """Remove the least entry and return its item (the queue must not be empty).
+
+        :meth:`pop` without building the entry's tuple.
+        """
+        if self.heap and self._heap_first():
+            return heapq.heappop(self.heap)[2]
+        return self._take(self.head)
+
+    def _take(self, head: int) -> _T:
+        """Remove the lists' first entry (at ``head``) and return its item."""
+        items = self.items
+        item = items[head]
+        items[head] = None
+        head += 1
+        if head > 32 and head * 2 > len(items):
+            del self.keys[:head], self.ties[:head], items[:head]
+            head = 0
+        self.head = head
+        return cast(_T, item)
 
     def push(self, key: float, tie: int, item: _T) -> None:
+        """Add an entry (its tie-break unique in the queue)."""
         keys = self.keys
-        if keys:
+        if self.head < len(keys):
             last = keys[-1]
             if not (last < key or (last == key and self.ties[-1] < tie)):
                 heapq.heappush(self.heap, (key, tie, item))
@@ -255,7 +304,9 @@ class _Queue(Generic[_T]):
 
     def entries(self) -> list[tuple[float, int, _T]]:
         """Every entry, in no particular order."""
-        return [*zip(self.keys, self.ties, self.items, strict=True), *self.heap]
+        head = self.head
+        listed = zip(self.keys[head:], self.ties[head:], self.items[head:], strict=True)
+        return [*((key, tie, cast(_T, item)) for key, tie, item in listed), *self.heap]
 
 
 class _Pool:
@@ -336,13 +387,18 @@ def _uncount(pool: _Pool, client: str) -> None:
 
 
 class _NumberLog:
-    """The leases of one number in the log, by start time (a list with a moving head)."""
+    """The leases of one number in the log, by start time (a list with a moving head).
+
+    Entries before ``head`` were evicted: a lease's slot is cleared when it is
+    evicted, so the number's log holds no lease the lease log dropped, and the
+    evicted prefix is dropped once it is over half the lists (O(1) amortized).
+    """
 
     __slots__ = ("head", "leases", "starts")
 
     def __init__(self) -> None:
         self.starts: list[float] = []
-        self.leases: list[_Lease] = []
+        self.leases: list[_Lease | None] = []  # None before ``head`` only
         self.head = 0
 
     def __len__(self) -> int:
@@ -350,17 +406,26 @@ class _NumberLog:
 
     def evict(self, lease: _Lease) -> None:
         """Drop ``lease``, the oldest entry (the global log evicts in start order)."""
-        if self.leases[self.head] is lease:
-            self.head += 1
+        leases = self.leases
+        head = self.head
+        if leases[head] is lease:
+            leases[head] = None
+            head += 1
         else:  # not reached while starts are monotonic; kept correct regardless
-            index = self.leases.index(lease, self.head)
-            del self.leases[index], self.starts[index]
-        if self.head > 32 and self.head * 2 > len(self.leases):
-            del self.leases[: self.head], self.starts[: self.head]
-            self.head = 0
+            index = leases.index(lease, head)
+            del leases[index], self.starts[index]
+        if head > 32 and head * 2 > len(leases):
+            del leases[:head], self.starts[:head]
+            head = 0
+        self.head = head
+
+    def lease(self, index: int) -> _Lease:
+        """The lease at ``index`` (at or after ``head``)."""
+        return cast(_Lease, self.leases[index])
 
     def window(self) -> list[_Lease]:
-        return self.leases[self.head :]
+        """The logged leases, oldest first."""
+        return cast("list[_Lease]", self.leases[self.head :])
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,7 +465,7 @@ def _kept(lease: _Lease, visitor_id: str, now: float) -> Decision:
     expires = lease.expires = now + held.hold
     held.kept += 1
     return _new_tuple(
-        Decision,
+        _Decision,
         (
             visitor_id,
             now,
@@ -464,10 +529,17 @@ class MemoryStore:
         if problems:
             raise ConfigError(problems)
         self._lock = threading.Lock()
+        # The lock's methods, bound once: the per-visit paths call them without a look-up.
+        self._acquire: Callable[[], bool] = self._lock.acquire
+        self._release: Callable[[], None] = self._lock.release
         self._pools: dict[str, _Pool] = {}
         self._pool_of_number: dict[str, _Pool] = {}
         self._visitors: dict[str, _Lease] = {}
-        self._log: deque[_Lease] = deque()
+        # The lease log, a ring buffer: ``_logged`` lists it oldest first. Until it
+        # holds ``log_capacity`` leases they are appended (and ``_log_next`` is 0);
+        # then each new lease takes the slot ``_log_next``, the oldest lease's.
+        self._log: list[_Lease] = []
+        self._log_next = 0
         self._by_number: dict[str, _NumberLog] = {}
         self._capacity = log_capacity
         self._seq = 0  # the last lease's sequence number (a plain int: cheaper than a counter)
@@ -563,11 +635,14 @@ class MemoryStore:
         """
         if self._pid != _pid:
             self._forked()
-        with self._lock:
+        self._acquire()  # ``with self._lock``, written out: the compiled block costs more
+        try:
             decision = self._visit(visitor_id, now, claim, facts, client)
             closed = self._closed
             if closed:
                 self._closed = []
+        finally:
+            self._release()
         if closed:
             self._deliver(closed)
         return decision
@@ -588,7 +663,8 @@ class MemoryStore:
             # A new visitor, read without the lock (one dict look-up is atomic): a
             # lease another thread gives them now is found by the visit that follows.
             return None
-        with self._lock:
+        self._acquire()  # ``with self._lock``, written out (as in :meth:`_visit_with`)
+        try:
             if now > self._now:
                 self._now = now
             else:
@@ -600,6 +676,8 @@ class MemoryStore:
             if held.last_touch:
                 return None
             return _kept(lease, visitor_id, now)
+        finally:
+            self._release()
 
     def _visit(
         self,
@@ -626,9 +704,10 @@ class MemoryStore:
             return _kept(lease, visitor_id, now)
         if claim is None:
             return Decision(visitor_id, now, "no_match")
-        pool = self._pools.get(claim.pool_key)
+        pool_key = _pool_key(claim)
+        pool = self._pools.get(pool_key)
         if pool is None:
-            raise StoreError.unregistered(claim.pool_key)
+            raise StoreError.unregistered(pool_key)
         if pool.live.least_key() <= now:
             self._expire(pool, now)
         if client is not None and pool.cap and pool.clients.get(client, 0) >= pool.cap:
@@ -648,12 +727,13 @@ class MemoryStore:
         if free.least_key() + pool.cooldown > now:
             return self._exhausted(pool, visitor_id, now, claim, facts, client)
         pool.new += 1
-        lease = self._open(pool, free.pop()[2], visitor_id, now, claim, facts, client)
+        lease = self._open(pool, free.pop_item(), visitor_id, now, claim, facts, client)
+        at: object = now  # boxed once for both fields (the compiled module boxes per use)
         return _new_tuple(
-            Decision,
+            _Decision,
             (
                 visitor_id,
-                now,
+                at,
                 "new",
                 lease.number,
                 pool.key,
@@ -662,7 +742,7 @@ class MemoryStore:
                 lease.referrer_domain,
                 lease.trigger,
                 lease.lease_id,
-                now,
+                at,
                 lease.expires,
                 None,
                 None,
@@ -697,7 +777,7 @@ class MemoryStore:
     ) -> Decision:
         action = exhausted_action(pool.terms.policy, len(pool.free) > 0, bool(pool.holder))
         if action == "cut_cooldown":
-            number = pool.free.pop()[2]
+            number = pool.free.pop_item()
             pool.recycled += 1
             pool.cooldowns_cut += 1
             return self._lease_decision(
@@ -744,7 +824,7 @@ class MemoryStore:
         self._close(lease, now, "switched")
         self._free(old, lease.number, now)
         old.switched_out += 1
-        number = free.pop()[2]
+        number = free.pop_item()
         target.new += 1
         target.switched_in += 1
         new = self._open(target, number, lease.visitor_id, now, claim, facts, client)
@@ -786,9 +866,15 @@ class MemoryStore:
         claim: ClaimLike,
         facts: Facts | None,
         client: str | None,
-        seq: int | None = None,
+        seq: int = 0,
     ) -> _Lease:
-        if seq is None:
+        """Start ``visitor_id``'s lease of ``number`` (no longer free or held) and log it.
+
+        ``seq`` is the lease's sequence number when the caller drew it (a
+        displacing lease names itself in the lease it ends); ``0``, never one,
+        draws the next.
+        """
+        if seq == 0:
             seq = self._seq = self._seq + 1
         lease = _Lease(seq, pool, number, visitor_id, now, claim, facts, client)
         if client is not None:
@@ -799,19 +885,29 @@ class MemoryStore:
         self._visitors[visitor_id] = lease
         log_ = self._log
         by_number = self._by_number
-        if len(log_) >= self._capacity:
-            oldest = log_.popleft()
+        if len(log_) >= self._capacity:  # full: the lease takes the oldest one's slot
+            slot = self._log_next
+            oldest = log_[slot]
+            log_[slot] = lease
+            slot += 1
+            self._log_next = slot if slot < len(log_) else 0
             evicted_from = by_number[oldest.number]
             evicted_from.evict(oldest)
             if not evicted_from:
                 del by_number[oldest.number]
-        log_.append(lease)
+        else:
+            log_.append(lease)
         entries = by_number.get(number)
         if entries is None:
             entries = by_number[number] = _NumberLog()
         entries.starts.append(now)
         entries.leases.append(lease)
         return lease
+
+    def _logged(self) -> list[_Lease]:
+        """The leases in the log, oldest first (a new list; call under the lock)."""
+        log_, at = self._log, self._log_next
+        return log_[at:] + log_[:at]
 
     def _close(
         self, lease: _Lease, at: float, reason: EndReason, displaced_by: str | None = None
@@ -848,12 +944,12 @@ class MemoryStore:
         live, free, holder, order = pool.live, pool.free, pool.holder, pool.order
         visitors = self._visitors
         while live.least_key() <= now:
-            _, seq, lease = live.pop()
+            lease = live.pop_item()
             if lease.ended is not None:
                 continue
             expires = lease.expires
             if expires > now:
-                live.push(expires, seq, lease)
+                live.push(expires, lease.seq, lease)  # renewed: its entry's tie-break is its seq
                 continue
             lease.ended = expires
             lease.end_reason = "expired"
@@ -964,7 +1060,7 @@ class MemoryStore:
                 index = bisect_right(entries.starts, at, entries.head) - 1
                 next_start = math.inf
                 while index >= entries.head and at < next_start + self._max_hold:
-                    lease = entries.leases[index]
+                    lease = entries.lease(index)
                     if at < lease.expires:
                         found.append(lease)
                     next_start = lease.started
@@ -1050,7 +1146,7 @@ class MemoryStore:
                 entries = self._by_number.get(number)
                 pool_leases = entries.window() if entries is not None else []
             else:
-                pool_leases = list(self._log)
+                pool_leases = self._logged()
             return [
                 self._snapshot(lease)
                 for lease in pool_leases
@@ -1149,11 +1245,13 @@ class MemoryStore:
                     self._sink = sink
                 self._free(lease.pool, lease.number, at)
                 released = 1 if live else 0
-            theirs = [x for x in self._log if x.visitor_id == visitor_id]
+            logged = self._logged()
+            theirs = [x for x in logged if x.visitor_id == visitor_id]
             if theirs:
                 gone = {id(x) for x in theirs}
                 ids = {x.lease_id for x in theirs}
-                self._log = deque(x for x in self._log if id(x) not in gone)
+                self._log = [x for x in logged if id(x) not in gone]
+                self._log_next = 0
                 for x in theirs:
                     entries = self._by_number.get(x.number)
                     if entries is None:
