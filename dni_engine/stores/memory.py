@@ -60,6 +60,7 @@ from dni_engine.leases import (
     leased,
     may_switch,
 )
+from dni_engine.rules.compile import Match
 from dni_engine.stores.base import (
     DEFAULT_CALL_CAPACITY,
     DEFAULT_CALL_RETENTION,
@@ -130,8 +131,11 @@ def _unlinked(record: CallRecord, lease_ids: set[str]) -> CallRecord | None:
 
 
 def _pool_key(claim: ClaimLike) -> str:
-    """``claim.pool_key``: read natively from a :class:`Claim`, by look-up from another claim."""
-    if type(claim) is Claim:  # the type narrowed: the compiled module reads the field
+    """``claim.pool_key``: read natively from a :class:`Claim` or a rules ``Match`` (what
+    the engine passes), by look-up from another claim."""
+    if type(claim) is Match:  # the type narrowed: the compiled module reads the field
+        return claim.pool_key
+    if type(claim) is Claim:
         return claim.pool_key
     return claim.pool_key
 
@@ -181,9 +185,10 @@ class _Lease:
         self.ended: float | None = None
         self.end_reason: EndReason | None = None
         self.displaced_by: str | None = None
-        # The same reads twice: on a Claim (the type narrowed) the compiled module
-        # reads the fields natively, on another ClaimLike by attribute look-ups.
-        if type(claim) is Claim:
+        # The same reads three times: on a rules Match (what the engine passes) or a
+        # Claim, the type narrowed, the compiled module reads the fields natively; on
+        # another ClaimLike by attribute look-ups.
+        if type(claim) is Match or type(claim) is Claim:
             self.specificity = claim.specificity
             self.source_index = claim.source_index
             self.referrer_domain = claim.referrer_domain
