@@ -75,6 +75,7 @@ from dni_engine.rewrite.markup import (
     _COMMENT_END,
     _END,
     _END_TAG_OF,
+    _HIDDEN,
     _TAG,
     _TEXT,
     _attributes,
@@ -131,6 +132,9 @@ _STARTER = re.compile(r"[0-9+&%]")
 # Every number either finder reports holds an ASCII digit (both scan for one).
 _DIGIT = re.compile(r"[0-9]")
 _SHORT = 1024
+# The end of raw content (its end tag, a script's "<!--", a comment's "--!>") may
+# start in this many last characters of what came: looked for again from there.
+_TAIL = 16
 _SEPARATOR_SET = frozenset(FORMATTING_CHARS | {"\n", "\r"})
 
 # Script data: what changes the tokenizer's state (data, escaped, double escaped).
@@ -587,6 +591,7 @@ class RewriteStream:
         "_reader",
         "_saved",
         "_size",
+        "_skip",
         "_target",
         "_window",
     )
@@ -617,6 +622,9 @@ class RewriteStream:
         self._parts: list[str] = []
         self._size = 0  # the length of the page fed so far, while it is kept
         self._saved: _Saved | None = None
+        # While the whole-page reader stands in a hidden element or comment not
+        # closed yet: what ends it, and where in the page to look for that from.
+        self._skip: tuple[re.Pattern[str], int] | None = None
         # Where in the page a search for a place to cut, from what is held on,
         # found none (while the page is kept).
         self._floor = -1
@@ -740,6 +748,23 @@ class RewriteStream:
                 self._read_on()
                 return None
             return ""
+        skip = self._skip
+        if skip is not None:
+            # The reader stands in a script, style or comment not closed yet: up to
+            # its end (looked for in what came since) no number is swapped, and
+            # neither the finder nor the reader need to read what is given out.
+            pattern, since = skip
+            end = pattern.search(buf, max(0, since - self._base))
+            if end is None or end.start() >= cut:
+                self._skip = (
+                    (pattern, self._base + end.start())
+                    if end is not None
+                    else (pattern, max(since, self._base + len(buf) - _TAIL))
+                )
+                out = buf[pending:cut]
+                self._given(cut)
+                return out
+            self._skip = None
         # The reader's state is saved (and the page joined) when it is first asked
         # about a number in this step; without one it reads nothing.
         self._saved = None
@@ -757,9 +782,23 @@ class RewriteStream:
         # The reader read a token to the end of what came so far (text without a
         # '<' after it, an unclosed script, comment or tag): what it said of the
         # numbers in it holds, but its state is not the page's. It steps back, to
-        # read that token again with more of the page.
+        # read that token again with more of the page: to where the token starts
+        # (or, in text and raw content, a place in it the rest cannot change), or,
+        # when its tree read the token, to where the step started.
+        if fast.tree is None and fast.cut >= 0:
+            in_tag = fast.raw is None and _TAG_START.match(fast.text, fast.cut) is not None
+            if not in_tag:
+                self._step_back(self._base + cut)
+                self._given(cut)
+                if self._skip is None and size - fast.pos > REREAD:
+                    self._read_on()  # no reading the same token again and again
+                return out
+        else:
+            tree = fast.tree
+            in_tag = (tree is None or tree.state == DATA) and _TAG_START.match(
+                fast.text, fast.token.start
+            ) is not None
         token = fast.token
-        in_tag = _TAG_START.match(fast.text, token.start) is not None
         fast.pos, fast.raw, fast.full = saved[:3]
         token.set(*saved[3:7])
         fast.tree = saved[7]
@@ -773,6 +812,49 @@ class RewriteStream:
         if size - fast.pos > REREAD:
             self._read_on()  # no reading the same token again and again
         return out
+
+    def _step_back(self, given: int) -> None:
+        """After a step in which the whole-page reader (its fast scan) read a token
+        to the end of the page fed so far, from ``fast.cut``, and what is given out
+        ends at ``given`` (in the page): set it where that token, read again with
+        more of the page, is to be read from. Text (no ``<`` after it) and raw
+        content without an end tag (nor, in a script, a ``<!--``) go on from a
+        later place the rest of the page cannot change: ``given`` in text, in raw
+        content the last characters, which may start its end tag. In a hidden one
+        (a script, a style) or a comment, what comes is looked through for its end
+        before the reader reads on (``_skip``)."""
+        fast = self._fast
+        assert fast is not None
+        text = fast.text
+        size = fast.size
+        back = fast.cut
+        token = fast.token
+        raw = fast.raw
+        if raw is None:
+            if token.kind == _TEXT:  # text running on to the end
+                at = max(back, min(given, size))
+                token.set(back, at, _TEXT)
+                fast.pos = at
+                return
+            token.set(back, back, _HIDDEN)
+            fast.pos = back
+            if text.startswith("<!--", back) and size - back >= 6:
+                # A comment not closed yet ("<!-->" and "<!--->" would be closed).
+                self._skip = (_COMMENT_END, max(back + 4, size - _TAIL))
+            return
+        state, name, hidden = raw
+        if state == PLAINTEXT:
+            at = max(back, min(given, size))
+        elif state == SCRIPT and text.find("<!--", back, size) >= 0:
+            at = back  # escaped script data: read again from where the token starts
+        else:
+            tail = max(back, size - _TAIL)
+            lt = text.rfind("<", tail, size)
+            at = lt if lt >= 0 else tail
+            if hidden:
+                self._skip = (_SCRIPT_EVENTS[0] if state == SCRIPT else _END_TAG_OF[name], at)
+        token.set(back, at, _HIDDEN if hidden else _TEXT)
+        fast.pos = at
 
     def _given(self, cut: int) -> None:
         """What the whole-page reader's step gave out ends at ``cut``: only the
@@ -799,6 +881,7 @@ class RewriteStream:
         page = self._page()
         fast.text = page
         fast.size = len(page)
+        fast.cut = -1
         token = fast.token
         tree = copy.deepcopy(fast.tree) if fast.tree is not None else None
         self._saved = (
