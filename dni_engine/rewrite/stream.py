@@ -868,10 +868,22 @@ class RewriteStream:
             self._pending = LEFT
 
     def _page(self) -> str:
-        """The page fed so far, whole."""
-        if len(self._parts) > 1:
-            self._parts = ["".join(self._parts)]
-        return self._parts[0] if self._parts else ""
+        """The page fed so far, whole. The pieces fed since it was last asked for
+        are appended to it, in place when nothing else holds it (the whole-page
+        reader's hold on it is dropped first): asked for at each step, it costs a
+        copy of each piece, not of the page."""
+        parts = self._parts
+        if len(parts) > 1:
+            fast = self._fast
+            if fast is not None:
+                fast.text = ""
+            page = parts[0]
+            parts[0] = ""
+            for part in parts[1:]:
+                page += part
+            self._parts = [page]
+            return page
+        return parts[0] if parts else ""
 
     def _save(self) -> None:
         """Before the whole-page reader reads on in a step: give it the page fed so
