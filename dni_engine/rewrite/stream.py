@@ -209,37 +209,39 @@ def _split_before(text: str, lo: int, cut: int) -> int | None:
     at = cut
     tags = 0
     opening = text.rfind("<", lo, at)
-    # The tag that ends at cut, read whole: then cut is in no tag not closed yet.
-    closed = (
-        _ANY_TAG.fullmatch(text, opening, at)
-        if opening >= 0 and text.startswith(">", at - 1)
-        else None
-    )
-    if (
-        closed is None
-        and opening >= 0
-        and (
-            _OPEN_COMMENT.fullmatch(text, opening, at) is not None
-            if text.startswith("<!", opening, at)
-            else _open_tag(text, opening, at)
-        )
+    # The tag that ends at cut, read whole (looked at only when cut may be in a
+    # tag not closed yet; otherwise when the walk back comes to it): then cut is
+    # in no tag not closed yet.
+    closed: re.Match[str] | None = None
+    if opening >= 0 and (
+        _OPEN_COMMENT.fullmatch(text, opening, at) is not None
+        if text.startswith("<!", opening, at)
+        else _open_tag(text, opening, at)
     ):
-        if not _may_join(text, opening, at):
-            return None
-        at = opening
-        tags = 1
+        if text.startswith(">", at - 1):
+            closed = _ANY_TAG.fullmatch(text, opening, at)
+        if closed is None:
+            if not _may_join(text, opening, at):
+                return None
+            at = opening
+            tags = 1
     while at > lo:
         char = text[at - 1]
         if char in _SEPARATOR_SET:
             at -= 1
         elif char == ">":
+            # A tag that is not an inline element's, or not read whole as a tag,
+            # ends the walk before a '>': no split number. Its name is looked at
+            # first, the cheaper test.
             if closed is None:
                 opening = text.rfind("<", lo, at)
-                if opening < 0 or _ANY_TAG.fullmatch(text, opening, at) is None:
-                    break
-            closed = None
+                if opening < 0:
+                    return None
             if not _is_inline_tag(text, opening, at):
                 return None
+            if closed is None and _ANY_TAG.fullmatch(text, opening, at) is None:
+                return None
+            closed = None
             at = opening
             tags += 1
         elif char == ";" or text[at - 3 : at - 2] == "%":
@@ -774,7 +776,7 @@ class RewriteStream:
         out = self._rewrite(buf[start:] if start else buf, pending - start, cut - start)
         if fast.hide_all:
             return self._give_up()
-        saved = self._saved
+        saved: _Saved | None = self._saved  # set by _place, through _rewrite
         self._saved = None
         if final or saved is None or fast.pos < size:
             self._given(cut)
