@@ -36,7 +36,13 @@ before it only:
   ``<`` after it yet, a script, comment or tag not closed yet), what it said of
   the numbers before the cut holds (but in an unclosed tag, which is held, up
   to ``HOLD`` characters) and it steps back to read that token again with more
-  of the page (up to ``REREAD`` characters back).
+  of the page: to where the token starts, or in text and raw content to a
+  later place the rest cannot change (the end of what was given out, the last
+  characters of a script or style, which may start its end tag); where its
+  local tree read the token, to where the step started (up to ``REREAD``
+  characters back). What comes of a script, style or comment not closed yet
+  is looked through for its end only, neither the finders nor the reader
+  reading it.
 - Past any of those bounds, by :class:`_Reader`: the page read so far is read
   once with the tree from its start (:class:`~dni_engine.rewrite.tree.Tree`,
   the script data escape states followed here, so a piece boundary inside
@@ -115,7 +121,8 @@ KEEP = 2_000_000
 #: (text, a script, a comment, a tag) before the stream reads on with the tree alone.
 HOLD = 32_768
 #: How far back the whole-page reader may have to read a token again (a script
-#: not closed yet, holding numbers) before the stream reads on with the tree alone.
+#: in its escaped states not closed yet, a step its local tree read) before the
+#: stream reads on with the tree alone.
 REREAD = 262_144
 
 _SEPARATORS = "".join(re.escape(ch) for ch in sorted(FORMATTING_CHARS | {"\n", "\r"}))
