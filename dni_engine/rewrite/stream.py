@@ -36,11 +36,10 @@ before it only:
   ``<`` after it yet, a script, comment or tag not closed yet), what it said of
   the numbers before the cut holds (but in an unclosed tag, which is held, up
   to ``HOLD`` characters) and it steps back to read that token again with more
-  of the page: to where the token starts, or in text and raw content to a
-  later place the rest cannot change (the end of what was given out, the last
-  characters of a script or style, which may start its end tag); where its
-  local tree read the token, to where the step started (up to ``REREAD``
-  characters back). What comes of a script, style or comment not closed yet
+  of the page: to where the token starts, or in text and raw content to the
+  end of what was given out, which the rest cannot change; where its local
+  tree read the token, to where the step started (up to ``REREAD`` characters
+  back). What comes of a script, style or comment not closed yet
   is looked through for its end only, neither the finders nor the reader
   reading it.
 - Past any of those bounds, by :class:`_Reader`: the page read so far is read
@@ -775,15 +774,15 @@ class RewriteStream:
                 return out
             self._skip = None
         # The reader's state is saved (and the page joined) when it is first asked
-        # about a number in this step; without one it reads nothing.
-        self._saved = None
+        # about a number in this step (_rewrite clears what an earlier step saved);
+        # without one it reads nothing.
         budget = self._budget[0]
         start = max(0, pending - LEFT)
         self._offset = self._base + start
         out = self._rewrite(buf[start:] if start else buf, pending - start, cut - start)
         if fast.hide_all:
             return self._give_up()
-        saved: _Saved | None = self._saved  # set by _place, through _rewrite
+        saved = self._saved
         self._saved = None
         if final or saved is None or fast.pos < size:
             self._given(cut)
@@ -827,10 +826,9 @@ class RewriteStream:
         to the end of the page fed so far, from ``fast.cut``, and what is given out
         ends at ``given`` (in the page): set it where that token, read again with
         more of the page, is to be read from. Text (no ``<`` after it) and raw
-        content without an end tag (nor, in a script, a ``<!--``) go on from a
-        later place the rest of the page cannot change: ``given`` in text, in raw
-        content the last characters, which may start its end tag. In a hidden one
-        (a script, a style) or a comment, what comes is looked through for its end
+        content without an end tag (nor, in a script, a ``<!--``) go on from
+        ``given``, a place the rest of the page cannot change. In a hidden one (a
+        script, a style) or a comment, what comes is looked through for its end
         before the reader reads on (``_skip``)."""
         fast = self._fast
         assert fast is not None
@@ -852,14 +850,14 @@ class RewriteStream:
                 self._skip = (_COMMENT_END, max(back + 4, size - _TAIL))
             return
         state, name, hidden = raw
-        if state == PLAINTEXT:
-            at = max(back, min(given, size))
-        elif state == SCRIPT and text.find("<!--", back, size) >= 0:
+        if state == SCRIPT and text.find("<!--", back, size) >= 0:
             at = back  # escaped script data: read again from where the token starts
         else:
-            tail = max(back, size - _TAIL)
-            lt = text.rfind("<", tail, size)
-            at = lt if lt >= 0 else tail
+            # Its end tag may start only in the last characters (RIGHT more than
+            # any end tag), after what was given out: the token then ends where
+            # the numbers still to be placed start (never at a '<' one of them
+            # may hold, as the token's end means an end tag).
+            at = max(back, min(given, size))
             if hidden:
                 self._skip = (_SCRIPT_EVENTS[0] if state == SCRIPT else _END_TAG_OF[name], at)
         token.set(back, at, _HIDDEN if hidden else _TEXT)
@@ -1042,6 +1040,7 @@ class RewriteStream:
         assert finder is not None
         assert target is not None
         self._window = (lo, hi)
+        self._saved = None
         # No number can stand in a short window without a digit (looked for only in
         # short ones: the finders' scans cost no more than this search in long ones).
         if hi - lo <= _SHORT and _DIGIT.search(buf, lo, hi) is None:
