@@ -397,9 +397,14 @@ class _Reader:
         self.tree: Tree | None = None  # None: plain body content, read by the fast scan
         self.full = False  # whether the tree has read the page from its start
         self.hide_all = False
-        # Raw text the fast scan is inside: (state, element name, hidden).
+        # Raw text the fast scan is inside: (state, element name, hidden); kept when
+        # the content runs to the end of the text.
         self.raw: tuple[int, str, bool] | None = None
         self.token = _Token()
+        # Where the token the fast scan read to the end of the text starts, -1 when
+        # none did: a place in plain content, or in raw content (``raw`` then kept).
+        # A reader of a page arriving in pieces steps back there for the next piece.
+        self.cut = -1
 
     def where(self, start: int, end: int) -> int:
         """How the span ``[start, end)`` counts: 0 hidden, 1 text, 2 link target."""
@@ -441,6 +446,8 @@ class _Reader:
                 end = lt if lt >= 0 else self.size
                 self.token.set(target, end, _TEXT)
                 self.pos = end
+                if lt < 0:
+                    self.cut = target
                 return
             self.pos = stop
             self._token_fast()
@@ -475,10 +482,13 @@ class _Reader:
         if tag is None or tag.group(1):  # text, a comment-like token or an end tag
             self.token.set(at, end, kind)
             self.pos = end
+            if end >= self.size:
+                self.cut = at
             return
         if not tag.group(4):  # the tag never closes: the rest of the page is inside it
             self.token.set(at, self.size, _HIDDEN)
             self.pos = self.size
+            self.cut = at
             return
         name = tag.group(2).translate(_ASCII_LOWER)
         attrs_region = (tag.start(3), tag.end(3))
@@ -519,10 +529,11 @@ class _Reader:
             self.pos = close
             if close < self.size:
                 return
-        self.raw = None
-        if close >= self.size:
+        if close >= self.size:  # the content goes on to the end of the text
+            self.cut = at
             self.pos = self.size
             return
+        self.raw = None
         tag = _TAG.match(self.text, close)
         assert tag is not None
         end = tag.end() if tag.group(4) else self.size

@@ -36,7 +36,12 @@ before it only:
   ``<`` after it yet, a script, comment or tag not closed yet), what it said of
   the numbers before the cut holds (but in an unclosed tag, which is held, up
   to ``HOLD`` characters) and it steps back to read that token again with more
-  of the page (up to ``REREAD`` characters back).
+  of the page: to where the token starts, or in text and raw content to the
+  end of what was given out, which the rest cannot change; where its local
+  tree read the token, to where the step started (up to ``REREAD`` characters
+  back). What comes of a script, style or comment not closed yet
+  is looked through for its end only, neither the finders nor the reader
+  reading it.
 - Past any of those bounds, by :class:`_Reader`: the page read so far is read
   once with the tree from its start (:class:`~dni_engine.rewrite.tree.Tree`,
   the script data escape states followed here, so a piece boundary inside
@@ -75,6 +80,7 @@ from dni_engine.rewrite.markup import (
     _COMMENT_END,
     _END,
     _END_TAG_OF,
+    _HIDDEN,
     _TAG,
     _TEXT,
     _attributes,
@@ -114,7 +120,8 @@ KEEP = 2_000_000
 #: (text, a script, a comment, a tag) before the stream reads on with the tree alone.
 HOLD = 32_768
 #: How far back the whole-page reader may have to read a token again (a script
-#: not closed yet, holding numbers) before the stream reads on with the tree alone.
+#: in its escaped states not closed yet, a step its local tree read) before the
+#: stream reads on with the tree alone.
 REREAD = 262_144
 
 _SEPARATORS = "".join(re.escape(ch) for ch in sorted(FORMATTING_CHARS | {"\n", "\r"}))
@@ -131,6 +138,9 @@ _STARTER = re.compile(r"[0-9+&%]")
 # Every number either finder reports holds an ASCII digit (both scan for one).
 _DIGIT = re.compile(r"[0-9]")
 _SHORT = 1024
+# The end of raw content (its end tag, a script's "<!--", a comment's "--!>") may
+# start in this many last characters of what came: looked for again from there.
+_TAIL = 16
 _SEPARATOR_SET = frozenset(FORMATTING_CHARS | {"\n", "\r"})
 
 # Script data: what changes the tokenizer's state (data, escaped, double escaped).
@@ -205,37 +215,39 @@ def _split_before(text: str, lo: int, cut: int) -> int | None:
     at = cut
     tags = 0
     opening = text.rfind("<", lo, at)
-    # The tag that ends at cut, read whole: then cut is in no tag not closed yet.
-    closed = (
-        _ANY_TAG.fullmatch(text, opening, at)
-        if opening >= 0 and text.startswith(">", at - 1)
-        else None
-    )
-    if (
-        closed is None
-        and opening >= 0
-        and (
-            _OPEN_COMMENT.fullmatch(text, opening, at) is not None
-            if text.startswith("<!", opening, at)
-            else _open_tag(text, opening, at)
-        )
+    # The tag that ends at cut, read whole (looked at only when cut may be in a
+    # tag not closed yet; otherwise when the walk back comes to it): then cut is
+    # in no tag not closed yet.
+    closed: re.Match[str] | None = None
+    if opening >= 0 and (
+        _OPEN_COMMENT.fullmatch(text, opening, at) is not None
+        if text.startswith("<!", opening, at)
+        else _open_tag(text, opening, at)
     ):
-        if not _may_join(text, opening, at):
-            return None
-        at = opening
-        tags = 1
+        if text.startswith(">", at - 1):
+            closed = _ANY_TAG.fullmatch(text, opening, at)
+        if closed is None:
+            if not _may_join(text, opening, at):
+                return None
+            at = opening
+            tags = 1
     while at > lo:
         char = text[at - 1]
         if char in _SEPARATOR_SET:
             at -= 1
         elif char == ">":
+            # A tag that is not an inline element's, or not read whole as a tag,
+            # ends the walk before a '>': no split number. Its name is looked at
+            # first, the cheaper test.
             if closed is None:
                 opening = text.rfind("<", lo, at)
-                if opening < 0 or _ANY_TAG.fullmatch(text, opening, at) is None:
-                    break
-            closed = None
+                if opening < 0:
+                    return None
             if not _is_inline_tag(text, opening, at):
                 return None
+            if closed is None and _ANY_TAG.fullmatch(text, opening, at) is None:
+                return None
+            closed = None
             at = opening
             tags += 1
         elif char == ";" or text[at - 3 : at - 2] == "%":
@@ -587,6 +599,7 @@ class RewriteStream:
         "_reader",
         "_saved",
         "_size",
+        "_skip",
         "_target",
         "_window",
     )
@@ -617,6 +630,9 @@ class RewriteStream:
         self._parts: list[str] = []
         self._size = 0  # the length of the page fed so far, while it is kept
         self._saved: _Saved | None = None
+        # While the whole-page reader stands in a hidden element or comment not
+        # closed yet: what ends it, and where in the page to look for that from.
+        self._skip: tuple[re.Pattern[str], int] | None = None
         # Where in the page a search for a place to cut, from what is held on,
         # found none (while the page is kept).
         self._floor = -1
@@ -740,9 +756,26 @@ class RewriteStream:
                 self._read_on()
                 return None
             return ""
+        skip = self._skip
+        if skip is not None:
+            # The reader stands in a script, style or comment not closed yet: up to
+            # its end (looked for in what came since) no number is swapped, and
+            # neither the finder nor the reader need to read what is given out.
+            pattern, since = skip
+            end = pattern.search(buf, max(0, since - self._base))
+            if end is None or end.start() >= cut:
+                self._skip = (
+                    (pattern, self._base + end.start())
+                    if end is not None
+                    else (pattern, max(since, self._base + len(buf) - _TAIL))
+                )
+                out = buf[pending:cut]
+                self._given(cut)
+                return out
+            self._skip = None
         # The reader's state is saved (and the page joined) when it is first asked
-        # about a number in this step; without one it reads nothing.
-        self._saved = None
+        # about a number in this step (_rewrite clears what an earlier step saved);
+        # without one it reads nothing.
         budget = self._budget[0]
         start = max(0, pending - LEFT)
         self._offset = self._base + start
@@ -757,9 +790,23 @@ class RewriteStream:
         # The reader read a token to the end of what came so far (text without a
         # '<' after it, an unclosed script, comment or tag): what it said of the
         # numbers in it holds, but its state is not the page's. It steps back, to
-        # read that token again with more of the page.
+        # read that token again with more of the page: to where the token starts
+        # (or, in text and raw content, a place in it the rest cannot change), or,
+        # when its tree read the token, to where the step started.
+        if fast.tree is None and fast.cut >= 0:
+            in_tag = fast.raw is None and _TAG_START.match(fast.text, fast.cut) is not None
+            if not in_tag:
+                self._step_back(self._base + cut)
+                self._given(cut)
+                if self._skip is None and size - fast.pos > REREAD:
+                    self._read_on()  # no reading the same token again and again
+                return out
+        else:
+            tree = fast.tree
+            in_tag = (tree is None or tree.state == DATA) and _TAG_START.match(
+                fast.text, fast.token.start
+            ) is not None
         token = fast.token
-        in_tag = _TAG_START.match(fast.text, token.start) is not None
         fast.pos, fast.raw, fast.full = saved[:3]
         token.set(*saved[3:7])
         fast.tree = saved[7]
@@ -774,6 +821,48 @@ class RewriteStream:
             self._read_on()  # no reading the same token again and again
         return out
 
+    def _step_back(self, given: int) -> None:
+        """After a step in which the whole-page reader (its fast scan) read a token
+        to the end of the page fed so far, from ``fast.cut``, and what is given out
+        ends at ``given`` (in the page): set it where that token, read again with
+        more of the page, is to be read from. Text (no ``<`` after it) and raw
+        content without an end tag (nor, in a script, a ``<!--``) go on from
+        ``given``, a place the rest of the page cannot change. In a hidden one (a
+        script, a style) or a comment, what comes is looked through for its end
+        before the reader reads on (``_skip``)."""
+        fast = self._fast
+        assert fast is not None
+        text = fast.text
+        size = fast.size
+        back = fast.cut
+        token = fast.token
+        raw = fast.raw
+        if raw is None:
+            if token.kind == _TEXT:  # text running on to the end
+                at = max(back, min(given, size))
+                token.set(back, at, _TEXT)
+                fast.pos = at
+                return
+            token.set(back, back, _HIDDEN)
+            fast.pos = back
+            if text.startswith("<!--", back) and size - back >= 6:
+                # A comment not closed yet ("<!-->" and "<!--->" would be closed).
+                self._skip = (_COMMENT_END, max(back + 4, size - _TAIL))
+            return
+        state, name, hidden = raw
+        if state == SCRIPT and text.find("<!--", back, size) >= 0:
+            at = back  # escaped script data: read again from where the token starts
+        else:
+            # Its end tag may start only in the last characters (RIGHT more than
+            # any end tag), after what was given out: the token then ends where
+            # the numbers still to be placed start (never at a '<' one of them
+            # may hold, as the token's end means an end tag).
+            at = max(back, min(given, size))
+            if hidden:
+                self._skip = (_SCRIPT_EVENTS[0] if state == SCRIPT else _END_TAG_OF[name], at)
+        token.set(back, at, _HIDDEN if hidden else _TEXT)
+        fast.pos = at
+
     def _given(self, cut: int) -> None:
         """What the whole-page reader's step gave out ends at ``cut``: only the
         context before it is kept with what is held."""
@@ -786,10 +875,22 @@ class RewriteStream:
             self._pending = LEFT
 
     def _page(self) -> str:
-        """The page fed so far, whole."""
-        if len(self._parts) > 1:
-            self._parts = ["".join(self._parts)]
-        return self._parts[0] if self._parts else ""
+        """The page fed so far, whole. The pieces fed since it was last asked for
+        are appended to it, in place when nothing else holds it (the whole-page
+        reader's hold on it is dropped first): asked for at each step, it costs a
+        copy of each piece, not of the page."""
+        parts = self._parts
+        if len(parts) > 1:
+            fast = self._fast
+            if fast is not None:
+                fast.text = ""
+            page = parts[0]
+            parts[0] = ""
+            for part in parts[1:]:
+                page += part
+            self._parts = [page]
+            return page
+        return parts[0] if parts else ""
 
     def _save(self) -> None:
         """Before the whole-page reader reads on in a step: give it the page fed so
@@ -799,6 +900,7 @@ class RewriteStream:
         page = self._page()
         fast.text = page
         fast.size = len(page)
+        fast.cut = -1
         token = fast.token
         tree = copy.deepcopy(fast.tree) if fast.tree is not None else None
         self._saved = (
@@ -938,6 +1040,7 @@ class RewriteStream:
         assert finder is not None
         assert target is not None
         self._window = (lo, hi)
+        self._saved = None
         # No number can stand in a short window without a digit (looked for only in
         # short ones: the finders' scans cost no more than this search in long ones).
         if hi - lo <= _SHORT and _DIGIT.search(buf, lo, hi) is None:
