@@ -1909,7 +1909,16 @@ class RedisStore(_RedisBase):
         registered through this object, else ignored), or
         :data:`~dni_engine.stores.base.NEW_VISITOR`; see *A visit* in the module doc.
         """
-        return self._run_healing(lambda: self._visit(visitor_id, now, claim, hint, client))
+        if self._pending:
+            return self._run(
+                self._healing(lambda: self._visit(visitor_id, now, claim, hint, client))
+            )
+        # _run_healing inline (the per-request operation): no closure when nothing is lost
+        try:
+            return self._run(self._visit(visitor_id, now, claim, hint, client))
+        except _LostState as lost:
+            self._run(self._heal(lost))
+            return self._run(self._visit(visitor_id, now, claim, hint, client))
 
     def release(self, visitor_id: str, now: float) -> Lease | None:
         """End ``visitor_id``'s live lease now; its number starts cooling. ``None`` if none."""
