@@ -360,6 +360,34 @@ def test_server_time_ignores_the_callers_clock(redis_server: RedisServer) -> Non
     store.close()
 
 
+def test_a_kept_visit_answers_the_callers_own_time_and_expiry_as_empty(
+    redis_server: RedisServer,
+) -> None:
+    namespace = f"compact{next(names)}"
+    store = RedisStore(redis_server.url, namespace=namespace)
+    store.register_pool(PoolTerms("p", "P", numbers("1", 2), HOLD))
+    first = store.visit("a", START, Claim("p"))
+    kept = store.visit("a", START + 1, Claim("p"))
+    assert (kept.outcome, kept.at, kept.started, kept.expires) == (
+        "kept",
+        START + 1,
+        first.started,
+        START + 1 + HOLD,
+    )
+    # The script's own reply: the time and expiry the command sent are left out.
+    command = store._visit_command("p", "a", START + 2, None, "held", None, store._holds["p"])
+    with redis_server.client() as admin:
+        reply = admin.execute_command(*command)
+    assert (reply[0], reply[1], reply[9]) == (b"kept", b"", b"")
+    # A caller behind the pool's time gets the pool's time and the expiry it formatted.
+    behind = RedisStore(redis_server.url, namespace=namespace)
+    behind.register_pool(PoolTerms("p", "P", numbers("1", 2), HOLD))
+    late = behind.visit("a", START + 1.5, Claim("p"))
+    assert (late.outcome, late.at, late.expires) == ("kept", START + 2, START + 2 + HOLD)
+    behind.close()
+    store.close()
+
+
 def test_a_pools_time_never_goes_back_across_workers(redis_server: RedisServer) -> None:
     namespace = f"skew{next(names)}"
     store = RedisStore(redis_server.url, namespace=namespace)

@@ -1117,7 +1117,8 @@ class _RedisBase(abc.ABC):
             return (yield from self._visit_held(visitor_id, now, claim, _text(held), key, client))
         # Round trip 1: the likely pool's script, which keeps a lease there but takes none
         # (nothing else is known yet), with the hint read and refreshed beside it.
-        command = self._visit_command(target, visitor_id, now, claim, "held", client)
+        hold = self._holds.get(target)
+        command = self._visit_command(target, visitor_id, now, claim, "held", client, hold)
         # (_pool_replies inline: the commonest round trip, one generator fewer)
         try:
             replies = yield [command, ("GETEX", key, "EX", self._ttl)]
@@ -1126,7 +1127,7 @@ class _RedisBase(abc.ABC):
             raise
         reply, held = replies
         status = self._checked(target, reply, False)
-        at = now if status == "unregistered" else self._saw(float(reply[1]))
+        at = now if status == "unregistered" else self._times(reply, now, hold)
         if status == "switch":
             assert claim is not None  # the script offers a switch only for a claim elsewhere
             return (yield from self._switch(visitor_id, target, reply, claim, key, client))
@@ -1175,6 +1176,7 @@ class _RedisBase(abc.ABC):
         claim: ClaimLike | None,
         mode: str,
         client: str | None = None,
+        hold: tuple[str, float] | None = None,
     ) -> tuple[Any, ...]:
         """The command running the visit script in ``pool_key``: every argument, in order.
 
@@ -1183,10 +1185,10 @@ class _RedisBase(abc.ABC):
         ``keep`` (steps 2-6 without the offer) or ``switch_in`` (take a free
         number for a switch, or answer ``nofree``). ``client`` is the visit's
         client key, the last argument: the cap is checked and counted inside the
-        script, with no command of its own.
+        script, with no command of its own. ``hold``: the pool's hold as
+        :meth:`_add_terms` keeps it, looked up by the caller (for :meth:`_times`).
         """
         head = self._visit_head(pool_key)
-        hold = self._holds.get(pool_key)
         if self._server_time:
             clock = expires = held_for = ""
         else:
@@ -1267,15 +1269,32 @@ class _RedisBase(abc.ABC):
         ``mode``: see :meth:`_visit_command`. A pool that is not registered is a
         :class:`StoreError` when ``strict``, else the reply ``unregistered``.
         """
-        command = self._visit_command(pool_key, visitor_id, now, claim, mode, client)
+        hold = self._holds.get(pool_key)
+        command = self._visit_command(pool_key, visitor_id, now, claim, mode, client, hold)
         if hint is None:
             reply = yield from self._pool_reply(pool_key, [command], strict)
         else:
             refresh = ("SET", hint, pool_key, "EX", self._ttl)
             reply = yield from self._pool_reply(pool_key, [command, refresh], strict)
         if _text(reply[0]) != "unregistered":
-            self._saw(float(reply[1]))
+            self._times(reply, now, hold)
         return reply
+
+    def _times(self, reply: list[Any], now: float, hold: tuple[str, float] | None) -> float:
+        """The pool time of a visit script's ``reply``, noted (see :meth:`_saw`).
+
+        A ``kept`` reply answers the time as ``''`` when it is the one the
+        command sent (``now``), and its expiry as ``''`` when that is the one
+        sent too (``now`` plus ``hold``): both are put in ``reply`` as numbers,
+        so that no caller parses them (parsing a float is not free).
+        """
+        at = reply[1]
+        if at:
+            return self._saw(float(at))
+        reply[1] = now
+        if hold is not None and len(reply) > 9 and not reply[9]:
+            reply[9] = now + hold[1]
+        return now
 
     def _pool_reply(
         self, pool_key: str, commands: Sequence[tuple[Any, ...]], strict: bool = True
@@ -1331,7 +1350,8 @@ class _RedisBase(abc.ABC):
         :meth:`_visit_in` with ``hint``, inline: the round trip of every first visit.
         """
         pool_key = claim.pool_key
-        command = self._visit_command(pool_key, visitor_id, now, claim, "visit", client)
+        hold = self._holds.get(pool_key)
+        command = self._visit_command(pool_key, visitor_id, now, claim, "visit", client, hold)
         try:
             replies = yield [command, ("SET", hint, pool_key, "EX", self._ttl)]
         except _ScriptFailed as exc:
@@ -1339,7 +1359,7 @@ class _RedisBase(abc.ABC):
             raise
         reply = replies[0]
         self._checked(pool_key, reply, True)  # strict: an unregistered pool raises
-        return self._decision(visitor_id, pool_key, reply, claim, at=self._saw(float(reply[1])))
+        return self._decision(visitor_id, pool_key, reply, claim, at=self._times(reply, now, hold))
 
     def _switch(
         self,
@@ -1386,8 +1406,9 @@ class _RedisBase(abc.ABC):
     ) -> Decision:
         """The decision of a ``visit`` reply, read by position (the per-visit path).
 
-        The positions are those of the ``visit`` replies in the script's header;
-        ``at`` is the reply's pool time when the caller has read it already.
+        The positions are those of the ``visit`` replies in the script's header,
+        their compact times filled in by :meth:`_times`; ``at`` is the reply's pool
+        time when the caller has read it already.
         """
         status = _text(reply[0])
         if at is None:
@@ -1888,7 +1909,16 @@ class RedisStore(_RedisBase):
         registered through this object, else ignored), or
         :data:`~dni_engine.stores.base.NEW_VISITOR`; see *A visit* in the module doc.
         """
-        return self._run_healing(lambda: self._visit(visitor_id, now, claim, hint, client))
+        if self._pending:
+            return self._run(
+                self._healing(lambda: self._visit(visitor_id, now, claim, hint, client))
+            )
+        # _run_healing inline (the per-request operation): no closure when nothing is lost
+        try:
+            return self._run(self._visit(visitor_id, now, claim, hint, client))
+        except _LostState as lost:
+            self._run(self._heal(lost))
+            return self._run(self._visit(visitor_id, now, claim, hint, client))
 
     def release(self, visitor_id: str, now: float) -> Lease | None:
         """End ``visitor_id``'s live lease now; its number starts cooling. ``None`` if none."""

@@ -53,7 +53,8 @@
 --                 (held reads nothing after [12], and [9..12] only for a claim on another
 --                 pool: what it leaves unread may be left out)
 --   returns {'kept', now, number, name, source_index, referrer_domain, trigger, lease,
---            started, expires}
+--            started, expires}: now is '' when it is the caller's time (ARGV[3]), and
+--            expires '' too when it is also the caller's expiry (ARGV[8])
 --         | {'new' | 'recycled', now, number, name, false, false, false, lease, started,
 --            expires[, displaced lease]}
 --         | {'switch', now, number, name, false, false, false, lease}: a last-touch
@@ -188,6 +189,12 @@ if op == 'visit' and NAME then
         redis.call('HSET', CFG, 'kept', kept, 'now', now_s)
       else
         redis.call('HSET', CFG, 'kept', kept)
+      end
+      -- the caller's own time and expiry (ARGV[3], ARGV[8]) are answered as '': it has
+      -- them as numbers, and parsing them back is not free
+      if now_s == now_arg then
+        if expires == ARGV[8] then expires = '' end
+        now_s = ''
       end
       return {'kept', now_s, r[1], NAME, r[5], r[6], r[7], m, r[2], expires}
     end
