@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 from collections.abc import Iterator
 
@@ -359,7 +360,9 @@ def test_a_lease_record_with_unreadable_facts_has_none(
     engine.visit("alice", AD, GOOGLE, HUMAN)
     client = store.client
     (key,) = [k for k in client.keys("*:l:*") if client.hexists(k, "z")]
-    client.hset(key, "z", f"{{not json {id(store)}")  # unreadable text, new to the cache
+    # Unreadable text, new to the parse cache: unique in the process (an id() of a
+    # store may be one a store of an earlier test had, whose text is cached).
+    client.hset(key, "z", f"{{not json {secrets.token_hex(8)}")
     (lease,) = engine.leases()
     assert lease.facts is None
     assert "facts cannot be read" in caplog.text
