@@ -324,16 +324,17 @@ def resize_pools(pools: Sequence[AnyPool], quantity: int) -> list[NumberPool]:
         country = pool.country or "GB"
         like = real[0] if real else None
         made = [mint.make(country, like) for _ in range(quantity - len(real))]
-        numbers = [
-            PoolNumber(id=9_000_000 + index * 10_000 + i, phone_number=n)
-            for i, n in enumerate([*real, *made])
-        ]
+        ids = range(9_000_000 + index * 10_000, 9_000_000 + index * 10_000 + quantity)
         if isinstance(pool, NumberPool):
+            # Validated once, with the pool (each number's check parses it).
             data = pool.model_dump(mode="json", by_alias=True)
-            data["numbers"] = [n.model_dump(mode="json") for n in numbers]
+            data["numbers"] = [
+                {"id": i, "phone_number": n} for i, n in zip(ids, [*real, *made], strict=True)
+            ]
             data["quantity"] = quantity
             resized.append(NumberPool.model_validate(data))
         else:
+            numbers = [PoolNumber(id=i, phone_number=n) for i, n in zip(ids, made, strict=True)]
             request = pool.model_copy(update={"quantity": quantity})
             made_pool = request.to_pool(id=_REQUEST_IDS + index, group_id=0, numbers=numbers)
             resized.append(made_pool)
@@ -637,6 +638,7 @@ class _Run:
         # (by URL, then referrer: no pair made per page view)
         self.terms: dict[str, dict[str | None, tuple[bool, str, str | None]]] = {}
         self.terms_kept = 0  # pairs in terms
+        self.outside: dict[str | None, bool] = {}  # is_external per referrer seen
         self.queue: list[tuple[float, int, int, _SessionState]] = []
         self.arrived = 0  # sessions after the warm-up
         self.visits = 0
@@ -770,16 +772,24 @@ class _Run:
         context yet needs no ``starts`` term: on its first page view a pair
         not kept whose URL has a query (a landing URL seldom seen twice: a
         click id each) gets only the other two, as
-        :func:`~dni_engine.landing.landing_terms` computes them, and is not
-        kept.
+        :func:`~dni_engine.landing.landing_terms` computes them (whether a
+        referrer is external kept per referrer), and is not kept.
         """
         by_referrer = self.terms.get(url)
         known = by_referrer.get(referrer) if by_referrer is not None else None
         if known is None:
             if not state.landed and "?" in url:
-                outside = is_external(referrer, self.site_host)
+                outside = self.outside.get(referrer)
+                if outside is None:
+                    if len(self.outside) >= _TERMS_KEPT:
+                        self.outside.clear()
+                    outside = is_external(referrer, self.site_host)
+                    self.outside[referrer] = outside
+                page = url.partition("#")[0]
+                if len(page) > MAX_LANDING_URL:  # cap_url returns a page within it as it is
+                    page = cap_url(page, MAX_LANDING_URL, self.params)
                 state.landed = True
-                state.url = cap_url(url.partition("#")[0], MAX_LANDING_URL, self.params)
+                state.url = page
                 state.referrer = (
                     referrer[:MAX_LANDING_REFERRER] if outside and referrer is not None else None
                 )
