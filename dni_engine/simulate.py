@@ -552,7 +552,7 @@ def simulate(
         report.offered_load_erlangs = report.sessions / window * report.mean_hold_seconds
         report.erlang_b = erlang_b(report.offered_load_erlangs, report.quantity)
         if duration - warmup >= 2 * 3600:  # an hourly peak needs more than one hour
-            busiest = max(tally.hourly, default=0)
+            busiest = max(tally.hourly.values(), default=0)
             report.peak_hour_load_erlangs = busiest / 3600 * report.mean_hold_seconds
         else:
             report.peak_hour_load_erlangs = report.offered_load_erlangs
@@ -585,7 +585,7 @@ class _Tally:
     def __init__(self, report: PoolReport) -> None:
         self.report = report
         self.on_site = 0.0  # seconds, summed over its sessions
-        self.hourly: list[int] = []  # sessions arriving in each clock hour of the run
+        self.hourly: dict[int, int] = {}  # sessions arriving in each clock hour, by hour
 
 
 class _Run:
@@ -595,7 +595,8 @@ class _Run:
     view's, or the session's number of page views for its call, so events at
     the same time run in session order, then page order (the call last),
     whichever way they were queued. A session has one event queued at a
-    time, so no two events tie on serial and index. A session's first page view is not queued:
+    time, so no two events tie on serial and index. A session's first page
+    view is not queued:
     sessions arrive in time order, so once every event up to an arrival has
     run, its first view is next.
     """
@@ -829,9 +830,7 @@ class _Run:
         tally.on_site += session.views[-1][0] - arrival  # the session's last activity
         per_hour = tally.hourly
         hour = int(arrival // 3600)
-        while len(per_hour) <= hour:
-            per_hour.append(0)
-        per_hour[hour] += 1
+        per_hour[hour] = per_hour.get(hour, 0) + 1
 
     def call(self, at: float, session: Session, state: _SessionState) -> None:
         """A call to the number the session last saw; counted if its session went to a pool."""
