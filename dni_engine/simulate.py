@@ -38,12 +38,12 @@ attribution-accuracy or blocking target.
 from __future__ import annotations
 
 import gc
-import heapq
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
+from heapq import heappop, heappush
 from typing import Any, Literal
 
 import phonenumbers
@@ -51,7 +51,15 @@ import phonenumbers
 from dni_engine.engine import Engine, PoolOptions
 from dni_engine.erlang import erlang_b, servers_for
 from dni_engine.errors import ConfigError, Problem
-from dni_engine.landing import DEFAULT_ATTRIBUTION_WINDOW, Landing, landing_terms
+from dni_engine.landing import (
+    DEFAULT_ATTRIBUTION_WINDOW,
+    MAX_LANDING_REFERRER,
+    MAX_LANDING_URL,
+    Landing,
+    cap_url,
+    is_external,
+    landing_terms,
+)
 from dni_engine.leases import SECONDS_PER_MINUTE, Policy
 from dni_engine.referrers import referrer_host
 from dni_engine.replications import (
@@ -87,8 +95,6 @@ Metric = Literal["accuracy", "blocking"]
 Progress = Callable[[float], None]
 """Called now and then with the share of simulated time done (0.0 to 1.0)."""
 
-_VIEW = 0
-_CALL = 1
 # Ids given to pools made from requests (which have none), clear of real pool ids.
 _REQUEST_IDS = 10**12
 _SAMPLE_EVERY = 60.0  # seconds of simulated time between utilisation samples
@@ -266,26 +272,32 @@ class _NumberMint:
     def __init__(self) -> None:
         self._serial = 0
         self._taken: set[str] = set()
+        # (country code, national head, tail width) per (country, like): parsed once
+        self._shapes: dict[tuple[str, str | None], tuple[str, str, int]] = {}
 
     def reserve(self, numbers: Iterable[str]) -> None:
         self._taken.update(numbers)
 
     def make(self, country: str, like: str | None) -> str:
         """A new number of ``country``, shaped like ``like`` (an E.164 number) if given."""
-        if like is not None:
-            parsed = phonenumbers.parse(like, None)
-        else:
-            example = phonenumbers.example_number(country)
-            if example is None:
-                raise ConfigError([Problem("quantity", f"cannot make numbers for {country}")])
-            parsed = example
-        national = str(parsed.national_number)
-        head = national[: max(2, len(national) - 6)]
-        width = len(national) - len(head)
+        shape = self._shapes.get((country, like))
+        if shape is None:
+            if like is not None:
+                parsed = phonenumbers.parse(like, None)
+            else:
+                example = phonenumbers.example_number(country)
+                if example is None:
+                    raise ConfigError([Problem("quantity", f"cannot make numbers for {country}")])
+                parsed = example
+            national = str(parsed.national_number)
+            head = national[: max(2, len(national) - 6)]
+            shape = (f"{parsed.country_code}", head, len(national) - len(head))
+            self._shapes[(country, like)] = shape
+        code, head, width = shape
         while True:
             self._serial += 1
             tail = f"{self._serial % 10**width:0{width}d}"
-            candidate = f"+{parsed.country_code}{head}{tail}"
+            candidate = f"+{code}{head}{tail}"
             if candidate not in self._taken:
                 self._taken.add(candidate)
                 return candidate
@@ -312,16 +324,17 @@ def resize_pools(pools: Sequence[AnyPool], quantity: int) -> list[NumberPool]:
         country = pool.country or "GB"
         like = real[0] if real else None
         made = [mint.make(country, like) for _ in range(quantity - len(real))]
-        numbers = [
-            PoolNumber(id=9_000_000 + index * 10_000 + i, phone_number=n)
-            for i, n in enumerate([*real, *made])
-        ]
+        ids = range(9_000_000 + index * 10_000, 9_000_000 + index * 10_000 + quantity)
         if isinstance(pool, NumberPool):
+            # Validated once, with the pool (each number's check parses it).
             data = pool.model_dump(mode="json", by_alias=True)
-            data["numbers"] = [n.model_dump(mode="json") for n in numbers]
+            data["numbers"] = [
+                {"id": i, "phone_number": n} for i, n in zip(ids, [*real, *made], strict=True)
+            ]
             data["quantity"] = quantity
             resized.append(NumberPool.model_validate(data))
         else:
+            numbers = [PoolNumber(id=i, phone_number=n) for i, n in zip(ids, made, strict=True)]
             request = pool.model_copy(update={"quantity": quantity})
             made_pool = request.to_pool(id=_REQUEST_IDS + index, group_id=0, numbers=numbers)
             resized.append(made_pool)
@@ -380,13 +393,15 @@ class _SessionState:
         "referrer",
         "seen",
         "serial",
+        "session",
         "started",
         "tried",
         "url",
     )
 
-    def __init__(self, serial: int, landing: Landing | None = None) -> None:
+    def __init__(self, serial: int, session: Session, landing: Landing | None = None) -> None:
         self.serial = serial
+        self.session = session
         self.pool_key: str | None = None
         self.tried = False
         self.blocked = False
@@ -530,13 +545,14 @@ def simulate(
         report.overflows = stats.overflows
         report.displacements = stats.displacements
         hold = pool.match_period * SECONDS_PER_MINUTE + cooldown * SECONDS_PER_MINUTE
-        seconds = run.on_site[key]
+        tally = run.tallies[key]
+        seconds = tally.on_site
         report.mean_hold_seconds = hold + (seconds / report.sessions if report.sessions else 0.0)
         window = max(duration - warmup, 1e-9)
         report.offered_load_erlangs = report.sessions / window * report.mean_hold_seconds
         report.erlang_b = erlang_b(report.offered_load_erlangs, report.quantity)
         if duration - warmup >= 2 * 3600:  # an hourly peak needs more than one hour
-            busiest = max(run.hourly[key].values(), default=0)
+            busiest = max(tally.hourly.values(), default=0)
             report.peak_hour_load_erlangs = busiest / 3600 * report.mean_hold_seconds
         else:
             report.peak_hour_load_erlangs = report.offered_load_erlangs
@@ -561,12 +577,26 @@ def simulate(
     )
 
 
+class _Tally:
+    """A pool's session tallies in a run, beside its report: time on site, sessions per hour."""
+
+    __slots__ = ("hourly", "on_site", "report")
+
+    def __init__(self, report: PoolReport) -> None:
+        self.report = report
+        self.on_site = 0.0  # seconds, summed over its sessions
+        self.hourly: dict[int, int] = {}  # sessions arriving in each clock hour, by hour
+
+
 class _Run:
     """One simulation run: the event queue, the engine calls, and the tallies.
 
-    Events are ``(time, session serial, view index, kind, session, state)``,
-    so events at the same time run in session order, then page order,
-    whichever way they were queued. A session's first page view is not queued:
+    Events are ``(time, session serial, index, state)``: ``index`` is a page
+    view's, or the session's number of page views for its call, so events at
+    the same time run in session order, then page order (the call last),
+    whichever way they were queued. A session has one event queued at a
+    time, so no two events tie on serial and index. A session's first page
+    view is not queued:
     sessions arrive in time order, so once every event up to an arrival has
     run, its first view is next.
     """
@@ -606,15 +636,17 @@ class _Run:
         # may still be live then; generated sessions are one visitor each.
         self.landings: dict[str, Landing] | None = {} if carry else None
         # landing_terms per (URL, referrer) pair seen, dropped when there are many
-        self.terms: dict[tuple[str, str | None], tuple[bool, str, str | None]] = {}
-        self.queue: list[tuple[float, int, int, int, Session, _SessionState]] = []
+        # (by URL, then referrer: no pair made per page view)
+        self.terms: dict[str, dict[str | None, tuple[bool, str, str | None]]] = {}
+        self.terms_kept = 0  # pairs in terms
+        self.outside: dict[str | None, bool] = {}  # is_external per referrer seen
+        self.queue: list[tuple[float, int, int, _SessionState]] = []
         self.arrived = 0  # sessions after the warm-up
         self.visits = 0
         self.calls = 0
         self.elided = 0  # kept visits counted without running them
         self.bots = 0  # bot visits counted without running them
-        self.on_site: dict[str, float] = dict.fromkeys(keys, 0.0)  # seconds, summed
-        self.hourly: dict[str, dict[int, int]] = {key: {} for key in keys}  # sessions
+        self.tallies = {key: _Tally(reports[key]) for key in keys}
         self.samples: dict[str, list[int]] = {key: [] for key in keys}  # live leases
         self.next_sample = _SAMPLE_EVERY
         self.call_log: list[SimulatedCall] | None = None  # kept with keep_calls
@@ -632,7 +664,7 @@ class _Run:
                 self.sample_until(arrival)
             landings = self.landings
             previous = landings.get(session.visitor) if landings is not None else None
-            self.view(arrival, session, _SessionState(serial, previous), 0)
+            self.view(arrival, session, _SessionState(serial, session, previous), 0)
             if arrival >= self.warmup:
                 self.arrived += 1
             if progress is not None and duration > 0 and arrival >= next_progress:
@@ -644,12 +676,12 @@ class _Run:
     def drain(self, until: float) -> None:
         """Run the queued events up to ``until``, in order."""
         queue = self.queue
-        pop = heapq.heappop
         while queue and queue[0][0] <= until:
-            at, _, index, kind, session, state = pop(queue)
+            at, _, index, state = heappop(queue)
             if at >= self.next_sample:
                 self.sample_until(at)
-            if kind == _VIEW:
+            session = state.session
+            if index < len(session.views):
                 self.view(at, session, state, index)
             else:
                 self.call(at, session, state)
@@ -684,9 +716,14 @@ class _Run:
         index += 1
         last = len(views) - 1
         if index > last:
-            if session.call_at is not None:
-                item = (session.call_at, state.serial, index, _CALL, session, state)
-                heapq.heappush(self.queue, item)
+            if (
+                session.call_at is not None
+                and state.pool_key is not None
+                and session.arrival >= self.warmup
+            ):
+                # Only a call that counts is queued: one that would not
+                # touches neither the engine nor a tally (see call).
+                heappush(self.queue, (session.call_at, state.serial, index, state))
             if self.landings is not None:
                 self.landings[session.visitor] = state.landing()
             self.finish(session, state)
@@ -724,7 +761,7 @@ class _Run:
                         seen, page, came_from = views[skip]
                         self.land(state, page, came_from, seen)
                     index = ahead
-        heapq.heappush(self.queue, (views[index][0], state.serial, index, _VIEW, session, state))
+        heappush(self.queue, (views[index][0], state.serial, index, state))
 
     def land(self, state: _SessionState, url: str, referrer: str | None, at: float) -> None:
         """Move the session's landing context on by a page view at ``at``.
@@ -732,16 +769,43 @@ class _Run:
         :func:`~dni_engine.landing.next_landing` on the state's fields: its
         :func:`~dni_engine.landing.landing_terms`, a pure function of the URL
         and referrer, are kept per pair seen (the few internal pages and
-        referrers of a site recur on every session).
+        referrers of a site recur on every session). A session without a
+        context yet needs no ``starts`` term: on its first page view a pair
+        not kept whose URL has a query (a landing URL seldom seen twice: a
+        click id each) gets only the other two, as
+        :func:`~dni_engine.landing.landing_terms` computes them (whether a
+        referrer is external kept per referrer), and is not kept.
         """
-        terms = self.terms
-        seen_pair = (url, referrer)
-        known = terms.get(seen_pair)
+        by_referrer = self.terms.get(url)
+        known = by_referrer.get(referrer) if by_referrer is not None else None
         if known is None:
-            if len(terms) >= _TERMS_KEPT:
-                terms.clear()
+            if not state.landed and "?" in url:
+                outside = self.outside.get(referrer)
+                if outside is None:
+                    if len(self.outside) >= _TERMS_KEPT:
+                        self.outside.clear()
+                    outside = is_external(referrer, self.site_host)
+                    self.outside[referrer] = outside
+                page = url.partition("#")[0]
+                if len(page) > MAX_LANDING_URL:  # cap_url returns a page within it as it is
+                    page = cap_url(page, MAX_LANDING_URL, self.params)
+                state.landed = True
+                state.url = page
+                state.referrer = (
+                    referrer[:MAX_LANDING_REFERRER] if outside and referrer is not None else None
+                )
+                state.started = at
+                state.seen = at
+                return
+            if self.terms_kept >= _TERMS_KEPT:
+                self.terms.clear()
+                self.terms_kept = 0
+                by_referrer = None
+            if by_referrer is None:
+                by_referrer = self.terms[url] = {}
             known = landing_terms(url, referrer, site_host=self.site_host, params=self.params)
-            terms[seen_pair] = known
+            by_referrer[referrer] = known
+            self.terms_kept += 1
         starts, page, external = known
         if state.landed and not starts and at - state.seen <= self.window:
             if at >= state.seen:  # max(at, seen), as next_landing keeps it
@@ -759,11 +823,12 @@ class _Run:
         arrival = session.arrival
         if key is None or arrival < self.warmup:
             return
-        report = self.reports[key]
+        tally = self.tallies[key]
+        report = tally.report
         report.sessions += 1
         report.blocked_sessions += state.blocked
-        self.on_site[key] += session.last_activity - arrival
-        per_hour = self.hourly[key]
+        tally.on_site += session.views[-1][0] - arrival  # the session's last activity
+        per_hour = tally.hourly
         hour = int(arrival // 3600)
         per_hour[hour] = per_hour.get(hour, 0) + 1
 
