@@ -43,6 +43,7 @@ __all__ = [
     "Landing",
     "cap_url",
     "is_external",
+    "landing_page",
     "landing_terms",
     "next_landing",
     "starts_landing",
@@ -186,10 +187,28 @@ def landing_terms(
     raises for ``str`` inputs.
     """
     starts = starts_landing(url, referrer, site_host=site_host, params=params)
+    page, external = landing_page(url, referrer, site_host=site_host, params=params)
+    return starts, page, external
+
+
+def landing_page(
+    url: str,
+    referrer: str | None,
+    *,
+    site_host: str | None = None,
+    params: frozenset[str] = frozenset(),
+) -> tuple[str, str | None]:
+    """The landing URL and referrer a context started by this page view keeps.
+
+    The last two terms of :func:`landing_terms`: ``url`` without its fragment,
+    cut by :func:`cap_url` to :data:`MAX_LANDING_URL`, and ``referrer`` cut to
+    :data:`MAX_LANDING_REFERRER` when it is external to ``site_host``
+    (:func:`is_external`), else ``None``. Never raises for ``str`` inputs.
+    """
     page = cap_url(url.partition("#")[0], MAX_LANDING_URL, params)
     outside = is_external(referrer, site_host)
     external = referrer[:MAX_LANDING_REFERRER] if outside and referrer is not None else None
-    return starts, page, external
+    return page, external
 
 
 def next_landing(

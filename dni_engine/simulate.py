@@ -53,11 +53,8 @@ from dni_engine.erlang import erlang_b, servers_for
 from dni_engine.errors import ConfigError, Problem
 from dni_engine.landing import (
     DEFAULT_ATTRIBUTION_WINDOW,
-    MAX_LANDING_REFERRER,
-    MAX_LANDING_URL,
     Landing,
-    cap_url,
-    is_external,
+    landing_page,
     landing_terms,
 )
 from dni_engine.leases import SECONDS_PER_MINUTE, Policy
@@ -639,7 +636,6 @@ class _Run:
         # (by URL, then referrer: no pair made per page view)
         self.terms: dict[str, dict[str | None, tuple[bool, str, str | None]]] = {}
         self.terms_kept = 0  # pairs in terms
-        self.outside: dict[str | None, bool] = {}  # is_external per referrer seen
         self.queue: list[tuple[float, int, int, _SessionState]] = []
         self.arrived = 0  # sessions after the warm-up
         self.visits = 0
@@ -772,28 +768,19 @@ class _Run:
         referrers of a site recur on every session). A session without a
         context yet needs no ``starts`` term: on its first page view a pair
         not kept whose URL has a query (a landing URL seldom seen twice: a
-        click id each) gets only the other two, as
-        :func:`~dni_engine.landing.landing_terms` computes them (whether a
-        referrer is external kept per referrer), and is not kept.
+        click id each) gets only the other two
+        (:func:`~dni_engine.landing.landing_page`), and is not kept.
         """
         by_referrer = self.terms.get(url)
         known = by_referrer.get(referrer) if by_referrer is not None else None
         if known is None:
             if not state.landed and "?" in url:
-                outside = self.outside.get(referrer)
-                if outside is None:
-                    if len(self.outside) >= _TERMS_KEPT:
-                        self.outside.clear()
-                    outside = is_external(referrer, self.site_host)
-                    self.outside[referrer] = outside
-                page = url.partition("#")[0]
-                if len(page) > MAX_LANDING_URL:  # cap_url returns a page within it as it is
-                    page = cap_url(page, MAX_LANDING_URL, self.params)
+                page, external = landing_page(
+                    url, referrer, site_host=self.site_host, params=self.params
+                )
                 state.landed = True
                 state.url = page
-                state.referrer = (
-                    referrer[:MAX_LANDING_REFERRER] if outside and referrer is not None else None
-                )
+                state.referrer = external
                 state.started = at
                 state.seen = at
                 return
@@ -827,7 +814,7 @@ class _Run:
         report = tally.report
         report.sessions += 1
         report.blocked_sessions += state.blocked
-        tally.on_site += session.views[-1][0] - arrival  # the session's last activity
+        tally.on_site += session.last_activity - arrival
         per_hour = tally.hourly
         hour = int(arrival // 3600)
         per_hour[hour] = per_hour.get(hour, 0) + 1
