@@ -90,6 +90,10 @@ local op, base, now_arg = ARGV[1], ARGV[2], ARGV[3]
 local CFG, LIVE, VISITORS = KEYS[1], KEYS[3], KEYS[5]
 
 local function fmt(x) return string.format('%.17g', x) end
+-- Numbers read as text are converted by arithmetic (``s + 0``), not ``tonumber``:
+-- Lua 5.1's ``tonumber`` parses the text twice (a check, then the conversion). Counts
+-- written back are passed to redis.call as numbers (Redis writes them as integer text
+-- with '%.17g'): measured, that costs less than string.format('%d') in the script.
 
 -- The fields of cfg a returning visit needs come first (each field read costs, one the
 -- hash lacks the most): a kept lease is decided by the block right after, before the rest
@@ -97,18 +101,22 @@ local function fmt(x) return string.format('%.17g', x) end
 -- touch only for a claim on another pool (the only one it can switch), and 'since' only
 -- when the pool has no watermark yet: both are written by the first clock (step 1), so a
 -- pool with a watermark has its 'since'. A visit that may take a number (a claim on this
--- pool, not held) reads the rest of cfg in the same command: each command a script calls
--- costs more than a field.
-local hot, cfg, TOUCH, SINCE
+-- pool, not held) reads in the same command the fields a take with a free number needs
+-- (each command a script calls costs more than a field): the client cap only with a
+-- client key, switched_in only for a switch_in; what only an exhausted pool needs
+-- (policy, overflow, size) is read there.
+local hot, TOUCH, SINCE
 if op ~= 'visit' then
   hot = redis.call('HMGET', CFG, 'name', 'hold', 'now', 'kept', 'touch', 'since')
   TOUCH, SINCE = hot[5], hot[6]
 elseif ARGV[6] == 'here' and ARGV[5] ~= 'held' then
-  hot = redis.call('HMGET', CFG, 'name', 'hold', 'now', 'kept',
-    'cooldown', 'policy', 'overflow', 'maxhold', 'epoch', 'size', 'cap', 'seq', 'new',
-    'switched_in', 'expired')
-  cfg = {hot[5], hot[6], hot[7], hot[8], hot[9], hot[10], hot[11], hot[12], hot[13],
-    hot[14], hot[15]}
+  if (ARGV[17] or '') == '' and ARGV[5] ~= 'switch_in' then
+    hot = redis.call('HMGET', CFG, 'name', 'hold', 'now', 'kept',
+      'cooldown', 'epoch', 'seq', 'new', 'expired')
+  else
+    hot = redis.call('HMGET', CFG, 'name', 'hold', 'now', 'kept',
+      'cooldown', 'epoch', 'seq', 'new', 'expired', 'cap', 'switched_in')
+  end
 elseif ARGV[6] == 'other' then
   hot = redis.call('HMGET', CFG, 'name', 'hold', 'now', 'kept', 'touch')
   TOUCH = hot[5]
@@ -125,7 +133,7 @@ end
 -- the pool's, the same number (formatting is not free); else formatted here.
 local function expiry(now, now_s)
   if now_s == now_arg and ARGV[7] == hot[2] and ARGV[8] ~= '' then return ARGV[8] end
-  return fmt(now + tonumber(hot[2]))
+  return fmt(now + hot[2])
 end
 
 -- step 1: time never goes backwards inside a pool. Returns the time and its exact
@@ -135,16 +143,19 @@ local function clock(write)
   local now, text
   if now_arg == '' then
     local t = redis.call('TIME')
-    now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+    now = t[1] + t[2] / 1000000
     text = fmt(now)
   else
-    now, text = tonumber(now_arg), now_arg
+    now, text = now_arg + 0, now_arg
   end
   if not SINCE then  -- the first operation on newly created state: when it began
     redis.call('HSET', CFG, 'since', text)
     SINCE = text
   end
-  if SEEN and tonumber(SEEN) >= now then return tonumber(SEEN), SEEN, false end
+  if SEEN then
+    local seen = SEEN + 0
+    if seen >= now then return seen, SEEN, false end
+  end
   if write then redis.call('HSET', CFG, 'now', text) end
   return now, text, true
 end
@@ -170,9 +181,9 @@ if op == 'visit' and NAME then
       r = redis.call('HMGET', record, 'n', 's', 'e', 'd', 'i', 'f', 't')
     end
     if not r[1] then return {'lost', 'the lease record of a visitor'} end
-    if not r[4] and now < tonumber(r[3]) then
+    if not r[4] and now < r[3] + 0 then
       if switchable then
-        local spec, held = tonumber(ARGV[9]), tonumber(r[8])
+        local spec, held = ARGV[9] + 0, r[8] + 0
         local switch
         if spec ~= held then switch = spec > held else switch = r[9] == '1' and ARGV[12] == '0' end
         if switch then
@@ -184,7 +195,7 @@ if op == 'visit' and NAME then
       redis.call('HSET', record, 'a', now_s, 'e', expires)
       redis.call('ZADD', LIVE, expires, m)
       -- the commonest visit: its counter and the watermark in one write
-      local kept = string.format('%d', tonumber(hot[4] or '0') + 1)
+      local kept = (hot[4] or 0) + 1
       if raised then
         redis.call('HSET', CFG, 'kept', kept, 'now', now_s)
       else
@@ -214,14 +225,21 @@ local function nkey(number) return base .. ':n:' .. number end
 local CLIENTS = base .. ':clients'
 local function opt(s) if string.sub(s, 1, 1) == '+' then return string.sub(s, 2) end return nil end
 
-if not cfg then
-  cfg = redis.call('HMGET', CFG, 'cooldown', 'policy', 'overflow', 'maxhold', 'epoch', 'size',
-    'cap', 'seq', 'new', 'switched_in', 'expired')
+-- The rest of cfg: a visit here takes a number and read what a take needs at the top
+-- (an exhausted pool reads its policy, overflow and size where it needs them); every
+-- other operation reads it here. Text, but COOLDOWN (a number, nil without state).
+local COOLDOWN, EPOCH, SEQ, NEW, EXPIRED, CAP, SWITCHED_IN, POLICY, OVERFLOW, SIZE, MAXHOLD
+if op == 'visit' then
+  COOLDOWN, EPOCH, SEQ, NEW, EXPIRED, CAP, SWITCHED_IN =
+    hot[5], hot[6], hot[7], hot[8], hot[9], hot[10], hot[11]
+else
+  local c = redis.call('HMGET', CFG, 'cooldown', 'policy', 'overflow', 'maxhold', 'epoch',
+    'size', 'cap', 'seq', 'new', 'switched_in', 'expired')
+  COOLDOWN, POLICY, OVERFLOW, MAXHOLD, EPOCH, SIZE, CAP, SEQ, NEW, SWITCHED_IN, EXPIRED =
+    c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11]
 end
--- (numbers a visit may not need are read where they are used: reading one is not free)
-local COOLDOWN, POLICY, OVERFLOW = tonumber(cfg[1]), cfg[2], cfg[3]
-local EPOCH = cfg[5] or ''
-if OVERFLOW == '' then OVERFLOW = false end
+COOLDOWN = COOLDOWN and COOLDOWN + 0
+EPOCH = EPOCH or ''
 local function bump(name) return redis.call('HINCRBY', CFG, name, 1) end
 -- A lease's member: the pool's epoch (new each time its state is created, so ids
 -- are never reused after a loss) and a zero-padded sequence (ties: taken first).
@@ -251,7 +269,7 @@ end
 local function free_number(number, since)
   local index = redis.call('HGET', ORDER, number)
   if index then  -- a number dropped from the pool is not leased again
-    redis.call('ZADD', FREE, since, string.format('%06d:%s', tonumber(index), number))
+    redis.call('ZADD', FREE, since, string.format('%06d:%s', index, number))
   end
 end
 
@@ -380,7 +398,7 @@ if op == 'register' then
     end
   end
   local hold = tonumber(ARGV[5])
-  local maxhold = tonumber(cfg[4])
+  local maxhold = tonumber(MAXHOLD)
   if maxhold and maxhold > hold then hold = maxhold end
   redis.call('HSET', CFG, 'name', ARGV[4], 'hold', ARGV[5], 'cooldown', ARGV[6],
     'policy', ARGV[7], 'overflow', ARGV[8], 'touch', ARGV[9], 'maxhold', fmt(hold),
@@ -428,12 +446,11 @@ if op == 'visit' then
   ended = ended or 0
   local function settle()
     if pending and ended > 0 then
-      redis.call('HSET', CFG, 'now', now_s,
-        'expired', string.format('%d', tonumber(cfg[11] or '0') + ended))
+      redis.call('HSET', CFG, 'now', now_s, 'expired', (EXPIRED or 0) + ended)
     elseif pending then
       redis.call('HSET', CFG, 'now', now_s)
     elseif ended > 0 then
-      redis.call('HSET', CFG, 'expired', string.format('%d', tonumber(cfg[11] or '0') + ended))
+      redis.call('HSET', CFG, 'expired', (EXPIRED or 0) + ended)
     end
     pending, ended = false, 0
   end
@@ -441,14 +458,14 @@ if op == 'visit' then
   -- step 4a: a client holding the cap's live leases here gets no number
   local client = ARGV[17]
   if client == '' then client = nil end
-  local cap = client and tonumber(cfg[7] or '0')
+  local cap = client and (CAP or 0) + 0
   if client and cap > 0 and tonumber(redis.call('HGET', CLIENTS, client) or '0') >= cap then
     settle()
     if mode == 'switch_in' then return {'nofree', now_s} end
     bump('capped')
     return {'capped', now_s, false, NAME}
   end
-  local capacity = tonumber(ARGV[14])
+  local capacity = ARGV[14] + 0
   -- Starts the visitor's lease on ``number``, the pool's lease ``seq`` (nil: the next).
   local function open(number, seq)
     seq = seq or bump('seq')
@@ -475,19 +492,18 @@ if op == 'visit' then
   end
   -- step 5: the number free longest, once out of its cooldown
   local top = redis.call('ZPOPMIN', FREE)
-  if top[1] and tonumber(top[2]) + COOLDOWN <= now then
+  if top[1] and top[2] + 0 + COOLDOWN <= now then
     local number = string.sub(top[1], 8)
     -- the lease sequence and the counters (read at the top) in one write with the watermark
-    local seq = tonumber(cfg[8] or '0') + 1
-    local counts = {'seq', string.format('%d', seq),
-      'new', string.format('%d', tonumber(cfg[9] or '0') + 1)}
+    local seq = (SEQ or 0) + 1
+    local counts = {'seq', seq, 'new', (NEW or 0) + 1}
     if mode == 'switch_in' then
-      counts[5] = 'switched_in'; counts[6] = string.format('%d', tonumber(cfg[10] or '0') + 1)
+      counts[5] = 'switched_in'; counts[6] = (SWITCHED_IN or 0) + 1
     end
     if pending then counts[#counts + 1] = 'now'; counts[#counts + 1] = now_s end
     if ended > 0 then
       counts[#counts + 1] = 'expired'
-      counts[#counts + 1] = string.format('%d', tonumber(cfg[11] or '0') + ended)
+      counts[#counts + 1] = (EXPIRED or 0) + ended
     end
     redis.call('HSET', CFG, unpack(counts))
     local lm, expires = open(number, seq)
@@ -497,7 +513,9 @@ if op == 'visit' then
   -- An exhausted pool is checked against its own bookkeeping first (cheap counts):
   -- every number is free or held, every held number has a live entry and a visitor.
   -- Keys evicted from under the pool would otherwise exhaust it for good.
-  local SIZE = tonumber(cfg[6])
+  local terms = redis.call('HMGET', CFG, 'policy', 'overflow', 'size')
+  POLICY, OVERFLOW, SIZE = terms[1], terms[2], tonumber(terms[3])
+  if OVERFLOW == '' then OVERFLOW = false end
   if SIZE then
     local held = redis.call('HLEN', HOLDER)
     local free_count = redis.call('ZCARD', FREE) + (top[1] and 1 or 0)
@@ -588,7 +606,7 @@ if op == 'attribute' then
   -- hold after the next one started: walk back from the last lease started by then
   -- until that bound.
   local number, at = ARGV[4], tonumber(ARGV[5])
-  local MAXHOLD = tonumber(cfg[4])
+  MAXHOLD = tonumber(MAXHOLD)
   local key = nkey(number)
   local found = {}
   local next_start, offset, done = math.huge, 0, false
