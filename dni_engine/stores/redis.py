@@ -815,15 +815,18 @@ class _RedisBase(abc.ABC):
         return head
 
     def _visit_head(self, pool_key: str) -> tuple[Any, ...]:
-        """:meth:`_head`, then the ``visit`` operation and the pool's key prefix.
+        """``EVALSHA``, the script, the pool's first key (cfg), ``visit`` and the key prefix.
 
-        Led by a :class:`_PackedHead` when hiredis packs: these arguments are packed once.
+        The script builds a visit's other keys from the prefix (each key sent costs the
+        script more than one built). Led by a :class:`_PackedHead` when hiredis packs:
+        these arguments are packed once.
         """
         head = self._visit_heads.get(pool_key)
         if head is None:
             # The same on every visit of the pool: packed once (see _PackedHead).
+            evalsha, sha, _, cfg = self._head(pool_key)[:4]
             head = self._visit_heads[pool_key] = _packed_head(
-                (*self._head(pool_key), "visit", self._prefix(pool_key))
+                (evalsha, sha, 1, cfg, "visit", self._prefix(pool_key))
             )
         return head
 

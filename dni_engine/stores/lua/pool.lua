@@ -12,7 +12,8 @@
 -- The script also uses <base>:l:<lease> (a lease record, hash), <base>:n:<number> (the
 -- lease log of one number, zset) and <base>:clients (hash: client key -> how many live
 -- leases of the pool were started with it, for the client cap), built from ARGV[2]: the
--- same slot as KEYS.
+-- same slot as KEYS. An op 'visit' is sent only the first key, cfg, and builds the others
+-- it uses from ARGV[2] in the same way (each key sent costs a visit more than one built).
 --
 -- ARGV[1] op   ARGV[2] base: the pool's key prefix '<ns>:{p:<pool>}'
 -- ARGV[3] now: the caller's time as exact text, or '' for Redis TIME (server time)
@@ -87,7 +88,11 @@
 --   returns {'forgot', now, live leases released, log entries removed, lease member...}
 
 local op, base, now_arg = ARGV[1], ARGV[2], ARGV[3]
-local CFG, LIVE, VISITORS = KEYS[1], KEYS[3], KEYS[5]
+local CFG = KEYS[1]
+-- A pool key sent in KEYS (every op but 'visit'), else built from the pool's prefix.
+local function key(k, name) return KEYS[k] or base .. name end
+local VISITORS = key(5, ':visitors')
+local LIVE  -- a visit that keeps no lease needs no live set: built where it is used
 
 local function fmt(x) return string.format('%.17g', x) end
 -- Numbers read as text are converted by arithmetic (``s + 0``), not ``tonumber``:
@@ -193,7 +198,7 @@ if op == 'visit' and NAME then
       end
       local expires = expiry(now, now_s)
       redis.call('HSET', record, 'a', now_s, 'e', expires)
-      redis.call('ZADD', LIVE, expires, m)
+      redis.call('ZADD', key(3, ':live'), expires, m)
       -- the commonest visit: its counter and the watermark in one write
       local kept = (hot[4] or 0) + 1
       if raised then
@@ -219,7 +224,9 @@ if op == 'visit' and NAME then
 end
 
 -- Everything but a visit decided above: the rest of the keys, cfg and helpers.
-local FREE, HOLDER, LOG, ORDER = KEYS[2], KEYS[4], KEYS[6], KEYS[7]
+LIVE = key(3, ':live')
+local FREE, HOLDER, LOG, ORDER = key(2, ':free'), key(4, ':holder'), key(6, ':log'),
+  key(7, ':order')
 local function lkey(m) return base .. ':l:' .. m end
 local function nkey(number) return base .. ':n:' .. number end
 local CLIENTS = base .. ':clients'
