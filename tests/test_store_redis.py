@@ -430,6 +430,28 @@ def test_the_log_is_bounded_and_live_leases_stay_attributable(redis_server: Redi
     tiny.close()
 
 
+def test_a_smaller_log_capacity_trims_the_log_at_the_next_lease(redis_server: RedisServer) -> None:
+    # Several leases over the capacity leave the log at once, with their number's log
+    # entries and (ended) records.
+    namespace = f"log{next(names)}"
+    terms = PoolTerms("p", "P", numbers("1", 6), HOLD)
+    wide = RedisStore(redis_server.url, namespace=namespace, log_capacity=5)
+    wide.register_pool(terms)
+    for i in range(5):
+        wide.visit(f"v{i}", i * HOLD, Claim("p"))
+    assert len(wide.leases()) == 5
+    narrow = RedisStore(redis_server.url, namespace=namespace, log_capacity=2)
+    narrow.register_pool(terms)
+    narrow.visit("w", 4.5 * HOLD, Claim("p"))
+    assert [lease.visitor_id for lease in narrow.leases()] == ["v4", "w"]
+    with redis_server.client() as admin:
+        records = admin.keys(f"{namespace}:{{p:p}}:l:*")
+        logged = sum(admin.zcard(key) for key in admin.keys(f"{namespace}:{{p:p}}:n:*"))
+    assert (len(records), logged) == (2, 2)
+    wide.close()
+    narrow.close()
+
+
 def test_old_leases_leave_the_log_after_the_retention(redis_server: RedisServer) -> None:
     day = 86_400.0
     store = RedisStore(redis_server.url, namespace=f"ret{next(names)}", log_retention=day)

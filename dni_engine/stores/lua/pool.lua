@@ -336,21 +336,27 @@ local function expire(now_s, defer)
   return nil, #members
 end
 
-local function evict(m)
-  redis.call('ZREM', LOG, m)
-  local r = redis.call('HMGET', lkey(m), 'n', 'd')
+-- Drops the lease ``m``, already out of the log, from its number's log, and its record
+-- once it ended (a live lease's record is marked x, pushed out, and kept until it ends).
+local function unlog(m)
+  local key = lkey(m)
+  local r = redis.call('HMGET', key, 'n', 'd')
   if r[1] then redis.call('ZREM', nkey(r[1]), m) end
-  if r[2] then redis.call('DEL', lkey(m)) else redis.call('HSET', lkey(m), 'x', '1') end
+  if r[2] then redis.call('DEL', key) else redis.call('HSET', key, 'x', '1') end
 end
 
 -- The log keeps at most ``capacity`` leases; every 16th lease also drops (up to 32)
 -- leases whose window ended ``retention`` seconds ago (text, read only then), oldest first.
 local function trim(now, seq, capacity, retention_s)
-  -- the log never holds more leases than were ever started (seq) in this state
-  local over = 0
-  if seq > capacity then over = redis.call('ZCARD', LOG) - capacity end
-  if over > 0 then
-    for _, m in ipairs(redis.call('ZRANGE', LOG, 0, over - 1)) do evict(m) end
+  -- the log never holds more leases than were ever started (seq) in this state; past
+  -- that, the leases older than the newest ``capacity`` (none while it is not full) leave
+  -- it in one command
+  if seq > capacity then
+    local over = redis.call('ZRANGE', LOG, 0, -capacity - 1)
+    if #over > 0 then
+      redis.call('ZREMRANGEBYRANK', LOG, 0, #over - 1)
+      for _, m in ipairs(over) do unlog(m) end
+    end
   end
   local retention = seq % 16 == 0 and tonumber(retention_s) or 0
   if retention > 0 then
@@ -359,7 +365,8 @@ local function trim(now, seq, capacity, retention_s)
     for _, m in ipairs(old) do
       local e = redis.call('HGET', lkey(m), 'e')
       if e and tonumber(e) > horizon then break end
-      evict(m)
+      redis.call('ZREM', LOG, m)
+      unlog(m)
     end
   end
 end
