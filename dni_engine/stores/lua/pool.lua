@@ -90,8 +90,8 @@
 local op, base, now_arg = ARGV[1], ARGV[2], ARGV[3]
 local CFG = KEYS[1]
 -- A pool key sent in KEYS (every op but 'visit'), else built from the pool's prefix.
-local function key(k, name) return KEYS[k] or base .. name end
-local VISITORS = key(5, ':visitors')
+local function pkey(k, name) return KEYS[k] or base .. name end
+local VISITORS = pkey(5, ':visitors')
 local LIVE  -- a visit that keeps no lease needs no live set: built where it is used
 
 local function fmt(x) return string.format('%.17g', x) end
@@ -198,7 +198,7 @@ if op == 'visit' and NAME then
       end
       local expires = expiry(now, now_s)
       redis.call('HSET', record, 'a', now_s, 'e', expires)
-      redis.call('ZADD', key(3, ':live'), expires, m)
+      redis.call('ZADD', pkey(3, ':live'), expires, m)
       -- the commonest visit: its counter and the watermark in one write
       local kept = (hot[4] or 0) + 1
       if raised then
@@ -224,9 +224,9 @@ if op == 'visit' and NAME then
 end
 
 -- Everything but a visit decided above: the rest of the keys, cfg and helpers.
-LIVE = key(3, ':live')
-local FREE, HOLDER, LOG, ORDER = key(2, ':free'), key(4, ':holder'), key(6, ':log'),
-  key(7, ':order')
+LIVE = pkey(3, ':live')
+local FREE, HOLDER, LOG, ORDER = pkey(2, ':free'), pkey(4, ':holder'), pkey(6, ':log'),
+  pkey(7, ':order')
 local function lkey(m) return base .. ':l:' .. m end
 local function nkey(number) return base .. ':n:' .. number end
 local CLIENTS = base .. ':clients'
