@@ -39,6 +39,7 @@ HOT_PATH = [
     "dni_engine/leases.py",
     "dni_engine/facts.py",
     "dni_engine/stores/memory.py",
+    "dni_engine/stores/redis.py",
     "dni_engine/engine.py",
     "dni_engine/traffic.py",
     "dni_engine/simulate.py",

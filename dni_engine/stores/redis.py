@@ -171,7 +171,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from importlib import resources
-from typing import Any, Final, NamedTuple, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeAlias, TypeVar, cast
 
 from dni_engine.extras import MissingExtra
 
@@ -472,6 +472,26 @@ _CALLS_SHA: Final = _sha(CALLS_SCRIPT)
 _CALL_KEYS: Final = ("records", "times", "meta")
 
 
+if TYPE_CHECKING:
+    from _typeshed import IdentityFunction
+
+try:  # read by mypyc when it compiles this module; a pure install needs no mypy
+    from mypy_extensions import mypyc_attr
+except ImportError:
+
+    def mypyc_attr(*attrs: str, **kwattrs: object) -> IdentityFunction:
+        """The class decorator mypyc reads (``native_class``): nothing at run time."""
+        return _unchanged
+
+
+_C = TypeVar("_C")
+
+
+def _unchanged(cls: _C) -> _C:
+    return cls
+
+
+@mypyc_attr(native_class=False)  # mypyc: a native class cannot subclass str
 class _PackedHead(str):
     """The name ``EVALSHA`` heading a command whose first ``size`` arguments are packed once.
 
@@ -2061,10 +2081,10 @@ async def _send_direct_async(pool: Any, commands: Sequence[tuple[Any, ...]]) -> 
     try:
         await conn.send_packed_command(_packed(conn, commands))
         return await _read_replies_async(conn, len(commands))
-    except BaseException:
+    except BaseException as exc:
         # Cancelled or failed with replies unread: the connection must not be reused.
         await conn.disconnect()
-        raise
+        raise exc  # named: compiled, a bare raise after an await re-raises a freed exception
     finally:
         await pool.release(conn)
 
@@ -2140,11 +2160,11 @@ async def _send_kept_async(kept: _AsyncKept, commands: Sequence[tuple[Any, ...]]
     try:
         await _write_async(conn, commands)
         results = await _read_replies_async(conn, len(commands))
-    except BaseException:
+    except BaseException as exc:
         # Cancelled or failed with replies unread: the connection must not be reused.
         await conn.disconnect()
         await kept.pool.release(conn)
-        raise
+        raise exc  # named: compiled, a bare raise after an await re-raises a freed exception
     kept.idle.append(conn)
     return results
 
