@@ -45,8 +45,9 @@ from urllib.parse import unquote
 import phonenumbers
 
 from dni_engine.bots import DEFAULT_CRAWLERS, Crawlers
-from dni_engine.calls import Call, CallRecord, facts_of
+from dni_engine.calls import _MAX_REFERRER_READ, _MAX_URL_READ, Call, CallRecord
 from dni_engine.errors import ConfigError, Problem
+from dni_engine.facts import landing_facts
 from dni_engine.leases import (
     DEFAULT_CLIENT_CAP,
     OUTCOMES,
@@ -229,8 +230,8 @@ class Engine:
         self._kept_params: frozenset[str] = self._rules.param_names
         # The facts of recent landings, by url then referrer as given (at most
         # _FACTS_MEMO_SIZE of them, counted in _facts_remembered; emptied when full):
-        # facts_of remembers them too, but calling it costs more than two look-ups
-        # (which, unlike one by a (url, referrer) pair, build and hash no tuple).
+        # two look-ups, which unlike one by a (url, referrer) pair build and hash no
+        # tuple. A miss reads the landing without facts_of's own cache (see _facts_of).
         self._facts_memo: dict[str | None, dict[str | None, Facts]] = {}
         self._facts_remembered = 0
         self._pools: dict[str, AnyPool] = dict(zip(self._rules.pool_keys, pool_list, strict=True))
@@ -571,8 +572,8 @@ class Engine:
             by_source = memo.get(page)
             facts = None if by_source is None else by_source.get(source)
             if facts is None:
-                facts = facts_of(page, source, self._kept_params)
-                if facts == _NO_FACTS:
+                facts = _facts_of(page, source, self._kept_params)
+                if _no_facts(facts):
                     facts = _NO_FACTS  # nothing to record (found once per remembered landing)
                 if (page is None or len(page) <= _MAX_REMEMBERED) and (
                     source is None or len(source) <= _MAX_REMEMBERED
@@ -1289,6 +1290,36 @@ def _seconds(at: Moment) -> float:
 
 
 _NO_FACTS: Final = Facts()
+
+
+def _facts_of(url: str | None, referrer: str | None, keep: frozenset[str]) -> Facts:
+    """:func:`~dni_engine.calls.facts_of` for a plain ``str`` or ``None``, without its cache.
+
+    The engine remembers the facts of recent landings itself, and most landings
+    it misses on are seen once (a click id each): the cache would only add its
+    look-up and keep the facts alive. The same reads and the same answer.
+    """
+    page = url[:_MAX_URL_READ] if url is not None else ""
+    source = referrer[:_MAX_REFERRER_READ] if referrer is not None else ""
+    try:
+        return landing_facts(page, source, keep)
+    except Exception:  # never on the per-visit path's account
+        return Facts()
+
+
+def _no_facts(facts: Facts) -> bool:
+    """Whether ``facts`` (a :class:`Facts`, not a subclass) equals ``Facts()``: field by field,
+    without the dataclass comparison's two tuples."""
+    return not (
+        facts.landing_url
+        or facts.referrer_host
+        or facts.referrer_class
+        or facts.paid
+        or facts.click_ids
+        or facts.utm
+    )
+
+
 _FACTS_MEMO_SIZE: Final = 1024
 _COUNT_BATCH: Final = 64  # outcomes appended before they are added to the counts
 _MAX_REMEMBERED: Final = 2048  # longer landings are not remembered as they are sent

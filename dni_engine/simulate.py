@@ -95,6 +95,7 @@ Progress = Callable[[float], None]
 # Ids given to pools made from requests (which have none), clear of real pool ids.
 _REQUEST_IDS = 10**12
 _SAMPLE_EVERY = 60.0  # seconds of simulated time between utilisation samples
+_TRIM_EVERY = 3600.0  # seconds of simulated time between trims of the lease log
 # How many (URL, referrer) pairs' landing terms a run keeps before starting afresh:
 # more than a site's pages and referrers, so only one-off landing URLs (a click
 # id each) make it start again.
@@ -518,6 +519,7 @@ def simulate(
         site_host=_site_host(traffic),
         window=window,
         carry=isinstance(traffic, LogReplay),
+        trim=not keep_calls,
     )
     if keep_calls:
         run.call_log = []
@@ -612,6 +614,7 @@ class _Run:
         site_host: str | None,
         window: float,
         carry: bool,
+        trim: bool,
     ) -> None:
         self.engine = engine
         self.clock = clock  # the engine's: set to each event's time before it runs
@@ -645,6 +648,12 @@ class _Run:
         self.tallies = {key: _Tally(reports[key]) for key in keys}
         self.samples: dict[str, list[int]] = {key: [] for key in keys}  # live leases
         self.next_sample = _SAMPLE_EVERY
+        # Without the engine in the result, no one reads the lease log but this
+        # run's calls, which come in time order: every _TRIM_EVERY seconds the
+        # leases whose windows have closed leave it (MemoryStore._drop_closed),
+        # so the run holds about an hour of leases, not all of them.
+        self.trim = trim
+        self.next_trim = _TRIM_EVERY
         self.call_log: list[SimulatedCall] | None = None  # kept with keep_calls
 
     def play(self, sessions: Iterable[Session], progress: Progress | None) -> None:
@@ -859,6 +868,10 @@ class _Run:
                 return
             for key in self.keys:
                 self.samples[key].append(self.store.live_leases(key, at))
+            if self.trim and at >= self.next_trim:
+                # Every event before ``at`` has run, and calls come in time order.
+                self.store._drop_closed(at)
+                self.next_trim = at + _TRIM_EVERY
             self.next_sample = at + _SAMPLE_EVERY
 
 

@@ -346,3 +346,42 @@ def test_live_leases_is_the_live_count_of_the_stats_and_ends_what_ran_out() -> N
     assert closed  # leases that ran out were ended and delivered
     # probes move the store's clock too, so the last lease ends a hold after the latest
     assert store.live_leases("bristol", latest + HOLD) == 0
+
+
+def _attributions(store: MemoryStore, at: float) -> list[object]:
+    """Every number's attribution at ``at``."""
+    return [store.attribute(number, at) for number in (*NUMBERS, *numbers("9", 4))]
+
+
+@pytest.mark.parametrize(("seed", "capacity"), [(1, 1_000), (2, 1_000), (3, 40), (4, 7)])
+def test_dropping_closed_leases_changes_no_later_attribution(seed: int, capacity: int) -> None:
+    # Two stores given the same visits; one drops the leases whose windows have
+    # closed every so often. Calls at or after each drop are attributed alike.
+    rng = random.Random(seed)
+    stores = [MemoryStore(log_capacity=capacity), MemoryStore(log_capacity=capacity)]
+    stores[1]._epoch = stores[0]._epoch  # the same lease ids
+    for store in stores:
+        store.register_pool(PoolTerms("bristol", "Bristol", NUMBERS, HOLD, policy="recycle"))
+        store.register_pool(PoolTerms("bath", "Bath", numbers("9", 4), HOLD / 3))
+    now = 0.0
+    dropped = 0
+    for step in range(3_000):
+        now += rng.expovariate(1 / 60.0)
+        visitor = f"v{rng.randrange(40)}"  # returning visitors renew their leases
+        claim = Claim(rng.choice(["bristol", "bath"]))
+        decisions = {store.visit(visitor, now, claim) for store in stores}
+        assert len(decisions) == 1
+        if step % 50 == 0:
+            dropped += stores[1]._drop_closed(now)
+        if step % 7 == 0:
+            at = now + rng.uniform(0.0, HOLD)
+            assert _attributions(stores[0], at) == _attributions(stores[1], at)
+    assert dropped > 0
+    kept, full = stores[1].footprint().log_entries, stores[0].footprint().log_entries
+    assert kept < full if capacity > 100 else kept <= full  # a tiny log refills
+    logged = stores[1].leases()
+    assert [x.lease_id for x in logged] == [x.lease_id for x in stores[0].leases()[-len(logged) :]]
+    by_number = [
+        lease for n in (*NUMBERS, *numbers("9", 4)) for lease in stores[1].leases(number=n)
+    ]
+    assert sorted(x.lease_id for x in by_number) == sorted(x.lease_id for x in logged)

@@ -914,6 +914,44 @@ class MemoryStore:
         log_, at = self._log, self._log_next
         return log_[at:] + log_[:at]
 
+    def _drop_closed(self, before: float) -> int:
+        """Drop the oldest leases from the lease log while their windows closed by ``before``.
+
+        For an owner that attributes no call at a time before ``before`` from
+        now on, and reads the log no other way (a simulation's run: its calls
+        come in time order, and its store is nobody else's). :meth:`attribute`
+        at ``at`` finds the logged leases of the number with ``started <= at <
+        expires``, and the number's live lease whether logged or not; a lease
+        whose ``expires`` is at most ``before`` is never among the first, and
+        one that is live is added as before, so no answer changes while the
+        memory of the leases is given back. Leases go oldest first, up to the
+        first whose window is still open: O(1) amortized per lease. Returns
+        how many were dropped.
+        """
+        with self._lock:
+            log_ = self._log
+            size = len(log_)
+            start = self._log_next
+            by_number = self._by_number
+            dropped = 0
+            while dropped < size:
+                slot = start + dropped
+                lease = log_[slot if slot < size else slot - size]
+                if lease.expires > before:
+                    break
+                entries = by_number[lease.number]
+                entries.evict(lease)
+                if not entries:
+                    del by_number[lease.number]
+                dropped += 1
+            if dropped:
+                if start == 0:
+                    del log_[:dropped]
+                else:  # a full ring: oldest first again, then appended to until full
+                    self._log = (log_[start:] + log_[:start])[dropped:]
+                    self._log_next = 0
+            return dropped
+
     def _close(
         self, lease: _Lease, at: float, reason: EndReason, displaced_by: str | None = None
     ) -> None:
