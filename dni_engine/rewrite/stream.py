@@ -142,6 +142,8 @@ _SHORT = 1024
 # start in this many last characters of what came: looked for again from there.
 _TAIL = 16
 _SEPARATOR_SET = frozenset(FORMATTING_CHARS | {"\n", "\r"})
+# What _BREAKER does not match, but for letters and digits (str.isalnum, as \w).
+_NOT_BREAKERS = _SEPARATOR_SET | frozenset("_+&#;%")
 
 # Script data: what changes the tokenizer's state (data, escaped, double escaped).
 _SCRIPT_EVENTS = (
@@ -181,6 +183,9 @@ _INLINE_START = re.compile(
 # How a tag INLINE_TAG may match starts.
 _INLINE_OR_COMMENT = re.compile(_INLINE_START.pattern + "|<!--")
 _REFERENCE_TAIL = re.compile(r"(?:&#?\w+;|%\w\w)\Z")
+# More ASCII letters and digits than a number holds (a listed one 18 at most; a
+# run replace_all reads holds digits only).
+_UNITS = 32
 
 
 def _open_tag(text: str, opening: int, at: int) -> bool:
@@ -265,7 +270,51 @@ def _split_before(text: str, lo: int, cut: int) -> int | None:
             tags = 1 if _may_join(text, cut, len(text)) else 0
         else:
             tags = 1 if _is_inline_tag(text, cut, after.end()) else 0
-    return at if tags else None
+    return at if tags and _may_end_number(text, lo, at) else None
+
+
+def _may_end_number(text: str, lo: int, at: int) -> bool:
+    """Whether a number may end at ``at`` (after a letter or digit): a digit, ``+``,
+    ``&`` or ``%`` (what starts a number, ``_STARTER``) stands in the text of the
+    letters, digits, separators and inline tags that reach back from ``at`` (its
+    tags left out), within ``_UNITS`` ASCII letters and digits. A number's first
+    letter or digit is a digit, and no number holds that many; and none crosses
+    ``lo``. So a cloud of links (``Antrag</a> <a href=...>Bundestag</a>``) ends
+    no number, however long. Many tags without text between them are not walked
+    through (a number may end there)."""
+    pos = at
+    units = 0
+    tags = 0
+    while pos > lo:
+        start = max(lo, pos - 64)
+        stop = _LAST_BREAKER.match(text, start, pos)
+        begin = stop.end() if stop is not None else start
+        if _STARTER.search(text, begin, pos) is not None:
+            return True
+        for char in text[begin:pos]:
+            if char.isascii() and char.isalnum():
+                units += 1
+        if units > _UNITS:
+            return False
+        if stop is None:
+            pos = begin  # a long stretch without a breaker, or lo
+            continue
+        # A breaker ends the stretch: a number goes on before it only through an
+        # inline element's tag (or a plain comment) that ends there.
+        if text[begin - 1] != ">":
+            return False
+        opening = text.rfind("<", lo, begin)
+        if (
+            opening < 0
+            or not _is_inline_tag(text, opening, begin)
+            or _ANY_TAG.fullmatch(text, opening, begin) is None
+        ):
+            return False
+        tags += 1
+        if tags > _UNITS:
+            return True
+        pos = opening
+    return False
 
 
 def _is_inline_tag(text: str, start: int, end: int) -> bool:
@@ -343,6 +392,10 @@ class StreamClosedError(DniError, ValueError):
 
 def _safe_cut(text: str, lo: int, hi: int) -> int | None:
     """The last place in ``(lo, hi]`` no number crosses, or ``None``."""
+    if hi > lo:  # most often right after a breaker: the end itself
+        last = text[hi - 1]
+        if not (last.isalnum() or last in _NOT_BREAKERS):
+            return hi
     # After _GAP characters without a digit, "+", "&" or "%", at the end (none
     # when one stands in the last _GAP characters): looked at first, since then
     # the end itself is most often such a place.
