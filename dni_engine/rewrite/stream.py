@@ -133,6 +133,7 @@ _NO_STARTER_RUN = re.compile(rf"[^0-9+&%]{{{_GAP},}}")
 
 _TAG_START = re.compile(r"</?[A-Za-z]")
 _LAST_BREAKER = re.compile(rf"(?s:.*){_BREAKER}")
+_A_BREAKER = re.compile(_BREAKER)
 _LAST_STARTER = re.compile(r"(?s:.*)[0-9+&%]")
 _STARTER = re.compile(r"[0-9+&%]")
 # Every number either finder reports holds an ASCII digit (both scan for one).
@@ -416,9 +417,17 @@ def _safe_cut(text: str, lo: int, hi: int) -> int | None:
         near = max(lo, hi - 1024)
         breaker = _LAST_BREAKER.match(text, near, close)
         if breaker is None and near > lo:
-            # The last breaker before near is no earlier than the last "<" or ">".
+            # The last breaker before near is no earlier than the last "<" or ">";
+            # looked for 1024 characters at a time, each first searched forward (a
+            # look back costs more, a long stretch of path data or base64 holds none).
             bracket = max(text.rfind("<", lo, near), text.rfind(">", lo, near))
-            breaker = _LAST_BREAKER.match(text, bracket if bracket > lo else lo, near)
+            start = bracket if bracket > lo else lo
+            while near > start:
+                stretch = max(start, near - 1024)
+                if _A_BREAKER.search(text, stretch, near) is not None:
+                    breaker = _LAST_BREAKER.match(text, stretch, near)
+                    break
+                near = stretch
     if breaker is not None:
         best = breaker.end()
     if best < hi and gap >= 0:
