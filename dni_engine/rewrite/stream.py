@@ -17,8 +17,11 @@ that can no longer change and holds back only:
   one) is held whole; a number may go on through inline elements' tags and
   plain comments (``0117 <b>496</b> 0123``), so a place after a digit or
   letter and only separators and such tags (or a tag not closed yet that may
-  be one) is no such place; any other tag (``</li><li>``, ``<div>``, ``<br>``)
-  ends a number, as the whole-page finders read it;
+  be one) is no such place, unless the letters before hold no digit, ``+``,
+  ``&`` or ``%`` back to where no number goes on (a number starts with one,
+  and holds no more than 32 letters and digits: a cloud of links is no
+  number); any other tag (``</li><li>``, ``<div>``, ``<br>``) ends a number,
+  as the whole-page finders read it;
 - and the ``LEFT`` (64) characters before what is still held, already given
   out, kept as the context the number finders look back at.
 
@@ -217,7 +220,8 @@ def _split_before(text: str, lo: int, cut: int) -> int | None:
     """Where a number split by inline tags that ``cut`` may fall in stands, or
     ``None``: the end of the letter or digit before the inline tags and
     separators that reach back from ``cut`` (at least one tag among them, or a
-    tag after it that may be inline)."""
+    tag after it that may be inline), when a number may end there
+    (:func:`_may_end_number`)."""
     at = cut
     tags = 0
     opening = text.rfind("<", lo, at)
