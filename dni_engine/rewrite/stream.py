@@ -188,8 +188,11 @@ _INLINE_START = re.compile(
 _INLINE_OR_COMMENT = re.compile(_INLINE_START.pattern + "|<!--")
 _REFERENCE_TAIL = re.compile(r"(?:&#?\w+;|%\w\w)\Z")
 # More ASCII letters and digits than a number holds (a listed one 18 at most; a
-# run replace_all reads holds digits only).
+# run replace_all reads holds digits only), and more characters than its text
+# holds after its last digit (those letters, and at most 15 separators between
+# two of them: 3, and 3 after each of 4 inline tags).
 _UNITS = 32
+_REACH = 1024
 
 
 def _open_tag(text: str, opening: int, at: int) -> bool:
@@ -282,13 +285,14 @@ def _may_end_number(text: str, lo: int, at: int) -> bool:
     """Whether a number may end at ``at`` (after a letter or digit): a digit, ``+``,
     ``&`` or ``%`` (what starts a number, ``_STARTER``) stands in the text of the
     letters, digits, separators and inline tags that reach back from ``at`` (its
-    tags left out), within ``_UNITS`` ASCII letters and digits. A number's first
-    letter or digit is a digit, and no number holds that many; and none crosses
-    ``lo``. So a cloud of links (``Antrag</a> <a href=...>Bundestag</a>``) ends
-    no number, however long. Many tags without text between them are not walked
-    through (a number may end there)."""
+    tags left out), within ``_UNITS`` ASCII letters and digits and ``_REACH``
+    characters. A number's first letter or digit is a digit, and no number holds
+    that many; and none crosses ``lo``. So a cloud of links (``Antrag</a> <a
+    href=...>Bundestag</a>``) ends no number, however long. Many tags without
+    text between them are not walked through (a number may end there)."""
     pos = at
     units = 0
+    chars = 0
     tags = 0
     while pos > lo:
         start = max(lo, pos - 64)
@@ -299,7 +303,8 @@ def _may_end_number(text: str, lo: int, at: int) -> bool:
         for char in text[begin:pos]:
             if char.isascii() and char.isalnum():
                 units += 1
-        if units > _UNITS:
+        chars += pos - begin
+        if units > _UNITS or chars > _REACH:
             return False
         if stop is None:
             pos = begin  # a long stretch without a breaker, or lo
