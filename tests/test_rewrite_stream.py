@@ -335,6 +335,12 @@ EXAMPLES = [
     "0117 <b>496</b><div>0123</div> 0117 <bdi>496</bdi> 0123 0117 <bx>496</bx> 0123",
     "<data value=1>0117</data> 496 <sup>0123</sup> 0117 <span\nclass='x'>496</span> 0123",
     "0117 <!-- a-b -->496 0123 0117 <!--ab-->496 0123 0117 <li\nclass=x>496 0123",
+    # Letters before inline tags end a number only after a digit, within what a
+    # number holds: a cloud of links ends none, a vanity number's letters do.
+    "<p><a href='/a-1'>Antrag</a>\n<a href='/b'>Bundestag</a> <a href='/c'>Datenschutz</a>"
+    " 0117 <a href='/d'>496</a> 0123 <a href='/e'>Zukunft</a></p>",
+    "0800 1<b>AD</b> <i>GJ</i>MP <b>0800</b> <i>1ad</i> <b>gjmp</b>",
+    "abcdefghijklmnopqrstuvwxyzabcdefghijklmno<b>p</b> 0117 <i></i><b>496</b> <i>0123</i>",
 ]
 
 
@@ -709,6 +715,7 @@ LONG_RUNS = [
     "<p>0117 496 0123</p>" + "-" * 1200 + "<b>0117</b> 496 <bx>0123</bx> end",
     "0117 496 0123 " + "\u00a0" * 1100 + "<script>var a = 1 > 2;</script>" + " " * 90 + "</html>",
     "<!--x-->" + " " * 1050 + "0117<!--x--> 496 <i>0123</i>" + "." * 70 + "<br>0117 496 0123",
+    "0117 <b>496</b>" + " " * 1100 + "x<i>y</i> 0117 <i>496</i> 0123 <b>" + "\n" * 1100 + "z</b> 1",
 ]
 
 

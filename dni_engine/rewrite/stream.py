@@ -17,8 +17,11 @@ that can no longer change and holds back only:
   one) is held whole; a number may go on through inline elements' tags and
   plain comments (``0117 <b>496</b> 0123``), so a place after a digit or
   letter and only separators and such tags (or a tag not closed yet that may
-  be one) is no such place; any other tag (``</li><li>``, ``<div>``, ``<br>``)
-  ends a number, as the whole-page finders read it;
+  be one) is no such place, unless the letters before hold no digit, ``+``,
+  ``&`` or ``%`` back to where no number goes on (a number starts with one,
+  and holds no more than 32 letters and digits: a cloud of links is no
+  number); any other tag (``</li><li>``, ``<div>``, ``<br>``) ends a number,
+  as the whole-page finders read it;
 - and the ``LEFT`` (64) characters before what is still held, already given
   out, kept as the context the number finders look back at.
 
@@ -133,6 +136,7 @@ _NO_STARTER_RUN = re.compile(rf"[^0-9+&%]{{{_GAP},}}")
 
 _TAG_START = re.compile(r"</?[A-Za-z]")
 _LAST_BREAKER = re.compile(rf"(?s:.*){_BREAKER}")
+_A_BREAKER = re.compile(_BREAKER)
 _LAST_STARTER = re.compile(r"(?s:.*)[0-9+&%]")
 _STARTER = re.compile(r"[0-9+&%]")
 # Every number either finder reports holds an ASCII digit (both scan for one).
@@ -142,6 +146,8 @@ _SHORT = 1024
 # start in this many last characters of what came: looked for again from there.
 _TAIL = 16
 _SEPARATOR_SET = frozenset(FORMATTING_CHARS | {"\n", "\r"})
+# What _BREAKER does not match, but for letters and digits (str.isalnum, as \w).
+_NOT_BREAKERS = _SEPARATOR_SET | frozenset("_+&#;%")
 
 # Script data: what changes the tokenizer's state (data, escaped, double escaped).
 _SCRIPT_EVENTS = (
@@ -181,6 +187,12 @@ _INLINE_START = re.compile(
 # How a tag INLINE_TAG may match starts.
 _INLINE_OR_COMMENT = re.compile(_INLINE_START.pattern + "|<!--")
 _REFERENCE_TAIL = re.compile(r"(?:&#?\w+;|%\w\w)\Z")
+# More ASCII letters and digits than a number holds (a listed one 18 at most; a
+# run replace_all reads holds digits only), and more characters than its text
+# holds after its last digit (those letters, and at most 15 separators between
+# two of them: 3, and 3 after each of 4 inline tags).
+_UNITS = 32
+_REACH = 1024
 
 
 def _open_tag(text: str, opening: int, at: int) -> bool:
@@ -211,7 +223,8 @@ def _split_before(text: str, lo: int, cut: int) -> int | None:
     """Where a number split by inline tags that ``cut`` may fall in stands, or
     ``None``: the end of the letter or digit before the inline tags and
     separators that reach back from ``cut`` (at least one tag among them, or a
-    tag after it that may be inline)."""
+    tag after it that may be inline), when a number may end there
+    (:func:`_may_end_number`)."""
     at = cut
     tags = 0
     opening = text.rfind("<", lo, at)
@@ -265,7 +278,53 @@ def _split_before(text: str, lo: int, cut: int) -> int | None:
             tags = 1 if _may_join(text, cut, len(text)) else 0
         else:
             tags = 1 if _is_inline_tag(text, cut, after.end()) else 0
-    return at if tags else None
+    return at if tags and _may_end_number(text, lo, at) else None
+
+
+def _may_end_number(text: str, lo: int, at: int) -> bool:
+    """Whether a number may end at ``at`` (after a letter or digit): a digit, ``+``,
+    ``&`` or ``%`` (what starts a number, ``_STARTER``) stands in the text of the
+    letters, digits, separators and inline tags that reach back from ``at`` (its
+    tags left out), within ``_UNITS`` ASCII letters and digits and ``_REACH``
+    characters. A number's first letter or digit is a digit, and no number holds
+    that many; and none crosses ``lo``. So a cloud of links (``Antrag</a> <a
+    href=...>Bundestag</a>``) ends no number, however long. Many tags without
+    text between them are not walked through (a number may end there)."""
+    pos = at
+    units = 0
+    chars = 0
+    tags = 0
+    while pos > lo:
+        start = max(lo, pos - 64)
+        stop = _LAST_BREAKER.match(text, start, pos)
+        begin = stop.end() if stop is not None else start
+        if _STARTER.search(text, begin, pos) is not None:
+            return True
+        for char in text[begin:pos]:
+            if char.isascii() and char.isalnum():
+                units += 1
+        chars += pos - begin
+        if units > _UNITS or chars > _REACH:
+            return False
+        if stop is None:
+            pos = begin  # a long stretch without a breaker, or lo
+            continue
+        # A breaker ends the stretch: a number goes on before it only through an
+        # inline element's tag (or a plain comment) that ends there.
+        if text[begin - 1] != ">":
+            return False
+        opening = text.rfind("<", lo, begin)
+        if (
+            opening < 0
+            or not _is_inline_tag(text, opening, begin)
+            or _ANY_TAG.fullmatch(text, opening, begin) is None
+        ):
+            return False
+        tags += 1
+        if tags > _UNITS:
+            return True
+        pos = opening
+    return False
 
 
 def _is_inline_tag(text: str, start: int, end: int) -> bool:
@@ -343,6 +402,10 @@ class StreamClosedError(DniError, ValueError):
 
 def _safe_cut(text: str, lo: int, hi: int) -> int | None:
     """The last place in ``(lo, hi]`` no number crosses, or ``None``."""
+    if hi > lo:  # most often right after a breaker: the end itself
+        last = text[hi - 1]
+        if not (last.isalnum() or last in _NOT_BREAKERS):
+            return hi
     # After _GAP characters without a digit, "+", "&" or "%", at the end (none
     # when one stands in the last _GAP characters): looked at first, since then
     # the end itself is most often such a place.
@@ -363,9 +426,17 @@ def _safe_cut(text: str, lo: int, hi: int) -> int | None:
         near = max(lo, hi - 1024)
         breaker = _LAST_BREAKER.match(text, near, close)
         if breaker is None and near > lo:
-            # The last breaker before near is no earlier than the last "<" or ">".
+            # The last breaker before near is no earlier than the last "<" or ">";
+            # looked for 1024 characters at a time, each first searched forward (a
+            # look back costs more, a long stretch of path data or base64 holds none).
             bracket = max(text.rfind("<", lo, near), text.rfind(">", lo, near))
-            breaker = _LAST_BREAKER.match(text, bracket if bracket > lo else lo, near)
+            start = bracket if bracket > lo else lo
+            while near > start:
+                stretch = max(start, near - 1024)
+                if _A_BREAKER.search(text, stretch, near) is not None:
+                    breaker = _LAST_BREAKER.match(text, stretch, near)
+                    break
+                near = stretch
     if breaker is not None:
         best = breaker.end()
     if best < hi and gap >= 0:
