@@ -121,6 +121,9 @@ MAX_CLOCK_SKEW: Final = 60.0
 # The stacklevel that blames a deprecated property's caller: a compiled property
 # runs in no frame of its own, so there the caller's frame is the first one.
 _CALLER: Final = 2 if __file__.endswith(".py") else 1
+# Whether this module is the compiled one: it then builds Facts and Lease by
+# setting their native fields (_new_facts, _new_lease).
+_COMPILED: Final = not __file__.endswith(".py")
 
 Clock = Callable[[], float]
 """Anything that returns the current time in float seconds."""
@@ -313,6 +316,36 @@ class Facts:
                 items.append((key, item))
             pairs.append(tuple(items))
         return cls(texts[0], texts[1], texts[2], paid, pairs[0], pairs[1])
+
+
+def _new_facts(
+    landing_url: str,
+    referrer_host: str,
+    referrer_class: str,
+    paid: bool,
+    click_ids: tuple[tuple[str, str], ...],
+    utm: tuple[tuple[str, str], ...],
+) -> Facts:
+    """``Facts(landing_url, referrer_host, referrer_class, paid, click_ids, utm)``, built faster.
+
+    The same value in every way (fields, equality, hash, repr, immutability).
+    The dataclass's own ``__init__`` is interpreted Python even in the compiled
+    build, and a frozen one sets each field through ``object.__setattr__``:
+    compiled, this sets the fields of a fresh instance directly instead (the
+    frozen ``__setattr__`` guards attribute assignment from outside; the
+    compiled module writes its native fields). Every field is given, so none
+    is left at its default.
+    """
+    if not _COMPILED:
+        return Facts(landing_url, referrer_host, referrer_class, paid, click_ids, utm)
+    facts = Facts.__new__(Facts)
+    facts.landing_url = landing_url  # type: ignore[misc]
+    facts.referrer_host = referrer_host  # type: ignore[misc]
+    facts.referrer_class = referrer_class  # type: ignore[misc]
+    facts.paid = paid  # type: ignore[misc]
+    facts.click_ids = click_ids  # type: ignore[misc]
+    facts.utm = utm  # type: ignore[misc]
+    return facts
 
 
 class ClaimLike(Protocol):
@@ -524,6 +557,61 @@ class Lease:
             stacklevel=_CALLER,
         )
         return self.referrer_domain
+
+
+def _new_lease(
+    lease_id: str,
+    pool_key: str,
+    number: str,
+    visitor_id: str,
+    started: float,
+    last_activity: float,
+    expires: float,
+    ended: float | None,
+    end_reason: EndReason | None,
+    displaced_by: str | None,
+    specificity: int,
+    source_index: int,
+    referrer_domain: str,
+    trigger: str | None,
+    facts: Facts | None,
+) -> Lease:
+    """``Lease(...)`` with every field given in order, built faster (see :func:`_new_facts`)."""
+    if not _COMPILED:
+        return Lease(
+            lease_id,
+            pool_key,
+            number,
+            visitor_id,
+            started,
+            last_activity,
+            expires,
+            ended,
+            end_reason,
+            displaced_by,
+            specificity,
+            source_index,
+            referrer_domain,
+            trigger,
+            facts,
+        )
+    lease = Lease.__new__(Lease)
+    lease.lease_id = lease_id  # type: ignore[misc]
+    lease.pool_key = pool_key  # type: ignore[misc]
+    lease.number = number  # type: ignore[misc]
+    lease.visitor_id = visitor_id  # type: ignore[misc]
+    lease.started = started  # type: ignore[misc]
+    lease.last_activity = last_activity  # type: ignore[misc]
+    lease.expires = expires  # type: ignore[misc]
+    lease.ended = ended  # type: ignore[misc]
+    lease.end_reason = end_reason  # type: ignore[misc]
+    lease.displaced_by = displaced_by  # type: ignore[misc]
+    lease.specificity = specificity  # type: ignore[misc]
+    lease.source_index = source_index  # type: ignore[misc]
+    lease.referrer_domain = referrer_domain  # type: ignore[misc]
+    lease.trigger = trigger  # type: ignore[misc]
+    lease.facts = facts  # type: ignore[misc]
+    return lease
 
 
 @dataclass(frozen=True, slots=True)

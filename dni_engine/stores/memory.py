@@ -55,6 +55,7 @@ from dni_engine.leases import (
     Lease,
     PoolStats,
     PoolTerms,
+    _new_lease,
     attribution_from,
     exhausted_action,
     leased,
@@ -1046,7 +1047,7 @@ class MemoryStore:
         ended, reason = lease.ended, lease.end_reason
         if ended is None and lease.expires <= self._now:
             ended, reason = lease.expires, "expired"  # ran out; not yet noticed by its pool
-        return Lease(
+        return _new_lease(
             lease.lease_id,
             lease.pool.key,
             lease.number,
