@@ -13,7 +13,7 @@ from typing import Final
 from urllib.parse import unquote_plus
 
 from dni_engine.landing import MAX_LANDING_URL, cap_url
-from dni_engine.leases import Facts
+from dni_engine.leases import Facts, _new_facts
 from dni_engine.referrers import classify_host, referrer_host
 from dni_engine.rules.visit import CLICK_IDS as PAID_CLICK_IDS
 from dni_engine.rules.visit import PAID_MEDIA
@@ -51,6 +51,7 @@ MAX_UTM_NAME: Final = 64
 """The longest ``utm_*`` parameter name the facts keep; longer names are dropped."""
 _KEPT_NAMES: Final = frozenset(CLICK_IDS)
 _CLICK_ID_SET: Final = frozenset(CLICK_IDS)
+_CLICK_ID_RANK: Final = {name: rank for rank, name in enumerate(CLICK_IDS)}
 
 
 def landing_facts(url: str, referrer: str, keep: AbstractSet[str]) -> Facts:
@@ -60,18 +61,21 @@ def landing_facts(url: str, referrer: str, keep: AbstractSet[str]) -> Facts:
     ``keep`` as there. A pure function of its arguments.
     """
     base, _, query = url.partition("#")[0].partition("?")
-    params = _parse(query) if query else {}
-    page = base + _kept_query(query, keep) if query else base
+    page = base
+    params: dict[str, str] = {}
     click_ids: list[tuple[str, str]] = []
     utm: list[tuple[str, str]] = []
-    if params:
-        for name in CLICK_IDS:
-            value = params.get(name)
-            if value:
-                click_ids.append((name, value[:MAX_FACT_VALUE]))
-        for name, value in params.items():
-            if name[:4] == "utm_" and len(name) <= MAX_UTM_NAME and len(utm) < MAX_UTM:
-                utm.append((name, value[:MAX_FACT_VALUE]))
+    if query:
+        kept, ids = _read_query(query, keep, params, utm)
+        if kept:
+            page = base + "?" + "&".join(kept)
+        if ids:
+            if len(ids) > 1:  # in CLICK_IDS' order, as the landing's order may differ
+                ids.sort(key=_click_id_rank)
+            for name in ids:
+                value = params[name]
+                if value:
+                    click_ids.append((name, value[:MAX_FACT_VALUE]))
     if len(page) > MAX_FACTS_URL:
         page = cap_url(page, MAX_FACTS_URL, _KEPT_NAMES | frozenset(n for n, _ in utm))
     medium = params.get("utm_medium")
@@ -80,40 +84,53 @@ def landing_facts(url: str, referrer: str, keep: AbstractSet[str]) -> Facts:
     )
     host = referrer_host(referrer) or "" if referrer else ""
     referrer_class = (classify_host(host) or "") if host else ""
-    return Facts(page, host, referrer_class, paid, tuple(click_ids), tuple(utm))
+    return _new_facts(page, host, referrer_class, paid, tuple(click_ids), tuple(utm))
 
 
-def _kept_query(query: str, keep: AbstractSet[str]) -> str:
-    """``?`` and the parameters of ``query`` attribution needs, as written; ``""`` for none."""
-    kept = []
-    for part in query.split("&", 256)[:256]:
-        raw_name = part.partition("=")[0]
-        if "%" in raw_name or "+" in raw_name:
-            name = unquote_plus(raw_name, errors="replace").lower()
-        else:
-            name = raw_name.lower()
-        if name in _CLICK_ID_SET or name.startswith("utm_") or name in keep:
-            kept.append(part)
-    return "?" + "&".join(kept) if kept else ""
+def _click_id_rank(name: str) -> int:
+    return _CLICK_ID_RANK[name]
 
 
-def _parse(query: str) -> dict[str, str]:
-    """The first value of each query parameter: names lower-cased, values decoded as sent."""
-    params: dict[str, str] = {}
-    if not query:
-        return params
+def _read_query(
+    query: str, keep: AbstractSet[str], params: dict[str, str], utm: list[tuple[str, str]]
+) -> tuple[list[str], list[str]]:
+    """Read a landing's query in one pass over its first 256 parameters.
+
+    Fills ``params`` with the first value of each click id and ``utm_*``
+    parameter (names lower-cased, values decoded as sent) and ``utm`` with the
+    first :data:`MAX_UTM` ``utm_*`` pairs among them whose names are at most
+    :data:`MAX_UTM_NAME` long (values cut to :data:`MAX_FACT_VALUE`), in the
+    query's order. Returns the parameters attribution needs, as written (click
+    ids, ``utm_*`` and the names in ``keep``: the kept URL's query), and the
+    click id names found, in the query's order.
+    """
+    kept: list[str] = []
+    ids: list[str] = []
+    # Most queries have nothing to decode: then no part is looked at for it.
+    coded = "%" in query or "+" in query
     for part in query.split("&", 256)[:256]:
         raw_name, _, raw_value = part.partition("=")
-        if "%" in raw_name or "+" in raw_name:
+        if coded and ("%" in raw_name or "+" in raw_name):
             name = unquote_plus(raw_name, errors="replace").lower()
         else:  # the common case: decoding is the costly part
             name = raw_name.lower()
-        if not name or name in params:
-            continue
-        if not (name in _CLICK_ID_SET or name.startswith("utm_")):
+        if name in _CLICK_ID_SET:
+            kept.append(part)
+            if name in params:
+                continue
+            ids.append(name)
+        elif name.startswith("utm_"):
+            kept.append(part)
+            if name in params:
+                continue
+        else:
+            if name in keep:
+                kept.append(part)
             continue
         value = raw_value[: 4 * MAX_FACT_VALUE]
-        if "%" in value or "+" in value:
+        if coded and ("%" in value or "+" in value):
             value = unquote_plus(value, errors="replace")
         params[name] = value
-    return params
+        if len(name) <= MAX_UTM_NAME and len(utm) < MAX_UTM and name[:4] == "utm_":
+            utm.append((name, value[:MAX_FACT_VALUE]))
+    return kept, ids

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import secrets
 import threading
 from collections.abc import Iterator
+from urllib.parse import unquote_plus
 
 import pytest
 
@@ -20,7 +22,12 @@ from dni_engine.calls import (
     CallRecord,
     facts_of,
 )
-from dni_engine.leases import Facts
+from dni_engine.facts import MAX_UTM_NAME, landing_facts
+from dni_engine.landing import cap_url
+from dni_engine.leases import Facts, Lease, _new_facts, _new_lease
+from dni_engine.referrers import classify_host, referrer_host
+from dni_engine.rules.visit import CLICK_IDS as PAID_CLICK_IDS
+from dni_engine.rules.visit import PAID_MEDIA
 from dni_engine.stores.memory import MemoryStore
 from dni_engine.stores.redis import RedisStore
 from tests.calls_site import (
@@ -112,6 +119,111 @@ def test_facts_are_bounded() -> None:
     assert facts.referrer_host == ""  # longer than DNS allows: no host
     encoded = json.dumps(facts.to_json())
     assert len(encoded) < MAX_FACTS_URL + (1 + MAX_UTM) * (MAX_FACT_VALUE + 40) + 200
+
+
+def _reference_facts(url: str, referrer: str, keep: frozenset[str]) -> Facts:
+    """The facts of a landing read the plain way: the query twice, each field on its own."""
+    base, _, query = url.partition("#")[0].partition("?")
+    parts = query.split("&", 256)[:256] if query else []
+
+    def name_of(raw: str) -> str:
+        return unquote_plus(raw, errors="replace").lower()
+
+    params: dict[str, str] = {}
+    for part in parts:
+        raw_name, _, raw_value = part.partition("=")
+        name = name_of(raw_name)
+        if name and name not in params and (name in CLICK_IDS or name.startswith("utm_")):
+            params[name] = unquote_plus(raw_value[: 4 * MAX_FACT_VALUE], errors="replace")
+    kept = [
+        part
+        for part in parts
+        if (name := name_of(part.partition("=")[0])) in CLICK_IDS
+        or name.startswith("utm_")
+        or name in keep
+    ]
+    page = base + ("?" + "&".join(kept) if kept else "")
+    click_ids = tuple(
+        (name, params[name][:MAX_FACT_VALUE]) for name in CLICK_IDS if params.get(name)
+    )
+    utm = tuple(
+        (name, value[:MAX_FACT_VALUE])
+        for name, value in params.items()
+        if name.startswith("utm_") and len(name) <= MAX_UTM_NAME
+    )[:MAX_UTM]
+    if len(page) > MAX_FACTS_URL:
+        page = cap_url(page, MAX_FACTS_URL, frozenset(CLICK_IDS) | {n for n, _ in utm})
+    medium = params.get("utm_medium")
+    paid = bool(PAID_CLICK_IDS & params.keys()) or (
+        medium is not None and medium.lower() in PAID_MEDIA
+    )
+    host = (referrer_host(referrer) or "") if referrer else ""
+    referrer_class = (classify_host(host) or "") if host else ""
+    return Facts(page, host, referrer_class, paid, click_ids, utm)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "gclid=G1&utm_source=google&utm_medium=cpc&utm_campaign=servicing",
+        "yclid=Y&fbclid=F&gclid=G&msclkid=M",  # not in catalogue order
+        "gclid=&gclid=second&fbclid=",  # an empty value, then a repeat
+        "GCLID=Up&Utm_Source=Mixed&UTM_SOURCE=again&utm_source=third",
+        "utm%5Fsource=coded&gcl%69d=coded+id&utm_term=a+b%20c&x%2By=1",
+        "utm_content=a%ZZb&utm_term=%E2%82%AC&utm_bad=%FF",  # bad escapes, bad UTF-8
+        "ref=keep-me&page=2&=empty-name&utm_=bare&utm_medium=Paid_Social",
+        "&&gclid=G&&utm_source=s&",
+        "&".join(f"utm_p{i}=v{i}" for i in range(MAX_UTM + 3)),
+        "utm_" + "n" * MAX_UTM_NAME + "=long-name&utm_" + "n" * (MAX_UTM_NAME - 4) + "=fits",
+        "&".join(f"p{i}=x" for i in range(300)) + "&gclid=after-the-256th",
+        "gclid=" + "V" * (MAX_FACT_VALUE * 5) + "&utm_source=" + "%41" * MAX_FACT_VALUE,
+    ],
+)
+@pytest.mark.parametrize("referrer", ["", "https://www.google.co.uk/", "android-app://x.y/"])
+def test_landing_facts_read_a_query_in_one_pass_as_read_field_by_field(
+    query: str, referrer: str
+) -> None:
+    keep = frozenset({"ref", "page"})
+    for url in (
+        f"https://shop.example/p?{query}#frag",
+        f"https://shop.example/{'a/' * 900}?{query}",
+    ):
+        facts = landing_facts(url, referrer, keep)
+        assert facts == _reference_facts(url, referrer, keep)
+        assert type(facts) is Facts
+
+
+def test_facts_and_leases_built_the_fast_way_are_the_constructors_values() -> None:
+    """The compiled build sets the fields of Facts and Lease directly: the same values."""
+    fields = ("https://shop.example/?gclid=G", "www.google.co.uk", "Google", True)
+    pairs = ((("gclid", "G"),), (("utm_source", "google"),))
+    fast = _new_facts(*fields, *pairs)
+    plain = Facts(*fields, *pairs)
+    assert fast == plain
+    assert hash(fast) == hash(plain)
+    assert repr(fast) == repr(plain)
+    assert dataclasses.astuple(fast) == dataclasses.astuple(plain)
+    assert dataclasses.replace(fast, paid=False) == Facts(
+        fields[0], fields[1], fields[2], False, *pairs
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.paid = False  # type: ignore[misc]
+    row = ("p.7", "41006", "+441174960602", "v1", 10.0, 20.0, 620.0, 30.0, "displaced")
+    rest = ("p.8", 2, 1, "google.co.uk", "gclid", fast)
+    lease = _new_lease(*row, *rest)  # type: ignore[arg-type]
+    again = Lease(*row, *rest)  # type: ignore[arg-type]
+    assert lease == again
+    assert hash(lease) == hash(again)
+    assert repr(lease) == repr(again)
+    assert [getattr(lease, f.name) for f in dataclasses.fields(Lease)] == [*row, *rest]
+    assert lease.window_contains(619.0)
+    assert not lease.live_at(30.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        lease.ended = None  # type: ignore[misc]
+    live = _new_lease(*row[:7], None, None, None, 0, 0, "", None, None)
+    assert live == Lease(*row[:7])
+    assert live.end == 620.0
 
 
 def test_facts_json_round_trip_and_errors() -> None:
