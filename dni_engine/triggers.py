@@ -196,20 +196,22 @@ def parse_query(query: str, only: Container[str] | None = None) -> dict[str, lis
     params: dict[str, list[str]] = {}
     if not query:
         return params
+    # Most queries have nothing to decode: then no part is looked at for it.
+    coded = "%" in query or "+" in query
     for part in query.split("&"):
         if not part:
             continue
         raw_name, _, raw_value = part.partition("=")
         name = (
             unquote_plus(raw_name, errors="replace").lower()
-            if "%" in raw_name or "+" in raw_name
+            if coded and ("%" in raw_name or "+" in raw_name)
             else raw_name.lower()
         )
         if not name or (only is not None and name not in only):
             continue
         value = (
             unquote_plus(raw_value, errors="replace").lower()
-            if "%" in raw_value or "+" in raw_value
+            if coded and ("%" in raw_value or "+" in raw_value)
             else raw_value.lower()
         )
         bucket = params.get(name)
