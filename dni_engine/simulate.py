@@ -53,8 +53,11 @@ from dni_engine.erlang import erlang_b, servers_for
 from dni_engine.errors import ConfigError, Problem
 from dni_engine.landing import (
     DEFAULT_ATTRIBUTION_WINDOW,
+    MAX_LANDING_REFERRER,
+    MAX_LANDING_URL,
     Landing,
-    landing_page,
+    cap_url,
+    is_external,
     landing_terms,
 )
 from dni_engine.leases import SECONDS_PER_MINUTE, Policy
@@ -778,18 +781,24 @@ class _Run:
         context yet needs no ``starts`` term: on its first page view a pair
         not kept whose URL has a query (a landing URL seldom seen twice: a
         click id each) gets only the other two
-        (:func:`~dni_engine.landing.landing_page`), and is not kept.
+        (:func:`~dni_engine.landing.landing_page`'s, written out), and is not kept.
         """
         by_referrer = self.terms.get(url)
         known = by_referrer.get(referrer) if by_referrer is not None else None
         if known is None:
             if not state.landed and "?" in url:
-                page, external = landing_page(
-                    url, referrer, site_host=self.site_host, params=self.params
-                )
+                # landing_page(url, referrer, ...), written out: that module is
+                # not compiled, and a call to it costs more than its work here.
+                page = url.partition("#")[0]
+                if len(page) > MAX_LANDING_URL:
+                    page = cap_url(page, MAX_LANDING_URL, self.params)
                 state.landed = True
                 state.url = page
-                state.referrer = external
+                state.referrer = (
+                    referrer[:MAX_LANDING_REFERRER]
+                    if referrer is not None and is_external(referrer, self.site_host)
+                    else None
+                )
                 state.started = at
                 state.seen = at
                 return

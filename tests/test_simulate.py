@@ -16,10 +16,13 @@ from dni_engine.cli import cli
 from dni_engine.engine import Engine
 from dni_engine.erlang import erlang_b
 from dni_engine.errors import ConfigError
-from dni_engine.landing import Landing, next_landing
+from dni_engine.landing import Landing, landing_page, next_landing
 from dni_engine.leases import Decision, Policy
 from dni_engine.schema import NumberPool, NumberPoolRequest, load_pools
 from dni_engine.simulate import (
+    _Now,
+    _Run,
+    _SessionState,
     parse_quantities,
     recommend,
     resize_pools,
@@ -629,3 +632,54 @@ def test_simulate_command_takes_the_site_of_an_access_log() -> None:
     code, out = run_cli("simulate", pools, "--site", "example.org")
     assert code == 2
     assert "--access-log" in out
+
+
+@pytest.mark.parametrize(
+    "referrer",
+    [
+        None,
+        "https://www.google.co.uk/",
+        "https://www.example.co.uk/pricing",  # the site's own: not external
+        "https://shop.example.co.uk/",  # the same registrable domain
+        "android-app://com.google.android.gm/",
+        "https://" + "r" * 2000 + ".example/",  # cut to what a context keeps
+    ],
+)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.example.co.uk/?gclid=G1&utm_source=google#top",
+        "https://www.example.co.uk/p?"
+        + "&".join(f"x{i}={'v' * 40}" for i in range(80))
+        + "&gclid=G",
+        "https://www.example.co.uk/" + "a/" * 1100 + "?utm_campaign=c",
+    ],
+)
+def test_a_first_page_view_with_a_query_starts_the_context_landing_page_gives(
+    url: str, referrer: str | None
+) -> None:
+    """The run writes :func:`landing_page` out for such a view: the same URL and referrer."""
+    pools = load_pools((EXAMPLES / "site" / "pools.json").read_bytes())
+    store = MemoryStore()
+    clock = _Now()
+    engine = Engine(pools, store, clock=clock)
+    site = "www.example.co.uk"
+    run = _Run(
+        engine,
+        clock,
+        store,
+        [],
+        {},
+        3600.0,
+        0.0,
+        elide=True,
+        site_host=site,
+        window=1800.0,
+        carry=False,
+        trim=True,
+    )
+    state = _SessionState(0, Session("v1", "Mozilla/5.0", "paid", [(5.0, url, referrer)]))
+    run.land(state, url, referrer, 5.0)
+    expected = landing_page(url, referrer, site_host=site, params=engine.rules.param_names)
+    assert (state.url, state.referrer) == expected
+    assert (state.landed, state.started, state.seen) == (True, 5.0, 5.0)
