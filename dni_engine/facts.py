@@ -63,6 +63,7 @@ def landing_facts(url: str, referrer: str, keep: AbstractSet[str]) -> Facts:
     base, _, query = url.partition("#")[0].partition("?")
     page = base
     params: dict[str, str] = {}
+    ids: list[str] = []
     click_ids: list[tuple[str, str]] = []
     utm: list[tuple[str, str]] = []
     if query:
@@ -79,7 +80,9 @@ def landing_facts(url: str, referrer: str, keep: AbstractSet[str]) -> Facts:
     if len(page) > MAX_FACTS_URL:
         page = cap_url(page, MAX_FACTS_URL, _KEPT_NAMES | frozenset(n for n, _ in utm))
     medium = params.get("utm_medium")
-    paid = not PAID_CLICK_IDS.isdisjoint(params) or (
+    # A paid click id among the landing's: the names in params other than its
+    # click ids start with utm_, so none of them is one.
+    paid = any(name in PAID_CLICK_IDS for name in ids) or (
         medium is not None and medium.lower() in PAID_MEDIA
     )
     host = referrer_host(referrer) or "" if referrer else ""
