@@ -89,7 +89,8 @@ class _Visit:
     @classmethod
     def read(cls, url: str, referrer: object, names: Container[str] | None = None) -> _Visit:
         """Parse a visit; with ``names``, only those query parameters are kept."""
-        return cls(parse_query(query_of(url), names), referrer_host(referrer))
+        # Built by name, not through ``cls``: compiled, a direct native call.
+        return _Visit(parse_query(query_of(url), names), referrer_host(referrer))
 
 
 @functools.lru_cache(maxsize=4096)
