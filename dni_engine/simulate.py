@@ -38,13 +38,13 @@ attribution-accuracy or blocking target.
 from __future__ import annotations
 
 import gc
+import heapq
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
-from heapq import heappop, heappush
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import phonenumbers
 
@@ -105,6 +105,9 @@ _TRIM_EVERY = 3600.0  # seconds of simulated time between trims of the lease log
 _TERMS_KEPT = 4096
 # The default attribution window, in minutes: the web integration's (30).
 _WINDOW_MINUTES = DEFAULT_ATTRIBUTION_WINDOW / SECONDS_PER_MINUTE
+# The event queue's heap functions, bound once (compiled, no look-up per event).
+_heappop: Final = heapq.heappop
+_heappush: Final = heapq.heappush
 
 
 @dataclass(slots=True)
@@ -685,7 +688,7 @@ class _Run:
         """Run the queued events up to ``until``, in order."""
         queue = self.queue
         while queue and queue[0][0] <= until:
-            at, _, index, state = heappop(queue)
+            at, _, index, state = _heappop(queue)
             if at >= self.next_sample:
                 self.sample_until(at)
             session = state.session
@@ -731,7 +734,7 @@ class _Run:
             ):
                 # Only a call that counts is queued: one that would not
                 # touches neither the engine nor a tally (see call).
-                heappush(self.queue, (session.call_at, state.serial, index, state))
+                _heappush(self.queue, (session.call_at, state.serial, index, state))
             if self.landings is not None:
                 self.landings[session.visitor] = state.landing()
             self.finish(session, state)
@@ -769,7 +772,7 @@ class _Run:
                         seen, page, came_from = views[skip]
                         self.land(state, page, came_from, seen)
                     index = ahead
-        heappush(self.queue, (views[index][0], state.serial, index, state))
+        _heappush(self.queue, (views[index][0], state.serial, index, state))
 
     def land(self, state: _SessionState, url: str, referrer: str | None, at: float) -> None:
         """Move the session's landing context on by a page view at ``at``.

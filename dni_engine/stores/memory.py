@@ -104,6 +104,10 @@ DEFAULT_LOG_CAPACITY = 100_000
 # (Final: the compiled module reads these without a look-up in its globals.)
 _new_tuple: Final = tuple.__new__
 _Decision: Final = Decision
+# The heap functions of the queues' out-of-order entries, bound once (no module
+# attribute look-up per call).
+_heappop: Final = heapq.heappop
+_heappush: Final = heapq.heappush
 _INF: Final = math.inf
 _NEVER: Final = -math.inf  # "free since forever": numbers never leased
 
@@ -270,7 +274,7 @@ class _Queue(Generic[_T]):
     def pop(self) -> tuple[float, int, _T]:
         """Remove and return the least entry (the queue must not be empty)."""
         if self.heap and self._heap_first():
-            return heapq.heappop(self.heap)
+            return _heappop(self.heap)
         head = self.head
         key, tie = self.keys[head], self.ties[head]
         return key, tie, self._take(head)
@@ -281,7 +285,7 @@ class _Queue(Generic[_T]):
         :meth:`pop` without building the entry's tuple.
         """
         if self.heap and self._heap_first():
-            return heapq.heappop(self.heap)[2]
+            return _heappop(self.heap)[2]
         return self._take(self.head)
 
     def _take(self, head: int) -> _T:
@@ -302,7 +306,7 @@ class _Queue(Generic[_T]):
         if self.head < len(keys):
             last = keys[-1]
             if not (last < key or (last == key and self.ties[-1] < tie)):
-                heapq.heappush(self.heap, (key, tie, item))
+                _heappush(self.heap, (key, tie, item))
                 return
         keys.append(key)
         self.ties.append(tie)
