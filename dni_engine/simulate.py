@@ -645,6 +645,9 @@ class _Run:
         # (by URL, then referrer: no pair made per page view)
         self.terms: dict[str, dict[str | None, tuple[bool, str, str | None]]] = {}
         self.terms_kept = 0  # pairs in terms
+        # is_external per referrer of a first page view with a query (the run's
+        # site_host is fixed), dropped when there are many
+        self.external: dict[str, bool] = {}
         self.queue: list[tuple[float, int, int, _SessionState]] = []
         self.arrived = 0  # sessions after the warm-up
         self.visits = 0
@@ -784,7 +787,8 @@ class _Run:
         context yet needs no ``starts`` term: on its first page view a pair
         not kept whose URL has a query (a landing URL seldom seen twice: a
         click id each) gets only the other two
-        (:func:`~dni_engine.landing.landing_page`'s, written out), and is not kept.
+        (:func:`~dni_engine.landing.landing_page`'s, written out, with
+        whether its referrer is external kept per referrer), and is not kept.
         """
         by_referrer = self.terms.get(url)
         known = by_referrer.get(referrer) if by_referrer is not None else None
@@ -795,13 +799,18 @@ class _Run:
                 page = url.partition("#")[0]
                 if len(page) > MAX_LANDING_URL:
                     page = cap_url(page, MAX_LANDING_URL, self.params)
+                external = None
+                if referrer is not None:
+                    outside = self.external.get(referrer)
+                    if outside is None:
+                        if len(self.external) >= _TERMS_KEPT:
+                            self.external.clear()
+                        outside = self.external[referrer] = is_external(referrer, self.site_host)
+                    if outside:
+                        external = referrer[:MAX_LANDING_REFERRER]
                 state.landed = True
                 state.url = page
-                state.referrer = (
-                    referrer[:MAX_LANDING_REFERRER]
-                    if referrer is not None and is_external(referrer, self.site_host)
-                    else None
-                )
+                state.referrer = external
                 state.started = at
                 state.seen = at
                 return

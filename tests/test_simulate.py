@@ -678,8 +678,9 @@ def test_a_first_page_view_with_a_query_starts_the_context_landing_page_gives(
         carry=False,
         trim=True,
     )
-    state = _SessionState(0, Session("v1", "Mozilla/5.0", "paid", [(5.0, url, referrer)]))
-    run.land(state, url, referrer, 5.0)
     expected = landing_page(url, referrer, site_host=site, params=engine.rules.param_names)
-    assert (state.url, state.referrer) == expected
-    assert (state.landed, state.started, state.seen) == (True, 5.0, 5.0)
+    for serial in range(2):  # the referrer's answer found, then remembered
+        state = _SessionState(serial, Session("v", "Mozilla/5.0", "paid", [(5.0, url, referrer)]))
+        run.land(state, url, referrer, 5.0)
+        assert (state.url, state.referrer) == expected
+        assert (state.landed, state.started, state.seen) == (True, 5.0, 5.0)
