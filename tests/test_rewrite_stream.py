@@ -729,3 +729,64 @@ def test_long_runs_of_separators_cut_anywhere(reader: str, pool: str, page: str)
         for cut in range(0, len(page) + 1, 7):
             for sizes in ([len(page)], [cut or 1], [cut or 1, 64], [cut or 1, 1000]):
                 assert streamed(rewriter, page, sizes) == expected, (cut, sizes)
+
+
+# ---- where a step cuts --------------------------------------------------------------
+
+
+def _places(text: str) -> Iterator[int]:
+    """Every place in a short ``text``; about 400 spread over a long one."""
+    yield from range(1, len(text) + 1, max(1, len(text) // 400))
+
+
+def _check_ending_tag_cuts(text: str) -> int:
+    """Each place :func:`stream._after_ending_tag` returns is one the full search
+    for a cut accepts (asked to cut there, it cuts there); how many it returned."""
+    found = 0
+    for hi in _places(text):
+        for lo in (0, max(0, hi - 100)):
+            cut = stream_module._after_ending_tag(text, lo, hi)
+            if cut is None:
+                continue
+            found += 1
+            assert lo < cut <= hi
+            assert hi - cut <= stream_module._NEAR
+            assert text[cut - 1] == ">"
+            full = stream_module._safe_cut(text, lo, cut)
+            assert full == cut, (text[max(0, cut - 80) : cut], hi)
+            assert stream_module._cut_clear_of_splits(text, lo, full) == cut, (
+                text[max(0, cut - 80) : cut],
+                hi,
+            )
+    return found
+
+
+@FAST
+@given(page=PAGE)
+@example(page="0117 <b>496</b> 0123</p>")
+@example(page="<a title='x>y' href=tel:0117>0117 <i>496</i></a><br>")
+@example(page="a > b <span>0117</span> <div>")
+def test_a_cut_after_a_tag_that_ends_numbers_is_one_the_full_search_makes(page: str) -> None:
+    _check_ending_tag_cuts(page)
+
+
+@pytestmark_corpora
+def test_cuts_after_tags_that_end_numbers_on_real_pages() -> None:
+    found = sum(_check_ending_tag_cuts(page.html) for page in labelled_pages())
+    assert found > 10_000
+
+
+def test_a_step_cuts_after_the_last_tag_that_ends_numbers() -> None:
+    """A piece whose last tag that ends numbers closes shortly before the held
+    tail is cut right after that tag (what follows it is held, with the tail)."""
+    page = "<p>Call 0117 496 0123</p>" + "x" * 5000 + "</p><p>" + "Lorem ipsum dolor" * 5
+    expected = LISTED.rewrite_html(page, TRACKING)
+    stream = LISTED.stream(TRACKING)
+    out = stream.feed(page)
+    assert out == expected[: expected.index("Lorem")]
+    assert stream.held == len("Lorem ipsum dolor" * 5)
+    assert out + stream.close() == expected
+    # An inline element's tag is no such place: a number goes on through it.
+    inline = "<p>" + "x" * 5000 + " Call 0117 <b>496</b> 0" + "1" * 100
+    stream = LISTED.stream(TRACKING)
+    assert "<b>" not in stream.feed(inline)

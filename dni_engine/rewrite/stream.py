@@ -193,6 +193,9 @@ _REFERENCE_TAIL = re.compile(r"(?:&#?\w+;|%\w\w)\Z")
 # two of them: 3, and 3 after each of 4 inline tags).
 _UNITS = 32
 _REACH = 1024
+# How far back from the end of a step a tag that ends every number is looked for
+# as the place to cut (held back besides RIGHT: at most this many characters).
+_NEAR = 128
 
 
 def _open_tag(text: str, opening: int, at: int) -> bool:
@@ -354,6 +357,31 @@ def _before_open_tag(text: str, lo: int, cut: int | None) -> int | None:
     ):
         return cut
     return opening if opening > lo else None
+
+
+def _after_ending_tag(text: str, lo: int, hi: int) -> int | None:
+    """The end of the last tag in the last ``_NEAR`` characters of ``(lo, hi]`` that
+    ends every number (a start or end tag, read from its name, not an inline
+    element's), or ``None``. No number crosses it, as :func:`_safe_cut` and
+    :func:`_cut_clear_of_splits` find (after a ``>``, a breaker, with no inline
+    tag or letter before it that a number may go on through): the same place,
+    looked for with a few string searches when a page's tags stand close."""
+    start = max(lo, hi - _NEAR)
+    gt = text.rfind(">", start, hi)
+    while gt >= 0:
+        # The last "<" before it, as _split_before looks for it (looked for no
+        # further back than _REACH: a ">" in text is no tag).
+        opening = text.rfind("<", max(lo, gt - _REACH), gt)
+        if opening < 0:
+            return None
+        end = gt + 1
+        if (
+            _TAG_NAME.match(text, opening, end) is not None
+            and _INLINE_START.match(text, opening, end) is None
+        ):
+            return end
+        gt = text.rfind(">", start, opening)
+    return None
 
 
 def _cut_clear_of_splits(text: str, lo: int, cut: int | None, floor: int = -1) -> int | None:
@@ -809,15 +837,18 @@ class RewriteStream:
         if not final and size > KEEP:
             self._read_on()
             return None
+        listed = isinstance(self._finder, ListedFinder)
         if final:
             cut: int | None = len(buf)
+        elif listed and (cut := _after_ending_tag(buf, pending, limit)) is not None:
+            pass
         else:
             floor = self._floor - self._base
             cut = _cut_clear_of_splits(
                 buf,
                 pending,
                 _safe_cut(buf, pending, limit)
-                if isinstance(self._finder, ListedFinder)
+                if listed
                 else _before_open_tag(buf, pending, _safe_cut(buf, pending, limit)),
                 floor if floor > pending else -1,
             )
