@@ -4,6 +4,7 @@ the whole-page rewrite, holding back little."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import re
 import zlib
@@ -790,3 +791,59 @@ def test_a_step_cuts_after_the_last_tag_that_ends_numbers() -> None:
     inline = "<p>" + "x" * 5000 + " Call 0117 <b>496</b> 0" + "1" * 100
     stream = LISTED.stream(TRACKING)
     assert "<b>" not in stream.feed(inline)
+
+
+def _after_tags(page: str, shift: int) -> list[str]:
+    """``page`` cut right after each ``>`` (``shift`` characters later)."""
+    cuts = sorted({min(len(page), at + 1 + shift) for at, char in enumerate(page) if char == ">"})
+    pieces = [page[a:b] for a, b in itertools.pairwise([0, *cuts, len(page)])]
+    return [piece for piece in pieces if piece]
+
+
+@FINAL
+@FAST
+@given(page=PAGE, shift=st.integers(0, 3), padding=st.integers(0, 80))
+@example(page="<p>Call </p><p><b>0117 496 0123</b></p>", shift=0, padding=70)
+@example(page="<div>x</div><b>0117 <i>496</i> 0123</b>", shift=0, padding=70)
+def test_pieces_cut_after_tags_give_the_whole_page_rewrite(
+    final: bool, page: str, shift: int, padding: int
+) -> None:
+    """Pieces ending right after a tag (where a piece may go out as it came):
+    listed numbers next to, across and after such tags are swapped as on the
+    whole page."""
+    page = page.replace(">", ">" + "x" * padding, 1)
+    pieces = _after_tags(page, shift)
+    stream = LISTED.stream(TRACKING)
+    if final and pieces:
+        out = "".join(stream.feed(piece) for piece in pieces[:-1]) + stream.close(pieces[-1])
+    else:
+        out = "".join(stream.feed(piece) for piece in pieces) + stream.close()
+    assert out == whole(LISTED, page)
+
+
+def test_a_piece_with_nothing_to_swap_after_a_tag_that_ends_numbers_goes_out_as_it_came() -> None:
+    filler = "<p>" + "Lorem ipsum, dolor sit amet. " * 10 + "</p>"
+    first = "<html><body>" + filler + "<div class=x>"
+    second = filler + "<p>Call us"
+    last = "</p>" + filler + "</body></html>"
+    stream = LISTED.stream(TRACKING)
+    assert stream.feed(first) is first
+    assert stream.held == 0
+    assert stream.feed(second) is second
+    assert stream.close(last) is last
+    # Anything after that tag that may start a number, or a number, is held or read.
+    for tail in ("0117 496", "Tel: +44", "&#43;44 117", "tel:%2B44", "<b>0117</b>"):
+        stream = LISTED.stream(TRACKING)
+        piece = first + tail
+        out = stream.feed(piece)
+        assert out is not piece, tail
+        assert stream.held > 0, tail
+        rest = " 496 0123</b></p>"
+        assert out + stream.close(rest) == whole(LISTED, piece + rest), tail
+    # A number in a piece that would go out as it came is swapped.
+    stream = LISTED.stream(TRACKING)
+    number = filler + "<p>Call 0117 496 0123</p><div>"
+    assert stream.feed(first) is first
+    out = first + stream.feed(number) + stream.close(last)
+    assert out == whole(LISTED, first + number + last)
+    assert "0117 409 0162" in out
