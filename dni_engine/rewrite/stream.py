@@ -181,6 +181,7 @@ _OPEN_TAG = re.compile(
 _OPEN_COMMENT = re.compile(r"<!(?:-(?:-[^<>-]*+-?-?)?)?")
 _TAG_FIRST = frozenset("/!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _TAG_NAME = re.compile(r"</?[A-Za-z][^\t\n\f\r />]*+(?=[\t\n\f\r />])", re.ASCII)
+_INLINE_NAMES = frozenset(INLINE_ELEMENTS)
 _INLINE_START = re.compile(
     r"</?(?i:" + "|".join(sorted(INLINE_ELEMENTS, key=len, reverse=True)) + r")(?=[\t\n\f\r />])"
 )
@@ -362,6 +363,21 @@ def _before_open_tag(text: str, lo: int, cut: int | None) -> int | None:
     return opening if opening > lo else None
 
 
+def _ends_numbers(text: str, opening: int, end: int) -> bool:
+    """Whether ``text[opening:end]``, a ``<`` and what follows up to a ``>`` with
+    no ``<`` between, starts with a tag name (``_TAG_NAME``) that is not an
+    inline element's (``_INLINE_START``): a tag no number goes on through. An
+    ASCII name is looked up (the pattern reads ASCII letters case-insensitively
+    only); another is matched as ``_INLINE_START`` matches it."""
+    name = _TAG_NAME.match(text, opening, end)
+    if name is None:
+        return False
+    written = name.group()
+    if written.isascii():
+        return written.lstrip("</").lower() not in _INLINE_NAMES
+    return _INLINE_START.match(text, opening, end) is None
+
+
 def _after_ending_tag(text: str, lo: int, hi: int) -> int | None:
     """The end of the last tag in the last ``_NEAR`` characters of ``(lo, hi]`` that
     ends every number (a start or end tag, read from its name, not an inline
@@ -378,10 +394,7 @@ def _after_ending_tag(text: str, lo: int, hi: int) -> int | None:
         if opening < 0:
             return None
         end = gt + 1
-        if (
-            _TAG_NAME.match(text, opening, end) is not None
-            and _INLINE_START.match(text, opening, end) is None
-        ):
+        if _ends_numbers(text, opening, end):
             return end
         gt = text.rfind(">", start, opening)
     return None
@@ -416,10 +429,7 @@ def _step_cut(text: str, lo: int, limit: int) -> int | None:
         if opening < 0:
             return None
         end = gt + 1
-        if (
-            _TAG_NAME.match(text, opening, end) is not None
-            and _INLINE_START.match(text, opening, end) is None
-        ):
+        if _ends_numbers(text, opening, end):
             if last and _STARTER.search(text, end) is None:
                 return size
             last = False
@@ -995,10 +1005,8 @@ class RewriteStream:
             assert isinstance(self._finder, ListedFinder)
             matched = pre[1] if pre is not None and pre[0] is buf else self._finder.scan(buf, True)
             if not matched:
-                if not final and _ends_clear(buf):
-                    # Nothing held after this step: the next piece may go out as it is.
-                    cut = len(buf)
-                    self._clear = True
+                # (When the end of buf is a place no listed number crosses, feed
+                # found it and gave buf out whole: _step_cut.)
                 out = buf if pending == 0 and cut == len(buf) else buf[pending:cut]
                 self._given(cut)
                 return out
