@@ -25,6 +25,15 @@ that can no longer change and holds back only:
 - and the ``LEFT`` (64) characters before what is still held, already given
   out, kept as the context the number finders look back at.
 
+For listed numbers a step may cut earlier or later than that, at places the
+same reading makes safe, found with a few string searches: right after the
+last tag that ends every number (not an inline element's) when one closes in
+the last ``_NEAR`` (128) characters before the held tail; and, when none of the
+listed numbers' scans matches what is read, at the end of what came when the
+last such tag has nothing after it that may start a number (no digit, ``+``,
+``&`` or ``%``): nothing is held then, and the next piece may go out as it came,
+the very ``str`` fed.
+
 Script, style and comment content is given out as it comes, whatever its
 length: a 10 MB script or a page of text without numbers streams through with
 a few hundred characters held.
