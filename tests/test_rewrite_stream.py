@@ -4,6 +4,7 @@ the whole-page rewrite, holding back little."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import re
 import zlib
@@ -729,3 +730,120 @@ def test_long_runs_of_separators_cut_anywhere(reader: str, pool: str, page: str)
         for cut in range(0, len(page) + 1, 7):
             for sizes in ([len(page)], [cut or 1], [cut or 1, 64], [cut or 1, 1000]):
                 assert streamed(rewriter, page, sizes) == expected, (cut, sizes)
+
+
+# ---- where a step cuts --------------------------------------------------------------
+
+
+def _places(text: str) -> Iterator[int]:
+    """Every place in a short ``text``; about 400 spread over a long one."""
+    yield from range(1, len(text) + 1, max(1, len(text) // 400))
+
+
+def _check_ending_tag_cuts(text: str) -> int:
+    """Each place :func:`stream._after_ending_tag` returns is one the full search
+    for a cut accepts (asked to cut there, it cuts there); how many it returned."""
+    found = 0
+    for hi in _places(text):
+        for lo in (0, max(0, hi - 100)):
+            cut = stream_module._after_ending_tag(text, lo, hi)
+            if cut is None:
+                continue
+            found += 1
+            assert lo < cut <= hi
+            assert hi - cut <= stream_module._NEAR
+            assert text[cut - 1] == ">"
+            full = stream_module._safe_cut(text, lo, cut)
+            assert full == cut, (text[max(0, cut - 80) : cut], hi)
+            assert stream_module._cut_clear_of_splits(text, lo, full) == cut, (
+                text[max(0, cut - 80) : cut],
+                hi,
+            )
+    return found
+
+
+@FAST
+@given(page=PAGE)
+@example(page="0117 <b>496</b> 0123</p>")
+@example(page="<a title='x>y' href=tel:0117>0117 <i>496</i></a><br>")
+@example(page="a > b <span>0117</span> <div>")
+def test_a_cut_after_a_tag_that_ends_numbers_is_one_the_full_search_makes(page: str) -> None:
+    _check_ending_tag_cuts(page)
+
+
+@pytestmark_corpora
+def test_cuts_after_tags_that_end_numbers_on_real_pages() -> None:
+    found = sum(_check_ending_tag_cuts(page.html) for page in labelled_pages())
+    assert found > 10_000
+
+
+def test_a_step_cuts_after_the_last_tag_that_ends_numbers() -> None:
+    """A piece whose last tag that ends numbers closes shortly before the held
+    tail is cut right after that tag (what follows it is held, with the tail)."""
+    page = "<p>Call 0117 496 0123</p>" + "x" * 5000 + "</p><p>" + "Lorem ipsum dolor" * 5
+    expected = LISTED.rewrite_html(page, TRACKING)
+    stream = LISTED.stream(TRACKING)
+    out = stream.feed(page)
+    assert out == expected[: expected.index("Lorem")]
+    assert stream.held == len("Lorem ipsum dolor" * 5)
+    assert out + stream.close() == expected
+    # An inline element's tag is no such place: a number goes on through it.
+    inline = "<p>" + "x" * 5000 + " Call 0117 <b>496</b> 0" + "1" * 100
+    stream = LISTED.stream(TRACKING)
+    assert "<b>" not in stream.feed(inline)
+
+
+def _after_tags(page: str, shift: int) -> list[str]:
+    """``page`` cut right after each ``>`` (``shift`` characters later)."""
+    cuts = sorted({min(len(page), at + 1 + shift) for at, char in enumerate(page) if char == ">"})
+    pieces = [page[a:b] for a, b in itertools.pairwise([0, *cuts, len(page)])]
+    return [piece for piece in pieces if piece]
+
+
+@FINAL
+@FAST
+@given(page=PAGE, shift=st.integers(0, 3), padding=st.integers(0, 80))
+@example(page="<p>Call </p><p><b>0117 496 0123</b></p>", shift=0, padding=70)
+@example(page="<div>x</div><b>0117 <i>496</i> 0123</b>", shift=0, padding=70)
+def test_pieces_cut_after_tags_give_the_whole_page_rewrite(
+    final: bool, page: str, shift: int, padding: int
+) -> None:
+    """Pieces ending right after a tag (where a piece may go out as it came):
+    listed numbers next to, across and after such tags are swapped as on the
+    whole page."""
+    page = page.replace(">", ">" + "x" * padding, 1)
+    pieces = _after_tags(page, shift)
+    stream = LISTED.stream(TRACKING)
+    if final and pieces:
+        out = "".join(stream.feed(piece) for piece in pieces[:-1]) + stream.close(pieces[-1])
+    else:
+        out = "".join(stream.feed(piece) for piece in pieces) + stream.close()
+    assert out == whole(LISTED, page)
+
+
+def test_a_piece_with_nothing_to_swap_after_a_tag_that_ends_numbers_goes_out_as_it_came() -> None:
+    filler = "<p>" + "Lorem ipsum, dolor sit amet. " * 10 + "</p>"
+    first = "<html><body>" + filler + "<div class=x>"
+    second = filler + "<p>Call us"
+    last = "</p>" + filler + "</body></html>"
+    stream = LISTED.stream(TRACKING)
+    assert stream.feed(first) is first
+    assert stream.held == 0
+    assert stream.feed(second) is second
+    assert stream.close(last) is last
+    # Anything after that tag that may start a number, or a number, is held or read.
+    for tail in ("0117 496", "Tel: +44", "&#43;44 117", "tel:%2B44", "<b>0117</b>"):
+        stream = LISTED.stream(TRACKING)
+        piece = first + tail
+        out = stream.feed(piece)
+        assert out is not piece, tail
+        assert stream.held > 0, tail
+        rest = " 496 0123</b></p>"
+        assert out + stream.close(rest) == whole(LISTED, piece + rest), tail
+    # A number in a piece that would go out as it came is swapped.
+    stream = LISTED.stream(TRACKING)
+    number = filler + "<p>Call 0117 496 0123</p><div>"
+    assert stream.feed(first) is first
+    out = first + stream.feed(number) + stream.close(last)
+    assert out == whole(LISTED, first + number + last)
+    assert "0117 409 0162" in out

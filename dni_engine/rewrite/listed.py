@@ -229,13 +229,31 @@ class ListedFinder:
                 elif plain and text[start - 1 : start] != "+":
                     yield match.span()
 
-    def find(self, text: str, html: bool, place: Placer | None = None) -> list[Found]:
+    def scan(self, text: str, html: bool) -> list[tuple[_Scan, re.Match[str]]]:
+        """The first match of each of the scans :meth:`find` reads ``text`` with
+        (HTML when ``html``), for the scans that match: when none does (most
+        often), ``find`` finds nothing in ``text``. Given to ``find`` as
+        ``matched``, it spares ``find`` the same searches."""
+        scans = self._compiled.get(html) or self._scans(html)
+        return [(scan, first) for scan in scans if (first := scan[0].search(text)) is not None]
+
+    def find(
+        self,
+        text: str,
+        html: bool,
+        place: Placer | None = None,
+        matched: list[tuple[_Scan, re.Match[str]]] | None = None,
+    ) -> list[Found]:
         """The listed numbers in ``text`` (HTML when ``html``) that may be swapped, in
         order; ``place`` (default :func:`.markup.placed` in HTML, everything in text)
-        tells where found spans stand."""
+        tells where found spans stand; ``matched`` is :meth:`scan` of the same
+        ``text`` and ``html``, when already known."""
         scans = self._compiled.get(html) or self._scans(html)
         # Most often no scan matches at all: nothing is found, nothing placed.
-        matched = [(scan, first) for scan in scans if (first := scan[0].search(text)) is not None]
+        if matched is None:
+            matched = [
+                (scan, first) for scan in scans if (first := scan[0].search(text)) is not None
+            ]
         if not matched:
             return []
         found = [

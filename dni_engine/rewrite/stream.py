@@ -25,6 +25,15 @@ that can no longer change and holds back only:
 - and the ``LEFT`` (64) characters before what is still held, already given
   out, kept as the context the number finders look back at.
 
+For listed numbers a step may cut earlier or later than that, at places the
+same reading makes safe, found with a few string searches: right after the
+last tag that ends every number (not an inline element's) when one closes in
+the last ``_NEAR`` (128) characters before the held tail; and, when none of the
+listed numbers' scans matches what is read, at the end of what came when the
+last such tag has nothing after it that may start a number (no digit, ``+``,
+``&`` or ``%``): nothing is held then, and the next piece may go out as it came,
+the very ``str`` fed.
+
 Script, style and comment content is given out as it comes, whatever its
 length: a 10 MB script or a page of text without numbers streams through with
 a few hundred characters held.
@@ -77,7 +86,7 @@ from dni_engine.errors import DniError
 from dni_engine.phone import FORMATTING_CHARS
 from dni_engine.rewrite.anynumber import AllFinder
 from dni_engine.rewrite.inline import INLINE_ELEMENTS, INLINE_TAG, pieces
-from dni_engine.rewrite.listed import ListedFinder
+from dni_engine.rewrite.listed import ListedFinder, _Scan
 from dni_engine.rewrite.markup import (
     _ASCII_LOWER,
     _COMMENT_END,
@@ -181,6 +190,7 @@ _OPEN_TAG = re.compile(
 _OPEN_COMMENT = re.compile(r"<!(?:-(?:-[^<>-]*+-?-?)?)?")
 _TAG_FIRST = frozenset("/!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _TAG_NAME = re.compile(r"</?[A-Za-z][^\t\n\f\r />]*+(?=[\t\n\f\r />])", re.ASCII)
+_INLINE_NAMES = frozenset(INLINE_ELEMENTS)
 _INLINE_START = re.compile(
     r"</?(?i:" + "|".join(sorted(INLINE_ELEMENTS, key=len, reverse=True)) + r")(?=[\t\n\f\r />])"
 )
@@ -193,6 +203,12 @@ _REFERENCE_TAIL = re.compile(r"(?:&#?\w+;|%\w\w)\Z")
 # two of them: 3, and 3 after each of 4 inline tags).
 _UNITS = 32
 _REACH = 1024
+# How far back from the end of a step a tag that ends every number is looked for
+# as the place to cut (held back besides RIGHT: at most this many characters).
+_NEAR = 128
+# How far back from the end of a piece the tag after which nothing starts a
+# number is looked for (_ends_clear).
+_CLEAR = 256
 
 
 def _open_tag(text: str, opening: int, at: int) -> bool:
@@ -354,6 +370,82 @@ def _before_open_tag(text: str, lo: int, cut: int | None) -> int | None:
     ):
         return cut
     return opening if opening > lo else None
+
+
+def _ends_numbers(text: str, opening: int, end: int) -> bool:
+    """Whether ``text[opening:end]``, a ``<`` and what follows up to a ``>`` with
+    no ``<`` between, starts with a tag name (``_TAG_NAME``) that is not an
+    inline element's (``_INLINE_START``): a tag no number goes on through. An
+    ASCII name is looked up (the pattern reads ASCII letters case-insensitively
+    only); another is matched as ``_INLINE_START`` matches it."""
+    name = _TAG_NAME.match(text, opening, end)
+    if name is None:
+        return False
+    written = name.group()
+    if written.isascii():
+        return written.lstrip("</").lower() not in _INLINE_NAMES
+    return _INLINE_START.match(text, opening, end) is None
+
+
+def _after_ending_tag(text: str, lo: int, hi: int) -> int | None:
+    """The end of the last tag in the last ``_NEAR`` characters of ``(lo, hi]`` that
+    ends every number (a start or end tag, read from its name, not an inline
+    element's), or ``None``. No number crosses it, as :func:`_safe_cut` and
+    :func:`_cut_clear_of_splits` find (after a ``>``, a breaker, with no inline
+    tag or letter before it that a number may go on through): the same place,
+    looked for with a few string searches when a page's tags stand close."""
+    start = max(lo, hi - _NEAR)
+    gt = text.rfind(">", start, hi)
+    while gt >= 0:
+        # The last "<" before it, as _split_before looks for it (looked for no
+        # further back than _REACH: a ">" in text is no tag).
+        opening = text.rfind("<", max(lo, gt - _REACH), gt)
+        if opening < 0:
+            return None
+        end = gt + 1
+        if _ends_numbers(text, opening, end):
+            return end
+        gt = text.rfind(">", start, opening)
+    return None
+
+
+def _ends_clear(text: str) -> bool:
+    """Whether, for the listed numbers' scans, no number crosses the end of ``text``
+    (a stretch of the page, read from its start) and none in it depends on what
+    follows: the last tag in its last ``_CLEAR`` characters that ends every
+    number (:func:`_after_ending_tag`'s) has no digit, ``+``, ``&`` or ``%`` after
+    it. A scan's match across that tag is no number (its match from the same
+    start that ends before the tag, which nothing after the tag changes, stands
+    in its place), a match starting in the tag ends in it (before its ``>``), and
+    no number starts after it (a listed number starts with a digit or a "+",
+    written plainly, as a character reference or percent-encoded)."""
+    return _step_cut(text, 0, len(text)) == len(text)
+
+
+def _step_cut(text: str, lo: int, limit: int) -> int | None:
+    """``len(text)`` when :func:`_ends_clear` (the last tag that ends numbers in
+    the last ``_CLEAR`` characters, in ``text[lo:]``, has nothing after it that
+    starts a number), else :func:`_after_ending_tag`'s cut in ``(lo, limit]``, or
+    ``None``: both found in one walk back over the tags."""
+    size = len(text)
+    start = max(lo, min(limit - _NEAR, size - _CLEAR))
+    gt = text.rfind(">", start)
+    last = True
+    while gt >= 0:
+        # The last "<" before it, as _split_before looks for it (looked for no
+        # further back than _REACH: a ">" in text is no tag).
+        opening = text.rfind("<", max(lo, gt - _REACH), gt)
+        if opening < 0:
+            return None
+        end = gt + 1
+        if _ends_numbers(text, opening, end):
+            if last and _STARTER.search(text, end) is None:
+                return size
+            last = False
+            if end <= limit:
+                return end if end > lo and limit - end <= _NEAR else None
+        gt = text.rfind(">", start, opening)
+    return None
 
 
 def _cut_clear_of_splits(text: str, lo: int, cut: int | None, floor: int = -1) -> int | None:
@@ -658,11 +750,14 @@ class RewriteStream:
         "_budget",
         "_buf",
         "_cc",
+        "_clear",
         "_closed",
         "_fast",
         "_finder",
         "_floor",
         "_html",
+        "_listed",
+        "_matched",
         "_offset",
         "_parts",
         "_passthrough",
@@ -711,6 +806,13 @@ class RewriteStream:
         self._budget = [2000]
         self._window = (0, 0)
         self._offset = 0  # where in the page the text the finders read starts
+        # The listed numbers' finder, in HTML read with the whole-page reader (its
+        # steps' first scans are made by feed), and the scans feed made of a buffer.
+        self._listed = finder if html and isinstance(finder, ListedFinder) else None
+        # Nothing is held, and what was given out ends where no listed number
+        # crosses (_ends_clear), or nothing was fed yet.
+        self._clear = True
+        self._matched: tuple[str, list[tuple[_Scan, re.Match[str]]]] | None = None
 
     @property
     def held(self) -> int:
@@ -740,12 +842,53 @@ class RewriteStream:
         if fast is not None:
             self._parts.append(chunk)
             self._size += len(chunk)
+        # Nothing is held, after a place no listed number crosses (or the page's
+        # start): the piece may go out as it came.
+        clear = self._clear and self._pending == len(self._buf)
+        self._clear = False
         buf = self._buf
         self._buf = ""
         buf += chunk  # in place when it can
         self._buf = buf
-        if len(buf) - RIGHT <= self._pending:
+        pending = self._pending
+        limit = len(buf) - RIGHT
+        if limit <= pending:
             return ""  # nothing can be given out yet
+        listed = self._listed
+        if (
+            listed is not None
+            and fast is not None
+            and pending <= LEFT
+            and self._skip is None
+            and self._size <= KEEP
+        ):
+            # The most frequent steps, as _advance_fast makes them: no scan of the
+            # listed numbers matches, and the step cuts after a tag that ends
+            # numbers, or gives out everything (_ends_clear).
+            cut = _step_cut(buf, pending, limit)
+            if cut is not None or clear:
+                matched = listed.scan(buf, True)
+                if not matched:
+                    if cut == len(buf):
+                        # Nothing held: the next piece may go out as it is too.
+                        self._clear = True
+                        cut = len(buf)
+                        out = chunk if clear else buf[pending:]
+                    elif cut is None:
+                        self._matched = (buf, matched)
+                        return self._advance(final=False)
+                    else:
+                        out = buf[pending:cut]
+                    keep = cut - LEFT
+                    self._floor = -1
+                    if keep > 0:
+                        self._buf = buf[keep:]
+                        self._base += keep
+                        self._pending = LEFT
+                    else:
+                        self._pending = cut
+                    return out
+                self._matched = (buf, matched)
         return self._advance(final=False)
 
     def close(self, last: str = "") -> str:
@@ -769,8 +912,19 @@ class RewriteStream:
             assert self._finder is not None
             assert self._target is not None
             return _whole_page(self._finder, last, self._target, self._cc, html=self._html)
+        clear = self._clear and self._pending == len(self._buf)
+        self._clear = False
         if last:
             self._take(last)
+        listed = self._listed
+        if clear and last and listed is not None and self._fast is not None and self._skip is None:
+            # Nothing was held: when no scan of the listed numbers matches, the
+            # last piece goes out as it came (what _advance_fast would give out).
+            buf = self._buf
+            matched = listed.scan(buf, True)
+            if not matched:
+                return last
+            self._matched = (buf, matched)
         return self._advance(final=True)
 
     def _take(self, chunk: str) -> None:
@@ -801,6 +955,8 @@ class RewriteStream:
         buf = self._buf  # the page from _base on
         pending = self._pending
         fast = self._fast
+        pre = self._matched  # the scans feed made of buf, if it did
+        self._matched = None
         assert fast is not None
         size = self._size
         limit = len(buf) if final else len(buf) - RIGHT
@@ -809,15 +965,18 @@ class RewriteStream:
         if not final and size > KEEP:
             self._read_on()
             return None
+        listed = isinstance(self._finder, ListedFinder)
         if final:
             cut: int | None = len(buf)
+        elif listed and (cut := _after_ending_tag(buf, pending, limit)) is not None:
+            pass
         else:
             floor = self._floor - self._base
             cut = _cut_clear_of_splits(
                 buf,
                 pending,
                 _safe_cut(buf, pending, limit)
-                if isinstance(self._finder, ListedFinder)
+                if listed
                 else _before_open_tag(buf, pending, _safe_cut(buf, pending, limit)),
                 floor if floor > pending else -1,
             )
@@ -847,10 +1006,23 @@ class RewriteStream:
         # The reader's state is saved (and the page joined) when it is first asked
         # about a number in this step (_rewrite clears what an earlier step saved);
         # without one it reads nothing.
+        matched = None
+        if listed and pending <= LEFT:
+            # The listed numbers' scans over what the finder reads (the buffer
+            # whole): when none matches, nothing is found and nothing placed, and
+            # the step gives out what it cuts as it is.
+            assert isinstance(self._finder, ListedFinder)
+            matched = pre[1] if pre is not None and pre[0] is buf else self._finder.scan(buf, True)
+            if not matched:
+                # (When the end of buf is a place no listed number crosses, feed
+                # found it and gave buf out whole: _step_cut.)
+                out = buf if pending == 0 and cut == len(buf) else buf[pending:cut]
+                self._given(cut)
+                return out
         budget = self._budget[0]
         start = max(0, pending - LEFT)
         self._offset = self._base + start
-        out = self._rewrite(buf[start:] if start else buf, pending - start, cut - start)
+        out = self._rewrite(buf[start:] if start else buf, pending - start, cut - start, matched)
         if fast.hide_all:
             return self._give_up()
         saved = self._saved
@@ -1106,7 +1278,13 @@ class RewriteStream:
                 return False
         return True
 
-    def _rewrite(self, buf: str, lo: int, hi: int) -> str:
+    def _rewrite(
+        self,
+        buf: str,
+        lo: int,
+        hi: int,
+        matched: list[tuple[_Scan, re.Match[str]]] | None = None,
+    ) -> str:
         finder, target = self._finder, self._target
         assert finder is not None
         assert target is not None
@@ -1119,7 +1297,7 @@ class RewriteStream:
         if isinstance(finder, AllFinder):
             found = finder.find(buf, self._html, self._place, self._budget)
         else:
-            found = finder.find(buf, self._html, self._place)
+            found = finder.find(buf, self._html, self._place, matched)
         if not found:
             return buf if lo == 0 and hi == len(buf) else buf[lo:hi]
         pieces: list[str] = []
