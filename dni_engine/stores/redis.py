@@ -21,7 +21,7 @@ in one cluster slot (``<ns>`` is the ``namespace``, ``dni`` by default)::
     <ns>:{p:<pool>}:free       zset    free numbers by free-since (ties: API order)
     <ns>:{p:<pool>}:live       zset    live leases by expiry (ties: taken first)
     <ns>:{p:<pool>}:holder     hash    number -> its live lease
-    <ns>:{p:<pool>}:visitors   hash    visitor -> their live lease in this pool
+    <ns>:{p:<pool>}:visitors   hash    visitor -> their live lease in this pool (and a filler)
     <ns>:{p:<pool>}:log        zset    the lease log: leases by start time
     <ns>:{p:<pool>}:clients    hash    client key -> its live leases in the pool (the cap)
     <ns>:{p:<pool>}:n:<number> zset    the log per number, for attribution

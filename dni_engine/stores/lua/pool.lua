@@ -6,7 +6,8 @@
 -- KEYS[2] free      zset  free numbers '%06d:<number>' (index in the pool) by free-since
 -- KEYS[3] live      zset  live leases by expiry
 -- KEYS[4] holder    hash  number -> its live lease
--- KEYS[5] visitors  hash  visitor -> their live lease in this pool
+-- KEYS[5] visitors  hash  visitor -> their live lease in this pool; and, from the pool's
+--                         registration, the field '' holding FILLER (no visitor id is empty)
 -- KEYS[6] log       zset  the lease log: leases by start time
 -- KEYS[7] order     hash  number -> index in the pool (API order)
 -- The script also uses <base>:l:<lease> (a lease record, hash), <base>:n:<number> (the
@@ -93,8 +94,45 @@ local CFG = KEYS[1]
 local function pkey(k, name) return KEYS[k] or base .. name end
 local VISITORS = pkey(5, ':visitors')
 local LIVE  -- a visit that keeps no lease needs no live set: built where it is used
+-- A field of a small hash is found by a scan of its fields in the order they were first
+-- written (a listpack, below hash-max-listpack-entries); a hash holding a value longer
+-- than hash-max-listpack-value is a hash table for good, found in one probe. So the
+-- visitors hash holds this text under the field '' from the pool's registration on (a
+-- visitor's entry is then found in one probe however few visitors there are); it is
+-- never taken for a lease. A previous version reads it only by a visitor id (never
+-- empty through the engine), as HLEN (a count that may only be higher) and in HVALS (a
+-- record key that does not exist, deleted by its reset).
+local FILLER = '(not a visitor: this value keeps the hash a hash table, one probe a look-up)'
 
 local function fmt(x) return string.format('%.17g', x) end
+
+-- cfg is a small hash too, whose fields are found in the order they were first written:
+-- the fields a visit reads and writes (the kept path first, then a take's) are rewritten
+-- at its head, once per registration and when the pool's clock first runs (its 'now'
+-- is new then), with the visit's counters at 0 if missing (a missing counter reads 0
+-- everywhere). The order carries no meaning: every version reads fields by name.
+-- ``set`` (a table, or nil) gives fields to write as well.
+local function order_cfg(set)
+  local CFG_FIRST = {'name', 'hold', 'now', 'kept', 'cooldown', 'epoch', 'seq', 'new',
+    'expired', 'touch', 'cap', 'switched_in', 'since'}
+  local ZERO = {kept = true, seq = true, new = true, expired = true}
+  local all = redis.call('HGETALL', CFG)
+  local values = {}
+  for k = 1, #all, 2 do values[all[k]] = all[k + 1] end
+  if set then for f, v in pairs(set) do values[f] = v end end
+  local out, first = {}, {}
+  for _, f in ipairs(CFG_FIRST) do
+    local v = values[f]
+    if not v and ZERO[f] then v = '0' end
+    if v then out[#out + 1] = f; out[#out + 1] = v; first[f] = true end
+  end
+  for k = 1, #all, 2 do
+    local f = all[k]
+    if not first[f] then first[f] = true; out[#out + 1] = f; out[#out + 1] = values[f] end
+  end
+  redis.call('DEL', CFG)
+  redis.call('HSET', CFG, unpack(out))
+end
 -- Numbers read as text are converted by arithmetic (``s + 0``), not ``tonumber``:
 -- Lua 5.1's ``tonumber`` parses the text twice (a check, then the conversion). Counts
 -- written back are passed to redis.call as numbers (Redis writes them as integer text
@@ -154,7 +192,8 @@ local function clock(write)
     now, text = now_arg + 0, now_arg
   end
   if not SINCE then  -- the first operation on newly created state: when it began
-    redis.call('HSET', CFG, 'since', text)
+    -- (with the watermark it is about to raise, when there is none yet, in cfg's order)
+    if SEEN then order_cfg({since = text}) else order_cfg({since = text, now = text}) end
     SINCE = text
   end
   if SEEN then
@@ -173,7 +212,7 @@ if op == 'visit' and NAME then
   local now, now_s, raised = clock(false)
   -- step 2: a live lease in this pool is kept, or may yield to a more specific match
   local m = redis.call('HGET', VISITORS, visitor)
-  if m then
+  if m and m ~= FILLER then
     -- mirrors leases.may_switch: under last touch, a claim on another pool moves the
     -- lease when it is more specific (more conditions, then a referrer over Any)
     local switchable = claim == 'other' and (mode == 'visit' or mode == 'held')
@@ -264,7 +303,9 @@ local function reset(numbers)
     for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do members[m] = true end
   end
   for _, key in ipairs({HOLDER, VISITORS}) do
-    for _, m in ipairs(redis.call('HVALS', key)) do members[m] = true end
+    for _, m in ipairs(redis.call('HVALS', key)) do
+      if m ~= FILLER then members[m] = true end
+    end
   end
   for m in pairs(members) do redis.call('DEL', lkey(m)) end
   for _, n in ipairs(redis.call('HKEYS', ORDER)) do redis.call('DEL', nkey(n)) end
@@ -417,6 +458,8 @@ if op == 'register' then
   redis.call('HSET', CFG, 'name', ARGV[4], 'hold', ARGV[5], 'cooldown', ARGV[6],
     'policy', ARGV[7], 'overflow', ARGV[8], 'touch', ARGV[9], 'maxhold', fmt(hold),
     'size', tostring(#list), 'cap', ARGV[13])
+  -- (HSETNX: were a visitor's id empty, their entry is left as it is)
+  redis.call('HSETNX', VISITORS, '', FILLER)
   -- A watermark far ahead of the registering engine's clock was poisoned (a time in
   -- milliseconds, say): bring the pool back to that clock, with the leases and free
   -- numbers stamped in that future.
@@ -434,9 +477,11 @@ if op == 'register' then
       local later = redis.call('ZRANGEBYSCORE', FREE, '(' .. now_arg, '+inf')
       for _, member in ipairs(later) do redis.call('ZADD', FREE, now_arg, member) end
       redis.call('HSET', CFG, 'now', now_arg)
+      order_cfg()
       return 'repaired'
     end
   end
+  order_cfg()
   return 'ok'
 end
 
@@ -600,7 +645,7 @@ end
 if op == 'release' then
   local now, now_s = clock(true)
   local m = redis.call('HGET', VISITORS, ARGV[4])
-  if m then
+  if m and m ~= FILLER then
     if redis.call('EXISTS', lkey(m)) == 0 then return lost('the lease record of a visitor') end
     local out = {'released', now_s}
     snapshot(out, m)
@@ -693,6 +738,7 @@ if op == 'forget' then
   local now, now_s = clock(true)
   local released = 0
   local m = redis.call('HGET', VISITORS, visitor)
+  if m == FILLER then m = nil end
   if m then
     local r = redis.call('HMGET', lkey(m), 'n', 'e', 'd')
     if r[1] and not r[3] then
