@@ -91,8 +91,7 @@
 local op, base, now_arg = ARGV[1], ARGV[2], ARGV[3]
 local CFG = KEYS[1]
 -- A pool key sent in KEYS (every op but 'visit'), else built from the pool's prefix.
-local function pkey(k, name) return KEYS[k] or base .. name end
-local VISITORS = pkey(5, ':visitors')
+local VISITORS = KEYS[5] or base .. ':visitors'
 local LIVE  -- a visit that keeps no lease needs no live set: built where it is used
 -- A field of a small hash is found by a scan of its fields in the order they were first
 -- written (a listpack, below hash-max-listpack-entries); a hash holding a value longer
@@ -104,35 +103,6 @@ local LIVE  -- a visit that keeps no lease needs no live set: built where it is 
 -- record key that does not exist, deleted by its reset).
 local FILLER = '(not a visitor: this value keeps the hash a hash table, one probe a look-up)'
 
-local function fmt(x) return string.format('%.17g', x) end
-
--- cfg is a small hash too, whose fields are found in the order they were first written:
--- the fields a visit reads and writes (the kept path first, then a take's) are rewritten
--- at its head, once per registration and when the pool's clock first runs (its 'now'
--- is new then), with the visit's counters at 0 if missing (a missing counter reads 0
--- everywhere). The order carries no meaning: every version reads fields by name.
--- ``set`` (a table, or nil) gives fields to write as well.
-local function order_cfg(set)
-  local CFG_FIRST = {'name', 'hold', 'now', 'kept', 'cooldown', 'epoch', 'seq', 'new',
-    'expired', 'touch', 'cap', 'switched_in', 'since'}
-  local ZERO = {kept = true, seq = true, new = true, expired = true}
-  local all = redis.call('HGETALL', CFG)
-  local values = {}
-  for k = 1, #all, 2 do values[all[k]] = all[k + 1] end
-  if set then for f, v in pairs(set) do values[f] = v end end
-  local out, first = {}, {}
-  for _, f in ipairs(CFG_FIRST) do
-    local v = values[f]
-    if not v and ZERO[f] then v = '0' end
-    if v then out[#out + 1] = f; out[#out + 1] = v; first[f] = true end
-  end
-  for k = 1, #all, 2 do
-    local f = all[k]
-    if not first[f] then first[f] = true; out[#out + 1] = f; out[#out + 1] = values[f] end
-  end
-  redis.call('DEL', CFG)
-  redis.call('HSET', CFG, unpack(out))
-end
 -- Numbers read as text are converted by arithmetic (``s + 0``), not ``tonumber``:
 -- Lua 5.1's ``tonumber`` parses the text twice (a check, then the conversion). Counts
 -- written back are passed to redis.call as numbers (Redis writes them as integer text
@@ -171,45 +141,71 @@ if op == 'visit' and NAME then
   if SEEN then SINCE = true else SINCE = redis.call('HGET', CFG, 'since') end
 end
 
--- A visit's lease expiry at ``now`` (text ``now_s``): now + hold as exact text. The
--- caller's own text (ARGV[8]) when the time is the caller's and its hold (ARGV[7]) is
--- the pool's, the same number (formatting is not free); else formatted here.
-local function expiry(now, now_s)
-  if now_s == now_arg and ARGV[7] == hot[2] and ARGV[8] ~= '' then return ARGV[8] end
-  return fmt(now + hot[2])
+-- cfg is a small hash too, whose fields are found in the order they were first written:
+-- the fields a visit reads and writes (the kept path first, then a take's) are rewritten
+-- at its head, once per registration and when the pool's clock first runs (its 'now'
+-- is new then), with the visit's counters at 0 if missing (a missing counter reads 0
+-- everywhere). The order carries no meaning: every version reads fields by name.
+-- ``set`` (a table, or nil) gives fields to write as well. Made only where it may run
+-- (each function a script makes costs every call that makes it).
+local order_cfg
+if op == 'register' or not SINCE then
+  order_cfg = function(set)
+    local CFG_FIRST = {'name', 'hold', 'now', 'kept', 'cooldown', 'epoch', 'seq', 'new',
+      'expired', 'touch', 'cap', 'switched_in', 'since'}
+    local ZERO = {kept = true, seq = true, new = true, expired = true}
+    local all = redis.call('HGETALL', CFG)
+    local values = {}
+    for k = 1, #all, 2 do values[all[k]] = all[k + 1] end
+    if set then for f, v in pairs(set) do values[f] = v end end
+    local out, first = {}, {}
+    for _, f in ipairs(CFG_FIRST) do
+      local v = values[f]
+      if not v and ZERO[f] then v = '0' end
+      if v then out[#out + 1] = f; out[#out + 1] = v; first[f] = true end
+    end
+    for k = 1, #all, 2 do
+      local f = all[k]
+      if not first[f] then first[f] = true; out[#out + 1] = f; out[#out + 1] = values[f] end
+    end
+    redis.call('DEL', CFG)
+    redis.call('HSET', CFG, unpack(out))
+  end
 end
 
--- step 1: time never goes backwards inside a pool. Returns the time and its exact
--- text (the caller's own string when it is used as is: formatting is not free).
--- With ``write`` the new watermark is stored now; otherwise the caller stores it.
-local function clock(write)
-  local now, text
+-- step 1, for every op that runs the pool's clock: time never goes backwards inside a
+-- pool. NOW and its exact text NOW_S (the caller's own string when it is used as is:
+-- formatting is not free); RAISED when the watermark moves to it. A visit writes the
+-- watermark with its first write to cfg; every other op writes it here. (Run inline, not
+-- as a function: each function a script makes costs every call that makes it.)
+local NOW, NOW_S, RAISED
+if NAME and (op == 'visit' or op == 'switch_out' or op == 'release' or op == 'stats'
+    or op == 'purge' or op == 'forget') then
   if now_arg == '' then
     local t = redis.call('TIME')
-    now = t[1] + t[2] / 1000000
-    text = fmt(now)
+    NOW = t[1] + t[2] / 1000000
+    NOW_S = string.format('%.17g', NOW)
   else
-    now, text = now_arg + 0, now_arg
+    NOW, NOW_S = now_arg + 0, now_arg
   end
   if not SINCE then  -- the first operation on newly created state: when it began
     -- (with the watermark it is about to raise, when there is none yet, in cfg's order)
-    if SEEN then order_cfg({since = text}) else order_cfg({since = text, now = text}) end
-    SINCE = text
+    if SEEN then order_cfg({since = NOW_S}) else order_cfg({since = NOW_S, now = NOW_S}) end
+    SINCE = NOW_S
   end
+  RAISED = true
   if SEEN then
     local seen = SEEN + 0
-    if seen >= now then return seen, SEEN, false end
+    if seen >= NOW then NOW, NOW_S, RAISED = seen, SEEN, false end
   end
-  if write then redis.call('HSET', CFG, 'now', text) end
-  return now, text, true
+  if RAISED and op ~= 'visit' then redis.call('HSET', CFG, 'now', NOW_S) end
 end
 
 -- A visit's steps 1-3 (the whole of a returning visit). A visit going on to take a
 -- number (steps 4-6, below) leaves its time here, with the watermark still to write.
-local VISIT_NOW, VISIT_NOW_S, VISIT_RAISED
 if op == 'visit' and NAME then
   local visitor, mode, claim = ARGV[4], ARGV[5], ARGV[6]
-  local now, now_s, raised = clock(false)
+  local now, now_s, raised = NOW, NOW_S, RAISED
   -- step 2: a live lease in this pool is kept, or may yield to a more specific match
   local m = redis.call('HGET', VISITORS, visitor)
   if m and m ~= FILLER then
@@ -235,9 +231,13 @@ if op == 'visit' and NAME then
           return {'switch', now_s, r[1], NAME, false, false, false, m}
         end
       end
-      local expires = expiry(now, now_s)
+      -- the lease's expiry, as expiry() below (inline: see step 1)
+      local expires = ARGV[8]
+      if not (now_s == now_arg and ARGV[7] == hot[2] and expires ~= '') then
+        expires = string.format('%.17g', now + hot[2])
+      end
       redis.call('HSET', record, 'a', now_s, 'e', expires)
-      redis.call('ZADD', pkey(3, ':live'), expires, m)
+      redis.call('ZADD', KEYS[3] or base .. ':live', expires, m)
       -- the commonest visit: its counter and the watermark in one write
       local kept = (hot[4] or 0) + 1
       if raised then
@@ -259,11 +259,19 @@ if op == 'visit' and NAME then
     if raised then redis.call('HSET', CFG, 'now', now_s) end
     return {'none', now_s}
   end
-  VISIT_NOW, VISIT_NOW_S, VISIT_RAISED = now, now_s, raised
 end
 
 -- Everything but a visit decided above: the rest of the keys, cfg and helpers.
+local function pkey(k, name) return KEYS[k] or base .. name end
+local function fmt(x) return string.format('%.17g', x) end
 LIVE = pkey(3, ':live')
+-- A visit's lease expiry at ``now`` (text ``now_s``): now + hold as exact text. The
+-- caller's own text (ARGV[8]) when the time is the caller's and its hold (ARGV[7]) is
+-- the pool's, the same number (formatting is not free); else formatted here.
+local function expiry(now, now_s)
+  if now_s == now_arg and ARGV[7] == hot[2] and ARGV[8] ~= '' then return ARGV[8] end
+  return fmt(now + hot[2])
+end
 local FREE, HOLDER, LOG, ORDER = pkey(2, ':free'), pkey(4, ':holder'), pkey(6, ':log'),
   pkey(7, ':order')
 local function lkey(m) return base .. ':l:' .. m end
@@ -498,8 +506,8 @@ if op == 'visit' then
   -- steps 4-6 (steps 1-3 ran at the top): the visitor takes a number here. The
   -- watermark, when raised, is written with the first write to cfg on the way out.
   local visitor, mode, any = ARGV[4], ARGV[5], ARGV[12]
-  local now, now_s = VISIT_NOW, VISIT_NOW_S
-  local pending = VISIT_RAISED
+  local now, now_s = NOW, NOW_S
+  local pending = RAISED
   -- the leases step 4 ended are counted with the first write to cfg on the way out too
   local gone, ended = expire(now_s, true)
   ended = ended or 0
@@ -631,7 +639,7 @@ end
 if op == 'switch_out' then
   -- ends the lease as switched (its number starts cooling) if it is still live
   local m = ARGV[4]
-  local now, now_s = clock(true)
+  local now, now_s = NOW, NOW_S
   local r = redis.call('HMGET', lkey(m), 'n', 'e', 'd')
   if r[1] and not r[3] and now < tonumber(r[2]) then
     close(m, now_s, 'switched')
@@ -643,7 +651,7 @@ if op == 'switch_out' then
 end
 
 if op == 'release' then
-  local now, now_s = clock(true)
+  local now, now_s = NOW, NOW_S
   local m = redis.call('HGET', VISITORS, ARGV[4])
   if m and m ~= FILLER then
     if redis.call('EXISTS', lkey(m)) == 0 then return lost('the lease record of a visitor') end
@@ -709,7 +717,7 @@ if op == 'leases' then
 end
 
 if op == 'stats' then
-  local now, now_s = clock(true)
+  local now, now_s = NOW, NOW_S
   local gone = expire(now_s)
   if gone then return gone end
   local cooling, free = 0, 0
@@ -726,7 +734,7 @@ if op == 'stats' then
 end
 
 if op == 'purge' then
-  local now, now_s = clock(true)
+  local now, now_s = NOW, NOW_S
   local before = tonumber(redis.call('HGET', CFG, 'expired') or '0')
   local gone = expire(now_s)
   if gone then return gone end
@@ -735,7 +743,7 @@ end
 
 if op == 'forget' then
   local visitor = ARGV[4]
-  local now, now_s = clock(true)
+  local now, now_s = NOW, NOW_S
   local released = 0
   local m = redis.call('HGET', VISITORS, visitor)
   if m == FILLER then m = nil end
