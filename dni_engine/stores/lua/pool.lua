@@ -231,7 +231,8 @@ if op == 'visit' and NAME then
           return {'switch', now_s, r[1], NAME, false, false, false, m}
         end
       end
-      -- the lease's expiry, as expiry() below (inline: see step 1)
+      -- its expiry: now + hold as exact text, the caller's own (ARGV[8]) when the time is
+      -- the caller's and its hold (ARGV[7]) the pool's (the same number), else formatted
       local expires = ARGV[8]
       if not (now_s == now_arg and ARGV[7] == hot[2] and expires ~= '') then
         expires = string.format('%.17g', now + hot[2])
@@ -261,23 +262,15 @@ if op == 'visit' and NAME then
   end
 end
 
--- Everything but a visit decided above: the rest of the keys, cfg and helpers.
-local function pkey(k, name) return KEYS[k] or base .. name end
-local function fmt(x) return string.format('%.17g', x) end
-LIVE = pkey(3, ':live')
--- A visit's lease expiry at ``now`` (text ``now_s``): now + hold as exact text. The
--- caller's own text (ARGV[8]) when the time is the caller's and its hold (ARGV[7]) is
--- the pool's, the same number (formatting is not free); else formatted here.
-local function expiry(now, now_s)
-  if now_s == now_arg and ARGV[7] == hot[2] and ARGV[8] ~= '' then return ARGV[8] end
-  return fmt(now + hot[2])
-end
-local FREE, HOLDER, LOG, ORDER = pkey(2, ':free'), pkey(4, ':holder'), pkey(6, ':log'),
-  pkey(7, ':order')
+-- Everything but a visit decided above: the rest of the keys, cfg and helpers. Each
+-- function made costs every call that makes it: a helper only some ops use is made for
+-- those ops alone, and one-line helpers are written out where they are used.
+LIVE = KEYS[3] or base .. ':live'
+local FREE, HOLDER = KEYS[2] or base .. ':free', KEYS[4] or base .. ':holder'
+local LOG, ORDER = KEYS[6] or base .. ':log', KEYS[7] or base .. ':order'
 local function lkey(m) return base .. ':l:' .. m end
 local function nkey(number) return base .. ':n:' .. number end
 local CLIENTS = base .. ':clients'
-local function opt(s) if string.sub(s, 1, 1) == '+' then return string.sub(s, 2) end return nil end
 
 -- The rest of cfg: a visit here takes a number and read what a take needs at the top
 -- (an exhausted pool reads its policy, overflow and size where it needs them); every
@@ -295,30 +288,32 @@ end
 COOLDOWN = COOLDOWN and COOLDOWN + 0
 EPOCH = EPOCH or ''
 local function bump(name) return redis.call('HINCRBY', CFG, name, 1) end
--- A lease's member: the pool's epoch (new each time its state is created, so ids
--- are never reused after a loss) and a zero-padded sequence (ties: taken first).
-local function pad(seq) return EPOCH .. '.' .. string.format('%012d', seq) end
+-- A lease's member (the pool's epoch, new each time its state is created, so ids are
+-- never reused after a loss, and a zero-padded sequence: ties, taken first) is
+-- EPOCH .. '.' .. string.format('%012d', seq).
 
 -- Records the script needs and cannot find mean the pool's state was partly lost
 -- (evicted or deleted keys). The script then changes nothing more and answers
--- LOST; the caller resets the pool and registers it again.
-local function lost(what) return {'lost', what} end
+-- {'lost', what}; the caller resets the pool and registers it again.
 
 -- Deletes every key of the pool (its lease records and per-number logs included).
-local function reset(numbers)
-  local members = {}
-  for _, key in ipairs({LIVE, LOG}) do
-    for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do members[m] = true end
-  end
-  for _, key in ipairs({HOLDER, VISITORS}) do
-    for _, m in ipairs(redis.call('HVALS', key)) do
-      if m ~= FILLER then members[m] = true end
+local reset
+if op == 'register' or op == 'reset' then
+  reset = function(numbers)
+    local members = {}
+    for _, key in ipairs({LIVE, LOG}) do
+      for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do members[m] = true end
     end
+    for _, key in ipairs({HOLDER, VISITORS}) do
+      for _, m in ipairs(redis.call('HVALS', key)) do
+        if m ~= FILLER then members[m] = true end
+      end
+    end
+    for m in pairs(members) do redis.call('DEL', lkey(m)) end
+    for _, n in ipairs(redis.call('HKEYS', ORDER)) do redis.call('DEL', nkey(n)) end
+    for _, n in ipairs(numbers) do redis.call('DEL', nkey(n)) end
+    redis.call('DEL', CFG, FREE, LIVE, HOLDER, VISITORS, LOG, ORDER, CLIENTS)
   end
-  for m in pairs(members) do redis.call('DEL', lkey(m)) end
-  for _, n in ipairs(redis.call('HKEYS', ORDER)) do redis.call('DEL', nkey(n)) end
-  for _, n in ipairs(numbers) do redis.call('DEL', nkey(n)) end
-  redis.call('DEL', CFG, FREE, LIVE, HOLDER, VISITORS, LOG, ORDER, CLIENTS)
 end
 
 -- ``since``: the time as exact text (a number from the caller's or Redis's own text).
@@ -351,12 +346,16 @@ local function finish(m, rec, at, reason, by)
 end
 
 -- Ends the live lease ``m`` at ``at`` (exact text); returns its record's v, n, x, c.
-local function close(m, at, reason, by)
-  local rec = redis.call('HMGET', lkey(m), 'v', 'n', 'x', 'c')
-  finish(m, rec, at, reason, by)
-  redis.call('ZREM', LIVE, m)
-  if reason == 'expired' or reason == 'released' then bump(reason) end
-  return rec
+-- (Not made for a visit: one that displaces a lease writes it out.)
+local close
+if op ~= 'visit' then
+  close = function(m, at, reason)
+    local rec = redis.call('HMGET', lkey(m), 'v', 'n', 'x', 'c')
+    finish(m, rec, at, reason)
+    redis.call('ZREM', LIVE, m)
+    if reason == 'expired' or reason == 'released' then bump(reason) end
+    return rec
+  end
 end
 
 -- step 4: leases whose hold ran out end at their expiry, freeing their number then.
@@ -368,7 +367,7 @@ local function expire(now_s, defer)
   local recs, members = {}, {}
   for k = 1, #due, 2 do
     local rec = redis.call('HMGET', lkey(due[k]), 'v', 'n', 'x', 'c')
-    if not rec[2] then return lost('lease record') end  -- every record has its number
+    if not rec[2] then return {'lost', 'lease record'} end  -- every record has its number
     recs[#recs + 1] = rec
     members[#members + 1] = due[k]
   end
@@ -385,18 +384,19 @@ local function expire(now_s, defer)
   return nil, #members
 end
 
--- Drops the lease ``m``, already out of the log, from its number's log, and its record
--- once it ended (a live lease's record is marked x, pushed out, and kept until it ends).
-local function unlog(m)
-  local key = lkey(m)
-  local r = redis.call('HMGET', key, 'n', 'd')
-  if r[1] then redis.call('ZREM', nkey(r[1]), m) end
-  if r[2] then redis.call('DEL', key) else redis.call('HSET', key, 'x', '1') end
-end
-
 -- The log keeps at most ``capacity`` leases; every 16th lease also drops (up to 32)
 -- leases whose window ended ``retention`` seconds ago (text, read only then), oldest first.
 local function trim(now, seq, capacity, retention_s)
+  local retention = seq % 16 == 0 and tonumber(retention_s) or 0
+  if seq <= capacity and retention <= 0 then return end
+  -- Drops the lease ``m``, already out of the log, from its number's log, and its record
+  -- once it ended (a live lease's record is marked x, pushed out, and kept until it ends).
+  local function unlog(m)
+    local key = lkey(m)
+    local r = redis.call('HMGET', key, 'n', 'd')
+    if r[1] then redis.call('ZREM', nkey(r[1]), m) end
+    if r[2] then redis.call('DEL', key) else redis.call('HSET', key, 'x', '1') end
+  end
   -- the log never holds more leases than were ever started (seq) in this state; past
   -- that, the leases older than the newest ``capacity`` (none while it is not full) leave
   -- it in one command
@@ -407,10 +407,10 @@ local function trim(now, seq, capacity, retention_s)
       for _, m in ipairs(over) do unlog(m) end
     end
   end
-  local retention = seq % 16 == 0 and tonumber(retention_s) or 0
   if retention > 0 then
     local horizon = now - retention
-    local old = redis.call('ZRANGEBYSCORE', LOG, '-inf', '(' .. fmt(horizon), 'LIMIT', 0, 32)
+    local old = redis.call('ZRANGEBYSCORE', LOG, '-inf', '(' .. string.format('%.17g', horizon),
+      'LIMIT', 0, 32)
     for _, m in ipairs(old) do
       local e = redis.call('HGET', lkey(m), 'e')
       if e and tonumber(e) > horizon then break end
@@ -421,11 +421,14 @@ local function trim(now, seq, capacity, retention_s)
 end
 
 -- The record fields of a lease snapshot, after its member (see the header).
-local SNAPSHOT = {'v', 'n', 's', 'a', 'e', 'd', 'r', 'b', 'p', 'i', 'f', 't', 'z'}
-local function snapshot(out, m)
-  local r = redis.call('HMGET', lkey(m), unpack(SNAPSHOT))
-  out[#out + 1] = m
-  for k = 1, #SNAPSHOT do out[#out + 1] = r[k] end
+local snapshot
+if op == 'release' or op == 'attribute' or op == 'leases' then
+  local SNAPSHOT = {'v', 'n', 's', 'a', 'e', 'd', 'r', 'b', 'p', 'i', 'f', 't', 'z'}
+  snapshot = function(out, m)
+    local r = redis.call('HMGET', lkey(m), unpack(SNAPSHOT))
+    out[#out + 1] = m
+    for k = 1, #SNAPSHOT do out[#out + 1] = r[k] end
+  end
 end
 
 if op == 'register' then
@@ -464,7 +467,8 @@ if op == 'register' then
   local maxhold = tonumber(MAXHOLD)
   if maxhold and maxhold > hold then hold = maxhold end
   redis.call('HSET', CFG, 'name', ARGV[4], 'hold', ARGV[5], 'cooldown', ARGV[6],
-    'policy', ARGV[7], 'overflow', ARGV[8], 'touch', ARGV[9], 'maxhold', fmt(hold),
+    'policy', ARGV[7], 'overflow', ARGV[8], 'touch', ARGV[9],
+    'maxhold', string.format('%.17g', hold),
     'size', tostring(#list), 'cap', ARGV[13])
   -- (HSETNX: were a visitor's id empty, their entry is left as it is)
   redis.call('HSETNX', VISITORS, '', FILLER)
@@ -475,11 +479,11 @@ if op == 'register' then
     local now, tolerance = tonumber(now_arg), tonumber(ARGV[12])
     if tonumber(SEEN) > now + tolerance then
       local until_ = now + tonumber(ARGV[5])
-      local ahead = redis.call('ZRANGEBYSCORE', LIVE, '(' .. fmt(until_), '+inf')
+      local ahead = redis.call('ZRANGEBYSCORE', LIVE, '(' .. string.format('%.17g', until_), '+inf')
       for _, m in ipairs(ahead) do
         if redis.call('EXISTS', lkey(m)) == 1 then
-          redis.call('HSET', lkey(m), 'a', now_arg, 'e', fmt(until_))
-          redis.call('ZADD', LIVE, fmt(until_), m)
+          redis.call('HSET', lkey(m), 'a', now_arg, 'e', string.format('%.17g', until_))
+          redis.call('ZADD', LIVE, string.format('%.17g', until_), m)
         end
       end
       local later = redis.call('ZRANGEBYSCORE', FREE, '(' .. now_arg, '+inf')
@@ -536,12 +540,19 @@ if op == 'visit' then
   -- Starts the visitor's lease on ``number``, the pool's lease ``seq`` (nil: the next).
   local function open(number, seq)
     seq = seq or bump('seq')
-    local lm = pad(seq)
-    local expires = expiry(now, now_s)
+    local lm = EPOCH .. '.' .. string.format('%012d', seq)
+    -- its expiry: now + hold as exact text, the caller's own (ARGV[8]) when the time is
+    -- the caller's and its hold (ARGV[7]) the pool's (the same number), else formatted
+    local expires = ARGV[8]
+    if not (now_s == now_arg and ARGV[7] == hot[2] and expires ~= '') then
+      expires = string.format('%.17g', now + hot[2])
+    end
     local rec = {'v', visitor, 'n', number, 's', now_s, 'a', now_s, 'e', expires,
       'p', ARGV[9], 'i', ARGV[10], 'f', ARGV[11], 'y', any}
-    local trigger = opt(ARGV[13])
-    if trigger then rec[#rec + 1] = 't'; rec[#rec + 1] = trigger end
+    local trigger = ARGV[13]  -- '-' none, '+<trigger>'
+    if string.sub(trigger, 1, 1) == '+' then
+      rec[#rec + 1] = 't'; rec[#rec + 1] = string.sub(trigger, 2)
+    end
     local facts = ARGV[16]
     if facts and facts ~= '' then rec[#rec + 1] = 'z'; rec[#rec + 1] = facts end
     if client then
@@ -589,13 +600,13 @@ if op == 'visit' then
     if redis.call('HLEN', ORDER) ~= SIZE or free_count + held < SIZE
         or redis.call('ZCARD', LIVE) < held or redis.call('HLEN', VISITORS) < held then
       if top[1] then redis.call('ZADD', FREE, top[2], top[1]) end
-      return lost('the free or held numbers')
+      return {'lost', 'the free or held numbers'}
     end
     -- An LRU eviction takes the idlest records first: those of the leases next to expire.
     for _, m in ipairs(redis.call('ZRANGE', LIVE, 0, 7)) do
       if redis.call('EXISTS', lkey(m)) == 0 then
         if top[1] then redis.call('ZADD', FREE, top[2], top[1]) end
-        return lost('the lease record of a live lease')
+        return {'lost', 'the lease record of a live lease'}
       end
     end
   end
@@ -621,11 +632,15 @@ if op == 'visit' then
   if action == 'displace' then
     local idlest = redis.call('ZRANGE', LIVE, 0, 0)[1]
     if idlest and redis.call('EXISTS', lkey(idlest)) == 0 then
-      return lost('the lease record of a live lease')
+      return {'lost', 'the lease record of a live lease'}
     end
     if idlest then
       local seq = bump('seq')
-      local number = close(idlest, now_s, 'displaced', pad(seq))[2]
+      -- ends the idlest lease as close() does (not made for a visit), displaced by this one
+      local rec = redis.call('HMGET', lkey(idlest), 'v', 'n', 'x', 'c')
+      finish(idlest, rec, now_s, 'displaced', EPOCH .. '.' .. string.format('%012d', seq))
+      redis.call('ZREM', LIVE, idlest)
+      local number = rec[2]
       bump('recycled')
       bump('displacements')
       local lm, expires = open(number, seq)
@@ -654,7 +669,7 @@ if op == 'release' then
   local now, now_s = NOW, NOW_S
   local m = redis.call('HGET', VISITORS, ARGV[4])
   if m and m ~= FILLER then
-    if redis.call('EXISTS', lkey(m)) == 0 then return lost('the lease record of a visitor') end
+    if redis.call('EXISTS', lkey(m)) == 0 then return {'lost', 'the lease record of a visitor'} end
     local out = {'released', now_s}
     snapshot(out, m)
     local number, e = out[5], tonumber(out[8])
@@ -698,7 +713,7 @@ if op == 'attribute' then
   end
   -- with when this state began and whether it is trusted from then on (see the doc)
   local trusted = redis.call('HGET', CFG, 'trusted') or '1'
-  local out = {'attributed', SEEN or '-inf', SINCE or '', trusted, fmt(MAXHOLD)}
+  local out = {'attributed', SEEN or '-inf', SINCE or '', trusted, string.format('%.17g', MAXHOLD)}
   for _, m in ipairs(found) do snapshot(out, m) end
   return out
 end
