@@ -50,9 +50,17 @@ def admin(redis_server: RedisServer) -> Iterator[redis.Redis]:
 
 
 def previous(client: redis.Redis, command: tuple[Any, ...]) -> Any:
-    """Run a pool command the store built (``EVALSHA`` of the current script) on the old one."""
+    """Run a pool command the store built (``EVALSHA`` of the current script) on the old one.
+
+    The previous script took a visit's arguments as: time, visitor, mode, claim, hold.
+    """
     assert command[0] == "EVALSHA"
-    return client.execute_command("EVAL", PREVIOUS, *command[2:])
+    args = list(command[2:])
+    op = 1 + args[0]  # after the number of keys and the keys
+    if args[op] == "visit":
+        mode, claim, hold, now, visitor = args[op + 2 : op + 7]
+        args[op + 2 : op + 7] = [now, visitor, mode, claim, hold]
+    return client.execute_command("EVAL", PREVIOUS, *args)
 
 
 def current(client: redis.Redis, command: tuple[Any, ...]) -> Any:

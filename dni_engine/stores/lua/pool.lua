@@ -17,7 +17,8 @@
 -- it uses from ARGV[2] in the same way (each key sent costs a visit more than one built).
 --
 -- ARGV[1] op   ARGV[2] base: the pool's key prefix '<ns>:{p:<pool>}'
--- ARGV[3] now: the caller's time as exact text, or '' for Redis TIME (server time)
+-- ARGV[3] now: the caller's time as exact text, or '' for Redis TIME (server time); an op
+-- 'visit' sends it as ARGV[6]
 --
 -- A lease is named by its member '<epoch>.<seq, %012d>'. Its record's fields: v visitor,
 -- n number, s started, a last activity, e expires, d ended, r end reason, b displaced by
@@ -40,12 +41,16 @@
 --   returns 'ok' | 'repaired' (a poisoned pool time was brought back to ARGV[3])
 -- op 'reset'      ARGV[4..] the pool's numbers: drops every key of the pool
 --   returns {'reset'}
--- op 'visit'      ARGV[4] visitor  [5] mode: visit | keep | switch_in | held (steps 1-3
---                 only, as visit: a claim on this pool without a live lease answers 'none')
---                 [6] claim: - (none) | here | other (a claim on another pool)
---                 [7] the pool's hold as the caller registered it ('' unknown)
+-- op 'visit'      (its time is ARGV[6], not [3]: what a caller sends the same on every
+--                 visit of a pool comes first, after the prefix, so it may pack it once)
+--                 ARGV[3] mode: visit | keep | switch_in | held (steps 1-3 only, as
+--                 visit: a claim on this pool without a live lease answers 'none')
+--                 [4] claim: - (none) | here | other (a claim on another pool)
+--                 [5] the pool's hold as the caller registered it ('' unknown)
+--                 [6] now: the caller's time as exact text, or '' for Redis TIME
+--                 [7] visitor
 --                 [8] the caller's time plus that hold, as exact text ('' none): a
---                 lease's expiry when ARGV[3] and [7] are the pool's time and hold (else
+--                 lease's expiry when ARGV[6] and [5] are the pool's time and hold (else
 --                 it is formatted here)
 --                 [9] specificity  [10] source index  [11] referrer_domain
 --                 [12] referrer_domain is Any (1/0)  [13] trigger: - (none) | +<trigger>
@@ -55,7 +60,7 @@
 --                 (held reads nothing after [12], and [9..12] only for a claim on another
 --                 pool: what it leaves unread may be left out)
 --   returns {'kept', now, number, name, source_index, referrer_domain, trigger, lease,
---            started, expires}: now is '' when it is the caller's time (ARGV[3]), and
+--            started, expires}: now is '' when it is the caller's time (ARGV[6]), and
 --            expires '' too when it is also the caller's expiry (ARGV[8])
 --         | {'new' | 'recycled', now, number, name, false, false, false, lease, started,
 --            expires[, displaced lease]}
@@ -88,7 +93,9 @@
 --   the per-number logs and the live set, and clears 'displaced by' links to them.
 --   returns {'forgot', now, live leases released, log entries removed, lease member...}
 
-local op, base, now_arg = ARGV[1], ARGV[2], ARGV[3]
+local op, base = ARGV[1], ARGV[2]
+local now_arg  -- a visit's time comes after its constant arguments (see the header)
+if op == 'visit' then now_arg = ARGV[6] else now_arg = ARGV[3] end
 local CFG = KEYS[1]
 -- A pool key sent in KEYS (every op but 'visit'), else built from the pool's prefix.
 local VISITORS = KEYS[5] or base .. ':visitors'
@@ -122,15 +129,15 @@ local hot, TOUCH, SINCE
 if op ~= 'visit' then
   hot = redis.call('HMGET', CFG, 'name', 'hold', 'now', 'kept', 'touch', 'since')
   TOUCH, SINCE = hot[5], hot[6]
-elseif ARGV[6] == 'here' and ARGV[5] ~= 'held' then
-  if (ARGV[17] or '') == '' and ARGV[5] ~= 'switch_in' then
+elseif ARGV[4] == 'here' and ARGV[3] ~= 'held' then
+  if (ARGV[17] or '') == '' and ARGV[3] ~= 'switch_in' then
     hot = redis.call('HMGET', CFG, 'name', 'hold', 'now', 'kept',
       'cooldown', 'epoch', 'seq', 'new', 'expired')
   else
     hot = redis.call('HMGET', CFG, 'name', 'hold', 'now', 'kept',
       'cooldown', 'epoch', 'seq', 'new', 'expired', 'cap', 'switched_in')
   end
-elseif ARGV[6] == 'other' then
+elseif ARGV[4] == 'other' then
   hot = redis.call('HMGET', CFG, 'name', 'hold', 'now', 'kept', 'touch')
   TOUCH = hot[5]
 else
@@ -204,7 +211,7 @@ end
 -- A visit's steps 1-3 (the whole of a returning visit). A visit going on to take a
 -- number (steps 4-6, below) leaves its time here, with the watermark still to write.
 if op == 'visit' and NAME then
-  local visitor, mode, claim = ARGV[4], ARGV[5], ARGV[6]
+  local visitor, mode, claim = ARGV[7], ARGV[3], ARGV[4]
   local now, now_s, raised = NOW, NOW_S, RAISED
   -- step 2: a live lease in this pool is kept, or may yield to a more specific match
   local m = redis.call('HGET', VISITORS, visitor)
@@ -232,9 +239,9 @@ if op == 'visit' and NAME then
         end
       end
       -- its expiry: now + hold as exact text, the caller's own (ARGV[8]) when the time is
-      -- the caller's and its hold (ARGV[7]) the pool's (the same number), else formatted
+      -- the caller's and its hold (ARGV[5]) the pool's (the same number), else formatted
       local expires = ARGV[8]
-      if not (now_s == now_arg and ARGV[7] == hot[2] and expires ~= '') then
+      if not (now_s == now_arg and ARGV[5] == hot[2] and expires ~= '') then
         expires = string.format('%.17g', now + hot[2])
       end
       redis.call('HSET', record, 'a', now_s, 'e', expires)
@@ -246,7 +253,7 @@ if op == 'visit' and NAME then
       else
         redis.call('HSET', CFG, 'kept', kept)
       end
-      -- the caller's own time and expiry (ARGV[3], ARGV[8]) are answered as '': it has
+      -- the caller's own time and expiry (ARGV[6], ARGV[8]) are answered as '': it has
       -- them as numbers, and parsing them back is not free
       if now_s == now_arg then
         if expires == ARGV[8] then expires = '' end
@@ -509,7 +516,7 @@ if not NAME then return {'unregistered'} end
 if op == 'visit' then
   -- steps 4-6 (steps 1-3 ran at the top): the visitor takes a number here. The
   -- watermark, when raised, is written with the first write to cfg on the way out.
-  local visitor, mode, any = ARGV[4], ARGV[5], ARGV[12]
+  local visitor, mode, any = ARGV[7], ARGV[3], ARGV[12]
   local now, now_s = NOW, NOW_S
   local pending = RAISED
   -- the leases step 4 ended are counted with the first write to cfg on the way out too
@@ -542,9 +549,9 @@ if op == 'visit' then
     seq = seq or bump('seq')
     local lm = EPOCH .. '.' .. string.format('%012d', seq)
     -- its expiry: now + hold as exact text, the caller's own (ARGV[8]) when the time is
-    -- the caller's and its hold (ARGV[7]) the pool's (the same number), else formatted
+    -- the caller's and its hold (ARGV[5]) the pool's (the same number), else formatted
     local expires = ARGV[8]
-    if not (now_s == now_arg and ARGV[7] == hot[2] and expires ~= '') then
+    if not (now_s == now_arg and ARGV[5] == hot[2] and expires ~= '') then
       expires = string.format('%.17g', now + hot[2])
     end
     local rec = {'v', visitor, 'n', number, 's', now_s, 'a', now_s, 'e', expires,
