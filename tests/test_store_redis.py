@@ -37,7 +37,7 @@ from dni_engine.schema import NumberPool
 from dni_engine.stores import MemoryStore, Store, StoreError
 from dni_engine.stores.base import NEW_VISITOR
 from dni_engine.stores.breaker import CircuitBreaker
-from dni_engine.stores.redis import RedisStore
+from dni_engine.stores.redis import RedisStore, _pack_round
 from dni_engine.testing import build_pool, source
 from dni_engine.testing.redis_server import RedisCluster, RedisServer
 
@@ -385,6 +385,35 @@ def test_a_kept_visit_answers_the_callers_own_time_and_expiry_as_empty(
     late = behind.visit("a", START + 1.5, Claim("p"))
     assert (late.outcome, late.at, late.expires) == ("kept", START + 2, START + 2 + HOLD)
     behind.close()
+    store.close()
+
+
+@pytest.mark.parametrize("server_time", [False, True])
+def test_visit_commands_packed_with_their_heads_once_are_the_whole_commands(
+    redis_server: RedisServer, server_time: bool
+) -> None:
+    hiredis = pytest.importorskip("hiredis")
+    store = RedisStore(redis_server.url, namespace=f"packed{next(names)}", server_time=server_time)
+    store.register_pool(PoolTerms("p", "P", numbers("1", 2), HOLD))
+    store.register_pool(PoolTerms("q", "Q", numbers("2", 2), 2 * HOLD))
+    hold = store._holds["p"]
+    claims = [None, Claim("p"), Claim("q", specificity=2, referrer_domain="Google", trigger="a")]
+    commands = [
+        store._visit_command("p", visitor, START + k, claim, mode, client, hold)
+        for k, (visitor, claim, mode, client) in enumerate(
+            itertools.product(("a", "b\u00e9"), claims, ("held", "visit", "keep"), (None, "c"))
+        )
+    ]
+    # Each kind of visit has its own head, packed once, and the rest packed per visit:
+    # the bytes are hiredis's packing of each whole command.
+    expected = b"".join(hiredis.pack_command(tuple(command)) for command in commands)
+    assert _pack_round(commands) == expected
+    assert len({id(command[0]) for command in commands}) == 3 * 3
+    # And the server reads them so: a held visit of a visitor with a lease keeps it.
+    store.visit("a", START, Claim("p"))
+    kept = store._visit_command("p", "a", START + 1, Claim("p"), "held", None, hold)
+    with redis_server.client() as admin:
+        assert admin.execute_command(*kept)[0] == b"kept"
     store.close()
 
 

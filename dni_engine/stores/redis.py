@@ -21,7 +21,7 @@ in one cluster slot (``<ns>`` is the ``namespace``, ``dni`` by default)::
     <ns>:{p:<pool>}:free       zset    free numbers by free-since (ties: API order)
     <ns>:{p:<pool>}:live       zset    live leases by expiry (ties: taken first)
     <ns>:{p:<pool>}:holder     hash    number -> its live lease
-    <ns>:{p:<pool>}:visitors   hash    visitor -> their live lease in this pool
+    <ns>:{p:<pool>}:visitors   hash    visitor -> their live lease in this pool (and a filler)
     <ns>:{p:<pool>}:log        zset    the lease log: leases by start time
     <ns>:{p:<pool>}:clients    hash    client key -> its live leases in the pool (the cap)
     <ns>:{p:<pool>}:n:<number> zset    the log per number, for attribution
@@ -495,8 +495,9 @@ def _unchanged(cls: _C) -> _C:
 class _PackedHead(str):
     """The name ``EVALSHA`` heading a command whose first ``size`` arguments are packed once.
 
-    A pool's visit command starts with the same arguments on every visit (the
-    script's SHA, its keys, the operation and the key prefix): :func:`_packed_head`
+    A pool's visit command starts with the same arguments on every visit of one
+    kind (the script's SHA, its key, the operation, the key prefix, the mode, the
+    claim and the pool's hold): :func:`_packed_head`
     packs them in the Redis protocol once (``packed``, without the array's
     length), and :func:`_pack_round` packs only the rest of each command. To
     everything else (redis-py's own packing, a cluster pipeline) it is the
@@ -790,7 +791,7 @@ class _RedisBase(abc.ABC):
             breaker_open_seconds, breaker_clock, name="Redis", logger=log
         )
         self._heads: dict[str, tuple[Any, ...]] = {}
-        self._visit_heads: dict[str, tuple[Any, ...]] = {}
+        self._visit_heads: dict[tuple[str, str, str, str], tuple[Any, ...]] = {}
         # Each pool's hold as registered here: its text (as the pool's cfg keeps it) and value.
         self._holds: dict[str, tuple[str, float]] = {}
         registry = f"{namespace}:{{r}}"
@@ -834,19 +835,21 @@ class _RedisBase(abc.ABC):
             head = self._heads[pool_key] = ("EVALSHA", _POOL_SHA, len(keys), *keys)
         return head
 
-    def _visit_head(self, pool_key: str) -> tuple[Any, ...]:
-        """``EVALSHA``, the script, the pool's first key (cfg), ``visit`` and the key prefix.
+    def _visit_head(self, pool_key: str, mode: str, claim: str, hold: str) -> tuple[Any, ...]:
+        """``EVALSHA``, the script, the pool's first key (cfg), ``visit``, the key prefix,
+        the mode, the claim (``-``, ``here`` or ``other``) and the pool's hold as registered.
 
         The script builds a visit's other keys from the prefix (each key sent costs the
         script more than one built). Led by a :class:`_PackedHead` when hiredis packs:
-        these arguments are packed once.
+        these arguments, the same on every such visit of the pool, are packed once.
         """
-        head = self._visit_heads.get(pool_key)
+        key = (pool_key, mode, claim, hold)
+        head = self._visit_heads.get(key)
         if head is None:
-            # The same on every visit of the pool: packed once (see _PackedHead).
+            # The same on every such visit of the pool: packed once (see _PackedHead).
             evalsha, sha, _, cfg = self._head(pool_key)[:4]
-            head = self._visit_heads[pool_key] = _packed_head(
-                (evalsha, sha, 1, cfg, "visit", self._prefix(pool_key))
+            head = self._visit_heads[key] = _packed_head(
+                (evalsha, sha, 1, cfg, "visit", self._prefix(pool_key), mode, claim, hold)
             )
         return head
 
@@ -1211,7 +1214,6 @@ class _RedisBase(abc.ABC):
         script, with no command of its own. ``hold``: the pool's hold as
         :meth:`_add_terms` keeps it, looked up by the caller (for :meth:`_times`).
         """
-        head = self._visit_head(pool_key)
         if self._server_time:
             clock = expires = held_for = ""
         else:
@@ -1220,49 +1222,35 @@ class _RedisBase(abc.ABC):
             clock = repr(now)
             held_for, expires = ("", "") if hold is None else (hold[0], repr(now + hold[1]))
         if claim is None:
+            head = self._visit_head(pool_key, mode, "-", held_for)
             if mode == "held":  # held takes no lease: nothing after the expiry is read
-                return (*head, clock, visitor_id, mode, "-", held_for, expires)
-            return (
-                *head,
-                clock,
-                visitor_id,
-                mode,
-                "-",
-                held_for,
-                expires,
-                *_NO_CLAIM_REST,
-                client or "",
-            )
+                return (*head, clock, visitor_id, expires)
+            return (*head, clock, visitor_id, expires, *_NO_CLAIM_REST, client or "")
+        here = "here" if claim.pool_key == pool_key else "other"
+        head = self._visit_head(pool_key, mode, here, held_for)
         if mode == "held":
             # Steps 2-3 only: no lease is taken, so neither the trigger, the log bounds,
             # the facts nor the client key are read (nor sent), and the claim's terms only
             # for a claim on another pool (to offer a last-touch switch).
-            if claim.pool_key == pool_key:
-                return (*head, clock, visitor_id, mode, "here", held_for, expires)
+            if here == "here":
+                return (*head, clock, visitor_id, expires)
             referrer = claim.referrer_domain
             return (
                 *head,
                 clock,
                 visitor_id,
-                mode,
-                "other",
-                held_for,
                 expires,
                 str(claim.specificity),
                 str(claim.source_index),
                 referrer,
                 "1" if is_any_referrer(referrer) else "0",
             )
-        here = "here" if claim.pool_key == pool_key else "other"
         referrer = claim.referrer_domain
         trigger = claim.trigger
         return (
             *head,
             clock,
             visitor_id,
-            mode,
-            here,
-            held_for,
             expires,
             str(claim.specificity),
             str(claim.source_index),

@@ -6,7 +6,8 @@
 -- KEYS[2] free      zset  free numbers '%06d:<number>' (index in the pool) by free-since
 -- KEYS[3] live      zset  live leases by expiry
 -- KEYS[4] holder    hash  number -> its live lease
--- KEYS[5] visitors  hash  visitor -> their live lease in this pool
+-- KEYS[5] visitors  hash  visitor -> their live lease in this pool; and, from the pool's
+--                         registration, the field '' holding FILLER (no visitor id is empty)
 -- KEYS[6] log       zset  the lease log: leases by start time
 -- KEYS[7] order     hash  number -> index in the pool (API order)
 -- The script also uses <base>:l:<lease> (a lease record, hash), <base>:n:<number> (the
@@ -16,7 +17,8 @@
 -- it uses from ARGV[2] in the same way (each key sent costs a visit more than one built).
 --
 -- ARGV[1] op   ARGV[2] base: the pool's key prefix '<ns>:{p:<pool>}'
--- ARGV[3] now: the caller's time as exact text, or '' for Redis TIME (server time)
+-- ARGV[3] now: the caller's time as exact text, or '' for Redis TIME (server time); an op
+-- 'visit' sends it as ARGV[6]
 --
 -- A lease is named by its member '<epoch>.<seq, %012d>'. Its record's fields: v visitor,
 -- n number, s started, a last activity, e expires, d ended, r end reason, b displaced by
@@ -39,12 +41,16 @@
 --   returns 'ok' | 'repaired' (a poisoned pool time was brought back to ARGV[3])
 -- op 'reset'      ARGV[4..] the pool's numbers: drops every key of the pool
 --   returns {'reset'}
--- op 'visit'      ARGV[4] visitor  [5] mode: visit | keep | switch_in | held (steps 1-3
---                 only, as visit: a claim on this pool without a live lease answers 'none')
---                 [6] claim: - (none) | here | other (a claim on another pool)
---                 [7] the pool's hold as the caller registered it ('' unknown)
+-- op 'visit'      (its time is ARGV[6], not [3]: what a caller sends the same on every
+--                 visit of a pool comes first, after the prefix, so it may pack it once)
+--                 ARGV[3] mode: visit | keep | switch_in | held (steps 1-3 only, as
+--                 visit: a claim on this pool without a live lease answers 'none')
+--                 [4] claim: - (none) | here | other (a claim on another pool)
+--                 [5] the pool's hold as the caller registered it ('' unknown)
+--                 [6] now: the caller's time as exact text, or '' for Redis TIME
+--                 [7] visitor
 --                 [8] the caller's time plus that hold, as exact text ('' none): a
---                 lease's expiry when ARGV[3] and [7] are the pool's time and hold (else
+--                 lease's expiry when ARGV[6] and [5] are the pool's time and hold (else
 --                 it is formatted here)
 --                 [9] specificity  [10] source index  [11] referrer_domain
 --                 [12] referrer_domain is Any (1/0)  [13] trigger: - (none) | +<trigger>
@@ -54,7 +60,7 @@
 --                 (held reads nothing after [12], and [9..12] only for a claim on another
 --                 pool: what it leaves unread may be left out)
 --   returns {'kept', now, number, name, source_index, referrer_domain, trigger, lease,
---            started, expires}: now is '' when it is the caller's time (ARGV[3]), and
+--            started, expires}: now is '' when it is the caller's time (ARGV[6]), and
 --            expires '' too when it is also the caller's expiry (ARGV[8])
 --         | {'new' | 'recycled', now, number, name, false, false, false, lease, started,
 --            expires[, displaced lease]}
@@ -87,14 +93,23 @@
 --   the per-number logs and the live set, and clears 'displaced by' links to them.
 --   returns {'forgot', now, live leases released, log entries removed, lease member...}
 
-local op, base, now_arg = ARGV[1], ARGV[2], ARGV[3]
+local op, base = ARGV[1], ARGV[2]
+local now_arg  -- a visit's time comes after its constant arguments (see the header)
+if op == 'visit' then now_arg = ARGV[6] else now_arg = ARGV[3] end
 local CFG = KEYS[1]
 -- A pool key sent in KEYS (every op but 'visit'), else built from the pool's prefix.
-local function pkey(k, name) return KEYS[k] or base .. name end
-local VISITORS = pkey(5, ':visitors')
+local VISITORS = KEYS[5] or base .. ':visitors'
 local LIVE  -- a visit that keeps no lease needs no live set: built where it is used
+-- A field of a small hash is found by a scan of its fields in the order they were first
+-- written (a listpack, below hash-max-listpack-entries); a hash holding a value longer
+-- than hash-max-listpack-value is a hash table for good, found in one probe. So the
+-- visitors hash holds this text under the field '' from the pool's registration on (a
+-- visitor's entry is then found in one probe however few visitors there are); it is
+-- never taken for a lease. A previous version reads it only by a visitor id (never
+-- empty through the engine), as HLEN (a count that may only be higher) and in HVALS (a
+-- record key that does not exist, deleted by its reset).
+local FILLER = '(not a visitor: this value keeps the hash a hash table, one probe a look-up)'
 
-local function fmt(x) return string.format('%.17g', x) end
 -- Numbers read as text are converted by arithmetic (``s + 0``), not ``tonumber``:
 -- Lua 5.1's ``tonumber`` parses the text twice (a check, then the conversion). Counts
 -- written back are passed to redis.call as numbers (Redis writes them as integer text
@@ -114,15 +129,15 @@ local hot, TOUCH, SINCE
 if op ~= 'visit' then
   hot = redis.call('HMGET', CFG, 'name', 'hold', 'now', 'kept', 'touch', 'since')
   TOUCH, SINCE = hot[5], hot[6]
-elseif ARGV[6] == 'here' and ARGV[5] ~= 'held' then
-  if (ARGV[17] or '') == '' and ARGV[5] ~= 'switch_in' then
+elseif ARGV[4] == 'here' and ARGV[3] ~= 'held' then
+  if (ARGV[17] or '') == '' and ARGV[3] ~= 'switch_in' then
     hot = redis.call('HMGET', CFG, 'name', 'hold', 'now', 'kept',
       'cooldown', 'epoch', 'seq', 'new', 'expired')
   else
     hot = redis.call('HMGET', CFG, 'name', 'hold', 'now', 'kept',
       'cooldown', 'epoch', 'seq', 'new', 'expired', 'cap', 'switched_in')
   end
-elseif ARGV[6] == 'other' then
+elseif ARGV[4] == 'other' then
   hot = redis.call('HMGET', CFG, 'name', 'hold', 'now', 'kept', 'touch')
   TOUCH = hot[5]
 else
@@ -133,47 +148,74 @@ if op == 'visit' and NAME then
   if SEEN then SINCE = true else SINCE = redis.call('HGET', CFG, 'since') end
 end
 
--- A visit's lease expiry at ``now`` (text ``now_s``): now + hold as exact text. The
--- caller's own text (ARGV[8]) when the time is the caller's and its hold (ARGV[7]) is
--- the pool's, the same number (formatting is not free); else formatted here.
-local function expiry(now, now_s)
-  if now_s == now_arg and ARGV[7] == hot[2] and ARGV[8] ~= '' then return ARGV[8] end
-  return fmt(now + hot[2])
+-- cfg is a small hash too, whose fields are found in the order they were first written:
+-- the fields a visit reads and writes (the kept path first, then a take's) are rewritten
+-- at its head, once per registration and when the pool's clock first runs (its 'now'
+-- is new then), with the visit's counters at 0 if missing (a missing counter reads 0
+-- everywhere). The order carries no meaning: every version reads fields by name.
+-- ``set`` (a table, or nil) gives fields to write as well. Made only where it may run
+-- (each function a script makes costs every call that makes it).
+local order_cfg
+if op == 'register' or not SINCE then
+  order_cfg = function(set)
+    local CFG_FIRST = {'name', 'hold', 'now', 'kept', 'cooldown', 'epoch', 'seq', 'new',
+      'expired', 'touch', 'cap', 'switched_in', 'since'}
+    local ZERO = {kept = true, seq = true, new = true, expired = true}
+    local all = redis.call('HGETALL', CFG)
+    local values = {}
+    for k = 1, #all, 2 do values[all[k]] = all[k + 1] end
+    if set then for f, v in pairs(set) do values[f] = v end end
+    local out, first = {}, {}
+    for _, f in ipairs(CFG_FIRST) do
+      local v = values[f]
+      if not v and ZERO[f] then v = '0' end
+      if v then out[#out + 1] = f; out[#out + 1] = v; first[f] = true end
+    end
+    for k = 1, #all, 2 do
+      local f = all[k]
+      if not first[f] then first[f] = true; out[#out + 1] = f; out[#out + 1] = values[f] end
+    end
+    redis.call('DEL', CFG)
+    redis.call('HSET', CFG, unpack(out))
+  end
 end
 
--- step 1: time never goes backwards inside a pool. Returns the time and its exact
--- text (the caller's own string when it is used as is: formatting is not free).
--- With ``write`` the new watermark is stored now; otherwise the caller stores it.
-local function clock(write)
-  local now, text
+-- step 1, for every op that runs the pool's clock: time never goes backwards inside a
+-- pool. NOW and its exact text NOW_S (the caller's own string when it is used as is:
+-- formatting is not free); RAISED when the watermark moves to it. A visit writes the
+-- watermark with its first write to cfg; every other op writes it here. (Run inline, not
+-- as a function: each function a script makes costs every call that makes it.)
+local NOW, NOW_S, RAISED
+if NAME and (op == 'visit' or op == 'switch_out' or op == 'release' or op == 'stats'
+    or op == 'purge' or op == 'forget') then
   if now_arg == '' then
     local t = redis.call('TIME')
-    now = t[1] + t[2] / 1000000
-    text = fmt(now)
+    NOW = t[1] + t[2] / 1000000
+    NOW_S = string.format('%.17g', NOW)
   else
-    now, text = now_arg + 0, now_arg
+    NOW, NOW_S = now_arg + 0, now_arg
   end
   if not SINCE then  -- the first operation on newly created state: when it began
-    redis.call('HSET', CFG, 'since', text)
-    SINCE = text
+    -- (with the watermark it is about to raise, when there is none yet, in cfg's order)
+    if SEEN then order_cfg({since = NOW_S}) else order_cfg({since = NOW_S, now = NOW_S}) end
+    SINCE = NOW_S
   end
+  RAISED = true
   if SEEN then
     local seen = SEEN + 0
-    if seen >= now then return seen, SEEN, false end
+    if seen >= NOW then NOW, NOW_S, RAISED = seen, SEEN, false end
   end
-  if write then redis.call('HSET', CFG, 'now', text) end
-  return now, text, true
+  if RAISED and op ~= 'visit' then redis.call('HSET', CFG, 'now', NOW_S) end
 end
 
 -- A visit's steps 1-3 (the whole of a returning visit). A visit going on to take a
 -- number (steps 4-6, below) leaves its time here, with the watermark still to write.
-local VISIT_NOW, VISIT_NOW_S, VISIT_RAISED
 if op == 'visit' and NAME then
-  local visitor, mode, claim = ARGV[4], ARGV[5], ARGV[6]
-  local now, now_s, raised = clock(false)
+  local visitor, mode, claim = ARGV[7], ARGV[3], ARGV[4]
+  local now, now_s, raised = NOW, NOW_S, RAISED
   -- step 2: a live lease in this pool is kept, or may yield to a more specific match
   local m = redis.call('HGET', VISITORS, visitor)
-  if m then
+  if m and m ~= FILLER then
     -- mirrors leases.may_switch: under last touch, a claim on another pool moves the
     -- lease when it is more specific (more conditions, then a referrer over Any)
     local switchable = claim == 'other' and (mode == 'visit' or mode == 'held')
@@ -196,9 +238,14 @@ if op == 'visit' and NAME then
           return {'switch', now_s, r[1], NAME, false, false, false, m}
         end
       end
-      local expires = expiry(now, now_s)
+      -- its expiry: now + hold as exact text, the caller's own (ARGV[8]) when the time is
+      -- the caller's and its hold (ARGV[5]) the pool's (the same number), else formatted
+      local expires = ARGV[8]
+      if not (now_s == now_arg and ARGV[5] == hot[2] and expires ~= '') then
+        expires = string.format('%.17g', now + hot[2])
+      end
       redis.call('HSET', record, 'a', now_s, 'e', expires)
-      redis.call('ZADD', pkey(3, ':live'), expires, m)
+      redis.call('ZADD', KEYS[3] or base .. ':live', expires, m)
       -- the commonest visit: its counter and the watermark in one write
       local kept = (hot[4] or 0) + 1
       if raised then
@@ -206,7 +253,7 @@ if op == 'visit' and NAME then
       else
         redis.call('HSET', CFG, 'kept', kept)
       end
-      -- the caller's own time and expiry (ARGV[3], ARGV[8]) are answered as '': it has
+      -- the caller's own time and expiry (ARGV[6], ARGV[8]) are answered as '': it has
       -- them as numbers, and parsing them back is not free
       if now_s == now_arg then
         if expires == ARGV[8] then expires = '' end
@@ -220,17 +267,17 @@ if op == 'visit' and NAME then
     if raised then redis.call('HSET', CFG, 'now', now_s) end
     return {'none', now_s}
   end
-  VISIT_NOW, VISIT_NOW_S, VISIT_RAISED = now, now_s, raised
 end
 
--- Everything but a visit decided above: the rest of the keys, cfg and helpers.
-LIVE = pkey(3, ':live')
-local FREE, HOLDER, LOG, ORDER = pkey(2, ':free'), pkey(4, ':holder'), pkey(6, ':log'),
-  pkey(7, ':order')
+-- Everything but a visit decided above: the rest of the keys, cfg and helpers. Each
+-- function made costs every call that makes it: a helper only some ops use is made for
+-- those ops alone, and one-line helpers are written out where they are used.
+LIVE = KEYS[3] or base .. ':live'
+local FREE, HOLDER = KEYS[2] or base .. ':free', KEYS[4] or base .. ':holder'
+local LOG, ORDER = KEYS[6] or base .. ':log', KEYS[7] or base .. ':order'
 local function lkey(m) return base .. ':l:' .. m end
 local function nkey(number) return base .. ':n:' .. number end
 local CLIENTS = base .. ':clients'
-local function opt(s) if string.sub(s, 1, 1) == '+' then return string.sub(s, 2) end return nil end
 
 -- The rest of cfg: a visit here takes a number and read what a take needs at the top
 -- (an exhausted pool reads its policy, overflow and size where it needs them); every
@@ -248,28 +295,32 @@ end
 COOLDOWN = COOLDOWN and COOLDOWN + 0
 EPOCH = EPOCH or ''
 local function bump(name) return redis.call('HINCRBY', CFG, name, 1) end
--- A lease's member: the pool's epoch (new each time its state is created, so ids
--- are never reused after a loss) and a zero-padded sequence (ties: taken first).
-local function pad(seq) return EPOCH .. '.' .. string.format('%012d', seq) end
+-- A lease's member (the pool's epoch, new each time its state is created, so ids are
+-- never reused after a loss, and a zero-padded sequence: ties, taken first) is
+-- EPOCH .. '.' .. string.format('%012d', seq).
 
 -- Records the script needs and cannot find mean the pool's state was partly lost
 -- (evicted or deleted keys). The script then changes nothing more and answers
--- LOST; the caller resets the pool and registers it again.
-local function lost(what) return {'lost', what} end
+-- {'lost', what}; the caller resets the pool and registers it again.
 
 -- Deletes every key of the pool (its lease records and per-number logs included).
-local function reset(numbers)
-  local members = {}
-  for _, key in ipairs({LIVE, LOG}) do
-    for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do members[m] = true end
+local reset
+if op == 'register' or op == 'reset' then
+  reset = function(numbers)
+    local members = {}
+    for _, key in ipairs({LIVE, LOG}) do
+      for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do members[m] = true end
+    end
+    for _, key in ipairs({HOLDER, VISITORS}) do
+      for _, m in ipairs(redis.call('HVALS', key)) do
+        if m ~= FILLER then members[m] = true end
+      end
+    end
+    for m in pairs(members) do redis.call('DEL', lkey(m)) end
+    for _, n in ipairs(redis.call('HKEYS', ORDER)) do redis.call('DEL', nkey(n)) end
+    for _, n in ipairs(numbers) do redis.call('DEL', nkey(n)) end
+    redis.call('DEL', CFG, FREE, LIVE, HOLDER, VISITORS, LOG, ORDER, CLIENTS)
   end
-  for _, key in ipairs({HOLDER, VISITORS}) do
-    for _, m in ipairs(redis.call('HVALS', key)) do members[m] = true end
-  end
-  for m in pairs(members) do redis.call('DEL', lkey(m)) end
-  for _, n in ipairs(redis.call('HKEYS', ORDER)) do redis.call('DEL', nkey(n)) end
-  for _, n in ipairs(numbers) do redis.call('DEL', nkey(n)) end
-  redis.call('DEL', CFG, FREE, LIVE, HOLDER, VISITORS, LOG, ORDER, CLIENTS)
 end
 
 -- ``since``: the time as exact text (a number from the caller's or Redis's own text).
@@ -302,12 +353,16 @@ local function finish(m, rec, at, reason, by)
 end
 
 -- Ends the live lease ``m`` at ``at`` (exact text); returns its record's v, n, x, c.
-local function close(m, at, reason, by)
-  local rec = redis.call('HMGET', lkey(m), 'v', 'n', 'x', 'c')
-  finish(m, rec, at, reason, by)
-  redis.call('ZREM', LIVE, m)
-  if reason == 'expired' or reason == 'released' then bump(reason) end
-  return rec
+-- (Not made for a visit: one that displaces a lease writes it out.)
+local close
+if op ~= 'visit' then
+  close = function(m, at, reason)
+    local rec = redis.call('HMGET', lkey(m), 'v', 'n', 'x', 'c')
+    finish(m, rec, at, reason)
+    redis.call('ZREM', LIVE, m)
+    if reason == 'expired' or reason == 'released' then bump(reason) end
+    return rec
+  end
 end
 
 -- step 4: leases whose hold ran out end at their expiry, freeing their number then.
@@ -319,7 +374,7 @@ local function expire(now_s, defer)
   local recs, members = {}, {}
   for k = 1, #due, 2 do
     local rec = redis.call('HMGET', lkey(due[k]), 'v', 'n', 'x', 'c')
-    if not rec[2] then return lost('lease record') end  -- every record has its number
+    if not rec[2] then return {'lost', 'lease record'} end  -- every record has its number
     recs[#recs + 1] = rec
     members[#members + 1] = due[k]
   end
@@ -336,18 +391,19 @@ local function expire(now_s, defer)
   return nil, #members
 end
 
--- Drops the lease ``m``, already out of the log, from its number's log, and its record
--- once it ended (a live lease's record is marked x, pushed out, and kept until it ends).
-local function unlog(m)
-  local key = lkey(m)
-  local r = redis.call('HMGET', key, 'n', 'd')
-  if r[1] then redis.call('ZREM', nkey(r[1]), m) end
-  if r[2] then redis.call('DEL', key) else redis.call('HSET', key, 'x', '1') end
-end
-
 -- The log keeps at most ``capacity`` leases; every 16th lease also drops (up to 32)
 -- leases whose window ended ``retention`` seconds ago (text, read only then), oldest first.
 local function trim(now, seq, capacity, retention_s)
+  local retention = seq % 16 == 0 and tonumber(retention_s) or 0
+  if seq <= capacity and retention <= 0 then return end
+  -- Drops the lease ``m``, already out of the log, from its number's log, and its record
+  -- once it ended (a live lease's record is marked x, pushed out, and kept until it ends).
+  local function unlog(m)
+    local key = lkey(m)
+    local r = redis.call('HMGET', key, 'n', 'd')
+    if r[1] then redis.call('ZREM', nkey(r[1]), m) end
+    if r[2] then redis.call('DEL', key) else redis.call('HSET', key, 'x', '1') end
+  end
   -- the log never holds more leases than were ever started (seq) in this state; past
   -- that, the leases older than the newest ``capacity`` (none while it is not full) leave
   -- it in one command
@@ -358,10 +414,10 @@ local function trim(now, seq, capacity, retention_s)
       for _, m in ipairs(over) do unlog(m) end
     end
   end
-  local retention = seq % 16 == 0 and tonumber(retention_s) or 0
   if retention > 0 then
     local horizon = now - retention
-    local old = redis.call('ZRANGEBYSCORE', LOG, '-inf', '(' .. fmt(horizon), 'LIMIT', 0, 32)
+    local old = redis.call('ZRANGEBYSCORE', LOG, '-inf', '(' .. string.format('%.17g', horizon),
+      'LIMIT', 0, 32)
     for _, m in ipairs(old) do
       local e = redis.call('HGET', lkey(m), 'e')
       if e and tonumber(e) > horizon then break end
@@ -372,11 +428,14 @@ local function trim(now, seq, capacity, retention_s)
 end
 
 -- The record fields of a lease snapshot, after its member (see the header).
-local SNAPSHOT = {'v', 'n', 's', 'a', 'e', 'd', 'r', 'b', 'p', 'i', 'f', 't', 'z'}
-local function snapshot(out, m)
-  local r = redis.call('HMGET', lkey(m), unpack(SNAPSHOT))
-  out[#out + 1] = m
-  for k = 1, #SNAPSHOT do out[#out + 1] = r[k] end
+local snapshot
+if op == 'release' or op == 'attribute' or op == 'leases' then
+  local SNAPSHOT = {'v', 'n', 's', 'a', 'e', 'd', 'r', 'b', 'p', 'i', 'f', 't', 'z'}
+  snapshot = function(out, m)
+    local r = redis.call('HMGET', lkey(m), unpack(SNAPSHOT))
+    out[#out + 1] = m
+    for k = 1, #SNAPSHOT do out[#out + 1] = r[k] end
+  end
 end
 
 if op == 'register' then
@@ -415,8 +474,11 @@ if op == 'register' then
   local maxhold = tonumber(MAXHOLD)
   if maxhold and maxhold > hold then hold = maxhold end
   redis.call('HSET', CFG, 'name', ARGV[4], 'hold', ARGV[5], 'cooldown', ARGV[6],
-    'policy', ARGV[7], 'overflow', ARGV[8], 'touch', ARGV[9], 'maxhold', fmt(hold),
+    'policy', ARGV[7], 'overflow', ARGV[8], 'touch', ARGV[9],
+    'maxhold', string.format('%.17g', hold),
     'size', tostring(#list), 'cap', ARGV[13])
+  -- (HSETNX: were a visitor's id empty, their entry is left as it is)
+  redis.call('HSETNX', VISITORS, '', FILLER)
   -- A watermark far ahead of the registering engine's clock was poisoned (a time in
   -- milliseconds, say): bring the pool back to that clock, with the leases and free
   -- numbers stamped in that future.
@@ -424,19 +486,21 @@ if op == 'register' then
     local now, tolerance = tonumber(now_arg), tonumber(ARGV[12])
     if tonumber(SEEN) > now + tolerance then
       local until_ = now + tonumber(ARGV[5])
-      local ahead = redis.call('ZRANGEBYSCORE', LIVE, '(' .. fmt(until_), '+inf')
+      local ahead = redis.call('ZRANGEBYSCORE', LIVE, '(' .. string.format('%.17g', until_), '+inf')
       for _, m in ipairs(ahead) do
         if redis.call('EXISTS', lkey(m)) == 1 then
-          redis.call('HSET', lkey(m), 'a', now_arg, 'e', fmt(until_))
-          redis.call('ZADD', LIVE, fmt(until_), m)
+          redis.call('HSET', lkey(m), 'a', now_arg, 'e', string.format('%.17g', until_))
+          redis.call('ZADD', LIVE, string.format('%.17g', until_), m)
         end
       end
       local later = redis.call('ZRANGEBYSCORE', FREE, '(' .. now_arg, '+inf')
       for _, member in ipairs(later) do redis.call('ZADD', FREE, now_arg, member) end
       redis.call('HSET', CFG, 'now', now_arg)
+      order_cfg()
       return 'repaired'
     end
   end
+  order_cfg()
   return 'ok'
 end
 
@@ -452,9 +516,9 @@ if not NAME then return {'unregistered'} end
 if op == 'visit' then
   -- steps 4-6 (steps 1-3 ran at the top): the visitor takes a number here. The
   -- watermark, when raised, is written with the first write to cfg on the way out.
-  local visitor, mode, any = ARGV[4], ARGV[5], ARGV[12]
-  local now, now_s = VISIT_NOW, VISIT_NOW_S
-  local pending = VISIT_RAISED
+  local visitor, mode, any = ARGV[7], ARGV[3], ARGV[12]
+  local now, now_s = NOW, NOW_S
+  local pending = RAISED
   -- the leases step 4 ended are counted with the first write to cfg on the way out too
   local gone, ended = expire(now_s, true)
   ended = ended or 0
@@ -483,12 +547,19 @@ if op == 'visit' then
   -- Starts the visitor's lease on ``number``, the pool's lease ``seq`` (nil: the next).
   local function open(number, seq)
     seq = seq or bump('seq')
-    local lm = pad(seq)
-    local expires = expiry(now, now_s)
+    local lm = EPOCH .. '.' .. string.format('%012d', seq)
+    -- its expiry: now + hold as exact text, the caller's own (ARGV[8]) when the time is
+    -- the caller's and its hold (ARGV[5]) the pool's (the same number), else formatted
+    local expires = ARGV[8]
+    if not (now_s == now_arg and ARGV[5] == hot[2] and expires ~= '') then
+      expires = string.format('%.17g', now + hot[2])
+    end
     local rec = {'v', visitor, 'n', number, 's', now_s, 'a', now_s, 'e', expires,
       'p', ARGV[9], 'i', ARGV[10], 'f', ARGV[11], 'y', any}
-    local trigger = opt(ARGV[13])
-    if trigger then rec[#rec + 1] = 't'; rec[#rec + 1] = trigger end
+    local trigger = ARGV[13]  -- '-' none, '+<trigger>'
+    if string.sub(trigger, 1, 1) == '+' then
+      rec[#rec + 1] = 't'; rec[#rec + 1] = string.sub(trigger, 2)
+    end
     local facts = ARGV[16]
     if facts and facts ~= '' then rec[#rec + 1] = 'z'; rec[#rec + 1] = facts end
     if client then
@@ -536,13 +607,13 @@ if op == 'visit' then
     if redis.call('HLEN', ORDER) ~= SIZE or free_count + held < SIZE
         or redis.call('ZCARD', LIVE) < held or redis.call('HLEN', VISITORS) < held then
       if top[1] then redis.call('ZADD', FREE, top[2], top[1]) end
-      return lost('the free or held numbers')
+      return {'lost', 'the free or held numbers'}
     end
     -- An LRU eviction takes the idlest records first: those of the leases next to expire.
     for _, m in ipairs(redis.call('ZRANGE', LIVE, 0, 7)) do
       if redis.call('EXISTS', lkey(m)) == 0 then
         if top[1] then redis.call('ZADD', FREE, top[2], top[1]) end
-        return lost('the lease record of a live lease')
+        return {'lost', 'the lease record of a live lease'}
       end
     end
   end
@@ -568,11 +639,15 @@ if op == 'visit' then
   if action == 'displace' then
     local idlest = redis.call('ZRANGE', LIVE, 0, 0)[1]
     if idlest and redis.call('EXISTS', lkey(idlest)) == 0 then
-      return lost('the lease record of a live lease')
+      return {'lost', 'the lease record of a live lease'}
     end
     if idlest then
       local seq = bump('seq')
-      local number = close(idlest, now_s, 'displaced', pad(seq))[2]
+      -- ends the idlest lease as close() does (not made for a visit), displaced by this one
+      local rec = redis.call('HMGET', lkey(idlest), 'v', 'n', 'x', 'c')
+      finish(idlest, rec, now_s, 'displaced', EPOCH .. '.' .. string.format('%012d', seq))
+      redis.call('ZREM', LIVE, idlest)
+      local number = rec[2]
       bump('recycled')
       bump('displacements')
       local lm, expires = open(number, seq)
@@ -586,7 +661,7 @@ end
 if op == 'switch_out' then
   -- ends the lease as switched (its number starts cooling) if it is still live
   local m = ARGV[4]
-  local now, now_s = clock(true)
+  local now, now_s = NOW, NOW_S
   local r = redis.call('HMGET', lkey(m), 'n', 'e', 'd')
   if r[1] and not r[3] and now < tonumber(r[2]) then
     close(m, now_s, 'switched')
@@ -598,10 +673,10 @@ if op == 'switch_out' then
 end
 
 if op == 'release' then
-  local now, now_s = clock(true)
+  local now, now_s = NOW, NOW_S
   local m = redis.call('HGET', VISITORS, ARGV[4])
-  if m then
-    if redis.call('EXISTS', lkey(m)) == 0 then return lost('the lease record of a visitor') end
+  if m and m ~= FILLER then
+    if redis.call('EXISTS', lkey(m)) == 0 then return {'lost', 'the lease record of a visitor'} end
     local out = {'released', now_s}
     snapshot(out, m)
     local number, e = out[5], tonumber(out[8])
@@ -645,7 +720,7 @@ if op == 'attribute' then
   end
   -- with when this state began and whether it is trusted from then on (see the doc)
   local trusted = redis.call('HGET', CFG, 'trusted') or '1'
-  local out = {'attributed', SEEN or '-inf', SINCE or '', trusted, fmt(MAXHOLD)}
+  local out = {'attributed', SEEN or '-inf', SINCE or '', trusted, string.format('%.17g', MAXHOLD)}
   for _, m in ipairs(found) do snapshot(out, m) end
   return out
 end
@@ -664,7 +739,7 @@ if op == 'leases' then
 end
 
 if op == 'stats' then
-  local now, now_s = clock(true)
+  local now, now_s = NOW, NOW_S
   local gone = expire(now_s)
   if gone then return gone end
   local cooling, free = 0, 0
@@ -681,7 +756,7 @@ if op == 'stats' then
 end
 
 if op == 'purge' then
-  local now, now_s = clock(true)
+  local now, now_s = NOW, NOW_S
   local before = tonumber(redis.call('HGET', CFG, 'expired') or '0')
   local gone = expire(now_s)
   if gone then return gone end
@@ -690,9 +765,10 @@ end
 
 if op == 'forget' then
   local visitor = ARGV[4]
-  local now, now_s = clock(true)
+  local now, now_s = NOW, NOW_S
   local released = 0
   local m = redis.call('HGET', VISITORS, visitor)
+  if m == FILLER then m = nil end
   if m then
     local r = redis.call('HMGET', lkey(m), 'n', 'e', 'd')
     if r[1] and not r[3] then
