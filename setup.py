@@ -37,6 +37,7 @@ HOT_PATH = [
     "dni_engine/rules/compile.py",
     "dni_engine/rules/matcher.py",
     "dni_engine/leases.py",
+    "dni_engine/landing.py",
     "dni_engine/facts.py",
     "dni_engine/stores/memory.py",
     "dni_engine/stores/redis.py",

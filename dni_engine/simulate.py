@@ -53,11 +53,8 @@ from dni_engine.erlang import erlang_b, servers_for
 from dni_engine.errors import ConfigError, Problem
 from dni_engine.landing import (
     DEFAULT_ATTRIBUTION_WINDOW,
-    MAX_LANDING_REFERRER,
-    MAX_LANDING_URL,
     Landing,
-    cap_url,
-    is_external,
+    landing_page,
     landing_terms,
 )
 from dni_engine.leases import SECONDS_PER_MINUTE, Policy
@@ -645,9 +642,6 @@ class _Run:
         # (by URL, then referrer: no pair made per page view)
         self.terms: dict[str, dict[str | None, tuple[bool, str, str | None]]] = {}
         self.terms_kept = 0  # pairs in terms
-        # is_external per referrer of a first page view with a query (the run's
-        # site_host is fixed), dropped when there are many
-        self.external: dict[str, bool] = {}
         self.queue: list[tuple[float, int, int, _SessionState]] = []
         self.arrived = 0  # sessions after the warm-up
         self.visits = 0
@@ -787,27 +781,15 @@ class _Run:
         context yet needs no ``starts`` term: on its first page view a pair
         not kept whose URL has a query (a landing URL seldom seen twice: a
         click id each) gets only the other two
-        (:func:`~dni_engine.landing.landing_page`'s, written out, with
-        whether its referrer is external kept per referrer), and is not kept.
+        (:func:`~dni_engine.landing.landing_page`), and is not kept.
         """
         by_referrer = self.terms.get(url)
         known = by_referrer.get(referrer) if by_referrer is not None else None
         if known is None:
             if not state.landed and "?" in url:
-                # landing_page(url, referrer, ...), written out: that module is
-                # not compiled, and a call to it costs more than its work here.
-                page = url.partition("#")[0]
-                if len(page) > MAX_LANDING_URL:
-                    page = cap_url(page, MAX_LANDING_URL, self.params)
-                external = None
-                if referrer is not None:
-                    outside = self.external.get(referrer)
-                    if outside is None:
-                        if len(self.external) >= _TERMS_KEPT:
-                            self.external.clear()
-                        outside = self.external[referrer] = is_external(referrer, self.site_host)
-                    if outside:
-                        external = referrer[:MAX_LANDING_REFERRER]
+                page, external = landing_page(
+                    url, referrer, site_host=self.site_host, params=self.params
+                )
                 state.landed = True
                 state.url = page
                 state.referrer = external
