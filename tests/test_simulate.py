@@ -658,7 +658,7 @@ def test_simulate_command_takes_the_site_of_an_access_log() -> None:
 def test_a_first_page_view_with_a_query_starts_the_context_landing_page_gives(
     url: str, referrer: str | None
 ) -> None:
-    """The run writes :func:`landing_page` out for such a view: the same URL and referrer."""
+    """A run starts such a view's context with :func:`landing_page`'s URL and referrer."""
     pools = load_pools((EXAMPLES / "site" / "pools.json").read_bytes())
     store = MemoryStore()
     clock = _Now()
@@ -679,7 +679,7 @@ def test_a_first_page_view_with_a_query_starts_the_context_landing_page_gives(
         trim=True,
     )
     expected = landing_page(url, referrer, site_host=site, params=engine.rules.param_names)
-    for serial in range(2):  # the referrer's answer found, then remembered
+    for serial in range(2):  # the referrer's answer found, then cached
         state = _SessionState(serial, Session("v", "Mozilla/5.0", "paid", [(5.0, url, referrer)]))
         run.land(state, url, referrer, 5.0)
         assert (state.url, state.referrer) == expected
