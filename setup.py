@@ -42,6 +42,7 @@ HOT_PATH = [
     "dni_engine/stores/memory.py",
     "dni_engine/stores/redis.py",
     "dni_engine/engine.py",
+    "dni_engine/rewrite/stream.py",
     "dni_engine/traffic.py",
     "dni_engine/simulate.py",
 ]
