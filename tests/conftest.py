@@ -37,7 +37,6 @@ PURE_ONLY = frozenset(
         "test_rewrite_recall.py",
         "test_rewrite_select.py",
         "test_rewrite_style.py",
-        "test_web_body.py",
         "test_web_browser.py",
         "test_web_script.py",
         "test_web_servers.py",
@@ -57,7 +56,7 @@ def pytest_report_header() -> list[str]:
     if _compiled_pass():
         lines.append(
             f"compiled pass: {len(PURE_ONLY)} test files of parts never compiled "
-            "(the rewriter but its stream, bodies, the browser script, servers, packaging) "
+            "(the rewriter but its stream, the browser script, servers, packaging) "
             "run in the pure pass only"
         )
     return lines

@@ -82,6 +82,7 @@ import logging
 import re
 from collections.abc import Iterable
 
+from dni_engine._native import mypyc_attr
 from dni_engine.errors import DniError
 from dni_engine.phone import FORMATTING_CHARS
 from dni_engine.rewrite.anynumber import AllFinder
@@ -735,6 +736,7 @@ class _Reader:
             pos = match.end() + 1
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # a public class: subclassed in both builds
 class RewriteStream:
     """One page rewritten piece by piece; see the module docstring.
 
@@ -1315,6 +1317,7 @@ class RewriteStream:
         return "".join(pieces)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # a public class: subclassed in both builds
 class ByteRewriteStream:
     """A :class:`RewriteStream` fed bytes of a known ``encoding``: each piece is
     decoded incrementally (a character cut between pieces waits for its last

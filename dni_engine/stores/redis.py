@@ -171,7 +171,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeAlias, TypeVar, cast
+from typing import Any, Final, NamedTuple, TypeAlias, TypeVar, cast
 
 from dni_engine.extras import MissingExtra
 
@@ -195,6 +195,7 @@ try:
 except ImportError as exc:
     raise MissingExtra("dni_engine.stores.redis", "redis", exc.name) from exc
 
+from dni_engine._native import mypyc_attr
 from dni_engine.calls import CallRecord
 from dni_engine.errors import ConfigError, Problem
 from dni_engine.leases import (
@@ -470,25 +471,6 @@ _REGISTRY_SHA: Final = _sha(REGISTRY_SCRIPT)
 _CALLS_SHA: Final = _sha(CALLS_SCRIPT)
 # The KEYS of the call log script, in its order.
 _CALL_KEYS: Final = ("records", "times", "meta")
-
-
-if TYPE_CHECKING:
-    from _typeshed import IdentityFunction
-
-try:  # read by mypyc when it compiles this module; a pure install needs no mypy
-    from mypy_extensions import mypyc_attr
-except ImportError:
-
-    def mypyc_attr(*attrs: str, **kwattrs: object) -> IdentityFunction:
-        """The class decorator mypyc reads (``native_class``): nothing at run time."""
-        return _unchanged
-
-
-_C = TypeVar("_C")
-
-
-def _unchanged(cls: _C) -> _C:
-    return cls
 
 
 @mypyc_attr(native_class=False)  # mypyc: a native class cannot subclass str
