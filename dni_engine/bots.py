@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import crawleruseragents
 
+from dni_engine._frozen import Frozen
 from dni_engine.crawler_rules import HEADLESS_FAMILY, HEADLESS_PATTERNS, NARROWINGS, SIGNALS
 
 __all__ = [
@@ -235,7 +236,7 @@ def required_literal(branch: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class CrawlerMatcher:
+class CrawlerMatcher(Frozen):
     """Compiled crawler patterns: a literal prefilter in front of the regexes.
 
     Build it with :meth:`compile`; :meth:`matches` answers whether a user agent

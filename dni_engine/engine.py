@@ -44,6 +44,7 @@ from urllib.parse import unquote
 
 import phonenumbers
 
+from dni_engine._frozen import Frozen, field_values, restore_fields
 from dni_engine.bots import DEFAULT_CRAWLERS, Crawlers
 from dni_engine.calls import _MAX_REFERRER_READ, _MAX_URL_READ, Call, CallRecord
 from dni_engine.errors import ConfigError, Problem
@@ -113,7 +114,7 @@ _ON_LOOP_WAIT: Final = 30.0  # seconds a worker thread waits for the store's loo
 
 
 @dataclass(frozen=True, slots=True)
-class PoolOptions:
+class PoolOptions(Frozen):
     """Lease options of one pool; ``None`` takes the engine-wide default.
 
     ``cooldown`` is in minutes; ``priority`` breaks ties between equally
@@ -131,7 +132,7 @@ class PoolOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class EngineStats:
+class EngineStats(Frozen):
     """Visit outcomes and each pool's stats from the store.
 
     ``outcomes`` maps every outcome (zeros included) to its count: the ones a
@@ -148,6 +149,25 @@ class EngineStats:
     pools: tuple[PoolStats, ...]
     process_outcomes: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     store_error: str | None = None
+
+    def __getstate__(self) -> list[object]:
+        """The field values, each read-only view as a dict; first, the views' places.
+
+        A ``MappingProxyType`` does not pickle (nor deep-copy); the dict of its
+        items does, and :meth:`__setstate__` views it again.
+        """
+        values = field_values(self)
+        views = [i for i, value in enumerate(values) if isinstance(value, MappingProxyType)]
+        for i in views:
+            values[i] = dict(cast("Mapping[str, int]", values[i]))
+        return [views, *values]
+
+    def __setstate__(self, state: list[object]) -> None:
+        """Set the fields to ``state`` as :meth:`__getstate__` gives it."""
+        values = state[1:]
+        for i in cast("list[int]", state[0]):
+            values[i] = MappingProxyType(cast("dict[str, int]", values[i]))
+        restore_fields(self, values)
 
 
 class Engine:

@@ -32,6 +32,7 @@ import functools
 from dataclasses import dataclass
 from typing import Final
 
+from dni_engine._frozen import Frozen
 from dni_engine.referrers import referrer_host, registrable_domain
 from dni_engine.rules.visit import CLICK_IDS
 from dni_engine.triggers import parse_query, query_of
@@ -59,7 +60,7 @@ MAX_LANDING_REFERRER: Final = 1024
 
 
 @dataclass(frozen=True, slots=True)
-class Landing:
+class Landing(Frozen):
     """One session's landing context.
 
     ``url`` is the landing page view's URL without its fragment (at most

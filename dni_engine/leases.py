@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final, Literal, NamedTuple, Protocol, cast
 
+from dni_engine._frozen import Frozen
 from dni_engine.errors import ConfigError, Problem
 
 __all__ = [
@@ -174,7 +175,7 @@ class SimulatedClock:
 
 
 @dataclass(frozen=True, slots=True)
-class PoolTerms:
+class PoolTerms(Frozen):
     """How one pool leases its numbers; registered once with a store.
 
     ``key`` identifies the pool (``str(pool.id)``, or the name of a pool that
@@ -240,7 +241,7 @@ class PoolTerms:
 
 
 @dataclass(frozen=True, slots=True)
-class Facts:
+class Facts(Frozen):
     """What a visit's landing said about where it came from: a lease's attribution facts.
 
     Recorded on a lease when it starts, from the landing URL and HTTP referrer
@@ -370,7 +371,7 @@ class ClaimLike(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class Claim:
+class Claim(Frozen):
     """A plain :class:`ClaimLike`: a visit's claim on a pool, without a matcher.
 
     ``referrer_domain`` is the claiming source's ``referrer_domain`` as
@@ -507,7 +508,7 @@ _new_tuple = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
-class Lease:
+class Lease(Frozen):
     """A snapshot of one lease, as the lease log and attribution report it.
 
     ``expires`` is ``last_activity + hold``: the end of the lease's attribution
@@ -615,7 +616,7 @@ def _new_lease(
 
 
 @dataclass(frozen=True, slots=True)
-class Attribution:
+class Attribution(Frozen):
     """Who a call to ``number`` at time ``at`` belongs to.
 
     ``kind``: ``lease`` (``lease`` is set, ``confidence`` is ``1.0`` when it is
@@ -645,7 +646,7 @@ class Attribution:
 
 
 @dataclass(frozen=True, slots=True)
-class PoolStats:
+class PoolStats(Frozen):
     """Counters and occupancy of one pool at time ``at``.
 
     ``size`` is how many numbers the pool has; ``live``, ``cooling`` and

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import idna
 import tldextract
 
+from dni_engine._frozen import Frozen
 from dni_engine.triggers import Glob
 
 __all__ = [
@@ -36,7 +37,7 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class CatalogueEntry:
+class CatalogueEntry(Frozen):
     """A named referrer: which registrable domains belong to it.
 
     ``labels`` match the registrable label under *any* public suffix
@@ -178,7 +179,7 @@ class RuleKind(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class ReferrerRule:
+class ReferrerRule(Frozen):
     """A parsed ``referrer_domain``.
 
     ``value`` is the canonical form: ``Any``, the catalogue name (``Google``),

@@ -48,6 +48,7 @@ from typing import Any, Final, Literal
 
 import phonenumbers
 
+from dni_engine._frozen import Frozen
 from dni_engine.engine import Engine, PoolOptions
 from dni_engine.erlang import erlang_b, servers_for
 from dni_engine.errors import ConfigError, Problem
@@ -191,7 +192,7 @@ class PoolReport:
 
 
 @dataclass(frozen=True, slots=True)
-class SimulatedCall:
+class SimulatedCall(Frozen):
     """One call a run counted, and what the engine made of it then (``keep_calls=True``).
 
     ``at`` is the call's simulated time; ``number`` the number the caller

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+from dni_engine._frozen import Frozen
 from dni_engine.bots import is_bot
 from dni_engine.errors import ConfigError, Problem
 from dni_engine.referrers import referrer_host
@@ -75,7 +76,7 @@ SITE_PAGES = ("/", "/services", "/pricing", "/about", "/contact", "/blog/winter-
 
 
 @dataclass(frozen=True, slots=True)
-class SourceMix:
+class SourceMix(Frozen):
     """Shares of arriving visitors by source; normalised, so they need not add up to 1.
 
     ``paid``: an ad click (``gclid`` from Google or ``msclkid`` from Bing, with
@@ -105,7 +106,7 @@ class SourceMix:
 
 
 @dataclass(frozen=True, slots=True)
-class TrafficModel:
+class TrafficModel(Frozen):
     """How visitors arrive, browse and call.
 
     Times are seconds. ``visitors_per_hour`` is a constant rate, or 24 hourly

@@ -15,6 +15,8 @@ from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
+from dni_engine._frozen import Frozen
+
 __all__ = [
     "MAX_TRIGGER_LENGTH",
     "WILDCARDS",
@@ -32,7 +34,7 @@ _WILDCARD_RUN = re.compile(r"\*{2,}")
 
 
 @dataclass(frozen=True, slots=True)
-class Glob:
+class Glob(Frozen):
     """A compiled wildcard pattern: the literal pieces between the ``*`` runs.
 
     ``Glob.compile('ab*cd*')`` has ``pieces=('ab', 'cd', '')``. Runs of wildcards
@@ -98,7 +100,7 @@ class Glob:
 
 
 @dataclass(frozen=True, slots=True)
-class Condition:
+class Condition(Frozen):
     """One ``name`` or ``name=pattern`` condition of a trigger.
 
     ``glob`` is ``None`` when the parameter only has to be present; ``name=*``
@@ -123,7 +125,7 @@ class Condition:
 
 
 @dataclass(frozen=True, slots=True)
-class Trigger:
+class Trigger(Frozen):
     """A parsed url_trigger: all of its ``conditions`` must hold.
 
     ``text`` is the trigger as written; ``conditions`` are its distinct

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from dni_engine._frozen import Frozen
 from dni_engine.errors import ConfigError, Problem, format_path
 from dni_engine.referrers import ReferrerRule, parse_referrer_domain
 from dni_engine.rules.precedence import Precedence
@@ -44,7 +45,7 @@ def pool_key(pool: AnyPool) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Match:
+class Match(Frozen):
     """The pool and tracking source that claim a visit, and why.
 
     ``pool_index`` indexes the sequence given to
@@ -88,7 +89,7 @@ class Via(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class CompiledSource:
+class CompiledSource(Frozen):
     """A tracking source, parsed once: its referrer rule, triggers and flags."""
 
     pool_index: int
@@ -128,7 +129,7 @@ def _precedence(source: CompiledSource, specificity: int, way: int, priority: in
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
+class _Entry(Frozen):
     """One way a source can match, ranked against every other entry of the rule set."""
 
     rank: int
@@ -217,7 +218,7 @@ def _ranked_entries(
 
 
 @dataclass(frozen=True, slots=True)
-class _Index:
+class _Index(Frozen):
     """The buckets the matcher walks, each sorted by rank, best first.
 
     A trigger entry is filed under its most selective condition

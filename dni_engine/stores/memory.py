@@ -42,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Generic, Literal, TypeVar, cast
 
+from dni_engine._frozen import Frozen
 from dni_engine.calls import CallRecord
 from dni_engine.errors import ConfigError, Problem
 from dni_engine.leases import (
@@ -439,7 +440,7 @@ class _NumberLog:
 
 
 @dataclass(frozen=True, slots=True)
-class StoreFootprint:
+class StoreFootprint(Frozen):
     """What a :class:`MemoryStore` holds right now (its own counters, for capacity checks).
 
     ``live_leases``: leases not yet ended; ``visitors``: entries in the
