@@ -967,7 +967,8 @@ class RewriteStream:
         if not final and size > KEEP:
             self._read_on()
             return None
-        listed = isinstance(self._finder, ListedFinder)
+        listed_finder = self._listed  # (a whole-page reader reads HTML only)
+        listed = listed_finder is not None
         if final:
             cut: int | None = len(buf)
         elif listed and (cut := _after_ending_tag(buf, pending, limit)) is not None:
@@ -1009,12 +1010,11 @@ class RewriteStream:
         # about a number in this step (_rewrite clears what an earlier step saved);
         # without one it reads nothing.
         matched = None
-        if listed and pending <= LEFT:
+        if listed_finder is not None and pending <= LEFT:
             # The listed numbers' scans over what the finder reads (the buffer
             # whole): when none matches, nothing is found and nothing placed, and
             # the step gives out what it cuts as it is.
-            assert isinstance(self._finder, ListedFinder)
-            matched = pre[1] if pre is not None and pre[0] is buf else self._finder.scan(buf, True)
+            matched = pre[1] if pre is not None and pre[0] is buf else listed_finder.scan(buf, True)
             if not matched:
                 # (When the end of buf is a place no listed number crosses, feed
                 # found it and gave buf out whole: _step_cut.)
